@@ -1,0 +1,275 @@
+package config
+
+import (
+	"net/netip"
+	"path/filepath"
+	"time"
+)
+
+// Config is the whole of tailor.yaml. Every field has a default (see Default).
+// Field docs are written for users: they are the reference for each key.
+type Config struct {
+	// Listen is the address the proxy accepts visitors on.
+	Listen string `yaml:"listen"`
+	// Origin is the site behind tailor, as scheme://host:port.
+	Origin string `yaml:"origin"`
+	// OriginHost overrides the Host header sent to the origin; empty passes
+	// the client's Host as it was sent.
+	OriginHost string `yaml:"origin_host"`
+	// Timeouts bound the origin connection and the client connections.
+	Timeouts Timeouts `yaml:"timeouts"`
+	// MaxRewriteBody is the largest HTML body tailor buffers to rewrite;
+	// larger bodies stream through untouched.
+	MaxRewriteBody ByteSize `yaml:"max_rewrite_body"`
+	// MaxHeaderBytes bounds the request line plus headers; beyond it the
+	// client gets 431.
+	MaxHeaderBytes ByteSize `yaml:"max_header_bytes"`
+	// TrustedProxies lists CIDRs whose X-Forwarded-* headers are kept and
+	// appended to; from any other peer they are replaced. A bare address
+	// stands for itself (/32 or /128). See TrustedNets.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// Admin is the operator's listener.
+	Admin Admin `yaml:"admin"`
+	// Identity says how visitors are recognised.
+	Identity Identity `yaml:"identity"`
+	// Profiles sizes the local profile cache.
+	Profiles Profiles `yaml:"profiles"`
+	// NATS connects to the central customer store.
+	NATS NATS `yaml:"nats"`
+	// Rules says where rule files live.
+	Rules Rules `yaml:"rules"`
+	// Privacy controls tracking for visitors who opt out.
+	Privacy Privacy `yaml:"privacy"`
+	// Debug exposes decisions for troubleshooting.
+	Debug Debug `yaml:"debug"`
+	// Preview signs preview links.
+	Preview Preview `yaml:"preview"`
+
+	// Path is the file the config was loaded from ("" for Default or Parse
+	// without a name). Relative paths in the config resolve against its
+	// directory.
+	Path string `yaml:"-"`
+
+	// src remembers where each key was written, so that Validate can point
+	// at the offending value. Nil for a Config that was not parsed.
+	src *source
+}
+
+// Timeouts bound waiting on the origin and on idle connections.
+type Timeouts struct {
+	// Connect bounds dialing the origin.
+	Connect time.Duration `yaml:"connect"`
+	// Response bounds waiting for the origin's response headers.
+	Response time.Duration `yaml:"response"`
+	// Idle closes keep-alive connections (client and origin side) idle this long.
+	Idle time.Duration `yaml:"idle"`
+}
+
+// Admin is the operator's listener: health, metrics, profiles API, console.
+type Admin struct {
+	// Listen is the admin address; keep it off the public interface.
+	Listen string `yaml:"listen"`
+	// Token is the bearer token for /v1/*; empty disables /v1/*.
+	Token string `yaml:"token"`
+}
+
+// Identity says how visitors are recognised.
+type Identity struct {
+	// Cookie is the anonymous visitor's first-party cookie.
+	Cookie Cookie `yaml:"cookie"`
+	// JWT is nil when the section is absent: anonymous visitors only.
+	// When the section is present, keys it leaves out take the defaults
+	// listed on JWT.
+	JWT *JWT `yaml:"jwt"`
+}
+
+// Cookie is the signed first-party visitor cookie.
+type Cookie struct {
+	// Name is the cookie's name. A "__Host-" or "__Secure-" prefix
+	// requires Secure.
+	Name string `yaml:"name"`
+	// Keys are HMAC keys: the first signs, all verify, so a new key can be
+	// put first and the old one dropped once its cookies have expired. An
+	// empty list is allowed; the proxy then signs with an ephemeral key and
+	// says so in its log.
+	Keys []string `yaml:"keys"`
+	// MaxAge is the cookie's lifetime (Max-Age), in whole seconds.
+	MaxAge time.Duration `yaml:"max_age"`
+	// Secure marks the cookie Secure (HTTPS only).
+	Secure bool `yaml:"secure"`
+	// SameSite is lax, strict or none; none requires Secure.
+	SameSite string `yaml:"same_site"`
+}
+
+// JWT verifies tokens from the site's login. Defaults, when the section is
+// present: header Authorization, algorithms [RS256, ES256], leeway 30s,
+// subject_claim sub, segments_claim segments.
+type JWT struct {
+	// Header carries the token as "Bearer <token>".
+	Header string `yaml:"header"`
+	// Cookie, when set, is read for the token as well.
+	Cookie string `yaml:"cookie"`
+	// Algorithms is the allow-list of signing algorithms; "none" is never
+	// accepted.
+	Algorithms []string `yaml:"algorithms"`
+	// Keys are PEM public key files or HMAC secrets written "hmac:<secret>".
+	Keys []string `yaml:"keys"`
+	// JWKSFile is a JWKS document on disk, re-read on change.
+	JWKSFile string `yaml:"jwks_file"`
+	// Issuer, when set, must equal the token's iss claim.
+	Issuer string `yaml:"issuer"`
+	// Audience, when set, must be among the token's aud claim.
+	Audience string `yaml:"audience"`
+	// Leeway tolerates clock skew when checking exp and nbf.
+	Leeway time.Duration `yaml:"leeway"`
+	// SubjectClaim names the claim that holds the profile id.
+	SubjectClaim string `yaml:"subject_claim"`
+	// SegmentsClaim names an optional claim whose segments are merged into
+	// the profile's.
+	SegmentsClaim string `yaml:"segments_claim"`
+}
+
+// Profiles sizes the local profile cache.
+type Profiles struct {
+	// CacheSize is the number of profiles the LRU holds.
+	CacheSize int `yaml:"cache_size"`
+	// TTL is how long an entry lives without an update.
+	TTL time.Duration `yaml:"ttl"`
+	// MissBudget is how long a request waits for the central store on a
+	// cache miss before it goes on with an empty profile.
+	MissBudget time.Duration `yaml:"miss_budget"`
+	// NegativeTTL is how long "no such profile" is remembered.
+	NegativeTTL time.Duration `yaml:"negative_ttl"`
+}
+
+// NATS connects the edge to the central customer store.
+type NATS struct {
+	// URL lists servers, comma-separated (nats://, tls://, ws://, wss://).
+	// Empty with Embedded false means no sync: profiles come from JWT
+	// claims only.
+	URL string `yaml:"url"`
+	// Embedded starts an in-process NATS server with JetStream (single node).
+	Embedded bool `yaml:"embedded"`
+	// DataDir is where the embedded server keeps JetStream data; relative
+	// to the config file (see Config.Resolve).
+	DataDir string `yaml:"data_dir"`
+	// Creds is a NATS credentials file.
+	Creds string `yaml:"creds"`
+	// Bucket is the JetStream KV bucket holding the edge copy of the
+	// central store.
+	Bucket string `yaml:"bucket"`
+	// EventsStream is the JetStream stream for events (subjects
+	// tailor.events.>).
+	EventsStream string `yaml:"events_stream"`
+}
+
+// Rules says where rule files live.
+type Rules struct {
+	// Dir holds the rule files: every *.yaml in it, sorted by name;
+	// relative to the config file (see Config.Resolve).
+	Dir string `yaml:"dir"`
+	// Watch reloads the rules on change; a bad edit keeps the last good
+	// rules.
+	Watch bool `yaml:"watch"`
+}
+
+// Privacy controls tracking for visitors who opt out.
+type Privacy struct {
+	// RespectGPC treats Sec-GPC: 1 or DNT: 1 as an opt-out: no events, no
+	// new tracking cookie.
+	RespectGPC bool `yaml:"respect_gpc"`
+	// ConsentCookie, when set, allows events only when this cookie's value
+	// is "granted".
+	ConsentCookie string `yaml:"consent_cookie"`
+}
+
+// Debug exposes decisions for troubleshooting.
+type Debug struct {
+	// DecisionHeader adds X-Tailor-Decision to responses.
+	DecisionHeader bool `yaml:"decision_header"`
+}
+
+// Preview signs preview links.
+type Preview struct {
+	// Key is the HMAC key for preview links; empty disables previews.
+	Key string `yaml:"key"`
+}
+
+// Default returns a Config holding every default; Parse overlays a file on
+// top of it. The result is valid (see Validate).
+func Default() *Config {
+	return &Config{
+		Listen: ":8080",
+		Origin: "http://127.0.0.1:3000",
+		Timeouts: Timeouts{
+			Connect:  2 * time.Second,
+			Response: 15 * time.Second,
+			Idle:     90 * time.Second,
+		},
+		MaxRewriteBody: 5 * MiB,
+		MaxHeaderBytes: 64 * KiB,
+		Admin:          Admin{Listen: "127.0.0.1:9090"},
+		Identity: Identity{
+			Cookie: Cookie{
+				Name:     "tailor_id",
+				MaxAge:   8760 * time.Hour,
+				Secure:   true,
+				SameSite: "lax",
+			},
+		},
+		Profiles: Profiles{
+			CacheSize:   1_000_000,
+			TTL:         10 * time.Minute,
+			MissBudget:  20 * time.Millisecond,
+			NegativeTTL: 30 * time.Second,
+		},
+		NATS: NATS{
+			DataDir:      "./data/nats",
+			Bucket:       "tailor_profiles",
+			EventsStream: "TAILOR_EVENTS",
+		},
+		Rules:   Rules{Dir: "rules/", Watch: true},
+		Privacy: Privacy{RespectGPC: true},
+	}
+}
+
+// DefaultJWT returns the JWT section as it is when tailor.yaml has a jwt:
+// section that sets nothing.
+func DefaultJWT() *JWT {
+	return &JWT{
+		Header:        "Authorization",
+		Algorithms:    []string{"RS256", "ES256"},
+		Leeway:        30 * time.Second,
+		SubjectClaim:  "sub",
+		SegmentsClaim: "segments",
+	}
+}
+
+// setDefaults is how the decoder fills a section it allocates.
+func (j *JWT) setDefaults() { *j = *DefaultJWT() }
+
+// Resolve returns p relative to the directory of the config file: paths in
+// tailor.yaml mean the same wherever tailor is started from. Absolute paths
+// and "" are returned unchanged, and so is every path when the config did
+// not come from a file (Path is ""): it is then relative to the working
+// directory.
+func (c *Config) Resolve(p string) string {
+	if p == "" || c.Path == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(filepath.Dir(c.Path), p)
+}
+
+// TrustedNets returns TrustedProxies parsed, a bare address as a /32 or
+// /128 and IPv4-mapped IPv6 addresses as IPv4, so compare peers after
+// netip.Addr.Unmap. It parses on every call: call it once at setup. Entries
+// that do not parse are left out; Validate reports them.
+func (c *Config) TrustedNets() []netip.Prefix {
+	nets := make([]netip.Prefix, 0, len(c.TrustedProxies))
+	for _, s := range c.TrustedProxies {
+		if p, err := parsePrefix(s); err == nil {
+			nets = append(nets, p)
+		}
+	}
+	return nets
+}

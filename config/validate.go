@@ -1,0 +1,321 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Validate checks the invariants the rest of tailor relies on. It returns
+// Errors: at the offending value's file:line:col when c was parsed and the
+// value was written in the file, else naming the key alone. Parse and Load
+// call it; call it again after changing a Config by hand.
+func (c *Config) Validate() error {
+	v := &validator{c: c}
+
+	v.hostPort("listen", c.Listen)
+	v.origin()
+	v.originHost()
+	v.positive("timeouts.connect", c.Timeouts.Connect)
+	v.positive("timeouts.response", c.Timeouts.Response)
+	v.positive("timeouts.idle", c.Timeouts.Idle)
+	if c.MaxRewriteBody <= 0 {
+		v.fail("max_rewrite_body", "must be more than 0, not %v", c.MaxRewriteBody)
+	}
+	if c.MaxHeaderBytes < 4*KiB || c.MaxHeaderBytes > MiB {
+		v.fail("max_header_bytes", "must be between 4KiB and 1MiB, not %v", c.MaxHeaderBytes)
+	}
+	for i, s := range c.TrustedProxies {
+		if _, err := parsePrefix(s); err != nil {
+			v.fail(fmt.Sprintf("trusted_proxies[%d]", i), "%v", err)
+		}
+	}
+
+	v.hostPort("admin.listen", c.Admin.Listen)
+	if c.Admin.Listen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
+		v.fail("admin.listen", "must differ from listen (both are %q)", c.Listen)
+	}
+
+	v.cookie()
+	if c.Identity.JWT != nil {
+		v.jwt(c.Identity.JWT)
+	}
+
+	if c.Profiles.CacheSize <= 0 {
+		v.fail("profiles.cache_size", "must be more than 0, not %d", c.Profiles.CacheSize)
+	}
+	v.notNegative("profiles.ttl", c.Profiles.TTL)
+	v.notNegative("profiles.miss_budget", c.Profiles.MissBudget)
+	v.notNegative("profiles.negative_ttl", c.Profiles.NegativeTTL)
+
+	v.nats()
+
+	if c.Rules.Dir == "" {
+		v.fail("rules.dir", "must not be empty")
+	}
+	if s := c.Privacy.ConsentCookie; s != "" && !isToken(s) {
+		v.fail("privacy.consent_cookie", "%q is not a valid cookie name", s)
+	}
+	return v.errs.err()
+}
+
+type validator struct {
+	c    *Config
+	errs Errors
+}
+
+// fail records a problem with the value at path (or, for a problem between
+// keys, the first of paths that was written in the file).
+func (v *validator) fail(path string, format string, args ...any) {
+	v.failAt([]string{path}, format, args...)
+}
+
+func (v *validator) failAt(paths []string, format string, args ...any) {
+	e := &Error{File: v.c.Path, Msg: paths[0] + ": " + fmt.Sprintf(format, args...), Err: ErrInvalid}
+	if src := v.c.src; src != nil {
+		for _, p := range paths {
+			if src.bad[p] {
+				return // already reported while decoding
+			}
+		}
+		e.File = src.file
+		for _, p := range paths {
+			if pos, ok := src.pos[p]; ok {
+				e.Line, e.Col = pos.line, pos.col
+				break
+			}
+		}
+	}
+	v.errs = append(v.errs, e)
+}
+
+func (v *validator) positive(path string, d time.Duration) {
+	if d <= 0 {
+		v.fail(path, "must be more than 0, not %v", d)
+	}
+}
+
+func (v *validator) notNegative(path string, d time.Duration) {
+	if d < 0 {
+		v.fail(path, "must not be negative, not %v", d)
+	}
+}
+
+func (v *validator) hostPort(path, s string) {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil || port == "" {
+		v.fail(path, "want host:port, such as \":8080\" or \"127.0.0.1:9090\", not %q", s)
+		return
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		v.fail(path, "port %q is not a number from 0 to 65535", port)
+	}
+}
+
+func (v *validator) origin() {
+	s := v.c.Origin
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || u.Opaque != "" || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "":
+		v.fail("origin", "want an absolute http:// or https:// URL such as \"http://127.0.0.1:3000\", not %q", s)
+	case u.User != nil:
+		v.fail("origin", "must not hold a user name or password")
+	case u.Path != "" && u.Path != "/":
+		v.fail("origin", "must not have a path (%q): tailor forwards each request's own path", u.Path)
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		v.fail("origin", "must not have a query or fragment")
+	case u.Port() != "":
+		if n, err := strconv.ParseUint(u.Port(), 10, 16); err != nil || n == 0 {
+			v.fail("origin", "port %q is not a number from 1 to 65535", u.Port())
+		}
+	}
+}
+
+func (v *validator) originHost() {
+	s := v.c.OriginHost
+	if s == "" {
+		return
+	}
+	if strings.ContainsAny(s, "/?#@ \t\r\n") {
+		v.fail("origin_host", "want a host name, optionally with :port, not %q", s)
+	}
+}
+
+func (v *validator) cookie() {
+	c := v.c.Identity.Cookie
+	const p = "identity.cookie."
+	if !isToken(c.Name) {
+		v.fail(p+"name", "%q is not a valid cookie name", c.Name)
+	}
+	for _, prefix := range []string{"__Host-", "__Secure-"} {
+		if strings.HasPrefix(c.Name, prefix) && !c.Secure {
+			v.failAt([]string{p + "secure", p + "name"}, "a cookie named %q must be secure: browsers ignore a %q cookie without Secure", c.Name, prefix)
+		}
+	}
+	for i, k := range c.Keys {
+		if k == "" {
+			v.fail(fmt.Sprintf("%skeys[%d]", p, i), "must not be empty (for an ephemeral key, leave keys out or write keys: [])")
+		}
+	}
+	if c.MaxAge <= 0 {
+		v.fail(p+"max_age", "must be more than 0, not %v", c.MaxAge)
+	}
+	switch c.SameSite {
+	case "lax", "strict":
+	case "none":
+		if !c.Secure {
+			v.failAt([]string{p + "same_site", p + "secure"}, "none requires secure: true: browsers reject SameSite=None without Secure")
+		}
+	default:
+		v.fail(p+"same_site", "want lax, strict or none, not %q", c.SameSite)
+	}
+}
+
+// jwtAlgorithms are the signing algorithms tailor can verify (RFC 7518
+// section 3.1 and RFC 8037 for EdDSA).
+var jwtAlgorithms = []string{
+	"RS256", "RS384", "RS512",
+	"ES256", "ES384", "ES512",
+	"PS256", "PS384", "PS512",
+	"EdDSA",
+	"HS256", "HS384", "HS512",
+}
+
+func (v *validator) jwt(j *JWT) {
+	const p = "identity.jwt."
+	if j.Header == "" && j.Cookie == "" {
+		v.failAt([]string{p + "header", p + "cookie", "identity.jwt"}, "set header or cookie, or there is nowhere to read tokens from")
+	}
+	if j.Header != "" && !isToken(j.Header) {
+		v.fail(p+"header", "%q is not a valid header name", j.Header)
+	}
+	if j.Cookie != "" && !isToken(j.Cookie) {
+		v.fail(p+"cookie", "%q is not a valid cookie name", j.Cookie)
+	}
+	if len(j.Algorithms) == 0 {
+		v.failAt([]string{p + "algorithms", "identity.jwt"}, "list at least one algorithm")
+	}
+	for i, alg := range j.Algorithms {
+		path := fmt.Sprintf("%salgorithms[%d]", p, i)
+		switch {
+		case strings.EqualFold(alg, "none"):
+			v.fail(path, "%q is never accepted: an unsigned token would let anyone claim any profile", alg)
+		case !slices.Contains(jwtAlgorithms, alg):
+			msg := fmt.Sprintf("unsupported algorithm %q", alg)
+			if s := suggest(alg, jwtAlgorithms); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			v.fail(path, "%s; supported: %s", msg, strings.Join(jwtAlgorithms, ", "))
+		}
+	}
+	if len(j.Keys) == 0 && j.JWKSFile == "" {
+		v.failAt([]string{p + "keys", p + "jwks_file", "identity.jwt"}, "set keys or jwks_file, or no token can be verified")
+	}
+	for i, k := range j.Keys {
+		if k == "" || k == "hmac:" {
+			v.fail(fmt.Sprintf("%skeys[%d]", p, i), "must not be empty")
+		}
+	}
+	v.notNegative(p+"leeway", j.Leeway)
+	if j.SubjectClaim == "" {
+		v.fail(p+"subject_claim", "must not be empty")
+	}
+}
+
+func (v *validator) nats() {
+	n := v.c.NATS
+	if n.URL != "" {
+		for s := range strings.SplitSeq(n.URL, ",") {
+			s = strings.TrimSpace(s)
+			u, err := url.Parse(s)
+			ok := err == nil && u.Host != ""
+			if ok {
+				switch u.Scheme {
+				case "nats", "tls", "ws", "wss":
+				default:
+					ok = false
+				}
+			}
+			if !ok {
+				v.fail("nats.url", "want nats://host:port (or tls://, ws://, wss://), comma-separated, not %q", s)
+			}
+		}
+	}
+	if n.Embedded && n.DataDir == "" {
+		v.fail("nats.data_dir", "must not be empty when embedded is true")
+	}
+	if !isBucketName(n.Bucket) {
+		v.fail("nats.bucket", "%q is not a valid bucket name (letters, digits, - and _)", n.Bucket)
+	}
+	if !isStreamName(n.EventsStream) {
+		v.fail("nats.events_stream", "%q is not a valid stream name (no spaces, '.', '*', '>', '/' or '\\')", n.EventsStream)
+	}
+}
+
+// parsePrefix reads a CIDR, or a bare address as a single-address prefix.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is not a CIDR such as 10.0.0.0/8 or fd00::/8", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Prefix{}, fmt.Errorf("%q is not an IP address or a CIDR such as 10.0.0.0/8", s)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// isToken reports whether s is an RFC 7230 token, which is what cookie
+// names (RFC 6265) and header names are.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// isBucketName follows nats.go's rule for KV bucket names.
+func isBucketName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '_' && c != '-' && (c < '0' || c > '9') && (c < 'A' || c > 'Z') && (c < 'a' || c > 'z') {
+			return false
+		}
+	}
+	return true
+}
+
+// isStreamName follows the NATS server's rule for stream names: printable,
+// and none of the characters that mean something in subjects or paths.
+func isStreamName(s string) bool {
+	if s == "" || len(s) > 255 {
+		return false
+	}
+	for _, r := range s {
+		if r <= ' ' || r == 0x7f || strings.ContainsRune(".*>/\\", r) {
+			return false
+		}
+	}
+	return true
+}
