@@ -1,0 +1,70 @@
+package proxy
+
+import (
+	"context"
+	"log/slog"
+	"net"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+)
+
+// Admin is the operator's listener: /healthz (the process is up), /readyz
+// (the proxy is serving) and /metrics (Prometheus). It listens apart from
+// visitors, on loopback by default.
+type Admin struct {
+	proxy   *Proxy
+	server  *fasthttp.Server
+	metrics fasthttp.RequestHandler
+}
+
+// NewAdmin builds the admin listener for p.
+func NewAdmin(p *Proxy, log *slog.Logger) *Admin {
+	if log == nil {
+		log = slog.Default()
+	}
+	a := &Admin{
+		proxy: p,
+		metrics: fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(p.Registry(), promhttp.HandlerOpts{
+			ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+			ErrorHandling: promhttp.ContinueOnError,
+		})),
+	}
+	a.server = &fasthttp.Server{
+		Handler:         a.handle,
+		Name:            "tailor-admin",
+		ReadTimeout:     p.cfg.Timeouts.Response,
+		WriteTimeout:    p.cfg.Timeouts.Response,
+		IdleTimeout:     p.cfg.Timeouts.Idle,
+		CloseOnShutdown: true,
+		Logger:          fasthttpLogger{log.With("component", "admin")},
+	}
+	return a
+}
+
+// Serve answers operators on ln until Shutdown.
+func (a *Admin) Serve(ln net.Listener) error { return a.server.Serve(ln) }
+
+// Shutdown stops the admin listener.
+func (a *Admin) Shutdown(ctx context.Context) error { return a.server.ShutdownWithContext(ctx) }
+
+func (a *Admin) handle(ctx *fasthttp.RequestCtx) {
+	switch string(ctx.Path()) {
+	case "/healthz":
+		ctx.SetContentType("text/plain; charset=utf-8")
+		ctx.SetBodyString("ok\n")
+	case "/readyz":
+		ctx.SetContentType("text/plain; charset=utf-8")
+		if a.proxy.Ready() {
+			ctx.SetBodyString("ready\n")
+			return
+		}
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		ctx.SetBodyString("not ready\n")
+	case "/metrics":
+		a.metrics(ctx)
+	default:
+		ctx.Error("404 page not found\n", fasthttp.StatusNotFound)
+	}
+}

@@ -1,0 +1,168 @@
+package proxy
+
+import (
+	"bytes"
+	"net/netip"
+)
+
+// hopHeaders are the hop-by-hop headers: they describe one connection, not
+// the message, so a proxy removes them in both directions (RFC 9110 section
+// 7.6.1; Keep-Alive and Proxy-Connection are the pre-standard forms still
+// sent by old clients). Transfer-Encoding is here because fasthttp frames
+// each side itself: the body is re-framed, never relayed as raw chunks.
+var hopHeaders = [][]byte{
+	[]byte("Connection"),
+	[]byte("Proxy-Connection"),
+	[]byte("Keep-Alive"),
+	[]byte("Proxy-Authenticate"),
+	[]byte("Proxy-Authorization"),
+	[]byte("Te"),
+	[]byte("Trailer"),
+	[]byte("Transfer-Encoding"),
+	[]byte("Upgrade"),
+}
+
+// isHopHeader reports whether name is one of hopHeaders, in any case.
+func isHopHeader(name []byte) bool {
+	for _, h := range hopHeaders {
+		if len(h) == len(name) && bytes.EqualFold(name, h) {
+			return true
+		}
+	}
+	return false
+}
+
+// connectionOptions holds the header names listed by a message's
+// Connection header(s) (RFC 9110 section 7.6.1), which are hop-by-hop too.
+// It is a value type with room for the usual few names, so that the request
+// path does not allocate; names beyond its capacity are still honoured.
+type connectionOptions struct {
+	names [8][]byte
+	n     int
+	more  [][]byte
+}
+
+func (o *connectionOptions) add(v []byte) {
+	for len(v) > 0 {
+		var tok []byte
+		if i := bytes.IndexByte(v, ','); i >= 0 {
+			tok, v = v[:i], v[i+1:]
+		} else {
+			tok, v = v, nil
+		}
+		tok = bytes.TrimSpace(tok)
+		switch {
+		case len(tok) == 0:
+		case o.n < len(o.names):
+			o.names[o.n] = tok
+			o.n++
+		default:
+			o.more = append(o.more, tok)
+		}
+	}
+}
+
+func (o *connectionOptions) has(name []byte) bool {
+	for _, n := range o.names[:o.n] {
+		if bytes.EqualFold(n, name) {
+			return true
+		}
+	}
+	for _, n := range o.more {
+		if bytes.EqualFold(n, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// forEachRawHeader calls fn with each name and value of raw, the header
+// block as it came off the wire (without the request line). Values are
+// trimmed of surrounding whitespace. Lines without a colon are skipped
+// (checkFraming has refused requests with any).
+func forEachRawHeader(raw []byte, fn func(name, value []byte)) {
+	for len(raw) > 0 {
+		var line []byte
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			line, raw = raw, nil
+		}
+		line = bytes.TrimSuffix(line, []byte{'\r'})
+		if colon := bytes.IndexByte(line, ':'); colon > 0 {
+			fn(line[:colon], bytes.TrimSpace(line[colon+1:]))
+		}
+	}
+}
+
+// Reasons a request is refused before anything reaches the origin. They
+// label tailor_rejected_requests_total.
+const (
+	rejectObsFold          = "obs_fold"
+	rejectLengthAndChunked = "length_and_transfer_encoding"
+	rejectTransferEncoding = "transfer_encoding"
+	rejectBadChunk         = "bad_chunk"
+	rejectHeaderTooLarge   = "header_too_large"
+	rejectBadRequest       = "bad_request"
+	rejectTimeout          = "timeout"
+)
+
+// checkFraming looks at the request headers as they came off the wire and
+// returns a reason to refuse the request when its framing is ambiguous: a
+// front proxy and an origin that disagree on where a request ends are how
+// request smuggling works (RFC 9112 sections 6.3 and 11.2). fasthttp already
+// refuses duplicate Content-Length, whitespace before a colon and bad header
+// bytes; it tolerates the cases below, which nginx and the RFC's advice for
+// intermediaries do not.
+func checkFraming(raw []byte) string {
+	var lengths, encodings int
+	for len(raw) > 0 {
+		var line []byte
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			line, raw = raw, nil
+		}
+		line = bytes.TrimSuffix(line, []byte{'\r'})
+		if len(line) == 0 {
+			continue
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			// obs-fold: a line continuing the previous header. RFC 9112
+			// section 5.2 lets a server reject it; a proxy that unfolds it
+			// sees a different header than an origin that does not.
+			return rejectObsFold
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 {
+			return rejectBadRequest
+		}
+		name, value := line[:colon], bytes.TrimSpace(line[colon+1:])
+		switch {
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			lengths++
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			encodings++
+			if !bytes.EqualFold(value, []byte("chunked")) {
+				return rejectTransferEncoding
+			}
+		}
+	}
+	switch {
+	case encodings > 1:
+		return rejectTransferEncoding
+	case encodings == 1 && lengths > 0:
+		return rejectLengthAndChunked
+	}
+	return ""
+}
+
+// isTrusted reports whether addr belongs to one of the trusted proxies.
+func isTrusted(nets []netip.Prefix, addr netip.Addr) bool {
+	for _, n := range nets {
+		if n.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,98 @@
+package proxy
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are what an operator watches on a proxy: traffic by status
+// class, latency, load, bytes, and every way a request can fail.
+// Counters with labels are resolved once here, so the request path only
+// does atomic adds.
+type metrics struct {
+	requests      [6]prometheus.Counter // by status class; [0] for anything outside 1xx-5xx
+	duration      prometheus.Histogram
+	upstream      prometheus.Histogram
+	inFlight      prometheus.Gauge
+	requestBytes  prometheus.Counter
+	responseBytes prometheus.Counter
+	originErrors  *prometheus.CounterVec
+	rejected      *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer, version string) *metrics {
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tailor_requests_total",
+		Help: "Requests answered, by status class (1xx..5xx).",
+	}, []string{"code"})
+	m := &metrics{
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "tailor_request_duration_seconds",
+			Help:    "Time from a request's headers to its response headers, origin time included.",
+			Buckets: latencyBuckets,
+		}),
+		upstream: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "tailor_origin_duration_seconds",
+			Help:    "Time the origin took to answer with response headers.",
+			Buckets: latencyBuckets,
+		}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tailor_in_flight_requests",
+			Help: "Requests being handled now.",
+		}),
+		requestBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tailor_request_body_bytes_total",
+			Help: "Request body bytes forwarded to the origin.",
+		}),
+		responseBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tailor_response_body_bytes_total",
+			Help: "Response body bytes sent to visitors.",
+		}),
+		originErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tailor_origin_errors_total",
+			Help: "Requests the origin could not answer, by kind (unreachable, timeout, pool_exhausted, protocol).",
+		}, []string{"kind"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tailor_rejected_requests_total",
+			Help: "Requests refused before reaching the origin, by reason.",
+		}, []string{"reason"}),
+	}
+	for i, c := range []string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"} {
+		m.requests[i] = requests.WithLabelValues(c)
+	}
+	for _, k := range []string{originUnreachable, originTimeout, originPoolFull, originProtocol} {
+		m.originErrors.WithLabelValues(k)
+	}
+	info := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "tailor_build_info",
+		Help:        "Always 1; the version label says which build runs.",
+		ConstLabels: prometheus.Labels{"version": version},
+	})
+	info.Set(1)
+	reg.MustRegister(requests, m.duration, m.upstream, m.inFlight, m.requestBytes,
+		m.responseBytes, m.originErrors, m.rejected, info)
+	return m
+}
+
+// latencyBuckets reach from a cached page (100µs) to the response timeout.
+var latencyBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+
+func (m *metrics) countStatus(code int) {
+	class := code / 100
+	if class < 1 || class > 5 {
+		class = 0
+	}
+	m.requests[class].Inc()
+}
+
+// NewRegistry returns a Prometheus registry with the Go runtime and process
+// collectors, ready for New. Their metrics are prefixed too
+// (tailor_go_goroutines, tailor_process_resident_memory_bytes), so that
+// every metric tailor serves is named tailor_*.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	prometheus.WrapRegistererWithPrefix("tailor_", reg).MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}

@@ -1,0 +1,418 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/bytebufferpool"
+	"github.com/valyala/fasthttp"
+
+	"github.com/tailor-edge/tailor/config"
+)
+
+// Options are the parts of a Proxy that do not come from tailor.yaml.
+type Options struct {
+	// Logger receives the proxy's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Registry receives the proxy's metrics; nil means a fresh NewRegistry().
+	Registry *prometheus.Registry
+	// Version labels tailor_build_info.
+	Version string
+	// MaxOriginConns bounds the origin connection pool; 0 means 1024.
+	MaxOriginConns int
+}
+
+// Proxy forwards visitors' requests to the origin and streams the answers
+// back. Create it with New, run it with Serve, stop it with Shutdown.
+type Proxy struct {
+	cfg        *config.Config
+	log        *slog.Logger
+	reg        *prometheus.Registry
+	m          *metrics
+	origin     *fasthttp.HostClient
+	originHost []byte // Host sent to the origin; nil passes the client's
+	trusted    []netip.Prefix
+	server     *fasthttp.Server
+	ready      atomic.Bool
+}
+
+// New builds a Proxy from a validated config.
+func New(cfg *config.Config, opts Options) (*Proxy, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	reg := opts.Registry
+	if reg == nil {
+		reg = NewRegistry()
+	}
+	hc, err := newOriginClient(cfg, opts.MaxOriginConns)
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{
+		cfg:     cfg,
+		log:     log.With("component", "proxy"),
+		reg:     reg,
+		m:       newMetrics(reg, opts.Version),
+		origin:  hc,
+		trusted: cfg.TrustedNets(),
+	}
+	if cfg.OriginHost != "" {
+		p.originHost = []byte(cfg.OriginHost)
+	}
+	p.server = &fasthttp.Server{
+		Handler:                       p.handle,
+		ErrorHandler:                  p.handleParseError,
+		ReadBufferSize:                int(cfg.MaxHeaderBytes),
+		WriteBufferSize:               32 * 1024,
+		IdleTimeout:                   cfg.Timeouts.Idle,
+		StreamRequestBody:             true,
+		DisableHeaderNamesNormalizing: true,
+		DisablePreParseMultipartForm:  true,
+		NoDefaultServerHeader:         true,
+		NoDefaultDate:                 true,
+		NoDefaultContentType:          true,
+		TCPKeepalive:                  true,
+		CloseOnShutdown:               true,
+		Logger:                        fasthttpLogger{p.log},
+	}
+	return p, nil
+}
+
+// Serve accepts visitors on ln until Shutdown. Every client connection gets
+// the idle timeout between reads and between writes.
+func (p *Proxy) Serve(ln net.Listener) error {
+	p.ready.Store(true)
+	idle := p.cfg.Timeouts.Idle
+	return p.server.Serve(idleListener{Listener: ln, read: idle, write: idle})
+}
+
+// Shutdown stops accepting, lets in-flight requests finish (including
+// responses still streaming) and returns when they have, or when ctx ends.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	p.ready.Store(false)
+	return p.server.ShutdownWithContext(ctx)
+}
+
+// Ready reports whether the proxy is serving.
+func (p *Proxy) Ready() bool { return p.ready.Load() }
+
+// Registry is where the proxy's metrics live, for the admin listener.
+func (p *Proxy) Registry() *prometheus.Registry { return p.reg }
+
+// chunkedPrefetch is how much of a chunked request body is read and checked
+// before anything is sent to the origin. A body that ends within it is
+// forwarded with a Content-Length; a longer one streams, and a broken chunk
+// later on aborts the origin connection mid-body, which the origin cannot
+// mistake for a complete request.
+const chunkedPrefetch = 64 * 1024
+
+func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	p.m.inFlight.Inc()
+	defer p.m.inFlight.Dec()
+
+	if reason := checkFraming(ctx.Request.Header.RawHeaders()); reason != "" {
+		p.reject(ctx, fasthttp.StatusBadRequest, reason)
+		return
+	}
+
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	p.outboundHeaders(ctx, req)
+
+	var prefetch *bytebufferpool.ByteBuffer
+	switch cl := ctx.Request.Header.ContentLength(); {
+	case cl > 0:
+		req.SetBodyStream(&countingReader{r: ctx.RequestBodyStream(), n: p.m.requestBytes}, cl)
+	case cl == -1:
+		prefetch = bytebufferpool.Get()
+		defer bytebufferpool.Put(prefetch)
+		body := ctx.RequestBodyStream()
+		_, err := io.Copy(prefetch, io.LimitReader(body, chunkedPrefetch))
+		if err != nil {
+			p.reject(ctx, fasthttp.StatusBadRequest, rejectBadChunk)
+			return
+		}
+		if prefetch.Len() < chunkedPrefetch {
+			req.SetBodyRaw(prefetch.B)
+			p.m.requestBytes.Add(float64(prefetch.Len()))
+		} else {
+			r := io.MultiReader(bytes.NewReader(prefetch.B), body)
+			req.SetBodyStream(&countingReader{r: r, n: p.m.requestBytes}, -1)
+		}
+	}
+
+	resp := fasthttp.AcquireResponse()
+	// Without this the origin's headers would seem to carry fasthttp's
+	// default Content-Type when the origin sent none.
+	resp.Header.SetNoDefaultContentType(true)
+	err := p.origin.Do(req, resp)
+	p.m.upstream.Observe(time.Since(start).Seconds())
+	if err != nil {
+		fasthttp.ReleaseResponse(resp)
+		p.originFailed(ctx, err)
+		p.finish(ctx, start)
+		return
+	}
+	p.respond(ctx, resp)
+	p.finish(ctx, start)
+}
+
+// respond turns the origin's response into the visitor's. It takes
+// ownership of resp. This is the one place where a response may be
+// changed: the rewrite engine plugs in here, for 2xx text/html responses
+// on paths that have rules. Everything else passes through, streamed.
+func (p *Proxy) respond(ctx *fasthttp.RequestCtx, resp *fasthttp.Response) {
+	out := &ctx.Response
+	stream := resp.BodyStream()
+	copyResponseHeaders(&out.Header, &resp.Header, stream == nil)
+	if ctx.Request.Header.ConnectionClose() {
+		out.SetConnectionClose()
+	}
+	if stream == nil {
+		fasthttp.ReleaseResponse(resp)
+		return
+	}
+	out.SetBodyStream(&originBody{resp: resp, r: stream, n: p.m.responseBytes}, resp.Header.ContentLength())
+}
+
+// copyResponseHeaders copies the origin's status and headers, in order and
+// with their original case, minus the hop-by-hop ones. Content-Length is
+// copied only for a response without a body stream (HEAD, 304): otherwise
+// the body stream sets it.
+func copyResponseHeaders(dst, src *fasthttp.ResponseHeader, withLength bool) {
+	dst.SetStatusCode(src.StatusCode())
+	if m := src.StatusMessage(); len(m) > 0 {
+		dst.SetStatusMessage(m)
+	}
+	var conn connectionOptions
+	for k, v := range src.All() {
+		if bytes.EqualFold(k, hopHeaders[0]) {
+			conn.add(v)
+		}
+	}
+	for k, v := range src.All() {
+		if isHopHeader(k) || conn.has(k) {
+			continue
+		}
+		if !withLength && bytes.EqualFold(k, []byte(fasthttp.HeaderContentLength)) {
+			continue
+		}
+		dst.AddBytesKV(k, v)
+	}
+}
+
+func (p *Proxy) finish(ctx *fasthttp.RequestCtx, start time.Time) {
+	p.m.countStatus(ctx.Response.StatusCode())
+	p.m.duration.Observe(time.Since(start).Seconds())
+}
+
+// outboundHeaders fills req with what the origin should see: the client's
+// request line and headers exactly as they came (order, case, duplicates,
+// cookie bytes), minus hop-by-hop headers, plus X-Forwarded-*. The
+// client's request itself is left as it came.
+func (p *Proxy) outboundHeaders(ctx *fasthttp.RequestCtx, req *fasthttp.Request) {
+	in := &ctx.Request.Header
+	out := &req.Header
+	// Raw mode: fasthttp keeps every header as given and frames the body
+	// itself from the body we set.
+	out.DisableSpecialHeader()
+	out.SetMethodBytes(in.Method())
+	out.SetRequestURIBytes(originForm(in.RequestURI()))
+	raw := in.RawHeaders()
+
+	var conn connectionOptions
+	forEachRawHeader(raw, func(name, value []byte) {
+		if bytes.EqualFold(name, hopHeaders[0]) {
+			conn.add(value)
+		}
+	})
+	client := remoteAddr(ctx)
+	trusted := isTrusted(p.trusted, client)
+	xff := bytebufferpool.Get()
+	defer bytebufferpool.Put(xff)
+	var host, proto, fwdHost []byte
+	forEachRawHeader(raw, func(name, value []byte) {
+		switch {
+		case isHopHeader(name):
+		case equalFold(name, fasthttp.HeaderHost):
+			host = value
+			if p.originHost != nil {
+				value = p.originHost
+			}
+			out.AddBytesKV(name, value)
+		case conn.has(name):
+		case equalFold(name, fasthttp.HeaderContentLength):
+			// fasthttp writes the length of the body it sends.
+		case equalFold(name, fasthttp.HeaderExpect):
+			// fasthttp answered 100-continue itself.
+		case equalFold(name, fasthttp.HeaderXForwardedFor):
+			if trusted && len(value) > 0 {
+				xff.B = append(xff.B, value...)
+				xff.B = append(xff.B, ", "...)
+			}
+		case equalFold(name, fasthttp.HeaderXForwardedProto):
+			if trusted && proto == nil {
+				proto = value
+			}
+		case equalFold(name, fasthttp.HeaderXForwardedHost):
+			if trusted && fwdHost == nil {
+				fwdHost = value
+			}
+		default:
+			out.AddBytesKV(name, value)
+		}
+	})
+	if host == nil {
+		// HTTP/1.0 clients may send no Host; the origin still needs one.
+		if p.originHost != nil {
+			out.AddBytesV(fasthttp.HeaderHost, p.originHost)
+		} else {
+			out.Add(fasthttp.HeaderHost, p.origin.Addr)
+		}
+	}
+	xff.B = client.AppendTo(xff.B)
+	out.AddBytesV(fasthttp.HeaderXForwardedFor, xff.B)
+	switch {
+	case proto != nil:
+		out.AddBytesV(fasthttp.HeaderXForwardedProto, proto)
+	case ctx.IsTLS():
+		out.Add(fasthttp.HeaderXForwardedProto, "https")
+	default:
+		out.Add(fasthttp.HeaderXForwardedProto, "http")
+	}
+	if fwdHost == nil {
+		fwdHost = host
+	}
+	if len(fwdHost) > 0 {
+		out.AddBytesV(fasthttp.HeaderXForwardedHost, fwdHost)
+	}
+}
+
+func equalFold(b []byte, s string) bool {
+	return len(b) == len(s) && bytes.EqualFold(b, []byte(s))
+}
+
+// originForm turns an absolute-form request target ("http://host/path?q",
+// RFC 9112 section 3.2.2) into the origin-form the origin expects; other
+// forms are returned as they are.
+func originForm(uri []byte) []byte {
+	i := bytes.Index(uri, []byte("://"))
+	if i <= 0 || bytes.IndexByte(uri[:i], '/') >= 0 {
+		return uri
+	}
+	rest := uri[i+3:]
+	if j := bytes.IndexAny(rest, "/?"); j >= 0 {
+		if rest[j] == '?' {
+			return append([]byte{'/'}, rest[j:]...)
+		}
+		return rest[j:]
+	}
+	return []byte{'/'}
+}
+
+func remoteAddr(ctx *fasthttp.RequestCtx) netip.Addr {
+	if ta, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+		if a, ok := netip.AddrFromSlice(ta.IP); ok {
+			return a.Unmap()
+		}
+	}
+	return netip.IPv4Unspecified()
+}
+
+// reject answers a request tailor refuses to forward, and closes the
+// connection: after a framing error we cannot know where the next request
+// would start.
+func (p *Proxy) reject(ctx *fasthttp.RequestCtx, status int, reason string) {
+	p.m.rejected.WithLabelValues(reason).Inc()
+	p.m.countStatus(status)
+	ctx.Response.Reset()
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ctx.SetBodyString(fasthttp.StatusMessage(status) + "\n")
+	ctx.SetConnectionClose()
+}
+
+func (p *Proxy) originFailed(ctx *fasthttp.RequestCtx, err error) {
+	status, kind, body := classifyOriginError(err)
+	p.m.originErrors.WithLabelValues(kind).Inc()
+	p.log.Debug("origin request failed", "kind", kind, "err", err)
+	ctx.Response.Reset()
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ctx.SetBodyString(body)
+}
+
+// handleParseError answers requests fasthttp could not parse: they never
+// reach the handler, let alone the origin.
+func (p *Proxy) handleParseError(ctx *fasthttp.RequestCtx, err error) {
+	var small *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.As(err, &small):
+		p.reject(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, rejectHeaderTooLarge)
+	case isTimeout(err):
+		p.reject(ctx, fasthttp.StatusRequestTimeout, rejectTimeout)
+	default:
+		p.reject(ctx, fasthttp.StatusBadRequest, rejectBadRequest)
+	}
+}
+
+// countingReader counts the bytes read through it into a metric, once, at
+// EOF or error, so the hot loop does no atomic per read.
+type countingReader struct {
+	r    io.Reader
+	n    prometheus.Counter
+	read int
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.read += n
+	if err != nil && c.n != nil {
+		c.n.Add(float64(c.read))
+		c.n = nil
+	}
+	return n, err
+}
+
+// originBody streams the origin's body to the visitor. fasthttp closes it
+// when the response is written or the visitor goes away; closing returns
+// the origin connection to the pool (or drops it, if the body was not read
+// to its end).
+type originBody struct {
+	resp *fasthttp.Response
+	r    io.Reader
+	n    prometheus.Counter
+	sent int
+}
+
+func (b *originBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.sent += n
+	return n, err
+}
+
+func (b *originBody) Close() error {
+	b.n.Add(float64(b.sent))
+	err := b.resp.CloseBodyStream()
+	fasthttp.ReleaseResponse(b.resp)
+	return err
+}
+
+// fasthttpLogger routes fasthttp's own messages into slog.
+type fasthttpLogger struct{ log *slog.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.log.Debug("fasthttp", "msg", fmt.Sprintf(format, args...))
+}

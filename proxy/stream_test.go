@@ -1,0 +1,178 @@
+package proxy
+
+import (
+	"context"
+	"crypto/sha256"
+	"io"
+	"net/http"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// patternReader produces n bytes of a repeating pattern without holding
+// them in memory.
+type patternReader struct{ left int64 }
+
+func (r *patternReader) Read(p []byte) (int, error) {
+	if r.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > r.left {
+		p = p[:r.left]
+	}
+	for i := range p {
+		p[i] = byte(i*7 + 3)
+	}
+	r.left -= int64(len(p))
+	return len(p), nil
+}
+
+// heapWatcher samples the heap while a transfer runs and reports the peak
+// above the baseline.
+func heapWatcher() (stop func() uint64) {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				if ms.HeapInuse > base && ms.HeapInuse-base > peak.Load() {
+					peak.Store(ms.HeapInuse - base)
+				}
+			}
+		}
+	}()
+	return func() uint64 { close(done); <-finished; return peak.Load() }
+}
+
+// flatHeap is how much the heap may grow while gigabytes stream through:
+// buffers, not bodies.
+const flatHeap = 64 << 20
+
+func TestLargeDownloadStreamsWithFlatMemory(t *testing.T) {
+	size := int64(1 << 30)
+	if raceEnabled {
+		size = 256 << 20 // the race detector makes every byte ~10x slower
+	}
+	origin := startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+		io.Copy(w, &patternReader{left: size})
+	}))
+	p := startProxy(t, origin.URL, nil)
+	want := sha256.New()
+	io.Copy(want, &patternReader{left: size})
+
+	stop := heapWatcher()
+	resp, err := client().Get(p.url + "/big.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, resp.Body)
+	resp.Body.Close()
+	peak := stop()
+	if err != nil || n != size {
+		t.Fatalf("downloaded %d bytes (%v), want %d", n, err, size)
+	}
+	if string(h.Sum(nil)) != string(want.Sum(nil)) {
+		t.Error("downloaded bytes differ from the origin's")
+	}
+	t.Logf("%d MiB through the proxy, heap peak +%d MiB", size>>20, peak>>20)
+	if peak > flatHeap {
+		t.Errorf("heap grew by %d MiB during a %d MiB download, want < %d MiB", peak>>20, size>>20, flatHeap>>20)
+	}
+}
+
+func TestLargeUploadStreamsWithFlatMemory(t *testing.T) {
+	size := int64(100 << 20)
+	got := make(chan [2]string, 1)
+	origin := startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := sha256.New()
+		n, _ := io.Copy(h, r.Body)
+		got <- [2]string{strconv.FormatInt(n, 10), string(h.Sum(nil))}
+	}))
+	p := startProxy(t, origin.URL, nil)
+	want := sha256.New()
+	io.Copy(want, &patternReader{left: size})
+
+	for _, chunked := range []bool{false, true} {
+		stop := heapWatcher()
+		req, _ := http.NewRequest("PUT", p.url+"/upload", io.NopCloser(&patternReader{left: size}))
+		if !chunked {
+			req.ContentLength = size
+		}
+		resp, err := client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		peak := stop()
+		r := <-got
+		if resp.StatusCode != 200 || r[0] != strconv.FormatInt(size, 10) || r[1] != string(want.Sum(nil)) {
+			t.Errorf("upload (chunked=%v): status %d, origin got %s bytes, digest match %v", chunked, resp.StatusCode, r[0], r[1] == string(want.Sum(nil)))
+		}
+		t.Logf("upload chunked=%v: %d MiB, heap peak +%d MiB", chunked, size>>20, peak>>20)
+		if peak > flatHeap {
+			t.Errorf("heap grew by %d MiB during a %d MiB upload (chunked=%v), want < %d MiB", peak>>20, size>>20, chunked, flatHeap>>20)
+		}
+	}
+}
+
+func TestShutdownDrainsInFlightRequests(t *testing.T) {
+	entered := make(chan struct{})
+	origin := startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		time.Sleep(500 * time.Millisecond)
+		w.Write([]byte("finished"))
+	}))
+	p := startProxy(t, origin.URL, nil)
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	res := make(chan result, 1)
+	go func() {
+		resp, err := client().Get(p.url + "/slow")
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		res <- result{resp.StatusCode, string(b), err}
+	}()
+	<-entered
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	r := <-res
+	if r.err != nil || r.status != 200 || r.body != "finished" {
+		t.Errorf("in-flight request during shutdown: %d %q %v, want 200 finished", r.status, r.body, r.err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("Shutdown took %v", took)
+	}
+	if _, err := client().Get(p.url + "/after"); err == nil {
+		t.Error("a new request after Shutdown was accepted")
+	}
+}
