@@ -1,0 +1,176 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe to write from the serving goroutine
+// while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func run(t *testing.T, ctx context.Context, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb syncBuffer
+	code = NewMain(&out, &errb).Run(ctx, args)
+	return code, out.String(), errb.String()
+}
+
+func writeFile(t *testing.T, name, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestCheckReportsEveryProblemWithPosition(t *testing.T) {
+	os.Unsetenv("TAILOR_TEST_UNSET_VARIABLE")
+	path := writeFile(t, "tailor.yaml", `listen: ":8080"
+origin: "http://127.0.0.1:3000"
+listn: ":9000"
+timeouts:
+  connect: 2 seconds
+admin:
+  token: "${TAILOR_TEST_UNSET_VARIABLE}"
+`)
+	code, _, stderr := run(t, context.Background(), "check", "--config", path)
+	if code != exitInvalid {
+		t.Errorf("check exit code = %d, want %d", code, exitInvalid)
+	}
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("check printed %d lines, want one per problem (3):\n%s", len(lines), stderr)
+	}
+	for i, want := range []string{
+		regexp.QuoteMeta(path) + `:3:1: .*unknown key "listn"`,
+		regexp.QuoteMeta(path) + `:5:12: .*duration`,
+		regexp.QuoteMeta(path) + `:7:\d+: .*TAILOR_TEST_UNSET_VARIABLE`,
+	} {
+		if !regexp.MustCompile(want).MatchString(lines[i]) {
+			t.Errorf("line %d = %q, want match for %q", i+1, lines[i], want)
+		}
+	}
+}
+
+func TestCheckAcceptsTheExampleConfig(t *testing.T) {
+	code, stdout, stderr := run(t, context.Background(), "check", "--config", "../../examples/tailor.yaml")
+	if code != exitOK {
+		t.Errorf("check examples/tailor.yaml = %d, want 0\n%s", code, stderr)
+	}
+	if !strings.Contains(stdout, "ok") {
+		t.Errorf("check printed %q, want a line saying ok", stdout)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{nil, exitUsage},
+		{[]string{"frobnicate"}, exitUsage},
+		{[]string{"check", "--no-such-flag"}, exitUsage},
+		{[]string{"check", "--config", "/nonexistent/tailor.yaml"}, exitInvalid},
+		{[]string{"version"}, exitOK},
+	} {
+		if code, _, _ := run(t, context.Background(), tc.args...); code != tc.want {
+			t.Errorf("tailor %q exit code = %d, want %d", tc.args, code, tc.want)
+		}
+	}
+}
+
+func TestServeProxiesAndDrainsOnSignal(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			time.Sleep(300 * time.Millisecond)
+		}
+		io.WriteString(w, "hello from the origin")
+	}))
+	defer origin.Close()
+	addr, admin := freeAddr(t), freeAddr(t)
+	path := writeFile(t, "tailor.yaml", fmt.Sprintf("listen: %q\norigin: %q\nadmin: { listen: %q }\n", addr, origin.URL, admin))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	var stderr syncBuffer
+	go func() {
+		done <- NewMain(io.Discard, &stderr).Run(ctx, []string{"serve", "--config", path, "--log-format", "json"})
+	}()
+
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := http.Get("http://" + admin + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("proxy never became ready: %v\n%s", err, stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	slow := make(chan string, 1)
+	go func() {
+		resp, err := http.Get("http://" + addr + "/slow")
+		if err != nil {
+			slow <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		slow <- string(b)
+	}()
+	time.Sleep(100 * time.Millisecond) // let the slow request reach the origin
+	cancel()                           // what SIGTERM does
+	if got := <-slow; got != "hello from the origin" {
+		t.Errorf("in-flight request during SIGTERM got %q", got)
+	}
+	if code := <-done; code != exitOK {
+		t.Errorf("serve exit code = %d, want 0\n%s", code, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), `"msg":"tailor serving"`) {
+		t.Errorf("--log-format json did not log JSON:\n%s", stderr.String())
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}

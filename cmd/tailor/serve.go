@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/proxy"
+)
+
+// drainTimeout bounds how long SIGTERM waits for in-flight requests.
+const drainTimeout = 30 * time.Second
+
+// serve runs the proxy and the admin listener until ctx ends (SIGTERM or
+// SIGINT), then drains in-flight requests.
+func (m *Main) serve(ctx context.Context, args []string) int {
+	var c commonFlags
+	fs := m.flagSet("serve", &c)
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	log, err := c.logger(m.Stderr)
+	if err != nil {
+		fmt.Fprintln(m.Stderr, err)
+		return exitUsage
+	}
+	cfg, code := m.loadConfig(c.config)
+	if code != exitOK {
+		return code
+	}
+	return m.run(ctx, cfg, log)
+}
+
+// run serves cfg until ctx ends, then drains.
+func (m *Main) run(ctx context.Context, cfg *config.Config, log *slog.Logger) int {
+	p, err := proxy.New(cfg, proxy.Options{Logger: log, Version: Version})
+	if err != nil {
+		log.Error("start proxy", "err", err)
+		return exitRuntime
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		log.Error("listen", "addr", cfg.Listen, "err", err)
+		return exitRuntime
+	}
+	aln, err := net.Listen("tcp", cfg.Admin.Listen)
+	if err != nil {
+		ln.Close()
+		log.Error("listen admin", "addr", cfg.Admin.Listen, "err", err)
+		return exitRuntime
+	}
+	admin := proxy.NewAdmin(p, log)
+
+	errc := make(chan error, 2)
+	go func() { errc <- p.Serve(ln) }()
+	go func() { errc <- admin.Serve(aln) }()
+	log.Info("tailor serving", "listen", ln.Addr().String(), "admin", aln.Addr().String(),
+		"origin", cfg.Origin, "version", Version)
+
+	select {
+	case err := <-errc:
+		log.Error("serve", "err", err)
+		return exitRuntime
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining in-flight requests", "deadline", drainTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	code := exitOK
+	if err := p.Shutdown(sctx); err != nil {
+		log.Error("drain", "err", err)
+		code = exitRuntime
+	}
+	if err := admin.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		log.Error("admin shutdown", "err", err)
+	}
+	log.Info("stopped")
+	return code
+}
