@@ -1,0 +1,283 @@
+package rules
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Op is what an action does to each element its selector matches. The
+// values are the rewrite package's, in the same order.
+type Op uint8
+
+// The operations. Text content (text:) is Inner with escaped text.
+const (
+	Replace     Op = iota + 1 // replace the element, tags included (outer HTML)
+	Inner                     // replace the element's content
+	Prepend                   // insert at the start of the element's content
+	Append                    // insert at the end of the element's content
+	Before                    // insert before the element
+	After                     // insert after the element
+	Remove                    // remove the element
+	SetAttr                   // set attribute Name to Value; an empty Value removes it
+	AddClass                  // add class Value
+	RemoveClass               // remove class Value
+)
+
+var opNames = [...]string{"", "replace", "inner", "prepend", "append", "before", "after", "remove", "attr", "add_class", "remove_class"}
+
+// MarshalText writes the op as String does, for JSON traces.
+func (o Op) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
+
+// String returns the op's rule-file key ("replace", "attr").
+func (o Op) String() string {
+	if int(o) < len(opNames) && o != 0 {
+		return opNames[o]
+	}
+	return fmt.Sprintf("Op(%d)", o)
+}
+
+// Action is one change to a page: do Op to every element matched by the
+// page's selector Sel (an index into Page.Selectors).
+type Action struct {
+	// Sel indexes Page.Selectors of the page the decision is for.
+	Sel int
+	// Op is the change.
+	Op Op
+	// Name is the attribute for SetAttr, in lower case; else "".
+	Name string
+	// Value is final: markup for Replace…After, escaped for where it
+	// goes (visitor values escaped for their context); for SetAttr the
+	// escaped attribute text to write between double quotes (empty
+	// removes the attribute); for AddClass and RemoveClass one class name.
+	// Value may be shared between decisions: never change it.
+	Value []byte
+	// Rule is the id of the rule the action comes from.
+	Rule string
+}
+
+// actionKeys are the keys that name an action, in a rule, a map case or a
+// variant.
+var actionKeys = []string{"replace", "inner", "text", "attr", "add_class", "remove_class", "prepend", "append", "before", "after", "remove"}
+
+func isActionKey(k string) bool {
+	for _, a := range actionKeys {
+		if a == k {
+			return true
+		}
+	}
+	return false
+}
+
+// action is a compiled action: its op and the content to render.
+type action struct {
+	op      Op
+	name    string
+	content *content // nil for Remove and for removing an attribute
+}
+
+// do renders the action for the visitor.
+func (a *action) do(sel int, rule string, data *Visitor) (Action, error) {
+	act := Action{Sel: sel, Op: a.op, Name: a.name, Rule: rule}
+	if a.content != nil {
+		v, err := a.content.render(data)
+		if err != nil {
+			return Action{}, err
+		}
+		if a.op == AddClass || a.op == RemoveClass {
+			if len(v) == 0 {
+				return Action{}, fmt.Errorf("class name rendered empty")
+			}
+		}
+		act.Value = v
+	}
+	return act, nil
+}
+
+// contentOps are the actions that take content, by key.
+var contentOps = map[string]Op{"replace": Replace, "inner": Inner, "text": Inner, "prepend": Prepend, "append": Append, "before": Before, "after": After}
+
+var attrName = regexp.MustCompile(`^[A-Za-z_:][-A-Za-z0-9_:.]*$`)
+
+// oneAction gathers the one action a rule, a map case or a variant holds,
+// reporting any other.
+type oneAction struct {
+	first *entry
+	extra bool
+}
+
+// add records the action e of what, or reports it when one is already
+// given.
+func (o *oneAction) add(f *fileReader, e entry, what string) {
+	if o.first != nil {
+		f.invalid(e.key, what, "one action only: %q is already given at line %d (write another rule for another change)", o.first.name, o.first.key.Line)
+		o.extra = true
+		return
+	}
+	o.first = &e
+}
+
+// ok reports whether exactly one action was given, reporting none at n.
+// want lists the keys that would have been one.
+func (o *oneAction) ok(f *fileReader, n *yaml.Node, what string, want []string) bool {
+	if o.first == nil {
+		f.invalid(n, what, "no action: want one of %s", strings.Join(want, ", "))
+		return false
+	}
+	return !o.extra
+}
+
+func (l *loader) compileAction(f *fileReader, e entry, what string) *action {
+	key := e.name
+	switch key {
+	case "remove":
+		b, ok := f.boolean(e.value, key)
+		if !ok {
+			return nil
+		}
+		if !b {
+			f.invalid(e.value, key, "remove takes true; to keep the element, leave the rule out")
+			return nil
+		}
+		return &action{op: Remove}
+	case "attr":
+		entries, ok := f.mapping(e.value, key)
+		if !ok {
+			return nil
+		}
+		if len(entries) != 1 {
+			f.invalid(e.value, key, "want one name: value pair, not %d (write another rule for another attribute)", len(entries))
+			return nil
+		}
+		p := entries[0]
+		if !attrName.MatchString(p.name) {
+			f.invalid(p.key, key, "%q is not an attribute name", truncate(p.name, 40))
+			return nil
+		}
+		name := strings.ToLower(p.name)
+		d := deref(p.value)
+		if d != nil && d.Kind == yaml.ScalarNode && d.ShortTag() == "!!null" {
+			return &action{op: SetAttr, name: name}
+		}
+		v, ok := f.str(p.value, key+"."+p.name)
+		if !ok {
+			return nil
+		}
+		if v == "" {
+			return &action{op: SetAttr, name: name}
+		}
+		ct, err := compileContent(what+" attr "+name, v, modeAttr, name)
+		if err != nil {
+			f.errorAt(p.value, ErrTemplate, "%s.%s: %s", key, p.name, templateMessage(err))
+			return nil
+		}
+		return &action{op: SetAttr, name: name, content: ct}
+	case "add_class", "remove_class":
+		v, ok := f.str(e.value, key)
+		if !ok {
+			return nil
+		}
+		ct, err := compileContent(what+" "+key, v, modeClass, "")
+		if err != nil {
+			f.errorAt(e.value, ErrTemplate, "%s: %s", key, templateMessage(err))
+			return nil
+		}
+		op := AddClass
+		if key == "remove_class" {
+			op = RemoveClass
+		}
+		return &action{op: op, content: ct}
+	}
+	op, ok := contentOps[key]
+	if !ok {
+		return nil // not an action key; callers only pass action keys
+	}
+	mode := modeHTML
+	if key == "text" {
+		mode = modeText
+	}
+	src, name, ok := l.contentSource(f, e.value, key, what)
+	if !ok {
+		return nil
+	}
+	ct, err := compileContent(name, src, mode, "")
+	if err != nil {
+		f.errorAt(e.value, ErrTemplate, "%s: %s", key, templateMessage(err))
+		return nil
+	}
+	return &action{op: op, content: ct}
+}
+
+// contentSource returns the content written inline or in a {file: ...}
+// fragment, relative to the rule file, and a name for its template.
+func (l *loader) contentSource(f *fileReader, n *yaml.Node, key, what string) (src, name string, ok bool) {
+	d := deref(n)
+	if d != nil && d.Kind == yaml.ScalarNode && d.ShortTag() != "!!null" {
+		return d.Value, what + " " + key, true
+	}
+	if d == nil || d.Kind != yaml.MappingNode {
+		f.invalid(n, key, "want content (a string, or {file: path}), not %s", describe(d))
+		return "", "", false
+	}
+	entries, ok := f.mapping(n, key)
+	if !ok {
+		return "", "", false
+	}
+	var file *yaml.Node
+	for _, e := range entries {
+		if e.name != "file" {
+			f.unknownKey(e, key, []string{"file"})
+			continue
+		}
+		file = e.value
+	}
+	if file == nil {
+		if len(entries) == 0 {
+			f.invalid(n, key, "want content (a string, or {file: path})")
+		}
+		return "", "", false
+	}
+	p, ok := f.str(file, key+".file")
+	if !ok {
+		return "", "", false
+	}
+	b, shown, err := l.fragment(f.file, p)
+	if err != nil {
+		f.errorAt(file, ErrFragment, "%s.file: %v", key, err)
+		return "", "", false
+	}
+	return string(b), shown, true
+}
+
+// errNotFragment is a fragment path given as something other than a file.
+var errNotFragment = fmt.Errorf("want a path relative to the rule file")
+
+// fragment reads a fragment named relative to the rule file ruleFile; shown
+// is its path as messages name it.
+func (l *loader) fragment(ruleFile, p string) (b []byte, shown string, err error) {
+	if p == "" {
+		return nil, "", errNotFragment
+	}
+	shown = l.src.join(l.src.dir(ruleFile), p)
+	if b, ok := l.fragments[shown]; ok {
+		return b, shown, nil
+	}
+	b, err = l.src.read(shown)
+	if err != nil {
+		return nil, shown, fmt.Errorf("read fragment %s: %w", shown, unwrapPathError(err))
+	}
+	l.fragments[shown] = b
+	return b, shown, nil
+}
+
+// templateMessage is a template error without html/template's dump of its
+// internal state.
+func templateMessage(err error) string {
+	msg := err.Error()
+	if before, _, ok := strings.Cut(msg, "non-text context: {"); ok {
+		msg = before + "non-text context (an unclosed tag, attribute, quote or comment)"
+	}
+	return msg
+}

@@ -1,0 +1,252 @@
+package rules
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"html"
+	"html/template"
+	"io"
+	"strings"
+	texttemplate "text/template"
+	"text/template/parse"
+)
+
+// contentMode says what a piece of content is and so how it is escaped.
+type contentMode uint8
+
+const (
+	// modeHTML is markup written by the rule's author (replace, inner,
+	// prepend, append, before, after): kept as written, with visitor
+	// values escaped for the context html/template finds them in (text,
+	// attribute, URL, <script> as JSON, <style>).
+	modeHTML contentMode = iota
+	// modeText is text (text:): the author's words and the visitor's
+	// values are all escaped, so "<" shows as "<".
+	modeText
+	// modeAttr is an attribute's value (attr:), escaped as html/template
+	// escapes a value in that attribute: URL filtering for href and src,
+	// JavaScript for on*, CSS for style.
+	modeAttr
+	// modeClass is a class name (add_class, remove_class): anything but
+	// letters, digits, - and _ in a rendered value becomes -.
+	modeClass
+)
+
+// content is an action's compiled content: bytes ready to splice when it
+// has no {{ (most content), else a template rendered per request.
+type content struct {
+	static []byte
+	tmpl   *template.Template
+	mode   contentMode
+	// prefix and suffix wrap an attribute value while it renders, so that
+	// html/template sees it in its attribute; they are cut off after.
+	prefix, suffix string
+}
+
+// compileContent compiles src. name identifies the template in messages
+// (the fragment's path, or the rule and action); attr is the attribute's
+// name for modeAttr.
+func compileContent(name, src string, mode contentMode, attr string) (*content, error) {
+	ct := &content{mode: mode}
+	if mode == modeAttr {
+		ct.prefix, ct.suffix = "<x "+attr+`="`, `">`
+	}
+	if !strings.Contains(src, "{{") {
+		switch mode {
+		case modeHTML:
+			ct.static = []byte(src)
+			return ct, nil
+		case modeText:
+			ct.static = []byte(html.EscapeString(src))
+			return ct, nil
+		case modeClass:
+			if !isClassToken(src) {
+				return nil, fmt.Errorf("%q is not a class name (one name, without spaces)", truncate(src, 40))
+			}
+			ct.static = []byte(src)
+			return ct, nil
+		}
+		// An attribute is rendered once here, for html/template's URL
+		// filtering of the author's own value as well.
+	}
+	t, err := parseContent(name, src, mode, ct.prefix, ct.suffix)
+	if err != nil {
+		return nil, err
+	}
+	ct.tmpl = t
+	// html/template escapes a template on its first execution. Doing it
+	// now reports escaping errors (an action in an ambiguous context) at
+	// load, and keeps the lock it takes for that off the request path.
+	var zero Visitor
+	if err := t.Execute(io.Discard, &zero); err != nil {
+		var terr *template.Error
+		if errors.As(err, &terr) || strings.Contains(err.Error(), "maximum template depth") {
+			return nil, err
+		}
+		// Other execution errors depend on the visitor's data (a trait
+		// that is not a map); they are a rule that does not fire.
+	}
+	if !strings.Contains(src, "{{") {
+		b, err := ct.render(&zero)
+		if err != nil {
+			return nil, err
+		}
+		ct.static, ct.tmpl = b, nil
+	}
+	return ct, nil
+}
+
+// parseContent parses src as a template for mode.
+func parseContent(name, src string, mode contentMode, prefix, suffix string) (*template.Template, error) {
+	if mode == modeHTML {
+		t, err := template.New(name).Parse(src)
+		if err != nil {
+			return nil, err
+		}
+		for _, tt := range t.Templates() {
+			if tt.Tree != nil {
+				if err := checkTree(tt.Tree.Root); err != nil {
+					return nil, err
+				}
+			}
+		}
+		return t, nil
+	}
+	// Text and attribute values are text, not markup: the author's
+	// literal words are escaped like the visitor's values. So the template
+	// is parsed as text, its text nodes escaped, and the tree handed to
+	// html/template, which escapes the actions in their context.
+	tt, err := texttemplate.New(name).Parse(src)
+	if err != nil {
+		return nil, err
+	}
+	if len(tt.Templates()) > 1 {
+		return nil, fmt.Errorf("template: %s: {{define}} is only for markup content, not for %s", name, modeName(mode))
+	}
+	tree := tt.Tree
+	if err := checkTree(tree.Root); err != nil {
+		return nil, err
+	}
+	escapeText(tree.Root)
+	if prefix != "" {
+		nodes := make([]parse.Node, 0, len(tree.Root.Nodes)+2)
+		nodes = append(nodes, &parse.TextNode{NodeType: parse.NodeText, Text: []byte(prefix)})
+		nodes = append(nodes, tree.Root.Nodes...)
+		nodes = append(nodes, &parse.TextNode{NodeType: parse.NodeText, Text: []byte(suffix)})
+		tree.Root.Nodes = nodes
+	}
+	return template.New(name).AddParseTree(name, tree)
+}
+
+func modeName(m contentMode) string {
+	switch m {
+	case modeText:
+		return "text"
+	case modeAttr:
+		return "attribute values"
+	case modeClass:
+		return "class names"
+	}
+	return "markup"
+}
+
+// escapeText HTML-escapes every literal text node under n.
+func escapeText(n parse.Node) {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return
+		}
+		for _, c := range n.Nodes {
+			escapeText(c)
+		}
+	case *parse.TextNode:
+		n.Text = []byte(html.EscapeString(string(n.Text)))
+	case *parse.IfNode:
+		escapeText(n.List)
+		escapeText(n.ElseList)
+	case *parse.RangeNode:
+		escapeText(n.List)
+		escapeText(n.ElseList)
+	case *parse.WithNode:
+		escapeText(n.List)
+		escapeText(n.ElseList)
+	}
+}
+
+// checkTree rejects {{range}} over a number: "{{range 1000000000}}" would
+// spin on every request.
+func checkTree(n parse.Node) error {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return nil
+		}
+		for _, c := range n.Nodes {
+			if err := checkTree(c); err != nil {
+				return err
+			}
+		}
+	case *parse.RangeNode:
+		if p := n.Pipe; p != nil && len(p.Cmds) > 0 && len(p.Cmds[0].Args) > 0 {
+			if _, isNum := p.Cmds[0].Args[0].(*parse.NumberNode); isNum {
+				return fmt.Errorf("template: {{range}} over a number is not allowed; range over visitor data")
+			}
+		}
+		return errors.Join(checkTree(n.List), checkTree(n.ElseList))
+	case *parse.IfNode:
+		return errors.Join(checkTree(n.List), checkTree(n.ElseList))
+	case *parse.WithNode:
+		return errors.Join(checkTree(n.List), checkTree(n.ElseList))
+	}
+	return nil
+}
+
+// render returns the content for the visitor data. Static content is
+// returned as is: callers must not change it.
+func (ct *content) render(data *Visitor) ([]byte, error) {
+	if ct.tmpl == nil {
+		return ct.static, nil
+	}
+	var buf bytes.Buffer
+	if err := ct.tmpl.Execute(&buf, data); err != nil {
+		return nil, err
+	}
+	out := buf.Bytes()
+	switch ct.mode {
+	case modeAttr:
+		if !bytes.HasPrefix(out, []byte(ct.prefix)) || !bytes.HasSuffix(out, []byte(ct.suffix)) || len(out) < len(ct.prefix)+len(ct.suffix) {
+			// html/template never rewrites literal text, so this is
+			// unreachable; refuse rather than write a broken attribute.
+			return nil, fmt.Errorf("attribute value did not render inside its attribute")
+		}
+		out = out[len(ct.prefix) : len(out)-len(ct.suffix)]
+	case modeClass:
+		out = bytes.Map(func(r rune) rune {
+			if isClassRune(r) {
+				return r
+			}
+			return '-'
+		}, out)
+	}
+	return out, nil
+}
+
+func isClassRune(r rune) bool {
+	return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '_'
+}
+
+// isClassToken reports whether s is safe to write as one class name: no
+// space (it would be two classes) and nothing that needs escaping.
+func isClassToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r <= ' ' || r == '"' || r == '\'' || r == '<' || r == '>' || r == '&' || r == '`' || r == '=' || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,397 @@
+package rules
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/andybalholm/cascadia"
+	"github.com/expr-lang/expr/vm"
+)
+
+// Set is a compiled rule set: every rule file of a directory. It is
+// immutable once loaded and safe for concurrent use.
+type Set struct {
+	stages          []string
+	segments        []edgeSegment
+	journey         []journeyEntry
+	halfLife        time.Duration
+	interests       []InterestRule
+	personas        []Persona
+	personaMinScore float64
+	pages           []*Page
+	experiments     []Experiment
+}
+
+type edgeSegment struct {
+	name string
+	cond condition
+}
+
+// Stages returns the declared journey stages in order; the first is the
+// stage of a visitor without one.
+func (s *Set) Stages() []string { return slices.Clone(s.stages) }
+
+// PageCount returns how many pages the rule files define.
+func (s *Set) PageCount() int { return len(s.pages) }
+
+// RuleCount returns how many rules the pages hold in all.
+func (s *Set) RuleCount() int {
+	n := 0
+	for _, p := range s.pages {
+		n += len(p.rules)
+	}
+	return n
+}
+
+// StageIndex returns the position of stage among the declared stages, or
+// -1 when it is not one.
+func (s *Set) StageIndex(stage string) int { return slices.Index(s.stages, stage) }
+
+// EdgeSegments returns the names of the segments the rule files compute
+// at the edge, in file order.
+func (s *Set) EdgeSegments() []string {
+	out := make([]string, len(s.segments))
+	for i, seg := range s.segments {
+		out[i] = seg.name
+	}
+	return out
+}
+
+// Match returns the first page, in file order, with a match: glob that
+// matches path, or nil when there is none: no rules apply, and the
+// response should pass through untouched.
+func (s *Set) Match(path string) *Page {
+	for _, p := range s.pages {
+		if anyPath(p.globs, path) {
+			return p
+		}
+	}
+	return nil
+}
+
+// Page is one pages: entry: the paths it matches and its rules, with their
+// selectors compiled once.
+type Page struct {
+	globs    []pathGlob
+	rules    []*rule
+	sels     []cascadia.Sel
+	matchers []cascadia.Matcher
+	selText  []string
+}
+
+// Selectors returns the page's distinct selectors; Action.Sel indexes it.
+// The slice is the page's own: do not change it.
+func (p *Page) Selectors() []cascadia.Sel { return p.sels }
+
+// Matchers returns the same selectors as Selectors, as the
+// cascadia.Matcher values goquery's FindMatcher and the rewrite package
+// take. The slice is the page's own: do not change it.
+func (p *Page) Matchers() []cascadia.Matcher { return p.matchers }
+
+// SelectorText returns selector i as written in the first rule that uses
+// it.
+func (p *Page) SelectorText(i int) string { return p.selText[i] }
+
+// Patterns returns the page's match: globs as written.
+func (p *Page) Patterns() []string { return globSources(p.globs) }
+
+// RuleIDs returns the ids of the page's rules, in order.
+func (p *Page) RuleIDs() []string {
+	out := make([]string, len(p.rules))
+	for i, r := range p.rules {
+		out[i] = r.id
+	}
+	return out
+}
+
+type ruleKind uint8
+
+const (
+	kindAction ruleKind = iota
+	kindMap
+	kindExperiment
+)
+
+// rule is one compiled rule.
+type rule struct {
+	id   string
+	sel  int
+	cond condition
+	kind ruleKind
+	// act is a plain rule's action.
+	act *action
+	// by, cases and def are a map's: by "stage" or "segment".
+	by    string
+	cases []mapCase
+	def   *action
+	// exp is an experiment's.
+	exp *experiment
+	// taken holds, for each earlier rule of the page on the same
+	// selector, the trace's reason when that rule took it.
+	taken []takenReason
+}
+
+type mapCase struct {
+	key string
+	act *action
+	// reason is the trace's when the case fires.
+	reason string
+}
+
+type takenReason struct {
+	by     int
+	reason string
+}
+
+// Decision is what the rules decided for one request.
+type Decision struct {
+	// Actions are the changes to make, in the page's rule order.
+	Actions []Action
+	// Segments are the visitor's segments as the rules saw them: the
+	// profile's, then the edge-computed ones, without repeats.
+	Segments []string
+	// Stage is the effective journey stage.
+	Stage string
+	// Exposures are the experiments the visitor was bucketed into on
+	// this page, holdouts included.
+	Exposures []Exposure
+	// Trace has one entry per rule of the page, in order.
+	Trace []Trace
+}
+
+// Exposure is a visitor's bucketing into an experiment.
+type Exposure struct {
+	// Experiment is the experiment rule's id.
+	Experiment string
+	// Variant is the variant's name, or HoldoutVariant.
+	Variant string
+}
+
+// Trace says what one rule did for one request.
+type Trace struct {
+	Rule     string
+	Selector string
+	// Fired is true when the rule contributed an action.
+	Fired bool
+	// Reason says which case or variant fired, or why the rule did not.
+	Reason string
+}
+
+// evalCtx is one Decide call's view of the visitor and the request, with
+// what is derived from them computed at most once.
+type evalCtx struct {
+	v     *Visitor
+	r     *Request
+	stage string
+	segs  []string
+
+	dev      string
+	lang     string
+	langDone bool
+	ref      string
+	refDone  bool
+	env      *exprEnv
+	tmplData *Visitor
+	machine  vm.VM
+}
+
+func (c *evalCtx) device() string {
+	if c.dev == "" {
+		c.dev = DeviceOf(c.r.UserAgent)
+	}
+	return c.dev
+}
+
+func (c *evalCtx) language() string {
+	if !c.langDone {
+		c.lang, c.langDone = primaryLanguage(c.r.Language), true
+	}
+	return c.lang
+}
+
+func (c *evalCtx) referrerHost() string {
+	if !c.refDone {
+		c.ref, c.refDone = referrerHost(c.r.Referrer), true
+	}
+	return c.ref
+}
+
+// exprEnv builds the environment of if: expressions on first use, with
+// request.query when query is true. Segments are read fresh: edge segments
+// see the ones computed before them.
+func (c *evalCtx) exprEnv(query bool) *exprEnv {
+	v, r := c.v, c.r
+	if c.env == nil {
+		c.env = &exprEnv{
+			Profile: exprProfile{ID: v.ID, Known: v.Known, Segments: v.Segments, Stage: v.Stage, Traits: v.Traits, Scores: v.Scores},
+			Visitor: exprVisitor{
+				ID: v.ID, Known: v.Known, Stage: c.stage, Visits: v.Visits, NewVisitor: v.NewVisitor,
+				Engagement: v.Engagement, Interests: v.Interests, TopInterest: v.TopInterest, Persona: v.Persona,
+				Device: c.device(),
+			},
+			Request: exprRequest{
+				Path: r.Path, Host: r.Host, Referrer: r.Referrer, ReferrerHost: c.referrerHost(),
+				Country: r.Country, Language: c.language(), UserAgent: r.UserAgent, Device: c.device(),
+				Time: r.Time, Header: r.header, Cookie: r.cookie,
+			},
+		}
+	}
+	if query && c.env.Request.Query == nil && len(r.Query) > 0 {
+		q := make(map[string]string, len(r.Query))
+		for k, vs := range r.Query {
+			if len(vs) > 0 {
+				q[k] = vs[0]
+			}
+		}
+		c.env.Request.Query = q
+	}
+	c.env.Visitor.Segments = c.segs
+	return c.env
+}
+
+// data is the visitor as content templates see it: every segment and the
+// effective stage.
+func (c *evalCtx) data() *Visitor {
+	if c.tmplData == nil {
+		d := *c.v
+		d.Segments, d.Stage = c.segs, c.stage
+		c.tmplData = &d
+	}
+	return c.tmplData
+}
+
+// Decide decides what visitor v sees on page p for request r: a pure
+// function of its arguments. With a nil page (no rules for the path) it
+// still computes the visitor's segments and stage, which events report.
+// A nil v is an anonymous visitor with nothing known; a nil r a request
+// with no facts.
+//
+// The edge segments are computed first, in file order (each sees those
+// before it). Then the page's rules are tried in order: a rule whose
+// selector an earlier rule has taken is skipped, else its conditions are
+// tested and its action, map case or experiment variant rendered. An
+// experiment's holdout takes the selector without an action, so that the
+// control sees the origin's block.
+func (s *Set) Decide(p *Page, v *Visitor, r *Request) Decision {
+	if v == nil {
+		v = &Visitor{}
+	}
+	if r == nil {
+		r = &Request{}
+	}
+	c := &evalCtx{v: v, r: r, stage: v.Stage}
+	if c.stage == "" && len(s.stages) > 0 {
+		c.stage = s.stages[0]
+	}
+	c.segs = make([]string, 0, len(v.Segments)+len(s.segments))
+	for _, seg := range v.Segments {
+		if !slices.Contains(c.segs, seg) {
+			c.segs = append(c.segs, seg)
+		}
+	}
+	for i := range s.segments {
+		es := &s.segments[i]
+		if slices.Contains(c.segs, es.name) {
+			continue
+		}
+		if ok, _ := es.cond.eval(c); ok {
+			c.segs = append(c.segs, es.name)
+		}
+	}
+	d := Decision{Segments: c.segs, Stage: c.stage}
+	if p == nil {
+		return d
+	}
+
+	d.Trace = make([]Trace, len(p.rules))
+	// takenBy[sel] is 1 + the index of the rule that took the selector.
+	var small [32]int
+	var takenBy []int
+	if len(p.sels) <= len(small) {
+		takenBy = small[:len(p.sels)]
+	} else {
+		takenBy = make([]int, len(p.sels))
+	}
+	for i, ru := range p.rules {
+		tr := &d.Trace[i]
+		tr.Rule, tr.Selector = ru.id, p.selText[ru.sel]
+		if by := takenBy[ru.sel]; by > 0 {
+			tr.Reason = ru.takenBy(by - 1)
+			continue
+		}
+		if ok, reason := ru.cond.eval(c); !ok {
+			tr.Reason = reason
+			continue
+		}
+		var a *action
+		var variant string
+		switch ru.kind {
+		case kindAction:
+			a, tr.Reason = ru.act, "matched"
+		case kindMap:
+			a, tr.Reason = ru.mapCase(c)
+			if a == nil {
+				continue
+			}
+		case kindExperiment:
+			va := ru.exp.bucket(ru.id, v.ID)
+			if va == nil {
+				d.Exposures = append(d.Exposures, Exposure{Experiment: ru.id, Variant: HoldoutVariant})
+				takenBy[ru.sel] = i + 1
+				tr.Reason = "experiment holdout: the origin's block is kept"
+				continue
+			}
+			a, variant, tr.Reason = va.act, va.name, va.reason
+		}
+		act, err := a.do(ru.sel, ru.id, c.data())
+		if err != nil {
+			tr.Reason = "render: " + firstLine(err.Error())
+			continue
+		}
+		if ru.kind == kindExperiment {
+			d.Exposures = append(d.Exposures, Exposure{Experiment: ru.id, Variant: variant})
+		}
+		takenBy[ru.sel] = i + 1
+		tr.Fired = true
+		d.Actions = append(d.Actions, act)
+	}
+	return d
+}
+
+// takenBy returns the trace's reason when rule j took the selector.
+func (r *rule) takenBy(j int) string {
+	for _, t := range r.taken {
+		if t.by == j {
+			return t.reason
+		}
+	}
+	return "selector already taken"
+}
+
+// mapCase picks a map's case for the visitor: the stage's, or the first
+// segment case (in file order) the visitor is in; else the default.
+func (r *rule) mapCase(c *evalCtx) (*action, string) {
+	if r.by == "stage" {
+		for i := range r.cases {
+			if r.cases[i].key == c.stage {
+				return r.cases[i].act, r.cases[i].reason
+			}
+		}
+		if r.def != nil {
+			return r.def, "map default (no case for stage " + orNone(c.stage) + ")"
+		}
+		return nil, "stage " + orNone(c.stage) + ": no map case and no default"
+	}
+	for i := range r.cases {
+		if slices.Contains(c.segs, r.cases[i].key) {
+			return r.cases[i].act, r.cases[i].reason
+		}
+	}
+	if r.def != nil {
+		return r.def, "map default (no case for segments [" + joinSpace(c.segs) + "])"
+	}
+	return nil, "segments [" + joinSpace(c.segs) + "]: no map case and no default"
+}
+
+func joinSpace(list []string) string { return strings.Join(list, " ") }

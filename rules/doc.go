@@ -1,0 +1,34 @@
+// Package rules reads tailor's rule files and decides, per request, which
+// blocks of a page a visitor sees.
+//
+// Load (or LoadFS) reads every *.yaml file of a directory, in name order,
+// and compiles it into a Set: path globs, CSS selectors (with cascadia, so
+// that a bad selector is an error at load rather than a block that silently
+// never matches), conditions, expr-lang programs type-checked against the
+// visitor and the request, and content templates. Every problem in every
+// file is reported at once, as config.Errors, each at the file:line:col a
+// user can jump to:
+//
+//	rules/home.yaml:12:17: select: invalid selector "#hero >": expected selector, found EOF instead
+//	rules/home.yaml:20:24: when.stage: undeclared stage "intrest" (did you mean "interest"?); stages: awareness, interest, intent
+//	rules/home.yaml:31:13: if: request has no field contry (did you mean request.country?) (1:9)
+//
+// A Set is immutable and safe for concurrent use. Per request, the proxy
+// calls Match with the path to find the page's rules (nil: leave the page
+// alone), then Decide with the visitor and the request facts. Decide is a
+// pure function of its arguments: it reads no clock (the request carries
+// its time), no network and no globals, so "tailor explain" and the proxy
+// see the same decision for the same inputs.
+//
+// A Decision lists the actions to apply, each naming one of the page's
+// compiled selectors, with content that is final bytes: visitor values in
+// templates are escaped for their HTML context by html/template, so a
+// profile field can never inject markup. Content without {{ is rendered
+// once at load. Its trace says, for every rule of the page, whether it
+// fired and if not why.
+//
+// Set also answers the questions of the visitor's journey, which the
+// proxy tracks: what a page view means (Journey), what interests it adds
+// (Interests, InterestHalfLife) and which persona a visitor's interests
+// are nearest to (NearestPersona).
+package rules

@@ -1,0 +1,68 @@
+package rules
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/tailor-edge/tailor/config"
+)
+
+// Kinds of problem carried by config.Error.Err, beside config's own
+// (config.ErrSyntax, config.ErrUnknownKey, config.ErrDuplicateKey and
+// config.ErrInvalid), for errors.Is.
+var (
+	// ErrDuplicateID: a rule id used twice, in one file or across files.
+	ErrDuplicateID = errors.New("duplicate rule id")
+	// ErrSelector: a CSS selector that does not compile.
+	ErrSelector = errors.New("invalid selector")
+	// ErrExpression: an if: expression that does not compile or is not a
+	// boolean over profile, request and visitor.
+	ErrExpression = errors.New("invalid expression")
+	// ErrTemplate: content that is not a valid template.
+	ErrTemplate = errors.New("invalid template")
+	// ErrFragment: a {file: ...} fragment that cannot be read.
+	ErrFragment = errors.New("missing fragment")
+	// ErrUndeclared: a stage or persona that is not declared.
+	ErrUndeclared = errors.New("undeclared name")
+)
+
+// problems collects the errors of one load, across files.
+type problems struct {
+	errs config.Errors
+	// order is the position of each file in the load, so that errors
+	// sort by file first.
+	order map[string]int
+}
+
+// at records a problem at node n of file.
+func (p *problems) at(file string, n *yaml.Node, kind error, format string, args ...any) {
+	e := &config.Error{File: file, Msg: fmt.Sprintf(format, args...), Err: kind}
+	if n != nil {
+		e.Line, e.Col = n.Line, n.Column
+	}
+	p.errs = append(p.errs, e)
+}
+
+// err returns the problems sorted by file, line and column, or nil.
+func (p *problems) err() error {
+	if len(p.errs) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(p.errs, func(a, b *config.Error) int {
+		if c := cmp.Compare(p.order[a.File], p.order[b.File]); c != 0 || a.File != b.File {
+			return cmp.Or(c, cmp.Compare(a.File, b.File))
+		}
+		if (a.Line == 0) != (b.Line == 0) {
+			if a.Line == 0 {
+				return 1
+			}
+			return -1
+		}
+		return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Col, b.Col))
+	})
+	return p.errs
+}

@@ -1,0 +1,103 @@
+package rules
+
+// HoldoutVariant is the variant name of an experiment's holdout: visitors
+// who see the origin's block, the control.
+const HoldoutVariant = "holdout"
+
+// Experiment describes an experiment rule, for readouts: the experiment's
+// id is its rule's id.
+type Experiment struct {
+	ID string
+	// Holdout is the percentage of visitors held out.
+	Holdout float64
+	// Variants are in file order; their weights add up to 100 and apply
+	// to the visitors outside the holdout.
+	Variants []Variant
+}
+
+// Variant is one arm of an experiment.
+type Variant struct {
+	Name   string
+	Weight float64
+}
+
+// Experiments returns the experiments of every page, in file order.
+func (s *Set) Experiments() []Experiment {
+	out := make([]Experiment, len(s.experiments))
+	for i, x := range s.experiments {
+		out[i] = x
+		out[i].Variants = append([]Variant(nil), x.Variants...)
+	}
+	return out
+}
+
+type experiment struct {
+	holdout  float64
+	variants []variant
+}
+
+type variant struct {
+	name   string
+	weight float64
+	act    *action
+	// reason is the trace's when the variant fires.
+	reason string
+}
+
+// bucket returns the variant for the visitor id: the same for the same
+// (rule id, visitor id) whatever the process or the day, and independent
+// between experiments. It returns nil for the holdout.
+func (x *experiment) bucket(ruleID, visitorID string) *variant {
+	u := unitHash(ruleID, visitorID)
+	h := x.holdout / 100
+	if u < h {
+		return nil
+	}
+	// Rescaled, the rest of the unit interval is again uniform: the
+	// variants split it by weight.
+	u = (u - h) / (1 - h) * 100
+	var cum float64
+	last := -1
+	for i := range x.variants {
+		if x.variants[i].weight == 0 {
+			continue
+		}
+		last = i
+		cum += x.variants[i].weight
+		if u < cum {
+			return &x.variants[i]
+		}
+	}
+	// Only rounding leaves u at the very top: the last variant with a
+	// weight takes it.
+	if last < 0 {
+		return nil
+	}
+	return &x.variants[last]
+}
+
+// unitHash maps (rule id, visitor id) to [0, 1): 64-bit FNV-1a over
+// ruleID, a NUL and visitorID, then the murmur3 finalizer, whose
+// avalanche makes up for FNV's weak mixing of the last bytes.
+func unitHash(ruleID, visitorID string) float64 {
+	const (
+		offset = 14695981039346656037
+		prime  = 1099511628211
+	)
+	h := uint64(offset)
+	for i := 0; i < len(ruleID); i++ {
+		h ^= uint64(ruleID[i])
+		h *= prime
+	}
+	h *= prime // the NUL separator: h ^= 0 is a no-op
+	for i := 0; i < len(visitorID); i++ {
+		h ^= uint64(visitorID[i])
+		h *= prime
+	}
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
+	return float64(h>>11) / (1 << 53)
+}

@@ -1,0 +1,414 @@
+package rules
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/andybalholm/cascadia"
+	"golang.org/x/net/html"
+	"gopkg.in/yaml.v3"
+
+	"github.com/tailor-edge/tailor/config"
+)
+
+var (
+	pageKeys       = []string{"match", "rules"}
+	ruleKeys       = append([]string{"id", "when", "if", "select", "map", "experiment"}, actionKeys...)
+	ruleActionKeys = append(slices.Clone(actionKeys), "map", "experiment")
+)
+
+func (l *loader) pages(f *file, e entry) {
+	items, ok := f.list(e.value, "pages")
+	if !ok {
+		return
+	}
+	for _, it := range items {
+		entries, ok := f.mapping(it, "pages")
+		if !ok {
+			continue
+		}
+		p := &Page{}
+		var rules *yaml.Node
+		hasMatch := false
+		for _, pe := range entries {
+			switch pe.name {
+			case "match":
+				hasMatch = true
+				p.globs, _ = l.globs(f.fileReader, pe.value, "match")
+			case "rules":
+				rules = pe.value
+			default:
+				f.unknownKey(pe, "page", pageKeys)
+			}
+		}
+		if !hasMatch {
+			f.invalid(it, "page", "a page needs match: with the paths it is for")
+		}
+		if rules != nil {
+			ruleItems, ok := f.list(rules, "rules")
+			if ok {
+				for _, rn := range ruleItems {
+					l.rule(f.fileReader, p, rn)
+				}
+			}
+		}
+		p.matchers = make([]cascadia.Matcher, len(p.sels))
+		for i, s := range p.sels {
+			p.matchers[i] = s
+		}
+		l.set.pages = append(l.set.pages, p)
+	}
+}
+
+// rule compiles one rule of page p.
+func (l *loader) rule(f *fileReader, p *Page, n *yaml.Node) {
+	entries, ok := f.mapping(n, "rule")
+	if !ok {
+		return
+	}
+	var idNode, selNode, whenNode, ifNode *yaml.Node
+	var act oneAction
+	for _, e := range entries {
+		switch e.name {
+		case "id":
+			idNode = e.value
+		case "select":
+			selNode = e.value
+		case "when":
+			whenNode = e.value
+		case "if":
+			ifNode = e.value
+		default:
+			if e.name == "map" || e.name == "experiment" || isActionKey(e.name) {
+				act.add(f, e, "rule")
+				continue
+			}
+			f.unknownKey(e, "rule", ruleKeys)
+		}
+	}
+	r := &rule{}
+	good := true
+	if idNode == nil {
+		f.invalid(n, "rule", "a rule needs an id")
+		good = false
+	} else if id, ok := l.name(f, idNode, "id"); !ok {
+		good = false
+	} else if at, dup := l.ids[id]; dup {
+		f.errorAt(idNode, ErrDuplicateID, "id: rule id %q is already used at %s", id, at)
+		good = false
+	} else {
+		l.ids[id] = where(f, idNode)
+		r.id = id
+	}
+	if selNode == nil {
+		f.invalid(n, "rule", "a rule needs select: with the CSS selector of the block it changes")
+		good = false
+	} else if sel, ok := l.selector(f, p, selNode); ok {
+		r.sel = sel
+	} else {
+		good = false
+	}
+	cond, ok := l.ruleCondition(f, whenNode, ifNode)
+	r.cond = cond
+	good = good && ok
+	if !act.ok(f, n, "rule", ruleActionKeys) {
+		good = false
+	} else {
+		e := act.first
+		what := "rule " + r.id
+		switch e.name {
+		case "map":
+			r.kind = kindMap
+			good = l.ruleMap(f, r, e.value) && good
+		case "experiment":
+			r.kind = kindExperiment
+			good = l.experiment(f, r, e.value) && good
+		default:
+			r.kind = kindAction
+			r.act = l.compileAction(f, *e, what)
+			good = r.act != nil && good
+		}
+	}
+	if !good {
+		return
+	}
+	for j, prev := range p.rules {
+		if prev.sel == r.sel {
+			r.taken = append(r.taken, takenReason{j, fmt.Sprintf("selector %s already taken by rule %s", p.selText[r.sel], prev.id)})
+		}
+	}
+	p.rules = append(p.rules, r)
+	if r.kind == kindExperiment {
+		x := Experiment{ID: r.id, Holdout: r.exp.holdout}
+		for _, v := range r.exp.variants {
+			x.Variants = append(x.Variants, Variant{Name: v.name, Weight: v.weight})
+		}
+		l.set.experiments = append(l.set.experiments, x)
+	}
+}
+
+// selector compiles the selector at n into page p's list, reusing an
+// equal selector of an earlier rule.
+func (l *loader) selector(f *fileReader, p *Page, n *yaml.Node) (int, bool) {
+	s, ok := f.str(n, "select")
+	if !ok {
+		return 0, false
+	}
+	sel, err := compileSelector(s)
+	if err != nil {
+		f.errorAt(n, ErrSelector, "select: invalid selector %q: %v", truncate(s, 80), err)
+		return 0, false
+	}
+	key := sel.String()
+	for i, have := range p.sels {
+		if have.String() == key {
+			return i, true
+		}
+	}
+	p.sels = append(p.sels, sel)
+	p.selText = append(p.selText, s)
+	return len(p.sels) - 1, true
+}
+
+// compileSelector compiles a CSS selector or a comma-separated group of
+// them, as goquery's Find does. Pseudo-elements (::before) are rejected:
+// they are not elements that can be rewritten.
+func compileSelector(s string) (sel cascadia.Sel, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			sel, err = nil, fmt.Errorf("%v", v)
+		}
+	}()
+	g, err := cascadia.ParseGroup(s)
+	if err != nil {
+		return nil, err
+	}
+	if len(g) == 1 {
+		return g[0], nil
+	}
+	return &selectorGroup{g}, nil
+}
+
+// selectorGroup is a cascadia.SelectorGroup as a cascadia.Sel, so that a
+// page's selectors are one type whether they are groups or not.
+type selectorGroup struct{ g cascadia.SelectorGroup }
+
+var _ cascadia.Sel = (*selectorGroup)(nil)
+
+func (s *selectorGroup) Match(n *html.Node) bool { return s.g.Match(n) }
+func (s *selectorGroup) String() string          { return s.g.String() }
+func (s *selectorGroup) PseudoElement() string   { return "" }
+
+// Specificity is the highest of the group's.
+func (s *selectorGroup) Specificity() cascadia.Specificity {
+	var best cascadia.Specificity
+	for _, sel := range s.g {
+		if sp := sel.Specificity(); best.Less(sp) {
+			best = sp
+		}
+	}
+	return best
+}
+
+// ruleMap compiles a Digital Relevancy Map: content per stage or per
+// segment, with an optional default.
+func (l *loader) ruleMap(f *fileReader, r *rule, n *yaml.Node) bool {
+	entries, ok := f.mapping(n, "map")
+	if !ok {
+		return false
+	}
+	good := true
+	var byNode *yaml.Node
+	for _, e := range entries {
+		if e.name == "by" {
+			byNode = e.value
+		}
+	}
+	if byNode == nil {
+		f.invalid(n, "map", "a map needs by: stage or by: segment")
+		return false
+	}
+	by, ok := f.str(byNode, "map.by")
+	if !ok {
+		return false
+	}
+	switch by {
+	case "stage", "segment":
+		r.by = by
+	default:
+		f.invalid(byNode, "map.by", "want stage or segment, not %q", truncate(by, 40))
+		return false
+	}
+	for _, e := range entries {
+		key := "map." + e.name
+		switch {
+		case e.name == "by":
+			continue
+		case e.name == "default":
+			r.def = l.caseAction(f, e.value, key, "rule "+r.id+" default")
+			good = good && r.def != nil
+			continue
+		case isActionKey(e.name):
+			f.invalid(e.key, "map", "%q is an action; a map's cases are %ss, each with its own action, as in %s: {inner: ...}", e.name, by, exampleCase(l, by))
+			good = false
+			continue
+		}
+		if by == "stage" && !l.checkStage(f, e.key, "map", e.name) {
+			good = false
+			continue
+		}
+		if by == "segment" && e.name == "" {
+			f.invalid(e.key, "map", "a segment case needs a name")
+			good = false
+			continue
+		}
+		a := l.caseAction(f, e.value, key, "rule "+r.id+" "+e.name)
+		if a == nil {
+			good = false
+			continue
+		}
+		r.cases = append(r.cases, mapCase{key: e.name, act: a, reason: "map " + by + " " + e.name})
+	}
+	if good && len(r.cases) == 0 {
+		f.invalid(n, "map", "a map needs at least one %s case beside default", by)
+		good = false
+	}
+	return good
+}
+
+func exampleCase(l *loader, by string) string {
+	if by == "stage" && len(l.set.stages) > 0 {
+		return l.set.stages[0]
+	}
+	return "vip"
+}
+
+// caseAction compiles a map case: a mapping holding one action.
+func (l *loader) caseAction(f *fileReader, n *yaml.Node, key, what string) *action {
+	entries, ok := f.mapping(n, key)
+	if !ok {
+		return nil
+	}
+	var act oneAction
+	for _, e := range entries {
+		if isActionKey(e.name) {
+			act.add(f, e, key)
+			continue
+		}
+		f.unknownKey(e, key, actionKeys)
+	}
+	if !act.ok(f, n, key, actionKeys) {
+		return nil
+	}
+	return l.compileAction(f, *act.first, what)
+}
+
+var experimentKeys = []string{"holdout", "variants"}
+
+// experiment compiles an A/B test: a holdout share that keeps the origin's
+// block, and variants whose weights add up to 100.
+func (l *loader) experiment(f *fileReader, r *rule, n *yaml.Node) bool {
+	entries, ok := f.mapping(n, "experiment")
+	if !ok {
+		return false
+	}
+	x := &experiment{}
+	good := true
+	var variants *yaml.Node
+	for _, e := range entries {
+		switch e.name {
+		case "holdout":
+			h, ok := f.number(e.value, "experiment.holdout")
+			switch {
+			case !ok:
+				good = false
+			case h < 0 || h >= 100:
+				f.invalid(e.value, "experiment.holdout", "want a percentage from 0 up to (not including) 100, not %v", h)
+				good = false
+			default:
+				x.holdout = h
+			}
+		case "variants":
+			variants = e.value
+		default:
+			f.unknownKey(e, "experiment", experimentKeys)
+			good = false
+		}
+	}
+	if variants == nil {
+		f.invalid(n, "experiment", "an experiment needs variants: with their weights and actions")
+		return false
+	}
+	vs, ok := f.mapping(variants, "experiment.variants")
+	if !ok {
+		return false
+	}
+	var sum float64
+	weightsGood := true
+	for _, v := range vs {
+		key := "experiment.variants." + v.name
+		if !nameRe.MatchString(v.name) || len(v.name) > 128 {
+			f.invalid(v.key, "experiment.variants", "%q is not a name: use letters, digits, _, . and -", truncate(v.name, 40))
+			good = false
+			continue
+		}
+		if v.name == HoldoutVariant {
+			f.invalid(v.key, "experiment.variants", "%q names the holdout; set holdout: to a percentage instead", HoldoutVariant)
+			good = false
+			continue
+		}
+		ventries, ok := f.mapping(v.value, key)
+		if !ok {
+			good = false
+			continue
+		}
+		va := variant{name: v.name, weight: math.NaN(), reason: "experiment variant " + v.name}
+		var act oneAction
+		for _, e := range ventries {
+			switch {
+			case e.name == "weight":
+				w, ok := f.number(e.value, key+".weight")
+				switch {
+				case !ok:
+					weightsGood = false
+				case w < 0:
+					f.invalid(e.value, key+".weight", "a weight must not be negative")
+					weightsGood = false
+				default:
+					va.weight = w
+				}
+			case isActionKey(e.name):
+				act.add(f, e, key)
+			default:
+				f.unknownKey(e, key, append([]string{"weight"}, actionKeys...))
+				good = false
+			}
+		}
+		if math.IsNaN(va.weight) {
+			if weightsGood {
+				f.invalid(v.value, key, "a variant needs a weight (a percentage of the visitors outside the holdout)")
+			}
+			weightsGood = false
+		} else {
+			sum += va.weight
+		}
+		if act.ok(f, v.value, key, actionKeys) {
+			va.act = l.compileAction(f, *act.first, "rule "+r.id+" variant "+v.name)
+			good = good && va.act != nil
+		} else {
+			good = false
+		}
+		x.variants = append(x.variants, va)
+	}
+	if len(vs) == 0 {
+		f.invalid(variants, "experiment.variants", "an experiment needs at least one variant")
+		return false
+	}
+	if weightsGood && math.Abs(sum-100) > 1e-9 {
+		f.errorAt(variants, config.ErrInvalid, "experiment.variants: weights add up to %v, not 100", sum)
+		good = false
+	}
+	r.exp = x
+	return good && weightsGood
+}

@@ -1,0 +1,413 @@
+package rules
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/tailor-edge/tailor/config"
+)
+
+// This file walks yaml.v3 node trees the way package config does, so that
+// every value keeps its position: aliases and << merges work, duplicate
+// and unknown keys are reported, and a value of the wrong shape is an error
+// at its place rather than a silent zero.
+
+// fileReader records the problems of one rule file.
+type fileReader struct {
+	*problems
+	file string
+}
+
+func (f *fileReader) errorAt(n *yaml.Node, kind error, format string, args ...any) {
+	f.at(f.file, n, kind, format, args...)
+}
+
+// invalid records a problem with the value written at n, which key names.
+func (f *fileReader) invalid(n *yaml.Node, key, format string, args ...any) {
+	f.at(f.file, n, config.ErrInvalid, "%s: %s", key, fmt.Sprintf(format, args...))
+}
+
+// document parses src and returns its top node, or nil when the file is
+// empty or not well-formed (with the problem recorded).
+func (f *fileReader) document(src []byte) (root *yaml.Node) {
+	defer func() {
+		// yaml.v3 reports its own errors by panicking and recovering; a
+		// panic that escapes is its bug, but the input is still just bad.
+		if v := recover(); v != nil {
+			f.syntaxError(src, fmt.Errorf("yaml: %v", v))
+			root = nil
+		}
+	}()
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if !errors.Is(err, io.EOF) {
+			f.syntaxError(src, err)
+		}
+		return nil
+	}
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case err == nil:
+		f.errorAt(&next, config.ErrSyntax, "a rule file holds one YAML document; a second one starts here")
+		return nil
+	case !errors.Is(err, io.EOF):
+		f.syntaxError(src, err)
+		return nil
+	}
+	if len(doc.Content) == 0 {
+		return nil
+	}
+	return doc.Content[0]
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// syntaxError turns a yaml.v3 error, which has a line at best, into an
+// error with the best position we can find.
+func (f *fileReader) syntaxError(src []byte, err error) {
+	e := &config.Error{File: f.file, Line: 1, Col: 1, Err: config.ErrSyntax}
+	msg := err.Error()
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		e.Line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+		// The parser (unlike the scanner) reports the 0-based line of the
+		// construct it was in.
+		for _, p := range []string{"did not find expected", "found duplicate %", "found incompatible YAML document", "found undefined tag handle"} {
+			if strings.HasPrefix(msg, p) {
+				e.Line++
+				break
+			}
+		}
+	} else {
+		msg = strings.TrimPrefix(msg, "yaml: ")
+		if line, col, ok := locate(src, msg); ok {
+			e.Line, e.Col = line, col
+		}
+	}
+	e.Msg = "invalid YAML: " + msg
+	f.errs = append(f.errs, e)
+}
+
+var unknownAnchor = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
+
+// locate finds in src the place a line-less yaml.v3 error is about.
+func locate(src []byte, msg string) (line, col int, ok bool) {
+	off := -1
+	switch {
+	case strings.Contains(msg, "control characters"):
+		off = bytes.IndexFunc(src, func(r rune) bool {
+			return r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0x7f
+		})
+	case strings.Contains(msg, "UTF-8"), strings.Contains(msg, "Unicode"):
+		for i := 0; i < len(src); {
+			r, size := utf8.DecodeRune(src[i:])
+			if r == utf8.RuneError && size <= 1 {
+				off = i
+				break
+			}
+			i += size
+		}
+	default:
+		if m := unknownAnchor.FindStringSubmatch(msg); m != nil {
+			off = bytes.Index(src, []byte("*"+m[1]))
+		}
+	}
+	if off < 0 {
+		return 0, 0, false
+	}
+	before := src[:off]
+	line = bytes.Count(before, []byte("\n")) + 1
+	col = utf8.RuneCount(before[bytes.LastIndexByte(before, '\n')+1:]) + 1
+	return line, col, true
+}
+
+// entry is one key/value pair of a mapping; key is where the key is
+// written, name what it says.
+type entry struct {
+	name       string
+	key, value *yaml.Node
+}
+
+// mapping returns the pairs of mapping n with << merges applied (keys
+// written in n win over merged ones), reporting duplicate and non-string
+// keys; ok is false, with the problem recorded, when n is not a mapping.
+// what names n in messages.
+func (f *fileReader) mapping(n *yaml.Node, what string) (out []entry, ok bool) {
+	d := deref(n)
+	if d == nil || d.Kind != yaml.MappingNode {
+		if d != nil && d.Kind == yaml.ScalarNode && d.ShortTag() == "!!null" {
+			return nil, true
+		}
+		f.invalid(n, what, "want a mapping, not %s", describe(d))
+		return nil, false
+	}
+	seen := map[string]*yaml.Node{}
+	var merges []*yaml.Node
+	for i := 0; i+1 < len(d.Content); i += 2 {
+		k, v := d.Content[i], d.Content[i+1]
+		kd := deref(k)
+		switch {
+		case kd == nil || kd.Kind != yaml.ScalarNode:
+			f.errorAt(k, config.ErrInvalid, "%s: a key must be a plain string, not %s", what, describe(kd))
+			continue
+		case kd.ShortTag() == "!!merge":
+			merges = append(merges, v)
+			continue
+		}
+		if first, dup := seen[kd.Value]; dup {
+			f.errorAt(k, config.ErrDuplicateKey, "duplicate key %q in %s (first written at line %d)", kd.Value, what, first.Line)
+			continue
+		}
+		seen[kd.Value] = k
+		out = append(out, entry{kd.Value, k, v})
+	}
+	visited := map[*yaml.Node]bool{d: true}
+	for _, m := range merges {
+		out = f.merge(m, what, seen, visited, out)
+	}
+	return out, true
+}
+
+// merge appends the pairs of the merged mapping (or list of mappings) m
+// whose keys are not yet seen.
+func (f *fileReader) merge(m *yaml.Node, what string, seen map[string]*yaml.Node, visited map[*yaml.Node]bool, out []entry) []entry {
+	md := deref(m)
+	switch {
+	case md != nil && md.Kind == yaml.SequenceNode && !visited[md]:
+		visited[md] = true
+		for _, item := range md.Content {
+			if it := deref(item); it == nil || it.Kind != yaml.MappingNode {
+				f.invalid(item, what, "a << merge takes a mapping or a list of mappings")
+				continue
+			}
+			out = f.merge(item, what, seen, visited, out)
+		}
+		return out
+	case md == nil || md.Kind != yaml.MappingNode:
+		f.invalid(m, what, "a << merge takes a mapping or a list of mappings")
+		return out
+	case visited[md]:
+		return out
+	}
+	visited[md] = true
+	var merges []*yaml.Node
+	for i := 0; i+1 < len(md.Content); i += 2 {
+		k := deref(md.Content[i])
+		if k == nil || k.Kind != yaml.ScalarNode {
+			continue // reported where the mapping is written
+		}
+		if k.ShortTag() == "!!merge" {
+			merges = append(merges, md.Content[i+1])
+			continue
+		}
+		if _, ok := seen[k.Value]; ok {
+			continue
+		}
+		seen[k.Value] = k
+		out = append(out, entry{k.Value, md.Content[i], md.Content[i+1]})
+	}
+	for _, mm := range merges {
+		out = f.merge(mm, what, seen, visited, out)
+	}
+	return out
+}
+
+// unknownKey reports key e in what, suggesting the closest of names.
+func (f *fileReader) unknownKey(e entry, what string, names []string) {
+	msg := fmt.Sprintf("unknown key %q in %s", e.name, what)
+	if s := suggest(e.name, names); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	} else if len(names) <= 12 {
+		msg += "; want one of " + strings.Join(names, ", ")
+	}
+	f.errorAt(e.key, config.ErrUnknownKey, "%s", msg)
+}
+
+// list returns the items of sequence n; a single value stands for a list
+// of one. ok is false, with the problem recorded, for a mapping.
+func (f *fileReader) list(n *yaml.Node, what string) (items []*yaml.Node, ok bool) {
+	d := deref(n)
+	switch {
+	case d == nil || d.Kind == yaml.MappingNode:
+		f.invalid(n, what, "want a value or a list, not %s", describe(d))
+		return nil, false
+	case d.Kind == yaml.SequenceNode:
+		return d.Content, true
+	case d.ShortTag() == "!!null":
+		return nil, true
+	}
+	return []*yaml.Node{n}, true
+}
+
+// values is list for a condition's values: at least one.
+func (f *fileReader) values(n *yaml.Node, what string) ([]*yaml.Node, bool) {
+	items, ok := f.list(n, what)
+	if ok && len(items) == 0 {
+		f.invalid(n, what, "want at least one value")
+		return nil, false
+	}
+	return items, ok
+}
+
+// str returns the scalar n as written. ok is false, with the problem
+// recorded, for a list, a mapping or null.
+func (f *fileReader) str(n *yaml.Node, what string) (string, bool) {
+	d := deref(n)
+	if d == nil || d.Kind != yaml.ScalarNode || d.ShortTag() == "!!null" {
+		f.invalid(n, what, "want a single value, not %s", describe(d))
+		return "", false
+	}
+	return d.Value, true
+}
+
+// strs returns the scalar or list of scalars n; an empty list is an error.
+func (f *fileReader) strs(n *yaml.Node, what string) ([]string, bool) {
+	items, ok := f.values(n, what)
+	if !ok {
+		return nil, false
+	}
+	out := make([]string, 0, len(items))
+	for _, it := range items {
+		s, ok := f.str(it, what)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, s)
+	}
+	return out, true
+}
+
+// boolean returns the boolean n.
+func (f *fileReader) boolean(n *yaml.Node, what string) (bool, bool) {
+	s, ok := f.str(n, what)
+	if !ok {
+		return false, false
+	}
+	switch strings.ToLower(s) {
+	case "true", "yes", "on":
+		return true, true
+	case "false", "no", "off":
+		return false, true
+	}
+	f.invalid(n, what, "want true or false, not %q", truncate(s, 40))
+	return false, false
+}
+
+// number returns the finite number n.
+func (f *fileReader) number(n *yaml.Node, what string) (float64, bool) {
+	s, ok := f.str(n, what)
+	if !ok {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(strings.ReplaceAll(s, "_", ""), 64)
+	if err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
+		f.invalid(n, what, "want a number, not %q", truncate(s, 40))
+		return 0, false
+	}
+	return v, true
+}
+
+// deref follows aliases to the node they name; nil for an alias cycle.
+func deref(n *yaml.Node) *yaml.Node {
+	for range 64 {
+		if n == nil || n.Kind != yaml.AliasNode {
+			return n
+		}
+		n = n.Alias
+	}
+	return nil
+}
+
+// describe names the shape of n for messages.
+func describe(n *yaml.Node) string {
+	switch {
+	case n == nil:
+		return "an alias cycle"
+	case n.Kind == yaml.MappingNode:
+		return "a mapping"
+	case n.Kind == yaml.SequenceNode:
+		return "a list"
+	case n.ShortTag() == "!!null":
+		return "nothing"
+	default:
+		return strconv.Quote(truncate(n.Value, 40))
+	}
+}
+
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n]) + "…"
+}
+
+// suggest returns the name closest to key when it is close enough to be a
+// likely typo, else "".
+func suggest(key string, names []string) string {
+	norm := func(s string) string {
+		return strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(s))
+	}
+	if len(key) > 64 {
+		return "" // not a typo, and not worth the quadratic work
+	}
+	best, bestDist := "", len(key)+1
+	for _, name := range names {
+		if norm(name) == norm(key) {
+			return name
+		}
+		if dist := levenshtein(key, name); dist < bestDist {
+			best, bestDist = name, dist
+		}
+	}
+	if bestDist <= 2 && bestDist*3 <= max(len(key), len(best)) {
+		return best
+	}
+	return ""
+}
+
+// levenshtein is the edit distance between a and b, in bytes, counting a
+// swap of neighbours as one edit.
+func levenshtein(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
+}
+
+// sortedKeys returns the keys of m, sorted, for messages.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
