@@ -1,0 +1,66 @@
+// Package rewrite rewrites HTML pages byte-exactly: the bytes of a page
+// outside the elements being rewritten come out exactly as the origin sent
+// them — no re-serialisation, no added <html>/<head>/<body>, attribute order,
+// case and quoting untouched, byte-order mark and doctype kept.
+//
+// A page is compiled once into a Template: Compile parses it with the HTML5
+// tree-construction algorithm, runs CSS selectors (cascadia matchers) on the
+// tree and records the source byte span of every element they match. A
+// request then only renders: Template.Render copies the page's bytes and
+// splices in the edits the rules decided on, without parsing, in time close
+// to a plain copy and with no allocation besides the output.
+//
+// # Selection
+//
+// Selectors see exactly the tree golang.org/x/net/html builds for the page —
+// the tree goquery selects on — so a selector matches here what it matches
+// with goquery. The parser is a copy of x/net/html's tree builder (in
+// internal/htmltree) that also reports, for every element, the token that
+// opened it and the token that closed it; a test checks that its tree is
+// node for node the one html.Parse builds. One difference is deliberate: a
+// leading UTF-8 byte-order mark is skipped before parsing, as browsers do
+// (html.Parse would take it for text and move the whole head into the body).
+//
+// # What can be rewritten
+//
+// An element can be rewritten when its source bytes are exactly its content
+// in the tree. Elements the parser made without a start tag of their own —
+// implied html/head/body/tbody, clones made by the adoption agency algorithm
+// or by the reconstruction of active formatting elements — cannot, and
+// neither can elements whose span the parser broke up: a table with foster-
+// parented content, the elements rearranged by the adoption agency algorithm,
+// a formatting element whose unclosed start tag the parser re-opens after
+// the element ends, a <head> re-opened after </head>, an element inside SVG
+// or MathML that a token closes by rules an edit of its content would
+// change, the first element of a <template> that sets how the rest of it is
+// parsed. Such elements are
+// skipped and counted (Template.Skipped): the page is never corrupted to
+// honour a rule.
+//
+// # Edits
+//
+// Each Edit applies to every element its selector matched. Several edits on
+// one element compose: start-tag edits (SetAttr, AddClass, RemoveClass)
+// rewrite only the attribute concerned; Inner replaces the content, Prepend
+// and Append add to it; Before and After add outside the element; Replace
+// and Remove override all other edits on the element. For one element and
+// one Op (and one attribute name or class token), the edit earliest in the
+// slice wins. Edits on elements inside an element whose content or whole
+// self is replaced or removed are dropped. Void elements (<img>, <br>) have
+// no content: Inner, Prepend and Append do nothing on them.
+//
+// Where the source leaves end tags implied, Render writes them when an edit
+// needs them, so that added content lands where a reader expects it: After
+// on the first item of "<li>a<li>b" renders "<li>a</li>X<li>b"; Append on
+// "<div><span>x</div>" renders "<div><span>x</span>X</div>"; Before (and
+// Replace, and Remove) of an element whose start tag closes an open
+// paragraph or item first closes it: Before on the <div> of "<p>a<div>"
+// renders "<p>a</p>X<div>". Append and After are dropped for an element
+// left open by a page that ends inside a comment, a CDATA section or
+// <plaintext>, where nothing written at the end would come out of it. A
+// "<" of the page's text right before an edit is kept from joining what
+// follows into a tag.
+//
+// Rendering then copies the page's bytes around the edits: it neither
+// parses nor allocates, and takes about as long as copying the page.
+package rewrite

@@ -1,0 +1,47 @@
+package rewrite
+
+import "strconv"
+
+// Op is what an Edit does to the elements its selector matched.
+type Op uint8
+
+// The edits, as in the rule files' actions.
+const (
+	Replace     Op = iota + 1 // the element, tags and content, is replaced by Value
+	Inner                     // the content between start and end tag is replaced by Value
+	Prepend                   // Value is inserted right after the start tag
+	Append                    // Value is inserted right before the end tag
+	Before                    // Value is inserted before the start tag
+	After                     // Value is inserted after the end tag
+	Remove                    // the element, tags and content, is removed
+	SetAttr                   // attribute Name is set to Value; an empty Value removes it
+	AddClass                  // class token Value is added to the class attribute, unless present
+	RemoveClass               // class token Value is removed from the class attribute
+)
+
+var opNames = [...]string{
+	Replace: "replace", Inner: "inner", Prepend: "prepend", Append: "append",
+	Before: "before", After: "after", Remove: "remove", SetAttr: "attr",
+	AddClass: "add_class", RemoveClass: "remove_class",
+}
+
+// String returns the op's name in rule files ("replace", "add_class", …).
+func (o Op) String() string {
+	if int(o) < len(opNames) && opNames[o] != "" {
+		return opNames[o]
+	}
+	return "Op(" + strconv.Itoa(int(o)) + ")"
+}
+
+// Edit is one change, applied to every element that selector Sel (an index
+// into the selectors given to Compile) matched.
+//
+// Value is written as is: the caller has done all escaping. For SetAttr it
+// is attribute text written verbatim inside double quotes (so it must not
+// contain a raw '"'); for AddClass and RemoveClass it is one class token.
+type Edit struct {
+	Sel   int
+	Op    Op
+	Name  string // attribute name, for SetAttr
+	Value []byte
+}

@@ -1,0 +1,21 @@
+package rewrite
+
+import "errors"
+
+var (
+	// ErrNotText is returned by Compile for a body that is not in an
+	// ASCII-compatible encoding: it starts with a UTF-16 byte-order mark.
+	// Such a body is served unchanged.
+	ErrNotText = errors.New("page is not text")
+
+	// ErrTooLarge is returned by Compile for a page of 2 GiB or more.
+	ErrTooLarge = errors.New("page too large")
+
+	// ErrUnparsable is returned by Compile when the HTML parser gives up on
+	// a page, which golang.org/x/net/html does when elements nest more than
+	// 512 deep.
+	ErrUnparsable = errors.New("page cannot be parsed")
+
+	// ErrNilSelector is returned by Compile when a selector is nil.
+	ErrNilSelector = errors.New("nil selector")
+)

@@ -1,0 +1,104 @@
+// Package html5lib reads the documents of the html5lib tree-construction
+// tests (https://github.com/html5lib/html5lib-tests), for differential tests.
+package html5lib
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// Doc is the input of one test.
+type Doc struct {
+	Name string // file:line of its #data section
+	Data []byte
+}
+
+// Dir finds the corpus: $TAILOR_HTML5LIB_CORPUS, else the shared folder
+// beside the repository. It returns "" when there is none.
+func Dir(fromPkg string) string {
+	if d := os.Getenv("TAILOR_HTML5LIB_CORPUS"); d != "" {
+		return d
+	}
+	d := filepath.Join(fromPkg, "../shared/corpus/html5lib-tree-construction")
+	for range 4 {
+		if st, err := os.Stat(d); err == nil && st.IsDir() {
+			return d
+		}
+		d = filepath.Join("..", d)
+	}
+	return ""
+}
+
+// Load reads every document of every *.dat file in dir, leaving out
+// fragment tests (#document-fragment), which parse in an element's context.
+func Load(dir string) ([]Doc, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.dat"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(files)
+	var docs []Doc
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		ds, err := parse(filepath.Base(f), b)
+		if err != nil {
+			return nil, err
+		}
+		docs = append(docs, ds...)
+	}
+	return docs, nil
+}
+
+func parse(name string, b []byte) ([]Doc, error) {
+	var (
+		docs     []Doc
+		cur      *Doc
+		data     bytes.Buffer
+		inData   bool
+		fragment bool
+		line     int
+	)
+	flush := func() {
+		if cur != nil && !fragment {
+			d := bytes.TrimSuffix(data.Bytes(), []byte("\n"))
+			cur.Data = append([]byte(nil), d...)
+			docs = append(docs, *cur)
+		}
+		cur, fragment, inData = nil, false, false
+		data.Reset()
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		line++
+		l := sc.Bytes()
+		switch {
+		case bytes.Equal(l, []byte("#data")):
+			flush()
+			cur = &Doc{Name: fmt.Sprintf("%s:%d", name, line)}
+			inData = true
+		case cur != nil && len(l) > 0 && l[0] == '#' && inData:
+			inData = false
+			if bytes.Equal(l, []byte("#document-fragment")) {
+				fragment = true
+			}
+		case cur != nil && bytes.Equal(l, []byte("#document-fragment")):
+			fragment = true
+		case inData:
+			data.Write(l)
+			data.WriteByte('\n')
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	flush()
+	return docs, nil
+}

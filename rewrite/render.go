@@ -1,0 +1,259 @@
+package rewrite
+
+// Render appends the page with edits applied to dst and returns the
+// extended slice. With no edit that applies, it appends the page byte for
+// byte. It allocates nothing but dst's growth.
+func (t *Template) Render(dst []byte, edits []Edit) []byte {
+	if len(edits) == 0 || len(t.elems) == 0 {
+		return append(dst, t.page...)
+	}
+	r := renderer{t: t, dst: dst, edits: edits, open: -1, grp: -1}
+	for i := range edits {
+		ed := &edits[i]
+		if ed.Sel < 0 || ed.Sel >= t.nsel || ed.Op < Replace || ed.Op > RemoveClass {
+			continue
+		}
+		if ed.Sel < 64 {
+			r.mask |= 1 << ed.Sel
+		} else {
+			r.wide = true
+		}
+	}
+	if r.mask == 0 && !r.wide {
+		return append(dst, t.page...)
+	}
+	for i := range t.elems {
+		r.element(int32(i))
+	}
+	for r.open >= 0 {
+		r.close(r.open)
+		r.open = t.elems[r.open].parent
+	}
+	r.put(t.page[r.cur:])
+	return r.dst
+}
+
+// renderer is the state of one Render: a single pass over the page, copying
+// the bytes between edited elements.
+type renderer struct {
+	t     *Template
+	dst   []byte
+	edits []Edit
+	mask  uint64 // selectors below 64 that have edits
+	wide  bool   // some edit has a selector of 64 or more
+	cur   int32  // page bytes before cur have been written
+	skip  int32  // elements starting before skip are inside replaced content
+	open  int32  // innermost element started and not yet closed, or -1
+	// grp and emitted track the end tags written for the elements closed
+	// by one token: entries before emitted are written (or were removed).
+	grp, emitted int32
+	// lt is set where the output ends with a text "<" from the page, which
+	// the next bytes could turn into markup.
+	lt bool
+}
+
+// put writes b. After a text "<" it keeps a letter, '/', '!' or '?' from
+// making a tag of it: "x<" followed by "b>" must not become "x<b>".
+func (r *renderer) put(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	if r.lt {
+		r.lt = false
+		if c := b[0]; 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '/' || c == '!' || c == '?' {
+			r.dst = append(r.dst, "<!---->"...)
+		}
+	}
+	r.dst = append(r.dst, b...)
+}
+
+// actions are the edits that apply to one element: an index into edits
+// per Op, or -1.
+type actions struct {
+	over, inner, prepend, append, before, after int
+	startTag                                    bool
+}
+
+func (r *renderer) applies(s *span, ed *Edit) bool {
+	if ed.Sel < 0 || ed.Sel >= r.t.nsel || ed.Op < Replace || ed.Op > RemoveClass {
+		return false
+	}
+	if ed.Sel < 64 {
+		return s.mask&(1<<ed.Sel) != 0
+	}
+	for _, si := range r.t.sels[s.selOff : s.selOff+s.selN] {
+		if int(si) == ed.Sel {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *renderer) resolve(s *span) (a actions) {
+	a = actions{-1, -1, -1, -1, -1, -1, false}
+	if s.mask&r.mask == 0 && !r.wide {
+		return a
+	}
+	for i := range r.edits {
+		ed := &r.edits[i]
+		if !r.applies(s, ed) {
+			continue
+		}
+		switch ed.Op {
+		case Replace, Remove:
+			first(&a.over, i)
+		case Inner:
+			first(&a.inner, i)
+		case Prepend:
+			first(&a.prepend, i)
+		case Append:
+			first(&a.append, i)
+		case Before:
+			first(&a.before, i)
+		case After:
+			first(&a.after, i)
+		case SetAttr, AddClass, RemoveClass:
+			a.startTag = true
+		}
+	}
+	return a
+}
+
+func first(slot *int, i int) {
+	if *slot < 0 {
+		*slot = i
+	}
+}
+
+func (a *actions) any() bool {
+	return a.over >= 0 || a.inner >= 0 || a.prepend >= 0 || a.append >= 0 ||
+		a.before >= 0 || a.after >= 0 || a.startTag
+}
+
+// copyTo writes the page up to offset end.
+func (r *renderer) copyTo(end int32) {
+	if end > r.cur {
+		r.put(r.t.page[r.cur:end])
+		r.cur = end
+	}
+}
+
+// element handles the start of span i: it closes the open elements that
+// end before it, then writes what goes before and at the start of it.
+func (r *renderer) element(i int32) {
+	t := r.t
+	s := &t.elems[i]
+	if s.s0 < r.skip {
+		return
+	}
+	for r.open >= 0 && t.elems[r.open].e1 <= s.s0 {
+		r.close(r.open)
+		r.open = t.elems[r.open].parent
+	}
+	a := r.resolve(s)
+	if !a.any() {
+		return
+	}
+	r.copyTo(s.s0)
+	r.lt = s.flags&fLTBefore != 0
+	if (a.over >= 0 || a.before >= 0) && s.bclOff >= 0 {
+		// End what the start tag would end, so that what goes before the
+		// element (or instead of it) is not put in them.
+		r.closeGroup(s.bgrp, s.bclOff, s.bn)
+	}
+	if a.over >= 0 {
+		if ed := &r.edits[a.over]; ed.Op == Replace {
+			r.put(ed.Value)
+		}
+		r.cur, r.skip = s.e1, s.e1
+		r.removed(s, s.gi+1)
+		return
+	}
+	if a.before >= 0 {
+		r.put(r.edits[a.before].Value)
+	}
+	if a.startTag {
+		r.lt = false // the tag starts with "<"
+		r.startTag(s)
+		r.cur = s.s1
+	}
+	if s.flags&fVoid != 0 {
+		if a.after >= 0 {
+			r.copyTo(s.e1)
+			r.put(r.edits[a.after].Value)
+		}
+		return
+	}
+	if a.prepend >= 0 || a.inner >= 0 {
+		r.copyTo(s.c0)
+	}
+	if a.prepend >= 0 {
+		r.put(r.edits[a.prepend].Value)
+	}
+	if a.inner >= 0 {
+		r.put(r.edits[a.inner].Value)
+		r.cur, r.skip = s.e0, s.e0
+		r.removed(s, s.gi)
+	}
+	if (a.append >= 0 || a.after >= 0) && s.flags&fNoEnd == 0 {
+		r.open = i
+	}
+}
+
+// removed notes that the first n closers of s's group belong to elements
+// that are no longer in the output.
+func (r *renderer) removed(s *span, n int32) {
+	if s.grp < 0 {
+		return
+	}
+	if r.grp != s.grp {
+		r.grp, r.emitted = s.grp, 0
+	}
+	r.emitted = max(r.emitted, n)
+}
+
+// closeTo writes the end tags of s's group from the next unwritten one up
+// to entry n (exclusive).
+func (r *renderer) closeTo(s *span, n int32) {
+	if s.clOff >= 0 {
+		r.closeGroup(s.grp, s.clOff, n)
+	}
+}
+
+// closeGroup writes the end tags of group grp, whose closers start at off
+// in t.bounds, from the next unwritten one up to entry n (exclusive).
+func (r *renderer) closeGroup(grp, off, n int32) {
+	if r.grp != grp {
+		r.grp, r.emitted = grp, 0
+	}
+	if n > r.emitted {
+		b := r.t.bounds[off:]
+		r.put(r.t.closers[b[r.emitted]:b[n]])
+		r.emitted = n
+	}
+}
+
+// close writes what goes at the end of span i and after it.
+func (r *renderer) close(i int32) {
+	s := &r.t.elems[i]
+	a := r.resolve(s)
+	if a.append < 0 && a.after < 0 {
+		return
+	}
+	r.copyTo(s.e0)
+	r.lt = s.flags&fLTEnd != 0
+	if a.append >= 0 {
+		if a.inner < 0 {
+			r.closeTo(s, s.gi) // descendants the end tag closes
+		}
+		r.put(r.edits[a.append].Value)
+	}
+	if a.after >= 0 {
+		if s.e1 > s.e0 {
+			r.copyTo(s.e1)
+		} else if s.flags&fNoSelfClose == 0 {
+			r.closeTo(s, s.gi+1)
+		}
+		r.put(r.edits[a.after].Value)
+	}
+}

@@ -1,0 +1,269 @@
+package rewrite
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/andybalholm/cascadia"
+)
+
+func compileT(t testing.TB, page string, sels ...string) *Template {
+	t.Helper()
+	ms := make([]cascadia.Matcher, len(sels))
+	for i, s := range sels {
+		ms[i] = cascadia.MustCompile(s)
+	}
+	tpl, err := Compile([]byte(page), ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tpl
+}
+
+func TestRender(t *testing.T) {
+	tests := []struct {
+		name  string
+		page  string
+		sels  []string
+		edits []Edit
+		want  string
+	}{
+		{
+			name:  "after an item whose end tag is implied closes it first",
+			page:  "<ul><li id=a>one<li id=b>two</ul>",
+			sels:  []string{"#a", "#b"},
+			edits: []Edit{{Sel: 0, Op: After, Value: []byte("[after a]")}, {Sel: 1, Op: Before, Value: []byte("[before b]")}},
+			want:  "<ul><li id=a>one</li>[after a][before b]<li id=b>two</ul>",
+		},
+		{
+			name:  "before an element whose start tag closes a paragraph",
+			page:  "<p>a<div id=d>b</div>",
+			sels:  []string{"#d"},
+			edits: []Edit{{Sel: 0, Op: Before, Value: []byte("X")}},
+			want:  "<p>a</p>X<div id=d>b</div>",
+		},
+		{
+			name:  "removing an element that closed a paragraph keeps what follows out of it",
+			page:  "<p>a<div id=d>b</div>c",
+			sels:  []string{"#d"},
+			edits: []Edit{{Sel: 0, Op: Remove}},
+			want:  "<p>a</p>c",
+		},
+		{
+			name:  "a text < before an edit does not become a tag",
+			page:  "x<<b id=b>y</b>z",
+			sels:  []string{"#b"},
+			edits: []Edit{{Sel: 0, Op: Replace, Value: []byte("i>")}},
+			want:  "x<<!---->i>z",
+		},
+		{
+			name:  "append closes what the end tag would close",
+			page:  "<div id=a><span>x</div>",
+			sels:  []string{"#a"},
+			edits: []Edit{{Sel: 0, Op: Append, Value: []byte("[end]")}},
+			want:  "<div id=a><span>x</span>[end]</div>",
+		},
+		{
+			name: "nested elements open at the end of the page close once",
+			page: "<div id=a><div id=b>x",
+			sels: []string{"#a", "#b"},
+			edits: []Edit{
+				{Sel: 1, Op: After, Value: []byte("[after b]")},
+				{Sel: 0, Op: After, Value: []byte("[after a]")},
+				{Sel: 0, Op: Append, Value: []byte("[append a]")},
+			},
+			want: "<div id=a><div id=b>x</div>[after b][append a]</div>[after a]",
+		},
+		{
+			name:  "a removed element's end tag is not written",
+			page:  "<div id=a><p id=b>x",
+			sels:  []string{"#a", "#b"},
+			edits: []Edit{{Sel: 1, Op: Remove}, {Sel: 0, Op: After, Value: []byte("[after a]")}},
+			want:  "<div id=a></div>[after a]",
+		},
+		{
+			name:  "after the content of an element whose content was replaced",
+			page:  "<div id=a><p>x",
+			sels:  []string{"#a"},
+			edits: []Edit{{Sel: 0, Op: Inner, Value: []byte("new")}, {Sel: 0, Op: After, Value: []byte("[after]")}},
+			want:  "<div id=a>new</div>[after]",
+		},
+		{
+			name:  "edits with an unknown selector or op are ignored",
+			page:  "<p id=a>x</p>",
+			sels:  []string{"#a"},
+			edits: []Edit{{Sel: 1, Op: Inner, Value: []byte("no")}, {Sel: -1, Op: Inner}, {Sel: 0, Op: 0}, {Sel: 0, Op: 99}},
+			want:  "<p id=a>x</p>",
+		},
+		{
+			name:  "an element matched by two selectors gets the first edit of each op",
+			page:  `<p id=a class=x>x</p>`,
+			sels:  []string{".x", "#a"},
+			edits: []Edit{{Sel: 1, Op: SetAttr, Name: "title", Value: []byte("one")}, {Sel: 0, Op: SetAttr, Name: "TITLE", Value: []byte("two")}, {Sel: 0, Op: Inner, Value: []byte("X")}},
+			want:  `<p id=a class=x title="one">X</p>`,
+		},
+		{
+			name:  "remove class wins over a later add",
+			page:  `<p class="a b">x</p>`,
+			sels:  []string{"p"},
+			edits: []Edit{{Sel: 0, Op: RemoveClass, Value: []byte("b")}, {Sel: 0, Op: AddClass, Value: []byte("b")}, {Sel: 0, Op: AddClass, Value: []byte("c")}, {Sel: 0, Op: AddClass, Value: []byte("c")}},
+			want:  `<p class="a c">x</p>`,
+		},
+		{
+			name:  "set class then add to it",
+			page:  `<p class="a">x</p><p>y</p>`,
+			sels:  []string{"p"},
+			edits: []Edit{{Sel: 0, Op: SetAttr, Name: "class", Value: []byte("b")}, {Sel: 0, Op: AddClass, Value: []byte("c")}},
+			want:  `<p class="b c">x</p><p class="b c">y</p>`,
+		},
+		{
+			name:  "a single-quoted class with a double quote is re-quoted",
+			page:  `<p class='a"b'>x</p>`,
+			sels:  []string{"p"},
+			edits: []Edit{{Sel: 0, Op: AddClass, Value: []byte("c")}},
+			want:  `<p class="a&quot;b c">x</p>`,
+		},
+		{
+			name:  "self-closing foreign element stays self-closing",
+			page:  `<svg><rect width=1/><rect/></svg>`,
+			sels:  []string{"rect"},
+			edits: []Edit{{Sel: 0, Op: SetAttr, Name: "width", Value: []byte("2")}},
+			want:  `<svg><rect width="2"><rect width="2"/></svg>`,
+		},
+		{
+			name:  "byte-order mark and doctype are kept",
+			page:  "\ufeff<!DOCTYPE html><title>t</title><p>x",
+			sels:  []string{"title"},
+			edits: []Edit{{Sel: 0, Op: Inner, Value: []byte("T")}},
+			want:  "\ufeff<!DOCTYPE html><title>T</title><p>x",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tpl := compileT(t, tt.page, tt.sels...)
+			if got := string(tpl.Render(nil, tt.edits)); got != tt.want {
+				t.Errorf("Render(%q) =\n%s\nwant\n%s", tt.page, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestSelfClosingFollowsTheTokenizer checks the rule that keeps "<rect
+// width=1/>" open: its '/' belongs to the value.
+func TestSelfClosingFollowsTheTokenizer(t *testing.T) {
+	for tag, want := range map[string]bool{
+		"<br/>": true, "<br />": true, `<a b="c"/>`: true, "<a b=c/>": false,
+		"<a b=c />": true, "<a/>": true, "<a>": false, "<a b/>": true,
+	} {
+		if got := selfClosing([]byte(tag)); got != want {
+			t.Errorf("selfClosing(%q) = %v, want %v", tag, got, want)
+		}
+	}
+}
+
+func TestRenderWithoutEditsReturnsThePage(t *testing.T) {
+	for _, page := range []string{"", "x", "<p>", "\ufeff<!DOCTYPE html>\n<p>x", "<div><table>a<tr>b"} {
+		tpl := compileT(t, page, "*")
+		if got := string(tpl.Render([]byte("prefix:"), nil)); got != "prefix:"+page {
+			t.Errorf("Render(%q, nil) = %q", page, got)
+		}
+	}
+}
+
+func TestRenderAllocatesNothing(t *testing.T) {
+	page, sels, _, edits := loadCase(t, "every-op")
+	tpl, err := Compile(page, sels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bench := benchTemplate(t)
+	trunc := compileT(t, "<div id=a><ul><li>x<li>y", "#a", "li")
+	truncEdits := []Edit{{Sel: 0, Op: Append, Value: []byte("A")}, {Sel: 1, Op: After, Value: []byte("B")}}
+	for _, c := range []struct {
+		name  string
+		tpl   *Template
+		edits []Edit
+	}{{"every op", tpl, edits}, {"bench page", bench, benchEdits}, {"closers", trunc, truncEdits}} {
+		dst := make([]byte, 0, 2*len(c.tpl.page)+1024)
+		if n := testing.AllocsPerRun(100, func() { dst = c.tpl.Render(dst[:0], c.edits) }); n != 0 {
+			t.Errorf("%s: Render allocates %v times per run, want 0", c.name, n)
+		}
+	}
+}
+
+func TestCompileErrors(t *testing.T) {
+	p := cascadia.MustCompile("p")
+	deep := strings.Repeat("<div>", 600)
+	for _, c := range []struct {
+		page string
+		sels []cascadia.Matcher
+		want error
+	}{
+		{"\xff\xfe<\x00p\x00>\x00", []cascadia.Matcher{p}, ErrNotText},
+		{"\xfe\xff\x00<\x00p\x00>", []cascadia.Matcher{p}, ErrNotText},
+		{"<p>x", []cascadia.Matcher{p, nil}, ErrNilSelector},
+		{deep, []cascadia.Matcher{p}, ErrUnparsable},
+	} {
+		if _, err := Compile([]byte(c.page), c.sels); !errors.Is(err, c.want) {
+			t.Errorf("Compile(%.20q) error = %v, want %v", c.page, err, c.want)
+		}
+	}
+}
+
+func TestMatchedAndSkipped(t *testing.T) {
+	tpl := compileT(t, "<p><b>1</p><p id=x>2</p><table>t<tr><td>c</table>", "b", "p", "table, td", "#none")
+	for _, c := range []struct{ sel, matched, skipped int }{
+		{0, 0, 3}, // the <b> leaks into what follows; its two clones have no tag
+		{1, 1, 1}, // the first <p> holds the leaking <b>
+		{2, 1, 1}, // the table has foster-parented text; its cell does not
+		{3, 0, 0},
+		{4, 0, 0}, // out of range
+		{-1, 0, 0},
+	} {
+		if m, s := tpl.Matched(c.sel), tpl.Skipped(c.sel); m != c.matched || s != c.skipped {
+			t.Errorf("selector %d: Matched %d, Skipped %d; want %d, %d", c.sel, m, s, c.matched, c.skipped)
+		}
+	}
+	if tpl.Size() < len(tpl.page) {
+		t.Errorf("Size() = %d, less than the page", tpl.Size())
+	}
+}
+
+// TestManySelectors covers selectors past the 64 that fit a bit mask.
+func TestManySelectors(t *testing.T) {
+	sels := make([]string, 70)
+	for i := range sels {
+		sels[i] = fmt.Sprintf("#e%d", i)
+	}
+	var page strings.Builder
+	for i := range sels {
+		fmt.Fprintf(&page, "<p id=e%d>%d</p>", i, i)
+	}
+	tpl := compileT(t, page.String(), sels...)
+	got := string(tpl.Render(nil, []Edit{{Sel: 69, Op: Inner, Value: []byte("X")}, {Sel: 3, Op: Inner, Value: []byte("Y")}}))
+	if !strings.Contains(got, "<p id=e69>X</p>") || !strings.Contains(got, "<p id=e3>Y</p>") || !strings.Contains(got, "<p id=e68>68</p>") {
+		t.Errorf("Render = %s", got)
+	}
+}
+
+func TestRenderConcurrently(t *testing.T) {
+	tpl := benchTemplate(t)
+	want := string(tpl.Render(nil, benchEdits))
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			var dst []byte
+			for range 20 {
+				dst = tpl.Render(dst[:0], benchEdits)
+				if string(dst) != want {
+					t.Error("concurrent Render differs")
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}

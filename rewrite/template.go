@@ -1,0 +1,549 @@
+package rewrite
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"sort"
+	"unsafe"
+
+	"github.com/andybalholm/cascadia"
+	"golang.org/x/net/html"
+	"golang.org/x/net/html/atom"
+
+	"github.com/tailor-edge/tailor/rewrite/internal/htmltree"
+)
+
+// Template is a compiled page: the page's bytes and, for each selector, the
+// source spans of the elements it matched. It is immutable and safe for
+// concurrent use.
+type Template struct {
+	page  []byte
+	elems []span  // rewritable matched elements, in source order
+	sels  []int32 // selectors of each span (span.selOff, span.selN)
+	nsel  int
+	// bounds and closers hold the end tags Render writes for elements whose
+	// end tag is implied: closers[bounds[i]:bounds[i+1]] is "</name>".
+	bounds  []int32
+	closers []byte
+	matched []int32
+	skipped []int32
+}
+
+// span is one rewritable element: start tag [s0,s1), content [c0,e0), end
+// tag [e0,e1) (e0 == e1 when the end tag is implied).
+type span struct {
+	s0, s1, c0, e0, e1 int32
+	parent             int32  // index of the nearest enclosing span, or -1
+	selOff, selN       int32  // its selectors in Template.sels
+	mask               uint64 // its selectors below 64, as bits
+	// The elements the token at e0 closed form a group, innermost first: the
+	// element's open descendants, then it (its closers, in Template.bounds
+	// from clOff, entry gi being its own).
+	grp, gi, clOff int32
+	// The elements its start tag closed (before-group bgrp, bn closers in
+	// Template.bounds from bclOff): what goes before the element goes after
+	// them.
+	bgrp, bn, bclOff int32
+	flags            uint8
+}
+
+const (
+	fVoid        uint8 = 1 << iota // no content: closed by the tag that opened it
+	fNoSelfClose                   // never write its own end tag (html, body)
+	fNoEnd                         // open at an end of page where nothing can be written (see eofSafe)
+	fLTBefore                      // a text "<" precedes the start tag
+	fLTEnd                         // a text "<" ends the content
+)
+
+var bom = []byte("\xef\xbb\xbf")
+
+// Compile parses page and records, for each selector, the source byte spans
+// of the elements it matches. The template keeps page: the caller must not
+// modify it afterwards.
+//
+// Selectors match the elements cascadia matches on the tree html.Parse
+// builds for page (after a leading UTF-8 byte-order mark, which is skipped
+// as browsers skip it). Elements without a source start tag of their own,
+// or whose source span is not their content in the tree, are skipped and
+// counted (see Skipped).
+//
+// Compile fails only on a page that is not text (ErrNotText), that is too
+// large (ErrTooLarge) or that the parser gives up on (ErrUnparsable), and
+// on a nil selector (ErrNilSelector).
+func Compile(page []byte, sels []cascadia.Matcher) (*Template, error) {
+	if len(page) >= math.MaxInt32 {
+		return nil, fmt.Errorf("compile %d bytes: %w", len(page), ErrTooLarge)
+	}
+	for i, m := range sels {
+		if m == nil {
+			return nil, fmt.Errorf("compile selector %d: %w", i, ErrNilSelector)
+		}
+	}
+	if !isText(page) {
+		return nil, fmt.Errorf("compile: %w", ErrNotText)
+	}
+	base := int32(0)
+	if bytes.HasPrefix(page, bom) {
+		base = int32(len(bom))
+	}
+	tree, err := htmltree.Parse(page[base:])
+	if err != nil {
+		return nil, fmt.Errorf("compile: %w: %v", ErrUnparsable, err)
+	}
+	defer tree.Release()
+	c := compiler{
+		t: &Template{
+			page:    page,
+			nsel:    len(sels),
+			matched: make([]int32, len(sels)),
+			skipped: make([]int32, len(sels)),
+		},
+		tree: tree,
+		base: base,
+	}
+	c.match(sels)
+	return c.t, nil
+}
+
+// isText rejects UTF-16 (and UTF-32) bodies, which splicing UTF-8 fragments
+// would corrupt. A body that merely has odd bytes is parsed as HTML, as
+// browsers do: without tags in it, no selector matches.
+func isText(page []byte) bool {
+	return !bytes.HasPrefix(page, []byte("\xfe\xff")) && !bytes.HasPrefix(page, []byte("\xff\xfe"))
+}
+
+type compiler struct {
+	t      *Template
+	tree   *htmltree.Tree
+	base   int32
+	groups map[int32]int32 // closing token → its closers in t.bounds
+	stack  []int32         // enclosing spans, while building
+	eof    int8            // whether the end of the page is in data state: 0 unknown, 1 yes, -1 no
+}
+
+// skip says why a matched element cannot be rewritten.
+type skip uint8
+
+const (
+	rewritable skip = iota
+	noStartTag      // implied, or a clone: no source tag of its own
+	tainted         // the parser moved content in or out of its span (see htmltree's taints)
+	leaks           // a formatting element left open inside is re-opened after it
+	foreignEnd      // closed without its end tag by a token whose handling an edit would change
+	crossing        // its span does not nest in the others' (never seen; a safety net)
+)
+
+// match runs the selectors on every element and keeps the rewritable ones.
+// Records come in creation order, so elements with a start tag come in
+// source order.
+func (c *compiler) match(sels []cascadia.Matcher) {
+	t := c.t
+	var hits []int32
+	for ri := range c.tree.Elems {
+		e := &c.tree.Elems[ri]
+		hits = hits[:0]
+		for si, m := range sels {
+			if m.Match(e.Node) {
+				hits = append(hits, int32(si))
+			}
+		}
+		if len(hits) == 0 || (c.tree.Detached && !attached(e.Node, c.tree.Doc)) {
+			continue
+		}
+		s, g, why := c.span(e)
+		if why == rewritable {
+			why = c.add(s, g, hits)
+		}
+		count := t.matched
+		if why != rewritable {
+			count = t.skipped
+		}
+		for _, si := range hits {
+			count[si]++
+		}
+	}
+}
+
+func attached(n, doc *html.Node) bool {
+	for n.Parent != nil {
+		n = n.Parent
+	}
+	return n == doc
+}
+
+// groups locate, in the tree's Pops, the first element of the groups whose
+// end tags Render may write for a span: the group closed with it, and the
+// group its start tag closed; -1 for none.
+type groups struct{ end, before int32 }
+
+var noGroups = groups{-1, -1}
+
+// span works out e's source span, or why e has none that an edit can use.
+func (c *compiler) span(e *htmltree.Elem) (s span, g groups, why skip) {
+	if e.Start < 0 || e.End < 0 {
+		return span{}, noGroups, noStartTag
+	}
+	if e.Taint&htmltree.Leaked != 0 {
+		// A formatting element left open inside e is re-opened after e:
+		// e's content goes on past its end.
+		return span{}, noGroups, leaks
+	}
+	if e.Taint != 0 && !(e.Taint == htmltree.SetsMode && c.lastInTemplate(e)) {
+		return span{}, noGroups, tainted
+	}
+	t, b := c.t, c.base
+	s = span{
+		s0: e.Start + b, s1: e.StartEnd + b,
+		e0: e.End + b, e1: e.EndEnd + b,
+		parent: -1, grp: -1, clOff: -1, bgrp: -1, bclOff: -1,
+	}
+	if e.Flags&htmltree.Void != 0 {
+		s.flags |= fVoid
+		s.e0, s.e1 = s.s1, s.s1
+	}
+	if e.Flags&htmltree.AtEOF != 0 && !c.eofSafe() {
+		s.flags |= fNoEnd
+	}
+	if s.e0 == s.e1 && html.TokenType(e.PopType) == html.TextToken {
+		// Text closes <head> or <colgroup> after putting its leading
+		// whitespace in it.
+		s.e0 += leadingSpace(t.page[s.e0:])
+		s.e1 = s.e0
+	}
+	s.c0 = s.s1
+	n := e.Node
+	if n.Namespace == "" {
+		switch n.DataAtom {
+		case atom.Pre, atom.Listing, atom.Textarea:
+			// The parser drops a newline right after the start tag: keep it
+			// outside the content so that new content is not shifted by it.
+			s.c0 += leadingNewline(t.page[s.c0:s.e0])
+		case atom.Html, atom.Body:
+			s.flags |= fNoSelfClose
+		}
+	}
+	if !(s.s0 < s.s1 && s.s1 <= s.c0 && s.c0 <= s.e0 && s.e0 <= s.e1 && int(s.e1) <= len(t.page)) {
+		return span{}, noGroups, crossing
+	}
+	if s.s0 > 0 && t.page[s.s0-1] == '<' {
+		s.flags |= fLTBefore
+	}
+	if s.e0 > s.c0 && t.page[s.e0-1] == '<' && !rawText(n) {
+		s.flags |= fLTEnd
+	}
+	g = noGroups
+	if e.PopIdx >= 0 && s.flags&fVoid == 0 {
+		if g.end, why = c.group(e, &s); why != rewritable {
+			return span{}, noGroups, why
+		}
+	}
+	g.before = c.beforeGroup(e, &s)
+	return s, g, rewritable
+}
+
+// beforeGroup finds the elements e's start tag closed ("<li>" closes the
+// previous item, "<div>" an open paragraph). It leaves none to write when
+// one of them is a formatting element the parser re-opens later: its end
+// tag would stop that.
+func (c *compiler) beforeGroup(e *htmltree.Elem, s *span) int32 {
+	pops, elems := c.tree.Pops, c.tree.Elems
+	k := sort.Search(len(pops), func(k int) bool { return elems[pops[k]].End >= e.Start })
+	g0, n := k, int32(0)
+	for ; k < len(pops) && elems[pops[k]].End == e.Start; k++ {
+		m := &elems[pops[k]]
+		if m.Taint&htmltree.Leaked != 0 {
+			return -1
+		}
+		if m.Created < e.Start {
+			n = int32(k-g0) + 1
+		}
+	}
+	if n == 0 {
+		return -1
+	}
+	s.bgrp, s.bn = e.Start, n
+	return int32(g0)
+}
+
+// lastInTemplate reports whether only whitespace follows e in its
+// template: e's tag chose how the template's content is parsed, which only
+// matters to what follows it.
+func (c *compiler) lastInTemplate(e *htmltree.Elem) bool {
+	if e.Parent < 0 {
+		return false
+	}
+	t := &c.tree.Elems[e.Parent]
+	if t.Node != e.Node.Parent || t.End < e.EndEnd {
+		return false
+	}
+	for _, b := range c.t.page[c.base+e.EndEnd : c.base+t.End] {
+		if !isSpace(b) {
+			return false
+		}
+	}
+	return true
+}
+
+// rawText reports whether n's content is text the tokenizer does not
+// look into for tags (bar its own end tag).
+func rawText(n *html.Node) bool {
+	if n.Namespace != "" {
+		return false
+	}
+	switch n.DataAtom {
+	case atom.Script, atom.Style, atom.Textarea, atom.Title, atom.Xmp, atom.Iframe,
+		atom.Noembed, atom.Noframes, atom.Noscript, atom.Plaintext:
+		return true
+	}
+	return false
+}
+
+// leadingSpace returns the length of the whitespace that starts b, as
+// characters or character references.
+func leadingSpace(b []byte) int32 {
+	n := 0
+	for n < len(b) {
+		if isSpace(b[n]) {
+			n++
+			continue
+		}
+		if b[n] != '&' {
+			break
+		}
+		end := bytes.IndexByte(b[n:min(len(b), n+12)], ';')
+		if end < 0 {
+			break
+		}
+		if r := html.UnescapeString(string(b[n : n+end+1])); len(r) != 1 || !isSpace(r[0]) {
+			break
+		}
+		n += end + 1
+	}
+	return int32(n)
+}
+
+// leadingNewline returns the length of the newline that starts b as the
+// parser sees it: "\n", "\r\n", "\r", or a character reference to one
+// (and "&#13;" followed by a newline, as the parser drops both).
+func leadingNewline(b []byte) int32 {
+	n, cr := 0, false
+	for range 2 {
+		switch {
+		case bytes.HasPrefix(b[n:], []byte("\r\n")):
+			return int32(n + 2)
+		case len(b) > n && (b[n] == '\n' || b[n] == '\r'):
+			return int32(n + 1)
+		case len(b) > n && b[n] == '&' && !cr:
+			end := bytes.IndexByte(b[n:min(len(b), n+12)], ';')
+			if end < 0 {
+				return int32(n)
+			}
+			switch html.UnescapeString(string(b[n : n+end+1])) {
+			case "\n":
+				return int32(n + end + 1)
+			case "\r":
+				n, cr = n+end+1, true
+				continue
+			}
+			return int32(n)
+		}
+		return int32(n)
+	}
+	return int32(n)
+}
+
+// eofSafe reports whether Render can write end tags and content at the
+// end of the page: the page does not end inside an unterminated comment,
+// CDATA section or <plaintext>, and where it ends inside a <script> (or
+// another element whose content is raw text) its end tag still ends it.
+// It asks the tokenizer, on a copy of the page's tail followed by a probe.
+func (c *compiler) eofSafe() bool {
+	if c.eof != 0 {
+		return c.eof > 0
+	}
+	c.eof = -1
+	tr, src := c.tree, c.t.page[c.base:]
+	if int(tr.EOF) < len(src) {
+		c.eof = 1 // a cut-short tag follows the last token: Render writes before it
+		return true
+	}
+	// The elements open at the end, innermost first. After <plaintext>
+	// everything is text (even formatting elements the parser re-opens in it).
+	if p := tr.Pops; len(p) > 0 {
+		k := len(p) - 1
+		for k > 0 && tr.Elems[p[k-1]].Flags&htmltree.AtEOF != 0 {
+			k--
+		}
+		for _, ri := range p[k:] {
+			if e := &tr.Elems[ri]; e.Flags&htmltree.AtEOF != 0 && e.Node.Namespace == "" && e.Node.DataAtom == atom.Plaintext {
+				return false
+			}
+		}
+		if top := &tr.Elems[p[k]]; top.Flags&htmltree.AtEOF != 0 && top.Node.Namespace == "" && top.Start >= 0 {
+			switch top.Node.DataAtom {
+			case atom.Script, atom.Style, atom.Textarea, atom.Title, atom.Xmp, atom.Iframe,
+				atom.Noembed, atom.Noframes, atom.Noscript:
+				end := "</" + top.Node.Data + ">"
+				if probe(src[top.Start:tr.EOF], end, 0, html.EndTagToken, false) {
+					c.eof = 1
+				}
+				return c.eof > 0
+			}
+		}
+	}
+	// Text or a comment must end cleanly: not inside a comment or a CDATA
+	// section, nor on a "<" or "</" that what Render writes would complete.
+	raw := src[tr.LastStart:tr.EOF]
+	cdata := tr.Last == html.TextToken && bytes.HasPrefix(raw, []byte("<![CDATA["))
+	if !probe(raw, "x<a>", 1, html.StartTagToken, cdata) {
+		return false
+	}
+	c.eof = 1
+	return true
+}
+
+// probe reports whether the tokenizer, given tail+next, reads a token of
+// type tt that starts at len(tail)+at and ends with next: whether the end
+// of tail leaves the tokenizer where tail alone leaves it.
+func probe(tail []byte, next string, at int, tt html.TokenType, cdata bool) bool {
+	b := make([]byte, 0, len(tail)+len(next))
+	b = append(append(b, tail...), next...)
+	z := html.NewTokenizer(bytes.NewReader(b))
+	z.AllowCDATA(cdata)
+	for off := 0; ; {
+		k := z.Next()
+		if k == html.ErrorToken {
+			return false
+		}
+		n := len(z.Raw())
+		if off == len(tail)+at {
+			return k == tt && off+n == len(b)
+		}
+		if off += n; off > len(tail)+at {
+			return false
+		}
+	}
+}
+
+// add appends span s matched by selectors hits; it refuses a span that
+// crosses an earlier one.
+func (c *compiler) add(s span, g groups, hits []int32) skip {
+	t := c.t
+	// Spans must nest: pop the spans that end before s starts.
+	for len(c.stack) > 0 && t.elems[c.stack[len(c.stack)-1]].e1 <= s.s0 {
+		c.stack = c.stack[:len(c.stack)-1]
+	}
+	if len(c.stack) > 0 {
+		s.parent = c.stack[len(c.stack)-1]
+		if p := &t.elems[s.parent]; s.s0 < p.c0 || s.e1 > p.e0 {
+			return crossing
+		}
+	}
+	if g.end >= 0 {
+		s.clOff = c.closers(s.grp, g.end)
+	}
+	if g.before >= 0 {
+		s.bclOff = c.closers(s.bgrp, g.before)
+	}
+	s.selOff, s.selN = int32(len(t.sels)), int32(len(hits))
+	for _, si := range hits {
+		t.sels = append(t.sels, si)
+		if si < 64 {
+			s.mask |= 1 << si
+		}
+	}
+	c.stack = append(c.stack, int32(len(t.elems)))
+	t.elems = append(t.elems, s)
+	return rewritable
+}
+
+// group finds the elements the token that closed e closed with it (its
+// open descendants, innermost first, then e), whose end tags Render writes
+// where the source has none.
+//
+// It also refuses e when that token did not close e as its end tag and the
+// parser handled it by the HTML rules from inside SVG or MathML, where after
+// an edit of e (which leaves e or e's parent as the current node) it would
+// apply the rules for foreign content: "<svg><td><foreignObject><span></td>"
+// closes the SVG <td> as HTML's </td> does, but "<svg><td></td>" closes only
+// the SVG <td>. (The other way round is safe: foreign content hands a token
+// it does not take, an end tag or a tag that breaks out, to the HTML rules
+// at the nearest HTML element, as an edit would.)
+func (c *compiler) group(e *htmltree.Elem, s *span) (int32, skip) {
+	pops, elems := c.tree.Pops, c.tree.Elems
+	g0 := e.PopIdx
+	for g0 > 0 && elems[pops[g0-1]].End == e.End {
+		g0--
+	}
+	s.grp, s.gi = e.End, e.PopIdx-g0
+	if s.e1 == s.e0 && e.Flags&htmltree.AtEOF == 0 {
+		top := elems[pops[g0]].Node
+		tt := html.TokenType(e.PopType)
+		if !htmltree.ForeignRules(top, tt, e.PopAtom) {
+			if htmltree.ForeignRules(e.Node, tt, e.PopAtom) {
+				return -1, foreignEnd
+			}
+			if p := e.Node.Parent; p != nil && htmltree.ForeignRules(p, tt, e.PopAtom) {
+				return -1, foreignEnd
+			}
+		}
+	}
+	if s.gi > 0 || s.e1 == s.e0 {
+		return g0, rewritable
+	}
+	return -1, rewritable
+}
+
+// closers returns the index in t.bounds of the end tags of the group the
+// token grp closed, from the tree's Pops[g0], adding them the first time.
+func (c *compiler) closers(grp, g0 int32) int32 {
+	if off, ok := c.groups[grp]; ok {
+		return off
+	}
+	if c.groups == nil {
+		c.groups = make(map[int32]int32)
+	}
+	t, pops, elems := c.t, c.tree.Pops, c.tree.Elems
+	off := int32(len(t.bounds))
+	c.groups[grp] = off
+	t.bounds = append(t.bounds, int32(len(t.closers)))
+	for k := int(g0); k < len(pops) && elems[pops[k]].End == grp; k++ {
+		// An element the closing token itself created was not open before it.
+		if m := &elems[pops[k]]; m.Created < grp {
+			t.closers = append(t.closers, "</"...)
+			t.closers = append(t.closers, m.Node.Data...)
+			t.closers = append(t.closers, '>')
+		}
+		t.bounds = append(t.bounds, int32(len(t.closers)))
+	}
+	return off
+}
+
+// Matched returns how many elements selector sel matched that can be
+// rewritten.
+func (t *Template) Matched(sel int) int {
+	if sel < 0 || sel >= len(t.matched) {
+		return 0
+	}
+	return int(t.matched[sel])
+}
+
+// Skipped returns how many elements selector sel matched that cannot be
+// rewritten: the parser made them without a start tag of their own, or
+// their source span is not their content in the tree.
+func (t *Template) Skipped(sel int) int {
+	if sel < 0 || sel >= len(t.skipped) {
+		return 0
+	}
+	return int(t.skipped[sel])
+}
+
+// Size returns the approximate number of bytes the template retains,
+// the page included, for a cache bounded in bytes.
+func (t *Template) Size() int {
+	return int(unsafe.Sizeof(*t)) + cap(t.page) +
+		cap(t.elems)*int(unsafe.Sizeof(span{})) +
+		(cap(t.sels)+cap(t.bounds)+cap(t.matched)+cap(t.skipped))*4 +
+		cap(t.closers)
+}
