@@ -3,6 +3,8 @@ package proxy
 import (
 	"bytes"
 	"net/netip"
+
+	"github.com/valyala/fasthttp"
 )
 
 // hopHeaders are the hop-by-hop headers: they describe one connection, not
@@ -165,4 +167,40 @@ func isTrusted(nets []netip.Prefix, addr netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// Header names keep the case the origin sent (normalising is off so they
+// pass through as they came), so fasthttp's Peek and Del, which then
+// compare exactly, would miss "etag" or "Etag" when asked for "ETag". These
+// helpers compare names case-insensitively.
+
+// peekHeader returns the first value of name in h, in any case.
+func peekHeader(h *fasthttp.ResponseHeader, name string) []byte {
+	for k, v := range h.All() {
+		if equalFold(k, name) {
+			return v
+		}
+	}
+	return nil
+}
+
+// delHeader removes every header called name from h, in any case.
+func delHeader(h *fasthttp.ResponseHeader, name string) {
+	var keys [4][]byte
+	n := 0
+	for k := range h.All() {
+		if equalFold(k, name) && n < len(keys) {
+			keys[n] = append([]byte(nil), k...)
+			n++
+		}
+	}
+	for _, k := range keys[:n] {
+		h.DelBytes(k)
+	}
+}
+
+// setHeader replaces every header called name (in any case) by one.
+func setHeader(h *fasthttp.ResponseHeader, name, value string) {
+	delHeader(h, name)
+	h.Add(name, value)
 }

@@ -18,6 +18,14 @@ type metrics struct {
 	responseBytes prometheus.Counter
 	originErrors  *prometheus.CounterVec
 	rejected      *prometheus.CounterVec
+
+	rewrites    *prometheus.CounterVec
+	rewriteTime prometheus.Histogram
+	ruleHits    *prometheus.CounterVec
+	pageCache   *prometheus.CounterVec
+	reloads     *prometheus.CounterVec
+	rulesLoaded prometheus.Gauge
+	reg         prometheus.Registerer
 }
 
 func newMetrics(reg prometheus.Registerer, version string) *metrics {
@@ -57,6 +65,41 @@ func newMetrics(reg prometheus.Registerer, version string) *metrics {
 			Help: "Requests refused before reaching the origin, by reason.",
 		}, []string{"reason"}),
 	}
+	m.rewrites = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tailor_rewrites_total",
+		Help: "HTML responses on paths with rules, by result (rewritten, unchanged, too_large, encoding, error, panic). Anything but rewritten/unchanged served the origin's bytes.",
+	}, []string{"result"})
+	m.rewriteTime = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "tailor_rewrite_duration_seconds",
+		Help:    "Time to read, decode, decide, render and encode a personalized page.",
+		Buckets: []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1},
+	})
+	m.ruleHits = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tailor_rule_hits_total",
+		Help: "Actions applied, by rule id.",
+	}, []string{"rule"})
+	m.pageCache = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tailor_page_cache_requests_total",
+		Help: "Compiled-page cache lookups, by result (hit, miss).",
+	}, []string{"result"})
+	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tailor_rules_reloads_total",
+		Help: "Rule loads, by result (ok, error). An error keeps the previous rules serving.",
+	}, []string{"result"})
+	m.rulesLoaded = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "tailor_rules_loaded_timestamp_seconds",
+		Help: "When the rules serving now were loaded.",
+	})
+	for _, r := range []string{rewriteDone, rewriteNoChange, rewriteTooLarge, rewriteEncoding, rewriteError, rewritePanicked} {
+		m.rewrites.WithLabelValues(r)
+	}
+	for _, r := range []string{"hit", "miss"} {
+		m.pageCache.WithLabelValues(r)
+	}
+	for _, r := range []string{"ok", "error"} {
+		m.reloads.WithLabelValues(r)
+	}
+	m.reg = reg
 	for i, c := range []string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"} {
 		m.requests[i] = requests.WithLabelValues(c)
 	}
@@ -70,12 +113,33 @@ func newMetrics(reg prometheus.Registerer, version string) *metrics {
 	})
 	info.Set(1)
 	reg.MustRegister(requests, m.duration, m.upstream, m.inFlight, m.requestBytes,
-		m.responseBytes, m.originErrors, m.rejected, info)
+		m.responseBytes, m.originErrors, m.rejected, info,
+		m.rewrites, m.rewriteTime, m.ruleHits, m.pageCache, m.reloads, m.rulesLoaded)
 	return m
 }
 
 // latencyBuckets reach from a cached page (100µs) to the response timeout.
 var latencyBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+
+// pageCacheBytes exports the page cache's size as gauges read at scrape time.
+func (m *metrics) pageCacheBytes(p interface {
+	Stats() (int, int64, uint64)
+}) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "tailor_page_cache_bytes",
+			Help: "Bytes retained by compiled pages.",
+		}, func() float64 { _, b, _ := p.Stats(); return float64(b) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "tailor_page_cache_entries",
+			Help: "Compiled pages cached.",
+		}, func() float64 { n, _, _ := p.Stats(); return float64(n) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "tailor_page_cache_evictions_total",
+			Help: "Compiled pages evicted to keep the cache within its byte bound.",
+		}, func() float64 { _, _, e := p.Stats(); return float64(e) }),
+	)
+}
 
 func (m *metrics) countStatus(code int) {
 	class := code / 100

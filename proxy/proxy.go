@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"log/slog"
 	"net"
@@ -16,7 +17,9 @@ import (
 	"github.com/valyala/bytebufferpool"
 	"github.com/valyala/fasthttp"
 
+	"github.com/tailor-edge/tailor/cache"
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/rewrite"
 )
 
 // Options are the parts of a Proxy that do not come from tailor.yaml.
@@ -29,7 +32,12 @@ type Options struct {
 	Version string
 	// MaxOriginConns bounds the origin connection pool; 0 means 1024.
 	MaxOriginConns int
+	// PageCacheBytes bounds the compiled-page cache; 0 means 64 MiB.
+	PageCacheBytes int64
 }
+
+// defaultPageCacheBytes holds a few hundred typical pages.
+const defaultPageCacheBytes = 64 << 20
 
 // Proxy forwards visitors' requests to the origin and streams the answers
 // back. Create it with New, run it with Serve, stop it with Shutdown.
@@ -43,9 +51,14 @@ type Proxy struct {
 	trusted    []netip.Prefix
 	server     *fasthttp.Server
 	ready      atomic.Bool
+
+	rules    atomic.Pointer[ruleState]
+	pages    *cache.Pages[*rewrite.Template]
+	hashSeed maphash.Seed
 }
 
-// New builds a Proxy from a validated config.
+// New builds a Proxy from a validated config and loads its rules; an
+// error in the rule files is returned with every problem as file:line:col.
 func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	log := opts.Logger
 	if log == nil {
@@ -69,6 +82,18 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	}
 	if cfg.OriginHost != "" {
 		p.originHost = []byte(cfg.OriginHost)
+	}
+	pageBytes := opts.PageCacheBytes
+	if pageBytes <= 0 {
+		pageBytes = defaultPageCacheBytes
+	}
+	if p.pages, err = cache.NewPages[*rewrite.Template](pageBytes); err != nil {
+		return nil, err
+	}
+	p.hashSeed = maphash.MakeSeed()
+	p.m.pageCacheBytes(p.pages)
+	if err := p.LoadRules(); err != nil {
+		return nil, err
 	}
 	p.server = &fasthttp.Server{
 		Handler:                       p.handle,
@@ -175,11 +200,17 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 // on paths that have rules. Everything else passes through, streamed.
 func (p *Proxy) respond(ctx *fasthttp.RequestCtx, resp *fasthttp.Response) {
 	out := &ctx.Response
-	stream := resp.BodyStream()
-	copyResponseHeaders(&out.Header, &resp.Header, stream == nil)
 	if ctx.Request.Header.ConnectionClose() {
 		out.SetConnectionClose()
 	}
+	if st := p.rules.Load(); st.set != nil && wantsRewrite(ctx, resp) {
+		if page := st.set.Match(string(ctx.Path())); page != nil {
+			p.personalize(ctx, resp, st, page)
+			return
+		}
+	}
+	stream := resp.BodyStream()
+	copyResponseHeaders(&out.Header, &resp.Header, stream == nil)
 	if stream == nil {
 		fasthttp.ReleaseResponse(resp)
 		return
@@ -391,10 +422,11 @@ func (c *countingReader) Read(b []byte) (int, error) {
 // the origin connection to the pool (or drops it, if the body was not read
 // to its end).
 type originBody struct {
-	resp *fasthttp.Response
-	r    io.Reader
-	n    prometheus.Counter
-	sent int
+	resp   *fasthttp.Response
+	r      io.Reader
+	n      prometheus.Counter
+	sent   int
+	prefix *bytebufferpool.ByteBuffer // part of the body read before streaming began; nil if none
 }
 
 func (b *originBody) Read(p []byte) (int, error) {
@@ -407,6 +439,9 @@ func (b *originBody) Close() error {
 	b.n.Add(float64(b.sent))
 	err := b.resp.CloseBodyStream()
 	fasthttp.ReleaseResponse(b.resp)
+	if b.prefix != nil {
+		bytebufferpool.Put(b.prefix)
+	}
 	return err
 }
 

@@ -611,3 +611,7 @@ func TestHeadersBeyondLimitAre431(t *testing.T) {
 		t.Errorf("the oversized request reached the origin")
 	}
 }
+
+func contextWithCancel() (context.Context, context.CancelFunc) {
+	return context.WithCancel(context.Background())
+}

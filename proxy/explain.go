@@ -1,0 +1,152 @@
+package proxy
+
+import (
+	"fmt"
+	"io"
+	"net/url"
+	"time"
+
+	"github.com/valyala/bytebufferpool"
+	"github.com/valyala/fasthttp"
+
+	"github.com/tailor-edge/tailor/cache"
+	"github.com/tailor-edge/tailor/rewrite"
+	"github.com/tailor-edge/tailor/rules"
+)
+
+// ExplainRequest says what to explain: a page of the origin, as seen by a
+// visitor with the given profile, headers and cookies.
+type ExplainRequest struct {
+	// URL is a path ("/products/?a=b") or a full URL, whose host becomes
+	// the Host header.
+	URL string
+	// Profile stands in for the visitor's profile; nil is an anonymous
+	// visitor.
+	Profile *cache.Profile
+	// Headers are extra request headers, in order.
+	Headers [][2]string
+	// Cookies are "name=value" pairs.
+	Cookies []string
+}
+
+// Explanation is what the rules did to one page for one visitor.
+type Explanation struct {
+	URL    string
+	Status int
+	// Page is false when no page of the rules matches the path (or the
+	// response is not 2xx HTML): Personalized then equals Original.
+	Page     bool
+	Reason   string // why the page was not personalized, when it was not
+	Decision rules.Decision
+	// Selectors lists each selector of the page with how many elements it
+	// matched and how many it had to skip (no source tag to splice).
+	Selectors    []SelectorMatch
+	Original     []byte // the origin's body, decoded
+	Personalized []byte
+}
+
+// SelectorMatch is one selector's reach on the page.
+type SelectorMatch struct {
+	Selector         string
+	Matched, Skipped int
+}
+
+// Explain fetches a page from the origin and applies the current rules to
+// it in-process, exactly as a request through the proxy would, without
+// caching anything.
+func (p *Proxy) Explain(er ExplainRequest) (*Explanation, error) {
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	resp.Header.SetNoDefaultContentType(true)
+
+	host, target := p.origin.Addr, er.URL
+	if u, err := url.Parse(er.URL); err == nil && u.IsAbs() {
+		host, target = u.Host, u.RequestURI()
+	} else if len(target) == 0 || target[0] != '/' {
+		return nil, fmt.Errorf("explain %q: want a path starting with / or a full URL", er.URL)
+	}
+	req.SetRequestURI(target)
+	req.Header.SetHost(host)
+	if p.originHost != nil {
+		req.Header.SetHostBytes(p.originHost)
+	}
+	req.Header.Set(fasthttp.HeaderAcceptEncoding, "gzip, br, zstd, deflate")
+	for _, h := range er.Headers {
+		req.Header.Add(h[0], h[1])
+	}
+	for _, c := range er.Cookies {
+		req.Header.Add(fasthttp.HeaderCookie, c)
+	}
+	if err := p.origin.DoTimeout(req, resp, p.cfg.Timeouts.Response); err != nil {
+		return nil, fmt.Errorf("fetch %s from the origin: %w", target, err)
+	}
+	ex := &Explanation{URL: target, Status: resp.StatusCode()}
+	raw := bytebufferpool.Get()
+	defer bytebufferpool.Put(raw)
+	if s := resp.BodyStream(); s != nil {
+		if _, err := io.Copy(raw, io.LimitReader(s, int64(p.cfg.MaxRewriteBody)+1)); err != nil {
+			return nil, fmt.Errorf("read %s from the origin: %w", target, err)
+		}
+	} else {
+		raw.B = append(raw.B, resp.Body()...)
+	}
+	body := raw.B
+	if enc := parseContentEncoding(resp.Header.ContentEncoding()); enc != encIdentity {
+		plain := bytebufferpool.Get()
+		defer bytebufferpool.Put(plain)
+		if err := decode(plain, raw.B, enc, int(p.cfg.MaxRewriteBody)); err != nil {
+			return nil, fmt.Errorf("decode %s body of %s: %w", enc, target, err)
+		}
+		body = plain.B
+	}
+	ex.Original = append([]byte(nil), body...)
+	ex.Personalized = ex.Original
+
+	st := p.rules.Load()
+	switch {
+	case st.set == nil:
+		ex.Reason = "no rules are loaded"
+		return ex, nil
+	case len(body) > int(p.cfg.MaxRewriteBody):
+		ex.Reason = "the page is larger than max_rewrite_body"
+		return ex, nil
+	case !isHTML2xx(resp):
+		ex.Reason = fmt.Sprintf("the origin answered %d %s, not a 2xx text/html page", resp.StatusCode(), resp.Header.ContentType())
+		return ex, nil
+	}
+	page := st.set.Match(string(req.URI().Path()))
+	if page == nil {
+		ex.Reason = "no page in the rules matches " + string(req.URI().Path())
+		return ex, nil
+	}
+	ex.Page = true
+	tpl, err := rewrite.Compile(body, page.Matchers())
+	if err != nil {
+		return nil, fmt.Errorf("compile %s: %w", target, err)
+	}
+	for i := range page.Selectors() {
+		ex.Selectors = append(ex.Selectors, SelectorMatch{page.SelectorText(i), tpl.Matched(i), tpl.Skipped(i)})
+	}
+	visitor, request := visitorOf(req, er.Profile, time.Now())
+	ex.Decision = st.set.Decide(page, visitor, request)
+	ex.Personalized = tpl.Render(nil, editsOf(ex.Decision.Actions))
+	return ex, nil
+}
+
+// editsOf turns the rules' actions into rewrite edits; the two packages
+// share the meaning and the numbering of their operations.
+func editsOf(actions []rules.Action) []rewrite.Edit {
+	edits := make([]rewrite.Edit, len(actions))
+	for i, a := range actions {
+		edits[i] = rewrite.Edit{Sel: a.Sel, Op: rewrite.Op(a.Op), Name: a.Name, Value: a.Value}
+	}
+	return edits
+}
+
+func isHTML2xx(resp *fasthttp.Response) bool {
+	code := resp.StatusCode()
+	return code >= 200 && code <= 299 && code != fasthttp.StatusNoContent &&
+		code != fasthttp.StatusPartialContent && isHTMLType(resp.Header.ContentType())
+}

@@ -1,0 +1,284 @@
+package proxy
+
+import (
+	"bytes"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/valyala/bytebufferpool"
+	"github.com/valyala/fasthttp"
+
+	"github.com/tailor-edge/tailor/rewrite"
+	"github.com/tailor-edge/tailor/rules"
+)
+
+// Results of trying to personalize a response; they label
+// tailor_rewrites_total.
+const (
+	rewriteDone     = "rewritten" // rules fired and the page was changed
+	rewriteNoChange = "unchanged" // rules were tried, none fired
+	rewriteTooLarge = "too_large" // larger than max_rewrite_body: streamed untouched
+	rewriteEncoding = "encoding"  // a content coding tailor cannot read
+	rewriteError    = "error"     // anything else: the origin's response was served (fail-open)
+	rewritePanicked = "panic"     // a bug: recovered, origin's response served
+)
+
+// wantsRewrite reports whether resp is a page that rules may change: a 2xx
+// text/html answer to a GET with a body.
+func wantsRewrite(ctx *fasthttp.RequestCtx, resp *fasthttp.Response) bool {
+	return ctx.IsGet() && resp.BodyStream() != nil && isHTML2xx(resp)
+}
+
+func isHTMLType(ct []byte) bool {
+	if i := bytes.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	return equalFold(bytes.TrimSpace(ct), "text/html")
+}
+
+// personalize buffers, decodes, rewrites and re-encodes an HTML response
+// for the visitor. Whatever goes wrong, the visitor gets the origin's
+// response unchanged (fail-open). It takes ownership of resp.
+func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *ruleState, page *rules.Page) {
+	start := time.Now()
+	out := &ctx.Response
+	stream := resp.BodyStream()
+	limit := int(p.cfg.MaxRewriteBody)
+
+	if cl := resp.Header.ContentLength(); cl > limit {
+		p.m.rewrites.WithLabelValues(rewriteTooLarge).Inc()
+		p.passThrough(out, resp, stream, nil)
+		return
+	}
+	raw := bytebufferpool.Get()
+	n, err := io.Copy(raw, io.LimitReader(stream, int64(limit)+1))
+	if err != nil {
+		// The origin broke off mid-body: what we have is all there is.
+		// Send it as it came and let the visitor see the truncation.
+		bytebufferpool.Put(raw)
+		p.m.rewrites.WithLabelValues(rewriteError).Inc()
+		p.log.Debug("read origin body", "err", err)
+		p.closeOrigin(out, resp, stream)
+		out.SetStatusCode(fasthttp.StatusBadGateway)
+		out.SetBodyString("502 Bad Gateway: the origin broke off its response\n")
+		return
+	}
+	if n > int64(limit) {
+		// Chunked and larger than the limit: stream what we read, then the rest.
+		p.m.rewrites.WithLabelValues(rewriteTooLarge).Inc()
+		p.passThrough(out, resp, stream, raw)
+		return
+	}
+	// The whole body is in raw: the origin connection can go back to the pool.
+	resp.CloseBodyStream()
+	defer bytebufferpool.Put(raw)
+
+	body, result := p.rewriteBody(ctx, resp, st, page, raw.B)
+	p.m.rewrites.WithLabelValues(result).Inc()
+	p.m.rewriteTime.Observe(time.Since(start).Seconds())
+	copyResponseHeaders(&out.Header, &resp.Header, false)
+	fasthttp.ReleaseResponse(resp)
+	if body == nil {
+		out.SetBody(raw.B)
+	} else {
+		out.SetBody(body.B)
+		bytebufferpool.Put(body)
+	}
+	markPersonalized(&out.Header, body != nil)
+}
+
+// rewriteBody returns the personalized body, encoded for the visitor, or
+// nil to serve the origin's bytes; result labels the metric either way.
+func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *ruleState, page *rules.Page, raw []byte) (body *bytebufferpool.ByteBuffer, result string) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.log.Error("rewrite panicked; served the origin's page", "panic", r, "path", string(ctx.Path()))
+			body, result = nil, rewritePanicked
+		}
+	}()
+	enc := parseContentEncoding(resp.Header.ContentEncoding())
+	if enc == encUnknown {
+		return nil, rewriteEncoding
+	}
+	html := raw
+	if enc != encIdentity {
+		plain := bytebufferpool.Get()
+		defer bytebufferpool.Put(plain)
+		if err := decode(plain, raw, enc, int(p.cfg.MaxRewriteBody)); err != nil {
+			if err == errTooLarge {
+				return nil, rewriteTooLarge
+			}
+			p.log.Debug("decode origin body", "encoding", enc.String(), "err", err)
+			return nil, rewriteError
+		}
+		html = plain.B
+	}
+
+	tpl, err := p.template(ctx, resp, st, page, html)
+	if err != nil {
+		p.log.Debug("compile page", "err", err)
+		return nil, rewriteError
+	}
+	visitor, request := visitorOf(&ctx.Request, nil, time.Now())
+	dec := st.set.Decide(page, visitor, request)
+	for _, a := range dec.Actions {
+		p.m.ruleHits.WithLabelValues(a.Rule).Inc()
+	}
+	if p.cfg.Debug.DecisionHeader {
+		ctx.Response.Header.Set("X-Tailor-Decision", decisionHeader(&dec))
+	}
+	if len(dec.Actions) == 0 {
+		return nil, rewriteNoChange
+	}
+	rendered := bytebufferpool.Get()
+	rendered.B = tpl.Render(rendered.B[:0], editsOf(dec.Actions))
+	defer bytebufferpool.Put(rendered)
+
+	target := negotiate(ctx.Request.Header.Peek(fasthttp.HeaderAcceptEncoding), enc)
+	encoded := bytebufferpool.Get()
+	if err := encode(encoded, rendered.B, target); err != nil {
+		bytebufferpool.Put(encoded)
+		return nil, rewriteError
+	}
+	if target != enc {
+		delHeader(&resp.Header, fasthttp.HeaderContentEncoding)
+		if target != encIdentity {
+			resp.Header.Set(fasthttp.HeaderContentEncoding, target.String())
+		}
+	}
+	return encoded, rewriteDone
+}
+
+// template returns the compiled page from the cache, or compiles and
+// caches it. The key is the rule set's generation, the page's URL and the
+// origin's strong ETag when it sent one, else a hash of the body: a page
+// whose bytes change (a nonce, a CSRF token) is simply a new key.
+func (p *Proxy) template(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *ruleState, page *rules.Page, html []byte) (*rewrite.Template, error) {
+	key := bytebufferpool.Get()
+	defer bytebufferpool.Put(key)
+	key.B = strconv.AppendUint(key.B[:0], st.gen, 16)
+	key.B = append(key.B, ' ')
+	key.B = append(key.B, ctx.Host()...)
+	key.B = append(key.B, ctx.RequestURI()...)
+	key.B = append(key.B, ' ')
+	if etag := peekHeader(&resp.Header, fasthttp.HeaderETag); len(etag) > 2 && etag[0] == '"' {
+		key.B = append(key.B, etag...)
+		key.B = append(key.B, ' ')
+		key.B = strconv.AppendInt(key.B, int64(len(html)), 10)
+	} else {
+		key.B = strconv.AppendUint(key.B, maphash.Bytes(p.hashSeed, html), 16)
+	}
+	if tpl, ok := p.pages.Get(string(key.B)); ok {
+		p.m.pageCache.WithLabelValues("hit").Inc()
+		return tpl, nil
+	}
+	p.m.pageCache.WithLabelValues("miss").Inc()
+	// html is a pooled buffer; the cached template must own its bytes.
+	tpl, err := rewrite.Compile(bytes.Clone(html), page.Matchers())
+	if err != nil {
+		return nil, err
+	}
+	p.pages.Add(string(key.B), tpl)
+	return tpl, nil
+}
+
+// passThrough streams the origin's response untouched, prefix first when
+// part of the body was already read.
+func (p *Proxy) passThrough(out *fasthttp.Response, resp *fasthttp.Response, stream io.Reader, prefix *bytebufferpool.ByteBuffer) {
+	copyResponseHeaders(&out.Header, &resp.Header, false)
+	r := stream
+	size := resp.Header.ContentLength()
+	if prefix != nil {
+		r = io.MultiReader(bytes.NewReader(prefix.B), stream)
+	}
+	out.SetBodyStream(&originBody{resp: resp, r: r, n: p.m.responseBytes, prefix: prefix}, size)
+}
+
+// closeOrigin gives up on the origin response.
+func (p *Proxy) closeOrigin(out *fasthttp.Response, resp *fasthttp.Response, _ io.Reader) {
+	resp.CloseBodyStream()
+	fasthttp.ReleaseResponse(resp)
+	out.Reset()
+	out.Header.SetContentType("text/plain; charset=utf-8")
+}
+
+// markPersonalized fixes the headers of a page on a path with rules: no
+// shared cache may serve it to another visitor, who might be shown other
+// blocks, even when this visitor got the origin's bytes. When the page
+// changed, its ETag no longer names these bytes (its length, fasthttp sets
+// from the body).
+func markPersonalized(h *fasthttp.ResponseHeader, changed bool) {
+	if changed {
+		delHeader(h, fasthttp.HeaderETag)
+		// Byte ranges of the origin's page do not address this one.
+		delHeader(h, fasthttp.HeaderAcceptRanges)
+	}
+	setHeader(h, fasthttp.HeaderCacheControl, privateCacheControl(peekHeader(h, fasthttp.HeaderCacheControl)))
+	vary := peekHeader(h, fasthttp.HeaderVary)
+	if !varyHas(vary, "Cookie") && !varyHas(vary, "*") {
+		if len(vary) == 0 {
+			setHeader(h, fasthttp.HeaderVary, "Cookie")
+		} else {
+			setHeader(h, fasthttp.HeaderVary, string(vary)+", Cookie")
+		}
+	}
+}
+
+// privateCacheControl keeps the origin's freshness directives for the
+// visitor's own browser cache but forbids shared caches.
+func privateCacheControl(v []byte) string {
+	var b strings.Builder
+	b.WriteString("private")
+	for _, d := range strings.Split(string(v), ",") {
+		d = strings.TrimSpace(d)
+		name, _, _ := strings.Cut(strings.ToLower(d), "=")
+		switch name {
+		case "", "public", "private", "s-maxage", "proxy-revalidate":
+			continue
+		}
+		b.WriteString(", ")
+		b.WriteString(d)
+	}
+	return b.String()
+}
+
+func varyHas(vary []byte, name string) bool {
+	for _, f := range bytes.Split(vary, []byte{','}) {
+		if equalFold(bytes.TrimSpace(f), name) {
+			return true
+		}
+	}
+	return false
+}
+
+// decisionHeader summarises a decision for X-Tailor-Decision: the rules
+// that fired, experiments and their variants, the stage and segments.
+func decisionHeader(d *rules.Decision) string {
+	var b strings.Builder
+	b.WriteString("rules=")
+	seen := map[string]bool{}
+	for _, a := range d.Actions {
+		if !seen[a.Rule] {
+			if len(seen) > 0 {
+				b.WriteByte(',')
+			}
+			seen[a.Rule] = true
+			b.WriteString(a.Rule)
+		}
+	}
+	if len(d.Exposures) > 0 {
+		b.WriteString("; experiments=")
+		for i, e := range d.Exposures {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, "%s:%s", e.Experiment, e.Variant)
+		}
+	}
+	fmt.Fprintf(&b, "; stage=%s; segments=%s", d.Stage, strings.Join(d.Segments, ","))
+	return b.String()
+}

@@ -1,0 +1,377 @@
+package proxy
+
+import (
+	"bytes"
+	"compress/gzip"
+	"compress/zlib"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/andybalholm/brotli"
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/tailor-edge/tailor/config"
+)
+
+const shopPage = "\ufeff<!DOCTYPE html>\n<HTML lang=en><head><title>Shop</title>\n" +
+	"<meta charset=utf-8></head>\n<body>\n<p class='greeting' data-x=1>Welcome!</p>\n" +
+	"<section id=hero><h1>Gear for every trail</h1><p>Tested on real mountains.\n</section>\n" +
+	"<div class=\"cta\"><a href=\"/products/\">Browse</a></div>\n<footer><p class=promo>Free returns</footer>\n"
+
+const shopRules = `stages: [awareness, interest, intent, purchase, retention]
+pages:
+  - match: ["/", "/index.html"]
+    rules:
+      - id: greet
+        select: ".greeting"
+        text: "Hello & welcome"
+      - id: hero-title
+        select: "#hero h1"
+        inner: "<em>Run further</em>"
+`
+
+// writeRules writes files (name → content) into a fresh rules directory.
+func writeRules(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		tmp := p + ".tmp"
+		if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func withRules(t *testing.T, files map[string]string) (dir string, edit func(*config.Config, *Options)) {
+	t.Helper()
+	dir = t.TempDir()
+	writeRules(t, dir, files)
+	return dir, func(c *config.Config, _ *Options) { c.Rules.Dir = dir }
+}
+
+func encodeWith(t *testing.T, enc string, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	var w io.WriteCloser
+	switch enc {
+	case "gzip":
+		w = gzip.NewWriter(&buf)
+	case "deflate":
+		w = zlib.NewWriter(&buf)
+	case "br":
+		w = brotli.NewWriter(&buf)
+	case "zstd":
+		zw, err := zstd.NewWriter(&buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w = zw
+	default:
+		return b
+	}
+	w.Write(b)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func decodeWith(t *testing.T, enc string, b []byte) []byte {
+	t.Helper()
+	var r io.Reader
+	var err error
+	switch enc {
+	case "gzip":
+		r, err = gzip.NewReader(bytes.NewReader(b))
+	case "deflate":
+		r, err = zlib.NewReader(bytes.NewReader(b))
+	case "br":
+		r = brotli.NewReader(bytes.NewReader(b))
+	case "zstd":
+		var d *zstd.Decoder
+		d, err = zstd.NewReader(bytes.NewReader(b))
+		r = d
+	default:
+		return b
+	}
+	if err != nil {
+		t.Fatalf("decode %s: %v", enc, err)
+	}
+	out, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("decode %s: %v", enc, err)
+	}
+	return out
+}
+
+// pageOrigin serves page at every path, encoded as the request's
+// ?enc= says, with the given extra headers.
+func pageOrigin(t *testing.T, page string, hdr map[string]string) string {
+	t.Helper()
+	return startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		enc := r.URL.Query().Get("enc")
+		body := encodeWith(t, enc, []byte(page))
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		if enc != "" {
+			w.Header().Set("Content-Encoding", enc)
+		}
+		for k, v := range hdr {
+			w.Header().Set(k, v)
+		}
+		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+		w.Write(body)
+	})).URL
+}
+
+var wantShop = strings.Replace(strings.Replace(shopPage,
+	"<p class='greeting' data-x=1>Welcome!</p>", "<p class='greeting' data-x=1>Hello &amp; welcome</p>", 1),
+	"<h1>Gear for every trail</h1>", "<h1><em>Run further</em></h1>", 1)
+
+func TestPersonalizedPageKeepsEveryOtherByte(t *testing.T) {
+	_, edit := withRules(t, map[string]string{"shop.yaml": shopRules})
+	origin := pageOrigin(t, shopPage, map[string]string{"ETag": `"v1"`, "Cache-Control": "public, max-age=60, s-maxage=600", "Vary": "Accept-Encoding"})
+	p := startProxy(t, origin, edit)
+	resp, body := get(t, p.url+"/")
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if string(body) != wantShop {
+		t.Errorf("personalized page:\n%q\nwant:\n%q", body, wantShop)
+	}
+	if got := resp.Header.Get("Content-Length"); got != fmt.Sprint(len(wantShop)) {
+		t.Errorf("Content-Length = %s, want %d", got, len(wantShop))
+	}
+	if resp.Header.Get("ETag") != "" {
+		t.Errorf("ETag %q kept on a rewritten page", resp.Header.Get("ETag"))
+	}
+	if cc := resp.Header.Get("Cache-Control"); cc != "private, max-age=60" {
+		t.Errorf("Cache-Control = %q, want private, max-age=60", cc)
+	}
+	if v := resp.Header.Get("Vary"); v != "Accept-Encoding, Cookie" {
+		t.Errorf("Vary = %q, want Accept-Encoding, Cookie", v)
+	}
+}
+
+func TestPagesWithoutRulesPassThroughUntouched(t *testing.T) {
+	_, edit := withRules(t, map[string]string{"shop.yaml": shopRules})
+	origin := pageOrigin(t, shopPage, map[string]string{"ETag": `"v1"`, "Cache-Control": "public, max-age=60"})
+	p := startProxy(t, origin, edit)
+	resp, body := get(t, p.url+"/about")
+	if string(body) != shopPage {
+		t.Errorf("a path without rules was changed:\n%q", body)
+	}
+	if resp.Header.Get("ETag") != `"v1"` || resp.Header.Get("Cache-Control") != "public, max-age=60" || resp.Header.Get("Vary") != "" {
+		t.Errorf("a path without rules had its headers changed: %v", resp.Header)
+	}
+}
+
+func TestEncodedPagesAreDecodedRewrittenAndReencoded(t *testing.T) {
+	_, edit := withRules(t, map[string]string{"shop.yaml": shopRules})
+	origin := pageOrigin(t, shopPage, nil)
+	p := startProxy(t, origin, edit)
+	for _, enc := range []string{"gzip", "deflate", "br", "zstd"} {
+		t.Run(enc, func(t *testing.T) {
+			// The visitor accepts what the origin sent: it stays.
+			resp, body := get(t, p.url+"/?enc="+enc, "Accept-Encoding", enc)
+			if got := resp.Header.Get("Content-Encoding"); got != enc {
+				t.Fatalf("Content-Encoding = %q, want %q", got, enc)
+			}
+			if got := decodeWith(t, enc, body); string(got) != wantShop {
+				t.Errorf("decoded personalized page:\n%q\nwant:\n%q", got, wantShop)
+			}
+			// A visitor who does not accept it gets identity.
+			resp, body = get(t, p.url+"/?enc="+enc, "Accept-Encoding", "identity")
+			if got := resp.Header.Get("Content-Encoding"); got != "" {
+				t.Errorf("visitor without %s got Content-Encoding %q", enc, got)
+			}
+			if string(body) != wantShop {
+				t.Errorf("identity personalized page:\n%q", body)
+			}
+		})
+	}
+}
+
+func TestRewriteFailuresServeTheOrigin(t *testing.T) {
+	big := shopPage + strings.Repeat("<!-- padding -->\n", 200)
+	_, edit := withRules(t, map[string]string{"shop.yaml": shopRules})
+	bad := []byte("\x1f\x8b\x08\x00not really gzip")
+	origin := startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		switch r.URL.Query().Get("case") {
+		case "big":
+			w.Write([]byte(big)) // chunked, larger than max_rewrite_body
+		case "corrupt":
+			w.Header().Set("Content-Encoding", "gzip")
+			w.Write(bad)
+		case "unknown":
+			w.Header().Set("Content-Encoding", "compress")
+			w.Write([]byte(shopPage))
+		}
+	}))
+	p := startProxy(t, origin.URL, func(c *config.Config, o *Options) {
+		edit(c, o)
+		c.MaxRewriteBody = 2048
+	})
+	for _, tc := range []struct {
+		name string
+		want []byte
+	}{{"big", []byte(big)}, {"corrupt", bad}, {"unknown", []byte(shopPage)}} {
+		resp, body := get(t, p.url+"/?case="+tc.name, "Accept-Encoding", "gzip, compress")
+		if resp.StatusCode != 200 || !bytes.Equal(body, tc.want) {
+			t.Errorf("%s: got %d, %d bytes; want 200 and the origin's %d bytes", tc.name, resp.StatusCode, len(body), len(tc.want))
+		}
+	}
+}
+
+func TestDecisionHeader(t *testing.T) {
+	_, edit := withRules(t, map[string]string{"shop.yaml": shopRules})
+	origin := pageOrigin(t, shopPage, nil)
+	p := startProxy(t, origin, func(c *config.Config, o *Options) {
+		edit(c, o)
+		c.Debug.DecisionHeader = true
+	})
+	resp, _ := get(t, p.url+"/")
+	if d := resp.Header.Get("X-Tailor-Decision"); !strings.Contains(d, "greet") || !strings.Contains(d, "hero-title") {
+		t.Errorf("X-Tailor-Decision = %q, want both rules named", d)
+	}
+}
+
+// TestReloadStormNeverMixesRuleSets reloads the rules 50 times, half of
+// them with a broken file, while requests keep coming: every response is a
+// 200 rendered by exactly one rule set.
+func TestReloadStormNeverMixesRuleSets(t *testing.T) {
+	version := func(n int) string {
+		return fmt.Sprintf(`pages:
+  - match: ["/"]
+    rules:
+      - id: greet
+        select: ".greeting"
+        text: "version %d"
+      - id: hero-title
+        select: "#hero h1"
+        text: "version %d"
+`, n, n)
+	}
+	dir, edit := withRules(t, map[string]string{"shop.yaml": version(0)})
+	origin := pageOrigin(t, shopPage, nil)
+	p := startProxy(t, origin, func(c *config.Config, o *Options) {
+		edit(c, o)
+		c.Rules.Watch = false
+	})
+
+	var stop atomic.Bool
+	var requests, failures atomic.Int64
+	var mu sync.Mutex
+	var problems []string
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := client()
+			for !stop.Load() {
+				resp, err := c.Get(p.url + "/")
+				if err != nil {
+					failures.Add(1)
+					continue
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				requests.Add(1)
+				greet := between(string(body), "data-x=1>", "</p>")
+				hero := between(string(body), "<h1>", "</h1>")
+				if resp.StatusCode != 200 || greet != hero || !strings.HasPrefix(greet, "version ") {
+					mu.Lock()
+					problems = append(problems, fmt.Sprintf("status %d, greeting %q, hero %q", resp.StatusCode, greet, hero))
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	okLoads := 0
+	for i := 1; i <= 50; i++ {
+		if i%2 == 0 {
+			writeRules(t, dir, map[string]string{"shop.yaml": "pages:\n  - match: [\"/\"]\n    rules:\n      - id: greet\n        select: \"p[\"\n        text: broken\n"})
+			if err := p.LoadRules(); err == nil {
+				t.Errorf("reload %d: a broken rule file was accepted", i)
+			}
+		} else {
+			writeRules(t, dir, map[string]string{"shop.yaml": version(i)})
+			if err := p.LoadRules(); err != nil {
+				t.Errorf("reload %d: %v", i, err)
+			}
+			okLoads++
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop.Store(true)
+	wg.Wait()
+	t.Logf("%d requests during %d reloads (%d valid)", requests.Load(), 50, okLoads)
+	if failures.Load() > 0 {
+		t.Errorf("%d requests failed during reloads", failures.Load())
+	}
+	if len(problems) > 0 {
+		t.Errorf("%d responses were wrong or mixed, first: %s", len(problems), problems[0])
+	}
+	if requests.Load() < 50 {
+		t.Errorf("only %d requests ran during the storm", requests.Load())
+	}
+	_, body := get(t, p.url+"/")
+	if !strings.Contains(string(body), "version 49") {
+		t.Errorf("after the storm the last good rules (version 49) should serve: %q", between(string(body), "data-x=1>", "</p>"))
+	}
+}
+
+func between(s, from, to string) string {
+	i := strings.Index(s, from)
+	if i < 0 {
+		return ""
+	}
+	s = s[i+len(from):]
+	if j := strings.Index(s, to); j >= 0 {
+		return s[:j]
+	}
+	return s
+}
+
+func TestRuleFileChangesAreWatched(t *testing.T) {
+	dir, edit := withRules(t, map[string]string{"shop.yaml": shopRules})
+	origin := pageOrigin(t, shopPage, nil)
+	p := startProxy(t, origin, edit)
+	ctx, cancel := contextWithCancel()
+	defer cancel()
+	go p.WatchRules(ctx)
+	time.Sleep(50 * time.Millisecond) // let the watcher start
+	writeRules(t, dir, map[string]string{"shop.yaml": strings.Replace(shopRules, "Hello & welcome", "Bonjour", 1)})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, body := get(t, p.url+"/")
+		if strings.Contains(string(body), ">Bonjour</p>") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the edited rule file was not picked up within 5s: %q", between(string(body), "data-x=1>", "</p>"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// A broken edit keeps the last good rules.
+	writeRules(t, dir, map[string]string{"shop.yaml": "pages: [\n"})
+	time.Sleep(500 * time.Millisecond)
+	if _, body := get(t, p.url+"/"); !strings.Contains(string(body), ">Bonjour</p>") {
+		t.Errorf("a broken edit replaced the last good rules")
+	}
+}

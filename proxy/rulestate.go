@@ -1,0 +1,118 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/tailor-edge/tailor/rules"
+)
+
+// ruleState is one loaded rule set. It is swapped whole, atomically, so a
+// request sees either the old set or the new one, never a mix.
+type ruleState struct {
+	set *rules.Set // nil: no rules directory, pure pass-through
+	gen uint64     // bumped on every successful load; part of page cache keys
+}
+
+// LoadRules (re)loads the rule files. On error the rules already serving
+// stay in place, and the error, with every problem as file:line:col, is
+// returned for the caller to log or print.
+func (p *Proxy) LoadRules() error {
+	dir := p.cfg.Resolve(p.cfg.Rules.Dir)
+	var set *rules.Set
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if p.rules.Load() == nil {
+			p.log.Warn("rules directory does not exist: no page will be personalized", "dir", dir)
+		}
+	} else {
+		set, err = rules.Load(dir)
+		if err != nil {
+			p.m.reloads.WithLabelValues("error").Inc()
+			return err
+		}
+	}
+	var gen uint64 = 1
+	if old := p.rules.Load(); old != nil {
+		gen = old.gen + 1
+	}
+	p.rules.Store(&ruleState{set: set, gen: gen})
+	// Old templates are keyed by the old generation; drop them now rather
+	// than waiting for the LRU.
+	p.pages.Purge()
+	p.m.reloads.WithLabelValues("ok").Inc()
+	p.m.rulesLoaded.SetToCurrentTime()
+	return nil
+}
+
+// reloadDebounce lets an editor finish writing (save = truncate + write +
+// rename) before the rules are read.
+const reloadDebounce = 150 * time.Millisecond
+
+// WatchRules reloads the rules whenever a file in the rules directory
+// changes, until ctx ends. A bad edit is logged and the last good rules
+// keep serving.
+func (p *Proxy) WatchRules(ctx context.Context) error {
+	dir := p.cfg.Resolve(p.cfg.Rules.Dir)
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	// Watch the directory and its subdirectories (fragments often live
+	// beside the rule files).
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return w.Add(path)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var timer <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-w.Events:
+			if !ok {
+				return nil
+			}
+			if ev.Has(fsnotify.Create) {
+				if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() {
+					w.Add(ev.Name)
+				}
+			}
+			timer = time.After(reloadDebounce)
+		case err, ok := <-w.Errors:
+			if !ok {
+				return nil
+			}
+			p.log.Warn("watch rules", "err", err)
+		case <-timer:
+			timer = nil
+			p.reload("file change")
+		}
+	}
+}
+
+// reload loads the rules and logs the outcome; why says what triggered it.
+func (p *Proxy) reload(why string) {
+	if err := p.LoadRules(); err != nil {
+		p.log.Error("rules reload failed; the previous rules keep serving", "trigger", why, "errors", err.Error())
+		return
+	}
+	p.log.Info("rules reloaded", "trigger", why, "generation", p.rules.Load().gen)
+}
+
+// Reload is for SIGHUP.
+func (p *Proxy) Reload() { p.reload("SIGHUP") }

@@ -1,0 +1,95 @@
+package proxy
+
+import (
+	"bytes"
+	"net/url"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/tailor-edge/tailor/cache"
+	"github.com/tailor-edge/tailor/rules"
+)
+
+// countryHeaders are where CDNs and load balancers put the visitor's
+// country; the first one present wins.
+var countryHeaders = []string{"CF-IPCountry", "CloudFront-Viewer-Country", "X-Country-Code", "X-Geo-Country"}
+
+// visitorOf builds what the rules decide on. Until visitor identity lands
+// the visitor is anonymous and new, known only by the request; profile,
+// when not nil, stands in for the visitor's profile (tailor explain).
+func visitorOf(req *fasthttp.Request, profile *cache.Profile, now time.Time) (*rules.Visitor, *rules.Request) {
+	v := &rules.Visitor{NewVisitor: true, Visits: 1}
+	if profile != nil {
+		v.ID, v.Known = profile.ID, true
+		v.Segments, v.Stage = profile.Segments, profile.Stage
+		v.Traits, v.Scores = profile.Traits, profile.Scores
+		v.Engagement = profile.Scores["engagement"]
+	}
+	h := &req.Header
+	raw := h.RawHeaders()
+	if len(raw) == 0 {
+		// A request built in-process (tailor explain) was never parsed.
+		raw = h.Header()
+		if i := bytes.Index(raw, []byte("\r\n")); i >= 0 {
+			raw = raw[i+2:]
+		}
+	}
+	r := &rules.Request{
+		Path:      string(req.URI().Path()),
+		Query:     queryValues(req.URI().QueryArgs()),
+		Host:      string(req.Host()),
+		Header:    func(name string) string { return string(rawHeader(raw, name)) },
+		Cookie:    func(name string) string { return string(h.Cookie(name)) },
+		Referrer:  string(rawHeader(raw, fasthttp.HeaderReferer)),
+		Language:  primaryLanguage(rawHeader(raw, fasthttp.HeaderAcceptLanguage)),
+		UserAgent: string(rawHeader(raw, fasthttp.HeaderUserAgent)),
+		Time:      now,
+	}
+	for _, h := range countryHeaders {
+		if c := rawHeader(raw, h); len(c) > 0 {
+			r.Country = string(bytes.ToUpper(c))
+			break
+		}
+	}
+	return v, r
+}
+
+// rawHeader returns the first value of header name, in any case, from the
+// request's raw header block.
+func rawHeader(raw []byte, name string) []byte {
+	var found []byte
+	forEachRawHeader(raw, func(k, v []byte) {
+		if found == nil && equalFold(k, name) {
+			found = v
+		}
+	})
+	return found
+}
+
+func queryValues(args *fasthttp.Args) url.Values {
+	if args.Len() == 0 {
+		return nil
+	}
+	q := make(url.Values, args.Len())
+	for k, v := range args.All() {
+		q[string(k)] = append(q[string(k)], string(v))
+	}
+	return q
+}
+
+// primaryLanguage returns the primary subtag of the first language in an
+// Accept-Language value, lowercased: "de-AT,de;q=0.9" → "de".
+func primaryLanguage(v []byte) string {
+	if i := bytes.IndexAny(v, ",;"); i >= 0 {
+		v = v[:i]
+	}
+	v = bytes.TrimSpace(v)
+	if i := bytes.IndexAny(v, "-_"); i >= 0 {
+		v = v[:i]
+	}
+	if len(v) == 0 || v[0] == '*' {
+		return ""
+	}
+	return string(bytes.ToLower(v))
+}
