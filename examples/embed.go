@@ -4,7 +4,9 @@ package examples
 
 import "embed"
 
-// Site is the demo origin's document root (site/ in this folder).
+// Files holds site/ (the demo origin's document root), rules/ (example
+// rule files covering every condition and action) and fragments/ (the
+// HTML they insert), laid out as in this folder.
 //
-//go:embed site
-var Site embed.FS
+//go:embed site rules fragments
+var Files embed.FS

@@ -1,17 +1,38 @@
 package main
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
 
-// check validates the configuration and prints file:line:col messages.
+	"github.com/tailor-edge/tailor/rules"
+)
+
+// check validates the configuration and the rule files (selectors,
+// fragments, expressions, stages, weights) and prints every problem as
+// file:line:col: message.
 func (m *Main) check(args []string) int {
 	var c commonFlags
-	fs := m.flagSet("check", &c)
-	if code, ok := parseFlags(fs, args); !ok {
+	flags := m.flagSet("check", &c)
+	if code, ok := parseFlags(flags, args); !ok {
 		return code
 	}
-	if _, code := m.loadConfig(c.config); code != exitOK {
+	cfg, code := m.loadConfig(c.config)
+	if code != exitOK {
 		return code
 	}
 	fmt.Fprintf(m.Stdout, "%s: ok\n", c.config)
+	dir := cfg.Resolve(cfg.Rules.Dir)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(m.Stdout, "%s: no rules directory: tailor will pass every page through\n", dir)
+		return exitOK
+	}
+	set, err := rules.Load(dir)
+	if err != nil {
+		fmt.Fprintln(m.Stderr, err)
+		return exitInvalid
+	}
+	fmt.Fprintf(m.Stdout, "%s: ok (%d pages, %d rules)\n", dir, set.PageCount(), set.RuleCount())
 	return exitOK
 }

@@ -6,6 +6,9 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/tailor-edge/tailor/config"
@@ -34,16 +37,34 @@ func (m *Main) demo(ctx context.Context, args []string) int {
 	}
 	defer site.Close()
 
+	dir, err := os.MkdirTemp("", "tailor-demo-")
+	if err != nil {
+		log.Error("demo rules", "err", err)
+		return exitRuntime
+	}
+	defer os.RemoveAll(dir)
+	if err := extractRules(dir); err != nil {
+		log.Error("demo rules", "err", err)
+		return exitRuntime
+	}
+
 	cfg := config.Default()
 	cfg.Listen = *listen
 	cfg.Admin.Listen = *adminListen
 	cfg.Origin = "http://" + site.Addr().String()
+	cfg.Rules.Dir = filepath.Join(dir, "rules")
+	cfg.Debug.DecisionHeader = true
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintln(m.Stderr, err)
 		return exitUsage
 	}
-	fmt.Fprintf(m.Stdout, "tailor demo: the example site is at http://%s/ — open it through tailor.\n"+
-		"Metrics at http://%s/metrics. Ctrl-C stops.\n", *listen, *adminListen)
+	fmt.Fprintf(m.Stdout, `tailor demo: the example site, personalized, is at http://%[1]s/
+Try it as different visitors (X-Tailor-Decision says which rules fired):
+  curl -si http://%[1]s/ -H 'Accept-Language: fr-FR'
+  curl -si 'http://%[1]s/?utm_campaign=spring-sale'
+  curl -si http://%[1]s/ -H 'User-Agent: Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148'
+Metrics at http://%[2]s/metrics. Ctrl-C stops.
+`, *listen, *adminListen)
 	return m.run(ctx, cfg, log)
 }
 
@@ -53,8 +74,27 @@ type demoOrigin struct {
 	srv *http.Server
 }
 
+// extractRules writes the example rules and fragments under dir, keeping
+// their layout (rules refer to ../fragments/).
+func extractRules(dir string) error {
+	return fs.WalkDir(examples.Files, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || path == "." || strings.HasPrefix(path, "site") {
+			return err
+		}
+		target := filepath.Join(dir, filepath.FromSlash(path))
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		b, err := examples.Files.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, b, 0o644)
+	})
+}
+
 func startDemoOrigin() (*demoOrigin, error) {
-	root, err := fs.Sub(examples.Site, "site")
+	root, err := fs.Sub(examples.Files, "site")
 	if err != nil {
 		return nil, err
 	}

@@ -36,7 +36,9 @@ const usage = `tailor — edge personalization proxy
 
 Usage:
   tailor serve   [--config tailor.yaml]   run the proxy
-  tailor check   [--config tailor.yaml]   validate the configuration
+  tailor check   [--config tailor.yaml]   validate the configuration and rule files
+  tailor explain [--config tailor.yaml] --url URL [--profile FILE|JSON] [--header 'K: V']... [--cookie 'k=v']...
+                                          show which rules fire on a page and the diff they make
   tailor demo    [--listen 127.0.0.1:8080] run the example site with tailor in front
   tailor version                          print the version
 
@@ -57,6 +59,8 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		return m.demo(ctx, args[1:])
 	case "check":
 		return m.check(args[1:])
+	case "explain":
+		return m.explain(args[1:])
 	case "version", "--version", "-version":
 		fmt.Fprintf(m.Stdout, "tailor %s\n", Version)
 		return exitOK

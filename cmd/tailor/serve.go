@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/tailor-edge/tailor/config"
@@ -39,6 +42,11 @@ func (m *Main) serve(ctx context.Context, args []string) int {
 func (m *Main) run(ctx context.Context, cfg *config.Config, log *slog.Logger) int {
 	p, err := proxy.New(cfg, proxy.Options{Logger: log, Version: Version})
 	if err != nil {
+		var errs config.Errors
+		if errors.As(err, &errs) {
+			fmt.Fprintln(m.Stderr, err)
+			return exitInvalid
+		}
 		log.Error("start proxy", "err", err)
 		return exitRuntime
 	}
@@ -61,11 +69,30 @@ func (m *Main) run(ctx context.Context, cfg *config.Config, log *slog.Logger) in
 	log.Info("tailor serving", "listen", ln.Addr().String(), "admin", aln.Addr().String(),
 		"origin", cfg.Origin, "version", Version)
 
-	select {
-	case err := <-errc:
-		log.Error("serve", "err", err)
-		return exitRuntime
-	case <-ctx.Done():
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	if cfg.Rules.Watch {
+		go func() {
+			if err := p.WatchRules(wctx); err != nil {
+				log.Warn("not watching the rules directory; SIGHUP still reloads", "err", err)
+			}
+		}()
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+wait:
+	for {
+		select {
+		case err := <-errc:
+			log.Error("serve", "err", err)
+			return exitRuntime
+		case <-hup:
+			p.Reload()
+		case <-ctx.Done():
+			break wait
+		}
 	}
 	log.Info("shutting down: draining in-flight requests", "deadline", drainTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	udiff "github.com/aymanbagabas/go-udiff"
+
+	"github.com/tailor-edge/tailor/cache"
+	"github.com/tailor-edge/tailor/proxy"
+)
+
+// repeated is a flag that may be given several times.
+type repeated []string
+
+func (r *repeated) String() string     { return strings.Join(*r, ", ") }
+func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
+
+// explain fetches a page from the origin, applies the rules in-process and
+// prints which rules fired and why the others did not, then a unified diff
+// from the origin's page to the personalized one.
+func (m *Main) explain(args []string) int {
+	var c commonFlags
+	flags := m.flagSet("explain", &c)
+	target := flags.String("url", "", "page to explain: a path (/products/) or a full URL")
+	profileArg := flags.String("profile", "", "the visitor's profile: a JSON document or a file holding one")
+	var headers, cookies repeated
+	flags.Var(&headers, "header", "request header 'Name: value' (repeatable)")
+	flags.Var(&cookies, "cookie", "request cookie 'name=value' (repeatable)")
+	if code, ok := parseFlags(flags, args); !ok {
+		return code
+	}
+	if *target == "" {
+		fmt.Fprintln(m.Stderr, "tailor explain: --url is required")
+		return exitUsage
+	}
+	er := proxy.ExplainRequest{URL: *target, Cookies: cookies}
+	for _, h := range headers {
+		k, v, ok := strings.Cut(h, ":")
+		if !ok || strings.TrimSpace(k) == "" {
+			fmt.Fprintf(m.Stderr, "tailor explain: --header %q: want 'Name: value'\n", h)
+			return exitUsage
+		}
+		er.Headers = append(er.Headers, [2]string{strings.TrimSpace(k), strings.TrimSpace(v)})
+	}
+	if *profileArg != "" {
+		p, err := readProfile(*profileArg)
+		if err != nil {
+			fmt.Fprintf(m.Stderr, "tailor explain: --profile: %v\n", err)
+			return exitInvalid
+		}
+		er.Profile = p
+	}
+	cfg, code := m.loadConfig(c.config)
+	if code != exitOK {
+		return code
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	p, err := proxy.New(cfg, proxy.Options{Logger: log})
+	if err != nil {
+		fmt.Fprintln(m.Stderr, err)
+		return exitInvalid
+	}
+	ex, err := p.Explain(er)
+	if err != nil {
+		fmt.Fprintf(m.Stderr, "tailor explain: %v\n", err)
+		return exitRuntime
+	}
+	m.printExplanation(ex)
+	return exitOK
+}
+
+// readProfile takes a JSON document, or the name of a file holding one.
+func readProfile(arg string) (*cache.Profile, error) {
+	b := []byte(arg)
+	if !strings.HasPrefix(strings.TrimSpace(arg), "{") {
+		var err error
+		if b, err = os.ReadFile(arg); err != nil {
+			return nil, err
+		}
+	}
+	var probe map[string]json.RawMessage
+	if err := json.Unmarshal(b, &probe); err == nil {
+		if _, ok := probe["id"]; !ok {
+			// A profile given by hand for explain may leave out its id.
+			probe["id"] = json.RawMessage(`"explain"`)
+			b, _ = json.Marshal(probe)
+		}
+	}
+	return cache.ParseProfile(b)
+}
+
+func (m *Main) printExplanation(ex *proxy.Explanation) {
+	w := m.Stdout
+	fmt.Fprintf(w, "GET %s → %d\n", ex.URL, ex.Status)
+	if !ex.Page {
+		fmt.Fprintf(w, "not personalized: %s\n", ex.Reason)
+		return
+	}
+	d := ex.Decision
+	fmt.Fprintf(w, "stage: %s\nsegments: %s\n", d.Stage, strings.Join(d.Segments, ", "))
+	fmt.Fprintln(w, "\nselectors:")
+	for _, s := range ex.Selectors {
+		fmt.Fprintf(w, "  %-30s %d matched", s.Selector, s.Matched)
+		if s.Skipped > 0 {
+			fmt.Fprintf(w, ", %d skipped (implied by the parser, no source tag to rewrite)", s.Skipped)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w, "\nrules:")
+	for _, t := range d.Trace {
+		mark := "  -"
+		if t.Fired {
+			mark = "  ✓"
+		}
+		fmt.Fprintf(w, "%s %s (%s): %s\n", mark, t.Rule, t.Selector, t.Reason)
+	}
+	for _, e := range d.Exposures {
+		fmt.Fprintf(w, "experiment %s: variant %s\n", e.Experiment, e.Variant)
+	}
+	fmt.Fprintln(w)
+	diff := udiff.Unified("origin"+ex.URL, "personalized"+ex.URL, string(ex.Original), string(ex.Personalized))
+	if diff == "" {
+		fmt.Fprintln(w, "no change to the page")
+		return
+	}
+	fmt.Fprint(w, diff)
+}

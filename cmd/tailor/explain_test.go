@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const explainPage = "<!DOCTYPE html>\n<html><body>\n<p class=\"greeting\">Welcome!</p>\n<div class=\"cta\"><a href=\"/shop\">Shop</a></div>\n</body></html>\n"
+
+const explainRules = `stages: [awareness, interest, intent]
+pages:
+  - match: ["/"]
+    rules:
+      - id: greet-known
+        when: { known: true }
+        select: ".greeting"
+        text: "Welcome back, {{ .Traits.first_name }}!"
+      - id: cta-by-stage
+        select: ".cta"
+        map:
+          by: stage
+          intent: { inner: '<a href="/cart">Finish your order</a>' }
+`
+
+func explainSetup(t *testing.T) string {
+	t.Helper()
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, explainPage)
+	}))
+	t.Cleanup(origin.Close)
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "rules"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "rules", "home.yaml"), []byte(explainRules), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "tailor.yaml")
+	text := fmt.Sprintf("listen: %q\norigin: %q\nadmin: { listen: %q }\nrules: { dir: rules }\n", freeAddr(t), origin.URL, freeAddr(t))
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func TestExplainShowsTraceAndDiff(t *testing.T) {
+	cfg := explainSetup(t)
+	code, out, stderr := run(t, context.Background(), "explain", "--config", cfg, "--url", "/",
+		"--profile", `{"id":"cust-1","stage":"intent","traits":{"first_name":"<b>Jane</b>"}}`)
+	if code != exitOK {
+		t.Fatalf("explain exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{
+		"greet-known", "cta-by-stage", "stage: intent",
+		"-<p class=\"greeting\">Welcome!</p>",
+		"+<p class=\"greeting\">Welcome back, &lt;b&gt;Jane&lt;/b&gt;!</p>",
+		"+<div class=\"cta\"><a href=\"/cart\">Finish your order</a></div>",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("explain output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestExplainAnonymousVisitorChangesNothing(t *testing.T) {
+	cfg := explainSetup(t)
+	code, out, stderr := run(t, context.Background(), "explain", "--config", cfg, "--url", "/")
+	if code != exitOK {
+		t.Fatalf("explain exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(out, "no change to the page") {
+		t.Errorf("an anonymous visitor in the first stage should see the origin's page:\n%s", out)
+	}
+}
+
+func TestCheckReportsRuleErrors(t *testing.T) {
+	cfg := explainSetup(t)
+	bad := strings.Replace(explainRules, `select: ".cta"`, `select: "div["`, 1)
+	if err := os.WriteFile(filepath.Join(filepath.Dir(cfg), "rules", "home.yaml"), []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := run(t, context.Background(), "check", "--config", cfg)
+	if code != exitInvalid {
+		t.Errorf("check with a bad selector exit %d, want 1", code)
+	}
+	if !strings.Contains(stderr, "home.yaml:10:17:") {
+		t.Errorf("check should point at home.yaml line 10, column 17:\n%s", stderr)
+	}
+}
