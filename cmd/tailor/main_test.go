@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -173,4 +174,60 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+func TestSIGHUPReloadsRules(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, `<p class="greeting">Welcome!</p>`)
+	}))
+	defer origin.Close()
+	dir := t.TempDir()
+	rulesDir := filepath.Join(dir, "rules")
+	os.Mkdir(rulesDir, 0o755)
+	writeRule := func(text string) {
+		if err := os.WriteFile(filepath.Join(rulesDir, "home.yaml"), []byte(
+			"pages:\n  - match: [\"/\"]\n    rules:\n      - id: greet\n        select: .greeting\n        text: \""+text+"\"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeRule("first")
+	addr, admin := freeAddr(t), freeAddr(t)
+	path := filepath.Join(dir, "tailor.yaml")
+	os.WriteFile(path, []byte(fmt.Sprintf("listen: %q\norigin: %q\nadmin: { listen: %q }\nrules: { dir: rules, watch: false }\n", addr, origin.URL, admin)), 0o644)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- NewMain(io.Discard, io.Discard).Run(ctx, []string{"serve", "--config", path}) }()
+	defer func() { cancel(); <-done }()
+
+	page := func() string {
+		resp, err := http.Get("http://" + addr + "/")
+		if err != nil {
+			return err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	waitFor := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for got := page(); !strings.Contains(got, want); got = page() {
+			if time.Now().After(deadline) {
+				t.Fatalf("page = %q, want it to contain %q", got, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor(">first<")
+	writeRule("second")
+	time.Sleep(100 * time.Millisecond)
+	if got := page(); !strings.Contains(got, ">first<") {
+		t.Fatalf("rules changed without SIGHUP while watch is off: %q", got)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(">second<")
 }
