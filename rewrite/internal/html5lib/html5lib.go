@@ -17,18 +17,18 @@ type Doc struct {
 	Data []byte
 }
 
-// Dir finds the corpus: $TAILOR_HTML5LIB_CORPUS, else the shared folder
-// beside the repository. It returns "" when there is none.
+// Dir finds the corpus: $TAILOR_HTML5LIB_CORPUS when set, else the copy
+// kept in this package's testdata (from html5lib-tests, MIT licensed, see
+// its LICENSE), so the differential tests run the same on any clone.
+// fromPkg is the repository root relative to the calling test's package.
+// It returns "" when there is none.
 func Dir(fromPkg string) string {
 	if d := os.Getenv("TAILOR_HTML5LIB_CORPUS"); d != "" {
 		return d
 	}
-	d := filepath.Join(fromPkg, "../shared/corpus/html5lib-tree-construction")
-	for range 4 {
-		if st, err := os.Stat(d); err == nil && st.IsDir() {
-			return d
-		}
-		d = filepath.Join("..", d)
+	d := filepath.Join(fromPkg, "rewrite/internal/html5lib/testdata/tree-construction")
+	if st, err := os.Stat(d); err == nil && st.IsDir() {
+		return d
 	}
 	return ""
 }
