@@ -19,16 +19,20 @@ type Doc struct {
 
 // Dir finds the corpus: $TAILOR_HTML5LIB_CORPUS when set, else the copy
 // kept in this package's testdata (from html5lib-tests, MIT licensed, see
-// its LICENSE), so the differential tests run the same on any clone.
-// fromPkg is the repository root relative to the calling test's package.
-// It returns "" when there is none.
-func Dir(fromPkg string) string {
+// its LICENSE), so the differential tests run the same on any clone. It
+// looks for the copy from the working directory (a test's package
+// directory) upwards, and returns "" when there is none. The argument is
+// kept for callers; the search does not need it.
+func Dir(string) string {
 	if d := os.Getenv("TAILOR_HTML5LIB_CORPUS"); d != "" {
 		return d
 	}
-	d := filepath.Join(fromPkg, "rewrite/internal/html5lib/testdata/tree-construction")
-	if st, err := os.Stat(d); err == nil && st.IsDir() {
-		return d
+	d := "rewrite/internal/html5lib/testdata/tree-construction"
+	for range 5 {
+		if st, err := os.Stat(d); err == nil && st.IsDir() {
+			return d
+		}
+		d = filepath.Join("..", d)
 	}
 	return ""
 }
