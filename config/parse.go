@@ -366,7 +366,7 @@ func (d *decoder) unknownKey(k *yaml.Node, name, path string, names []string) {
 	if path != "" {
 		msg += " in " + path
 	}
-	if s := suggest(name, names); s != "" {
+	if s := Suggest(name, names); s != "" {
 		msg += fmt.Sprintf(" (did you mean %q?)", s)
 	}
 	d.errorAt(k, ErrUnknownKey, "%s", msg)
@@ -534,9 +534,9 @@ func truncate(s string, n int) string {
 	return string([]rune(s)[:n]) + "…"
 }
 
-// suggest returns the name closest to key when it is close enough to be a
-// likely typo, else "".
-func suggest(key string, names []string) string {
+// Suggest returns the name closest to key when it is close enough to be a
+// likely typo, else "". Rule files use it for their own "did you mean".
+func Suggest(key string, names []string) string {
 	norm := func(s string) string {
 		return strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(s))
 	}

@@ -430,8 +430,8 @@ func TestSuggest(t *testing.T) {
 		{"banana", ""},
 	}
 	for _, tt := range tests {
-		if got := suggest(tt.key, names); got != tt.want {
-			t.Errorf("suggest(%q) = %q, want %q", tt.key, got, tt.want)
+		if got := Suggest(tt.key, names); got != tt.want {
+			t.Errorf("Suggest(%q) = %q, want %q", tt.key, got, tt.want)
 		}
 	}
 }

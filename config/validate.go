@@ -207,7 +207,7 @@ func (v *validator) jwt(j *JWT) {
 			v.fail(path, "%q is never accepted: an unsigned token would let anyone claim any profile", alg)
 		case !slices.Contains(jwtAlgorithms, alg):
 			msg := fmt.Sprintf("unsupported algorithm %q", alg)
-			if s := suggest(alg, jwtAlgorithms); s != "" {
+			if s := Suggest(alg, jwtAlgorithms); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			}
 			v.fail(path, "%s; supported: %s", msg, strings.Join(jwtAlgorithms, ", "))

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"iter"
 	"net/netip"
 
 	"github.com/valyala/fasthttp"
@@ -78,19 +79,32 @@ func (o *connectionOptions) has(name []byte) bool {
 	return false
 }
 
-// forEachRawHeader calls fn with each name and value of raw, the header
-// block as it came off the wire (without the request line). Values are
-// trimmed of surrounding whitespace. Lines without a colon are skipped
-// (checkFraming has refused requests with any).
-func forEachRawHeader(raw []byte, fn func(name, value []byte)) {
-	for len(raw) > 0 {
-		var line []byte
-		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
-			line, raw = raw[:i], raw[i+1:]
-		} else {
-			line, raw = raw, nil
+// rawLines yields the lines of raw, a header block as it came off the
+// wire (without the request line), without their CRLF or LF; empty lines
+// are left out.
+func rawLines(raw []byte) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		for len(raw) > 0 {
+			var line []byte
+			if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+				line, raw = raw[:i], raw[i+1:]
+			} else {
+				line, raw = raw, nil
+			}
+			line = bytes.TrimSuffix(line, []byte{'\r'})
+			if len(line) > 0 && !yield(line) {
+				return
+			}
 		}
-		line = bytes.TrimSuffix(line, []byte{'\r'})
+	}
+}
+
+// forEachRawHeader calls fn with each name and value of raw, the header
+// block as it came off the wire. Values are trimmed of surrounding
+// whitespace. Lines without a colon are skipped (checkFraming has refused
+// requests with any).
+func forEachRawHeader(raw []byte, fn func(name, value []byte)) {
+	for line := range rawLines(raw) {
 		if colon := bytes.IndexByte(line, ':'); colon > 0 {
 			fn(line[:colon], bytes.TrimSpace(line[colon+1:]))
 		}
@@ -118,17 +132,7 @@ const (
 // intermediaries do not.
 func checkFraming(raw []byte) string {
 	var lengths, encodings int
-	for len(raw) > 0 {
-		var line []byte
-		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
-			line, raw = raw[:i], raw[i+1:]
-		} else {
-			line, raw = raw, nil
-		}
-		line = bytes.TrimSuffix(line, []byte{'\r'})
-		if len(line) == 0 {
-			continue
-		}
+	for line := range rawLines(raw) {
 		if line[0] == ' ' || line[0] == '\t' {
 			// obs-fold: a line continuing the previous header. RFC 9112
 			// section 5.2 lets a server reject it; a proxy that unfolds it

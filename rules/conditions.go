@@ -530,7 +530,7 @@ func (l *loader) personaTest(f *fileReader, e entry, key string) test {
 		}
 		if _, declared := l.personas[s]; !declared {
 			msg := fmt.Sprintf("undeclared persona %q", truncate(s, 40))
-			if sug := suggest(s, sortedKeys(l.personas)); sug != "" {
+			if sug := config.Suggest(s, sortedKeys(l.personas)); sug != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", sug)
 			}
 			if len(l.personas) == 0 {

@@ -245,7 +245,7 @@ func (l *loader) checkStage(f *fileReader, n *yaml.Node, key, s string) bool {
 		return true
 	}
 	msg := fmt.Sprintf("undeclared stage %q", truncate(s, 40))
-	if sug := suggest(s, l.set.stages); sug != "" {
+	if sug := config.Suggest(s, l.set.stages); sug != "" {
 		msg += fmt.Sprintf(" (did you mean %q?)", sug)
 	}
 	if len(l.set.stages) == 0 {
@@ -349,7 +349,7 @@ func exprMessage(err error) string {
 	loc := exprLoc.FindString(msg) // " (line:col)" in the expression
 	msg = strings.TrimSuffix(msg, loc)
 	if m := noField.FindStringSubmatch(msg); m != nil {
-		if sug := suggest(m[2], exprFields[m[1]]); sug != "" {
+		if sug := config.Suggest(m[2], exprFields[m[1]]); sug != "" {
 			msg += fmt.Sprintf(" (did you mean %s.%s?)", exprNames[m[1]], sug)
 		} else {
 			msg += "; " + exprNames[m[1]] + " has " + strings.Join(exprFields[m[1]], ", ")

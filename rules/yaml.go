@@ -226,7 +226,7 @@ func (f *fileReader) merge(m *yaml.Node, what string, seen map[string]*yaml.Node
 // unknownKey reports key e in what, suggesting the closest of names.
 func (f *fileReader) unknownKey(e entry, what string, names []string) {
 	msg := fmt.Sprintf("unknown key %q in %s", e.name, what)
-	if s := suggest(e.name, names); s != "" {
+	if s := config.Suggest(e.name, names); s != "" {
 		msg += fmt.Sprintf(" (did you mean %q?)", s)
 	} else if len(names) <= 12 {
 		msg += "; want one of " + strings.Join(names, ", ")
@@ -350,56 +350,6 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return string([]rune(s)[:n]) + "…"
-}
-
-// suggest returns the name closest to key when it is close enough to be a
-// likely typo, else "".
-func suggest(key string, names []string) string {
-	norm := func(s string) string {
-		return strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(s))
-	}
-	if len(key) > 64 {
-		return "" // not a typo, and not worth the quadratic work
-	}
-	best, bestDist := "", len(key)+1
-	for _, name := range names {
-		if norm(name) == norm(key) {
-			return name
-		}
-		if dist := levenshtein(key, name); dist < bestDist {
-			best, bestDist = name, dist
-		}
-	}
-	if bestDist <= 2 && bestDist*3 <= max(len(key), len(best)) {
-		return best
-	}
-	return ""
-}
-
-// levenshtein is the edit distance between a and b, in bytes, counting a
-// swap of neighbours as one edit.
-func levenshtein(a, b string) int {
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(a)][len(b)]
 }
 
 // sortedKeys returns the keys of m, sorted, for messages.
