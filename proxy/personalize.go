@@ -213,7 +213,11 @@ func (p *Proxy) closeOrigin(out *fasthttp.Response, resp *fasthttp.Response, _ i
 // from the body).
 func markPersonalized(h *fasthttp.ResponseHeader, changed bool) {
 	if changed {
+		// Validators of the origin's page do not describe this one; a
+		// conditional request would get the origin's 304 for a page the
+		// rules may now render differently.
 		delHeader(h, fasthttp.HeaderETag)
+		delHeader(h, fasthttp.HeaderLastModified)
 		// Byte ranges of the origin's page do not address this one.
 		delHeader(h, fasthttp.HeaderAcceptRanges)
 	}

@@ -166,6 +166,28 @@ func TestPersonalizedPageKeepsEveryOtherByte(t *testing.T) {
 	}
 }
 
+func TestRangeRequestsOnPagesWithRulesGetTheWholePersonalizedPage(t *testing.T) {
+	_, edit := withRules(t, map[string]string{"shop.yaml": shopRules})
+	origin := startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.Header().Set("Last-Modified", "Wed, 21 Oct 2026 07:28:00 GMT")
+		http.ServeContent(w, r, "page.html", time.Date(2026, 10, 21, 7, 28, 0, 0, time.UTC), strings.NewReader(shopPage))
+	}))
+	p := startProxy(t, origin.URL, edit)
+	resp, body := get(t, p.url+"/", "Range", "bytes=0-9")
+	if resp.StatusCode != 200 || string(body) != wantShop {
+		t.Errorf("Range on a page with rules: %d, %q; want 200 and the whole personalized page", resp.StatusCode, body)
+	}
+	if resp.Header.Get("Last-Modified") != "" || resp.Header.Get("Accept-Ranges") != "" {
+		t.Errorf("a rewritten page kept the origin's validators or ranges: %v", resp.Header)
+	}
+	// Elsewhere ranges pass through.
+	resp, body = get(t, p.url+"/other", "Range", "bytes=0-9")
+	if resp.StatusCode != http.StatusPartialContent || len(body) != 10 {
+		t.Errorf("Range on a path without rules: %d, %d bytes; want 206 and 10 bytes", resp.StatusCode, len(body))
+	}
+}
+
 func TestPagesWithoutRulesPassThroughUntouched(t *testing.T) {
 	_, edit := withRules(t, map[string]string{"shop.yaml": shopRules})
 	origin := pageOrigin(t, shopPage, map[string]string{"ETag": `"v1"`, "Cache-Control": "public, max-age=60"})

@@ -271,6 +271,12 @@ func (p *Proxy) outboundHeaders(ctx *fasthttp.RequestCtx, req *fasthttp.Request)
 	})
 	client := remoteAddr(ctx)
 	trusted := isTrusted(p.trusted, client)
+	// A byte range of the origin's page does not address the page the
+	// visitor will get: on paths with rules, ask for the whole page.
+	wholePage := false
+	if st := p.rules.Load(); st.set != nil && in.IsGet() {
+		wholePage = st.set.Match(string(ctx.Path())) != nil
+	}
 	xff := bytebufferpool.Get()
 	defer bytebufferpool.Put(xff)
 	var host, proto, fwdHost []byte
@@ -288,6 +294,7 @@ func (p *Proxy) outboundHeaders(ctx *fasthttp.RequestCtx, req *fasthttp.Request)
 			// fasthttp writes the length of the body it sends.
 		case equalFold(name, fasthttp.HeaderExpect):
 			// fasthttp answered 100-continue itself.
+		case wholePage && (equalFold(name, fasthttp.HeaderRange) || equalFold(name, fasthttp.HeaderIfRange)):
 		case equalFold(name, fasthttp.HeaderXForwardedFor):
 			if trusted && len(value) > 0 {
 				xff.B = append(xff.B, value...)
