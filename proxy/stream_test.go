@@ -1,15 +1,19 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"io"
+	"net"
 	"net/http"
 	"runtime"
 	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tailor-edge/tailor/config"
 )
 
 // patternReader produces n bytes of a repeating pattern without holding
@@ -174,5 +178,52 @@ func TestShutdownDrainsInFlightRequests(t *testing.T) {
 	}
 	if _, err := client().Get(p.url + "/after"); err == nil {
 		t.Error("a new request after Shutdown was accepted")
+	}
+}
+
+// TestIdleKeepAliveConnectionsHoldOnlyTheirHeaderBuffer opens many
+// keep-alive connections, sends one request on each and leaves them idle:
+// the 128 KiB write buffer must go back to the pool. The read buffer
+// (max_header_bytes) stays with the connection: fasthttp cannot release it
+// while request bodies stream, which is why it is sized by the config.
+func TestIdleKeepAliveConnectionsHoldOnlyTheirHeaderBuffer(t *testing.T) {
+	origin := startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok"))
+	}))
+	const headerBytes = 16 << 10
+	p := startProxy(t, origin.URL, func(c *config.Config, _ *Options) { c.MaxHeaderBytes = headerBytes })
+	const conns = 500
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var open []net.Conn
+	defer func() {
+		for _, c := range open {
+			c.Close()
+		}
+	}()
+	for i := 0; i < conns; i++ {
+		c, err := net.Dial("tcp", p.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, c)
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	// Twice: buffers returned to a sync.Pool survive one collection.
+	runtime.GC()
+	runtime.GC()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	grew := int64(after.HeapInuse) - int64(before.HeapInuse)
+	t.Logf("%d idle keep-alive connections: heap +%d KiB (%d B each)", conns, grew>>10, grew/conns)
+	if perConn := grew / conns; perConn > headerBytes+8<<10 {
+		t.Errorf("each idle connection holds %d bytes, want at most its %d-byte header buffer and a little", perConn, headerBytes)
 	}
 }
