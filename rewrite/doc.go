@@ -63,4 +63,19 @@
 //
 // Rendering then copies the page's bytes around the edits: it neither
 // parses nor allocates, and takes about as long as copying the page.
+//
+// # Reuse
+//
+// Many origins put a per-request token in every page: a CSRF token in a
+// <meta> or a hidden <input>, a nonce on <script>, a token in an inline
+// script's JSON. Template.Reuse takes a template for such a new body of the
+// same URL without parsing it, in about the time of comparing the two
+// bodies, when the bodies differ only inside attribute values of one start
+// tag (not id or class, not of a formatting element or of html or body) or
+// only inside the text of one inline <script> or <style>, and the
+// selectors cannot read what changed: they are cascadia.Sel values (as the
+// rules package makes them) without attribute selectors and without
+// pseudo-classes other than the structural ones. The template it returns
+// is then the one Compile would make of the new body; otherwise it refuses
+// and the caller compiles. reuse.go gives the argument.
 package rewrite

@@ -28,6 +28,12 @@ type Template struct {
 	closers []byte
 	matched []int32
 	skipped []int32
+	// For Reuse (see reuse.go): whether the selectors are blind to
+	// attribute values and text, and, when they are, the start tags
+	// [tags[2k], tags[2k+1]) and raw-text contents [raws[2k], raws[2k+1])
+	// a change may lie in.
+	blind      bool
+	tags, raws []int32
 }
 
 // span is one rewritable element: start tag [s0,s1), content [c0,e0), end
@@ -103,6 +109,9 @@ func Compile(page []byte, sels []cascadia.Matcher) (*Template, error) {
 		base: base,
 	}
 	c.match(sels)
+	if c.t.blind = blindSelectors(sels); c.t.blind {
+		c.recordReuse()
+	}
 	return c.t, nil
 }
 
@@ -520,6 +529,10 @@ func (c *compiler) closers(grp, g0 int32) int32 {
 	return off
 }
 
+// Same reports whether page is byte for byte the page t was compiled
+// from, so that t serves it as it is.
+func (t *Template) Same(page []byte) bool { return bytes.Equal(t.page, page) }
+
 // Matched returns how many elements selector sel matched that can be
 // rewritten.
 func (t *Template) Matched(sel int) int {
@@ -544,6 +557,6 @@ func (t *Template) Skipped(sel int) int {
 func (t *Template) Size() int {
 	return int(unsafe.Sizeof(*t)) + cap(t.page) +
 		cap(t.elems)*int(unsafe.Sizeof(span{})) +
-		(cap(t.sels)+cap(t.bounds)+cap(t.matched)+cap(t.skipped))*4 +
+		(cap(t.sels)+cap(t.bounds)+cap(t.matched)+cap(t.skipped)+cap(t.tags)+cap(t.raws))*4 +
 		cap(t.closers)
 }
