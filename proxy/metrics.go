@@ -80,7 +80,7 @@ func newMetrics(reg prometheus.Registerer, version string) *metrics {
 	}, []string{"rule"})
 	m.pageCache = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tailor_page_cache_requests_total",
-		Help: "Compiled-page cache lookups, by result (hit, miss).",
+		Help: "Compiled-page cache lookups, by result: hit (same page), reuse (the page changed only where no selector looks, e.g. a nonce: adjusted without a parse), miss (compiled).",
 	}, []string{"result"})
 	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tailor_rules_reloads_total",
@@ -93,7 +93,7 @@ func newMetrics(reg prometheus.Registerer, version string) *metrics {
 	for _, r := range []string{rewriteDone, rewriteNoChange, rewriteTooLarge, rewriteEncoding, rewriteError, rewritePanicked} {
 		m.rewrites.WithLabelValues(r)
 	}
-	for _, r := range []string{"hit", "miss"} {
+	for _, r := range []string{"hit", "reuse", "miss"} {
 		m.pageCache.WithLabelValues(r)
 	}
 	for _, r := range []string{"ok", "error"} {

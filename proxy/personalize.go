@@ -3,7 +3,6 @@ package proxy
 import (
 	"bytes"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"strconv"
 	"strings"
@@ -118,7 +117,7 @@ func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 		html = plain.B
 	}
 
-	tpl, err := p.template(ctx, resp, st, page, html)
+	tpl, err := p.template(ctx, st, page, html)
 	if err != nil {
 		p.log.Debug("compile page", "err", err)
 		return nil, rewriteError
@@ -153,32 +152,37 @@ func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	return encoded, rewriteDone
 }
 
-// template returns the compiled page from the cache, or compiles and
-// caches it. The key is the rule set's generation, the page's URL and the
-// origin's strong ETag when it sent one, else a hash of the body: a page
-// whose bytes change (a nonce, a CSRF token) is simply a new key.
-func (p *Proxy) template(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *ruleState, page *rules.Page, html []byte) (*rewrite.Template, error) {
+// template returns the compiled page for this URL: the cached one when
+// the origin sent the same bytes again; the cached one adjusted without a
+// parse (rewrite.Template.Reuse) when the page differs only where no
+// selector can see, as a per-request nonce or CSRF token does; else a
+// fresh compile. The cache holds the latest template per URL and rule
+// generation, so pages that never repeat replace each other instead of
+// flooding it.
+func (p *Proxy) template(ctx *fasthttp.RequestCtx, st *ruleState, page *rules.Page, html []byte) (*rewrite.Template, error) {
 	key := bytebufferpool.Get()
 	defer bytebufferpool.Put(key)
 	key.B = strconv.AppendUint(key.B[:0], st.gen, 16)
 	key.B = append(key.B, ' ')
 	key.B = append(key.B, ctx.Host()...)
 	key.B = append(key.B, ctx.RequestURI()...)
-	key.B = append(key.B, ' ')
-	if etag := peekHeader(&resp.Header, fasthttp.HeaderETag); len(etag) > 2 && etag[0] == '"' {
-		key.B = append(key.B, etag...)
-		key.B = append(key.B, ' ')
-		key.B = strconv.AppendInt(key.B, int64(len(html)), 10)
-	} else {
-		key.B = strconv.AppendUint(key.B, maphash.Bytes(p.hashSeed, html), 16)
-	}
-	if tpl, ok := p.pages.Get(string(key.B)); ok {
+
+	cached, ok := p.pages.Get(string(key.B))
+	if ok && cached.Same(html) {
 		p.m.pageCache.WithLabelValues("hit").Inc()
-		return tpl, nil
+		return cached, nil
+	}
+	// html is a pooled buffer; a cached template must own its bytes.
+	own := bytes.Clone(html)
+	if ok {
+		if tpl, ok := cached.Reuse(own); ok {
+			p.m.pageCache.WithLabelValues("reuse").Inc()
+			p.pages.Add(string(key.B), tpl)
+			return tpl, nil
+		}
 	}
 	p.m.pageCache.WithLabelValues("miss").Inc()
-	// html is a pooled buffer; the cached template must own its bytes.
-	tpl, err := rewrite.Compile(bytes.Clone(html), page.Matchers())
+	tpl, err := rewrite.Compile(own, page.Matchers())
 	if err != nil {
 		return nil, err
 	}

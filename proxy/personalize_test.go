@@ -397,3 +397,42 @@ func TestRuleFileChangesAreWatched(t *testing.T) {
 		t.Errorf("a broken edit replaced the last good rules")
 	}
 }
+
+// TestNoncePagesReuseTheirTemplate serves a page that carries a new CSRF
+// token on every request: after the first compile, tailor adjusts the
+// cached template instead of parsing again, and every response is the
+// personalized page with its own token.
+func TestNoncePagesReuseTheirTemplate(t *testing.T) {
+	_, edit := withRules(t, map[string]string{"shop.yaml": shopRules})
+	var n atomic.Int64
+	nonced := func(i int64) string {
+		return strings.Replace(shopPage, "<title>Shop</title>", fmt.Sprintf(`<title>Shop</title><meta name="csrf-token" content="tok-%d">`, i*7919), 1)
+	}
+	origin := startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, nonced(n.Add(1)))
+	}))
+	p := startProxy(t, origin.URL, edit)
+	for i := int64(1); i <= 20; i++ {
+		_, body := get(t, p.url+"/")
+		want := strings.Replace(wantShop, "<title>Shop</title>", fmt.Sprintf(`<title>Shop</title><meta name="csrf-token" content="tok-%d">`, i*7919), 1)
+		if string(body) != want {
+			t.Fatalf("request %d:\n%q\nwant\n%q", i, body, want)
+		}
+	}
+	hits := map[string]float64{}
+	mfs, err := p.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "tailor_page_cache_requests_total" {
+			for _, m := range mf.GetMetric() {
+				hits[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	if hits["miss"] != 1 || hits["reuse"] != 19 {
+		t.Errorf("page cache: %v; want 1 miss then 19 reuses", hits)
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"log/slog"
 	"net"
@@ -52,9 +51,8 @@ type Proxy struct {
 	server     *fasthttp.Server
 	ready      atomic.Bool
 
-	rules    atomic.Pointer[ruleState]
-	pages    *cache.Pages[*rewrite.Template]
-	hashSeed maphash.Seed
+	rules atomic.Pointer[ruleState]
+	pages *cache.Pages[*rewrite.Template]
 }
 
 // New builds a Proxy from a validated config and loads its rules; an
@@ -90,7 +88,6 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	if p.pages, err = cache.NewPages[*rewrite.Template](pageBytes); err != nil {
 		return nil, err
 	}
-	p.hashSeed = maphash.MakeSeed()
 	p.m.pageCacheBytes(p.pages)
 	if err := p.LoadRules(); err != nil {
 		return nil, err
