@@ -267,14 +267,15 @@ verify
 # Around every tailor run, the admin /metrics counters before and after:
 # which compiled-page cache results and rewrite results the run produced.
 METRICS=$TMP/metrics.tsv
-printf 'round\tfile\ttarget\twrk_reqs\thit\tmiss\trewritten\tother_results\tevictions\n' >"$METRICS"
-scrape() { # scrape ADMIN-PORT: "hit miss rewritten other evictions"
+printf 'round\tfile\ttarget\twrk_reqs\thit\tmiss\trewritten\tother_results\tevictions\treuse\n' >"$METRICS"
+scrape() { # scrape ADMIN-PORT: "hit miss rewritten other evictions reuse"
 	curl -fsS --max-time 5 "http://127.0.0.1:$1/metrics" | awk '
 		/^tailor_page_cache_requests_total\{.*result="hit"/ { h = $NF }
 		/^tailor_page_cache_requests_total\{.*result="miss"/ { m = $NF }
+		/^tailor_page_cache_requests_total\{.*result="reuse"/ { u = $NF }
 		/^tailor_rewrites_total\{/ { if ($0 ~ /result="rewritten"/) rw = $NF; else o += $NF }
 		/^tailor_page_cache_evictions_total / { ev = $NF }
-		END { printf "%.0f %.0f %.0f %.0f %.0f\n", h, m, rw, o, ev }'
+		END { printf "%.0f %.0f %.0f %.0f %.0f %.0f\n", h, m, rw, o, ev, u }'
 }
 declare -A M0
 metrics_hook() { # metrics_hook pre|post ROUND FILE TARGET DURATION
@@ -287,7 +288,7 @@ metrics_hook() { # metrics_hook pre|post ROUND FILE TARGET DURATION
 	fi
 	[[ $round == warm ]] && return 0
 	paste -d' ' <(echo "${M0[$t]}") <(echo "$now") | awk -v r="$round" -v f="$f" -v t="$t" -v n="$WRK_REQS" '
-		{ printf "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\n", r, f, t, n, $6-$1, $7-$2, $8-$3, $9-$4, $10-$5 }' >>"$METRICS"
+		{ printf "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\n", r, f, t, n, $7-$1, $8-$2, $9-$3, $10-$4, $11-$5, $12-$6 }' >>"$METRICS"
 }
 RUN_HOOK=metrics_hook
 
@@ -339,40 +340,42 @@ for f in "${FILES[@]}"; do
 done
 echo
 echo "tailor admin /metrics, deltas over each measured run, summed over the rounds:"
-mfmt='%-10s %-12s %10s %10s %10s %10s %8s %10s  %s\n'
-printf "$mfmt" file target "wrk reqs" "cache hit" "cache miss" rewritten "other" evictions check
-printf "$mfmt" ---------- ------------ ---------- ---------- ---------- ---------- -------- ---------- -----
+mfmt='%-10s %-12s %10s %10s %10s %10s %10s %8s %10s  %s\n'
+printf "$mfmt" file target "wrk reqs" "cache hit" "reuse" "cache miss" rewritten "other" evictions check
+printf "$mfmt" ---------- ------------ ---------- ---------- ---------- ---------- ---------- -------- ---------- -----
 counters_ok=1
 for f in "${FILES[@]}"; do
 	for t in tailor-pass tailor-rules; do
-		read -r reqs hit miss rw other ev runs < <(awk -F'\t' -v f="$f" -v t="$t" '
-			NR > 1 && $2 == f && $3 == t { n += $4; h += $5; m += $6; rw += $7; o += $8; e += $9; k++ }
-			END { print n+0, h+0, m+0, rw+0, o+0, e+0, k+0 }' "$METRICS")
+		read -r reqs hit miss rw other ev runs reuse < <(awk -F'\t' -v f="$f" -v t="$t" '
+			NR > 1 && $2 == f && $3 == t { n += $4; h += $5; m += $6; rw += $7; o += $8; e += $9; u += $10; k++ }
+			END { print n+0, h+0, m+0, rw+0, o+0, e+0, k+0, u+0 }' "$METRICS")
 		# Tailor may have answered requests wrk did not count: those in
 		# flight when wrk stopped, at most one per connection and run.
 		slack=$((CONNECTIONS * runs))
-		served=$((hit + miss))
+		served=$((hit + miss + reuse))
 		check=ok
 		case $t/$f in
 		tailor-pass/*) ((served == 0 && rw == 0 && other == 0)) || check="UNEXPECTED: pass-through compiled or rewrote" ;;
-		# page.html may miss once per run: the nonce.html runs between
-		# two page.html runs fill the byte-bounded cache with templates
-		# that never hit again and can evict page.html's.
-		tailor-rules/page.html) ((miss <= runs && served >= reqs && served <= reqs + slack && rw == served && other == 0)) ||
+		# Each URL keeps its latest template: page.html hits; nonce.html,
+		# whose nonce sits in a <meta> attribute no selector reads, reuses
+		# its template (adjusted without a parse). Either may miss once per
+		# run (a warm-up or the first request after a restart).
+		tailor-rules/page.html) ((miss <= runs && reuse == 0 && served >= reqs && served <= reqs + slack && rw == served && other == 0)) ||
 			check="UNEXPECTED: want cache hits (at most one miss per run), every one rewritten" ;;
-		tailor-rules/nonce.html) ((hit == 0 && miss >= reqs && miss <= reqs + slack && rw == served && other == 0)) ||
-			check="UNEXPECTED: want every request compiled (miss) and rewritten" ;;
+		tailor-rules/nonce.html) ((hit == 0 && miss <= runs && served >= reqs && served <= reqs + slack && rw == served && other == 0)) ||
+			check="UNEXPECTED: want every request served by reusing the template, and rewritten" ;;
 		esac
 		[[ $check == ok ]] || counters_ok=0
-		printf "$mfmt" "$f" "$t" "$reqs" "$hit" "$miss" "$rw" "$other" "$ev" "$check"
+		printf "$mfmt" "$f" "$t" "$reqs" "$hit" "$reuse" "$miss" "$rw" "$other" "$ev" "$check"
 	done
 done
 echo
 report_legend "proxy us/r: CPU time (user+sys) of the proxy process per request (tailor-pass and tailor-rules are separate processes)."
-echo "cache hit/miss: tailor_page_cache_requests_total; rewritten/other: tailor_rewrites_total by result (other = unchanged,"
-echo "        too_large, encoding, error, panic); evictions: tailor_page_cache_evictions_total. page.html must be hits (one"
-echo "        miss per run allowed: the nonce.html templates can evict it between runs), nonce.html all misses (compiled"
-echo "        every time); counts may exceed wrk's by the requests in flight at its end."
+echo "cache hit/reuse/miss: tailor_page_cache_requests_total; rewritten/other: tailor_rewrites_total by result (other ="
+echo "        unchanged, too_large, encoding, error, panic); evictions: tailor_page_cache_evictions_total. page.html must be"
+echo "        hits, nonce.html reuses (its nonce changes only a <meta> attribute no selector reads); one miss per run allowed;"
+echo "        counts may exceed wrk's by the requests in flight at its end. A nonce no selector can be proven blind to (in"
+echo "        page text, say) is compiled on every request instead: measured 0.19-0.21 of pass-through before Reuse existed."
 if ((!counters_ok)); then
 	echo "WARNING: the cache/rewrite counters are not what this benchmark assumes (see the check column)."
 	KEEP_TMP=1
