@@ -68,28 +68,8 @@ nginx_conf origin "
         root $WWW;
     }"
 
-# The proxy nginx: the usual keep-alive proxy_pass setup, buffers left at
-# their defaults (see NGINX_PROXY_EXTRA). The Host and X-Forwarded-* headers
-# mirror what tailor sends, so both proxies do the same header work.
-nginx_conf nginx "
-    upstream origin {
-        server 127.0.0.1:$ORIGIN_PORT;
-        keepalive 64;
-        keepalive_requests 1000000;
-    }
-    server {
-        listen 127.0.0.1:$NGINX_PORT;
-        location / {
-            proxy_pass http://origin;
-            proxy_http_version 1.1;
-            proxy_set_header Connection \"\";
-            proxy_set_header Host \$http_host;
-            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto \$scheme;
-            proxy_set_header X-Forwarded-Host \$http_host;
-            $NGINX_PROXY_EXTRA
-        }
-    }"
+# The proxy nginx (lib.sh): keep-alive proxy_pass, default buffers.
+proxy_nginx_conf
 
 cat >"$TMP/tailor.yaml" <<EOC
 listen: "127.0.0.1:$TAILOR_PORT"

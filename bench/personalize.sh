@@ -157,26 +157,8 @@ nginx_conf origin "
         }
     }"
 
-# The proxy nginx: as in passthrough.sh.
-nginx_conf nginx "
-    upstream origin {
-        server 127.0.0.1:$ORIGIN_PORT;
-        keepalive 64;
-        keepalive_requests 1000000;
-    }
-    server {
-        listen 127.0.0.1:$NGINX_PORT;
-        location / {
-            proxy_pass http://origin;
-            proxy_http_version 1.1;
-            proxy_set_header Connection \"\";
-            proxy_set_header Host \$http_host;
-            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto \$scheme;
-            proxy_set_header X-Forwarded-Host \$http_host;
-            $NGINX_PROXY_EXTRA
-        }
-    }"
+# The proxy nginx (lib.sh): keep-alive proxy_pass, default buffers.
+proxy_nginx_conf
 
 tailor_conf() { # tailor_conf NAME PORT ADMIN RULES-DIR
 	cat >"$TMP/$1.yaml" <<EOF
