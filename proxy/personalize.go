@@ -27,9 +27,9 @@ const (
 )
 
 // wantsRewrite reports whether resp is a page that rules may change: a 2xx
-// text/html answer to a GET with a body.
-func wantsRewrite(ctx *fasthttp.RequestCtx, resp *fasthttp.Response) bool {
-	return ctx.IsGet() && resp.BodyStream() != nil && isHTML2xx(resp)
+// text/html answer with a body (the caller has checked it answers a GET).
+func wantsRewrite(resp *fasthttp.Response) bool {
+	return resp.BodyStream() != nil && isHTML2xx(resp)
 }
 
 func isHTMLType(ct []byte) bool {

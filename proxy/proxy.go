@@ -19,6 +19,7 @@ import (
 	"github.com/tailor-edge/tailor/cache"
 	"github.com/tailor-edge/tailor/config"
 	"github.com/tailor-edge/tailor/rewrite"
+	"github.com/tailor-edge/tailor/rules"
 )
 
 // Options are the parts of a Proxy that do not come from tailor.yaml.
@@ -156,9 +157,18 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 
+	// The rules are read once per request: the page they give for this
+	// path decides both what is asked of the origin and what is done with
+	// its answer, even if a reload lands in between.
+	st := p.rules.Load()
+	var page *rules.Page
+	if st.set != nil && ctx.IsGet() {
+		page = st.set.Match(string(ctx.Path()))
+	}
+
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
-	p.outboundHeaders(ctx, req)
+	p.outboundHeaders(ctx, req, page != nil)
 
 	var prefetch *bytebufferpool.ByteBuffer
 	switch cl := ctx.Request.Header.ContentLength(); {
@@ -194,24 +204,23 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 		p.finish(ctx, start)
 		return
 	}
-	p.respond(ctx, resp)
+	p.respond(ctx, resp, st, page)
 	p.finish(ctx, start)
 }
 
 // respond turns the origin's response into the visitor's. It takes
 // ownership of resp. This is the one place where a response may be
-// changed: the rewrite engine plugs in here, for 2xx text/html responses
-// on paths that have rules. Everything else passes through, streamed.
-func (p *Proxy) respond(ctx *fasthttp.RequestCtx, resp *fasthttp.Response) {
+// changed: the rewrite engine plugs in here, for 2xx text/html answers to
+// a GET on a path with rules (page not nil). Everything else passes
+// through, streamed.
+func (p *Proxy) respond(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *ruleState, page *rules.Page) {
 	out := &ctx.Response
 	if ctx.Request.Header.ConnectionClose() {
 		out.SetConnectionClose()
 	}
-	if st := p.rules.Load(); st.set != nil && wantsRewrite(ctx, resp) {
-		if page := st.set.Match(string(ctx.Path())); page != nil {
-			p.personalize(ctx, resp, st, page)
-			return
-		}
+	if page != nil && wantsRewrite(resp) {
+		p.personalize(ctx, resp, st, page)
+		return
 	}
 	stream := resp.BodyStream()
 	copyResponseHeaders(&out.Header, &resp.Header, stream == nil)
@@ -255,9 +264,11 @@ func (p *Proxy) finish(ctx *fasthttp.RequestCtx, start time.Time) {
 
 // outboundHeaders fills req with what the origin should see: the client's
 // request line and headers exactly as they came (order, case, duplicates,
-// cookie bytes), minus hop-by-hop headers, plus X-Forwarded-*. The
+// cookie bytes), minus hop-by-hop headers, plus X-Forwarded-*. On a path
+// with rules (wholePage), Range and If-Range are left out: a byte range of
+// the origin's page does not address the page the visitor will get. The
 // client's request itself is left as it came.
-func (p *Proxy) outboundHeaders(ctx *fasthttp.RequestCtx, req *fasthttp.Request) {
+func (p *Proxy) outboundHeaders(ctx *fasthttp.RequestCtx, req *fasthttp.Request, wholePage bool) {
 	in := &ctx.Request.Header
 	out := &req.Header
 	// Raw mode: fasthttp keeps every header as given and frames the body
@@ -275,12 +286,6 @@ func (p *Proxy) outboundHeaders(ctx *fasthttp.RequestCtx, req *fasthttp.Request)
 	})
 	client := remoteAddr(ctx)
 	trusted := isTrusted(p.trusted, client)
-	// A byte range of the origin's page does not address the page the
-	// visitor will get: on paths with rules, ask for the whole page.
-	wholePage := false
-	if st := p.rules.Load(); st.set != nil && in.IsGet() {
-		wholePage = st.set.Match(string(ctx.Path())) != nil
-	}
 	xff := bytebufferpool.Get()
 	defer bytebufferpool.Put(xff)
 	var host, proto, fwdHost []byte

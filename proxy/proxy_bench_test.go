@@ -39,7 +39,7 @@ func BenchmarkOutboundHeaders(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		out.Reset()
-		p.outboundHeaders(&ctx, out)
+		p.outboundHeaders(&ctx, out, false)
 	}
 }
 
@@ -69,10 +69,10 @@ func TestOutboundHeadersDoNotAllocate(t *testing.T) {
 	var ctx fasthttp.RequestCtx
 	ctx.Init(&in, &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 4000}, nil)
 	out := fasthttp.AcquireRequest()
-	p.outboundHeaders(&ctx, out) // warm the buffers
+	p.outboundHeaders(&ctx, out, false) // warm the buffers
 	if n := testing.AllocsPerRun(100, func() {
 		out.Reset()
-		p.outboundHeaders(&ctx, out)
+		p.outboundHeaders(&ctx, out, false)
 	}); n != 0 {
 		t.Errorf("outboundHeaders allocates %.1f times per request, want 0", n)
 	}
