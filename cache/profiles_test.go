@@ -182,8 +182,10 @@ func sampleProfile(i int) *Profile {
 }
 
 func TestProfileMemoryPerEntry(t *testing.T) {
-	if testing.Short() || raceEnabled {
-		t.Skip("fills a million profiles")
+	if raceEnabled {
+		// The race detector's shadow memory would be counted too; the
+		// plain test run measures it.
+		t.Skip("measures heap bytes, which -race inflates")
 	}
 	const n = 1_000_000
 	runtime.GC()
@@ -202,6 +204,11 @@ func TestProfileMemoryPerEntry(t *testing.T) {
 	per := (after.HeapInuse - before.HeapInuse) / n
 	t.Logf("%d profiles (5 segments, 3 traits): %d bytes each, cache and profile together", c.Len(), per)
 	runtime.KeepAlive(c)
+	// Issue 5 asks for 600 bytes; this guards against growing past the
+	// 710 measured when the store was written.
+	if per > 800 {
+		t.Errorf("%d bytes per cached profile, was 710", per)
+	}
 }
 
 // bench1M is built once for every run of BenchmarkProfilesGetHit1M:
