@@ -221,7 +221,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	if path != "" {
 		d.pos[path] = position{at.Line, at.Column}
 	}
-	n = deref(n)
+	n = Deref(n)
 	if n == nil {
 		d.fail(at, path, ErrInvalid, "alias refers to itself")
 		return
@@ -345,18 +345,18 @@ func (d *decoder) mapping(at, n *yaml.Node, v reflect.Value, path string) {
 	}
 	fields, names := structFields(v.Type())
 	for _, e := range d.entries(n, path) {
-		name := e.name
+		name := e.Name
 		i, ok := fields[name]
 		if !ok {
-			d.unknownKey(e.key, name, path, names)
+			d.unknownKey(e.Key, name, path, names)
 			continue
 		}
 		fpath := joinPath(path, name)
-		d.decode(e.value, v.Field(i), fpath)
+		d.decode(e.Value, v.Field(i), fpath)
 		if t := v.Field(i).Type(); t.Kind() == reflect.Struct || t.Kind() == reflect.Pointer {
 			// A problem with a section as a whole (a key it lacks) is
 			// best shown at the section's key.
-			d.pos[fpath] = position{e.key.Line, e.key.Column}
+			d.pos[fpath] = position{e.Key.Line, e.Key.Column}
 		}
 	}
 }
@@ -372,102 +372,23 @@ func (d *decoder) unknownKey(k *yaml.Node, name, path string, names []string) {
 	d.errorAt(k, ErrUnknownKey, "%s", msg)
 }
 
-// entry is one key/value pair of a mapping; key is where the key is
-// written (an alias, perhaps), name what it says.
-type entry struct {
-	name       string
-	key, value *yaml.Node
-}
-
-// entries returns the key/value pairs of mapping n with << merges applied
-// (keys written in n win over merged ones, earlier merges over later ones),
-// reporting duplicate and non-string keys.
-func (d *decoder) entries(n *yaml.Node, path string) []entry {
-	var out []entry
-	seen := map[string]*yaml.Node{}
-	var merges []*yaml.Node
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		kd := deref(k)
-		switch {
-		case kd == nil || kd.Kind != yaml.ScalarNode:
-			d.errorAt(k, ErrInvalid, "a key must be a plain string, not %s", kindName(kd))
-			continue
-		case kd.ShortTag() == "!!merge":
-			merges = append(merges, v)
-			continue
-		}
-		if first, dup := seen[kd.Value]; dup {
-			msg := fmt.Sprintf("duplicate key %q", kd.Value)
+// entries returns the key/value pairs of mapping n with << merges applied,
+// reporting duplicate and non-string keys and bad merges.
+func (d *decoder) entries(n *yaml.Node, path string) []Entry {
+	return Entries(n, func(issue MappingIssue, at, first *yaml.Node) {
+		switch issue {
+		case BadKey:
+			d.errorAt(at, ErrInvalid, "a key must be a plain string, not %s", kindName(Deref(at)))
+		case DuplicateKey:
+			msg := fmt.Sprintf("duplicate key %q", Deref(at).Value)
 			if path != "" {
 				msg += " in " + path
 			}
-			d.errorAt(k, ErrDuplicateKey, "%s (first written at line %d)", msg, first.Line)
-			continue
+			d.errorAt(at, ErrDuplicateKey, "%s (first written at line %d)", msg, first.Line)
+		case BadMerge:
+			d.errorAt(at, ErrInvalid, "%s: a << merge takes a mapping or a list of mappings", pathOrTop(path))
 		}
-		seen[kd.Value] = k
-		out = append(out, entry{kd.Value, k, v})
-	}
-	visited := map[*yaml.Node]bool{n: true}
-	for _, m := range merges {
-		out = d.merge(m, path, seen, visited, out)
-	}
-	return out
-}
-
-// merge appends the pairs of the merged mapping (or list of mappings) m
-// whose keys are not yet seen.
-func (d *decoder) merge(m *yaml.Node, path string, seen map[string]*yaml.Node, visited map[*yaml.Node]bool, out []entry) []entry {
-	md := deref(m)
-	switch {
-	case md != nil && md.Kind == yaml.SequenceNode && !visited[md]:
-		visited[md] = true
-		for _, item := range md.Content {
-			if it := deref(item); it == nil || it.Kind != yaml.MappingNode {
-				d.errorAt(item, ErrInvalid, "%s: a << merge takes a mapping or a list of mappings", pathOrTop(path))
-				continue
-			}
-			out = d.merge(item, path, seen, visited, out)
-		}
-		return out
-	case md == nil || md.Kind != yaml.MappingNode:
-		d.errorAt(m, ErrInvalid, "%s: a << merge takes a mapping or a list of mappings", pathOrTop(path))
-		return out
-	case visited[md]:
-		return out
-	}
-	visited[md] = true
-	var merges []*yaml.Node
-	for i := 0; i+1 < len(md.Content); i += 2 {
-		k := deref(md.Content[i])
-		if k == nil || k.Kind != yaml.ScalarNode {
-			continue // reported where the mapping is written
-		}
-		if k.ShortTag() == "!!merge" {
-			merges = append(merges, md.Content[i+1])
-			continue
-		}
-		if _, ok := seen[k.Value]; ok {
-			continue
-		}
-		seen[k.Value] = k
-		out = append(out, entry{k.Value, md.Content[i], md.Content[i+1]})
-	}
-	for _, mm := range merges {
-		out = d.merge(mm, path, seen, visited, out)
-	}
-	return out
-}
-
-// deref follows aliases to the node they name; nil for an alias cycle.
-func deref(n *yaml.Node) *yaml.Node {
-	for range 64 {
-		if n == nil || n.Kind != yaml.AliasNode {
-			return n
-		}
-		n = n.Alias
-	}
-	return nil
+	})
 }
 
 func kindName(n *yaml.Node) string {

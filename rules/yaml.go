@@ -141,8 +141,8 @@ type entry struct {
 
 // mapping returns the pairs of mapping n with << merges applied (keys
 // written in n win over merged ones), reporting duplicate and non-string
-// keys; ok is false, with the problem recorded, when n is not a mapping.
-// what names n in messages.
+// keys and bad merges; ok is false, with the problem recorded, when n is
+// not a mapping. what names n in messages.
 func (f *fileReader) mapping(n *yaml.Node, what string) (out []entry, ok bool) {
 	d := deref(n)
 	if d == nil || d.Kind != yaml.MappingNode {
@@ -152,75 +152,21 @@ func (f *fileReader) mapping(n *yaml.Node, what string) (out []entry, ok bool) {
 		f.invalid(n, what, "want a mapping, not %s", describe(d))
 		return nil, false
 	}
-	seen := map[string]*yaml.Node{}
-	var merges []*yaml.Node
-	for i := 0; i+1 < len(d.Content); i += 2 {
-		k, v := d.Content[i], d.Content[i+1]
-		kd := deref(k)
-		switch {
-		case kd == nil || kd.Kind != yaml.ScalarNode:
-			f.errorAt(k, config.ErrInvalid, "%s: a key must be a plain string, not %s", what, describe(kd))
-			continue
-		case kd.ShortTag() == "!!merge":
-			merges = append(merges, v)
-			continue
+	entries := config.Entries(d, func(issue config.MappingIssue, at, first *yaml.Node) {
+		switch issue {
+		case config.BadKey:
+			f.errorAt(at, config.ErrInvalid, "%s: a key must be a plain string, not %s", what, describe(deref(at)))
+		case config.DuplicateKey:
+			f.errorAt(at, config.ErrDuplicateKey, "duplicate key %q in %s (first written at line %d)", deref(at).Value, what, first.Line)
+		case config.BadMerge:
+			f.invalid(at, what, "a << merge takes a mapping or a list of mappings")
 		}
-		if first, dup := seen[kd.Value]; dup {
-			f.errorAt(k, config.ErrDuplicateKey, "duplicate key %q in %s (first written at line %d)", kd.Value, what, first.Line)
-			continue
-		}
-		seen[kd.Value] = k
-		out = append(out, entry{kd.Value, k, v})
-	}
-	visited := map[*yaml.Node]bool{d: true}
-	for _, m := range merges {
-		out = f.merge(m, what, seen, visited, out)
+	})
+	out = make([]entry, len(entries))
+	for i, e := range entries {
+		out[i] = entry{e.Name, e.Key, e.Value}
 	}
 	return out, true
-}
-
-// merge appends the pairs of the merged mapping (or list of mappings) m
-// whose keys are not yet seen.
-func (f *fileReader) merge(m *yaml.Node, what string, seen map[string]*yaml.Node, visited map[*yaml.Node]bool, out []entry) []entry {
-	md := deref(m)
-	switch {
-	case md != nil && md.Kind == yaml.SequenceNode && !visited[md]:
-		visited[md] = true
-		for _, item := range md.Content {
-			if it := deref(item); it == nil || it.Kind != yaml.MappingNode {
-				f.invalid(item, what, "a << merge takes a mapping or a list of mappings")
-				continue
-			}
-			out = f.merge(item, what, seen, visited, out)
-		}
-		return out
-	case md == nil || md.Kind != yaml.MappingNode:
-		f.invalid(m, what, "a << merge takes a mapping or a list of mappings")
-		return out
-	case visited[md]:
-		return out
-	}
-	visited[md] = true
-	var merges []*yaml.Node
-	for i := 0; i+1 < len(md.Content); i += 2 {
-		k := deref(md.Content[i])
-		if k == nil || k.Kind != yaml.ScalarNode {
-			continue // reported where the mapping is written
-		}
-		if k.ShortTag() == "!!merge" {
-			merges = append(merges, md.Content[i+1])
-			continue
-		}
-		if _, ok := seen[k.Value]; ok {
-			continue
-		}
-		seen[k.Value] = k
-		out = append(out, entry{k.Value, md.Content[i], md.Content[i+1]})
-	}
-	for _, mm := range merges {
-		out = f.merge(mm, what, seen, visited, out)
-	}
-	return out
 }
 
 // unknownKey reports key e in what, suggesting the closest of names.
@@ -319,15 +265,7 @@ func (f *fileReader) number(n *yaml.Node, what string) (float64, bool) {
 }
 
 // deref follows aliases to the node they name; nil for an alias cycle.
-func deref(n *yaml.Node) *yaml.Node {
-	for range 64 {
-		if n == nil || n.Kind != yaml.AliasNode {
-			return n
-		}
-		n = n.Alias
-	}
-	return nil
-}
+func deref(n *yaml.Node) *yaml.Node { return config.Deref(n) }
 
 // describe names the shape of n for messages.
 func describe(n *yaml.Node) string {
