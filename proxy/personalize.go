@@ -56,12 +56,15 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	raw := bytebufferpool.Get()
 	n, err := io.Copy(raw, io.LimitReader(stream, int64(limit)+1))
 	if err != nil {
-		// The origin broke off mid-body: what we have is all there is.
-		// Send it as it came and let the visitor see the truncation.
+		// The origin broke off mid-body, before anything was sent: the
+		// visitor gets a 502, as for any origin that fails to answer.
 		bytebufferpool.Put(raw)
 		p.m.rewrites.WithLabelValues(rewriteError).Inc()
 		p.log.Debug("read origin body", "err", err)
-		p.closeOrigin(out, resp, stream)
+		resp.CloseBodyStream()
+		fasthttp.ReleaseResponse(resp)
+		out.Reset()
+		out.Header.SetContentType("text/plain; charset=utf-8")
 		out.SetStatusCode(fasthttp.StatusBadGateway)
 		out.SetBodyString("502 Bad Gateway: the origin broke off its response\n")
 		return
@@ -200,14 +203,6 @@ func (p *Proxy) passThrough(out *fasthttp.Response, resp *fasthttp.Response, str
 		r = io.MultiReader(bytes.NewReader(prefix.B), stream)
 	}
 	out.SetBodyStream(&originBody{resp: resp, r: r, n: p.m.responseBytes, prefix: prefix}, size)
-}
-
-// closeOrigin gives up on the origin response.
-func (p *Proxy) closeOrigin(out *fasthttp.Response, resp *fasthttp.Response, _ io.Reader) {
-	resp.CloseBodyStream()
-	fasthttp.ReleaseResponse(resp)
-	out.Reset()
-	out.Header.SetContentType("text/plain; charset=utf-8")
 }
 
 // markPersonalized fixes the headers of a page on a path with rules: no
