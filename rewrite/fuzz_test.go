@@ -5,12 +5,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/andybalholm/cascadia"
 	"golang.org/x/net/html"
 
+	"github.com/tailor-edge/tailor/rewrite/internal/html5lib"
 	"github.com/tailor-edge/tailor/rewrite/internal/htmltree"
 )
 
@@ -88,7 +88,7 @@ func FuzzCompileRender(f *testing.F) {
 		if err != nil {
 			t.Fatalf("htmltree.Parse: %v where html.Parse succeeds", err)
 		}
-		if w, g := treeString(want), treeString(got.Doc); w != g {
+		if w, g := html5lib.Tree(want), html5lib.Tree(got.Doc); w != g {
 			t.Fatalf("tree differs from html.Parse:\n%s\n---\n%s", w, g)
 		}
 		checkInner(t, "input", page, tpl)
@@ -114,33 +114,4 @@ func keep(out, seg []byte, pos *int) bool {
 	}
 	*pos += i + len(seg)
 	return true
-}
-
-// treeString writes a tree in the html5lib test format.
-func treeString(n *html.Node) string {
-	var b strings.Builder
-	var walk func(*html.Node, int)
-	walk = func(n *html.Node, depth int) {
-		b.WriteString(strings.Repeat("  ", depth))
-		switch n.Type {
-		case html.ElementNode:
-			b.WriteString("<" + n.Namespace + " " + n.Data)
-			for _, a := range n.Attr {
-				b.WriteString(" " + a.Namespace + ":" + a.Key + "=" + a.Val)
-			}
-			b.WriteString(">")
-		case html.TextNode:
-			b.WriteString("\"" + n.Data + "\"")
-		case html.CommentNode:
-			b.WriteString("<!--" + n.Data + "-->")
-		case html.DoctypeNode:
-			b.WriteString("<!DOCTYPE " + n.Data + ">")
-		}
-		b.WriteString("\n")
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c, depth+1)
-		}
-	}
-	walk(n, 0)
-	return b.String()
 }

@@ -9,6 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
+
+	"golang.org/x/net/html"
 )
 
 // Doc is the input of one test.
@@ -105,4 +108,37 @@ func parse(name string, b []byte) ([]Doc, error) {
 	}
 	flush()
 	return docs, nil
+}
+
+// Tree writes the tree under n in the html5lib test format, which shows
+// what html.Render would hide (text node boundaries, namespaces): two
+// parsers agree on a document when their Trees are equal.
+func Tree(n *html.Node) string {
+	var b strings.Builder
+	writeTree(&b, n, 0)
+	return b.String()
+}
+
+func writeTree(b *strings.Builder, n *html.Node, depth int) {
+	b.WriteString(strings.Repeat("  ", depth))
+	switch n.Type {
+	case html.ElementNode:
+		b.WriteString("<" + n.Namespace + " " + n.Data)
+		for _, a := range n.Attr {
+			b.WriteString(" " + a.Namespace + ":" + a.Key + "=" + a.Val)
+		}
+		b.WriteString(">")
+	case html.TextNode:
+		b.WriteString("\"" + n.Data + "\"")
+	case html.CommentNode:
+		b.WriteString("<!--" + n.Data + "-->")
+	case html.DoctypeNode:
+		b.WriteString("<!DOCTYPE " + n.Data + ">")
+	case html.DocumentNode:
+		b.WriteString("#document")
+	}
+	b.WriteString("\n")
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		writeTree(b, c, depth+1)
+	}
 }

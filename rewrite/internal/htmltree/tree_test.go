@@ -3,45 +3,12 @@ package htmltree
 import (
 	"bytes"
 	"os"
-	"strings"
 	"testing"
 
 	"golang.org/x/net/html"
 
 	"github.com/tailor-edge/tailor/rewrite/internal/html5lib"
 )
-
-func render(t testing.TB, n *html.Node) string {
-	var b strings.Builder
-	dump(&b, n, 0)
-	return b.String()
-}
-
-// dump writes the tree in the html5lib test format, which shows what
-// html.Render would hide (text node boundaries, namespaces).
-func dump(b *strings.Builder, n *html.Node, depth int) {
-	b.WriteString(strings.Repeat("  ", depth))
-	switch n.Type {
-	case html.ElementNode:
-		b.WriteString("<" + n.Namespace + " " + n.Data)
-		for _, a := range n.Attr {
-			b.WriteString(" " + a.Namespace + ":" + a.Key + "=" + a.Val)
-		}
-		b.WriteString(">")
-	case html.TextNode:
-		b.WriteString("\"" + n.Data + "\"")
-	case html.CommentNode:
-		b.WriteString("<!--" + n.Data + "-->")
-	case html.DoctypeNode:
-		b.WriteString("<!DOCTYPE " + n.Data + ">")
-	case html.DocumentNode:
-		b.WriteString("#document")
-	}
-	b.WriteString("\n")
-	for c := n.FirstChild; c != nil; c = c.NextSibling {
-		dump(b, c, depth+1)
-	}
-}
 
 // TestTreeMatchesHTMLParse checks that the fork builds, node for node, the
 // tree golang.org/x/net/html builds: selectors must see the same document.
@@ -69,7 +36,7 @@ func TestTreeMatchesHTMLParse(t *testing.T) {
 		if werr != nil {
 			continue
 		}
-		if w, g := render(t, want), render(t, got.Doc); w != g {
+		if w, g := html5lib.Tree(want), html5lib.Tree(got.Doc); w != g {
 			t.Errorf("%s: tree differs from html.Parse\n--- html.Parse\n%s--- Parse\n%s", d.Name, w, g)
 		}
 		if int(got.Elems[len(got.Elems)-1].End) > len(d.Data) {
