@@ -3,84 +3,153 @@ package cache
 import (
 	"errors"
 	"hash/maphash"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
-	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"golang.org/x/sync/singleflight"
 )
 
-// profileShards spreads profiles over independently locked LRUs, so that
-// lookups on two cores rarely wait for one lock.
-const profileShards = 64
+// Profiles are spread over 64 to 128 independently locked shards, so that
+// lookups on several cores rarely wait for one lock. The count is chosen
+// so that a full shard's map sits just under its maximum load: a Go map
+// doubles past 7/8 full, and a shard just past a doubling wastes half its
+// slots.
+const (
+	minShards = 64
+	maxShards = 128
+)
+
+// shardCount returns the number of shards for size entries and the size
+// of each.
+func shardCount(size int) (n, per int) {
+	for k := 3; k < 62; k++ {
+		fill := (1 << k) * 7 / 8
+		n = (size + fill - 1) / fill
+		if n <= maxShards {
+			break
+		}
+	}
+	n = max(n, minShards)
+	return n, (size + n - 1) / n
+}
 
 // Profiles is the edge's copy of the visitors' profiles: bounded by
 // entries, each kept for a TTL after it was stored, with negative entries
-// ("no such profile") kept for their own, shorter TTL. Profiles are
-// immutable once stored: a reader never sees a half-updated one, and an
-// update replaces the pointer. It is safe for concurrent use.
+// ("no such profile") kept for their own, shorter TTL. It is safe for
+// concurrent use.
+//
+// Eviction is CLOCK (second chance), an approximation of LRU: a hit only
+// sets a bit on the entry, where an LRU list would move an element on every
+// read. With a million profiles a lookup is bound by cache misses, and the
+// list move (the element and both neighbours) costs more of them than the
+// map probe itself.
+//
+// Every entry carries the KV revision it came from, and a store never
+// replaces an entry with an older revision: a background fill that read
+// the store before an update arrived cannot undo the update. Updates that
+// arrive while a fill for the same id is in flight are kept for that fill.
 type Profiles struct {
 	seed    maphash.Seed
-	shards  [profileShards]profileShard
-	ttl     time.Duration
-	negTTL  time.Duration
+	shards  []profileShard
+	base    int64  // unix nanoseconds: expiry times count seconds from it
+	ttl     uint32 // seconds
+	negTTL  uint32 // seconds
 	now     func() time.Time
 	flights singleflight.Group
+	names   interner
 
-	hits, misses, evictions atomic.Uint64
+	hits, misses, evictions, stale atomic.Uint64
 }
 
 type profileShard struct {
-	mu  sync.Mutex
-	lru *simplelru.LRU[string, profileEntry]
+	mu   sync.Mutex
+	m    map[string]profileEntry
+	ring []string // CLOCK order: keys by slot; "" for a free slot
+	// refs has a bit per ring slot, set when the entry is read: a few KB
+	// per shard that stay in the CPU's cache, where writing the bit into
+	// the map entry would rehash the key and store the caller's string.
+	refs    []uint64
+	free    []uint32 // free slots in ring
+	hand    int
+	max     int
+	pending map[string]pendingUpdate // ids with a fill in flight
+	evicted uint64
+	_       [64]byte // keep neighbouring shards' locks off one cache line
 }
 
-// profileEntry is stored by value in the LRU's element: one pointer chase
-// fewer per lookup.
+// profileEntry is stored by value in the shard's map, one pointer chase
+// fewer per lookup, and packed into 24 bytes: a million of them.
 type profileEntry struct {
 	p       *Profile // nil: the store has no such profile
-	expires int64    // unix nanoseconds
+	rev     uint64   // KV revision; 0 when unknown
+	expires uint32   // seconds since Profiles.base
+	slot    uint32   // ring slot
 }
 
-// NewProfiles returns a store of at most size profiles. now may be nil
-// (time.Now); tests pass their own clock.
+// pendingUpdate is the newest update seen for an id while a fill was in
+// flight.
+type pendingUpdate struct {
+	p    *Profile
+	rev  uint64
+	seen bool
+}
+
+// NewProfiles returns a store of size profiles, rounded up to a multiple
+// of the shard count (each shard holds its share). Entries expire within a
+// second of their TTL. now may be nil (time.Now); tests pass their own
+// clock.
 func NewProfiles(size int, ttl, negativeTTL time.Duration, now func() time.Time) (*Profiles, error) {
-	if size < profileShards {
+	if size < minShards {
 		return nil, errors.New("profile cache: size must be at least 64")
 	}
-	if ttl <= 0 || negativeTTL <= 0 {
-		return nil, errors.New("profile cache: ttl and negative ttl must be positive")
+	if ttl < time.Second || negativeTTL < time.Second {
+		return nil, errors.New("profile cache: ttl and negative ttl must be at least a second")
 	}
 	if now == nil {
 		now = time.Now
 	}
-	c := &Profiles{seed: maphash.MakeSeed(), ttl: ttl, negTTL: negativeTTL, now: now}
-	per := (size + profileShards - 1) / profileShards
+	c := &Profiles{seed: maphash.MakeSeed(), now: now, base: now().UnixNano(),
+		ttl: seconds(ttl), negTTL: seconds(negativeTTL)}
+	c.names.m = make(map[string]string)
+	n, per := shardCount(size)
+	c.shards = make([]profileShard, n)
 	for i := range c.shards {
-		lru, err := simplelru.NewLRU[string, profileEntry](per, func(string, profileEntry) {
-			c.evictions.Add(1)
-		})
-		if err != nil {
-			return nil, err
-		}
-		c.shards[i].lru = lru
+		s := &c.shards[i]
+		s.max = per
+		s.m = make(map[string]profileEntry, per)
+		s.pending = make(map[string]pendingUpdate)
 	}
 	return c, nil
 }
 
+func seconds(d time.Duration) uint32 {
+	return uint32(min((d+time.Second-1)/time.Second, 1<<31))
+}
+
 func (c *Profiles) shard(id string) *profileShard {
-	return &c.shards[maphash.String(c.seed, id)%profileShards]
+	return &c.shards[maphash.String(c.seed, id)%uint64(len(c.shards))]
+}
+
+// clock returns the time in whole seconds since base.
+func (c *Profiles) clock() uint32 {
+	return uint32((c.now().UnixNano() - c.base) / int64(time.Second))
 }
 
 // Get looks id up. cached is false on a miss (never stored, evicted or
 // expired): the caller should ask the central store. When cached is true,
-// p is the profile, or nil when the store is known to have none.
+// p is the profile, or nil when the store is known to have none. A hit
+// marks the entry as recently used.
 func (c *Profiles) Get(id string) (p *Profile, cached bool) {
 	s := c.shard(id)
-	now := c.now().UnixNano()
+	now := c.clock()
 	s.mu.Lock()
-	e, ok := s.lru.Get(id)
+	e, ok := s.m[id]
+	if ok && now < e.expires {
+		s.refs[e.slot/64] |= 1 << (e.slot % 64)
+	}
 	s.mu.Unlock()
 	if !ok || now >= e.expires {
 		c.misses.Add(1)
@@ -90,45 +159,124 @@ func (c *Profiles) Get(id string) (p *Profile, cached bool) {
 	return e.p, true
 }
 
-// Put stores p under p.ID for the TTL, replacing what was there.
-func (c *Profiles) Put(p *Profile) {
-	c.store(p.ID, p, c.ttl)
-}
-
-// PutMissing remembers, for the negative TTL, that the store has no
-// profile id.
-func (c *Profiles) PutMissing(id string) {
-	c.store(id, nil, c.negTTL)
-}
-
-func (c *Profiles) store(id string, p *Profile, ttl time.Duration) {
-	e := profileEntry{p: p, expires: c.now().UnixNano() + int64(ttl)}
+// Put stores p (nil: no such profile, kept for the negative TTL) under id,
+// unless an entry of a newer revision is cached. rev is the KV revision p
+// was read at, 0 when unknown. Put takes ownership of p: it may replace
+// p's strings with equal, shared ones before storing it. id is copied, so
+// it may point into a buffer the caller reuses.
+func (c *Profiles) Put(id string, p *Profile, rev uint64) {
 	s := c.shard(id)
 	s.mu.Lock()
-	s.lru.Add(id, e)
+	c.putLocked(s, id, p, rev)
 	s.mu.Unlock()
 }
 
-// Update replaces the profile only if one (or a negative entry) is cached
-// for its id, and reports whether it did: a change pushed from the central
-// store matters only for visitors this edge has seen.
-func (c *Profiles) Update(p *Profile) bool {
-	s := c.shard(p.ID)
-	s.mu.Lock()
-	ok := s.lru.Contains(p.ID)
-	s.mu.Unlock()
-	if ok {
-		c.Put(p)
+func (c *Profiles) putLocked(s *profileShard, id string, p *Profile, rev uint64) {
+	now := c.clock()
+	e, ok := s.m[id]
+	if ok && rev < e.rev {
+		c.stale.Add(1)
+		return
 	}
-	return ok
+	if p != nil {
+		c.names.profile(p)
+	}
+	ttl := c.ttl
+	if p == nil {
+		ttl = c.negTTL
+	}
+	if ok {
+		e.p, e.expires, e.rev = p, now+ttl, rev
+		s.m[id] = e
+		return
+	}
+	if p != nil && p.ID == id {
+		id = p.ID // share the profile's bytes, which are the caller's own
+	} else {
+		id = strings.Clone(id)
+	}
+	s.m[id] = profileEntry{p: p, expires: now + ttl, rev: rev, slot: c.slotFor(s, id, now)}
+}
+
+// slotFor returns the ring slot for a new key, evicting an entry when the
+// shard is full: the first one under the hand that is expired or was not
+// read since the hand last passed.
+func (c *Profiles) slotFor(s *profileShard, id string, now uint32) uint32 {
+	if n := len(s.free); n > 0 {
+		slot := s.free[n-1]
+		s.free = s.free[:n-1]
+		s.ring[slot] = id
+		return slot
+	}
+	if len(s.ring) < s.max {
+		s.ring = append(s.ring, id)
+		if len(s.ring) > 64*len(s.refs) {
+			s.refs = append(s.refs, 0)
+		}
+		return uint32(len(s.ring) - 1)
+	}
+	// At most two sweeps: the first clears every reference bit.
+	for range 2*len(s.ring) + 1 {
+		slot := s.hand
+		s.hand = (s.hand + 1) % len(s.ring)
+		k := s.ring[slot]
+		word, bit := &s.refs[slot/64], uint64(1)<<(slot%64)
+		if *word&bit != 0 && now < s.m[k].expires {
+			*word &^= bit
+			continue
+		}
+		*word &^= bit
+		delete(s.m, k)
+		c.evictions.Add(1)
+		s.ring[slot] = id
+		return uint32(slot)
+	}
+	panic("cache: clock sweep found no victim") // unreachable: the second sweep finds every bit clear
+}
+
+// Update applies a change pushed from the central store: p replaces the
+// cached entry for id (nil: the profile was deleted) when id is cached or
+// being fetched, unless the entry is newer than rev. Changes for ids this
+// edge does not hold are ignored, and Update reports whether it applied.
+func (c *Profiles) Update(id string, p *Profile, rev uint64) bool {
+	s := c.shard(id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u, ok := s.pending[id]; ok {
+		if !u.seen || rev > u.rev {
+			s.pending[id] = pendingUpdate{p: p, rev: rev, seen: true}
+		}
+	}
+	if _, ok := s.m[id]; !ok {
+		return false
+	}
+	c.putLocked(s, id, p, rev)
+	return true
 }
 
 // Remove forgets id.
 func (c *Profiles) Remove(id string) {
 	s := c.shard(id)
 	s.mu.Lock()
-	s.lru.Remove(id)
+	if e, ok := s.m[id]; ok {
+		delete(s.m, id)
+		s.ring[e.slot] = ""
+		s.refs[e.slot/64] &^= 1 << (e.slot % 64)
+		s.free = append(s.free, e.slot)
+	}
 	s.mu.Unlock()
+}
+
+// Clear forgets every entry: after the central store was replaced, no
+// cached profile can be trusted.
+func (c *Profiles) Clear() {
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		clear(s.m)
+		s.ring, s.free, s.refs, s.hand = nil, nil, nil, 0
+		s.mu.Unlock()
+	}
 }
 
 // Len returns how many entries (profiles and negative entries) are held.
@@ -137,40 +285,113 @@ func (c *Profiles) Len() int {
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.Lock()
-		n += s.lru.Len()
+		n += len(s.m)
 		s.mu.Unlock()
 	}
 	return n
 }
 
-// Stats returns the hits, misses and evictions counted so far.
-func (c *Profiles) Stats() (hits, misses, evictions uint64) {
-	return c.hits.Load(), c.misses.Load(), c.evictions.Load()
+// Cap returns how many entries the store holds at most.
+func (c *Profiles) Cap() int { return len(c.shards) * c.shards[0].max }
+
+// Stats are the store's counters since it was made.
+type Stats struct {
+	Hits, Misses, Evictions uint64
+	// Stale counts stores refused because a newer revision was cached.
+	Stale uint64
 }
 
-// Load returns the cached profile for id, or calls fetch to get it and
-// caches the answer (a nil profile with a nil error is cached as missing).
-// Concurrent Loads of one id share one fetch. An error is returned as is
-// and nothing is cached.
-func (c *Profiles) Load(id string, fetch func() (*Profile, error)) (*Profile, error) {
-	if p, ok := c.Get(id); ok {
-		return p, nil
-	}
-	v, err, _ := c.flights.Do(id, func() (any, error) {
-		p, err := fetch()
+// Stats returns the counters.
+func (c *Profiles) Stats() Stats {
+	return Stats{Hits: c.hits.Load(), Misses: c.misses.Load(), Evictions: c.evictions.Load(), Stale: c.stale.Load()}
+}
+
+// Fetched is the outcome of a fill.
+type Fetched struct {
+	// Profile is nil when the store has none (or on error).
+	Profile *Profile
+	Err     error
+}
+
+// Fill fetches id from the central store and caches the answer (a nil
+// profile with a nil error is cached as missing; an error caches nothing),
+// in the background: the caller waits on the channel for as long as it
+// cares to. Concurrent Fills of one id share one fetch. An update for id
+// that arrives while the fetch is in flight wins over the fetched value
+// when it is newer.
+func (c *Profiles) Fill(id string, fetch func() (*Profile, uint64, error)) <-chan Fetched {
+	out := make(chan Fetched, 1)
+	ch := c.flights.DoChan(id, func() (any, error) {
+		s := c.shard(id)
+		s.mu.Lock()
+		s.pending[id] = pendingUpdate{}
+		s.mu.Unlock()
+		p, rev, err := fetch()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		u := s.pending[id]
+		delete(s.pending, id)
+		if u.seen && (err != nil || u.rev > rev) {
+			p, rev, err = u.p, u.rev, nil
+		}
 		if err != nil {
 			return nil, err
 		}
-		if p == nil {
-			c.PutMissing(id)
-		} else {
-			c.Put(p)
-		}
+		c.putLocked(s, id, p, rev)
 		return p, nil
 	})
-	if err != nil {
-		return nil, err
+	go func() {
+		r := <-ch
+		p, _ := r.Val.(*Profile)
+		out <- Fetched{Profile: p, Err: r.Err}
+	}()
+	return out
+}
+
+// interner shares the strings that many profiles repeat (segment, stage,
+// trait and score names), up to a bound, so that a million profiles do not
+// hold a million copies of "newsletter".
+type interner struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+const (
+	maxInterned      = 16384
+	maxInternedValue = 32
+)
+
+func (in *interner) profile(p *Profile) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for i, s := range p.Segments {
+		p.Segments[i] = in.get(s)
 	}
-	p, _ := v.(*Profile)
-	return p, nil
+	p.Stage = in.get(p.Stage)
+	for i := range p.Traits {
+		t := &p.Traits[i]
+		t.Name = in.get(t.Name)
+		// Short values repeat too (a city, a tier): share those as well.
+		if v, ok := t.Value.(string); ok && len(v) <= maxInternedValue {
+			if w := in.get(v); unsafe.StringData(w) != unsafe.StringData(v) {
+				t.Value = w
+			}
+		}
+	}
+	for i := range p.Scores {
+		p.Scores[i].Name = in.get(p.Scores[i].Name)
+	}
+}
+
+func (in *interner) get(s string) string {
+	if s == "" {
+		return ""
+	}
+	if v, ok := in.m[s]; ok {
+		return v
+	}
+	if len(in.m) < maxInterned && len(s) <= maxNameLen {
+		in.m[s] = s
+	}
+	return s
 }

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // clock is a settable time source for TTL tests.
@@ -30,8 +31,8 @@ func newTestProfiles(t *testing.T, size int) (*Profiles, *clock) {
 
 func TestProfilesExpireAfterTheirTTL(t *testing.T) {
 	c, clk := newTestProfiles(t, 1000)
-	c.Put(&Profile{ID: "cust-1", Stage: "interest"})
-	c.PutMissing("ghost")
+	c.Put("cust-1", &Profile{ID: "cust-1", Stage: "interest"}, 1)
+	c.Put("ghost", nil, 0)
 	if p, ok := c.Get("cust-1"); !ok || p.Stage != "interest" {
 		t.Fatalf("Get(cust-1) = %v, %v; want the profile", p, ok)
 	}
@@ -53,14 +54,14 @@ func TestProfilesExpireAfterTheirTTL(t *testing.T) {
 
 func TestProfilesUpdateOnlyWhatIsCached(t *testing.T) {
 	c, _ := newTestProfiles(t, 1000)
-	if c.Update(&Profile{ID: "stranger"}) {
+	if c.Update("stranger", &Profile{ID: "stranger"}, 5) {
 		t.Error("Update cached a profile this edge never looked up")
 	}
 	if _, ok := c.Get("stranger"); ok {
 		t.Error("an update for an uncached id was stored")
 	}
-	c.PutMissing("newbie")
-	if !c.Update(&Profile{ID: "newbie", Segments: []string{"vip"}}) {
+	c.Put("newbie", nil, 0)
+	if !c.Update("newbie", &Profile{ID: "newbie", Segments: []string{"vip"}}, 7) {
 		t.Error("Update of a negatively cached id was ignored")
 	}
 	if p, ok := c.Get("newbie"); !ok || p == nil || p.Segments[0] != "vip" {
@@ -73,13 +74,13 @@ func TestProfilesUpdateOnlyWhatIsCached(t *testing.T) {
 }
 
 func TestProfilesAreBoundedAndKeepRecentlyRead(t *testing.T) {
-	c, clk := newTestProfiles(t, 64*10) // 10 per shard
+	c, clk := newTestProfiles(t, 640)
 	hot := "hot-visitor"
-	c.Put(&Profile{ID: hot})
+	c.Put(hot, &Profile{ID: hot}, 1)
 	// 400 reads 1.1s apart stay within the 10m TTL (reads do not extend
 	// it; only an update does).
 	for i := 0; i < 2000; i++ {
-		c.Put(&Profile{ID: fmt.Sprint("v", i)})
+		c.Put(fmt.Sprint("v", i), &Profile{ID: fmt.Sprint("v", i)}, 1)
 		if i%5 == 0 {
 			clk.advance(1100 * time.Millisecond)
 			if _, ok := c.Get(hot); !ok {
@@ -87,59 +88,92 @@ func TestProfilesAreBoundedAndKeepRecentlyRead(t *testing.T) {
 			}
 		}
 	}
-	if n := c.Len(); n > 640 {
-		t.Errorf("Len() = %d, bound is 640", n)
+	if n, bound := c.Len(), c.Cap(); n > bound || bound >= 640+maxShards {
+		t.Errorf("Len() = %d, Cap() = %d; want Len <= Cap < 640 + one per shard", n, bound)
 	}
-	if _, _, ev := c.Stats(); ev == 0 {
+	if st := c.Stats(); st.Evictions == 0 {
 		t.Error("no eviction counted")
 	}
 }
 
-func TestProfilesLoadSharesOneFetch(t *testing.T) {
+func TestProfilesFillSharesOneFetch(t *testing.T) {
 	c, _ := newTestProfiles(t, 1000)
 	var fetches atomic.Int32
 	release := make(chan struct{})
-	var wg sync.WaitGroup
-	results := make([]*Profile, 20)
-	for i := range results {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			p, err := c.Load("cust-7", func() (*Profile, error) {
-				fetches.Add(1)
-				<-release
-				return &Profile{ID: "cust-7", Stage: "intent"}, nil
-			})
-			if err != nil {
-				t.Error(err)
-			}
-			results[i] = p
-		}(i)
+	chans := make([]<-chan Fetched, 20)
+	for i := range chans {
+		chans[i] = c.Fill("cust-7", func() (*Profile, uint64, error) {
+			fetches.Add(1)
+			<-release
+			return &Profile{ID: "cust-7", Stage: "intent"}, 3, nil
+		})
 	}
-	time.Sleep(50 * time.Millisecond) // let them all wait on the one fetch
 	close(release)
-	wg.Wait()
+	for i, ch := range chans {
+		if r := <-ch; r.Err != nil || r.Profile == nil || r.Profile.Stage != "intent" {
+			t.Errorf("Fill %d = %+v", i, r)
+		}
+	}
 	if n := fetches.Load(); n != 1 {
 		t.Errorf("20 concurrent misses made %d fetches, want 1", n)
 	}
-	for i, p := range results {
-		if p == nil || p.Stage != "intent" {
-			t.Errorf("Load %d = %v", i, p)
-		}
-	}
 	// A fetch that finds nothing is remembered; an error is not.
-	if p, err := c.Load("ghost", func() (*Profile, error) { return nil, nil }); p != nil || err != nil {
-		t.Errorf("Load(ghost) = %v, %v", p, err)
+	if r := <-c.Fill("ghost", func() (*Profile, uint64, error) { return nil, 0, nil }); r.Profile != nil || r.Err != nil {
+		t.Errorf("Fill(ghost) = %+v", r)
 	}
 	if p, ok := c.Get("ghost"); !ok || p != nil {
 		t.Error("a fetch that found nothing was not cached as missing")
 	}
 	boom := errors.New("store down")
-	if _, err := c.Load("flaky", func() (*Profile, error) { return nil, boom }); !errors.Is(err, boom) {
-		t.Errorf("Load error = %v, want %v", err, boom)
+	if r := <-c.Fill("flaky", func() (*Profile, uint64, error) { return nil, 0, boom }); !errors.Is(r.Err, boom) {
+		t.Errorf("Fill error = %v, want %v", r.Err, boom)
 	}
 	if _, ok := c.Get("flaky"); ok {
 		t.Error("a failed fetch was cached")
+	}
+}
+
+// TestUpdateDuringFillWins is the race between a miss and the watch: the
+// fill read revision 4, the update to revision 5 arrived while the fill was
+// in flight (when nothing was cached yet), and the cache must end at 5.
+func TestUpdateDuringFillWins(t *testing.T) {
+	c, _ := newTestProfiles(t, 1000)
+	inFetch, release := make(chan struct{}), make(chan struct{})
+	ch := c.Fill("cust-9", func() (*Profile, uint64, error) {
+		close(inFetch)
+		<-release
+		return &Profile{ID: "cust-9", Stage: "interest"}, 4, nil
+	})
+	<-inFetch
+	if c.Update("cust-9", &Profile{ID: "cust-9", Stage: "purchase"}, 5) {
+		t.Error("Update reported applying to an id not yet cached")
+	}
+	close(release)
+	<-ch
+	if p, ok := c.Get("cust-9"); !ok || p == nil || p.Stage != "purchase" {
+		t.Fatalf("Get after fill = %+v, %v; want the revision-5 update", p, ok)
+	}
+	// And an older revision never replaces a newer one.
+	c.Put("cust-9", &Profile{ID: "cust-9", Stage: "awareness"}, 2)
+	if p, _ := c.Get("cust-9"); p.Stage != "purchase" {
+		t.Errorf("a stale put replaced the profile: stage %q", p.Stage)
+	}
+	// A delete during a fill leaves the id known to be missing.
+	inFetch, release = make(chan struct{}), make(chan struct{})
+	ch = c.Fill("cust-10", func() (*Profile, uint64, error) {
+		close(inFetch)
+		<-release
+		return &Profile{ID: "cust-10"}, 6, nil
+	})
+	<-inFetch
+	c.Update("cust-10", nil, 7)
+	close(release)
+	<-ch
+	if p, ok := c.Get("cust-10"); !ok || p != nil {
+		t.Errorf("Get after delete during fill = %+v, %v; want a cached miss", p, ok)
+	}
+	if st := c.Stats(); st.Stale == 0 {
+		t.Error("the refused stale put was not counted")
 	}
 }
 
@@ -155,9 +189,9 @@ func TestProfilesConcurrentUse(t *testing.T) {
 				id := fmt.Sprint("v", r.IntN(5000))
 				switch r.IntN(4) {
 				case 0:
-					c.Put(&Profile{ID: id})
+					c.Put(id, &Profile{ID: id}, uint64(i))
 				case 1:
-					c.Update(&Profile{ID: id, Stage: "interest"})
+					c.Update(id, &Profile{ID: id, Stage: "interest"}, uint64(i))
 				case 2:
 					c.Remove(id)
 				default:
@@ -171,14 +205,18 @@ func TestProfilesConcurrentUse(t *testing.T) {
 	wg.Wait()
 }
 
-// sampleProfile is the shape the issue measures: 5 segments, 3 traits.
+// sampleProfile is the shape the issue measures, 5 segments and 3 traits,
+// decoded from JSON as the watch and the miss path decode it: every string
+// is its own allocation until the store shares the repeated ones.
 func sampleProfile(i int) *Profile {
-	return &Profile{
-		ID:       fmt.Sprintf("cust-%08d", i),
-		Segments: []string{"vip", "runner", "newsletter", "mobile", "de"},
-		Stage:    "retention",
-		Traits:   map[string]any{"first_name": "Jane", "city": "Lyon", "tier": "gold"},
+	doc := fmt.Sprintf(`{"id":"cust-%08d","segments":["vip","runner","newsletter","mobile","de"],`+
+		`"stage":"retention","traits":{"first_name":"Jane%d","city":"Lyon","tier":"gold"},`+
+		`"updated_at":"2026-11-20T10:00:00Z"}`, i, i%5000)
+	p, err := ParseProfile([]byte(doc))
+	if err != nil {
+		panic(err)
 	}
+	return p
 }
 
 func TestProfileMemoryPerEntry(t *testing.T) {
@@ -196,7 +234,8 @@ func TestProfileMemoryPerEntry(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 0; i < n; i++ {
-		c.Put(sampleProfile(i))
+		p := sampleProfile(i)
+		c.Put(p.ID, p, 1)
 	}
 	runtime.GC()
 	var after runtime.MemStats
@@ -204,10 +243,9 @@ func TestProfileMemoryPerEntry(t *testing.T) {
 	per := (after.HeapInuse - before.HeapInuse) / n
 	t.Logf("%d profiles (5 segments, 3 traits): %d bytes each, cache and profile together", c.Len(), per)
 	runtime.KeepAlive(c)
-	// Issue 5 asks for 600 bytes; this guards against growing past the
-	// 710 measured when the store was written.
-	if per > 800 {
-		t.Errorf("%d bytes per cached profile, was 710", per)
+	// Issue 5 asks for at most 600 bytes.
+	if per > 600 {
+		t.Errorf("%d bytes per cached profile, want at most 600", per)
 	}
 }
 
@@ -217,9 +255,13 @@ func TestProfileMemoryPerEntry(t *testing.T) {
 var bench1M struct {
 	once sync.Once
 	c    *Profiles
-	ids  []string
+	held []int32
 }
 
+// BenchmarkProfilesGetHit1M looks up uniformly random ids among a million
+// cached profiles. Each id is formatted into a buffer on the stack, as a
+// request's cookie would be at hand: reading it from a million-entry
+// slice would add the benchmark's own cache misses to the store's.
 func BenchmarkProfilesGetHit1M(b *testing.B) {
 	const n = 1_000_000
 	bench1M.once.Do(func() {
@@ -228,29 +270,41 @@ func BenchmarkProfilesGetHit1M(b *testing.B) {
 			b.Fatal(err)
 		}
 		for i := 0; i < n; i++ {
-			c.Put(sampleProfile(i))
+			p := sampleProfile(i)
+			c.Put(p.ID, p, 1)
 		}
 		// Shards fill unevenly, so a few thousand of the million were
 		// evicted: look up only the ones held, so every Get is a hit.
+		var buf [32]byte
 		for i := 0; i < n; i++ {
-			if id := fmt.Sprintf("cust-%08d", i); c.Len() > 0 {
-				if _, ok := c.Get(id); ok {
-					bench1M.ids = append(bench1M.ids, id)
-				}
+			if _, ok := c.Get(benchID(buf[:0], i)); ok {
+				bench1M.held = append(bench1M.held, int32(i))
 			}
 		}
 		bench1M.c = c
 	})
-	c, ids := bench1M.c, bench1M.ids
+	c, held := bench1M.c, bench1M.held
 	runtime.GC()
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		r := rand.New(rand.NewPCG(rand.Uint64(), 1))
+		var buf [32]byte
 		for pb.Next() {
-			if _, ok := c.Get(ids[r.IntN(len(ids))]); !ok {
+			// held is 4 MB of int32: one cache miss the store is not
+			// charged for is left; formatting the id costs about 20 ns.
+			if _, ok := c.Get(benchID(buf[:0], int(held[r.IntN(len(held))]))); !ok {
 				b.Fatal("miss")
 			}
 		}
 	})
+}
+
+// benchID formats sampleProfile's id into buf without allocating.
+func benchID(buf []byte, i int) string {
+	buf = append(buf, "cust-"...)
+	for d := 10_000_000; d > 0; d /= 10 {
+		buf = append(buf, byte('0'+i/d%10))
+	}
+	return unsafe.String(unsafe.SliceData(buf), len(buf))
 }
