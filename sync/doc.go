@@ -1,0 +1,9 @@
+// Package sync keeps the edge's profile cache in step with the central
+// customer store over NATS: it starts an embedded server or connects to
+// one, reads profiles from the JetStream KV bucket on a cache miss, applies
+// the bucket's updates to cached profiles as they happen (resuming after an
+// outage without losing any), and bulk-loads profiles into the bucket.
+//
+// It shares its name with the standard library's package: import it as
+// natsync where both are needed.
+package sync
