@@ -26,6 +26,8 @@ type metrics struct {
 	reloads     *prometheus.CounterVec
 	rulesLoaded prometheus.Gauge
 	reg         prometheus.Registerer
+
+	identityMetrics
 }
 
 func newMetrics(reg prometheus.Registerer, version string) *metrics {
@@ -115,6 +117,7 @@ func newMetrics(reg prometheus.Registerer, version string) *metrics {
 	reg.MustRegister(requests, m.duration, m.upstream, m.inFlight, m.requestBytes,
 		m.responseBytes, m.originErrors, m.rejected, info,
 		m.rewrites, m.rewriteTime, m.ruleHits, m.pageCache, m.reloads, m.rulesLoaded)
+	m.registerIdentity(reg)
 	return m
 }
 

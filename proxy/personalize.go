@@ -26,12 +26,6 @@ const (
 	rewritePanicked = "panic"     // a bug: recovered, origin's response served
 )
 
-// wantsRewrite reports whether resp is a page that rules may change: a 2xx
-// text/html answer with a body (the caller has checked it answers a GET).
-func wantsRewrite(resp *fasthttp.Response) bool {
-	return resp.BodyStream() != nil && isHTML2xx(resp)
-}
-
 func isHTMLType(ct []byte) bool {
 	if i := bytes.IndexByte(ct, ';'); i >= 0 {
 		ct = ct[:i]
@@ -42,7 +36,7 @@ func isHTMLType(ct []byte) bool {
 // personalize buffers, decodes, rewrites and re-encodes an HTML response
 // for the visitor. Whatever goes wrong, the visitor gets the origin's
 // response unchanged (fail-open). It takes ownership of resp.
-func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *ruleState, page *rules.Page) {
+func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *ruleState, page *rules.Page, v *visit) {
 	start := time.Now()
 	out := &ctx.Response
 	stream := resp.BodyStream()
@@ -50,7 +44,7 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 
 	if cl := resp.Header.ContentLength(); cl > limit {
 		p.m.rewrites.WithLabelValues(rewriteTooLarge).Inc()
-		p.passThrough(out, resp, stream, nil)
+		p.passThrough(out, resp, stream, nil, v)
 		return
 	}
 	raw := bytebufferpool.Get()
@@ -72,14 +66,14 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	if n > int64(limit) {
 		// Chunked and larger than the limit: stream what we read, then the rest.
 		p.m.rewrites.WithLabelValues(rewriteTooLarge).Inc()
-		p.passThrough(out, resp, stream, raw)
+		p.passThrough(out, resp, stream, raw, v)
 		return
 	}
 	// The whole body is in raw: the origin connection can go back to the pool.
 	resp.CloseBodyStream()
 	defer bytebufferpool.Put(raw)
 
-	body, result := p.rewriteBody(ctx, resp, st, page, raw.B)
+	body, result := p.rewriteBody(ctx, resp, st, page, v, raw.B)
 	p.m.rewrites.WithLabelValues(result).Inc()
 	p.m.rewriteTime.Observe(time.Since(start).Seconds())
 	copyResponseHeaders(&out.Header, &resp.Header, false)
@@ -91,11 +85,12 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 		bytebufferpool.Put(body)
 	}
 	markPersonalized(&out.Header, body != nil)
+	setIdentityCookie(&out.Header, v)
 }
 
 // rewriteBody returns the personalized body, encoded for the visitor, or
 // nil to serve the origin's bytes; result labels the metric either way.
-func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *ruleState, page *rules.Page, raw []byte) (body *bytebufferpool.ByteBuffer, result string) {
+func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *ruleState, page *rules.Page, v *visit, raw []byte) (body *bytebufferpool.ByteBuffer, result string) {
 	defer func() {
 		if r := recover(); r != nil {
 			p.log.Error("rewrite panicked; served the origin's page", "panic", r, "path", string(ctx.Path()))
@@ -125,7 +120,7 @@ func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 		p.log.Debug("compile page", "err", err)
 		return nil, rewriteError
 	}
-	visitor, request := visitorOf(&ctx.Request, nil, time.Now())
+	visitor, request := visitorOf(&ctx.Request, &v.id, p.await(v), time.Now())
 	dec := st.set.Decide(page, visitor, request)
 	for _, a := range dec.Actions {
 		p.m.ruleHits.WithLabelValues(a.Rule).Inc()
@@ -195,8 +190,9 @@ func (p *Proxy) template(ctx *fasthttp.RequestCtx, st *ruleState, page *rules.Pa
 
 // passThrough streams the origin's response untouched, prefix first when
 // part of the body was already read.
-func (p *Proxy) passThrough(out *fasthttp.Response, resp *fasthttp.Response, stream io.Reader, prefix *bytebufferpool.ByteBuffer) {
+func (p *Proxy) passThrough(out *fasthttp.Response, resp *fasthttp.Response, stream io.Reader, prefix *bytebufferpool.ByteBuffer, v *visit) {
 	copyResponseHeaders(&out.Header, &resp.Header, false)
+	setIdentityCookie(&out.Header, v)
 	r := stream
 	size := resp.Header.ContentLength()
 	if prefix != nil {

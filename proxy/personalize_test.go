@@ -192,11 +192,22 @@ func TestPagesWithoutRulesPassThroughUntouched(t *testing.T) {
 	_, edit := withRules(t, map[string]string{"shop.yaml": shopRules})
 	origin := pageOrigin(t, shopPage, map[string]string{"ETag": `"v1"`, "Cache-Control": "public, max-age=60"})
 	p := startProxy(t, origin, edit)
+	// A first visit gets its identity cookie, and so the response is
+	// marked private: a shared cache must not hand that id to others.
 	resp, body := get(t, p.url+"/about")
 	if string(body) != shopPage {
 		t.Errorf("a path without rules was changed:\n%q", body)
 	}
-	if resp.Header.Get("ETag") != `"v1"` || resp.Header.Get("Cache-Control") != "public, max-age=60" || resp.Header.Get("Vary") != "" {
+	cookie := resp.Header.Get("Set-Cookie")
+	if !strings.HasPrefix(cookie, "tailor_id=v1.") || resp.Header.Get("Cache-Control") != "private, max-age=60" {
+		t.Errorf("a first visit got Set-Cookie %q, Cache-Control %q; want an id and private", cookie, resp.Header.Get("Cache-Control"))
+	}
+	// A visitor who has their cookie gets the origin's headers untouched.
+	resp, body = get(t, p.url+"/about", "Cookie", strings.SplitN(cookie, ";", 2)[0])
+	if string(body) != shopPage {
+		t.Errorf("a path without rules was changed:\n%q", body)
+	}
+	if resp.Header.Get("ETag") != `"v1"` || resp.Header.Get("Cache-Control") != "public, max-age=60" || resp.Header.Get("Vary") != "" || resp.Header.Get("Set-Cookie") != "" {
 		t.Errorf("a path without rules had its headers changed: %v", resp.Header)
 	}
 }

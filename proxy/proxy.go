@@ -20,6 +20,7 @@ import (
 	"github.com/tailor-edge/tailor/config"
 	"github.com/tailor-edge/tailor/rewrite"
 	"github.com/tailor-edge/tailor/rules"
+	natsync "github.com/tailor-edge/tailor/sync"
 )
 
 // Options are the parts of a Proxy that do not come from tailor.yaml.
@@ -34,6 +35,12 @@ type Options struct {
 	MaxOriginConns int
 	// PageCacheBytes bounds the compiled-page cache; 0 means 64 MiB.
 	PageCacheBytes int64
+	// Profiles is the edge's profile cache, which the sync package keeps
+	// fresh; nil means New makes one from the config's profiles section.
+	Profiles *cache.Profiles
+	// Source is the central store read on a profile cache miss; nil means
+	// none (no NATS configured): profiles come from tokens' claims only.
+	Source ProfileSource
 }
 
 // defaultPageCacheBytes holds a few hundred typical pages.
@@ -54,6 +61,11 @@ type Proxy struct {
 
 	rules atomic.Pointer[ruleState]
 	pages *cache.Pages[*rewrite.Template]
+
+	signer   *signer
+	jwt      *jwtVerifier // nil without identity.jwt
+	profiles *cache.Profiles
+	source   ProfileSource // nil without a central store
 }
 
 // New builds a Proxy from a validated config and loads its rules; an
@@ -90,6 +102,30 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		return nil, err
 	}
 	p.m.pageCacheBytes(p.pages)
+	if p.signer, err = newSigner(cfg.Identity.Cookie, p.log); err != nil {
+		return nil, err
+	}
+	if cfg.Identity.JWT != nil {
+		if p.jwt, err = newJWTVerifier(cfg.Identity.JWT, cfg.Resolve, p.log); err != nil {
+			return nil, err
+		}
+	}
+	p.profiles, p.source = opts.Profiles, opts.Source
+	if p.profiles == nil && p.source != nil {
+		pc := cfg.Profiles
+		if p.profiles, err = cache.NewProfiles(pc.CacheSize, pc.TTL, pc.NegativeTTL, nil); err != nil {
+			return nil, err
+		}
+	}
+	if p.profiles != nil {
+		p.m.profileCache(p.profiles)
+	}
+	if s, ok := p.source.(interface {
+		Stats() natsync.WatchStats
+		Connected() bool
+	}); ok {
+		p.m.syncStats(s)
+	}
 	if err := p.LoadRules(); err != nil {
 		return nil, err
 	}
@@ -134,6 +170,18 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	return p.server.ShutdownWithContext(ctx)
 }
 
+// WatchKeys re-reads the JWKS file when it changes, until ctx ends; it
+// returns at once when there is none.
+func (p *Proxy) WatchKeys(ctx context.Context) error {
+	if p.jwt == nil {
+		return nil
+	}
+	return p.jwt.watch(ctx)
+}
+
+// Profiles returns the profile cache, nil when there is none.
+func (p *Proxy) Profiles() *cache.Profiles { return p.profiles }
+
 // Ready reports whether the proxy is serving.
 func (p *Proxy) Ready() bool { return p.ready.Load() }
 
@@ -164,6 +212,14 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	var page *rules.Page
 	if st.set != nil && ctx.IsGet() {
 		page = st.set.Match(string(ctx.Path()))
+	}
+
+	// A page with rules needs the visitor's profile: a cache miss is
+	// fetched from the central store while the origin renders the page.
+	var v *visit
+	if page != nil {
+		v = &visit{id: p.identify(&ctx.Request, start, p.optedOut(&ctx.Request))}
+		p.lookup(v, start)
 	}
 
 	req := fasthttp.AcquireRequest()
@@ -204,26 +260,34 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 		p.finish(ctx, start)
 		return
 	}
-	p.respond(ctx, resp, st, page)
+	p.respond(ctx, resp, st, page, v)
 	p.finish(ctx, start)
 }
 
 // respond turns the origin's response into the visitor's. It takes
 // ownership of resp. This is the one place where a response may be
 // changed: the rewrite engine plugs in here, for 2xx text/html answers to
-// a GET on a path with rules (page not nil). Everything else passes
-// through, streamed.
-func (p *Proxy) respond(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *ruleState, page *rules.Page) {
+// a GET on a path with rules (page not nil, and v the visitor). Every 2xx
+// text/html answer identifies the visitor (a fresh cookie when theirs is
+// missing or forged). Everything else passes through, streamed.
+func (p *Proxy) respond(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *ruleState, page *rules.Page, v *visit) {
 	out := &ctx.Response
 	if ctx.Request.Header.ConnectionClose() {
 		out.SetConnectionClose()
 	}
-	if page != nil && wantsRewrite(resp) {
-		p.personalize(ctx, resp, st, page)
+	html := isHTML2xx(resp)
+	if page != nil && html && resp.BodyStream() != nil {
+		p.personalize(ctx, resp, st, page, v)
 		return
+	}
+	if html && v == nil {
+		v = &visit{id: p.identify(&ctx.Request, time.Now(), p.optedOut(&ctx.Request))}
 	}
 	stream := resp.BodyStream()
 	copyResponseHeaders(&out.Header, &resp.Header, stream == nil)
+	if html {
+		setIdentityCookie(&out.Header, v)
+	}
 	if stream == nil {
 		fasthttp.ReleaseResponse(resp)
 		return

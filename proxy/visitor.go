@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -15,16 +16,24 @@ import (
 // country; the first one present wins.
 var countryHeaders = []string{"CF-IPCountry", "CloudFront-Viewer-Country", "X-Country-Code", "X-Geo-Country"}
 
-// visitorOf builds what the rules decide on. Until visitor identity lands
-// the visitor is anonymous and new, known only by the request; profile,
-// when not nil, stands in for the visitor's profile (tailor explain).
-func visitorOf(req *fasthttp.Request, profile *cache.Profile, now time.Time) (*rules.Visitor, *rules.Request) {
+// visitorOf builds what the rules decide on: the visitor's identity (nil
+// for tailor explain, where a given profile stands for a known visitor),
+// their profile (nil for none) and the request.
+func visitorOf(req *fasthttp.Request, id *visitorIdentity, profile *cache.Profile, now time.Time) (*rules.Visitor, *rules.Request) {
 	v := &rules.Visitor{NewVisitor: true, Visits: 1}
+	if id != nil {
+		v.ID, v.Known = id.Key(), id.Known()
+	}
 	if profile != nil {
-		v.ID, v.Known = profile.ID, true
+		if id == nil {
+			v.ID, v.Known = profile.ID, true
+		}
 		v.Segments, v.Stage = profile.Segments, profile.Stage
-		v.Traits, v.Scores = profile.Traits, profile.Scores
-		v.Engagement = profile.Scores["engagement"]
+		v.Traits, v.Scores = profile.TraitMap(), profile.ScoreMap()
+		v.Engagement = profile.Score("engagement")
+	}
+	if id != nil && len(id.TokenSegments) > 0 {
+		v.Segments = mergeSegments(v.Segments, id.TokenSegments)
 	}
 	h := &req.Header
 	raw := h.RawHeaders()
@@ -53,6 +62,19 @@ func visitorOf(req *fasthttp.Request, profile *cache.Profile, now time.Time) (*r
 		}
 	}
 	return v, r
+}
+
+// mergeSegments returns the union of a and b, a's order first, in a new
+// slice: a belongs to a cached profile and is never written to.
+func mergeSegments(a, b []string) []string {
+	out := make([]string, 0, len(a)+len(b))
+	out = append(out, a...)
+	for _, s := range b {
+		if s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // rawHeader returns the first value of header name, in any case, from the

@@ -11,8 +11,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tailor-edge/tailor/cache"
 	"github.com/tailor-edge/tailor/config"
 	"github.com/tailor-edge/tailor/proxy"
+	natsync "github.com/tailor-edge/tailor/sync"
 )
 
 // drainTimeout bounds how long SIGTERM waits for in-flight requests.
@@ -40,7 +42,21 @@ func (m *Main) serve(ctx context.Context, args []string) int {
 
 // run serves cfg until ctx ends, then drains.
 func (m *Main) run(ctx context.Context, cfg *config.Config, log *slog.Logger) int {
-	p, err := proxy.New(cfg, proxy.Options{Logger: log, Version: Version})
+	opts := proxy.Options{Logger: log, Version: Version}
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	if cfg.NATS.URL != "" || cfg.NATS.Embedded {
+		store, profiles, err := openStore(wctx, cfg, log)
+		if err != nil {
+			log.Error("open the central store", "err", err)
+			return exitRuntime
+		}
+		defer func() { stopWatch(); store.Close() }()
+		opts.Profiles, opts.Source = profiles, store
+	} else {
+		log.Info("nats is not configured: profiles come from tokens' claims only")
+	}
+	p, err := proxy.New(cfg, opts)
 	if err != nil {
 		var errs config.Errors
 		if errors.As(err, &errs) {
@@ -69,8 +85,11 @@ func (m *Main) run(ctx context.Context, cfg *config.Config, log *slog.Logger) in
 	log.Info("tailor serving", "listen", ln.Addr().String(), "admin", aln.Addr().String(),
 		"origin", cfg.Origin, "version", Version)
 
-	wctx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
+	go func() {
+		if err := p.WatchKeys(wctx); err != nil {
+			log.Warn("not watching the JWKS file; restart to pick up new keys", "err", err)
+		}
+	}()
 	if cfg.Rules.Watch {
 		go func() {
 			if err := p.WatchRules(wctx); err != nil {
@@ -107,4 +126,30 @@ wait:
 	}
 	log.Info("stopped")
 	return code
+}
+
+// openStore connects to the central store (or starts the embedded
+// server), makes the profile cache and keeps it in sync until ctx ends. A
+// server that is down is no error: the proxy serves meanwhile.
+func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (*natsync.Store, *cache.Profiles, error) {
+	n := cfg.NATS
+	store, err := natsync.Open(ctx, natsync.Options{
+		URL: n.URL, Creds: cfg.Resolve(n.Creds), Embedded: n.Embedded, DataDir: cfg.Resolve(n.DataDir),
+		Bucket: n.Bucket, Name: "tailor " + Version, Logger: log,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	pc := cfg.Profiles
+	profiles, err := cache.NewProfiles(pc.CacheSize, pc.TTL, pc.NegativeTTL, nil)
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	go func() {
+		if err := store.Watch(ctx, profiles); err != nil {
+			log.Error("profile watch stopped; cached profiles expire after their ttl", "err", err)
+		}
+	}()
+	return store, profiles, nil
 }

@@ -1,0 +1,121 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/tailor-edge/tailor/cache"
+)
+
+// ProfileSource is the central customer store as the proxy reads it on a
+// cache miss. The sync package's Store is one.
+type ProfileSource interface {
+	// Get returns the profile stored under id and the revision it was
+	// stored at; a nil profile and a nil error when the store has none.
+	// It must return promptly (an error) when the store is unreachable.
+	Get(ctx context.Context, id string) (*cache.Profile, uint64, error)
+}
+
+// fetchTimeout bounds a background fill: a request stops waiting after
+// miss_budget, the fill itself after this.
+const fetchTimeout = 5 * time.Second
+
+// visit is one request's visitor: who they are and, for a page with
+// rules, their profile, which may still be on its way from the store.
+type visit struct {
+	id       visitorIdentity
+	profile  *cache.Profile
+	fill     <-chan cache.Fetched // a miss being fetched; nil otherwise
+	deadline time.Time            // when the request stops waiting for fill
+}
+
+// lookup starts looking up the visitor's profile: a cache hit settles it
+// now; a miss starts a fetch that the request waits for, at most until
+// miss_budget after start, while the origin is being asked for the page.
+func (p *Proxy) lookup(v *visit, start time.Time) {
+	if p.profiles == nil {
+		return
+	}
+	key := v.id.Key()
+	if key == "" {
+		return
+	}
+	if prof, ok := p.profiles.Get(key); ok {
+		v.profile = prof
+		if prof == nil {
+			p.m.lookups.WithLabelValues(lookupMissing).Inc()
+		} else {
+			p.m.lookups.WithLabelValues(lookupHit).Inc()
+		}
+		return
+	}
+	if p.source == nil {
+		p.m.lookups.WithLabelValues(lookupDisabled).Inc()
+		return
+	}
+	v.deadline = start.Add(p.cfg.Profiles.MissBudget)
+	v.fill = p.profiles.Fill(key, func() (*cache.Profile, uint64, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+		defer cancel()
+		return p.source.Get(ctx, key)
+	})
+}
+
+// await returns the visitor's profile, waiting for a fetch in flight no
+// later than the miss budget allows; past it the visitor is served
+// without one (nil) and the fetch goes on to fill the cache.
+func (p *Proxy) await(v *visit) *cache.Profile {
+	if v.fill == nil {
+		return v.profile
+	}
+	ch := v.fill
+	v.fill = nil
+	waitStart := time.Now()
+	var r cache.Fetched
+	select {
+	case r = <-ch:
+	default:
+		wait := time.Until(v.deadline)
+		if wait <= 0 {
+			p.m.lookups.WithLabelValues(lookupTimeout).Inc()
+			return nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case r = <-ch:
+			t.Stop()
+		case <-t.C:
+			p.m.lookups.WithLabelValues(lookupTimeout).Inc()
+			p.m.lookupTime.Observe(time.Since(waitStart).Seconds())
+			return nil
+		}
+	}
+	p.m.lookupTime.Observe(time.Since(waitStart).Seconds())
+	switch {
+	case r.Err != nil:
+		if !errors.Is(r.Err, context.DeadlineExceeded) {
+			p.log.Debug("fetch profile", "err", r.Err)
+		}
+		p.m.lookups.WithLabelValues(lookupError).Inc()
+	case r.Profile == nil:
+		p.m.lookups.WithLabelValues(lookupNotFound).Inc()
+	default:
+		p.m.lookups.WithLabelValues(lookupFetched).Inc()
+	}
+	v.profile = r.Profile
+	return r.Profile
+}
+
+// setIdentityCookie gives a visitor without a valid cookie their fresh
+// one. A response that sets it is the visitor's own: no shared cache may
+// keep it, or the next visitor would be handed the same id.
+func setIdentityCookie(h *fasthttp.ResponseHeader, v *visit) {
+	if v == nil || v.id.SetCookie == "" {
+		return
+	}
+	h.Add(fasthttp.HeaderSetCookie, v.id.SetCookie)
+	setHeader(h, fasthttp.HeaderCacheControl, privateCacheControl(peekHeader(h, fasthttp.HeaderCacheControl)))
+}

@@ -1,0 +1,451 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tailor-edge/tailor/cache"
+	"github.com/tailor-edge/tailor/config"
+	natsync "github.com/tailor-edge/tailor/sync"
+)
+
+// The tests here run the real thing: an in-process NATS server with
+// JetStream in a temp dir, the sync package's Store watching it, a
+// loopback origin, and HTTP requests through the proxy.
+
+const profileRules = `stages: [awareness, interest, intent, purchase, retention]
+pages:
+  - match: ["/"]
+    rules:
+      - id: greet
+        select: ".greeting"
+        text: "Hello {{ .Traits.first_name }} ({{ .Stage }})"
+      - id: vip
+        when: { segment: [vip] }
+        select: "#hero h1"
+        text: "VIP"
+`
+
+const profilePage = `<!doctype html><html><head><title>Shop</title></head><body>
+<p class="greeting">Hello there</p><div id="hero"><h1>Run</h1></div></body></html>`
+
+const jwtSecret = "a-test-secret-that-is-32-bytes-long!"
+
+// freePort returns a loopback port nothing listens on now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// runNATS starts a JetStream server on port (-1: any) keeping its files in
+// dir, as nats-server's own tests do.
+func runNATS(t *testing.T, dir string, port int) *server.Server {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	return s
+}
+
+// checkFor polls fn every `every` until it returns nil or total passes.
+func checkFor(t *testing.T, total, every time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(total)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %v", total, err)
+		}
+		time.Sleep(every)
+	}
+}
+
+// syncedProxy is a proxy whose profiles come from a NATS bucket.
+type syncedProxy struct {
+	*testProxy
+	store *natsync.Store
+	cache *cache.Profiles
+}
+
+// startSyncedProxy starts a proxy reading profiles from the bucket at url
+// and watching it; wrap, when not nil, stands between the proxy and the
+// store on a miss.
+func startSyncedProxy(t *testing.T, url string, edit func(*config.Config, *Options), wrap func(ProfileSource) ProfileSource) *syncedProxy {
+	t.Helper()
+	store, err := natsync.Open(context.Background(), natsync.Options{URL: url, Bucket: "tailor_profiles", Name: "test proxy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cache.NewProfiles(10000, 10*time.Minute, 30*time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	watched := make(chan struct{})
+	go func() { defer close(watched); store.Watch(ctx, c) }()
+	t.Cleanup(func() { cancel(); <-watched; store.Close() })
+	_, rulesEdit := withRules(t, map[string]string{"p.yaml": profileRules})
+	origin := pageOrigin(t, profilePage, nil)
+	p := startProxy(t, origin, func(cfg *config.Config, o *Options) {
+		rulesEdit(cfg, o)
+		cfg.Identity.Cookie.Keys = []string{"cookie-key-0123456789abcdef0123456789"}
+		cfg.Identity.JWT = config.DefaultJWT()
+		cfg.Identity.JWT.Algorithms = []string{"HS256"}
+		cfg.Identity.JWT.Keys = []string{"hmac:" + jwtSecret}
+		cfg.Profiles.MissBudget = time.Second // generous under -race; the budget test sets its own
+		o.Profiles = c
+		o.Source = store
+		if wrap != nil {
+			o.Source = wrap(store)
+		}
+		if edit != nil {
+			edit(cfg, o)
+		}
+	})
+	return &syncedProxy{testProxy: p, store: store, cache: c}
+}
+
+// token returns a login token for subject.
+func token(t *testing.T, subject string, segments ...string) string {
+	t.Helper()
+	claims := jwt.MapClaims{"sub": subject, "exp": time.Now().Add(time.Hour).Unix()}
+	if len(segments) > 0 {
+		claims["segments"] = segments
+	}
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(jwtSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// kvOf opens the profile bucket at url, as the central store's writer would.
+func kvOf(t *testing.T, url string) jetstream.KeyValue {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "tailor_profiles"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kv
+}
+
+func putProfile(t *testing.T, kv jetstream.KeyValue, id, stage, name string, segments ...string) uint64 {
+	t.Helper()
+	doc, _ := json.Marshal(map[string]any{"id": id, "stage": stage, "segments": segments,
+		"traits": map[string]any{"first_name": name}})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rev, err := kv.Put(ctx, natsync.Key(id), doc)
+	if err != nil {
+		t.Fatalf("put %s: %v", id, err)
+	}
+	return rev
+}
+
+// greeting fetches / as the visitor with tok and returns the greeting.
+func greeting(t *testing.T, url, tok string) string {
+	t.Helper()
+	_, body := get(t, url+"/", "Authorization", "Bearer "+tok)
+	s := string(body)
+	i := strings.Index(s, `class="greeting">`)
+	if i < 0 {
+		t.Fatalf("no greeting in %q", s)
+	}
+	s = s[i+len(`class="greeting">`):]
+	return s[:strings.Index(s, "<")]
+}
+
+func TestProfilesFromTheStoreReachThePage(t *testing.T) {
+	ns := runNATS(t, t.TempDir(), -1)
+	kv := kvOf(t, ns.ClientURL())
+	p := startSyncedProxy(t, ns.ClientURL(), nil, nil)
+	tok := token(t, "cust-42")
+
+	// Put, then the first request: a miss fetched within the budget.
+	putProfile(t, kv, "cust-42", "interest", "Jane", "vip")
+	if g := greeting(t, p.url, tok); g != "Hello Jane (interest)" {
+		t.Fatalf("greeting = %q, want Hello Jane (interest)", g)
+	}
+	// Updates reach the cached profile through the watch.
+	var lags []time.Duration
+	for i := range 20 {
+		name := fmt.Sprint("Jane", i)
+		start := time.Now()
+		putProfile(t, kv, "cust-42", "intent", name, "vip")
+		checkFor(t, 2*time.Second, time.Millisecond, func() error {
+			if g := greeting(t, p.url, tok); g != "Hello "+name+" (intent)" {
+				return fmt.Errorf("greeting = %q after an update to %s", g, name)
+			}
+			return nil
+		})
+		lags = append(lags, time.Since(start))
+	}
+	sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
+	t.Logf("update → visible through the proxy: median %v, max %v over 20", lags[10], lags[19])
+	if lags[10] > 50*time.Millisecond {
+		t.Errorf("median update → visible = %v, want ≤ 50ms", lags[10])
+	}
+	// Delete: the profile is gone.
+	if err := kv.Delete(context.Background(), "cust-42"); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 2*time.Second, time.Millisecond, func() error {
+		if g := greeting(t, p.url, tok); g != "Hello  (awareness)" {
+			return fmt.Errorf("greeting after delete = %q, want no name", g)
+		}
+		return nil
+	})
+	// Ids that are not valid KV keys travel base64-encoded.
+	odd := "jane@example.com"
+	putProfile(t, kv, odd, "purchase", "Jane")
+	if g := greeting(t, p.url, token(t, odd)); g != "Hello Jane (purchase)" {
+		t.Errorf("greeting for %q = %q", odd, g)
+	}
+}
+
+func TestAnonymousVisitorsProfileAndTokenSegments(t *testing.T) {
+	ns := runNATS(t, t.TempDir(), -1)
+	kv := kvOf(t, ns.ClientURL())
+	p := startSyncedProxy(t, ns.ClientURL(), nil, nil)
+	// A first visit mints an id; the CDP then pushes a profile for it.
+	resp, _ := get(t, p.url+"/")
+	cookie := strings.SplitN(resp.Header.Get("Set-Cookie"), ";", 2)[0]
+	id := strings.Split(strings.TrimPrefix(cookie, "tailor_id="), ".")[1]
+	putProfile(t, kv, id, "interest", "Anon", "vip")
+	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+		_, body := get(t, p.url+"/", "Cookie", cookie)
+		if !strings.Contains(string(body), "Hello Anon (interest)") || !strings.Contains(string(body), "<h1>VIP</h1>") {
+			return fmt.Errorf("anonymous visitor's page: %s", body)
+		}
+		return nil
+	})
+	// A token's segments are merged into the profile's.
+	putProfile(t, kv, "cust-7", "intent", "Sam")
+	_, body := get(t, p.url+"/", "Authorization", "Bearer "+token(t, "cust-7", "vip"))
+	if !strings.Contains(string(body), "<h1>VIP</h1>") || !strings.Contains(string(body), "Hello Sam (intent)") {
+		t.Errorf("token segments not merged: %s", body)
+	}
+}
+
+// slowSource delays the real store's answers, to take a miss past its
+// budget.
+type slowSource struct {
+	ProfileSource
+	delay time.Duration
+}
+
+func (s slowSource) Get(ctx context.Context, id string) (*cache.Profile, uint64, error) {
+	time.Sleep(s.delay)
+	return s.ProfileSource.Get(ctx, id)
+}
+
+func TestMissPastBudgetIsServedEmptyThenFilled(t *testing.T) {
+	ns := runNATS(t, t.TempDir(), -1)
+	kv := kvOf(t, ns.ClientURL())
+	p := startSyncedProxy(t, ns.ClientURL(), func(c *config.Config, _ *Options) {
+		c.Profiles.MissBudget = 20 * time.Millisecond
+	}, func(s ProfileSource) ProfileSource { return slowSource{s, 300 * time.Millisecond} })
+	putProfile(t, kv, "cust-9", "intent", "Ada")
+	tok := token(t, "cust-9")
+	start := time.Now()
+	g := greeting(t, p.url, tok)
+	took := time.Since(start)
+	if g != "Hello  (awareness)" {
+		t.Errorf("over-budget miss served greeting %q, want the page without the profile", g)
+	}
+	if took > 250*time.Millisecond {
+		t.Errorf("over-budget miss took %v: the request waited for the store", took)
+	}
+	// The fetch goes on in the background and fills the cache.
+	checkFor(t, 3*time.Second, 10*time.Millisecond, func() error {
+		if g := greeting(t, p.url, tok); g != "Hello Ada (intent)" {
+			return fmt.Errorf("greeting = %q, want the filled profile", g)
+		}
+		return nil
+	})
+	// An unknown visitor is remembered as missing: no fetch per request.
+	stranger := token(t, "nobody")
+	greeting(t, p.url, stranger)
+	checkFor(t, 3*time.Second, 10*time.Millisecond, func() error {
+		if pr, ok := p.cache.Get("nobody"); !ok || pr != nil {
+			return fmt.Errorf("Get(nobody) = %v, %v; want a cached absence", pr, ok)
+		}
+		return nil
+	})
+}
+
+func TestNATSOutageKeepsServingAndResumesTheWatch(t *testing.T) {
+	dir, port := t.TempDir(), freePort(t)
+	ns := runNATS(t, dir, port)
+	url := ns.ClientURL()
+	kv := kvOf(t, url)
+	p := startSyncedProxy(t, url, nil, nil)
+	tok := token(t, "cust-1")
+	putProfile(t, kv, "cust-1", "interest", "Kim")
+	if g := greeting(t, p.url, tok); g != "Hello Kim (interest)" {
+		t.Fatalf("greeting = %q", g)
+	}
+
+	// NATS goes away: cached profiles keep being served, and a visitor
+	// the edge has not seen is served at once, without a profile.
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	if g := greeting(t, p.url, tok); g != "Hello Kim (interest)" {
+		t.Errorf("with NATS down, greeting = %q; want the cached profile", g)
+	}
+	start := time.Now()
+	if g := greeting(t, p.url, token(t, "cust-new")); g != "Hello  (awareness)" {
+		t.Errorf("with NATS down, a new visitor got %q", g)
+	}
+	if took := time.Since(start); took > 500*time.Millisecond {
+		t.Errorf("with NATS down, a miss took %v", took)
+	}
+
+	// NATS comes back on the same port and data: updates written right
+	// away reach the proxy within a second, although the proxy's client
+	// reconnects on its own schedule.
+	ns2 := runNATS(t, dir, port)
+	back := time.Now()
+	kv2 := kvOf(t, ns2.ClientURL())
+	for i := range 5 {
+		putProfile(t, kv2, "cust-1", "purchase", fmt.Sprint("Kim", i))
+	}
+	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+		if g := greeting(t, p.url, tok); g != "Hello Kim4 (purchase)" {
+			return fmt.Errorf("greeting = %q after the restart", g)
+		}
+		return nil
+	})
+	t.Logf("updates visible %v after the server was back", time.Since(back))
+	if d := time.Since(back); d > time.Second {
+		t.Errorf("updates visible %v after the server was back, want within 1s", d)
+	}
+}
+
+// cluster starts three JetStream servers routed to each other on loopback.
+func cluster(t *testing.T) []*server.Server {
+	t.Helper()
+	ports := []int{freePort(t), freePort(t), freePort(t)}
+	var routes []string
+	for _, p := range ports {
+		routes = append(routes, "nats://127.0.0.1:"+strconv.Itoa(p))
+	}
+	servers := make([]*server.Server, 3)
+	for i := range servers {
+		o := &server.Options{
+			ServerName: fmt.Sprint("n", i), Host: "127.0.0.1", Port: -1,
+			JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
+			Cluster: server.ClusterOpts{Name: "tailor-test", Host: "127.0.0.1", Port: ports[i]},
+			Routes:  server.RoutesFromStr(strings.Join(routes, ",")),
+		}
+		s, err := server.NewServer(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go s.Start()
+		servers[i] = s
+		t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	}
+	for _, s := range servers {
+		if !s.ReadyForConnections(10 * time.Second) {
+			t.Fatal("cluster node not ready")
+		}
+	}
+	return servers
+}
+
+func TestClusterWithANodeDownKeepsPropagating(t *testing.T) {
+	nodes := cluster(t)
+	all := nodes[0].ClientURL() + "," + nodes[1].ClientURL() + "," + nodes[2].ClientURL()
+	// The central store's writer makes the bucket replicated on all three.
+	nc, err := nats.Connect(all, nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	var kv jetstream.KeyValue
+	checkFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "tailor_profiles", Replicas: 3})
+		return err
+	})
+	// Two proxies, each connected to one node first.
+	p0 := startSyncedProxy(t, nodes[0].ClientURL()+","+nodes[1].ClientURL(), nil, nil)
+	p1 := startSyncedProxy(t, nodes[1].ClientURL()+","+nodes[2].ClientURL(), nil, nil)
+	tok := token(t, "cust-c")
+	putProfile(t, kv, "cust-c", "interest", "Cleo")
+	for _, p := range []*syncedProxy{p0, p1} {
+		checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+			if g := greeting(t, p.url, tok); g != "Hello Cleo (interest)" {
+				return fmt.Errorf("greeting = %q", g)
+			}
+			return nil
+		})
+	}
+	// The node the first proxy was on goes down; updates keep reaching both.
+	nodes[0].Shutdown()
+	nodes[0].WaitForShutdown()
+	down := time.Now()
+	for i := range 10 {
+		name := fmt.Sprint("Cleo", i)
+		checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			doc := fmt.Sprintf(`{"id":"cust-c","stage":"intent","traits":{"first_name":%q}}`, name)
+			_, err := kv.Put(ctx, "cust-c", []byte(doc))
+			return err
+		})
+		for _, p := range []*syncedProxy{p0, p1} {
+			checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+				if g := greeting(t, p.url, tok); g != "Hello "+name+" (intent)" {
+					return fmt.Errorf("greeting = %q, want %s", g, name)
+				}
+				return nil
+			})
+		}
+	}
+	t.Logf("10 updates reached both proxies %v after a node went down", time.Since(down))
+}
+
+// statusOK is a guard that the origin answered the proxy.
+var _ = http.StatusOK
