@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -65,6 +66,7 @@ type Store struct {
 
 	reconnects chan struct{} // a signal per reconnect, for the watch
 	watch      watchCounters
+	watching   atomic.Bool // Watch has started: Get may fill the cache
 	stop       context.CancelFunc
 	done       chan struct{}
 }

@@ -10,10 +10,15 @@ import (
 	"github.com/tailor-edge/tailor/cache"
 )
 
-// Get returns the profile stored under id and its revision; a nil profile
-// and a nil error when there is none. It fails fast with ErrUnavailable
-// while the store cannot be reached.
+// Get returns the profile stored under id and its revision, for a cache
+// that Watch keeps fresh; a nil profile and a nil error when there is
+// none. It fails fast with ErrUnavailable while the store cannot be
+// reached, and until Watch has started: a profile read before the watch
+// knows where it starts could miss an update made in between.
 func (s *Store) Get(ctx context.Context, id string) (*cache.Profile, uint64, error) {
+	if !s.watching.Load() {
+		return nil, 0, ErrUnavailable
+	}
 	raw, rev, err := s.GetRaw(ctx, id)
 	if err != nil || raw == nil {
 		return nil, rev, err

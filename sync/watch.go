@@ -43,6 +43,9 @@ type watchCounters struct {
 	lagNanos                             atomic.Int64
 }
 
+// Watching reports whether Watch has started following the bucket.
+func (s *Store) Watching() bool { return s.watching.Load() }
+
 // Stats returns the watch's counters.
 func (s *Store) Stats() WatchStats {
 	w := &s.watch
@@ -85,6 +88,7 @@ func (s *Store) Watch(ctx context.Context, c *cache.Profiles) error {
 			continue
 		}
 		attempt = 0
+		s.watching.Store(true)
 		last = s.follow(ctx, kv, w, c, last)
 		w.Stop()
 		if ctx.Err() == nil {
