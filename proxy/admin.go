@@ -2,21 +2,30 @@ package proxy
 
 import (
 	"context"
+	"crypto/sha256"
+	"errors"
 	"log/slog"
 	"net"
+	"strconv"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
+
+	"github.com/tailor-edge/tailor/cache"
 )
 
 // Admin is the operator's listener: /healthz (the process is up), /readyz
-// (the proxy is serving) and /metrics (Prometheus). It listens apart from
+// (the proxy is serving), /metrics (Prometheus) and, with admin.token set,
+// /v1/profiles/{id} (GET, PUT, DELETE a profile in the central store). It listens apart from
 // visitors, on loopback by default.
 type Admin struct {
-	proxy   *Proxy
-	server  *fasthttp.Server
-	metrics fasthttp.RequestHandler
+	proxy     *Proxy
+	server    *fasthttp.Server
+	metrics   fasthttp.RequestHandler
+	enabled   bool     // admin.token is set: /v1/* answers
+	tokenHash [32]byte // SHA-256 of admin.token
 }
 
 // NewAdmin builds the admin listener for p.
@@ -31,8 +40,19 @@ func NewAdmin(p *Proxy, log *slog.Logger) *Admin {
 			ErrorHandling: promhttp.ContinueOnError,
 		})),
 	}
+	if p.cfg.Admin.Token != "" {
+		a.enabled, a.tokenHash = true, sha256.Sum256([]byte(p.cfg.Admin.Token))
+	}
 	a.server = &fasthttp.Server{
-		Handler:         a.handle,
+		Handler:            a.handle,
+		MaxRequestBodySize: cache.MaxProfileBytes + 1,
+		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
+			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+				apiError(ctx, fasthttp.StatusRequestEntityTooLarge, "a profile document is at most "+strconv.Itoa(cache.MaxProfileBytes)+" bytes")
+				return
+			}
+			apiError(ctx, fasthttp.StatusBadRequest, "malformed request")
+		},
 		Name:            "tailor-admin",
 		ReadTimeout:     p.cfg.Timeouts.Response,
 		WriteTimeout:    p.cfg.Timeouts.Response,
@@ -65,6 +85,10 @@ func (a *Admin) handle(ctx *fasthttp.RequestCtx) {
 	case "/metrics":
 		a.metrics(ctx)
 	default:
+		if strings.HasPrefix(string(ctx.Path()), "/v1/") {
+			a.v1(ctx)
+			return
+		}
 		ctx.Error("404 page not found\n", fasthttp.StatusNotFound)
 	}
 }

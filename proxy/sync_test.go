@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"sort"
@@ -107,10 +108,23 @@ func startSyncedProxy(t *testing.T, url string, edit func(*config.Config, *Optio
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Until the bucket is open, visitors are served without profiles:
+	// the tests wait for it, as a load balancer would for /readyz.
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	if _, err := store.KV(wctx); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	watched := make(chan struct{})
 	go func() { defer close(watched); store.Watch(ctx, c) }()
 	t.Cleanup(func() { cancel(); <-watched; store.Close() })
+	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if !store.Watching() {
+			return fmt.Errorf("the profile watch has not started")
+		}
+		return nil
+	})
 	_, rulesEdit := withRules(t, map[string]string{"p.yaml": profileRules})
 	origin := pageOrigin(t, profilePage, nil)
 	p := startProxy(t, origin, func(cfg *config.Config, o *Options) {
@@ -447,5 +461,144 @@ func TestClusterWithANodeDownKeepsPropagating(t *testing.T) {
 	t.Logf("10 updates reached both proxies %v after a node went down", time.Since(down))
 }
 
-// statusOK is a guard that the origin answered the proxy.
-var _ = http.StatusOK
+
+func TestInvalidTokensAreServedAsAnonymous(t *testing.T) {
+	ns := runNATS(t, t.TempDir(), -1)
+	kv := kvOf(t, ns.ClientURL())
+	p := startSyncedProxy(t, ns.ClientURL(), func(c *config.Config, _ *Options) {
+		c.Identity.JWT.Issuer = "https://login.example"
+		c.Identity.JWT.Audience = "shop"
+		c.Identity.JWT.Leeway = 30 * time.Second
+	}, nil)
+	putProfile(t, kv, "cust-42", "retention", "Jane", "vip")
+	sign := func(m jwt.SigningMethod, key any, claims jwt.MapClaims) string {
+		s, err := jwt.NewWithClaims(m, claims).SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	valid := func() jwt.MapClaims {
+		return jwt.MapClaims{"sub": "cust-42", "iss": "https://login.example", "aud": "shop", "exp": time.Now().Add(time.Hour).Unix()}
+	}
+	with := func(k string, v any) jwt.MapClaims { c := valid(); c[k] = v; return c }
+	good := sign(jwt.SigningMethodHS256, []byte(jwtSecret), valid())
+	if g := greeting(t, p.url, good); g != "Hello Jane (retention)" {
+		t.Fatalf("a valid token got %q", g)
+	}
+	huge := valid()
+	huge["pad"] = strings.Repeat("x", 9000)
+	bad := map[string]string{
+		"alg none":        sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, valid()),
+		"wrong secret":    sign(jwt.SigningMethodHS256, []byte("another-secret-that-is-32-bytes-long"), valid()),
+		"expired":         sign(jwt.SigningMethodHS256, []byte(jwtSecret), with("exp", time.Now().Add(-time.Minute).Unix())),
+		"not yet valid":   sign(jwt.SigningMethodHS256, []byte(jwtSecret), with("nbf", time.Now().Add(time.Minute).Unix())),
+		"wrong issuer":    sign(jwt.SigningMethodHS256, []byte(jwtSecret), with("iss", "https://evil.example")),
+		"wrong audience":  sign(jwt.SigningMethodHS256, []byte(jwtSecret), with("aud", "blog")),
+		"oversized":       sign(jwt.SigningMethodHS256, []byte(jwtSecret), huge),
+		"truncated":       good[:len(good)-5],
+		"algorithm HS512": sign(jwt.SigningMethodHS512, []byte(jwtSecret), valid()),
+	}
+	for name, tok := range bad {
+		resp, body := get(t, p.url+"/", "Authorization", "Bearer "+tok)
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: status %d, want 200 (anonymous, never an error page)", name, resp.StatusCode)
+			continue
+		}
+		if strings.Contains(string(body), "Jane") || !strings.Contains(string(body), "Hello  (awareness)") {
+			t.Errorf("%s: served as the token's subject: %s", name, body)
+		}
+		if resp.Header.Get("Set-Cookie") == "" {
+			t.Errorf("%s: no anonymous cookie issued", name)
+		}
+	}
+	mfs, err := p.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rejected float64
+	for _, mf := range mfs {
+		if mf.GetName() == "tailor_jwt_rejected_total" {
+			for _, m := range mf.GetMetric() {
+				rejected += m.GetCounter().GetValue()
+			}
+		}
+	}
+	if int(rejected) != len(bad) {
+		t.Errorf("tailor_jwt_rejected_total = %v, want %d", rejected, len(bad))
+	}
+}
+
+func TestAdminProfilesAPI(t *testing.T) {
+	ns := runNATS(t, t.TempDir(), -1)
+	kvOf(t, ns.ClientURL())
+	const adminToken = "s3cret-admin-token"
+	p := startSyncedProxy(t, ns.ClientURL(), func(c *config.Config, _ *Options) { c.Admin.Token = adminToken }, nil)
+	admin := startAdmin(t, p.Proxy)
+	call := func(method, path, tok, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, admin+path, strings.NewReader(body))
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	doc := `{"id":"cust-5","segments":["vip"],"stage":"intent","traits":{"first_name":"Lou"},"x-unknown":1}`
+	for _, c := range []struct {
+		name, method, path, tok, body string
+		status                        int
+		contains                      string
+	}{
+		{"no token", "GET", "/v1/profiles/cust-5", "", "", 401, "bearer"},
+		{"wrong token", "GET", "/v1/profiles/cust-5", "s3cret-admin-tokeN", "", 401, "bearer"},
+		{"absent", "GET", "/v1/profiles/cust-5", adminToken, "", 404, "no profile"},
+		{"put", "PUT", "/v1/profiles/cust-5", adminToken, doc, 200, `"revision"`},
+		{"get", "GET", "/v1/profiles/cust-5", adminToken, "", 200, doc},
+		{"bad json", "PUT", "/v1/profiles/cust-5", adminToken, `{"id":`, 400, "invalid profile"},
+		{"no id", "PUT", "/v1/profiles/cust-5", adminToken, `{"segments":["a"]}`, 400, `is missing`},
+		{"id mismatch", "PUT", "/v1/profiles/cust-5", adminToken, `{"id":"cust-6"}`, 400, "cust-6"},
+		{"bad score", "PUT", "/v1/profiles/cust-5", adminToken, `{"id":"cust-5","scores":{"e":"high"}}`, 400, "not a number"},
+		{"oversized", "PUT", "/v1/profiles/cust-5", adminToken, `{"id":"cust-5","traits":{"x":"` + strings.Repeat("y", 70000) + `"}}`, 413, ""},
+		{"method", "POST", "/v1/profiles/cust-5", adminToken, doc, 405, "GET, PUT or DELETE"},
+		{"encoded id", "PUT", "/v1/profiles/jane%40example.com", adminToken, `{"id":"jane@example.com"}`, 200, `"revision"`},
+		{"get encoded", "GET", "/v1/profiles/jane%40example.com", adminToken, "", 200, `{"id":"jane@example.com"}`},
+		{"delete", "DELETE", "/v1/profiles/cust-5", adminToken, "", 204, ""},
+		{"deleted", "GET", "/v1/profiles/cust-5", adminToken, "", 404, "no profile"},
+		{"other endpoint", "GET", "/v1/segments", adminToken, "", 404, "no such endpoint"},
+	} {
+		status, body := call(c.method, c.path, c.tok, c.body)
+		if status != c.status || !strings.Contains(strings.ToLower(body), strings.ToLower(c.contains)) {
+			t.Errorf("%s: %s %s = %d %q; want %d containing %q", c.name, c.method, c.path, status, body, c.status, c.contains)
+		}
+	}
+	// A profile written through the API reaches the page.
+	call("PUT", "/v1/profiles/cust-5", adminToken, doc)
+	if g := greeting(t, p.url, token(t, "cust-5")); g != "Hello Lou (intent)" {
+		t.Errorf("greeting after PUT = %q", g)
+	}
+
+	// Without a token configured, /v1/* does not exist.
+	plain := startProxy(t, pageOrigin(t, profilePage, nil), nil)
+	if status, body := call2(t, startAdmin(t, plain.Proxy)+"/v1/profiles/x", adminToken); status != 404 {
+		t.Errorf("with no admin.token, /v1/profiles = %d %q; want 404", status, body)
+	}
+}
+
+func call2(t *testing.T, url, tok string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
