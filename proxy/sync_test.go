@@ -461,7 +461,6 @@ func TestClusterWithANodeDownKeepsPropagating(t *testing.T) {
 	t.Logf("10 updates reached both proxies %v after a node went down", time.Since(down))
 }
 
-
 func TestInvalidTokensAreServedAsAnonymous(t *testing.T) {
 	ns := runNATS(t, t.TempDir(), -1)
 	kv := kvOf(t, ns.ClientURL())
