@@ -21,6 +21,7 @@ TAILOR_BIN=${TAILOR_BIN:-}
 OUT=${OUT:-}
 KEEP_TMP=${KEEP_TMP:-0}
 IDLE_WAIT=${IDLE_WAIT:-60}
+WRK_ARGS=() # extra wrk arguments (e.g. -H 'Cookie: …'), set by a script
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -431,7 +432,7 @@ run_wrk() {
 	# on; `wait` returns at once on a trapped signal. The `times` before and
 	# after give wrk's own CPU time: it is the only child reaped in between.
 	times >"$out.t0"
-	"${WRK_PIN[@]}" wrk -t1 -c"$CONNECTIONS" -d"$dur" --latency "${URL_BASE[$t]}/$f" >"$out" 2>&1 &
+	"${WRK_PIN[@]}" wrk -t1 -c"$CONNECTIONS" -d"$dur" --latency "${WRK_ARGS[@]}" "${URL_BASE[$t]}/$f" >"$out" 2>&1 &
 	WRK_PID=$!
 	local rc=0
 	wait "$WRK_PID" || rc=$?

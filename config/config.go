@@ -149,6 +149,8 @@ type NATS struct {
 	// claims only.
 	URL string `yaml:"url"`
 	// Embedded starts an in-process NATS server with JetStream (single node).
+	// It listens on the first URL's host:port, or 127.0.0.1:4222 when URL
+	// is empty, so that "tailor import" finds it.
 	Embedded bool `yaml:"embedded"`
 	// DataDir is where the embedded server keeps JetStream data; relative
 	// to the config file (see Config.Resolve).

@@ -230,10 +230,10 @@ identity:
     same_site: ${SAME_SITE:-strict}
 profiles: {cache_size: '${SIZE}'}
 `
-	c := mustParse(t, src, env("LISTEN", ":9000", "CONNECT", "3s", "PROXY", "10.0.0.1", "SIZE", "42"))
+	c := mustParse(t, src, env("LISTEN", ":9000", "CONNECT", "3s", "PROXY", "10.0.0.1", "SIZE", "4200"))
 	if c.Listen != ":9000" || c.Timeouts.Connect != 3*time.Second || c.MaxRewriteBody != MiB ||
 		len(c.TrustedProxies) != 1 || c.TrustedProxies[0] != "10.0.0.1" || c.Identity.Cookie.Secure ||
-		c.Identity.Cookie.SameSite != "strict" || c.Profiles.CacheSize != 42 {
+		c.Identity.Cookie.SameSite != "strict" || c.Profiles.CacheSize != 4200 {
 		t.Errorf("parse with env = %+v", c)
 	}
 }

@@ -46,12 +46,14 @@ func (c *Config) Validate() error {
 		v.jwt(c.Identity.JWT)
 	}
 
-	if c.Profiles.CacheSize <= 0 {
-		v.fail("profiles.cache_size", "must be more than 0, not %d", c.Profiles.CacheSize)
+	// The profile cache is split into at least 64 shards and counts
+	// lifetimes in whole seconds.
+	if c.Profiles.CacheSize < 64 {
+		v.fail("profiles.cache_size", "must be at least 64, not %d", c.Profiles.CacheSize)
 	}
-	v.notNegative("profiles.ttl", c.Profiles.TTL)
+	v.atLeastSecond("profiles.ttl", c.Profiles.TTL)
 	v.notNegative("profiles.miss_budget", c.Profiles.MissBudget)
-	v.notNegative("profiles.negative_ttl", c.Profiles.NegativeTTL)
+	v.atLeastSecond("profiles.negative_ttl", c.Profiles.NegativeTTL)
 
 	v.nats()
 
@@ -103,6 +105,12 @@ func (v *validator) positive(path string, d time.Duration) {
 func (v *validator) notNegative(path string, d time.Duration) {
 	if d < 0 {
 		v.fail(path, "must not be negative, not %v", d)
+	}
+}
+
+func (v *validator) atLeastSecond(path string, d time.Duration) {
+	if d < time.Second {
+		v.fail(path, "must be at least 1s, not %v", d)
 	}
 }
 

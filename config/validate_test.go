@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestValidateRejects(t *testing.T) {
@@ -55,10 +56,12 @@ func TestValidateRejects(t *testing.T) {
 		{"jwt bad cookie", func(c *Config) { c.Identity.JWT.Cookie = "a=b" }, `identity.jwt.cookie: "a=b" is not a valid cookie name`},
 		{"jwt negative leeway", func(c *Config) { c.Identity.JWT.Leeway = -1 }, `identity.jwt.leeway: must not be negative, not -1ns`},
 		{"jwt without a subject", func(c *Config) { c.Identity.JWT.SubjectClaim = "" }, `identity.jwt.subject_claim: must not be empty`},
-		{"zero cache", func(c *Config) { c.Profiles.CacheSize = 0 }, `profiles.cache_size: must be more than 0, not 0`},
-		{"negative ttl", func(c *Config) { c.Profiles.TTL = -1 }, `profiles.ttl: must not be negative, not -1ns`},
+		{"zero cache", func(c *Config) { c.Profiles.CacheSize = 0 }, `profiles.cache_size: must be at least 64, not 0`},
+		{"tiny cache", func(c *Config) { c.Profiles.CacheSize = 10 }, `profiles.cache_size: must be at least 64, not 10`},
+		{"negative ttl", func(c *Config) { c.Profiles.TTL = -1 }, `profiles.ttl: must be at least 1s, not -1ns`},
+		{"sub-second ttl", func(c *Config) { c.Profiles.TTL = time.Millisecond }, `profiles.ttl: must be at least 1s, not 1ms`},
 		{"negative miss budget", func(c *Config) { c.Profiles.MissBudget = -1 }, `profiles.miss_budget: must not be negative`},
-		{"negative negative_ttl", func(c *Config) { c.Profiles.NegativeTTL = -1 }, `profiles.negative_ttl: must not be negative`},
+		{"negative negative_ttl", func(c *Config) { c.Profiles.NegativeTTL = -1 }, `profiles.negative_ttl: must be at least 1s`},
 		{"nats http url", func(c *Config) { c.NATS.URL = "http://nats:4222" }, `nats.url: want nats://host:port (or tls://, ws://, wss://), comma-separated, not "http://nats:4222"`},
 		{"nats url without scheme", func(c *Config) { c.NATS.URL = "nats://a:4222,b:4222" }, `nats.url: want nats://host:port (or tls://, ws://, wss://), comma-separated, not "b:4222"`},
 		{"embedded without data_dir", func(c *Config) { c.NATS.Embedded = true; c.NATS.DataDir = "" }, `nats.data_dir: must not be empty when embedded is true`},
