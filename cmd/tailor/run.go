@@ -39,6 +39,8 @@ Usage:
   tailor check   [--config tailor.yaml]   validate the configuration and rule files
   tailor explain [--config tailor.yaml] --url URL [--profile FILE|JSON] [--header 'K: V']... [--cookie 'k=v']...
                                           show which rules fire on a page and the diff they make
+  tailor import  [--config tailor.yaml] [--format jsonl|csv] FILE
+                                          bulk-load profiles (JSON Lines or CSV, - for stdin) into the profile bucket
   tailor demo    [--listen 127.0.0.1:8080] run the example site with tailor in front
   tailor version                          print the version
 
@@ -61,6 +63,8 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		return m.check(args[1:])
 	case "explain":
 		return m.explain(args[1:])
+	case "import":
+		return m.importProfiles(ctx, args[1:])
 	case "version", "--version", "-version":
 		fmt.Fprintf(m.Stdout, "tailor %s\n", Version)
 		return exitOK
