@@ -54,6 +54,14 @@ func (m *Main) demo(ctx context.Context, args []string) int {
 	cfg.Origin = "http://" + site.Addr().String()
 	cfg.Rules.Dir = filepath.Join(dir, "rules")
 	cfg.Debug.DecisionHeader = true
+	cfg.Identity.Cookie.Secure = false // the demo is plain http on loopback
+	cfg.Admin.Token = "demo"
+	stopStore, tokens, err := startDemoStore(ctx, dir, cfg, log)
+	if err != nil {
+		log.Error("start the demo's NATS server", "err", err)
+		return exitRuntime
+	}
+	defer stopStore()
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintln(m.Stderr, err)
 		return exitUsage
@@ -63,8 +71,15 @@ Try it as different visitors (X-Tailor-Decision says which rules fired):
   curl -si http://%[1]s/ -H 'Accept-Language: fr-FR'
   curl -si 'http://%[1]s/?utm_campaign=spring-sale'
   curl -si http://%[1]s/ -H 'User-Agent: Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148'
-Metrics at http://%[2]s/metrics. Ctrl-C stops.
-`, *listen, *adminListen)
+`, *listen)
+	for i, p := range demoPersonas {
+		fmt.Fprintf(m.Stdout, "As %s (a profile in the demo's NATS bucket):\n  curl -si http://%s/ -H 'Authorization: Bearer %s'\n", p.who, *listen, tokens[i])
+	}
+	fmt.Fprintf(m.Stdout, `Change a profile and reload, e.g. make Sam a VIP:
+  curl -X PUT -H 'Authorization: Bearer demo' http://%[1]s/v1/profiles/cust-sam \
+       -d '{"id":"cust-sam","segments":["vip"],"stage":"purchase","traits":{"first_name":"Sam"}}'
+Metrics at http://%[1]s/metrics. Ctrl-C stops.
+`, *adminListen)
 	return m.run(ctx, cfg, log)
 }
 
