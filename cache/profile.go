@@ -43,12 +43,12 @@ type Score struct {
 // sync"), for MarshalJSON; ParseProfile reads the same fields and ignores
 // unknown ones.
 type wireProfile struct {
-	ID        string                     `json:"id"`
-	Segments  []string                   `json:"segments,omitempty"`
-	Stage     string                     `json:"stage,omitempty"`
-	Traits    map[string]any             `json:"traits,omitempty"`
-	Scores    map[string]float64         `json:"scores,omitempty"`
-	UpdatedAt time.Time                  `json:"updated_at,omitzero"`
+	ID        string             `json:"id"`
+	Segments  []string           `json:"segments,omitempty"`
+	Stage     string             `json:"stage,omitempty"`
+	Traits    map[string]any     `json:"traits,omitempty"`
+	Scores    map[string]float64 `json:"scores,omitempty"`
+	UpdatedAt time.Time          `json:"updated_at,omitzero"`
 }
 
 // ErrBadProfile wraps every reason a profile document is refused.

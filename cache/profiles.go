@@ -76,7 +76,6 @@ type profileShard struct {
 	hand    int
 	max     int
 	pending map[string]pendingUpdate // ids with a fill in flight
-	evicted uint64
 	_       [64]byte // keep neighbouring shards' locks off one cache line
 }
 

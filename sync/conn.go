@@ -89,13 +89,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		reconnects: make(chan struct{}, 1), done: make(chan struct{})}
 	urls := o.URL
 	if o.Embedded {
-		addr := DefaultEmbeddedAddr
-		if o.URL != "" {
-			a, err := hostPort(strings.Split(o.URL, ",")[0])
-			if err != nil {
-				return nil, fmt.Errorf("start embedded nats: %w", err)
-			}
-			addr = a
+		addr, err := EmbeddedAddr(o.URL)
+		if err != nil {
+			return nil, fmt.Errorf("start embedded nats: %w", err)
 		}
 		srv, err := Embed(o.DataDir, addr, log)
 		if err != nil {
@@ -115,7 +111,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		nats.PingInterval(5 * time.Second),
 		nats.MaxPingsOutstanding(2),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Warn("disconnected from nats; serving cached profiles", "err", err)
+			if err != nil { // nil: we closed it
+				log.Warn("disconnected from nats; serving cached profiles", "err", err)
+			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info("reconnected to nats", "server", nc.ConnectedUrlRedacted())
@@ -138,7 +136,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, fmt.Errorf("connect to nats: %w", err)
 	}
 	if !nc.IsConnected() {
-		log.Warn("nats is not reachable yet; retrying in the background", "url", redact(urls))
+		log.Warn("nats is not reachable yet; retrying in the background", "url", Redact(urls))
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -296,6 +294,15 @@ func Embed(dataDir, addr string, log *slog.Logger) (*server.Server, error) {
 	return srv, nil
 }
 
+// EmbeddedAddr returns where an embedded server listens for a configured
+// URL list: the first URL's host:port, or DefaultEmbeddedAddr for none.
+func EmbeddedAddr(urls string) (string, error) {
+	if strings.TrimSpace(urls) == "" {
+		return DefaultEmbeddedAddr, nil
+	}
+	return hostPort(strings.Split(urls, ",")[0])
+}
+
 // hostPort returns the host:port of a NATS URL, with 4222 for none.
 func hostPort(raw string) (string, error) {
 	raw = strings.TrimSpace(raw)
@@ -313,8 +320,8 @@ func hostPort(raw string) (string, error) {
 	return net.JoinHostPort(u.Hostname(), port), nil
 }
 
-// redact drops credentials from a URL list for logging.
-func redact(urls string) string {
+// Redact drops credentials from a URL list, for logs and messages.
+func Redact(urls string) string {
 	parts := strings.Split(urls, ",")
 	for i, p := range parts {
 		if u, err := url.Parse(strings.TrimSpace(p)); err == nil {

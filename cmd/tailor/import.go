@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -183,17 +182,13 @@ func (m *Main) importStore(ctx context.Context, cfg *config.Config, log *slog.Lo
 		Name:   "tailor import",
 		Logger: log,
 	}
-	where := redactURLs(n.URL)
+	where := natsync.Redact(n.URL)
 	switch {
 	case n.Embedded:
-		addr := natsync.DefaultEmbeddedAddr
-		if n.URL != "" {
-			a, err := natsHostPort(strings.Split(n.URL, ",")[0])
-			if err != nil {
-				fmt.Fprintf(m.Stderr, "tailor import: nats.url %q: %v\n", where, err)
-				return nil, exitInvalid
-			}
-			addr = a
+		addr, err := natsync.EmbeddedAddr(n.URL)
+		if err != nil {
+			fmt.Fprintf(m.Stderr, "tailor import: nats.url %q: %v\n", where, err)
+			return nil, exitInvalid
 		}
 		if s := probeEmbedded(ctx, addr, opts); s != nil {
 			return s, exitOK
@@ -303,32 +298,4 @@ func groupThousands(n int64) string {
 		return "-" + b.String()
 	}
 	return b.String()
-}
-
-// natsHostPort returns the host:port of a NATS URL, with 4222 for none.
-func natsHostPort(raw string) (string, error) {
-	raw = strings.TrimSpace(raw)
-	if !strings.Contains(raw, "://") {
-		raw = "nats://" + raw
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", err
-	}
-	port := u.Port()
-	if port == "" {
-		port = "4222"
-	}
-	return net.JoinHostPort(u.Hostname(), port), nil
-}
-
-// redactURLs drops passwords from a comma-separated URL list for printing.
-func redactURLs(urls string) string {
-	parts := strings.Split(urls, ",")
-	for i, p := range parts {
-		if u, err := url.Parse(strings.TrimSpace(p)); err == nil {
-			parts[i] = u.Redacted()
-		}
-	}
-	return strings.Join(parts, ",")
 }
