@@ -76,7 +76,7 @@ type profileShard struct {
 	hand    int
 	max     int
 	pending map[string]pendingUpdate // ids with a fill in flight
-	_       [64]byte // keep neighbouring shards' locks off one cache line
+	_       [64]byte                 // keep neighbouring shards' locks off one cache line
 }
 
 // profileEntry is stored by value in the shard's map, one pointer chase
