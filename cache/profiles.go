@@ -61,31 +61,83 @@ type Profiles struct {
 	flights singleflight.Group
 	names   interner
 
-	hits, misses, evictions, stale atomic.Uint64
+	evictions, stale atomic.Uint64
 }
 
 type profileShard struct {
-	mu   sync.Mutex
-	m    map[string]profileEntry
-	ring []string // CLOCK order: keys by slot; "" for a free slot
+	mu sync.Mutex
+	// m holds the entries by the 64-bit hash of their id, with ids of up
+	// to inlineID bytes kept in the entry itself: a lookup reads one map
+	// slot and never follows a pointer to compare the id. With a million
+	// profiles every pointer followed is a cache (and TLB) miss.
+	m map[uint64]profileEntry
+	// long holds the entries whose id is longer than inlineID, or whose
+	// hash another id already took in m.
+	long     map[string]profileEntry
+	longKeys map[uint32]string // ring slot → id, for the entries in long
+	ring     []uint64          // CLOCK order: the hash of the id in each slot
 	// refs has a bit per ring slot, set when the entry is read: a few KB
-	// per shard that stay in the CPU's cache, where writing the bit into
-	// the map entry would rehash the key and store the caller's string.
+	// per shard that stay in the CPU's cache.
 	refs    []uint64
 	free    []uint32 // free slots in ring
 	hand    int
 	max     int
 	pending map[string]pendingUpdate // ids with a fill in flight
-	_       [64]byte                 // keep neighbouring shards' locks off one cache line
+	// hits and misses are counted under the shard's lock: one counter
+	// for all would bounce its cache line between cores on every Get.
+	hits, misses uint64
+	_            [64]byte // keep neighbouring shards' locks off one cache line
 }
 
-// profileEntry is stored by value in the shard's map, one pointer chase
-// fewer per lookup, and packed into 24 bytes: a million of them.
+// inlineID is the longest id kept in the entry itself; anonymous ids (22
+// bytes) and most customer ids fit.
+const inlineID = 23
+
+// profileEntry is stored by value in the shard's map, 48 bytes: a million
+// of them.
 type profileEntry struct {
 	p       *Profile // nil: the store has no such profile
 	rev     uint64   // KV revision; 0 when unknown
 	expires uint32   // seconds since Profiles.base
 	slot    uint32   // ring slot
+	idLen   uint8    // 0 for an entry in long
+	id      [inlineID]byte
+}
+
+func (e *profileEntry) is(id string) bool {
+	return int(e.idLen) == len(id) && string(e.id[:e.idLen]) == id
+}
+
+// find returns id's entry; long says which map holds it.
+func (s *profileShard) find(h uint64, id string) (e profileEntry, long, ok bool) {
+	if e, ok = s.m[h]; ok && e.is(id) {
+		return e, false, true
+	}
+	if len(s.long) > 0 {
+		e, ok = s.long[id]
+		return e, true, ok
+	}
+	return e, false, false
+}
+
+// store writes an entry that find returned (long as it said).
+func (s *profileShard) store(h uint64, id string, long bool, e profileEntry) {
+	if long {
+		s.long[id] = e
+	} else {
+		s.m[h] = e
+	}
+}
+
+// drop deletes an entry and frees its slot.
+func (s *profileShard) drop(h uint64, id string, long bool, slot uint32) {
+	if long {
+		delete(s.long, id)
+		delete(s.longKeys, slot)
+	} else {
+		delete(s.m, h)
+	}
+	s.refs[slot/64] &^= 1 << (slot % 64)
 }
 
 // pendingUpdate is the newest update seen for an id while a fill was in
@@ -118,7 +170,9 @@ func NewProfiles(size int, ttl, negativeTTL time.Duration, now func() time.Time)
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.max = per
-		s.m = make(map[string]profileEntry, per)
+		s.m = make(map[uint64]profileEntry, per)
+		s.long = make(map[string]profileEntry)
+		s.longKeys = make(map[uint32]string)
 		s.pending = make(map[string]pendingUpdate)
 	}
 	return c, nil
@@ -128,8 +182,10 @@ func seconds(d time.Duration) uint32 {
 	return uint32(min((d+time.Second-1)/time.Second, 1<<31))
 }
 
-func (c *Profiles) shard(id string) *profileShard {
-	return &c.shards[maphash.String(c.seed, id)%uint64(len(c.shards))]
+// shard returns id's shard and hash.
+func (c *Profiles) shard(id string) (*profileShard, uint64) {
+	h := maphash.String(c.seed, id)
+	return &c.shards[h%uint64(len(c.shards))], h
 }
 
 // clock returns the time in whole seconds since base.
@@ -142,19 +198,21 @@ func (c *Profiles) clock() uint32 {
 // p is the profile, or nil when the store is known to have none. A hit
 // marks the entry as recently used.
 func (c *Profiles) Get(id string) (p *Profile, cached bool) {
-	s := c.shard(id)
+	s, h := c.shard(id)
 	now := c.clock()
 	s.mu.Lock()
-	e, ok := s.m[id]
-	if ok && now < e.expires {
+	e, _, ok := s.find(h, id)
+	ok = ok && now < e.expires
+	if ok {
 		s.refs[e.slot/64] |= 1 << (e.slot % 64)
+		s.hits++
+	} else {
+		s.misses++
 	}
 	s.mu.Unlock()
-	if !ok || now >= e.expires {
-		c.misses.Add(1)
+	if !ok {
 		return nil, false
 	}
-	c.hits.Add(1)
 	return e.p, true
 }
 
@@ -164,15 +222,15 @@ func (c *Profiles) Get(id string) (p *Profile, cached bool) {
 // p's strings with equal, shared ones before storing it. id is copied, so
 // it may point into a buffer the caller reuses.
 func (c *Profiles) Put(id string, p *Profile, rev uint64) {
-	s := c.shard(id)
+	s, h := c.shard(id)
 	s.mu.Lock()
-	c.putLocked(s, id, p, rev)
+	c.putLocked(s, h, id, p, rev)
 	s.mu.Unlock()
 }
 
-func (c *Profiles) putLocked(s *profileShard, id string, p *Profile, rev uint64) {
+func (c *Profiles) putLocked(s *profileShard, h uint64, id string, p *Profile, rev uint64) {
 	now := c.clock()
-	e, ok := s.m[id]
+	e, long, ok := s.find(h, id)
 	if ok && rev < e.rev {
 		c.stale.Add(1)
 		return
@@ -186,29 +244,37 @@ func (c *Profiles) putLocked(s *profileShard, id string, p *Profile, rev uint64)
 	}
 	if ok {
 		e.p, e.expires, e.rev = p, now+ttl, rev
-		s.m[id] = e
+		s.store(h, id, long, e)
 		return
 	}
-	if p != nil && p.ID == id {
-		id = p.ID // share the profile's bytes, which are the caller's own
-	} else {
+	e = profileEntry{p: p, expires: now + ttl, rev: rev}
+	_, taken := s.m[h]
+	long = len(id) > inlineID || taken
+	if long {
 		id = strings.Clone(id)
+	} else {
+		e.idLen = uint8(copy(e.id[:], id))
 	}
-	s.m[id] = profileEntry{p: p, expires: now + ttl, rev: rev, slot: c.slotFor(s, id, now)}
+	// The slot first: finding one may evict the entry that held h.
+	e.slot = c.slotFor(s, h, now)
+	if long {
+		s.longKeys[e.slot] = id
+	}
+	s.store(h, id, long, e)
 }
 
-// slotFor returns the ring slot for a new key, evicting an entry when the
-// shard is full: the first one under the hand that is expired or was not
-// read since the hand last passed.
-func (c *Profiles) slotFor(s *profileShard, id string, now uint32) uint32 {
+// slotFor returns the ring slot for a new entry of hash h, evicting one
+// when the shard is full: the first under the hand that is expired or was
+// not read since the hand last passed.
+func (c *Profiles) slotFor(s *profileShard, h uint64, now uint32) uint32 {
 	if n := len(s.free); n > 0 {
 		slot := s.free[n-1]
 		s.free = s.free[:n-1]
-		s.ring[slot] = id
+		s.ring[slot] = h
 		return slot
 	}
 	if len(s.ring) < s.max {
-		s.ring = append(s.ring, id)
+		s.ring = append(s.ring, h)
 		if len(s.ring) > 64*len(s.refs) {
 			s.refs = append(s.refs, 0)
 		}
@@ -216,19 +282,25 @@ func (c *Profiles) slotFor(s *profileShard, id string, now uint32) uint32 {
 	}
 	// At most two sweeps: the first clears every reference bit.
 	for range 2*len(s.ring) + 1 {
-		slot := s.hand
+		slot := uint32(s.hand)
 		s.hand = (s.hand + 1) % len(s.ring)
-		k := s.ring[slot]
+		vh := s.ring[slot]
+		id, long := s.longKeys[slot]
+		var e profileEntry
+		if long {
+			e = s.long[id]
+		} else {
+			e = s.m[vh]
+		}
 		word, bit := &s.refs[slot/64], uint64(1)<<(slot%64)
-		if *word&bit != 0 && now < s.m[k].expires {
+		if *word&bit != 0 && now < e.expires {
 			*word &^= bit
 			continue
 		}
-		*word &^= bit
-		delete(s.m, k)
+		s.drop(vh, id, long, slot)
 		c.evictions.Add(1)
-		s.ring[slot] = id
-		return uint32(slot)
+		s.ring[slot] = h
+		return slot
 	}
 	panic("cache: clock sweep found no victim") // unreachable: the second sweep finds every bit clear
 }
@@ -238,7 +310,7 @@ func (c *Profiles) slotFor(s *profileShard, id string, now uint32) uint32 {
 // being fetched, unless the entry is newer than rev. Changes for ids this
 // edge does not hold are ignored, and Update reports whether it applied.
 func (c *Profiles) Update(id string, p *Profile, rev uint64) bool {
-	s := c.shard(id)
+	s, h := c.shard(id)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if u, ok := s.pending[id]; ok {
@@ -246,21 +318,19 @@ func (c *Profiles) Update(id string, p *Profile, rev uint64) bool {
 			s.pending[id] = pendingUpdate{p: p, rev: rev, seen: true}
 		}
 	}
-	if _, ok := s.m[id]; !ok {
+	if _, _, ok := s.find(h, id); !ok {
 		return false
 	}
-	c.putLocked(s, id, p, rev)
+	c.putLocked(s, h, id, p, rev)
 	return true
 }
 
 // Remove forgets id.
 func (c *Profiles) Remove(id string) {
-	s := c.shard(id)
+	s, h := c.shard(id)
 	s.mu.Lock()
-	if e, ok := s.m[id]; ok {
-		delete(s.m, id)
-		s.ring[e.slot] = ""
-		s.refs[e.slot/64] &^= 1 << (e.slot % 64)
+	if e, long, ok := s.find(h, id); ok {
+		s.drop(h, id, long, e.slot)
 		s.free = append(s.free, e.slot)
 	}
 	s.mu.Unlock()
@@ -273,6 +343,8 @@ func (c *Profiles) Clear() {
 		s := &c.shards[i]
 		s.mu.Lock()
 		clear(s.m)
+		clear(s.long)
+		clear(s.longKeys)
 		s.ring, s.free, s.refs, s.hand = nil, nil, nil, 0
 		s.mu.Unlock()
 	}
@@ -284,7 +356,7 @@ func (c *Profiles) Len() int {
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.Lock()
-		n += len(s.m)
+		n += len(s.m) + len(s.long)
 		s.mu.Unlock()
 	}
 	return n
@@ -302,7 +374,15 @@ type Stats struct {
 
 // Stats returns the counters.
 func (c *Profiles) Stats() Stats {
-	return Stats{Hits: c.hits.Load(), Misses: c.misses.Load(), Evictions: c.evictions.Load(), Stale: c.stale.Load()}
+	st := Stats{Evictions: c.evictions.Load(), Stale: c.stale.Load()}
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		st.Hits += s.hits
+		st.Misses += s.misses
+		s.mu.Unlock()
+	}
+	return st
 }
 
 // Fetched is the outcome of a fill.
@@ -321,7 +401,7 @@ type Fetched struct {
 func (c *Profiles) Fill(id string, fetch func() (*Profile, uint64, error)) <-chan Fetched {
 	out := make(chan Fetched, 1)
 	ch := c.flights.DoChan(id, func() (any, error) {
-		s := c.shard(id)
+		s, h := c.shard(id)
 		s.mu.Lock()
 		s.pending[id] = pendingUpdate{}
 		s.mu.Unlock()
@@ -336,7 +416,7 @@ func (c *Profiles) Fill(id string, fetch func() (*Profile, uint64, error)) <-cha
 		if err != nil {
 			return nil, err
 		}
-		c.putLocked(s, id, p, rev)
+		c.putLocked(s, h, id, p, rev)
 		return p, nil
 	})
 	go func() {
