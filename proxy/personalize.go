@@ -97,6 +97,19 @@ func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 			body, result = nil, rewritePanicked
 		}
 	}()
+	// Decide first: when no rule applies to this visitor the page is
+	// served as the origin sent it, without decoding or compiling it.
+	visitor, request := visitorOf(&ctx.Request, &v.id, p.await(v), time.Now())
+	dec := st.set.Decide(page, visitor, request)
+	for _, a := range dec.Actions {
+		p.m.ruleHits.WithLabelValues(a.Rule).Inc()
+	}
+	if p.cfg.Debug.DecisionHeader {
+		ctx.Response.Header.Set("X-Tailor-Decision", decisionHeader(&dec))
+	}
+	if len(dec.Actions) == 0 {
+		return nil, rewriteNoChange
+	}
 	enc := parseContentEncoding(resp.Header.ContentEncoding())
 	if enc == encUnknown {
 		return nil, rewriteEncoding
@@ -119,17 +132,6 @@ func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	if err != nil {
 		p.log.Debug("compile page", "err", err)
 		return nil, rewriteError
-	}
-	visitor, request := visitorOf(&ctx.Request, &v.id, p.await(v), time.Now())
-	dec := st.set.Decide(page, visitor, request)
-	for _, a := range dec.Actions {
-		p.m.ruleHits.WithLabelValues(a.Rule).Inc()
-	}
-	if p.cfg.Debug.DecisionHeader {
-		ctx.Response.Header.Set("X-Tailor-Decision", decisionHeader(&dec))
-	}
-	if len(dec.Actions) == 0 {
-		return nil, rewriteNoChange
 	}
 	rendered := bytebufferpool.Get()
 	rendered.B = tpl.Render(rendered.B[:0], editsOf(dec.Actions))
