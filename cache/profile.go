@@ -183,7 +183,7 @@ func parseTraits(v *fastjson.Value, fail func(string, ...any)) []Trait {
 		}
 		out = append(out, Trait{Name: string(k), Value: plain(e)})
 	})
-	return sortedTraits(out)
+	return lastByName(out, func(t Trait) string { return t.Name })
 }
 
 func parseScores(v *fastjson.Value, fail func(string, ...any)) []Score {
@@ -207,21 +207,19 @@ func parseScores(v *fastjson.Value, fail func(string, ...any)) []Score {
 			out = append(out, Score{Name: string(k), Value: f})
 		}
 	})
-	slices.SortFunc(out, func(a, b Score) int { return strings.Compare(a.Name, b.Name) })
-	// A repeated name keeps its last value, as encoding/json would.
-	return slices.CompactFunc(out, func(a, b Score) bool { return a.Name == b.Name })
+	return lastByName(out, func(s Score) string { return s.Name })
 }
 
-// sortedTraits sorts traits by name, a repeated name keeping its last
-// value.
-func sortedTraits(t []Trait) []Trait {
-	slices.SortStableFunc(t, func(a, b Trait) int { return strings.Compare(a.Name, b.Name) })
-	out := t[:0]
-	for i := range t {
-		if i+1 < len(t) && t[i+1].Name == t[i].Name {
+// lastByName sorts xs by name, a repeated name keeping its last value
+// (as encoding/json would).
+func lastByName[T any](xs []T, name func(T) string) []T {
+	slices.SortStableFunc(xs, func(a, b T) int { return strings.Compare(name(a), name(b)) })
+	out := xs[:0]
+	for i := range xs {
+		if i+1 < len(xs) && name(xs[i+1]) == name(xs[i]) {
 			continue
 		}
-		out = append(out, t[i])
+		out = append(out, xs[i])
 	}
 	return out
 }

@@ -42,6 +42,17 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	stream := resp.BodyStream()
 	limit := int(p.cfg.MaxRewriteBody)
 
+	// Decide first: the decision needs the visitor and the request, not
+	// the page. When no rule applies, the page streams through as the
+	// origin sends it, never buffered, decoded or compiled.
+	dec, result := p.decide(ctx, st, page, v)
+	if result != "" {
+		p.m.rewrites.WithLabelValues(result).Inc()
+		p.passThrough(out, resp, stream, nil, v)
+		markPersonalized(&out.Header, false)
+		return
+	}
+
 	if cl := resp.Header.ContentLength(); cl > limit {
 		p.m.rewrites.WithLabelValues(rewriteTooLarge).Inc()
 		p.passThrough(out, resp, stream, nil, v)
@@ -73,7 +84,7 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	resp.CloseBodyStream()
 	defer bytebufferpool.Put(raw)
 
-	body, result := p.rewriteBody(ctx, resp, st, page, v, raw.B)
+	body, result := p.rewriteBody(ctx, resp, st, page, &dec, raw.B)
 	p.m.rewrites.WithLabelValues(result).Inc()
 	p.m.rewriteTime.Observe(time.Since(start).Seconds())
 	copyResponseHeaders(&out.Header, &resp.Header, false)
@@ -88,19 +99,18 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	setIdentityCookie(&out.Header, v)
 }
 
-// rewriteBody returns the personalized body, encoded for the visitor, or
-// nil to serve the origin's bytes; result labels the metric either way.
-func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *ruleState, page *rules.Page, v *visit, raw []byte) (body *bytebufferpool.ByteBuffer, result string) {
+// decide returns what the rules decide for this visitor on page. result
+// is "" when there is something to rewrite, else the label to count: no
+// rule applies (unchanged), or deciding panicked.
+func (p *Proxy) decide(ctx *fasthttp.RequestCtx, st *ruleState, page *rules.Page, v *visit) (dec rules.Decision, result string) {
 	defer func() {
 		if r := recover(); r != nil {
-			p.log.Error("rewrite panicked; served the origin's page", "panic", r, "path", string(ctx.Path()))
-			body, result = nil, rewritePanicked
+			p.log.Error("deciding panicked; served the origin's page", "panic", r, "path", string(ctx.Path()))
+			dec, result = rules.Decision{}, rewritePanicked
 		}
 	}()
-	// Decide first: when no rule applies to this visitor the page is
-	// served as the origin sent it, without decoding or compiling it.
 	visitor, request := visitorOf(&ctx.Request, &v.id, p.await(v), time.Now())
-	dec := st.set.Decide(page, visitor, request)
+	dec = st.set.Decide(page, visitor, request)
 	for _, a := range dec.Actions {
 		p.m.ruleHits.WithLabelValues(a.Rule).Inc()
 	}
@@ -108,8 +118,20 @@ func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 		ctx.Response.Header.Set("X-Tailor-Decision", decisionHeader(&dec))
 	}
 	if len(dec.Actions) == 0 {
-		return nil, rewriteNoChange
+		return dec, rewriteNoChange
 	}
+	return dec, ""
+}
+
+// rewriteBody returns the personalized body, encoded for the visitor, or
+// nil to serve the origin's bytes; result labels the metric either way.
+func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *ruleState, page *rules.Page, dec *rules.Decision, raw []byte) (body *bytebufferpool.ByteBuffer, result string) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.log.Error("rewrite panicked; served the origin's page", "panic", r, "path", string(ctx.Path()))
+			body, result = nil, rewritePanicked
+		}
+	}()
 	enc := parseContentEncoding(resp.Header.ContentEncoding())
 	if enc == encUnknown {
 		return nil, rewriteEncoding

@@ -601,3 +601,51 @@ func call2(t *testing.T, url, tok string) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
+
+func TestProxyStartsWithNATSDownAndSyncsOnceItIsUp(t *testing.T) {
+	port := freePort(t)
+	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	store, err := natsync.Open(context.Background(), natsync.Options{URL: url, Bucket: "tailor_profiles"})
+	if err != nil {
+		t.Fatalf("Open with NATS down = %v; want it to start and retry in the background", err)
+	}
+	c, _ := cache.NewProfiles(1000, time.Minute, time.Second, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	watched := make(chan struct{})
+	go func() { defer close(watched); store.Watch(ctx, c) }()
+	defer func() { cancel(); <-watched; store.Close() }()
+	_, rulesEdit := withRules(t, map[string]string{"p.yaml": profileRules})
+	p := startProxy(t, pageOrigin(t, profilePage, nil), func(cfg *config.Config, o *Options) {
+		rulesEdit(cfg, o)
+		cfg.Identity.JWT = config.DefaultJWT()
+		cfg.Identity.JWT.Algorithms = []string{"HS256"}
+		cfg.Identity.JWT.Keys = []string{"hmac:" + jwtSecret}
+		o.Profiles, o.Source = c, store
+	})
+	tok := token(t, "cust-late")
+	start := time.Now()
+	if g := greeting(t, p.url, tok); g != "Hello  (awareness)" {
+		t.Errorf("with NATS never reached, greeting = %q", g)
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("with NATS never reached, a request took %v", d)
+	}
+	// The server comes up: the store connects, creates the bucket and
+	// the watch starts; profiles then flow. (Served without one so far,
+	// cust-late was not cached: a miss before the watch runs is not.)
+	ns := runNATS(t, t.TempDir(), port)
+	kv := kvOf(t, ns.ClientURL())
+	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if !store.Watching() {
+			return fmt.Errorf("the watch has not started")
+		}
+		return nil
+	})
+	putProfile(t, kv, "cust-late", "intent", "Lee")
+	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if g := greeting(t, p.url, tok); g != "Hello Lee (intent)" {
+			return fmt.Errorf("greeting = %q once NATS is up", g)
+		}
+		return nil
+	})
+}
