@@ -401,3 +401,39 @@ func TestLongIDsAreEvictedAndFoundLikeShortOnes(t *testing.T) {
 		t.Error("a Put after Clear was not found")
 	}
 }
+
+// TestEvictionKeepsEveryHeldEntryFindable churns a small store through
+// evictions and removals (which shift table entries back) and checks that
+// each entry it holds can still be found, and is the right one.
+func TestEvictionKeepsEveryHeldEntryFindable(t *testing.T) {
+	c, _ := newTestProfiles(t, 640)
+	latest := map[string]*Profile{}
+	r := rand.New(rand.NewPCG(3, 4))
+	for op := range 50000 {
+		id := fmt.Sprint("v", r.IntN(3000))
+		if r.IntN(5) == 0 {
+			c.Remove(id)
+			delete(latest, id)
+		} else {
+			p := &Profile{ID: id, Stage: fmt.Sprint(op)}
+			c.Put(id, p, uint64(op))
+			latest[id] = p
+		}
+		if op%1000 != 999 {
+			continue
+		}
+		found := 0
+		for id, want := range latest {
+			p, ok := c.Get(id)
+			if ok && p != want {
+				t.Fatalf("after %d ops Get(%s) = %+v, want %+v", op, id, p, want)
+			}
+			if ok {
+				found++
+			}
+		}
+		if found != c.Len() {
+			t.Fatalf("after %d ops %d entries held but %d findable", op, c.Len(), found)
+		}
+	}
+}
