@@ -280,10 +280,11 @@ func (c *Profiles) Get(id string) (p *Profile, cached bool) {
 
 // Put stores p (nil: no such profile, kept for the negative TTL) under id,
 // unless an entry of a newer revision is cached. rev is the KV revision p
-// was read at, 0 when unknown. Put takes ownership of p: it may replace
-// p's strings with equal, shared ones before storing it. id is copied, so
-// it may point into a buffer the caller reuses.
+// was read at, 0 when unknown. Put, Update and Fill take ownership of p:
+// they replace p's strings with equal, shared ones before anyone else can
+// read it. id is copied, so it may point into a buffer the caller reuses.
 func (c *Profiles) Put(id string, p *Profile, rev uint64) {
+	c.names.profile(p)
 	k := c.keyOf(id)
 	s := c.shard(&k)
 	s.mu.Lock()
@@ -295,11 +296,15 @@ func (c *Profiles) putLocked(s *profileShard, k *key, p *Profile, rev uint64) {
 	now := c.clock()
 	i := s.find(k)
 	if i >= 0 && rev < s.slots[i].rev {
+		if p == nil && s.slots[i].p == nil {
+			// "Still no such profile" after a delete at a later revision
+			// (a lookup of a missing key has no revision): the absence is
+			// confirmed, so it is kept for another negative TTL.
+			s.slots[i].expires = now + c.negTTL
+			return
+		}
 		c.stale.Add(1)
 		return
-	}
-	if p != nil {
-		c.names.profile(p)
 	}
 	ttl := c.ttl
 	if p == nil {
@@ -344,6 +349,7 @@ func (c *Profiles) evict(s *profileShard, now uint32) {
 // being fetched, unless the entry is newer than rev. Changes for ids this
 // edge does not hold are ignored, and Update reports whether it applied.
 func (c *Profiles) Update(id string, p *Profile, rev uint64) bool {
+	c.names.profile(p)
 	k := c.keyOf(id)
 	s := c.shard(&k)
 	s.mu.Lock()
@@ -440,6 +446,7 @@ func (c *Profiles) Fill(id string, fetch func() (*Profile, uint64, error)) <-cha
 		s.pending[id] = pendingUpdate{}
 		s.mu.Unlock()
 		p, rev, err := fetch()
+		c.names.profile(p) // before any reader can see p
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		u := s.pending[id]
@@ -475,6 +482,9 @@ const (
 )
 
 func (in *interner) profile(p *Profile) {
+	if p == nil {
+		return
+	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	for i, s := range p.Segments {

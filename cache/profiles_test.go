@@ -437,3 +437,29 @@ func TestEvictionKeepsEveryHeldEntryFindable(t *testing.T) {
 		}
 	}
 }
+
+// TestAbsenceAfterADeleteIsConfirmedByALaterMiss: a delete leaves "no
+// such profile" at the delete's revision; when that expires, the store's
+// "not found" (which has no revision) must be able to renew it, or every
+// request would ask the store again.
+func TestAbsenceAfterADeleteIsConfirmedByALaterMiss(t *testing.T) {
+	c, clk := newTestProfiles(t, 1000)
+	c.Put("gone", &Profile{ID: "gone"}, 5)
+	c.Update("gone", nil, 7)
+	clk.advance(31 * time.Second) // past the negative TTL
+	if _, ok := c.Get("gone"); ok {
+		t.Fatal("the absence outlived its TTL")
+	}
+	c.Put("gone", nil, 0) // the fill's "not found"
+	if p, ok := c.Get("gone"); !ok || p != nil {
+		t.Errorf("Get(gone) = %v, %v; want a renewed absence", p, ok)
+	}
+	if st := c.Stats(); st.Stale != 0 {
+		t.Errorf("a confirmed absence was counted stale: %+v", st)
+	}
+	// A stale profile still never replaces the delete.
+	c.Put("gone", &Profile{ID: "gone"}, 6)
+	if p, _ := c.Get("gone"); p != nil {
+		t.Error("a profile older than the delete came back")
+	}
+}

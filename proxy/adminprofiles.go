@@ -56,8 +56,8 @@ func (a *Admin) v1(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if !a.authorized(ctx) {
-		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, `Bearer realm="tailor"`)
 		apiError(ctx, fasthttp.StatusUnauthorized, "missing or wrong bearer token")
+		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, `Bearer realm="tailor"`)
 		return
 	}
 	path := string(ctx.Path())
@@ -65,8 +65,15 @@ func (a *Admin) v1(ctx *fasthttp.RequestCtx) {
 		apiError(ctx, fasthttp.StatusNotFound, "no such endpoint")
 		return
 	}
+	// The id is cut from the path as sent, so that an encoded "/" stays
+	// part of it; a path that spells the prefix itself encoded is refused.
 	raw := string(ctx.Request.URI().PathOriginal())
-	raw = raw[strings.Index(raw, profilesPrefix)+len(profilesPrefix):]
+	at := strings.Index(raw, profilesPrefix)
+	if at < 0 {
+		apiError(ctx, fasthttp.StatusBadRequest, "the path must be /v1/profiles/{id}, with the id URL-encoded")
+		return
+	}
+	raw = raw[at+len(profilesPrefix):]
 	if i := strings.IndexByte(raw, '?'); i >= 0 {
 		raw = raw[:i]
 	}
@@ -125,8 +132,8 @@ func (a *Admin) v1(ctx *fasthttp.RequestCtx) {
 		}
 		ctx.SetStatusCode(fasthttp.StatusNoContent)
 	default:
-		ctx.Response.Header.Set(fasthttp.HeaderAllow, "GET, PUT, DELETE")
 		apiError(ctx, fasthttp.StatusMethodNotAllowed, "use GET, PUT or DELETE")
+		ctx.Response.Header.Set(fasthttp.HeaderAllow, "GET, PUT, DELETE")
 	}
 }
 

@@ -148,6 +148,9 @@ type visitorIdentity struct {
 	// SetCookie, when not empty, is the Set-Cookie value that gives the
 	// visitor a fresh id (their cookie was missing, malformed or forged).
 	SetCookie string
+	// Fresh is true when AnonymousID was minted for this request: no
+	// profile can exist for it yet.
+	Fresh bool
 	// Subject is the profile id from a verified token; "" without one.
 	Subject string
 	// TokenSegments are the segments the verified token carries.
@@ -180,7 +183,7 @@ func (p *Proxy) identify(req *fasthttp.Request, now time.Time, optOut bool) visi
 	}
 	if id.AnonymousID == "" {
 		anon, value := p.signer.mint()
-		id.AnonymousID = anon
+		id.AnonymousID, id.Fresh = anon, true
 		if !optOut {
 			id.SetCookie = p.signer.setCookie(value)
 		}

@@ -39,6 +39,11 @@ func (p *Proxy) lookup(v *visit, start time.Time) {
 	if p.profiles == nil {
 		return
 	}
+	if v.id.Fresh && !v.id.Known() {
+		// An id minted just now has no profile yet: asking the store
+		// would cost a round trip and leave an entry nobody reads.
+		return
+	}
 	key := v.id.Key()
 	if key == "" {
 		return

@@ -259,8 +259,12 @@ func TestAnonymousVisitorsProfileAndTokenSegments(t *testing.T) {
 	ns := runNATS(t, t.TempDir(), -1)
 	kv := kvOf(t, ns.ClientURL())
 	p := startSyncedProxy(t, ns.ClientURL(), nil, nil)
-	// A first visit mints an id; the CDP then pushes a profile for it.
+	// A first visit mints an id; the CDP then pushes a profile for it. A
+	// minted id cannot have a profile yet: the store is not asked.
 	resp, _ := get(t, p.url+"/")
+	if n := p.cache.Len(); n != 0 {
+		t.Errorf("a first visit left %d cache entries; want the store not asked", n)
+	}
 	cookie := strings.SplitN(resp.Header.Get("Set-Cookie"), ";", 2)[0]
 	id := strings.Split(strings.TrimPrefix(cookie, "tailor_id="), ".")[1]
 	putProfile(t, kv, id, "interest", "Anon", "vip")
@@ -555,6 +559,7 @@ func TestAdminProfilesAPI(t *testing.T) {
 		contains                      string
 	}{
 		{"no token", "GET", "/v1/profiles/cust-5", "", "", 401, "bearer"},
+		{"encoded prefix", "GET", "/v1/profiles%2Fcust-5", adminToken, "", 400, "/v1/profiles/{id}"},
 		{"wrong token", "GET", "/v1/profiles/cust-5", "s3cret-admin-tokeN", "", 401, "bearer"},
 		{"absent", "GET", "/v1/profiles/cust-5", adminToken, "", 404, "no profile"},
 		{"put", "PUT", "/v1/profiles/cust-5", adminToken, doc, 200, `"revision"`},
@@ -574,6 +579,24 @@ func TestAdminProfilesAPI(t *testing.T) {
 		status, body := call(c.method, c.path, c.tok, c.body)
 		if status != c.status || !strings.Contains(strings.ToLower(body), strings.ToLower(c.contains)) {
 			t.Errorf("%s: %s %s = %d %q; want %d containing %q", c.name, c.method, c.path, status, body, c.status, c.contains)
+		}
+	}
+	// 401 says how to authenticate; 405 says what is allowed.
+	for _, c := range []struct{ method, tok, header, want string }{
+		{"GET", "", "WWW-Authenticate", `Bearer realm="tailor"`},
+		{"POST", adminToken, "Allow", "GET, PUT, DELETE"},
+	} {
+		req, _ := http.NewRequest(c.method, admin+"/v1/profiles/cust-5", nil)
+		if c.tok != "" {
+			req.Header.Set("Authorization", "Bearer "+c.tok)
+		}
+		resp, err := client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get(c.header); got != c.want {
+			t.Errorf("%s: %s = %q, want %q", c.method, c.header, got, c.want)
 		}
 	}
 	// A profile written through the API reaches the page.

@@ -75,6 +75,12 @@ func (s *Store) Watch(ctx context.Context, c *cache.Profiles) error {
 	}
 	s.watch.revision.Store(last)
 	for attempt := 0; ctx.Err() == nil; attempt++ {
+		// The head before the watch: everything up to it that still
+		// exists is delivered before the watch says it has caught up.
+		head, err := s.lastRevision(ctx, kv)
+		if err != nil {
+			head = 0
+		}
 		w, err := kv.WatchAll(ctx, jetstream.ResumeFromRevision(last+1))
 		if err != nil {
 			if attempt%20 == 0 {
@@ -89,8 +95,11 @@ func (s *Store) Watch(ctx context.Context, c *cache.Profiles) error {
 		}
 		attempt = 0
 		s.watching.Store(true)
-		last = s.follow(ctx, kv, w, c, last)
+		last = s.follow(ctx, kv, w, c, last, head)
 		w.Stop()
+		// The client's delivery goroutine may be blocked handing the old
+		// watch an entry nobody will read; drain it so that it can end.
+		go drain(w)
 		if ctx.Err() == nil {
 			s.watch.restarts.Add(1)
 			s.log.Debug("resuming profile watch", "from", last+1)
@@ -101,7 +110,11 @@ func (s *Store) Watch(ctx context.Context, c *cache.Profiles) error {
 
 // follow applies w's changes until ctx ends or w must be re-created, and
 // returns the last revision applied.
-func (s *Store) follow(ctx context.Context, kv jetstream.KeyValue, w jetstream.KeyWatcher, c *cache.Profiles, last uint64) uint64 {
+// head is the bucket's newest revision when w was created: once w has
+// delivered what existed then, revisions up to head that it did not
+// deliver were purged and are skipped, or every idle check would find the
+// watch behind and restart it.
+func (s *Store) follow(ctx context.Context, kv jetstream.KeyValue, w jetstream.KeyWatcher, c *cache.Profiles, last, head uint64) uint64 {
 	tick := time.NewTicker(idleCheck)
 	defer tick.Stop()
 	heard := time.Now()
@@ -113,8 +126,13 @@ func (s *Store) follow(ctx context.Context, kv jetstream.KeyValue, w jetstream.K
 			if !ok {
 				return last // closed under us: re-create
 			}
-			if e == nil || e.Revision() <= last {
-				continue // end of initial values; or a replay
+			if e == nil { // caught up with what existed at creation
+				last = max(last, head)
+				s.watch.revision.Store(last)
+				continue
+			}
+			if e.Revision() <= last {
+				continue // a replay
 			}
 			s.apply(e, c)
 			last = e.Revision()
@@ -143,6 +161,23 @@ func (s *Store) follow(ctx context.Context, kv jetstream.KeyValue, w jetstream.K
 				c.Clear()
 				return head
 			}
+		}
+	}
+}
+
+// drain reads a stopped watcher's channel until the client closes it, for
+// at most a minute.
+func drain(w jetstream.KeyWatcher) {
+	t := time.NewTimer(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case _, ok := <-w.Updates():
+			if !ok {
+				return
+			}
+		case <-t.C:
+			return
 		}
 	}
 }
