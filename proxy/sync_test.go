@@ -1,3 +1,9 @@
+//go:build !nonats
+
+// The tests in this file start an in-process NATS server; the tag
+// nonats leaves them out of builds that need not link the server (the
+// fuzz run of .ci/run, which instruments every package it links).
+
 package proxy
 
 import (
@@ -172,12 +178,17 @@ func kvOf(t *testing.T, url string) jetstream.KeyValue {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "tailor_profiles"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// A proxy's store may be creating the bucket at the same moment.
+	var kv jetstream.KeyValue
+	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if kv, err = js.KeyValue(ctx, "tailor_profiles"); err == nil {
+			return nil
+		}
+		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "tailor_profiles"})
+		return err
+	})
 	return kv
 }
 

@@ -8,13 +8,11 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -33,15 +31,13 @@ const (
 
 // Options say where the central store is.
 type Options struct {
-	// URL lists servers, comma-separated. With Embedded it names the
-	// address the embedded server listens on (the first URL's host:port).
+	// URL lists servers, comma-separated; ignored with Server.
 	URL string
 	// Creds is a NATS credentials file; empty for none.
 	Creds string
-	// Embedded starts an in-process server with JetStream in DataDir.
-	Embedded bool
-	// DataDir is where the embedded server keeps JetStream's files.
-	DataDir string
+	// Server, when not nil, is an in-process server (package embedded)
+	// that the Store connects to and shuts down on Close.
+	Server Embedded
 	// Bucket is the KV bucket of profiles.
 	Bucket string
 	// Name identifies this client to the servers (monitoring).
@@ -50,13 +46,20 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// Embedded is an in-process NATS server; *server.Server is one.
+type Embedded interface {
+	ClientURL() string
+	Shutdown()
+	WaitForShutdown()
+}
+
 // Store is the profile bucket in the central store, reached over NATS. It
 // is safe for concurrent use. Its methods never wait for a server that is
 // down longer than their context allows.
 type Store struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
-	srv    *server.Server // nil unless embedded
+	srv    Embedded // nil unless embedded
 	bucket string
 	log    *slog.Logger
 
@@ -71,8 +74,8 @@ type Store struct {
 	done       chan struct{}
 }
 
-// Open connects to the central store (starting the embedded server first
-// when asked to) and opens the bucket, creating it when it is missing. A
+// Open connects to the central store (o.Server, or o.URL) and opens the
+// bucket, creating it when it is missing. A
 // server that cannot be reached is not an error: the connection is retried
 // forever in the background and the bucket opened once it is up; until
 // then Get, Put and Delete fail fast with ErrUnavailable.
@@ -88,17 +91,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	s := &Store{bucket: o.Bucket, log: log, ready: make(chan struct{}),
 		reconnects: make(chan struct{}, 1), done: make(chan struct{})}
 	urls := o.URL
-	if o.Embedded {
-		addr, err := EmbeddedAddr(o.URL)
-		if err != nil {
-			return nil, fmt.Errorf("start embedded nats: %w", err)
-		}
-		srv, err := Embed(o.DataDir, addr, log)
-		if err != nil {
-			return nil, err
-		}
-		s.srv = srv
-		urls = srv.ClientURL()
+	if o.Server != nil {
+		s.srv = o.Server
+		urls = o.Server.ClientURL()
 	}
 	if urls == "" {
 		return nil, errors.New("open profile store: no NATS URL and no embedded server")
@@ -258,40 +253,6 @@ func (s *Store) shutdownServer() {
 		s.srv.Shutdown()
 		s.srv.WaitForShutdown()
 	}
-}
-
-// Embed starts an in-process NATS server with JetStream keeping its files
-// in dataDir, listening on addr ("host:port"; port -1 picks a free one).
-func Embed(dataDir, addr string, log *slog.Logger) (*server.Server, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, fmt.Errorf("start embedded nats: address %q: %w", addr, err)
-	}
-	p, err := strconv.Atoi(port)
-	if err != nil {
-		return nil, fmt.Errorf("start embedded nats: port %q: %w", port, err)
-	}
-	srv, err := server.NewServer(&server.Options{
-		ServerName: "tailor-embedded",
-		Host:       host,
-		Port:       p,
-		JetStream:  true,
-		StoreDir:   dataDir,
-		NoSigs:     true,
-		NoLog:      true,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("start embedded nats: %w", err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		srv.Shutdown()
-		return nil, fmt.Errorf("start embedded nats on %s: not ready after 10s (is the port in use?)", addr)
-	}
-	if log != nil {
-		log.Info("embedded nats started", "addr", srv.ClientURL(), "data_dir", dataDir)
-	}
-	return srv, nil
 }
 
 // EmbeddedAddr returns where an embedded server listens for a configured

@@ -17,13 +17,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tailor-edge/tailor/cache"
+	"github.com/tailor-edge/tailor/sync/embedded"
 )
 
 // importStore starts an in-process server and opens a profile bucket on
 // it, both stopped when the test ends.
 func importStore(tb testing.TB) (*Store, jetstream.KeyValue) {
 	tb.Helper()
-	srv, err := Embed(tb.TempDir(), "127.0.0.1:-1", nil)
+	srv, err := embedded.Start(tb.TempDir(), "127.0.0.1:-1", nil)
 	if err != nil {
 		tb.Fatal(err)
 	}

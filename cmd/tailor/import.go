@@ -18,6 +18,7 @@ import (
 
 	"github.com/tailor-edge/tailor/config"
 	natsync "github.com/tailor-edge/tailor/sync"
+	"github.com/tailor-edge/tailor/sync/embedded"
 )
 
 // Waits of tailor import: for the running proxy's embedded server, which
@@ -193,9 +194,14 @@ func (m *Main) importStore(ctx context.Context, cfg *config.Config, log *slog.Lo
 		if s := probeEmbedded(ctx, addr, opts); s != nil {
 			return s, exitOK
 		}
-		opts.Embedded = true
-		opts.DataDir = cfg.Resolve(n.DataDir)
-		where = "the embedded server on " + addr + " (data in " + opts.DataDir + ")"
+		dataDir := cfg.Resolve(n.DataDir)
+		srv, err := embedded.Start(dataDir, addr, log)
+		if err != nil {
+			fmt.Fprintf(m.Stderr, "tailor import: %v\n", err)
+			return nil, exitRuntime
+		}
+		opts.Server = srv
+		where = "the embedded server on " + addr + " (data in " + dataDir + ")"
 	case n.URL == "":
 		fmt.Fprintln(m.Stderr, "nats: no url and embedded is false: nowhere to import to")
 		return nil, exitInvalid

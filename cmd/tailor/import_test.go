@@ -14,13 +14,14 @@ import (
 
 	"github.com/tailor-edge/tailor/cache"
 	natsync "github.com/tailor-edge/tailor/sync"
+	"github.com/tailor-edge/tailor/sync/embedded"
 )
 
 // importServer starts an in-process NATS server with JetStream for the
 // test and returns its URL.
 func importServer(t *testing.T, dataDir string) string {
 	t.Helper()
-	srv, err := natsync.Embed(dataDir, "127.0.0.1:-1", nil)
+	srv, err := embedded.Start(dataDir, "127.0.0.1:-1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tailor-edge/tailor/config"
 	natsync "github.com/tailor-edge/tailor/sync"
+	"github.com/tailor-edge/tailor/sync/embedded"
 )
 
 // demoSecret signs the demo personas' login tokens. It is public on
@@ -35,7 +36,7 @@ var demoPersonas = []demoPersona{
 // personas' profiles and points cfg at it: visitors who present a
 // persona's token get that persona's profile.
 func startDemoStore(ctx context.Context, dir string, cfg *config.Config, log *slog.Logger) (stop func(), tokens []string, err error) {
-	srv, err := natsync.Embed(filepath.Join(dir, "nats"), "127.0.0.1:-1", nil)
+	srv, err := embedded.Start(filepath.Join(dir, "nats"), "127.0.0.1:-1", nil)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/tailor-edge/tailor/config"
 	"github.com/tailor-edge/tailor/proxy"
 	natsync "github.com/tailor-edge/tailor/sync"
+	"github.com/tailor-edge/tailor/sync/embedded"
 )
 
 // drainTimeout bounds how long SIGTERM waits for in-flight requests.
@@ -133,11 +134,21 @@ wait:
 // server that is down is no error: the proxy serves meanwhile.
 func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (*natsync.Store, *cache.Profiles, error) {
 	n := cfg.NATS
-	store, err := natsync.Open(ctx, natsync.Options{
-		URL: n.URL, Creds: cfg.Resolve(n.Creds), Embedded: n.Embedded, DataDir: cfg.Resolve(n.DataDir),
-		Bucket: n.Bucket, Name: "tailor " + Version, Logger: log,
-	})
+	opts := natsync.Options{URL: n.URL, Creds: cfg.Resolve(n.Creds), Bucket: n.Bucket, Name: "tailor " + Version, Logger: log}
+	if n.Embedded {
+		addr, err := natsync.EmbeddedAddr(n.URL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("nats.url: %w", err)
+		}
+		if opts.Server, err = embedded.Start(cfg.Resolve(n.DataDir), addr, log); err != nil {
+			return nil, nil, err
+		}
+	}
+	store, err := natsync.Open(ctx, opts)
 	if err != nil {
+		if opts.Server != nil {
+			opts.Server.Shutdown()
+		}
 		return nil, nil, err
 	}
 	pc := cfg.Profiles
