@@ -582,24 +582,6 @@ func mustJSON(t testing.TB, v any) string {
 	return string(b)
 }
 
-// eventually polls fn every every until it returns nil, and fails the
-// test with fn's last error once total has passed (nats-server's
-// checkFor, named apart from helpers elsewhere in the package).
-func eventually(t testing.TB, total, every time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still failing after %v: %v", total, err)
-		}
-		time.Sleep(every)
-	}
-}
-
 // jwtLog is a log a test can read while the watcher writes it.
 type jwtLog struct {
 	mu  sync.Mutex
@@ -663,14 +645,14 @@ func TestJWTKeyRotationIsPickedUpAndBrokenJWKSKeepsOldKeys(t *testing.T) {
 	}
 
 	writeJWKS(t, path, jwkOf(t, "k2", &k.rsa2.PublicKey))
-	eventually(t, 5*time.Second, 20*time.Millisecond, jwtAccepted(v, newTok))
+	checkFor(t, 5*time.Second, 20*time.Millisecond, jwtAccepted(v, newTok))
 	if _, reason := v.verify([]byte(oldTok), jwtNow); reason != jwtUnknownKey {
 		t.Errorf("retired key's token = %q, want %q", reason, jwtUnknownKey)
 	}
 
 	for i, broken := range []string{`{"keys": [`, `{"keys": []}`, ""} {
 		writeFileAtomic(t, path, []byte(broken))
-		eventually(t, 5*time.Second, 20*time.Millisecond, func() error {
+		checkFor(t, 5*time.Second, 20*time.Millisecond, func() error {
 			if n := log.count("jwks reload failed"); n <= i {
 				return fmt.Errorf("%d reload failures logged, want %d", n, i+1)
 			}
@@ -684,7 +666,7 @@ func TestJWTKeyRotationIsPickedUpAndBrokenJWKSKeepsOldKeys(t *testing.T) {
 	// Deleted, then back: the keys stay, then follow the file again.
 	os.Remove(path)
 	writeJWKS(t, path, jwkOf(t, "k1", &k.rsa.PublicKey), jwkOf(t, "k2", &k.rsa2.PublicKey))
-	eventually(t, 5*time.Second, 20*time.Millisecond, jwtAccepted(v, oldTok))
+	checkFor(t, 5*time.Second, 20*time.Millisecond, jwtAccepted(v, oldTok))
 	if err := jwtAccepted(v, newTok)(); err != nil {
 		t.Errorf("after restoring both keys: %v", err)
 	}
@@ -721,11 +703,11 @@ func TestJWTConfigMapSymlinkSwapIsPickedUp(t *testing.T) {
 		t.Fatalf("before the swap: %v", err)
 	}
 	version("..2030_01_02_v2", jwkOf(t, "k2", &k.rsa2.PublicKey))
-	eventually(t, 5*time.Second, 20*time.Millisecond, jwtAccepted(v, signJWT(t, jwt.SigningMethodRS256, k.rsa2, "k2", jwtClaims(nil))))
+	checkFor(t, 5*time.Second, 20*time.Millisecond, jwtAccepted(v, signJWT(t, jwt.SigningMethodRS256, k.rsa2, "k2", jwtClaims(nil))))
 	// The watch is surely set up by now (the first swap may have been read
 	// when it started), so this one can only be seen through an event.
 	version("..2030_01_02_v3", jwkOf(t, "k3", &k.rsa.PublicKey))
-	eventually(t, 5*time.Second, 20*time.Millisecond, jwtAccepted(v, signJWT(t, jwt.SigningMethodRS256, k.rsa, "k3", jwtClaims(nil))))
+	checkFor(t, 5*time.Second, 20*time.Millisecond, jwtAccepted(v, signJWT(t, jwt.SigningMethodRS256, k.rsa, "k3", jwtClaims(nil))))
 }
 
 func TestJWTWatchWithoutJWKSReturns(t *testing.T) {

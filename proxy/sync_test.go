@@ -78,22 +78,6 @@ func runNATS(t *testing.T, dir string, port int) *server.Server {
 	return s
 }
 
-// checkFor polls fn every `every` until it returns nil or total passes.
-func checkFor(t *testing.T, total, every time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", total, err)
-		}
-		time.Sleep(every)
-	}
-}
-
 // syncedProxy is a proxy whose profiles come from a NATS bucket.
 type syncedProxy struct {
 	*testProxy
