@@ -24,7 +24,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
 	"github.com/golang-jwt/jwt/v5"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/valyala/fasthttp"
@@ -629,39 +628,12 @@ func (v *jwtVerifier) watch(ctx context.Context) error {
 	if v.jwksPath == "" {
 		return nil
 	}
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
+	// reloadJWKS once the watch is in place: the file may have changed
+	// between newJWTVerifier and then.
+	if err := watchFiles(ctx, filepath.Dir(v.jwksPath), false, jwksDebounce, v.log, v.reloadJWKS, v.reloadJWKS); err != nil {
 		return fmt.Errorf("watch jwks: %w", err)
 	}
-	defer w.Close()
-	if err := w.Add(filepath.Dir(v.jwksPath)); err != nil {
-		return fmt.Errorf("watch jwks directory: %w", err)
-	}
-	// The file may have changed between newJWTVerifier and Add.
-	v.reloadJWKS()
-	var timer <-chan time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok := <-w.Events:
-			if !ok {
-				return nil
-			}
-			if ev.Op == fsnotify.Chmod {
-				continue // backup and indexing tools touch modes; the bytes did not change
-			}
-			timer = time.After(jwksDebounce)
-		case err, ok := <-w.Errors:
-			if !ok {
-				return nil
-			}
-			v.log.Warn("watch jwks", "err", err)
-		case <-timer:
-			timer = nil
-			v.reloadJWKS()
-		}
-	}
+	return nil
 }
 
 // reloadJWKS is loadJWKS for the watcher, which has no one to return to.

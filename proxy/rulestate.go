@@ -5,10 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
-
-	"github.com/fsnotify/fsnotify"
 
 	"github.com/tailor-edge/tailor/rules"
 )
@@ -58,51 +55,9 @@ const reloadDebounce = 150 * time.Millisecond
 // changes, until ctx ends. A bad edit is logged and the last good rules
 // keep serving.
 func (p *Proxy) WatchRules(ctx context.Context) error {
-	dir := p.cfg.Resolve(p.cfg.Rules.Dir)
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	// Watch the directory and its subdirectories (fragments often live
-	// beside the rule files).
-	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return w.Add(path)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	var timer <-chan time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok := <-w.Events:
-			if !ok {
-				return nil
-			}
-			if ev.Has(fsnotify.Create) {
-				if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() {
-					w.Add(ev.Name)
-				}
-			}
-			timer = time.After(reloadDebounce)
-		case err, ok := <-w.Errors:
-			if !ok {
-				return nil
-			}
-			p.log.Warn("watch rules", "err", err)
-		case <-timer:
-			timer = nil
-			p.reload("file change")
-		}
-	}
+	// Subdirectories too: fragments often live beside the rule files.
+	return watchFiles(ctx, p.cfg.Resolve(p.cfg.Rules.Dir), true, reloadDebounce, p.log, nil,
+		func() { p.reload("file change") })
 }
 
 // reload loads the rules and logs the outcome; why says what triggered it.
