@@ -283,6 +283,12 @@ func BenchmarkProfilesGetHit1M(b *testing.B) {
 		bench1M.c = c
 	})
 	c := bench1M.c
+	benchRandomHits(b, n, func(id string) bool { _, ok := c.Get(id); return ok })
+}
+
+// benchRandomHits times get on uniformly random ids among sampleProfile's
+// first n, on every core; get reports whether the id was found.
+func benchRandomHits(b *testing.B, n int, get func(id string) bool) {
 	runtime.GC()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -290,7 +296,7 @@ func BenchmarkProfilesGetHit1M(b *testing.B) {
 		r := rand.New(rand.NewPCG(rand.Uint64(), 1))
 		var buf [32]byte
 		for pb.Next() {
-			if _, ok := c.Get(benchID(buf[:0], r.IntN(n))); !ok {
+			if !get(benchID(buf[:0], r.IntN(n))) {
 				b.Fatal("miss")
 			}
 		}
@@ -319,18 +325,7 @@ func BenchmarkGolangLRUGetHit1M(b *testing.B) {
 		p := sampleProfile(i)
 		l.Add(p.ID, p)
 	}
-	runtime.GC()
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		r := rand.New(rand.NewPCG(rand.Uint64(), 1))
-		var buf [32]byte
-		for pb.Next() {
-			if _, ok := l.Get(benchID(buf[:0], r.IntN(n))); !ok {
-				b.Fatal("miss")
-			}
-		}
-	})
+	benchRandomHits(b, n, func(id string) bool { _, ok := l.Get(id); return ok })
 }
 
 // TestProfilesAgreeWithAMap runs random operations on ids short enough to

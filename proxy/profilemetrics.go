@@ -20,10 +20,9 @@ const (
 	lookupMissing  = "missing" // cached "no such profile"
 	lookupFetched  = "fetched" // miss, answered within the budget
 	lookupNotFound = "not_found"
-	lookupTimeout  = "timeout"     // miss, over budget: served without, filled in the background
-	lookupError    = "error"       // miss, the store failed or is down
-	lookupDisabled = "no_store"    // no NATS configured: profiles come from tokens only
-	lookupSkipped  = "not_tracked" // the page needs no profile
+	lookupTimeout  = "timeout"  // miss, over budget: served without, filled in the background
+	lookupError    = "error"    // miss, the store failed or is down
+	lookupDisabled = "no_store" // no NATS configured: profiles come from tokens only
 )
 
 // identityMetrics are the identity and profile counters.

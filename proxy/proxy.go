@@ -179,9 +179,6 @@ func (p *Proxy) WatchKeys(ctx context.Context) error {
 	return p.jwt.watch(ctx)
 }
 
-// Profiles returns the profile cache, nil when there is none.
-func (p *Proxy) Profiles() *cache.Profiles { return p.profiles }
-
 // Ready reports whether the proxy is serving.
 func (p *Proxy) Ready() bool { return p.ready.Load() }
 

@@ -222,14 +222,8 @@ func (s *Store) KV(ctx context.Context) (jetstream.KeyValue, error) {
 	}
 }
 
-// JetStream returns the JetStream context of the connection.
-func (s *Store) JetStream() jetstream.JetStream { return s.js }
-
 // Conn returns the NATS connection.
 func (s *Store) Conn() *nats.Conn { return s.nc }
-
-// Bucket returns the name of the profile bucket.
-func (s *Store) Bucket() string { return s.bucket }
 
 // Connected reports whether the connection to NATS is up.
 func (s *Store) Connected() bool { return s.nc.IsConnected() }
