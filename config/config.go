@@ -161,8 +161,18 @@ type NATS struct {
 	// central store.
 	Bucket string `yaml:"bucket"`
 	// EventsStream is the JetStream stream for events (subjects
-	// tailor.events.>).
+	// tailor.events.>), created when missing; "" publishes no events.
 	EventsStream string `yaml:"events_stream"`
+	// EventsMaxAge is how long the stream keeps an event; 0 keeps events
+	// until EventsMaxBytes pushes the oldest out.
+	EventsMaxAge time.Duration `yaml:"events_max_age"`
+	// EventsMaxBytes bounds the stream's size; the oldest events go
+	// first. 0 means no bound but the server's.
+	EventsMaxBytes ByteSize `yaml:"events_max_bytes"`
+	// EventsQueue bounds the events waiting in memory to be published
+	// (while NATS is slow or down); beyond it events are dropped and
+	// counted in tailor_events_total{result="dropped"}.
+	EventsQueue int `yaml:"events_queue"`
 }
 
 // Rules says where rule files live.
@@ -226,9 +236,12 @@ func Default() *Config {
 			NegativeTTL: 30 * time.Second,
 		},
 		NATS: NATS{
-			DataDir:      "./data/nats",
-			Bucket:       "tailor_profiles",
-			EventsStream: "TAILOR_EVENTS",
+			DataDir:        "./data/nats",
+			Bucket:         "tailor_profiles",
+			EventsStream:   "TAILOR_EVENTS",
+			EventsMaxAge:   30 * 24 * time.Hour,
+			EventsMaxBytes: 10 * GiB,
+			EventsQueue:    65536,
 		},
 		Rules:   Rules{Dir: "rules/", Watch: true},
 		Privacy: Privacy{RespectGPC: true},

@@ -260,8 +260,15 @@ func (v *validator) nats() {
 	if !isBucketName(n.Bucket) {
 		v.fail("nats.bucket", "%q is not a valid bucket name (letters, digits, - and _)", n.Bucket)
 	}
-	if !isStreamName(n.EventsStream) {
+	if n.EventsStream != "" && !isStreamName(n.EventsStream) {
 		v.fail("nats.events_stream", "%q is not a valid stream name (no spaces, '.', '*', '>', '/' or '\\')", n.EventsStream)
+	}
+	v.notNegative("nats.events_max_age", n.EventsMaxAge)
+	if n.EventsMaxBytes < 0 {
+		v.fail("nats.events_max_bytes", "must not be negative")
+	}
+	if n.EventsQueue < 1 || n.EventsQueue > 1<<24 {
+		v.fail("nats.events_queue", "want 1 to 16777216 events, not %d", n.EventsQueue)
 	}
 }
 

@@ -69,6 +69,8 @@ func TestValidateRejects(t *testing.T) {
 		{"empty bucket", func(c *Config) { c.NATS.Bucket = "" }, `nats.bucket: "" is not a valid bucket name`},
 		{"stream with a wildcard", func(c *Config) { c.NATS.EventsStream = "EVENTS>" }, `nats.events_stream: "EVENTS>" is not a valid stream name`},
 		{"stream with a space", func(c *Config) { c.NATS.EventsStream = "MY EVENTS" }, `nats.events_stream: "MY EVENTS" is not a valid stream name`},
+		{"no events queue", func(c *Config) { c.NATS.EventsQueue = 0 }, `nats.events_queue: want 1 to 16777216 events, not 0`},
+		{"negative events age", func(c *Config) { c.NATS.EventsMaxAge = -time.Hour }, `nats.events_max_age: must not be negative`},
 		{"empty rules dir", func(c *Config) { c.Rules.Dir = "" }, `rules.dir: must not be empty`},
 		{"bad consent cookie", func(c *Config) { c.Privacy.ConsentCookie = "consent given" }, `privacy.consent_cookie: "consent given" is not a valid cookie name`},
 	}
