@@ -32,6 +32,15 @@ type edgeSegment struct {
 // stage of a visitor without one.
 func (s *Set) Stages() []string { return slices.Clone(s.stages) }
 
+// FirstStage returns the first declared stage, the stage of a visitor
+// without one; "" when the rule files declare no stages.
+func (s *Set) FirstStage() string {
+	if len(s.stages) == 0 {
+		return ""
+	}
+	return s.stages[0]
+}
+
 // PageCount returns how many pages the rule files define.
 func (s *Set) PageCount() int { return len(s.pages) }
 
@@ -156,6 +165,9 @@ type Decision struct {
 	// Exposures are the experiments the visitor was bucketed into on
 	// this page, holdouts included.
 	Exposures []Exposure
+	// Cases are the Digital Relevancy Map cases that fired, in rule
+	// order.
+	Cases []MapChoice
 	// Trace has one entry per rule of the page, in order.
 	Trace []Trace
 }
@@ -166,6 +178,14 @@ type Exposure struct {
 	Experiment string
 	// Variant is the variant's name, or HoldoutVariant.
 	Variant string
+}
+
+// MapChoice is the case a map rule chose.
+type MapChoice struct {
+	// Rule is the map rule's id.
+	Rule string
+	// Case is the stage or segment of the case, or "default".
+	Case string
 }
 
 // Trace says what one rule did for one request.
@@ -330,7 +350,7 @@ func (s *Set) Decide(p *Page, v *Visitor, r *Request) Decision {
 		case kindAction:
 			a, tr.Reason = ru.act, "matched"
 		case kindMap:
-			a, tr.Reason = ru.mapCase(c)
+			a, variant, tr.Reason = ru.mapCase(c)
 			if a == nil {
 				continue
 			}
@@ -349,8 +369,11 @@ func (s *Set) Decide(p *Page, v *Visitor, r *Request) Decision {
 			tr.Reason = "render: " + firstLine(err.Error())
 			continue
 		}
-		if ru.kind == kindExperiment {
+		switch ru.kind {
+		case kindExperiment:
 			d.Exposures = append(d.Exposures, Exposure{Experiment: ru.id, Variant: variant})
+		case kindMap:
+			d.Cases = append(d.Cases, MapChoice{Rule: ru.id, Case: variant})
 		}
 		takenBy[ru.sel] = i + 1
 		tr.Fired = true
@@ -370,28 +393,30 @@ func (r *rule) takenBy(j int) string {
 }
 
 // mapCase picks a map's case for the visitor: the stage's, or the first
-// segment case (in file order) the visitor is in; else the default.
-func (r *rule) mapCase(c *evalCtx) (*action, string) {
+// segment case (in file order) the visitor is in; else the default. It
+// returns the case's action and key ("default" for the default) and the
+// trace's reason.
+func (r *rule) mapCase(c *evalCtx) (a *action, key, reason string) {
 	if r.by == "stage" {
 		for i := range r.cases {
 			if r.cases[i].key == c.stage {
-				return r.cases[i].act, r.cases[i].reason
+				return r.cases[i].act, r.cases[i].key, r.cases[i].reason
 			}
 		}
 		if r.def != nil {
-			return r.def, "map default (no case for stage " + orNone(c.stage) + ")"
+			return r.def, "default", "map default (no case for stage " + orNone(c.stage) + ")"
 		}
-		return nil, "stage " + orNone(c.stage) + ": no map case and no default"
+		return nil, "", "stage " + orNone(c.stage) + ": no map case and no default"
 	}
 	for i := range r.cases {
 		if slices.Contains(c.segs, r.cases[i].key) {
-			return r.cases[i].act, r.cases[i].reason
+			return r.cases[i].act, r.cases[i].key, r.cases[i].reason
 		}
 	}
 	if r.def != nil {
-		return r.def, "map default (no case for segments [" + joinSpace(c.segs) + "])"
+		return r.def, "default", "map default (no case for segments [" + joinSpace(c.segs) + "])"
 	}
-	return nil, "segments [" + joinSpace(c.segs) + "]: no map case and no default"
+	return nil, "", "segments [" + joinSpace(c.segs) + "]: no map case and no default"
 }
 
 func joinSpace(list []string) string { return strings.Join(list, " ") }
