@@ -2,7 +2,9 @@
 // customer store over NATS: it starts an embedded server or connects to
 // one, reads profiles from the JetStream KV bucket on a cache miss, applies
 // the bucket's updates to cached profiles as they happen (resuming after an
-// outage without losing any), and bulk-loads profiles into the bucket.
+// outage without losing any), and bulk-loads profiles into the bucket. It
+// also publishes the edge's events to a JetStream stream (Store.Events),
+// through a bounded queue that never makes a request wait for NATS.
 //
 // It shares its name with the standard library's package: import it as
 // natsync where both are needed.
