@@ -203,12 +203,26 @@ func (p *Proxy) identify(req *fasthttp.Request, now time.Time, optOut bool) visi
 	return id
 }
 
-// optedOut reports whether the request asks not to be tracked and the
-// configuration respects it.
-func (p *Proxy) optedOut(req *fasthttp.Request) bool {
-	if !p.cfg.Privacy.RespectGPC {
-		return false
+// tracking reports whether the visitor may be tracked: not when they ask
+// not to be (Sec-GPC: 1 or DNT: 1, when privacy.respect_gpc), nor, when
+// privacy.consent_cookie is set, until that cookie says "granted". An
+// untracked visitor gets no new cookie and no events; the rules still
+// personalize from the request and from cookies they already hold.
+func (p *Proxy) tracking(req *fasthttp.Request) bool {
+	if p.cfg.Privacy.RespectGPC {
+		raw := req.Header.RawHeaders()
+		if string(rawHeader(raw, "Sec-GPC")) == "1" || string(rawHeader(raw, "DNT")) == "1" {
+			return false
+		}
 	}
-	raw := req.Header.RawHeaders()
-	return string(rawHeader(raw, "Sec-GPC")) == "1" || string(rawHeader(raw, "DNT")) == "1"
+	if c := p.cfg.Privacy.ConsentCookie; c != "" {
+		return string(req.Header.Cookie(c)) == "granted"
+	}
+	return true
+}
+
+// visitorFor identifies the visitor of a request.
+func (p *Proxy) visitorFor(req *fasthttp.Request, now time.Time) *visit {
+	tracked := p.tracking(req)
+	return &visit{id: p.identify(req, now, !tracked), tracked: tracked}
 }

@@ -898,3 +898,19 @@ func BenchmarkJWTVerifyHS256(b *testing.B) {
 	j.Keys = []string{"hmac:" + string(k.hmac)}
 	benchmarkJWTVerify(b, j, "", signJWT(b, jwt.SigningMethodHS256, k.hmac, "", jwtClaims(nil)))
 }
+
+const jwtSecret = "a-test-secret-that-is-32-bytes-long!"
+
+// token returns a login token for subject.
+func token(t *testing.T, subject string, segments ...string) string {
+	t.Helper()
+	claims := jwt.MapClaims{"sub": subject, "exp": time.Now().Add(time.Hour).Unix()}
+	if len(segments) > 0 {
+		claims["segments"] = segments
+	}
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(jwtSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

@@ -28,6 +28,7 @@ type metrics struct {
 	reg         prometheus.Registerer
 
 	identityMetrics
+	journeyMetrics
 }
 
 func newMetrics(reg prometheus.Registerer, version string) *metrics {
@@ -118,6 +119,7 @@ func newMetrics(reg prometheus.Registerer, version string) *metrics {
 		m.responseBytes, m.originErrors, m.rejected, info,
 		m.rewrites, m.rewriteTime, m.ruleHits, m.pageCache, m.reloads, m.rulesLoaded)
 	m.registerIdentity(reg)
+	m.registerJourney(reg)
 	return m
 }
 

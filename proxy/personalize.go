@@ -50,6 +50,7 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 		p.m.rewrites.WithLabelValues(result).Inc()
 		p.passThrough(out, resp, stream, nil, v)
 		markPersonalized(&out.Header, false)
+		setVisitorCookies(&out.Header, v)
 		return
 	}
 
@@ -96,7 +97,7 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 		bytebufferpool.Put(body)
 	}
 	markPersonalized(&out.Header, body != nil)
-	setIdentityCookie(&out.Header, v)
+	setVisitorCookies(&out.Header, v)
 }
 
 // decide returns what the rules decide for this visitor on page. result
@@ -109,14 +110,26 @@ func (p *Proxy) decide(ctx *fasthttp.RequestCtx, st *ruleState, page *rules.Page
 			dec, result = rules.Decision{}, rewritePanicked
 		}
 	}()
-	visitor, request := visitorOf(&ctx.Request, &v.id, p.await(v), time.Now())
+	now := time.Now()
+	var visitor *rules.Visitor
+	var request *rules.Request
+	if v.preview != nil {
+		visitor, request = visitorOf(&ctx.Request, nil, nil, nil, now)
+		previewVisitor(visitor, v.preview)
+	} else {
+		profile := p.await(v)
+		p.track(st.set, &ctx.Request, v, profile, string(ctx.Path()), now, v.tracked)
+		p.countView(v)
+		visitor, request = visitorOf(&ctx.Request, &v.id, profile, v.view, now)
+	}
 	dec = st.set.Decide(page, visitor, request)
 	for _, a := range dec.Actions {
 		p.m.ruleHits.WithLabelValues(a.Rule).Inc()
 	}
-	if p.cfg.Debug.DecisionHeader {
-		ctx.Response.Header.Set("X-Tailor-Decision", decisionHeader(&dec))
+	if p.cfg.Debug.DecisionHeader || v.preview != nil {
+		ctx.Response.Header.Set("X-Tailor-Decision", decisionHeader(&dec, v.preview != nil))
 	}
+	p.report(ctx, v, &dec, now)
 	if len(dec.Actions) == 0 {
 		return dec, rewriteNoChange
 	}
@@ -216,7 +229,7 @@ func (p *Proxy) template(ctx *fasthttp.RequestCtx, st *ruleState, page *rules.Pa
 // part of the body was already read.
 func (p *Proxy) passThrough(out *fasthttp.Response, resp *fasthttp.Response, stream io.Reader, prefix *bytebufferpool.ByteBuffer, v *visit) {
 	copyResponseHeaders(&out.Header, &resp.Header, false)
-	setIdentityCookie(&out.Header, v)
+	setVisitorCookies(&out.Header, v)
 	r := stream
 	size := resp.Header.ContentLength()
 	if prefix != nil {
@@ -279,8 +292,9 @@ func varyHas(vary []byte, name string) bool {
 }
 
 // decisionHeader summarises a decision for X-Tailor-Decision: the rules
-// that fired, experiments and their variants, the stage and segments.
-func decisionHeader(d *rules.Decision) string {
+// that fired, the map cases and experiment variants they chose, the stage
+// and segments, and whether a preview link asked for it.
+func decisionHeader(d *rules.Decision, preview bool) string {
 	var b strings.Builder
 	b.WriteString("rules=")
 	seen := map[string]bool{}
@@ -293,6 +307,15 @@ func decisionHeader(d *rules.Decision) string {
 			b.WriteString(a.Rule)
 		}
 	}
+	if len(d.Cases) > 0 {
+		b.WriteString("; maps=")
+		for i, c := range d.Cases {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, "%s:%s", c.Rule, c.Case)
+		}
+	}
 	if len(d.Exposures) > 0 {
 		b.WriteString("; experiments=")
 		for i, e := range d.Exposures {
@@ -303,5 +326,8 @@ func decisionHeader(d *rules.Decision) string {
 		}
 	}
 	fmt.Fprintf(&b, "; stage=%s; segments=%s", d.Stage, strings.Join(d.Segments, ","))
+	if preview {
+		b.WriteString("; preview")
+	}
 	return b.String()
 }

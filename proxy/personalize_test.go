@@ -198,12 +198,14 @@ func TestPagesWithoutRulesPassThroughUntouched(t *testing.T) {
 	if string(body) != shopPage {
 		t.Errorf("a path without rules was changed:\n%q", body)
 	}
-	cookie := resp.Header.Get("Set-Cookie")
-	if !strings.HasPrefix(cookie, "tailor_id=v1.") || resp.Header.Get("Cache-Control") != "private, max-age=60" {
-		t.Errorf("a first visit got Set-Cookie %q, Cache-Control %q; want an id and private", cookie, resp.Header.Get("Cache-Control"))
+	cookies := resp.Header.Values("Set-Cookie")
+	if len(cookies) != 2 || !strings.HasPrefix(cookies[0], "tailor_id=v1.") || !strings.HasPrefix(cookies[1], "tailor_state=s1.") ||
+		resp.Header.Get("Cache-Control") != "private, max-age=60" {
+		t.Errorf("a first visit got Set-Cookie %q, Cache-Control %q; want an id, a state and private", cookies, resp.Header.Get("Cache-Control"))
 	}
-	// A visitor who has their cookie gets the origin's headers untouched.
-	resp, body = get(t, p.url+"/about", "Cookie", strings.SplitN(cookie, ";", 2)[0])
+	// A visitor who has their cookies, and whose state is current, gets
+	// the origin's headers untouched.
+	resp, body = get(t, p.url+"/about", "Cookie", strings.SplitN(cookies[0], ";", 2)[0]+"; "+strings.SplitN(cookies[1], ";", 2)[0])
 	if string(body) != shopPage {
 		t.Errorf("a path without rules was changed:\n%q", body)
 	}
@@ -432,16 +434,8 @@ func TestNoncePagesReuseTheirTemplate(t *testing.T) {
 		}
 	}
 	hits := map[string]float64{}
-	mfs, err := p.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == "tailor_page_cache_requests_total" {
-			for _, m := range mf.GetMetric() {
-				hits[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
-			}
-		}
+	for _, r := range []string{"miss", "reuse"} {
+		hits[r] = counterValue(t, p.Registry(), "tailor_page_cache_requests_total", "result", r)
 	}
 	if hits["miss"] != 1 || hits["reuse"] != 19 {
 		t.Errorf("page cache: %v; want 1 miss then 19 reuses", hits)

@@ -30,6 +30,15 @@ type visit struct {
 	profile  *cache.Profile
 	fill     <-chan cache.Fetched // a miss being fetched; nil otherwise
 	deadline time.Time            // when the request stops waiting for fill
+	// tracked is false for a visitor who opted out (GPC, DNT, no
+	// consent): no new cookies, no events.
+	tracked bool
+	// view is what this page view did to the visitor's journey; nil
+	// until track runs, and for requests that are not page views.
+	view *pageView
+	// preview, when not nil, is the visitor a preview link names; id
+	// and profile are then unused.
+	preview *PreviewClaims
 }
 
 // lookup starts looking up the visitor's profile: a cache hit settles it
@@ -114,13 +123,46 @@ func (p *Proxy) await(v *visit) *cache.Profile {
 	return r.Profile
 }
 
-// setIdentityCookie gives a visitor without a valid cookie their fresh
-// one. A response that sets it is the visitor's own: no shared cache may
-// keep it, or the next visitor would be handed the same id.
-func setIdentityCookie(h *fasthttp.ResponseHeader, v *visit) {
-	if v == nil || v.id.SetCookie == "" {
+// peek returns the visitor's profile if the cache holds it, without
+// waiting: on a miss it starts fetching it for the visitor's next page.
+// Pages without rules use it; they never wait for the store.
+func (p *Proxy) peek(v *visit) *cache.Profile {
+	p.lookup(v, time.Now())
+	if v.fill != nil {
+		select {
+		case r := <-v.fill:
+			if r.Err == nil {
+				v.profile = r.Profile
+			}
+		default:
+		}
+		v.fill = nil
+	}
+	return v.profile
+}
+
+// setVisitorCookies gives the visitor their fresh id and their updated
+// state. A response that sets either is the visitor's own: no shared
+// cache may keep it, or the next visitor would be handed the same id. A
+// preview is nobody's and must not be kept at all.
+func setVisitorCookies(h *fasthttp.ResponseHeader, v *visit) {
+	if v == nil {
 		return
 	}
-	h.Add(fasthttp.HeaderSetCookie, v.id.SetCookie)
-	setHeader(h, fasthttp.HeaderCacheControl, privateCacheControl(peekHeader(h, fasthttp.HeaderCacheControl)))
+	if v.preview != nil {
+		setHeader(h, fasthttp.HeaderCacheControl, "no-store")
+		return
+	}
+	set := false
+	if v.id.SetCookie != "" {
+		h.Add(fasthttp.HeaderSetCookie, v.id.SetCookie)
+		set = true
+	}
+	if v.view != nil && v.view.setCookie != "" {
+		h.Add(fasthttp.HeaderSetCookie, v.view.setCookie)
+		set = true
+	}
+	if set {
+		setHeader(h, fasthttp.HeaderCacheControl, privateCacheControl(peekHeader(h, fasthttp.HeaderCacheControl)))
+	}
 }

@@ -41,6 +41,9 @@ type Options struct {
 	// Source is the central store read on a profile cache miss; nil means
 	// none (no NATS configured): profiles come from tokens' claims only.
 	Source ProfileSource
+	// Events receives page views, goals, stage changes, exposures and
+	// identity links; nil reports none.
+	Events EventSink
 }
 
 // defaultPageCacheBytes holds a few hundred typical pages.
@@ -66,6 +69,9 @@ type Proxy struct {
 	jwt      *jwtVerifier // nil without identity.jwt
 	profiles *cache.Profiles
 	source   ProfileSource // nil without a central store
+	events   EventSink     // nil: no events
+
+	stateName string // the visitor state cookie's name
 }
 
 // New builds a Proxy from a validated config and loads its rules; an
@@ -104,6 +110,11 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	p.m.pageCacheBytes(p.pages)
 	if p.signer, err = newSigner(cfg.Identity.Cookie, p.log); err != nil {
 		return nil, err
+	}
+	p.stateName = stateCookieName(cfg.Identity.Cookie.Name)
+	p.events = opts.Events
+	if s, ok := p.events.(interface{ Stats() natsync.PublisherStats }); ok {
+		p.m.publisherStats(s)
 	}
 	if cfg.Identity.JWT != nil {
 		if p.jwt, err = newJWTVerifier(cfg.Identity.JWT, cfg.Resolve, p.log); err != nil {
@@ -202,6 +213,13 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 
+	// A preview link renders the page as the visitor it names; its
+	// parameter is taken off the URL before the origin sees it.
+	var preview *PreviewClaims
+	if ctx.IsGet() && bytes.Contains(ctx.Request.Header.RequestURI(), []byte(PreviewParam+"=")) {
+		preview = p.preview(&ctx.Request, start)
+	}
+
 	// The rules are read once per request: the page they give for this
 	// path decides both what is asked of the origin and what is done with
 	// its answer, even if a reload lands in between.
@@ -214,8 +232,11 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	// A page with rules needs the visitor's profile: a cache miss is
 	// fetched from the central store while the origin renders the page.
 	var v *visit
-	if page != nil {
-		v = &visit{id: p.identify(&ctx.Request, start, p.optedOut(&ctx.Request))}
+	switch {
+	case preview != nil:
+		v = &visit{preview: preview}
+	case page != nil:
+		v = p.visitorFor(&ctx.Request, start)
 		p.lookup(v, start)
 	}
 
@@ -261,6 +282,41 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	p.finish(ctx, start)
 }
 
+// pageView tracks a page view that no rule personalizes: the journey
+// advances and the events are reported as on any page, from the profile
+// as far as the cache holds it (a page without rules never waits for the
+// store).
+func (p *Proxy) pageView(ctx *fasthttp.RequestCtx, st *ruleState, v *visit) {
+	if v.preview != nil {
+		// A preview always explains itself, even where no rule applies.
+		ctx.Response.Header.Set("X-Tailor-Decision", "rules=; preview")
+		return
+	}
+	now := time.Now()
+	profile := p.peek(v)
+	p.track(st.set, &ctx.Request, v, profile, string(ctx.Path()), now, v.tracked)
+	p.countView(v)
+	if p.events == nil || !v.tracked {
+		return
+	}
+	visitor, request := visitorOf(&ctx.Request, &v.id, profile, v.view, now)
+	var dec rules.Decision
+	if st.set != nil {
+		dec = st.set.Decide(nil, visitor, request)
+	} else {
+		dec = rules.Decision{Segments: visitor.Segments, Stage: visitor.Stage}
+	}
+	p.report(ctx, v, &dec, now)
+}
+
+func (p *Proxy) countView(v *visit) {
+	if v.tracked {
+		p.m.pageViews.WithLabelValues(viewTracked).Inc()
+	} else {
+		p.m.pageViews.WithLabelValues(viewOptedOut).Inc()
+	}
+}
+
 // respond turns the origin's response into the visitor's. It takes
 // ownership of resp. This is the one place where a response may be
 // changed: the rewrite engine plugs in here, for 2xx text/html answers to
@@ -278,12 +334,15 @@ func (p *Proxy) respond(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *r
 		return
 	}
 	if html && v == nil {
-		v = &visit{id: p.identify(&ctx.Request, time.Now(), p.optedOut(&ctx.Request))}
+		v = p.visitorFor(&ctx.Request, time.Now())
+	}
+	if html && ctx.IsGet() {
+		p.pageView(ctx, st, v)
 	}
 	stream := resp.BodyStream()
 	copyResponseHeaders(&out.Header, &resp.Header, stream == nil)
 	if html {
-		setIdentityCookie(&out.Header, v)
+		setVisitorCookies(&out.Header, v)
 	}
 	if stream == nil {
 		fasthttp.ReleaseResponse(resp)

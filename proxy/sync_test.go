@@ -49,8 +49,6 @@ pages:
 const profilePage = `<!doctype html><html><head><title>Shop</title></head><body>
 <p class="greeting">Hello there</p><div id="hero"><h1>Run</h1></div></body></html>`
 
-const jwtSecret = "a-test-secret-that-is-32-bytes-long!"
-
 // freePort returns a loopback port nothing listens on now.
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -134,20 +132,6 @@ func startSyncedProxy(t *testing.T, url string, edit func(*config.Config, *Optio
 		}
 	})
 	return &syncedProxy{testProxy: p, store: store, cache: c}
-}
-
-// token returns a login token for subject.
-func token(t *testing.T, subject string, segments ...string) string {
-	t.Helper()
-	claims := jwt.MapClaims{"sub": subject, "exp": time.Now().Add(time.Hour).Unix()}
-	if len(segments) > 0 {
-		claims["segments"] = segments
-	}
-	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(jwtSecret))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 // kvOf opens the profile bucket at url, as the central store's writer would.
@@ -510,18 +494,7 @@ func TestInvalidTokensAreServedAsAnonymous(t *testing.T) {
 			t.Errorf("%s: no anonymous cookie issued", name)
 		}
 	}
-	mfs, err := p.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rejected float64
-	for _, mf := range mfs {
-		if mf.GetName() == "tailor_jwt_rejected_total" {
-			for _, m := range mf.GetMetric() {
-				rejected += m.GetCounter().GetValue()
-			}
-		}
-	}
+	rejected := counterValue(t, p.Registry(), "tailor_jwt_rejected_total")
 	if int(rejected) != len(bad) {
 		t.Errorf("tailor_jwt_rejected_total = %v, want %d", rejected, len(bad))
 	}

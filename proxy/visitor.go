@@ -18,8 +18,9 @@ var countryHeaders = []string{"CF-IPCountry", "CloudFront-Viewer-Country", "X-Co
 
 // visitorOf builds what the rules decide on: the visitor's identity (nil
 // for tailor explain, where a given profile stands for a known visitor),
-// their profile (nil for none) and the request.
-func visitorOf(req *fasthttp.Request, id *visitorIdentity, profile *cache.Profile, now time.Time) (*rules.Visitor, *rules.Request) {
+// their profile (nil for none), what this page view did to their journey
+// (nil: a first page view, as explain sees it) and the request.
+func visitorOf(req *fasthttp.Request, id *visitorIdentity, profile *cache.Profile, view *pageView, now time.Time) (*rules.Visitor, *rules.Request) {
 	v := &rules.Visitor{NewVisitor: true, Visits: 1}
 	if id != nil {
 		v.ID, v.Known = id.Key(), id.Known()
@@ -30,7 +31,10 @@ func visitorOf(req *fasthttp.Request, id *visitorIdentity, profile *cache.Profil
 		}
 		v.Segments, v.Stage = profile.Segments, profile.Stage
 		v.Traits, v.Scores = profile.TraitMap(), profile.ScoreMap()
-		v.Engagement = profile.Score("engagement")
+	}
+	if view != nil {
+		v.Visits, v.NewVisitor = view.state.Visits, view.state.Visits <= 1
+		v.Engagement, v.Stage = view.state.Engagement, view.stage
 	}
 	if id != nil && len(id.TokenSegments) > 0 {
 		v.Segments = mergeSegments(v.Segments, id.TokenSegments)

@@ -54,6 +54,29 @@ func (m *Main) run(ctx context.Context, cfg *config.Config, log *slog.Logger) in
 		}
 		defer func() { stopWatch(); store.Close() }()
 		opts.Profiles, opts.Source = profiles, store
+		if cfg.NATS.EventsStream != "" {
+			pub, err := store.Events(natsync.PublisherOptions{
+				Stream:   cfg.NATS.EventsStream,
+				MaxAge:   cfg.NATS.EventsMaxAge,
+				MaxBytes: int64(cfg.NATS.EventsMaxBytes),
+				Queue:    cfg.NATS.EventsQueue,
+				Logger:   log,
+			})
+			if err != nil {
+				log.Error("start the events publisher", "err", err)
+				return exitRuntime
+			}
+			// After the proxy has drained, the events of its last
+			// requests are flushed before the connection closes.
+			defer func() {
+				fctx, cancel := context.WithTimeout(context.Background(), eventsFlushTimeout)
+				defer cancel()
+				if err := pub.Close(fctx); err != nil {
+					log.Warn("events not all published before stopping", "err", err, "dropped", pub.Stats().Dropped)
+				}
+			}()
+			opts.Events = pub
+		}
 	} else {
 		log.Info("nats is not configured: profiles come from tokens' claims only")
 	}
@@ -128,6 +151,9 @@ wait:
 	log.Info("stopped")
 	return code
 }
+
+// eventsFlushTimeout bounds publishing the queued events on shutdown.
+const eventsFlushTimeout = 5 * time.Second
 
 // openStore connects to the central store (or starts the embedded
 // server), makes the profile cache and keeps it in sync until ctx ends. A

@@ -1,0 +1,293 @@
+//go:build !nonats
+
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tailor-edge/tailor/config"
+	natsync "github.com/tailor-edge/tailor/sync"
+)
+
+// startEventsProxy starts a proxy with the journey rules in front of a
+// journey origin, publishing its events to the NATS server at url.
+func startEventsProxy(t *testing.T, url string, more func(*config.Config, *Options)) (*testProxy, *natsync.Publisher) {
+	t.Helper()
+	store, err := natsync.Open(context.Background(), natsync.Options{URL: url, Bucket: "tailor_profiles", Name: "events test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pub *natsync.Publisher
+	o := startJourneyOrigin(t)
+	p := startProxy(t, o.url, journeyConfig(t, func(c *config.Config, opts *Options) {
+		c.Identity.JWT = config.DefaultJWT()
+		c.Identity.JWT.Algorithms = []string{"HS256"}
+		c.Identity.JWT.Keys = []string{"hmac:" + jwtSecret}
+		if more != nil {
+			more(c, opts)
+		}
+		pub, err = store.Events(natsync.PublisherOptions{Stream: c.NATS.EventsStream, Queue: c.NATS.EventsQueue})
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Events = pub
+	}))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		pub.Close(ctx)
+		store.Close()
+	})
+	return p, pub
+}
+
+// streamEvents returns every event in the TAILOR_EVENTS stream at url, in
+// stream order, checking each message's subject and id header.
+func streamEvents(t *testing.T, url string) []natsync.Event {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, "TAILOR_EVENTS")
+	if err != nil {
+		t.Fatalf("events stream: %v", err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []natsync.Event
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatalf("event %d: %v", seq, err)
+		}
+		var e natsync.Event
+		if err := json.Unmarshal(m.Data, &e); err != nil {
+			t.Fatalf("event %d: %v: %s", seq, err, m.Data)
+		}
+		if m.Subject != "tailor.events."+e.Type || m.Header.Get(jetstream.MsgIDHeader) != e.ID {
+			t.Errorf("event %d: subject %q, id header %q, for %s event %s", seq, m.Subject, m.Header.Get(jetstream.MsgIDHeader), e.Type, e.ID)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// eventsLanded waits until the stream holds n events.
+func eventsLanded(t *testing.T, url string, n int) []natsync.Event {
+	t.Helper()
+	var events []natsync.Event
+	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		events = streamEvents(t, url)
+		if len(events) < n {
+			return fmt.Errorf("%d events in the stream, want %d", len(events), n)
+		}
+		return nil
+	})
+	if len(events) != n {
+		t.Fatalf("%d events in the stream, want exactly %d", len(events), n)
+	}
+	return events
+}
+
+// summary is an event as the test expects it: type, path and the
+// type's own fields.
+func summary(e natsync.Event) string {
+	s := e.Type + " " + e.Path + " " + e.Stage
+	switch e.Type {
+	case natsync.EventStage:
+		s += " " + e.StageFrom + "→" + e.StageTo
+	case natsync.EventGoal:
+		s += fmt.Sprintf(" %s=%g", e.Goal, e.Value)
+	case natsync.EventExposure:
+		s += " " + e.Experiment + ":" + e.Variant
+	case natsync.EventIdentify:
+		s += " " + e.ProfileID
+	}
+	return s
+}
+
+func TestJourneyEventsReachTheStream(t *testing.T) {
+	ns := runNATS(t, t.TempDir(), -1)
+	url := ns.ClientURL()
+	p, _ := startEventsProxy(t, url, nil)
+
+	b := newBrowser(t, p.url)
+	b.header.Set("Referer", "https://www.example.org/trail")
+	var variant, hero string
+	home := func(cta string) {
+		t.Helper()
+		_, page := b.get("/")
+		if got := text(page, "cta"); got != cta {
+			t.Errorf("home page CTA = %q, want %q", got, cta)
+		}
+		h := between(page, "<h1>", "<")
+		if hero != "" && h != hero {
+			t.Errorf("the hero changed from %q to %q: the variant is not stable", hero, h)
+		}
+		hero = h
+	}
+	home("Shop now")
+	b.get("/products/x")
+	home("Read the guide")
+	b.get("/cart")
+	home("Finish your order")
+	b.get("/checkout/done")
+	home("Accessories")
+
+	events := eventsLanded(t, url, 15)
+	variant = events[1].Variant
+	if want := map[string]string{"holdout": "Run", "a": "Run further", "b": "Run faster"}[variant]; want != hero {
+		t.Errorf("exposure says variant %q, the page showed %q", variant, hero)
+	}
+	want := []string{
+		"pageview / awareness",
+		"exposure / awareness hero-copy-test:" + variant,
+		"pageview /products/x interest",
+		"stage /products/x interest awareness→interest",
+		"pageview / interest",
+		"exposure / interest hero-copy-test:" + variant,
+		"pageview /cart intent",
+		"stage /cart intent interest→intent",
+		"pageview / intent",
+		"exposure / intent hero-copy-test:" + variant,
+		"pageview /checkout/done purchase",
+		"stage /checkout/done purchase intent→purchase",
+		"goal /checkout/done purchase purchase=100",
+		"pageview / purchase",
+		"exposure / purchase hero-copy-test:" + variant,
+	}
+	anon := b.anonymousID()
+	ids := map[string]bool{}
+	for i, e := range events {
+		if got := summary(e); got != want[i] {
+			t.Errorf("event %d = %q, want %q", i, got, want[i])
+		}
+		if e.Visitor != anon || e.AnonymousID != anon || e.URL != p.url+e.Path || e.Referrer != "https://www.example.org/trail" {
+			t.Errorf("event %d: visitor %q, anonymous id %q, url %q, referrer %q; want %q, %s%s", i, e.Visitor, e.AnonymousID, e.URL, e.Referrer, anon, p.url, e.Path)
+		}
+		if ids[e.ID] || e.ID == "" || time.Since(e.Time) > time.Minute {
+			t.Errorf("event %d: id %q (seen before: %v), time %v", i, e.ID, ids[e.ID], e.Time)
+		}
+		ids[e.ID] = true
+		if e.Segments == nil {
+			t.Errorf("event %d has no segments list", i)
+		}
+	}
+
+	// A visitor with GPC browses the same pages: no events. A known
+	// visitor after them is linked to their anonymous id once.
+	gpc := newBrowser(t, p.url)
+	gpc.header.Set("Sec-GPC", "1")
+	for _, path := range []string{"/", "/products/x", "/cart", "/checkout/done", "/"} {
+		gpc.get(path)
+	}
+	known := newBrowser(t, p.url)
+	known.get("/products/x") // anonymous first
+	known.header.Set("Authorization", "Bearer "+token(t, "cust-7"))
+	known.get("/")
+	known.get("/")
+	events = eventsLanded(t, url, 15+7)[15:]
+	kanon := known.anonymousID()
+	got := make([]string, len(events))
+	for i, e := range events {
+		got[i] = summary(e)
+		if e.AnonymousID != kanon {
+			t.Errorf("event %s from another visitor than the known one (GPC leaked?)", got[i])
+		}
+	}
+	wantKnown := []string{
+		"pageview /products/x interest",
+		"stage /products/x interest awareness→interest",
+		"identify / interest cust-7",
+		"pageview / interest",
+		"exposure / interest hero-copy-test:",
+		"pageview / interest",
+		"exposure / interest hero-copy-test:",
+	}
+	for i := range wantKnown {
+		if !strings.HasPrefix(got[i], wantKnown[i]) {
+			t.Errorf("known visitor's event %d = %q, want %q", i, got[i], wantKnown[i])
+		}
+	}
+	if events[2].Visitor != "cust-7" || events[0].Visitor != kanon {
+		t.Errorf("identify event's visitor = %q, first event's %q; want cust-7 after the login, the anonymous id before", events[2].Visitor, events[0].Visitor)
+	}
+	if v := counterValue(t, p.Registry(), "tailor_page_views_total", "tracking", "opted_out"); v != 5 {
+		t.Errorf("tailor_page_views_total{tracking=opted_out} = %v, want 5", v)
+	}
+}
+
+func TestNATSOutageDuringBrowsingLosesNoRequestAndPublishesNoDuplicate(t *testing.T) {
+	dir, port := t.TempDir(), freePort(t)
+	ns := runNATS(t, dir, port)
+	url := ns.ClientURL()
+	p, pub := startEventsProxy(t, url, func(c *config.Config, _ *Options) { c.NATS.EventsQueue = 40 })
+
+	b := newBrowser(t, p.url)
+	browse := func(n int) {
+		for i := range n {
+			path := "/"
+			if i%2 == 1 {
+				path = fmt.Sprintf("/products/p%d", i)
+			}
+			if _, page := b.get(path); path == "/" && text(page, "visits") != "visit 1 new" {
+				t.Fatalf("page %d was not personalized: %q", i, page)
+			}
+		}
+	}
+	browse(10)
+	eventsLanded(t, url, 16) // 5 × (pageview, exposure), 5 pageviews, 1 stage change
+
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	start := time.Now()
+	browse(60) // 90 events (after the first product page, no stage changes) against a queue of 40
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("60 pages took %v with NATS down", d)
+	}
+	dropped := counterValue(t, p.Registry(), "tailor_events_total", "result", "dropped")
+	if dropped == 0 {
+		t.Error("no event counted dropped, though the queue was too small for the outage")
+	}
+
+	runNATS(t, dir, port)
+	queued := counterValue(t, p.Registry(), "tailor_events_total", "result", "queued")
+	checkFor(t, 15*time.Second, 20*time.Millisecond, func() error {
+		if s := pub.Stats(); s.Depth != 0 {
+			return fmt.Errorf("%d events still queued", s.Depth)
+		}
+		return nil
+	})
+	events := eventsLanded(t, url, int(queued))
+	seen := map[string]bool{}
+	for _, e := range events {
+		if seen[e.ID] {
+			t.Errorf("event %s published twice", e.ID)
+		}
+		seen[e.ID] = true
+	}
+	t.Logf("outage: %v events queued, %v dropped (queue 40), %d in the stream, none twice", queued, dropped, len(events))
+
+	admin := startAdmin(t, p.Proxy)
+	_, body := get(t, admin+"/metrics")
+	for _, want := range []string{`tailor_events_total{result="dropped",type="pageview"}`, "tailor_events_dropped_total", "tailor_events_queue_depth 0"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}

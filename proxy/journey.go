@@ -1,0 +1,116 @@
+package proxy
+
+import (
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/tailor-edge/tailor/cache"
+	"github.com/tailor-edge/tailor/rules"
+)
+
+// pageView is what one HTML page view did to the visitor's journey: the
+// state after it, and what changed, for the rules and the events.
+type pageView struct {
+	state visitState
+	// stage is the visitor's effective stage after this view ("" for the
+	// first declared stage).
+	stage string
+	// stageFrom and stageTo are set when this view moved the visitor to a
+	// later stage.
+	stageFrom, stageTo string
+	// goal is the goal this view reached, with its value; "" for none.
+	goal  string
+	value float64
+	// identify is true when this view links the anonymous id to a token
+	// subject for the first time.
+	identify bool
+	// setCookie is the state cookie to send, "" when the visitor's is
+	// current.
+	setCookie string
+}
+
+// track works out what a page view of path at now means for the visitor:
+// the visit number (a new visit after visitGap of inactivity), the stage
+// the journey rules move them to (forward only: a customer who has bought
+// is not sent back to "interest" by browsing a product), and the goal and
+// engagement value it reaches. The result is in v.view. It reads the
+// state cookie but writes nothing: with track false (an opted-out visitor)
+// no cookie is set and nothing will be reported, yet the rules still see
+// the visitor's visit and stage.
+func (p *Proxy) track(set *rules.Set, req *fasthttp.Request, v *visit, profile *cache.Profile, path string, now time.Time, track bool) {
+	view := &pageView{}
+	v.view = view
+	anon := v.id.AnonymousID
+	prev, ok := visitState{}, false
+	if c := req.Header.Cookie(p.stateName); len(c) > 0 && !v.id.Fresh {
+		prev, ok = p.signer.decodeState(anon, c)
+		if !ok {
+			p.m.stateResets.Inc()
+		}
+	}
+	st := prev
+	nowSec := now.Unix()
+	switch {
+	case !ok:
+		st = visitState{Visits: 1}
+	case nowSec-st.LastSeen >= int64(visitGap/time.Second):
+		st.Visits = min(st.Visits+1, maxVisits)
+		st.Engagement = 0
+	}
+	if set != nil && set.StageIndex(st.Stage) < 0 {
+		// A stage the rules no longer declare says nothing.
+		st.Stage, st.StageAt = "", 0
+	}
+	view.stage = effectiveStage(&st, profile)
+	if set != nil {
+		if step, ok := set.Journey(path); ok {
+			if step.Stage != "" && set.StageIndex(step.Stage) > set.StageIndex(orFirst(set, view.stage)) {
+				view.stageFrom, view.stageTo = orFirst(set, view.stage), step.Stage
+				st.Stage, st.StageAt = step.Stage, nowSec
+				view.stage = step.Stage
+			}
+			if step.Goal != "" {
+				view.goal, view.value = step.Goal, step.Value
+				st.Engagement += step.Value
+			}
+		}
+	}
+	if v.id.Subject != "" {
+		if h := linkHash(v.id.Subject); st.Linked != h {
+			view.identify = true
+			st.Linked = h
+		}
+	}
+	changed := !ok || st.Visits != prev.Visits || st.Stage != prev.Stage || st.StageAt != prev.StageAt ||
+		st.Engagement != prev.Engagement || st.Linked != prev.Linked || nowSec-prev.LastSeen >= int64(stateRefresh/time.Second)
+	if changed {
+		st.LastSeen = nowSec
+	}
+	view.state = st
+	if changed && track {
+		view.setCookie = p.stateName + "=" + p.signer.encodeState(anon, &st) + p.signer.attrs
+	}
+}
+
+// effectiveStage is the visitor's journey stage (SPEC "Profiles and
+// sync"): the stage the edge saw them reach when that is newer than the
+// profile, else the profile's stage, else "" (the first declared stage).
+// A profile without a stage does not hide the edge's.
+func effectiveStage(st *visitState, profile *cache.Profile) string {
+	if profile == nil || profile.Stage == "" {
+		return st.Stage
+	}
+	if st.Stage != "" && time.Unix(st.StageAt, 0).After(profile.UpdatedAt) {
+		return st.Stage
+	}
+	return profile.Stage
+}
+
+// orFirst returns stage, or the first declared stage for "".
+func orFirst(set *rules.Set, stage string) string {
+	if stage == "" {
+		return set.FirstStage()
+	}
+	return stage
+}

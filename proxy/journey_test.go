@@ -1,0 +1,419 @@
+package proxy
+
+import (
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tailor-edge/tailor/config"
+)
+
+// journeyRules move visitors along a journey and show, on the home page,
+// the call to action for their stage, their visit number and whether
+// this visit's goals made them engaged.
+const journeyRules = `stages: [awareness, interest, intent, purchase, retention]
+segments:
+  returning: { visits: ">= 2" }
+journey:
+  - { path: "/products/*",    stage: interest }
+  - { path: "/cart",          stage: intent }
+  - { path: "/checkout/done", stage: purchase, goal: purchase, value: 100 }
+  - { path: "/newsletter/ok", goal: subscribe, value: 20 }
+pages:
+  - match: ["/"]
+    rules:
+      - id: cta-by-stage
+        select: ".cta"
+        map:
+          by: stage
+          interest: { text: "Read the guide" }
+          intent:   { text: "Finish your order" }
+          purchase: { text: "Accessories" }
+      - id: visits
+        select: ".visits"
+        text: "visit {{ .Visits }}{{ if .NewVisitor }} new{{ end }}"
+      - id: engaged
+        when: { engagement: ">= 20" }
+        select: ".eng"
+        text: "engaged"
+      - id: hero-copy-test
+        select: "#hero h1"
+        experiment:
+          holdout: 10
+          variants:
+            a: { weight: 50, text: "Run further" }
+            b: { weight: 50, text: "Run faster" }
+  - match: ["/checkout/done"]
+    rules:
+      - id: thanks
+        when: { stage: purchase }
+        select: ".cta"
+        text: "Thanks for your order"
+`
+
+const journeyPage = `<!doctype html><html><body><p class="cta">Shop now</p><p class="visits">-</p>` +
+	`<p class="eng">-</p><div id="hero"><h1>Run</h1></div></body></html>`
+
+// journeyOrigin serves journeyPage at every path and remembers the
+// request URIs it was asked for.
+type journeyOrigin struct {
+	url  string
+	mu   sync.Mutex
+	uris []string
+}
+
+func startJourneyOrigin(t *testing.T) *journeyOrigin {
+	o := &journeyOrigin{}
+	o.url = startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o.mu.Lock()
+		o.uris = append(o.uris, r.RequestURI)
+		o.mu.Unlock()
+		if strings.HasSuffix(r.URL.Path, ".css") {
+			w.Header().Set("Content-Type", "text/css")
+			io.WriteString(w, "body{}")
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, journeyPage)
+	})).URL
+	return o
+}
+
+func (o *journeyOrigin) lastURI() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.uris[len(o.uris)-1]
+}
+
+// journeyConfig sets what a browser over plain HTTP needs (cookies
+// without Secure) and the journey rules.
+func journeyConfig(t *testing.T, more func(*config.Config, *Options)) func(*config.Config, *Options) {
+	_, rulesEdit := withRules(t, map[string]string{"j.yaml": journeyRules})
+	return func(c *config.Config, o *Options) {
+		rulesEdit(c, o)
+		c.Identity.Cookie.Keys = []string{"cookie-key-0123456789abcdef0123456789"}
+		c.Identity.Cookie.Secure = false
+		if more != nil {
+			more(c, o)
+		}
+	}
+}
+
+// browser is a visitor with a cookie jar, as a browser keeps cookies.
+type browser struct {
+	t      *testing.T
+	base   string
+	c      *http.Client
+	header http.Header
+}
+
+func newBrowser(t *testing.T, base string) *browser {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := client()
+	c.Jar = jar
+	return &browser{t: t, base: base, c: c, header: http.Header{}}
+}
+
+// get fetches path and fails the test on anything but a 200.
+func (b *browser) get(path string) (*http.Response, string) {
+	b.t.Helper()
+	req, err := http.NewRequest("GET", b.base+path, nil)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	for k, v := range b.header {
+		req.Header[k] = v
+	}
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.t.Fatalf("GET %s: %v", path, err)
+	}
+	if resp.StatusCode != 200 {
+		b.t.Fatalf("GET %s: status %d", path, resp.StatusCode)
+	}
+	return resp, string(body)
+}
+
+// cookie returns the value of the visitor's cookie name, "" for none.
+func (b *browser) cookie(name string) string {
+	u, _ := url.Parse(b.base)
+	for _, c := range b.c.Jar.Cookies(u) {
+		if c.Name == name {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+func (b *browser) setCookie(name, value string) {
+	u, _ := url.Parse(b.base)
+	b.c.Jar.SetCookies(u, []*http.Cookie{{Name: name, Value: value, Path: "/"}})
+}
+
+// anonymousID returns the id in the visitor's tailor_id cookie.
+func (b *browser) anonymousID() string {
+	v := b.cookie("tailor_id")
+	if len(v) != cookieLen {
+		b.t.Fatalf("tailor_id = %q, not a visitor cookie", v)
+	}
+	return v[len(cookieVersion) : len(cookieVersion)+idLen]
+}
+
+// text returns the text of the element with class name in page.
+func text(page, class string) string {
+	return between(page, `class="`+class+`">`, "<")
+}
+
+func TestJourneyMovesTheStageForwardAndTheRulesSeeIt(t *testing.T) {
+	o := startJourneyOrigin(t)
+	p := startProxy(t, o.url, journeyConfig(t, nil))
+	b := newBrowser(t, p.url)
+
+	home := func(cta, visits, eng string) {
+		t.Helper()
+		_, page := b.get("/")
+		if got := text(page, "cta"); got != cta {
+			t.Errorf("home page CTA = %q, want %q", got, cta)
+		}
+		if got := text(page, "visits"); got != visits {
+			t.Errorf("visits = %q, want %q", got, visits)
+		}
+		if got := text(page, "eng"); got != eng {
+			t.Errorf("engagement block = %q, want %q", got, eng)
+		}
+	}
+	home("Shop now", "visit 1 new", "-")
+	b.get("/products/boots")
+	home("Read the guide", "visit 1 new", "-")
+	b.get("/cart")
+	home("Finish your order", "visit 1 new", "-")
+	// The page that moves the visitor to purchase already shows it.
+	if _, page := b.get("/checkout/done"); text(page, "cta") != "Thanks for your order" {
+		t.Errorf("the purchase page's CTA = %q, want the purchase stage's", text(page, "cta"))
+	}
+	home("Accessories", "visit 1 new", "engaged")
+	// Forward only: browsing a product after buying does not send the
+	// customer back to interest.
+	b.get("/products/socks")
+	home("Accessories", "visit 1 new", "engaged")
+	// Static assets are no page views.
+	before := b.cookie("tailor_state")
+	b.get("/site.css")
+	if b.cookie("tailor_state") != before {
+		t.Error("a stylesheet changed the visitor's state")
+	}
+}
+
+func TestANewVisitStartsAfterThirtyMinutes(t *testing.T) {
+	o := startJourneyOrigin(t)
+	p := startProxy(t, o.url, journeyConfig(t, nil))
+	b := newBrowser(t, p.url)
+	b.get("/")
+	anon := b.anonymousID()
+	now := time.Now().Unix()
+
+	// Five minutes since the last page: the same visit, its engagement kept.
+	b.setCookie("tailor_state", p.signer.encodeState(anon, &visitState{Visits: 3, LastSeen: now - 300, Engagement: 100, Stage: "intent", StageAt: now - 300}))
+	_, page := b.get("/")
+	if text(page, "visits") != "visit 3" || text(page, "eng") != "engaged" || text(page, "cta") != "Finish your order" {
+		t.Errorf("5 minutes later: visits %q, engagement %q, CTA %q; want the same visit", text(page, "visits"), text(page, "eng"), text(page, "cta"))
+	}
+	// 31 minutes: the next visit, engagement starts again, the stage stays.
+	b.setCookie("tailor_state", p.signer.encodeState(anon, &visitState{Visits: 3, LastSeen: now - 31*60, Engagement: 100, Stage: "intent", StageAt: now - 3600}))
+	_, page = b.get("/")
+	if text(page, "visits") != "visit 4" || text(page, "eng") != "-" || text(page, "cta") != "Finish your order" {
+		t.Errorf("31 minutes later: visits %q, engagement %q, CTA %q; want visit 4, not engaged, intent", text(page, "visits"), text(page, "eng"), text(page, "cta"))
+	}
+	st, ok := p.signer.decodeState(anon, []byte(b.cookie("tailor_state")))
+	if !ok || st.Visits != 4 || st.Engagement != 0 || st.LastSeen < now {
+		t.Errorf("state after the new visit = %+v (ok %v)", st, ok)
+	}
+	// A goal adds its value to the visit's engagement.
+	b.get("/newsletter/ok")
+	if _, page := b.get("/"); text(page, "eng") != "engaged" {
+		t.Errorf("after a 20-point goal the visitor is not engaged: %q", text(page, "eng"))
+	}
+	// Within a minute of the last write, a page view changing nothing
+	// sets no cookie.
+	resp, _ := b.get("/")
+	if sc := resp.Header.Values("Set-Cookie"); len(sc) != 0 {
+		t.Errorf("an unchanged state was written again: %q", sc)
+	}
+}
+
+func TestTamperedStateStartsAfresh(t *testing.T) {
+	o := startJourneyOrigin(t)
+	p := startProxy(t, o.url, journeyConfig(t, nil))
+	b := newBrowser(t, p.url)
+	b.get("/")
+	anon := b.anonymousID()
+	now := time.Now().Unix()
+	good := p.signer.encodeState(anon, &visitState{Visits: 7, LastSeen: now, Stage: "intent", StageAt: now, Engagement: 50})
+	other := newBrowser(t, p.url)
+	other.get("/")
+	tampered := map[string]string{
+		"visits raised":         strings.Replace(good, "s1.7~", "s1.9~", 1),
+		"stage changed":         strings.Replace(good, "~intent~", "~purchase~", 1),
+		"another visitor's":     p.signer.encodeState(other.anonymousID(), &visitState{Visits: 7, LastSeen: now, Stage: "intent", StageAt: now}),
+		"mac cut":               good[:len(good)-3],
+		"garbage":               "s1.~~~~~.AAAA",
+		"wrong version":         "s2" + good[2:],
+		"huge":                  "s1." + strings.Repeat("9", 3000),
+		"unsigned, well formed": "s1.7~" + "1~intent~1~50~." + strings.Repeat("A", macLen),
+	}
+	resets := counterValue(t, p.Registry(), "tailor_state_resets_total")
+	for name, value := range tampered {
+		b.setCookie("tailor_state", value)
+		_, page := b.get("/")
+		if text(page, "visits") != "visit 1 new" || text(page, "cta") != "Shop now" {
+			t.Errorf("%s state: visits %q, CTA %q; want a fresh start", name, text(page, "visits"), text(page, "cta"))
+		}
+		if st, ok := p.signer.decodeState(anon, []byte(b.cookie("tailor_state"))); !ok || st.Visits != 1 {
+			t.Errorf("%s state: the new cookie is %+v (ok %v), want a first visit", name, st, ok)
+		}
+	}
+	if got := counterValue(t, p.Registry(), "tailor_state_resets_total") - resets; got != float64(len(tampered)) {
+		t.Errorf("tailor_state_resets_total went up by %v, want %d", got, len(tampered))
+	}
+	// The untampered state reads back.
+	b.setCookie("tailor_state", good)
+	if _, page := b.get("/"); text(page, "visits") != "visit 7" || text(page, "cta") != "Finish your order" {
+		t.Errorf("good state: visits %q, CTA %q", text(page, "visits"), text(page, "cta"))
+	}
+}
+
+func TestStateSurvivesKeyRotation(t *testing.T) {
+	old := "old-key-0123456789abcdef0123456789ab"
+	s1, err := newSigner(config.Cookie{Name: "tailor_id", Keys: []string{old}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, _ := newSigner(config.Cookie{Name: "tailor_id", Keys: []string{"new-key-0123456789abcdef0123456789ab", old}}, nil)
+	s3, _ := newSigner(config.Cookie{Name: "tailor_id", Keys: []string{"new-key-0123456789abcdef0123456789ab"}}, nil)
+	st := visitState{Visits: 2, LastSeen: 1_800_000_000, Stage: "interest", StageAt: 1_799_999_000, Engagement: 12.5, Linked: linkHash("cust-1")}
+	v := s1.encodeState("abc", &st)
+	if got, ok := s2.decodeState("abc", []byte(v)); !ok || got != st {
+		t.Errorf("after rotation: %+v, %v; want %+v", got, ok, st)
+	}
+	if _, ok := s3.decodeState("abc", []byte(v)); ok {
+		t.Error("a state signed with a removed key still verifies")
+	}
+	if _, ok := s2.decodeState("abd", []byte(v)); ok {
+		t.Error("a state verifies for another visitor")
+	}
+}
+
+func TestOptedOutVisitorsGetNoCookiesButStillPersonalizedPages(t *testing.T) {
+	o := startJourneyOrigin(t)
+	p := startProxy(t, o.url, journeyConfig(t, func(c *config.Config, _ *Options) {
+		c.Privacy.ConsentCookie = "consent"
+	}))
+	for _, tc := range []struct {
+		name    string
+		header  [2]string
+		consent string
+		cookies bool
+	}{
+		{"GPC", [2]string{"Sec-GPC", "1"}, "granted", false},
+		{"DNT", [2]string{"DNT", "1"}, "granted", false},
+		{"no consent", [2]string{}, "", false},
+		{"consent denied", [2]string{}, "denied", false},
+		{"consent granted", [2]string{}, "granted", true},
+	} {
+		b := newBrowser(t, p.url)
+		if tc.header[0] != "" {
+			b.header.Set(tc.header[0], tc.header[1])
+		}
+		if tc.consent != "" {
+			b.setCookie("consent", tc.consent)
+		}
+		resp, _ := b.get("/products/x")
+		if got := len(resp.Header.Values("Set-Cookie")) > 0; got != tc.cookies {
+			t.Errorf("%s: Set-Cookie %q, want cookies %v", tc.name, resp.Header.Values("Set-Cookie"), tc.cookies)
+		}
+		// The rules still run on what the request says.
+		if _, page := b.get("/"); text(page, "visits") != "visit 1 new" {
+			t.Errorf("%s: the home page was not personalized: %q", tc.name, page)
+		}
+	}
+}
+
+func TestPreviewLinksRenderAsTheNamedVisitor(t *testing.T) {
+	o := startJourneyOrigin(t)
+	const key = "preview-key-0123456789abcdef01234567"
+	p := startProxy(t, o.url, journeyConfig(t, func(c *config.Config, _ *Options) { c.Preview.Key = key }))
+	tok, err := SignPreview(key, PreviewClaims{Stage: "intent", Visits: 3}, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, page := newBrowser(t, p.url).get("/?a=1&" + PreviewParam + "=" + tok)
+	if text(page, "cta") != "Finish your order" || text(page, "visits") != "visit 3" {
+		t.Errorf("preview page: CTA %q, visits %q; want intent's, visit 3", text(page, "cta"), text(page, "visits"))
+	}
+	if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("preview Cache-Control = %q, want no-store", cc)
+	}
+	if sc := resp.Header.Values("Set-Cookie"); len(sc) > 0 {
+		t.Errorf("a preview set cookies: %q", sc)
+	}
+	d := resp.Header.Get("X-Tailor-Decision")
+	for _, want := range []string{"cta-by-stage", "maps=cta-by-stage:intent", "experiments=hero-copy-test:", "stage=intent", "preview"} {
+		if !strings.Contains(d, want) {
+			t.Errorf("X-Tailor-Decision = %q, want %q in it", d, want)
+		}
+	}
+	if uri := o.lastURI(); uri != "/?a=1" {
+		t.Errorf("the origin was asked for %q, want the link without its token", uri)
+	}
+	// A preview of a page without rules is not stored either.
+	if resp, _ := newBrowser(t, p.url).get("/products/x?" + PreviewParam + "=" + tok); resp.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("preview of a page without rules: Cache-Control %q", resp.Header.Get("Cache-Control"))
+	}
+
+	// Forged, expired and foreign tokens are ignored: a normal page.
+	expired, _ := SignPreview(key, PreviewClaims{Stage: "intent"}, time.Minute, time.Now().Add(-time.Hour))
+	forged, _ := SignPreview("another-key-0123456789abcdef0123456", PreviewClaims{Stage: "intent"}, time.Hour, time.Now())
+	for name, tok := range map[string]string{"expired": expired, "forged": forged, "garbage": "x.y.z", "login token": token(t, "cust-1")} {
+		resp, page := newBrowser(t, p.url).get("/?" + PreviewParam + "=" + tok)
+		if text(page, "cta") != "Shop now" || resp.Header.Get("Cache-Control") == "no-store" {
+			t.Errorf("%s preview token: CTA %q, Cache-Control %q; want a normal page", name, text(page, "cta"), resp.Header.Get("Cache-Control"))
+		}
+		if uri := o.lastURI(); uri != "/" {
+			t.Errorf("%s preview token: the origin was asked for %q", name, uri)
+		}
+	}
+}
+
+func FuzzDecodeState(f *testing.F) {
+	s, err := newSigner(config.Cookie{Name: "tailor_id", Keys: []string{"k-0123456789abcdef0123456789abcdef"}}, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add([]byte(s.encodeState("id", &visitState{Visits: 2, LastSeen: 5, Stage: "intent", StageAt: 4, Engagement: 1.5})), "id", 3, "interest", 2.5)
+	f.Add([]byte("s1.~~~~~."), "", 1, "", 0.0)
+	f.Fuzz(func(t *testing.T, cookie []byte, anon string, visits int, stage string, eng float64) {
+		s.decodeState(anon, cookie) // never panics
+		st := visitState{Visits: visits, LastSeen: 1, Stage: stage, StageAt: 2, Engagement: eng}
+		got, ok := s.decodeState(anon, []byte(s.encodeState(anon, &st)))
+		valid := visits >= 1 && visits <= maxVisits && eng == eng && eng-eng == 0
+		if !isStateName(stage) {
+			st.Stage = ""
+		}
+		if ok != valid || ok && got != st {
+			t.Fatalf("round trip of %+v = %+v, %v", st, got, ok)
+		}
+	})
+}

@@ -1,0 +1,177 @@
+package proxy
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"hash"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The visitor's state cookie (SPEC "Visitor identity") keeps what the edge
+// observes of a visitor between page views, so that no edge needs memory
+// per visitor: "s1.<payload>.<mac>", where the payload is the fields below
+// joined by "~" (every one of them cookie-safe: digits, stage names, the
+// base64url of a hash), and mac is HMAC-SHA256(key, "s1."+id+"."+payload)
+// in base64url. The MAC covers the visitor's anonymous id: a state copied
+// from another visitor, or left over from an id the visitor no longer
+// has, does not verify and counts as none. A state that does not verify
+// is never an error: the visitor starts afresh, as on a first visit.
+const (
+	stateVersion = "s1."
+	// stateMaxLen bounds the cookie a visitor may send; tailor writes
+	// well under it.
+	stateMaxLen = 1024
+	// visitGap ends a visit: a page view after this much inactivity starts
+	// the next one (the usual web-analytics definition).
+	visitGap = 30 * time.Minute
+	// stateRefresh is how stale the state's last-seen time may get before
+	// a page view that changes nothing else rewrites the cookie. It keeps
+	// Set-Cookie off most page views, at the cost of a visit lasting up to
+	// this much longer than visitGap.
+	stateRefresh = time.Minute
+	// maxVisits caps the visit counter.
+	maxVisits = 1_000_000
+)
+
+// visitState is the visitor's state as the cookie carries it.
+type visitState struct {
+	// Visits is the visit number: 1 on a first visit; 0 in a state not
+	// yet read or started.
+	Visits int
+	// LastSeen is the last page view, in Unix seconds.
+	LastSeen int64
+	// Stage is the journey stage the edge saw the visitor reach, "" for
+	// none; StageAt is when, in Unix seconds.
+	Stage   string
+	StageAt int64
+	// Engagement is the running engagement value of this visit: the sum
+	// of the values of the goals reached in it.
+	Engagement float64
+	// Linked is a short hash of the token subject the visitor's
+	// anonymous id was last linked to by an identify event ("" for
+	// none): the link is reported once, not on every page.
+	Linked string
+}
+
+// encodeState returns the cookie value for st, bound to the anonymous id.
+// A stage or link that could not be read back (not a name) is left out.
+func (s *signer) encodeState(anon string, st *visitState) string {
+	stage, linked := st.Stage, st.Linked
+	if !isStateName(stage) {
+		stage = ""
+	}
+	if !isStateName(linked) {
+		linked = ""
+	}
+	b := make([]byte, 0, 160)
+	b = append(b, stateVersion...)
+	start := len(b)
+	b = strconv.AppendInt(b, int64(st.Visits), 10)
+	b = append(b, '~')
+	b = strconv.AppendInt(b, st.LastSeen, 10)
+	b = append(b, '~')
+	b = append(b, stage...)
+	b = append(b, '~')
+	b = strconv.AppendInt(b, st.StageAt, 10)
+	b = append(b, '~')
+	b = strconv.AppendFloat(b, st.Engagement, 'g', -1, 64)
+	b = append(b, '~')
+	b = append(b, linked...)
+	payload := b[start:]
+	b = append(b, '.')
+	b = s.keys[0].stateMAC(b, anon, payload)
+	return string(b)
+}
+
+// decodeState returns the state in cookie value v when its MAC verifies
+// for the anonymous id under one of the keys and every field is well
+// formed; ok is false otherwise.
+func (s *signer) decodeState(anon string, v []byte) (st visitState, ok bool) {
+	if len(v) > stateMaxLen || len(v) < len(stateVersion)+macLen+1 || string(v[:len(stateVersion)]) != stateVersion {
+		return st, false
+	}
+	dot := len(v) - macLen - 1
+	if v[dot] != '.' {
+		return st, false
+	}
+	payload, got := v[len(stateVersion):dot], v[dot+1:]
+	var buf [macLen]byte
+	verified := false
+	for _, k := range s.keys {
+		if hmac.Equal(k.stateMAC(buf[:0], anon, payload), got) {
+			verified = true
+			break
+		}
+	}
+	if !verified {
+		return st, false
+	}
+	f := strings.Split(string(payload), "~")
+	if len(f) < 6 {
+		return st, false
+	}
+	// Fields past the sixth are for later versions of the payload: a
+	// state written by a newer tailor still reads.
+	visits, err1 := strconv.Atoi(f[0])
+	last, err2 := strconv.ParseInt(f[1], 10, 64)
+	at, err3 := strconv.ParseInt(f[3], 10, 64)
+	eng, err4 := strconv.ParseFloat(f[4], 64)
+	if err1 != nil || err2 != nil || err3 != nil || err4 != nil ||
+		visits < 1 || visits > maxVisits || last < 0 || at < 0 ||
+		math.IsNaN(eng) || math.IsInf(eng, 0) || !isStateName(f[2]) || !isStateName(f[5]) {
+		return visitState{}, false
+	}
+	return visitState{Visits: visits, LastSeen: last, Stage: f[2], StageAt: at, Engagement: eng, Linked: f[5]}, true
+}
+
+// isStateName reports whether s may stand in a state field as written:
+// empty, or letters, digits, '_', '-' and '.' (stage names, base64url).
+func isStateName(s string) bool {
+	if len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '_' && c != '-' && c != '.' && (c < '0' || c > '9') && (c < 'A' || c > 'Z') && (c < 'a' || c > 'z') {
+			return false
+		}
+	}
+	return true
+}
+
+// stateMAC appends the base64url MAC of "s1."+anon+"."+payload to dst.
+func (k *macPool) stateMAC(dst []byte, anon string, payload []byte) []byte {
+	h := k.Get().(hash.Hash)
+	h.Reset()
+	h.Write([]byte(stateVersion))
+	h.Write([]byte(anon))
+	h.Write([]byte{'.'})
+	h.Write(payload)
+	var sum [sha256.Size]byte
+	dst = base64.RawURLEncoding.AppendEncode(dst, h.Sum(sum[:0]))
+	k.Put(h)
+	return dst
+}
+
+// linkHash is what the state keeps of a token subject: enough to notice
+// that it changed, nothing that names the customer.
+func linkHash(subject string) string {
+	sum := sha256.Sum256([]byte(subject))
+	return base64.RawURLEncoding.EncodeToString(sum[:8])
+}
+
+// stateCookieName is the state cookie's name: "tailor_state", with the
+// identity cookie's __Host- or __Secure- prefix, whose rules it then
+// follows too.
+func stateCookieName(idName string) string {
+	for _, prefix := range []string{"__Host-", "__Secure-"} {
+		if strings.HasPrefix(idName, prefix) {
+			return prefix + "tailor_state"
+		}
+	}
+	return "tailor_state"
+}
