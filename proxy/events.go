@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -86,8 +87,9 @@ func (m *metrics) publisherStats(s interface{ Stats() natsync.PublisherStats }) 
 }
 
 // report publishes the events of one tracked page view, in this order:
-// identify, pageview, stage, goal, then one exposure per experiment. dec
-// is the visitor as the rules saw them (its Segments and Stage).
+// identify, pageview, stage, goal, then one exposure per experiment the
+// visitor meets for the first time in this visit. dec is the visitor as
+// the rules saw them (its Segments and Stage).
 func (p *Proxy) report(ctx *fasthttp.RequestCtx, v *visit, dec *rules.Decision, now time.Time) {
 	view := v.view
 	if p.events == nil || view == nil || !v.tracked {
@@ -125,10 +127,31 @@ func (p *Proxy) report(ctx *fasthttp.RequestCtx, v *visit, dec *rules.Decision, 
 		p.publish(&e)
 	}
 	for _, x := range dec.Exposures {
+		if !view.expose(x) {
+			continue
+		}
 		e := base
 		e.Type, e.Experiment, e.Variant = natsync.EventExposure, x.Experiment, x.Variant
 		p.publish(&e)
 	}
+}
+
+// expose records the exposure in the visitor's state and reports whether
+// it is new in this visit.
+func (view *pageView) expose(x rules.Exposure) bool {
+	h := exposureHash(x.Experiment, x.Variant)
+	if slices.Contains(view.state.Exposed, h) {
+		return false
+	}
+	exposed := view.state.Exposed
+	if len(exposed) >= maxExposed {
+		exposed = exposed[1:]
+	}
+	// Clipped, append copies: the list read from the cookie stays as it
+	// was.
+	view.state.Exposed = append(slices.Clip(exposed), h)
+	view.changed = true
+	return true
 }
 
 func (p *Proxy) publish(e *natsync.Event) {

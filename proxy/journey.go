@@ -25,9 +25,9 @@ type pageView struct {
 	// identify is true when this view links the anonymous id to a token
 	// subject for the first time.
 	identify bool
-	// setCookie is the state cookie to send, "" when the visitor's is
-	// current.
-	setCookie string
+	// changed is true when the state differs from the visitor's cookie,
+	// which must then be sent again.
+	changed bool
 }
 
 // track works out what a page view of path at now means for the visitor:
@@ -35,10 +35,10 @@ type pageView struct {
 // the journey rules move them to (forward only: a customer who has bought
 // is not sent back to "interest" by browsing a product), and the goal and
 // engagement value it reaches. The result is in v.view. It reads the
-// state cookie but writes nothing: with track false (an opted-out visitor)
-// no cookie is set and nothing will be reported, yet the rules still see
-// the visitor's visit and stage.
-func (p *Proxy) track(set *rules.Set, req *fasthttp.Request, v *visit, profile *cache.Profile, path string, now time.Time, track bool) {
+// state cookie but writes nothing: setVisitorCookies sends the new state,
+// unless the visitor opted out (who still gets pages that see their visit
+// and stage, from the cookie they hold).
+func (p *Proxy) track(set *rules.Set, req *fasthttp.Request, v *visit, profile *cache.Profile, path string, now time.Time) {
 	view := &pageView{}
 	v.view = view
 	anon := v.id.AnonymousID
@@ -56,7 +56,7 @@ func (p *Proxy) track(set *rules.Set, req *fasthttp.Request, v *visit, profile *
 		st = visitState{Visits: 1}
 	case nowSec-st.LastSeen >= int64(visitGap/time.Second):
 		st.Visits = min(st.Visits+1, maxVisits)
-		st.Engagement = 0
+		st.Engagement, st.Exposed = 0, nil
 	}
 	if set != nil && set.StageIndex(st.Stage) < 0 {
 		// A stage the rules no longer declare says nothing.
@@ -82,15 +82,12 @@ func (p *Proxy) track(set *rules.Set, req *fasthttp.Request, v *visit, profile *
 			st.Linked = h
 		}
 	}
-	changed := !ok || st.Visits != prev.Visits || st.Stage != prev.Stage || st.StageAt != prev.StageAt ||
-		st.Engagement != prev.Engagement || st.Linked != prev.Linked || nowSec-prev.LastSeen >= int64(stateRefresh/time.Second)
-	if changed {
+	view.changed = !ok || st.Visits != prev.Visits || st.Stage != prev.Stage || st.StageAt != prev.StageAt ||
+		st.Engagement != prev.Engagement || st.Linked != prev.Linked || len(st.Exposed) != len(prev.Exposed) || nowSec-prev.LastSeen >= int64(stateRefresh/time.Second)
+	if view.changed {
 		st.LastSeen = nowSec
 	}
 	view.state = st
-	if changed && track {
-		view.setCookie = p.stateName + "=" + p.signer.encodeState(anon, &st) + p.signer.attrs
-	}
 }
 
 // effectiveStage is the visitor's journey stage (SPEC "Profiles and

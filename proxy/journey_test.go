@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -232,13 +233,14 @@ func TestANewVisitStartsAfterThirtyMinutes(t *testing.T) {
 		t.Errorf("5 minutes later: visits %q, engagement %q, CTA %q; want the same visit", text(page, "visits"), text(page, "eng"), text(page, "cta"))
 	}
 	// 31 minutes: the next visit, engagement starts again, the stage stays.
-	b.setCookie("tailor_state", p.signer.encodeState(anon, &visitState{Visits: 3, LastSeen: now - 31*60, Engagement: 100, Stage: "intent", StageAt: now - 3600}))
+	b.setCookie("tailor_state", p.signer.encodeState(anon, &visitState{Visits: 3, LastSeen: now - 31*60, Engagement: 100, Stage: "intent", StageAt: now - 3600,
+		Exposed: []string{exposureHash("hero-copy-test", "a")}}))
 	_, page = b.get("/")
 	if text(page, "visits") != "visit 4" || text(page, "eng") != "-" || text(page, "cta") != "Finish your order" {
 		t.Errorf("31 minutes later: visits %q, engagement %q, CTA %q; want visit 4, not engaged, intent", text(page, "visits"), text(page, "eng"), text(page, "cta"))
 	}
 	st, ok := p.signer.decodeState(anon, []byte(b.cookie("tailor_state")))
-	if !ok || st.Visits != 4 || st.Engagement != 0 || st.LastSeen < now {
+	if !ok || st.Visits != 4 || st.Engagement != 0 || st.LastSeen < now || len(st.Exposed) != 0 {
 		t.Errorf("state after the new visit = %+v (ok %v)", st, ok)
 	}
 	// A goal adds its value to the visit's engagement.
@@ -303,9 +305,10 @@ func TestStateSurvivesKeyRotation(t *testing.T) {
 	}
 	s2, _ := newSigner(config.Cookie{Name: "tailor_id", Keys: []string{"new-key-0123456789abcdef0123456789ab", old}}, nil)
 	s3, _ := newSigner(config.Cookie{Name: "tailor_id", Keys: []string{"new-key-0123456789abcdef0123456789ab"}}, nil)
-	st := visitState{Visits: 2, LastSeen: 1_800_000_000, Stage: "interest", StageAt: 1_799_999_000, Engagement: 12.5, Linked: linkHash("cust-1")}
+	st := visitState{Visits: 2, LastSeen: 1_800_000_000, Stage: "interest", StageAt: 1_799_999_000, Engagement: 12.5, Linked: linkHash("cust-1"),
+		Exposed: []string{exposureHash("hero", "a"), exposureHash("cta", "holdout")}}
 	v := s1.encodeState("abc", &st)
-	if got, ok := s2.decodeState("abc", []byte(v)); !ok || got != st {
+	if got, ok := s2.decodeState("abc", []byte(v)); !ok || !reflect.DeepEqual(got, st) {
 		t.Errorf("after rotation: %+v, %v; want %+v", got, ok, st)
 	}
 	if _, ok := s3.decodeState("abc", []byte(v)); ok {
@@ -412,7 +415,7 @@ func FuzzDecodeState(f *testing.F) {
 		if !isStateName(stage) {
 			st.Stage = ""
 		}
-		if ok != valid || ok && got != st {
+		if ok != valid || ok && !reflect.DeepEqual(got, st) {
 			t.Fatalf("round trip of %+v = %+v, %v", st, got, ok)
 		}
 	})

@@ -50,7 +50,7 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 		p.m.rewrites.WithLabelValues(result).Inc()
 		p.passThrough(out, resp, stream, nil, v)
 		markPersonalized(&out.Header, false)
-		setVisitorCookies(&out.Header, v)
+		markPreview(&out.Header, v)
 		return
 	}
 
@@ -97,7 +97,8 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 		bytebufferpool.Put(body)
 	}
 	markPersonalized(&out.Header, body != nil)
-	setVisitorCookies(&out.Header, v)
+	p.setVisitorCookies(&out.Header, v)
+	markPreview(&out.Header, v)
 }
 
 // decide returns what the rules decide for this visitor on page. result
@@ -118,7 +119,7 @@ func (p *Proxy) decide(ctx *fasthttp.RequestCtx, st *ruleState, page *rules.Page
 		previewVisitor(visitor, v.preview)
 	} else {
 		profile := p.await(v)
-		p.track(st.set, &ctx.Request, v, profile, string(ctx.Path()), now, v.tracked)
+		p.track(st.set, &ctx.Request, v, profile, string(ctx.Path()), now)
 		p.countView(v)
 		visitor, request = visitorOf(&ctx.Request, &v.id, profile, v.view, now)
 	}
@@ -229,7 +230,8 @@ func (p *Proxy) template(ctx *fasthttp.RequestCtx, st *ruleState, page *rules.Pa
 // part of the body was already read.
 func (p *Proxy) passThrough(out *fasthttp.Response, resp *fasthttp.Response, stream io.Reader, prefix *bytebufferpool.ByteBuffer, v *visit) {
 	copyResponseHeaders(&out.Header, &resp.Header, false)
-	setVisitorCookies(&out.Header, v)
+	p.setVisitorCookies(&out.Header, v)
+	markPreview(&out.Header, v)
 	r := stream
 	size := resp.Header.ContentLength()
 	if prefix != nil {

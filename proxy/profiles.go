@@ -141,16 +141,12 @@ func (p *Proxy) peek(v *visit) *cache.Profile {
 	return v.profile
 }
 
-// setVisitorCookies gives the visitor their fresh id and their updated
-// state. A response that sets either is the visitor's own: no shared
-// cache may keep it, or the next visitor would be handed the same id. A
-// preview is nobody's and must not be kept at all.
-func setVisitorCookies(h *fasthttp.ResponseHeader, v *visit) {
-	if v == nil {
-		return
-	}
-	if v.preview != nil {
-		setHeader(h, fasthttp.HeaderCacheControl, "no-store")
+// setVisitorCookies gives the visitor their fresh id and, when this page
+// view changed it, their state. A response that sets either is the
+// visitor's own: no shared cache may keep it, or the next visitor would be
+// handed the same id. An untracked visitor gets neither.
+func (p *Proxy) setVisitorCookies(h *fasthttp.ResponseHeader, v *visit) {
+	if v == nil || v.preview != nil {
 		return
 	}
 	set := false
@@ -158,11 +154,19 @@ func setVisitorCookies(h *fasthttp.ResponseHeader, v *visit) {
 		h.Add(fasthttp.HeaderSetCookie, v.id.SetCookie)
 		set = true
 	}
-	if v.view != nil && v.view.setCookie != "" {
-		h.Add(fasthttp.HeaderSetCookie, v.view.setCookie)
+	if view := v.view; view != nil && view.changed && v.tracked {
+		h.Add(fasthttp.HeaderSetCookie, p.stateName+"="+p.signer.encodeState(v.id.AnonymousID, &view.state)+p.signer.attrs)
 		set = true
 	}
 	if set {
 		setHeader(h, fasthttp.HeaderCacheControl, privateCacheControl(peekHeader(h, fasthttp.HeaderCacheControl)))
+	}
+}
+
+// markPreview keeps every cache from storing a preview: it is nobody's
+// page.
+func markPreview(h *fasthttp.ResponseHeader, v *visit) {
+	if v != nil && v.preview != nil {
+		setHeader(h, fasthttp.HeaderCacheControl, "no-store")
 	}
 }

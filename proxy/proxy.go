@@ -294,7 +294,7 @@ func (p *Proxy) pageView(ctx *fasthttp.RequestCtx, st *ruleState, v *visit) {
 	}
 	now := time.Now()
 	profile := p.peek(v)
-	p.track(st.set, &ctx.Request, v, profile, string(ctx.Path()), now, v.tracked)
+	p.track(st.set, &ctx.Request, v, profile, string(ctx.Path()), now)
 	p.countView(v)
 	if p.events == nil || !v.tracked {
 		return
@@ -342,7 +342,8 @@ func (p *Proxy) respond(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *r
 	stream := resp.BodyStream()
 	copyResponseHeaders(&out.Header, &resp.Header, stream == nil)
 	if html {
-		setVisitorCookies(&out.Header, v)
+		p.setVisitorCookies(&out.Header, v)
+		markPreview(&out.Header, v)
 	}
 	if stream == nil {
 		fasthttp.ReleaseResponse(resp)

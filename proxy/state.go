@@ -55,6 +55,23 @@ type visitState struct {
 	// anonymous id was last linked to by an identify event ("" for
 	// none): the link is reported once, not on every page.
 	Linked string
+	// Exposed holds a short hash of each (experiment, variant) the
+	// visitor has been reported exposed to in this visit, oldest first,
+	// at most maxExposed: an exposure is reported once per visit, not on
+	// every page that shows the experiment.
+	Exposed []string
+}
+
+// maxExposed bounds visitState.Exposed; past it the oldest is forgotten
+// (and reported again if seen again this visit: harmless, as readouts
+// count distinct visitors).
+const maxExposed = 16
+
+// exposureHash is what the state keeps of an exposure: 36 bits of
+// SHA-256, 6 base64url characters.
+func exposureHash(experiment, variant string) string {
+	sum := sha256.Sum256([]byte(experiment + "\x00" + variant))
+	return base64.RawURLEncoding.EncodeToString(sum[:6])[:6]
 }
 
 // encodeState returns the cookie value for st, bound to the anonymous id.
@@ -81,6 +98,13 @@ func (s *signer) encodeState(anon string, st *visitState) string {
 	b = strconv.AppendFloat(b, st.Engagement, 'g', -1, 64)
 	b = append(b, '~')
 	b = append(b, linked...)
+	b = append(b, '~')
+	for i, h := range st.Exposed {
+		if i > 0 {
+			b = append(b, '.')
+		}
+		b = append(b, h...)
+	}
 	payload := b[start:]
 	b = append(b, '.')
 	b = s.keys[0].stateMAC(b, anon, payload)
@@ -114,7 +138,7 @@ func (s *signer) decodeState(anon string, v []byte) (st visitState, ok bool) {
 	if len(f) < 6 {
 		return st, false
 	}
-	// Fields past the sixth are for later versions of the payload: a
+	// Fields past the seventh are for later versions of the payload: a
 	// state written by a newer tailor still reads.
 	visits, err1 := strconv.Atoi(f[0])
 	last, err2 := strconv.ParseInt(f[1], 10, 64)
@@ -125,7 +149,19 @@ func (s *signer) decodeState(anon string, v []byte) (st visitState, ok bool) {
 		math.IsNaN(eng) || math.IsInf(eng, 0) || !isStateName(f[2]) || !isStateName(f[5]) {
 		return visitState{}, false
 	}
-	return visitState{Visits: visits, LastSeen: last, Stage: f[2], StageAt: at, Engagement: eng, Linked: f[5]}, true
+	st = visitState{Visits: visits, LastSeen: last, Stage: f[2], StageAt: at, Engagement: eng, Linked: f[5]}
+	if len(f) > 6 && f[6] != "" {
+		st.Exposed = strings.Split(f[6], ".")
+		if len(st.Exposed) > maxExposed {
+			return visitState{}, false
+		}
+		for _, h := range st.Exposed {
+			if len(h) != 6 || !isStateName(h) {
+				return visitState{}, false
+			}
+		}
+	}
+	return st, true
 }
 
 // isStateName reports whether s may stand in a state field as written:

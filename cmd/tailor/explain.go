@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	udiff "github.com/aymanbagabas/go-udiff"
 
@@ -71,7 +72,37 @@ func (m *Main) explain(args []string) int {
 		return exitRuntime
 	}
 	m.printExplanation(ex)
+	if cfg.Preview.Key != "" {
+		link, err := previewLink(cfg.Preview.Key, *target, er.Profile, time.Now())
+		if err != nil {
+			fmt.Fprintf(m.Stderr, "tailor explain: preview link: %v\n", err)
+			return exitRuntime
+		}
+		fmt.Fprintf(m.Stdout, "\npreview link (valid %v): %s\n", previewTTL, link)
+	}
 	return exitOK
+}
+
+// previewTTL is how long the preview link explain prints stays valid.
+const previewTTL = 24 * time.Hour
+
+// previewLink returns target with a preview token for the visitor with
+// profile (nil: an anonymous visitor) appended.
+func previewLink(key, target string, profile *cache.Profile, now time.Time) (string, error) {
+	var c proxy.PreviewClaims
+	if profile != nil {
+		c.Segments, c.Stage, c.Traits, c.Scores = profile.Segments, profile.Stage, profile.TraitMap(), profile.ScoreMap()
+		c.Known, c.Subject, c.Label = true, profile.ID, profile.ID
+	}
+	tok, err := proxy.SignPreview(key, c, previewTTL, now)
+	if err != nil {
+		return "", err
+	}
+	sep := "?"
+	if strings.Contains(target, "?") {
+		sep = "&"
+	}
+	return target + sep + proxy.PreviewParam + "=" + tok, nil
 }
 
 // readProfile takes a JSON document, or the name of a file holding one.

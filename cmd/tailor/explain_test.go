@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -93,5 +95,38 @@ func TestCheckReportsRuleErrors(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "home.yaml:10:17:") {
 		t.Errorf("check should point at home.yaml line 10, column 17:\n%s", stderr)
+	}
+}
+
+func TestExplainPrintsAPreviewLinkForTheProfile(t *testing.T) {
+	cfg := explainSetup(t)
+	f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("preview: { key: preview-key-0123456789abcdef0123456789 }\n")
+	f.Close()
+	code, out, stderr := run(t, context.Background(), "explain", "--config", cfg, "--url", "/?a=1",
+		"--profile", `{"id":"cust-1","stage":"intent","segments":["vip"]}`)
+	if code != exitOK {
+		t.Fatalf("explain exit %d: %s", code, stderr)
+	}
+	_, link, ok := strings.Cut(out, "preview link (valid 24h0m0s): ")
+	if !ok || !strings.HasPrefix(link, "/?a=1&tailor_preview=") {
+		t.Fatalf("no preview link in:\n%s", out)
+	}
+	tok := strings.TrimSpace(strings.TrimPrefix(link, "/?a=1&tailor_preview="))
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Fatalf("preview token %q is not a JWT", tok)
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]any
+	json.Unmarshal(payload, &claims)
+	if claims["stage"] != "intent" || fmt.Sprint(claims["segments"]) != "[vip]" || claims["sub"] != "cust-1" || claims["iss"] != "tailor-preview" {
+		t.Errorf("preview claims = %v", claims)
 	}
 }
