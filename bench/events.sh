@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# Whole-system benchmark of journey tracking and events (issue 6): the
+# ~100 KB page of personalize.sh through two tailors, each with its own
+# embedded NATS server, every request from one returning visitor:
+#
+#   tailor-off  rules with an experiment; no journey entries, no events
+#               (nats.events_stream: "")
+#   tailor-on   the same rules plus journey entries (none of which match
+#               the page, as for most page views), and every event
+#               published to the TAILOR_EVENTS stream
+#
+# page.html has rules: 4 rewrites and an experiment, so each view reports
+# a pageview and an exposure. plain.html has none: it streams through,
+# and each view reports a pageview. on/off is what journey + events cost
+# (issue 6's figure); the events the publisher wrote per second of the
+# run are printed beside it. Same layout and machinery as passthrough.sh
+# (bench/lib.sh). See bench/README.md.
+#
+# The visitor sends a signed tailor_id and a signed tailor_state cookie,
+# as a browser does. Its state says it was last seen a day from now, so
+# it stays current for the whole run: a browser gets a fresh state cookie
+# at most once a minute, which a fixed wrk header cannot follow.
+#
+#   bash bench/events.sh
+#
+# Environment (all optional): as passthrough.sh
+#   ROUNDS=3  DURATION=8s  CONNECTIONS=64  WARMUP=2s  WRK_CPU=0  SERVER_CPU=1
+#   TAILOR_BIN=...  IDLE_WAIT=60  OUT=FILE  KEEP_TMP=1
+set -euo pipefail
+
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+TARGETS=(tailor-off tailor-on)
+FILES=(page.html plain.html)
+GOAL=0.90 # issue 6: req/s with journey + events >= 90% of without
+
+check_knobs
+need_tools openssl perl
+setup_pinning
+log_plan "plus the build (and up to ${IDLE_WAIT}s if the machine is busy)"
+wait_idle
+make_tmp
+
+take_port ORIGIN_PORT
+for t in OFF ON; do
+	take_port "${t}_PORT"
+	take_port "${t}_ADMIN"
+	take_port "${t}_NATS"
+done
+
+declare -A URL_BASE=(
+	[origin]="http://127.0.0.1:$ORIGIN_PORT"
+	[tailor-off]="http://127.0.0.1:$OFF_PORT"
+	[tailor-on]="http://127.0.0.1:$ON_PORT"
+)
+declare -A ADMIN_OF=([tailor-off]=$OFF_ADMIN [tailor-on]=$ON_ADMIN)
+
+# ---------------------------------------------------------------- content
+WWW=$TMP/www
+mkdir -p "$WWW"
+gen_html >"$WWW/page.html"
+cp "$WWW/page.html" "$WWW/plain.html"
+chmod 755 "$WWW"
+chmod 644 "$WWW"/*
+SIZE=$(stat -c %s "$WWW/page.html")
+log "content: page.html and plain.html, $SIZE bytes each (text/html)"
+
+# ---------------------------------------------------------------- visitor
+# Cookies signed the way tailor signs them (SPEC "Visitor identity";
+# the state's MAC covers "s1." + id + "." + payload), with openssl.
+COOKIE_KEY=bench-cookie-key-0123456789abcdef0123456789
+b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
+hmac() { printf '%s' "$1" | openssl dgst -sha256 -hmac "$COOKIE_KEY" -binary | b64url; }
+VISITOR=$(head -c 16 /dev/urandom | b64url)
+STATE="2~$(($(date +%s) + 86400))~interest~$(date +%s)~0~"
+COOKIE="tailor_id=v1.$VISITOR.$(hmac "v1.$VISITOR"); tailor_state=s1.$STATE.$(hmac "s1.$VISITOR.$STATE")"
+WRK_ARGS=(-H "Cookie: $COOKIE")
+
+# ---------------------------------------------------------------- configs
+nginx_conf origin "
+    server {
+        listen 127.0.0.1:$ORIGIN_PORT;
+        root $WWW;
+    }"
+
+rules_yaml() { # rules_yaml JOURNEY(0|1)
+	cat <<'EOF'
+stages: [awareness, interest, intent, purchase, retention]
+segments:
+  returning: { visits: ">= 2" }
+EOF
+	if (($1)); then
+		cat <<'EOF'
+journey:
+  - { path: "/products/**",   stage: interest }
+  - { path: "/cart",          stage: intent }
+  - { path: "/checkout/done", stage: purchase, goal: purchase, value: 100 }
+  - { path: "/newsletter/ok", goal: subscribe, value: 20 }
+EOF
+	fi
+	cat <<'EOF'
+pages:
+  - match: ["/page.html"]
+    rules:
+      - id: bench-experiment
+        select: "article h1"
+        experiment:
+          holdout: 0
+          variants:
+            a: { weight: 50, text: "Edge personalization, variant a" }
+            b: { weight: 50, text: "Edge personalization, variant b" }
+      - id: bench-inner
+        select: "#account-slot"
+        inner: '<a href="/account" class="btn btn--primary">Your account</a>'
+      - id: bench-attr
+        select: "#content"
+        attr: { data-stage: "{{ .Stage }}" }
+      - id: bench-add-class
+        when: { segment: returning }
+        select: ".byline"
+        add_class: byline--returning
+      - id: bench-cta
+        select: "aside.sidebar"
+        map:
+          by: stage
+          interest: { replace: '<aside class="sidebar"><a href="/guide">Read the buyer guide</a></aside>' }
+EOF
+}
+mkdir -p "$TMP/rules-off" "$TMP/rules-on"
+rules_yaml 0 >"$TMP/rules-off/site.yaml"
+rules_yaml 1 >"$TMP/rules-on/site.yaml"
+tailor_yaml() { # tailor_yaml PORT ADMIN RULES-DIR NATS-PORT STREAM
+	cat <<EOC
+listen: "127.0.0.1:$1"
+origin: "http://127.0.0.1:$ORIGIN_PORT"
+admin: { listen: "127.0.0.1:$2" }
+identity: { cookie: { keys: ["$COOKIE_KEY"] } }
+rules: { dir: "$3", watch: false }
+nats: { embedded: true, url: "nats://127.0.0.1:$4", data_dir: "$TMP/nats-$4", events_stream: "$5" }
+EOC
+}
+tailor_yaml "$OFF_PORT" "$OFF_ADMIN" "$TMP/rules-off" "$OFF_NATS" "" >"$TMP/off.yaml"
+tailor_yaml "$ON_PORT" "$ON_ADMIN" "$TMP/rules-on" "$ON_NATS" TAILOR_EVENTS >"$TMP/on.yaml"
+
+# ---------------------------------------------------------------- build, start
+build_tailor
+for c in off on; do
+	"$TAILOR_BIN" check --config "$TMP/$c.yaml" >/dev/null || die "tailor check rejected $TMP/$c.yaml"
+done
+start_nginx origin
+wait_http origin "${URL_BASE[origin]}/page.html" "${PID_OF[origin]}"
+start_tailor tailor-off "$TMP/off.yaml" "$OFF_ADMIN"
+start_tailor tailor-on "$TMP/on.yaml" "$ON_ADMIN"
+
+# ---------------------------------------------------------------- checks
+# Both targets answer 200, rewrite page.html the same way (the variant is
+# the visitor's, the stage interest from their state), pass plain.html
+# through byte for byte, and set no cookie: the visitor's verify and are
+# current.
+verify() {
+	local t f got
+	for t in "${TARGETS[@]}"; do
+		for f in "${FILES[@]}"; do
+			got=$(curl -sS -D "$TMP/check.head" -o "$TMP/check.$t.$f" -w '%{http_code}' --max-time 10 \
+				-H "Cookie: $COOKIE" "${URL_BASE[$t]}/$f") || die "$t /$f: curl failed"
+			[[ $got == 200 ]] || die "$t /$f: status $got, want 200"
+			! grep -qi '^set-cookie:' "$TMP/check.head" || die "$t /$f: Set-Cookie sent: $(grep -i '^set-cookie:' "$TMP/check.head")"
+		done
+		cmp -s "$TMP/check.$t.plain.html" "$WWW/plain.html" || die "$t /plain.html: not the origin's bytes"
+		for want in 'Edge personalization, variant ' 'data-stage="interest"' 'byline--returning' 'Read the buyer guide' 'Your account'; do
+			grep -qF "$want" "$TMP/check.$t.page.html" || die "$t /page.html lacks '$want'"
+		done
+	done
+	cmp -s "$TMP/check.tailor-off.page.html" "$TMP/check.tailor-on.page.html" || die "the two targets rewrote page.html differently"
+}
+verify
+log "checked: both targets answer 200, page.html personalized alike, plain.html untouched, no Set-Cookie"
+
+metric() { # metric TARGET NAME-WITH-LABELS: the value, 0 when absent
+	curl -sS "http://127.0.0.1:${ADMIN_OF[$1]}/metrics" | awk -v m="$2" '$1 == m {v = $2} END {print v + 0}'
+}
+# Events must flow before measuring: the stream is created in the background.
+for _ in $(seq 1 50); do
+	(($(metric tailor-on tailor_events_published_total) > 0)) && break
+	sleep 0.2
+done
+(($(metric tailor-on tailor_events_published_total) > 0)) || die "tailor-on published no events (logs in $TMP)"
+
+# ---------------------------------------------------------------- measure
+init_results
+pub0=$(metric tailor-on tailor_events_published_total)
+t0=$(date +%s.%N)
+measure_all
+t1=$(date +%s.%N)
+for t in origin tailor-off tailor-on; do
+	kill -0 "${PID_OF[$t]}" 2>/dev/null || die "$t died during the run (logs in $TMP)"
+done
+verify
+# Let the queue drain, then count.
+for _ in $(seq 1 50); do
+	(($(metric tailor-on tailor_events_queue_depth) == 0)) && break
+	sleep 0.2
+done
+pub1=$(metric tailor-on tailor_events_published_total)
+queued=$(curl -sS "http://127.0.0.1:$ON_ADMIN/metrics" | awk '/^tailor_events_total\{result="queued"/ {s += $2} END {print s + 0}')
+dropped=$(metric tailor-on tailor_events_dropped_total)
+depth=$(metric tailor-on tailor_events_queue_depth)
+off_events=$(curl -sS "http://127.0.0.1:$OFF_ADMIN/metrics" | awk '/^tailor_events_total\{result="queued"/ {s += $2} END {print s + 0}')
+((off_events == 0)) || die "tailor-off reported $off_events events"
+[[ -n $OUT ]] && cp "$RESULTS" "$OUT" && log "raw results saved to $OUT"
+
+# ---------------------------------------------------------------- report
+echo
+echo "tailor journey + events benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r)"
+echo "wrk -t1 -c$CONNECTIONS -d$DURATION --latency, one returning visitor's cookies; $ROUNDS interleaved round(s), medians;" \
+	"$( ((PIN)) && echo "wrk on core $WRK_CPU, origin + proxy (with its embedded NATS) on core $SERVER_CPU" || echo "no CPU pinning")"
+echo "origin: nginx $("$NGINX" -v 2>&1 | sed 's|.*/||'), 1 worker; tailor $("$TAILOR_BIN" version 2>/dev/null | awk '{print $2}') GOMAXPROCS=1"
+echo
+report_table
+echo
+for f in "${FILES[@]}"; do
+	awk -v f="$f" -v on="${MED[$f/tailor-on]}" -v off="${MED[$f/tailor-off]}" -v g="$GOAL" \
+		-v onc="${PCPU[$f/tailor-on]}" -v offc="${PCPU[$f/tailor-off]}" 'BEGIN{
+		printf "%-11s on/off req/s = %.2f (goal >= %.2f)   CPU/req %.2f\n", f, on/off, g, onc/offc }'
+done
+awk -v p="$((pub1 - pub0))" -v t0="$t0" -v t1="$t1" -v q="$queued" -v d="$dropped" -v depth="$depth" 'BEGIN{
+	printf "events: %d published during the runs (%.0f/s averaged over the whole measurement, off-target runs included);\n", p, p/(t1-t0)
+	printf "        %d queued in all, %d dropped, %d still queued at the end\n", q, d, depth }'
+echo
+report_legend "proxy us/r: CPU time (user+sys) of the tailor process per request, its embedded NATS server (and the JetStream writes) included."
