@@ -17,9 +17,10 @@
 # (bench/lib.sh). See bench/README.md.
 #
 # The visitor sends a signed tailor_id and a signed tailor_state cookie,
-# as a browser does. Its state says it was last seen a day from now, so
-# it stays current for the whole run (a browser gets a fresh state cookie
-# at most once a minute, which a fixed wrk header cannot follow), and that
+# as a browser does. Its state says it was last seen 4 minutes from now
+# (tailor takes up to 5 minutes of clock skew between edges), so it stays
+# current for the whole run (a browser gets a fresh state cookie at most
+# once a minute, which a fixed wrk header cannot follow), and that
 # this visit has reported the experiment already (either variant): each
 # view of page.html then reports its pageview, as a browsing visitor's
 # page views after the first do.
@@ -77,7 +78,7 @@ b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
 hmac() { printf '%s' "$1" | openssl dgst -sha256 -hmac "$COOKIE_KEY" -binary | b64url; }
 VISITOR=$(head -c 16 /dev/urandom | b64url)
 exposed() { printf 'bench-experiment\0%s' "$1" | openssl dgst -sha256 -binary | head -c 6 | b64url | head -c 6; }
-STATE="2~$(($(date +%s) + 86400))~interest~$(date +%s)~0~~$(exposed a).$(exposed b)"
+STATE="2~$(($(date +%s) + 240))~interest~$(date +%s)~0~~$(exposed a).$(exposed b)"
 COOKIE="tailor_id=v1.$VISITOR.$(hmac "v1.$VISITOR"); tailor_state=s1.$STATE.$(hmac "s1.$VISITOR.$STATE")"
 WRK_ARGS=(-H "Cookie: $COOKIE")
 

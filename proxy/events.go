@@ -21,8 +21,13 @@ type EventSink interface {
 // journeyMetrics count page views, journey steps and events.
 type journeyMetrics struct {
 	pageViews   *prometheus.CounterVec
+	tracked     prometheus.Counter // pageViews{tracking="tracked"}
+	optedOut    prometheus.Counter // pageViews{tracking="opted_out"}
 	stateResets prometheus.Counter
 	events      *prometheus.CounterVec
+	// eventCounts are events{type, result}, resolved once: [0] queued,
+	// [1] dropped.
+	eventCounts map[string][2]prometheus.Counter
 	previews    *prometheus.CounterVec
 }
 
@@ -51,12 +56,11 @@ func (m *metrics) registerJourney(reg prometheus.Registerer) {
 		Name: "tailor_previews_total",
 		Help: "Requests with a tailor_preview link, by result: rendered, or rejected (bad signature, expired, or previews disabled).",
 	}, []string{"result"})
-	for _, t := range []string{viewTracked, viewOptedOut} {
-		m.pageViews.WithLabelValues(t)
-	}
+	m.tracked = m.pageViews.WithLabelValues(viewTracked)
+	m.optedOut = m.pageViews.WithLabelValues(viewOptedOut)
+	m.eventCounts = make(map[string][2]prometheus.Counter, len(eventTypes))
 	for _, t := range eventTypes {
-		m.events.WithLabelValues(t, "queued")
-		m.events.WithLabelValues(t, "dropped")
+		m.eventCounts[t] = [2]prometheus.Counter{m.events.WithLabelValues(t, "queued"), m.events.WithLabelValues(t, "dropped")}
 	}
 	m.previews.WithLabelValues("rendered")
 	m.previews.WithLabelValues("rejected")
@@ -89,19 +93,21 @@ func (m *metrics) publisherStats(s interface{ Stats() natsync.PublisherStats }) 
 // report publishes the events of one tracked page view, in this order:
 // identify, pageview, stage, goal, then one exposure per experiment the
 // visitor meets for the first time in this visit. dec is the visitor as
-// the rules saw them (its Segments and Stage).
-func (p *Proxy) report(ctx *fasthttp.RequestCtx, v *visit, dec *rules.Decision, now time.Time) {
+// the rules saw them (its Segments and Stage). shown is false when the
+// page went out as the origin sent it although rules fired (fail-open):
+// the visitor then saw no variant, and only holdouts are exposures.
+func (p *Proxy) report(ctx *fasthttp.RequestCtx, v *visit, dec *rules.Decision, shown bool) {
 	view := v.view
 	if p.events == nil || view == nil || !v.tracked {
 		return
 	}
 	base := natsync.Event{
-		Time:        now.UTC(),
+		Time:        time.Now().UTC(),
 		Visitor:     v.id.Key(),
 		AnonymousID: v.id.AnonymousID,
 		URL:         p.pageURL(ctx),
 		Path:        string(ctx.Path()),
-		Referrer:    string(ctx.Request.Header.Referer()),
+		Referrer:    string(rawHeader(ctx.Request.Header.RawHeaders(), fasthttp.HeaderReferer)),
 		Segments:    dec.Segments,
 		Stage:       dec.Stage,
 	}
@@ -127,7 +133,7 @@ func (p *Proxy) report(ctx *fasthttp.RequestCtx, v *visit, dec *rules.Decision, 
 		p.publish(&e)
 	}
 	for _, x := range dec.Exposures {
-		if !view.expose(x) {
+		if !shown && x.Variant != rules.HoldoutVariant || !view.expose(x) {
 			continue
 		}
 		e := base
@@ -156,10 +162,11 @@ func (view *pageView) expose(x rules.Exposure) bool {
 
 func (p *Proxy) publish(e *natsync.Event) {
 	e.ID = natsync.NewEventID()
+	c := p.m.eventCounts[e.Type]
 	if p.events.Publish(e) {
-		p.m.events.WithLabelValues(e.Type, "queued").Inc()
+		c[0].Inc()
 	} else {
-		p.m.events.WithLabelValues(e.Type, "dropped").Inc()
+		c[1].Inc()
 	}
 }
 
@@ -170,7 +177,7 @@ func (p *Proxy) pageURL(ctx *fasthttp.RequestCtx) string {
 	if ctx.IsTLS() {
 		scheme = "https"
 	} else if isTrusted(p.trusted, remoteAddr(ctx)) {
-		if proto := ctx.Request.Header.Peek(fasthttp.HeaderXForwardedProto); equalFold(proto, "https") {
+		if proto := rawHeader(ctx.Request.Header.RawHeaders(), fasthttp.HeaderXForwardedProto); equalFold(proto, "https") {
 			scheme = "https"
 		}
 	}

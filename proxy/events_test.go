@@ -13,13 +13,16 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tailor-edge/tailor/cache"
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/rules"
 	natsync "github.com/tailor-edge/tailor/sync"
 )
 
 // startEventsProxy starts a proxy with the journey rules in front of a
-// journey origin, publishing its events to the NATS server at url.
-func startEventsProxy(t *testing.T, url string, more func(*config.Config, *Options)) (*testProxy, *natsync.Publisher) {
+// journey origin, publishing its events to the NATS server at url in
+// batches of at most batch (0: the default).
+func startEventsProxy(t *testing.T, url string, batch int, more func(*config.Config, *Options)) (*testProxy, *natsync.Publisher) {
 	t.Helper()
 	store, err := natsync.Open(context.Background(), natsync.Options{URL: url, Bucket: "tailor_profiles", Name: "events test"})
 	if err != nil {
@@ -34,7 +37,7 @@ func startEventsProxy(t *testing.T, url string, more func(*config.Config, *Optio
 		if more != nil {
 			more(c, opts)
 		}
-		pub, err = store.Events(natsync.PublisherOptions{Stream: c.NATS.EventsStream, Queue: c.NATS.EventsQueue})
+		pub, err = store.Events(natsync.PublisherOptions{Stream: c.NATS.EventsStream, Queue: c.NATS.EventsQueue, Batch: batch})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -50,12 +53,14 @@ func startEventsProxy(t *testing.T, url string, more func(*config.Config, *Optio
 }
 
 // streamEvents returns every event in the TAILOR_EVENTS stream at url, in
-// stream order, checking each message's subject and id header.
-func streamEvents(t *testing.T, url string) []natsync.Event {
+// stream order, checking each message's subject and id header; an error
+// when the stream is not there (yet: the publisher creates it in the
+// background).
+func streamEvents(t *testing.T, url string) ([]natsync.Event, error) {
 	t.Helper()
 	nc, err := nats.Connect(url)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
@@ -63,11 +68,11 @@ func streamEvents(t *testing.T, url string) []natsync.Event {
 	defer cancel()
 	s, err := js.Stream(ctx, "TAILOR_EVENTS")
 	if err != nil {
-		t.Fatalf("events stream: %v", err)
+		return nil, fmt.Errorf("events stream: %w", err)
 	}
 	info, err := s.Info(ctx)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	var out []natsync.Event
 	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
@@ -84,7 +89,7 @@ func streamEvents(t *testing.T, url string) []natsync.Event {
 		}
 		out = append(out, e)
 	}
-	return out
+	return out, nil
 }
 
 // eventsLanded waits until the stream holds n events.
@@ -92,7 +97,10 @@ func eventsLanded(t *testing.T, url string, n int) []natsync.Event {
 	t.Helper()
 	var events []natsync.Event
 	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
-		events = streamEvents(t, url)
+		var err error
+		if events, err = streamEvents(t, url); err != nil {
+			return err
+		}
 		if len(events) < n {
 			return fmt.Errorf("%d events in the stream, want %d", len(events), n)
 		}
@@ -124,7 +132,7 @@ func summary(e natsync.Event) string {
 func TestJourneyEventsReachTheStream(t *testing.T) {
 	ns := runNATS(t, t.TempDir(), -1)
 	url := ns.ClientURL()
-	p, _ := startEventsProxy(t, url, nil)
+	p, _ := startEventsProxy(t, url, 0, nil)
 
 	b := newBrowser(t, p.url)
 	b.header.Set("Referer", "https://www.example.org/trail")
@@ -232,7 +240,9 @@ func TestNATSOutageDuringBrowsingLosesNoRequestAndPublishesNoDuplicate(t *testin
 	dir, port := t.TempDir(), freePort(t)
 	ns := runNATS(t, dir, port)
 	url := ns.ClientURL()
-	p, pub := startEventsProxy(t, url, func(c *config.Config, _ *Options) { c.NATS.EventsQueue = 40 })
+	// At most 40 queued and 10 in a batch being published: the outage
+	// below cannot be taken without dropping.
+	p, pub := startEventsProxy(t, url, 10, func(c *config.Config, _ *Options) { c.NATS.EventsQueue = 40 })
 
 	b := newBrowser(t, p.url)
 	browse := func(n int) {
@@ -252,7 +262,7 @@ func TestNATSOutageDuringBrowsingLosesNoRequestAndPublishesNoDuplicate(t *testin
 	ns.Shutdown()
 	ns.WaitForShutdown()
 	start := time.Now()
-	browse(60) // 60 pageviews (no stage change, no new exposure) against a queue of 40
+	browse(60) // 60 pageviews (no stage change, no new exposure) against room for 50
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("60 pages took %v with NATS down", d)
 	}
@@ -286,4 +296,96 @@ func TestNATSOutageDuringBrowsingLosesNoRequestAndPublishesNoDuplicate(t *testin
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+}
+
+// TestStageStaysWhileTheProfileIsUnknown: a customer the CDP has in
+// purchase browses a product page while the store is too slow to answer
+// within the budget. The edge, not knowing their stage, must not move it
+// to interest: its newer stage would win over the profile's for good.
+func TestStageStaysWhileTheProfileIsUnknown(t *testing.T) {
+	ns := runNATS(t, t.TempDir(), -1)
+	kv := kvOf(t, ns.ClientURL())
+	store, err := natsync.Open(context.Background(), natsync.Options{URL: ns.ClientURL(), Bucket: "tailor_profiles", Name: "slow store test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	profiles, _ := cache.NewProfiles(1000, time.Minute, time.Minute, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	watched := make(chan struct{})
+	go func() { defer close(watched); store.Watch(ctx, profiles) }()
+	t.Cleanup(func() { cancel(); <-watched; store.Close() })
+	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if !store.Watching() {
+			return fmt.Errorf("the profile watch has not started")
+		}
+		return nil
+	})
+	o := startJourneyOrigin(t)
+	p := startProxy(t, o.url, journeyConfig(t, func(c *config.Config, opts *Options) {
+		c.Identity.JWT = config.DefaultJWT()
+		c.Identity.JWT.Algorithms = []string{"HS256"}
+		c.Identity.JWT.Keys = []string{"hmac:" + jwtSecret}
+		c.Profiles.MissBudget = 20 * time.Millisecond
+		opts.Profiles, opts.Source = profiles, slowSource{store, 300 * time.Millisecond}
+	}))
+	doc := `{"id":"cust-9","stage":"purchase","updated_at":"` + time.Now().Add(-24*time.Hour).UTC().Format(time.RFC3339) + `"}`
+	if _, err := kv.Put(context.Background(), "cust-9", []byte(doc)); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, p.url)
+	b.header.Set("Authorization", "Bearer "+token(t, "cust-9"))
+	b.get("/products/x") // the fetch starts; the page does not wait past the budget
+	if st, _ := p.signer.decodeState(b.anonymousID(), []byte(b.cookie("tailor_state"))); st.Stage != "" {
+		t.Errorf("the edge moved an unknown customer to %q", st.Stage)
+	}
+	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if prof, ok := profiles.Get("cust-9"); !ok || prof == nil {
+			return fmt.Errorf("the profile has not reached the cache")
+		}
+		return nil
+	})
+	if _, page := b.get("/"); text(page, "cta") != "Accessories" {
+		t.Errorf("home page CTA = %q, want the purchase stage's", text(page, "cta"))
+	}
+	// Once the profile is known, browsing a product does not move them
+	// back either.
+	b.get("/products/y")
+	if _, page := b.get("/"); text(page, "cta") != "Accessories" {
+		t.Errorf("after a product page: CTA = %q, want the purchase stage's", text(page, "cta"))
+	}
+}
+
+// TestFailOpenPagesReportNoVariant: a page tailor could not rewrite went
+// out as the origin sent it, so the visitor saw no variant: its view is
+// reported, an exposure only for the holdout (who sees the origin's block
+// anyway). A page the origin broke off (502) reports nothing.
+func TestFailOpenPagesReportNoVariant(t *testing.T) {
+	ns := runNATS(t, t.TempDir(), -1)
+	url := ns.ClientURL()
+	p, _ := startEventsProxy(t, url, 0, func(c *config.Config, _ *Options) {
+		c.MaxRewriteBody = 64 // smaller than the page: every rewrite fails open
+		c.Debug.DecisionHeader = true
+	})
+	var variants []string
+	for range 6 {
+		b := newBrowser(t, p.url)
+		resp, page := b.get("/")
+		if page != journeyPage {
+			t.Fatalf("a page over max_rewrite_body was changed: %q", page)
+		}
+		variants = append(variants, between(resp.Header.Get("X-Tailor-Decision")+";", "hero-copy-test:", ";"))
+	}
+	want := 6
+	for _, v := range variants {
+		if v == rules.HoldoutVariant {
+			want++
+		}
+	}
+	events := eventsLanded(t, url, want)
+	for _, e := range events {
+		if e.Type == natsync.EventExposure && e.Variant != rules.HoldoutVariant {
+			t.Errorf("exposure to %s reported for a page that showed the origin's block", e.Variant)
+		}
+	}
+	t.Logf("variants %v: %d events", variants, len(events))
 }

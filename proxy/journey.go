@@ -51,6 +51,12 @@ func (p *Proxy) track(set *rules.Set, req *fasthttp.Request, v *visit, profile *
 	}
 	st := prev
 	nowSec := now.Unix()
+	skewed := ok && (st.LastSeen > nowSec+maxSkew || st.StageAt > nowSec+maxSkew)
+	if skewed {
+		// Written by an edge whose clock runs ahead: taken as seen now,
+		// so that the visit and the stage's age go on from here.
+		st.LastSeen, st.StageAt = min(st.LastSeen, nowSec), min(st.StageAt, nowSec)
+	}
 	switch {
 	case !ok:
 		st = visitState{Visits: 1}
@@ -65,7 +71,11 @@ func (p *Proxy) track(set *rules.Set, req *fasthttp.Request, v *visit, profile *
 	view.stage = effectiveStage(&st, profile)
 	if set != nil {
 		if step, ok := set.Journey(path); ok {
-			if step.Stage != "" && set.StageIndex(step.Stage) > set.StageIndex(orFirst(set, view.stage)) {
+			// While the profile is unknown (the store slow or down),
+			// the visitor's stage is too: moving it on the edge's word
+			// could move a customer backwards, for good, as the edge's
+			// newer stage would then win over the profile's.
+			if step.Stage != "" && !v.unsure && set.StageIndex(step.Stage) > set.StageIndex(orFirst(set, view.stage)) {
 				view.stageFrom, view.stageTo = orFirst(set, view.stage), step.Stage
 				st.Stage, st.StageAt = step.Stage, nowSec
 				view.stage = step.Stage
@@ -82,13 +92,17 @@ func (p *Proxy) track(set *rules.Set, req *fasthttp.Request, v *visit, profile *
 			st.Linked = h
 		}
 	}
-	view.changed = !ok || st.Visits != prev.Visits || st.Stage != prev.Stage || st.StageAt != prev.StageAt ||
+	view.changed = !ok || skewed || st.Visits != prev.Visits || st.Stage != prev.Stage || st.StageAt != prev.StageAt ||
 		st.Engagement != prev.Engagement || st.Linked != prev.Linked || len(st.Exposed) != len(prev.Exposed) || nowSec-prev.LastSeen >= int64(stateRefresh/time.Second)
 	if view.changed {
 		st.LastSeen = nowSec
 	}
 	view.state = st
 }
+
+// maxSkew is how far ahead of this edge's clock a state's times may be
+// (another edge's clock, a few seconds off) before they count as now.
+const maxSkew = 5 * 60
 
 // effectiveStage is the visitor's journey stage (SPEC "Profiles and
 // sync"): the stage the edge saw them reach when that is newer than the

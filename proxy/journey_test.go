@@ -254,6 +254,14 @@ func TestANewVisitStartsAfterThirtyMinutes(t *testing.T) {
 	if sc := resp.Header.Values("Set-Cookie"); len(sc) != 0 {
 		t.Errorf("an unchanged state was written again: %q", sc)
 	}
+	// A state from an edge whose clock is an hour ahead counts as seen
+	// now, and is written back with this edge's time.
+	b.setCookie("tailor_state", p.signer.encodeState(anon, &visitState{Visits: 5, LastSeen: now + 3600, Stage: "intent", StageAt: now + 3600}))
+	_, page = b.get("/")
+	st, ok = p.signer.decodeState(anon, []byte(b.cookie("tailor_state")))
+	if text(page, "visits") != "visit 5" || !ok || st.LastSeen > time.Now().Unix() || st.StageAt > time.Now().Unix() {
+		t.Errorf("state from a clock an hour ahead: visits %q, new state %+v (ok %v)", text(page, "visits"), st, ok)
+	}
 }
 
 func TestTamperedStateStartsAfresh(t *testing.T) {
@@ -419,4 +427,29 @@ func FuzzDecodeState(f *testing.F) {
 			t.Fatalf("round trip of %+v = %+v, %v", st, got, ok)
 		}
 	})
+}
+
+func TestCutQueryParamKeepsEveryOtherByte(t *testing.T) {
+	for _, tc := range []struct{ in, out, value string }{
+		{"/?tailor_preview=abc", "/", "abc"},
+		{"/p?a=1&tailor_preview=x%2Ey&b=%7e+2", "/p?a=1&b=%7e+2", "x.y"},
+		{"/public/..%2Fadmin/users?tailor_preview=", "/public/..%2Fadmin/users", ""},
+		{"/a%2Fb/./c//d?q=a+b&tailor_preview=t&x=%7e&z", "/a%2Fb/./c//d?q=a+b&x=%7e&z", "t"},
+		{"/?a&&tailor_preview=t&&b#frag", "/?a&&&b#frag", "t"},
+		{"/?tailor_preview=1&tailor_preview=2", "/", "1"},
+		{"/?tailor_previewx=1", "", ""},
+		{"/?tailor%5Fpreview=1", "", ""},
+		{"/no-query", "", ""},
+	} {
+		out, value, found := cutQueryParam([]byte(tc.in), PreviewParam)
+		if tc.out == "" {
+			if found || string(out) != tc.in {
+				t.Errorf("cut(%q) = %q, %v; want it untouched", tc.in, out, found)
+			}
+			continue
+		}
+		if !found || string(out) != tc.out || value != tc.value {
+			t.Errorf("cut(%q) = %q, %q, %v; want %q, %q", tc.in, out, value, found, tc.out, tc.value)
+		}
+	}
 }

@@ -274,6 +274,11 @@ func (v *jwtVerifier) verify(tok []byte, now time.Time) (knownClaims, string) {
 	if err != nil {
 		return knownClaims{}, v.reason(t, claims, err)
 	}
+	if iss, _ := claims["iss"].(string); iss == previewIssuer {
+		// A preview link's token names a visitor to render as, not one
+		// who logged in, even where preview.key is also a login key.
+		return knownClaims{}, jwtIssuer
+	}
 	sub, _ := claims[v.subjectClaim].(string)
 	if sub == "" {
 		return knownClaims{}, jwtSubject

@@ -914,3 +914,18 @@ func token(t *testing.T, subject string, segments ...string) string {
 	}
 	return s
 }
+
+func TestPreviewTokensAreNeverLogins(t *testing.T) {
+	const shared = "one-secret-for-logins-and-previews-0123"
+	j := jwtConfig("HS256")
+	j.Issuer, j.Audience = "", "" // nothing else would turn the token down
+	j.Keys = []string{"hmac:" + shared}
+	v := newTestVerifier(t, j, t.TempDir(), nil)
+	tok, err := SignPreview(shared, PreviewClaims{Stage: "intent", RegisteredClaims: jwt.RegisteredClaims{Subject: "cust-42"}}, time.Hour, jwtNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if claims, reason := v.verify([]byte(tok), jwtNow); reason != jwtIssuer {
+		t.Errorf("a preview token as a login: %+v, reason %q; want it refused for its issuer", claims, reason)
+	}
+}

@@ -48,6 +48,7 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	dec, result := p.decide(ctx, st, page, v)
 	if result != "" {
 		p.m.rewrites.WithLabelValues(result).Inc()
+		p.report(ctx, v, &dec, true)
 		p.passThrough(out, resp, stream, nil, v)
 		markPersonalized(&out.Header, false)
 		markPreview(&out.Header, v)
@@ -56,6 +57,7 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 
 	if cl := resp.Header.ContentLength(); cl > limit {
 		p.m.rewrites.WithLabelValues(rewriteTooLarge).Inc()
+		p.report(ctx, v, &dec, false)
 		p.passThrough(out, resp, stream, nil, v)
 		return
 	}
@@ -78,6 +80,7 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	if n > int64(limit) {
 		// Chunked and larger than the limit: stream what we read, then the rest.
 		p.m.rewrites.WithLabelValues(rewriteTooLarge).Inc()
+		p.report(ctx, v, &dec, false)
 		p.passThrough(out, resp, stream, raw, v)
 		return
 	}
@@ -87,6 +90,7 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 
 	body, result := p.rewriteBody(ctx, resp, st, page, &dec, raw.B)
 	p.m.rewrites.WithLabelValues(result).Inc()
+	p.report(ctx, v, &dec, body != nil)
 	p.m.rewriteTime.Observe(time.Since(start).Seconds())
 	copyResponseHeaders(&out.Header, &resp.Header, false)
 	fasthttp.ReleaseResponse(resp)
@@ -130,7 +134,6 @@ func (p *Proxy) decide(ctx *fasthttp.RequestCtx, st *ruleState, page *rules.Page
 	if p.cfg.Debug.DecisionHeader || v.preview != nil {
 		ctx.Response.Header.Set("X-Tailor-Decision", decisionHeader(&dec, v.preview != nil))
 	}
-	p.report(ctx, v, &dec, now)
 	if len(dec.Actions) == 0 {
 		return dec, rewriteNoChange
 	}
@@ -256,6 +259,7 @@ func markPersonalized(h *fasthttp.ResponseHeader, changed bool) {
 		delHeader(h, fasthttp.HeaderAcceptRanges)
 	}
 	setHeader(h, fasthttp.HeaderCacheControl, privateCacheControl(peekHeader(h, fasthttp.HeaderCacheControl)))
+	dropSharedCacheControls(h)
 	vary := peekHeader(h, fasthttp.HeaderVary)
 	if !varyHas(vary, "Cookie") && !varyHas(vary, "*") {
 		if len(vary) == 0 {

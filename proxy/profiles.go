@@ -30,6 +30,10 @@ type visit struct {
 	profile  *cache.Profile
 	fill     <-chan cache.Fetched // a miss being fetched; nil otherwise
 	deadline time.Time            // when the request stops waiting for fill
+	// unsure is true while the store may hold a profile this request
+	// has not got: a fetch not answered (yet, or within the budget) or
+	// failed. The journey then moves no stage on the edge's word alone.
+	unsure bool
 	// tracked is false for a visitor who opted out (GPC, DNT, no
 	// consent): no new cookies, no events.
 	tracked bool
@@ -71,6 +75,7 @@ func (p *Proxy) lookup(v *visit, start time.Time) {
 		return
 	}
 	v.deadline = start.Add(p.cfg.Profiles.MissBudget)
+	v.unsure = true
 	v.fill = p.profiles.Fill(key, func() (*cache.Profile, uint64, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
 		defer cancel()
@@ -119,25 +124,28 @@ func (p *Proxy) await(v *visit) *cache.Profile {
 	default:
 		p.m.lookups.WithLabelValues(lookupFetched).Inc()
 	}
-	v.profile = r.Profile
+	v.profile, v.unsure = r.Profile, r.Err != nil
 	return r.Profile
 }
 
-// peek returns the visitor's profile if the cache holds it, without
-// waiting: on a miss it starts fetching it for the visitor's next page.
-// Pages without rules use it; they never wait for the store.
-func (p *Proxy) peek(v *visit) *cache.Profile {
+// peek returns the visitor's profile for a page without rules: the
+// cached one; on a miss, the store's answer when wait is true (within
+// miss_budget), else none for now while the fetch fills the cache for the
+// visitor's next page.
+func (p *Proxy) peek(v *visit, wait bool) *cache.Profile {
 	p.lookup(v, time.Now())
-	if v.fill != nil {
-		select {
-		case r := <-v.fill:
-			if r.Err == nil {
-				v.profile = r.Profile
-			}
-		default:
-		}
-		v.fill = nil
+	if v.fill == nil {
+		return v.profile
 	}
+	if wait {
+		return p.await(v)
+	}
+	select {
+	case r := <-v.fill:
+		v.profile, v.unsure = r.Profile, r.Err != nil
+	default:
+	}
+	v.fill = nil
 	return v.profile
 }
 
@@ -160,13 +168,27 @@ func (p *Proxy) setVisitorCookies(h *fasthttp.ResponseHeader, v *visit) {
 	}
 	if set {
 		setHeader(h, fasthttp.HeaderCacheControl, privateCacheControl(peekHeader(h, fasthttp.HeaderCacheControl)))
+		dropSharedCacheControls(h)
 	}
 }
 
-// markPreview keeps every cache from storing a preview: it is nobody's
-// page.
+// sharedCacheControls are the headers by which an origin tells CDNs, and
+// only them, how long to keep a response; they would override the
+// "private" a visitor's own response gets.
+var sharedCacheControls = []string{"CDN-Cache-Control", "Cloudflare-CDN-Cache-Control", "Surrogate-Control"}
+
+func dropSharedCacheControls(h *fasthttp.ResponseHeader) {
+	for _, name := range sharedCacheControls {
+		delHeader(h, name)
+	}
+}
+
+// markPreview keeps every cache from storing a preview (it is nobody's
+// page) and the browser from sending its link, token included, as the
+// Referer of what the page loads or links to.
 func markPreview(h *fasthttp.ResponseHeader, v *visit) {
 	if v != nil && v.preview != nil {
 		setHeader(h, fasthttp.HeaderCacheControl, "no-store")
+		setHeader(h, "Referrer-Policy", "no-referrer")
 	}
 }

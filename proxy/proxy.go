@@ -216,7 +216,7 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	// A preview link renders the page as the visitor it names; its
 	// parameter is taken off the URL before the origin sees it.
 	var preview *PreviewClaims
-	if ctx.IsGet() && bytes.Contains(ctx.Request.Header.RequestURI(), []byte(PreviewParam+"=")) {
+	if (ctx.IsGet() || ctx.IsHead()) && bytes.Contains(ctx.Request.Header.RequestURI(), []byte(PreviewParam)) {
 		preview = p.preview(&ctx.Request, start)
 	}
 
@@ -283,18 +283,35 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 }
 
 // pageView tracks a page view that no rule personalizes: the journey
-// advances and the events are reported as on any page, from the profile
-// as far as the cache holds it (a page without rules never waits for the
-// store).
+// advances and the events are reported as on any page. The profile is
+// looked up only when something needs it, from the cache: a page without
+// rules waits for the store (at most miss_budget) only when its journey
+// entry would move the visitor's stage, which depends on the profile's.
 func (p *Proxy) pageView(ctx *fasthttp.RequestCtx, st *ruleState, v *visit) {
 	if v.preview != nil {
 		// A preview always explains itself, even where no rule applies.
 		ctx.Response.Header.Set("X-Tailor-Decision", "rules=; preview")
 		return
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			// A bug: the page goes out as the origin sent it, without
+			// tracking.
+			p.log.Error("tracking a page view panicked", "panic", r, "path", string(ctx.Path()))
+			v.view = nil
+		}
+	}()
 	now := time.Now()
-	profile := p.peek(v)
-	p.track(st.set, &ctx.Request, v, profile, string(ctx.Path()), now)
+	path := string(ctx.Path())
+	var profile *cache.Profile
+	var step rules.JourneyStep
+	if st.set != nil {
+		step, _ = st.set.Journey(path)
+	}
+	if step.Stage != "" || p.events != nil && v.tracked {
+		profile = p.peek(v, step.Stage != "")
+	}
+	p.track(st.set, &ctx.Request, v, profile, path, now)
 	p.countView(v)
 	if p.events == nil || !v.tracked {
 		return
@@ -306,14 +323,14 @@ func (p *Proxy) pageView(ctx *fasthttp.RequestCtx, st *ruleState, v *visit) {
 	} else {
 		dec = rules.Decision{Segments: visitor.Segments, Stage: visitor.Stage}
 	}
-	p.report(ctx, v, &dec, now)
+	p.report(ctx, v, &dec, true)
 }
 
 func (p *Proxy) countView(v *visit) {
 	if v.tracked {
-		p.m.pageViews.WithLabelValues(viewTracked).Inc()
+		p.m.tracked.Inc()
 	} else {
-		p.m.pageViews.WithLabelValues(viewOptedOut).Inc()
+		p.m.optedOut.Inc()
 	}
 }
 
@@ -336,7 +353,7 @@ func (p *Proxy) respond(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *r
 	if html && v == nil {
 		v = p.visitorFor(&ctx.Request, time.Now())
 	}
-	if html && ctx.IsGet() {
+	if html && !ctx.IsHead() {
 		p.pageView(ctx, st, v)
 	}
 	stream := resp.BodyStream()

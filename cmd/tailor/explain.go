@@ -98,11 +98,16 @@ func previewLink(key, target string, profile *cache.Profile, now time.Time) (str
 	if err != nil {
 		return "", err
 	}
+	target, fragment, _ := strings.Cut(target, "#")
 	sep := "?"
 	if strings.Contains(target, "?") {
 		sep = "&"
 	}
-	return target + sep + proxy.PreviewParam + "=" + tok, nil
+	link := target + sep + proxy.PreviewParam + "=" + tok
+	if fragment != "" {
+		link += "#" + fragment
+	}
+	return link, nil
 }
 
 // readProfile takes a JSON document, or the name of a file holding one.
