@@ -155,7 +155,3 @@ func BenchmarkNewEventID(b *testing.B) {
 		NewEventID()
 	}
 }
-
-// BenchmarkPublisherThroughput measures the events per second a publisher
-// moves into an in-process server: from the first Publish to the last
-// acknowledgement, the producer keeping the queue at most half full.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
 )
 
 // Publisher defaults.
@@ -29,7 +30,8 @@ const (
 )
 
 // How the publisher waits. A batch whose acknowledgements have not all
-// come within ackWait is tried again (the stream drops what did land).
+// come within ackWait is tried again (the stream drops what did land);
+// so is a fast batch the server has not committed within ackWait.
 // Retries back off from minRetryWait to maxRetryWait while NATS is down.
 const (
 	ackWait       = 5 * time.Second
@@ -59,12 +61,20 @@ type PublisherOptions struct {
 	// event when it is full. 0 means DefaultEventQueue.
 	Queue int
 	// Batch is the most events published before waiting for their
-	// acknowledgements; 0 means DefaultEventBatch.
+	// acknowledgements; 0 means DefaultEventBatch. Where the stream
+	// allows it (nats-server 2.14 and later), a batch of 32 events or
+	// more goes as one fast-ingest batch, which the server acknowledges
+	// every quarter batch and as a whole rather than event by event.
 	Batch int
 	// Logger receives the publisher's few messages (stream created or
-	// updated, publishing failing and recovering); nil means the
-	// Store's logger.
+	// updated, fast batches or not, publishing failing and recovering);
+	// nil means the Store's logger.
 	Logger *slog.Logger
+
+	// perMessage publishes every event as a message of its own, as
+	// against a server without fast batches, and leaves the stream's
+	// allow_batched alone. For tests.
+	perMessage bool
 }
 
 // PublisherStats are a publisher's cumulative counters.
@@ -88,10 +98,15 @@ type PublisherStats struct {
 }
 
 // Publisher publishes events to a JetStream stream in the background,
-// through a bounded queue: Publish never waits for NATS. Events are
-// published in the order they were accepted, except that one whose
-// publish failed is published again (with the same id) after others that
-// went through meanwhile. An event is dropped only when the queue is
+// through a bounded queue: Publish never waits for NATS. It takes events
+// from the queue a batch at a time (PublisherOptions.Batch) and publishes
+// a batch of 32 events or more as one fast-ingest batch when the stream
+// allows batched publish (nats-server 2.14 and later), any other batch
+// event by event; it logs whether the stream allows it. Either way:
+//
+// Events are published in the order they were accepted, except that one
+// whose publish failed is published again (with the same id) after others
+// that went through meanwhile. An event is dropped only when the queue is
 // full, the publisher closing, or the event larger than the server takes;
 // one that fails otherwise is tried again until it is stored. An event
 // the stream stored but whose acknowledgement was lost is stored once,
@@ -101,11 +116,13 @@ type PublisherStats struct {
 //
 // It is safe for concurrent use. Close it before the Store.
 type Publisher struct {
-	nc        *nats.Conn
-	js        jetstream.JetStream // the publisher's own: PublishAsyncComplete waits for its publishes only
-	stream    jetstream.StreamConfig
-	batchSize int
-	log       *slog.Logger
+	nc         *nats.Conn
+	js         jetstream.JetStream // the publisher's own: PublishAsyncComplete waits for its publishes only
+	stream     jetstream.StreamConfig
+	batchSize  int
+	flow       jetstreamext.FastPublishFlowControl
+	perMessage bool // PublisherOptions.perMessage
+	log        *slog.Logger
 
 	// mu is held shared by Publish and exclusively by Close, so that no
 	// event is queued once Close has stopped accepting.
@@ -117,6 +134,7 @@ type Publisher struct {
 	accepted, published, dropped, retried atomic.Uint64
 	held                                  atomic.Int64 // events taken from the queue and not yet published
 	ready                                 atomic.Bool
+	batched                               atomic.Bool  // the stream allows fast batches
 	abandoned                             atomic.Int64 // dropped when Close gave up
 
 	closing   chan struct{} // closed by Close: flush, then stop
@@ -125,22 +143,27 @@ type Publisher struct {
 	done      chan struct{}
 
 	// Owned by the run goroutine.
-	pending  []*Event // the next batch: events that failed first, in order
-	spare    []*Event
-	retrying int // pending[:retrying] failed before
-	sent     []*Event
-	futures  []jetstream.PubAckFuture
-	arena    []byte // the batch's JSON; nil when the last batch may still be read
+	pending   []*Event // the next batch: events that failed first, in order
+	spare     []*Event
+	retrying  int // pending[:retrying] failed before
+	sent      []*Event
+	futures   []jetstream.PubAckFuture
+	arena     []byte      // the batch's JSON; nil when the last batch may still be read
+	msgs      []*nats.Msg // of fast batches, reused; nil when the last one may still be read
+	pathKnown bool        // batched has been decided and logged
 }
 
 // Events starts a publisher of events to the stream o.Stream, creating
 // the stream when it is missing: file storage, subjects EventSubjects,
-// o's limits, oldest events discarded first. When the stream exists, its
-// MaxAge, MaxBytes and duplicate window are set to o's (and the change
-// logged); its subjects and storage are left as they are. Finding or
-// creating the stream happens in the background, retried until it
-// succeeds; events wait in the queue meanwhile. Events only reports
-// invalid options: it never waits for NATS.
+// o's limits, oldest events discarded first, batched publish allowed.
+// When the stream exists, its MaxAge, MaxBytes and duplicate window are
+// set to o's and batched publish is allowed (and the change logged); its
+// subjects and storage are left as they are. A server older than 2.14
+// ignores or refuses allow_batched: the stream is then created or kept
+// without it, and events are published one by one. Finding or creating
+// the stream happens in the background, retried until it succeeds;
+// events wait in the queue meanwhile. Events only reports invalid
+// options: it never waits for NATS.
 func (s *Store) Events(o PublisherOptions) (*Publisher, error) {
 	cfg, err := o.streamConfig()
 	if err != nil {
@@ -170,7 +193,7 @@ func (s *Store) Events(o PublisherOptions) (*Publisher, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Publisher{
-		nc: s.nc, js: js, stream: cfg, batchSize: batch,
+		nc: s.nc, js: js, stream: cfg, batchSize: batch, flow: fastFlow(batch), perMessage: o.perMessage,
 		log:     log.With("stream", cfg.Name),
 		queue:   make(chan *Event, queue),
 		events:  sync.Pool{New: func() any { return new(Event) }},
@@ -232,6 +255,8 @@ func (o PublisherOptions) streamConfig() (jetstream.StreamConfig, error) {
 		MaxBytes:    maxBytes,
 		Duplicates:  dup,
 		Replicas:    replicas,
+		// Servers before 2.14 refuse or ignore it: see ensureStream.
+		AllowBatchPublish: !o.perMessage,
 	}, nil
 }
 
@@ -342,8 +367,12 @@ func (p *Publisher) run(ctx context.Context) {
 		return
 	}
 	failures, warned := 0, false
+	recheck := false // a fast batch failed: look at the stream before the next
 	for {
 		p.fill()
+		if n := len(p.pending); n > 0 && n < p.batchSize && p.batched.Load() {
+			p.linger(ctx)
+		}
 		if len(p.pending) == 0 {
 			select {
 			case e := <-p.queue:
@@ -367,7 +396,26 @@ func (p *Publisher) run(ctx context.Context) {
 			failures++
 			continue
 		}
-		err := p.send(ctx)
+		var err error
+		if recheck {
+			// The server may have been replaced by an older one, or the
+			// stream deleted or changed: a fast batch is then refused, or
+			// its acknowledgements never come.
+			var batched bool
+			if batched, err = p.ensureStream(ctx); err == nil {
+				p.choosePath(batched)
+				recheck = false
+			}
+		}
+		fast := false
+		if err == nil {
+			fast = p.batched.Load() && len(p.pending) >= minFastBatch
+			if fast {
+				err = p.sendFast(ctx)
+			} else {
+				err = p.sendAsync(ctx)
+			}
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -389,11 +437,34 @@ func (p *Publisher) run(ctx context.Context) {
 			if !p.openStream(ctx) {
 				return
 			}
+		} else if fast {
+			recheck = true
 		}
 		if !sleep(ctx, retryDelay(failures)) {
 			return
 		}
 		failures++
+	}
+}
+
+// linger tops the pending batch up from the queue for at most
+// fastBatchLinger, until it is full or the publisher closes.
+func (p *Publisher) linger(ctx context.Context) {
+	t := time.NewTimer(fastBatchLinger)
+	defer t.Stop()
+	for len(p.pending) < p.batchSize {
+		select {
+		case e := <-p.queue:
+			p.pending = append(p.pending, e)
+			p.held.Store(int64(len(p.pending)))
+		case <-t.C:
+			return
+		case <-p.closing:
+			p.fill()
+			return
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 
@@ -410,10 +481,11 @@ func (p *Publisher) fill() {
 	}
 }
 
-// send publishes the pending batch and waits for its acknowledgements.
-// Acknowledged events are counted and released; the others stay pending,
-// in their order, for the next try. It returns the first failure.
-func (p *Publisher) send(ctx context.Context) error {
+// sendAsync publishes the pending batch message by message and waits for
+// their acknowledgements. Acknowledged events are counted and released;
+// the others stay pending, in their order, for the next try. It returns
+// the first failure.
+func (p *Publisher) sendAsync(ctx context.Context) error {
 	batch, retrying := p.pending, p.retrying
 	arena := p.arena[:0]
 	sent, futures := p.sent[:0], p.futures[:0]
@@ -518,8 +590,9 @@ func (p *Publisher) openStream(ctx context.Context) bool {
 			return false // closed with nothing to publish: no need for a stream
 		}
 		if p.nc.IsConnected() {
-			err := p.ensureStream(ctx)
+			batched, err := p.ensureStream(ctx)
 			if err == nil {
+				p.choosePath(batched)
 				p.ready.Store(true)
 				return true
 			}
@@ -537,45 +610,96 @@ func (p *Publisher) openStream(ctx context.Context) bool {
 }
 
 // ensureStream creates the stream when missing, or brings an existing
-// one's limits to the configured ones.
-func (p *Publisher) ensureStream(ctx context.Context) error {
+// one's limits to the configured ones and allows batched publish on it.
+// It returns whether the stream allows batched publish, as the server
+// reports its config: a server older than 2.14 leaves the setting out.
+func (p *Publisher) ensureStream(ctx context.Context) (batched bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, streamTimeout)
 	defer cancel()
 	want := p.stream
 	st, err := p.js.Stream(ctx, want.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		if _, err := p.js.CreateStream(ctx, want); err != nil {
+		st, err := p.js.CreateStream(ctx, want)
+		if want.AllowBatchPublish && unknownField(err) {
+			want.AllowBatchPublish = false
+			st, err = p.js.CreateStream(ctx, want)
+		}
+		if err != nil {
 			// Another edge may have just created it: the next attempt
 			// finds it.
-			return fmt.Errorf("create stream: %w", err)
+			return false, fmt.Errorf("create stream: %w", err)
 		}
+		got := st.CachedInfo().Config
 		p.log.Info("created event stream", "subjects", EventSubjects,
-			"max_age", want.MaxAge, "max_bytes", want.MaxBytes, "duplicate_window", want.Duplicates)
-		return nil
+			"max_age", want.MaxAge, "max_bytes", want.MaxBytes, "duplicate_window", want.Duplicates,
+			"allow_batched", got.AllowBatchPublish)
+		return got.AllowBatchPublish, nil
 	}
 	if err != nil {
-		return fmt.Errorf("look up stream: %w", err)
+		return false, fmt.Errorf("look up stream: %w", err)
 	}
 	have := st.CachedInfo().Config
 	if !slices.Contains(have.Subjects, EventSubjects) {
 		p.log.Warn("event stream does not list the event subjects; events it does not capture are retried until it does",
 			"subjects", have.Subjects, "want", EventSubjects)
 	}
-	if have.MaxAge == want.MaxAge && have.MaxBytes == want.MaxBytes && have.Duplicates == want.Duplicates {
-		return nil
+	limits := have.MaxAge == want.MaxAge && have.MaxBytes == want.MaxBytes && have.Duplicates == want.Duplicates
+	if limits && (have.AllowBatchPublish || !want.AllowBatchPublish) {
+		return have.AllowBatchPublish, nil
 	}
 	cfg := have
 	cfg.MaxAge, cfg.MaxBytes, cfg.Duplicates = want.MaxAge, want.MaxBytes, want.Duplicates
-	if _, err := p.js.UpdateStream(ctx, cfg); err != nil {
-		// The stream takes events all the same: publish with its limits.
-		p.log.Warn("update event stream limits; keeping the stream's", "err", err)
-		return nil
+	cfg.AllowBatchPublish = have.AllowBatchPublish || want.AllowBatchPublish
+	st, err = p.js.UpdateStream(ctx, cfg)
+	if err != nil && !have.AllowBatchPublish && cfg.AllowBatchPublish && unknownField(err) {
+		if limits {
+			return false, nil
+		}
+		cfg.AllowBatchPublish = false
+		st, err = p.js.UpdateStream(ctx, cfg)
 	}
-	p.log.Info("updated event stream limits",
-		"max_age", want.MaxAge, "was_max_age", have.MaxAge,
-		"max_bytes", want.MaxBytes, "was_max_bytes", have.MaxBytes,
-		"duplicate_window", want.Duplicates, "was_duplicate_window", have.Duplicates)
-	return nil
+	if err != nil {
+		// The stream takes events all the same: publish with its limits.
+		p.log.Warn("update event stream; keeping its config", "err", err)
+		return have.AllowBatchPublish, nil
+	}
+	if !limits {
+		p.log.Info("updated event stream limits",
+			"max_age", want.MaxAge, "was_max_age", have.MaxAge,
+			"max_bytes", want.MaxBytes, "was_max_bytes", have.MaxBytes,
+			"duplicate_window", want.Duplicates, "was_duplicate_window", have.Duplicates)
+	}
+	return st.CachedInfo().Config.AllowBatchPublish, nil
+}
+
+// jsErrCodeInvalidJSON is nats-server's JSInvalidJSONErr. In JetStream
+// strict mode, the default, a server refuses a request with a field it
+// does not know: 2.12 refuses a stream config with allow_batched
+// (json: unknown field "allow_batched"). Out of strict mode it ignores
+// the field.
+const jsErrCodeInvalidJSON jetstream.ErrorCode = 10025
+
+// unknownField reports whether err is the server refusing a request for
+// a field it does not know.
+func unknownField(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jsErrCodeInvalidJSON
+}
+
+// choosePath records whether events go in fast batches, and logs it when
+// it is decided or changes.
+func (p *Publisher) choosePath(batched bool) {
+	batched = batched && !p.perMessage
+	if p.pathKnown && p.batched.Load() == batched {
+		return
+	}
+	p.pathKnown = true
+	p.batched.Store(batched)
+	if batched {
+		p.log.Info("publishing events in fast-ingest batches", "batch", p.batchSize)
+		return
+	}
+	p.log.Info("publishing events one message at a time: the stream does not allow batched publish (nats-server before 2.14, or its config could not be updated)")
 }
 
 // drained reports whether Close has been called and nothing is left to
