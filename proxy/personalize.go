@@ -51,7 +51,7 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 		p.report(ctx, v, &dec, true)
 		p.passThrough(out, resp, stream, nil, v)
 		markPersonalized(&out.Header, false)
-		markPreview(&out.Header, v)
+		markPreview(&out.Header, v) // again: markPersonalized made it private
 		return
 	}
 
@@ -102,7 +102,6 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	}
 	markPersonalized(&out.Header, body != nil)
 	p.setVisitorCookies(&out.Header, v)
-	markPreview(&out.Header, v)
 }
 
 // decide returns what the rules decide for this visitor on page. result
@@ -234,7 +233,6 @@ func (p *Proxy) template(ctx *fasthttp.RequestCtx, st *ruleState, page *rules.Pa
 func (p *Proxy) passThrough(out *fasthttp.Response, resp *fasthttp.Response, stream io.Reader, prefix *bytebufferpool.ByteBuffer, v *visit) {
 	copyResponseHeaders(&out.Header, &resp.Header, false)
 	p.setVisitorCookies(&out.Header, v)
-	markPreview(&out.Header, v)
 	r := stream
 	size := resp.Header.ContentLength()
 	if prefix != nil {

@@ -152,9 +152,14 @@ func (p *Proxy) peek(v *visit, wait bool) *cache.Profile {
 // setVisitorCookies gives the visitor their fresh id and, when this page
 // view changed it, their state. A response that sets either is the
 // visitor's own: no shared cache may keep it, or the next visitor would be
-// handed the same id. An untracked visitor gets neither.
+// handed the same id. An untracked visitor gets neither; a preview gets
+// no cookie and is kept by no cache (markPreview).
 func (p *Proxy) setVisitorCookies(h *fasthttp.ResponseHeader, v *visit) {
-	if v == nil || v.preview != nil {
+	if v == nil {
+		return
+	}
+	if v.preview != nil {
+		markPreview(h, v)
 		return
 	}
 	set := false

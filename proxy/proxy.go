@@ -360,7 +360,6 @@ func (p *Proxy) respond(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *r
 	copyResponseHeaders(&out.Header, &resp.Header, stream == nil)
 	if html {
 		p.setVisitorCookies(&out.Header, v)
-		markPreview(&out.Header, v)
 	}
 	if stream == nil {
 		fasthttp.ReleaseResponse(resp)
