@@ -188,5 +188,19 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (*nats
 			log.Error("profile watch stopped; cached profiles expire after their ttl", "err", err)
 		}
 	}()
+	// Until the watch runs, the store answers no lookup (a profile read
+	// then could miss a change): give it a moment before serving, so the
+	// first visitors get their profiles. NATS down is no reason to wait
+	// longer; the proxy then serves without profiles, as always.
+	deadline := time.Now().Add(watchGrace)
+	for !store.Watching() && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !store.Watching() {
+		log.Warn("profile watch not started yet; serving, profiles follow once it is", "waited", watchGrace)
+	}
 	return store, profiles, nil
 }
+
+// watchGrace bounds how long tailor waits at start for the profile watch.
+const watchGrace = 3 * time.Second
