@@ -4,12 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/tailor-edge/tailor/config"
 	"github.com/tailor-edge/tailor/examples"
@@ -30,13 +27,6 @@ func (m *Main) demo(ctx context.Context, args []string) int {
 		fmt.Fprintln(m.Stderr, err)
 		return exitUsage
 	}
-	site, err := startDemoOrigin()
-	if err != nil {
-		log.Error("start demo origin", "err", err)
-		return exitRuntime
-	}
-	defer site.Close()
-
 	dir, err := os.MkdirTemp("", "tailor-demo-")
 	if err != nil {
 		log.Error("demo rules", "err", err)
@@ -51,7 +41,6 @@ func (m *Main) demo(ctx context.Context, args []string) int {
 	cfg := config.Default()
 	cfg.Listen = *listen
 	cfg.Admin.Listen = *adminListen
-	cfg.Origin = "http://" + site.Addr().String()
 	cfg.Rules.Dir = filepath.Join(dir, "rules")
 	cfg.Debug.DecisionHeader = true
 	cfg.Identity.Cookie.Secure = false // the demo is plain http on loopback
@@ -62,12 +51,30 @@ func (m *Main) demo(ctx context.Context, args []string) int {
 		return exitRuntime
 	}
 	defer stopStore()
+	switches := demoSwitches(tokens)
+	shop, err := newDemoSite(switches)
+	if err != nil {
+		log.Error("demo site", "err", err)
+		return exitRuntime
+	}
+	site, err := startDemoOrigin(shop)
+	if err != nil {
+		log.Error("start demo origin", "err", err)
+		return exitRuntime
+	}
+	defer site.Close()
+	cfg.Origin = "http://" + site.Addr().String()
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintln(m.Stderr, err)
 		return exitUsage
 	}
-	fmt.Fprintf(m.Stdout, `tailor demo: the example site, personalized, is at http://%[1]s/
-Try it as different visitors (X-Tailor-Decision says which rules fired):
+	fmt.Fprintf(m.Stdout, `tailor demo: the example shop, personalized, is at http://%[1]s/
+Open it in a browser and switch visitors with the bar at the foot of each page, or here:
+`, *listen)
+	for _, sw := range switches {
+		fmt.Fprintf(m.Stdout, "  %-44s http://%s/demo/as/%s\n", sw.Label+":", *listen, sw.Key)
+	}
+	fmt.Fprintf(m.Stdout, `Or with curl (X-Tailor-Decision says which rules fired):
   curl -si http://%[1]s/ -H 'Accept-Language: fr-FR'
   curl -si 'http://%[1]s/?utm_campaign=spring-sale'
   curl -si http://%[1]s/ -H 'User-Agent: Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148'
@@ -83,17 +90,11 @@ Metrics at http://%[1]s/metrics. Ctrl-C stops.
 	return m.run(ctx, cfg, log)
 }
 
-// demoOrigin serves examples/site over HTTP on a loopback port.
-type demoOrigin struct {
-	ln  net.Listener
-	srv *http.Server
-}
-
 // extractRules writes the example rules and fragments under dir, keeping
 // their layout (rules refer to ../fragments/).
 func extractRules(dir string) error {
 	return fs.WalkDir(examples.Files, ".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil || path == "." || strings.HasPrefix(path, "site") {
+		if err != nil || path == "." || path == "site" || strings.HasPrefix(path, "site/") {
 			return err
 		}
 		target := filepath.Join(dir, filepath.FromSlash(path))
@@ -107,20 +108,3 @@ func extractRules(dir string) error {
 		return os.WriteFile(target, b, 0o644)
 	})
 }
-
-func startDemoOrigin() (*demoOrigin, error) {
-	root, err := fs.Sub(examples.Files, "site")
-	if err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	srv := &http.Server{Handler: http.FileServerFS(root), ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	return &demoOrigin{ln: ln, srv: srv}, nil
-}
-
-func (o *demoOrigin) Addr() net.Addr { return o.ln.Addr() }
-func (o *demoOrigin) Close() error   { return o.srv.Close() }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"regexp"
 	"strings"
 	"testing"
@@ -49,5 +50,43 @@ func TestDemoServesSeededPersonas(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(string(body), "Welcome back, Jane!") {
 		t.Errorf("the demo's Jane got no greeting; decision %q", resp.Header.Get("X-Tailor-Decision"))
+	}
+
+	// A browser uses the persona switcher and walks the journey.
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	visit := func(path string) string {
+		t.Helper()
+		resp, err := browser.Get("http://" + listen + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d", path, resp.StatusCode)
+		}
+		return string(b)
+	}
+	for path, want := range map[string]string{
+		"/demo/as/jane":        "Welcome back, Jane!",
+		"/demo/as/ada":         "Welcome back, Ada!",
+		"/demo/as/sam":         "Finish your order",
+		"/demo/as/spring-sale": "Spring sale: 20% off",
+	} {
+		if page := visit(path); !strings.Contains(page, want) {
+			t.Errorf("%s: the page lacks %q", path, want)
+		}
+	}
+	if page := visit("/demo/as/new"); !strings.Contains(page, `<p class="greeting">Welcome!</p>`) || strings.Contains(page, "Spring sale") {
+		t.Errorf("a new visitor after the switch still gets another persona's page")
+	}
+	visit("/products/running/road-racer")
+	if page := visit("/"); !strings.Contains(page, "Read the buyer") {
+		t.Errorf("after a product page the home page's call to action is not the interest stage's")
+	}
+	visit("/cart")
+	if page := visit("/"); !strings.Contains(page, "Finish your order") {
+		t.Errorf("after the cart the home page's call to action is not the intent stage's")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -20,16 +21,28 @@ const demoSecret = "tailor-demo-secret-not-for-production"
 
 // demoPersona is a seeded profile and how to be them.
 type demoPersona struct {
-	id, who, doc string
+	key, id, who, doc string
 }
 
 var demoPersonas = []demoPersona{
-	{"cust-jane", "Jane, a VIP runner who bought before",
+	{"jane", "cust-jane", "Jane, a VIP runner who bought before",
 		`{"id":"cust-jane","segments":["vip","runner"],"stage":"retention","traits":{"first_name":"Jane","city":"Lyon"},"scores":{"engagement":72}}`},
-	{"cust-sam", "Sam, about to buy",
+	{"sam", "cust-sam", "Sam, about to buy",
 		`{"id":"cust-sam","segments":["newsletter"],"stage":"intent","traits":{"first_name":"Sam","city":"Berlin"},"scores":{"engagement":18}}`},
-	{"cust-ada", "Ada, browsing trail gear",
-		`{"id":"cust-ada","segments":["hiker"],"stage":"interest","traits":{"first_name":"Ada"}}`},
+	{"ada", "cust-ada", "Ada, back again, browsing trail gear",
+		`{"id":"cust-ada","segments":["hiker","returning"],"stage":"interest","traits":{"first_name":"Ada"}}`},
+}
+
+// demoSwitches is the persona switcher: a new anonymous visitor, the
+// seeded personas (tokens[i] logs in as demoPersonas[i]) and a visitor
+// who came from the spring-sale campaign.
+func demoSwitches(tokens []string) []demoSwitch {
+	out := []demoSwitch{{Key: "new", Label: "a new visitor", landing: "/"}}
+	for i, p := range demoPersonas {
+		label, _, _ := strings.Cut(p.who, ",")
+		out = append(out, demoSwitch{Key: p.key, Label: label + " (" + strings.TrimSpace(p.who[len(label)+1:]) + ")", token: tokens[i], landing: "/"})
+	}
+	return append(out, demoSwitch{Key: "spring-sale", Label: "a visitor from the spring-sale campaign", landing: "/?utm_campaign=spring-sale"})
 }
 
 // startDemoStore starts an embedded NATS server for the demo, seeds the
@@ -57,6 +70,7 @@ func startDemoStore(ctx context.Context, dir string, cfg *config.Config, log *sl
 	j := config.DefaultJWT()
 	j.Algorithms = []string{"HS256"}
 	j.Keys = []string{"hmac:" + demoSecret}
+	j.Cookie = demoTokenCookie // the persona switcher logs browsers in with it
 	cfg.Identity.JWT = j
 	for _, p := range demoPersonas {
 		if _, err := store.Put(sctx, p.id, []byte(p.doc)); err != nil {
