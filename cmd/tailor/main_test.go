@@ -82,13 +82,16 @@ admin:
 	}
 }
 
-func TestCheckAcceptsTheExampleConfig(t *testing.T) {
-	code, stdout, stderr := run(t, context.Background(), "check", "--config", "../../examples/tailor.yaml")
-	if code != exitOK {
-		t.Errorf("check examples/tailor.yaml = %d, want 0\n%s", code, stderr)
-	}
-	if !strings.Contains(stdout, "ok") {
-		t.Errorf("check printed %q, want a line saying ok", stdout)
+func TestCheckAcceptsTheExampleConfigs(t *testing.T) {
+	t.Setenv("TAILOR_COOKIE_KEY", "a-cookie-key-for-the-check-0123456789")
+	for _, path := range []string{"../../examples/tailor.yaml", "../../examples/compose/tailor.yaml"} {
+		code, stdout, stderr := run(t, context.Background(), "check", "--config", path)
+		if code != exitOK {
+			t.Errorf("check %s = %d, want 0\n%s", path, code, stderr)
+		}
+		if !strings.Contains(stdout, "rules: ok") {
+			t.Errorf("check %s printed %q, want the rules ok", path, stdout)
+		}
 	}
 }
 
@@ -120,6 +123,10 @@ func TestServeProxiesAndDrainsOnSignal(t *testing.T) {
 	addr, admin := freeAddr(t), freeAddr(t)
 	path := writeFile(t, "tailor.yaml", fmt.Sprintf("listen: %q\norigin: %q\nadmin: { listen: %q }\n", addr, origin.URL, admin))
 
+	// The container health check: nothing listens yet.
+	if code, _, _ := run(t, context.Background(), "health", "--config", path); code != exitRuntime {
+		t.Errorf("tailor health with no proxy running: exit %d, want %d", code, exitRuntime)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan int, 1)
@@ -141,6 +148,9 @@ func TestServeProxiesAndDrainsOnSignal(t *testing.T) {
 			t.Fatalf("proxy never became ready: %v\n%s", err, stderr.String())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	if code, out, errs := run(t, context.Background(), "health", "--config", path); code != exitOK || !strings.Contains(out, "ready") {
+		t.Errorf("tailor health with the proxy ready: exit %d, %q %q", code, out, errs)
 	}
 	slow := make(chan string, 1)
 	go func() {

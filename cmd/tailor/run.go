@@ -42,6 +42,7 @@ Usage:
   tailor import  [--config tailor.yaml] [--format jsonl|csv] FILE
                                           bulk-load profiles (JSON Lines or CSV, - for stdin) into the profile bucket
   tailor demo    [--listen 127.0.0.1:8080] run the example site with tailor in front
+  tailor health  [--config tailor.yaml]   exit 0 when the proxy on admin.listen is ready (for container health checks)
   tailor version                          print the version
 
 --config defaults to $TAILOR_CONFIG, then ./tailor.yaml.
@@ -65,6 +66,8 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		return m.explain(args[1:])
 	case "import":
 		return m.importProfiles(ctx, args[1:])
+	case "health":
+		return m.health(ctx, args[1:])
 	case "version", "--version", "-version":
 		fmt.Fprintf(m.Stdout, "tailor %s\n", Version)
 		return exitOK
