@@ -1,0 +1,102 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// tourStep is one command of the README's tour and what it must print.
+type tourStep struct {
+	cmd  string
+	want string
+}
+
+// readmeTour returns the console commands between the README's tour
+// markers, each with the output the README shows for it.
+func readmeTour(t *testing.T) []tourStep {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, tour, ok := strings.Cut(string(b), "<!-- tour:begin -->")
+	if ok {
+		tour, _, ok = strings.Cut(tour, "<!-- tour:end -->")
+	}
+	if !ok {
+		t.Fatal("README.md has no <!-- tour:begin --> … <!-- tour:end --> section")
+	}
+	var steps []tourStep
+	inBlock := false
+	sc := bufio.NewScanner(strings.NewReader(tour))
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "```console":
+			inBlock = true
+		case line == "```":
+			inBlock = false
+		case !inBlock:
+		case strings.HasPrefix(line, "$ "):
+			steps = append(steps, tourStep{cmd: strings.TrimPrefix(line, "$ ")})
+		case len(steps) > 0:
+			steps[len(steps)-1].want += line + "\n"
+		}
+	}
+	return steps
+}
+
+// TestReadmeTourPrintsWhatItSays runs every command of the README's tour
+// of the demo, as a reader would paste it, against a running demo, and
+// compares what it prints with what the README shows.
+func TestReadmeTourPrintsWhatItSays(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Fatal("the README's tour needs curl on the PATH")
+	}
+	steps := readmeTour(t)
+	if len(steps) < 5 {
+		t.Fatalf("found %d tour commands in README.md; the markers or the console blocks moved", len(steps))
+	}
+	listen, admin := freeAddr(t), freeAddr(t)
+	var out, errs syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- NewMain(&out, &errs).Run(ctx, []string{"demo", "--listen", listen, "--admin", admin}) }()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("demo exited %d: %s", code, errs.String())
+		}
+	}()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get("http://" + admin + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("demo not up after 20s:\n%s", errs.String())
+		}
+	}
+	dir := t.TempDir() // where the commands keep their cookie jar
+	for _, s := range steps {
+		cmd := strings.NewReplacer("127.0.0.1:8080", listen, "127.0.0.1:9090", admin).Replace(s.cmd)
+		c := exec.Command("bash", "-o", "pipefail", "-c", cmd)
+		c.Dir = dir
+		got, err := c.Output()
+		if err != nil {
+			t.Errorf("$ %s\nfailed: %v", s.cmd, err)
+			continue
+		}
+		if string(got) != s.want {
+			t.Errorf("$ %s\nprinted:\n%s\nthe README says:\n%s", s.cmd, got, s.want)
+		}
+	}
+}
