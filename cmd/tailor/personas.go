@@ -39,8 +39,11 @@ var demoPersonas = []demoPersona{
 func demoSwitches(tokens []string) []demoSwitch {
 	out := []demoSwitch{{Key: "new", Label: "a new visitor", landing: "/"}}
 	for i, p := range demoPersonas {
-		label, _, _ := strings.Cut(p.who, ",")
-		out = append(out, demoSwitch{Key: p.key, Label: label + " (" + strings.TrimSpace(p.who[len(label)+1:]) + ")", token: tokens[i], landing: "/"})
+		label := p.who
+		if name, about, ok := strings.Cut(p.who, ","); ok {
+			label = name + " (" + strings.TrimSpace(about) + ")"
+		}
+		out = append(out, demoSwitch{Key: p.key, Label: label, token: tokens[i], landing: "/"})
 	}
 	return append(out, demoSwitch{Key: "spring-sale", Label: "a visitor from the spring-sale campaign", landing: "/?utm_campaign=spring-sale"})
 }
