@@ -78,32 +78,32 @@ const eventTimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
 // Value is written as 0. It does not allocate when dst has room.
 func (e *Event) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `{"id":`...)
-	dst = appendEventString(dst, e.ID)
+	dst = appendJSONString(dst, e.ID)
 	dst = append(dst, `,"type":`...)
-	dst = appendEventString(dst, e.Type)
+	dst = appendJSONString(dst, e.Type)
 	dst = append(dst, `,"time":"`...)
 	dst = e.Time.UTC().AppendFormat(dst, eventTimeLayout)
 	dst = append(dst, `","visitor":`...)
-	dst = appendEventString(dst, e.Visitor)
+	dst = appendJSONString(dst, e.Visitor)
 	dst = append(dst, `,"anonymous_id":`...)
-	dst = appendEventString(dst, e.AnonymousID)
+	dst = appendJSONString(dst, e.AnonymousID)
 	dst = append(dst, `,"url":`...)
-	dst = appendEventString(dst, e.URL)
+	dst = appendJSONString(dst, e.URL)
 	dst = append(dst, `,"path":`...)
-	dst = appendEventString(dst, e.Path)
+	dst = appendJSONString(dst, e.Path)
 	dst = append(dst, `,"referrer":`...)
-	dst = appendEventString(dst, e.Referrer)
+	dst = appendJSONString(dst, e.Referrer)
 	dst = append(dst, `,"segments":[`...)
 	for i, s := range e.Segments {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendEventString(dst, s)
+		dst = appendJSONString(dst, s)
 	}
 	dst = append(dst, `],"stage":`...)
-	dst = appendEventString(dst, e.Stage)
+	dst = appendJSONString(dst, e.Stage)
 	dst = append(dst, `,"persona":`...)
-	dst = appendEventString(dst, e.Persona)
+	dst = appendJSONString(dst, e.Persona)
 	dst = appendOptional(dst, `,"goal":`, e.Goal)
 	if e.Type == EventGoal || e.Value != 0 {
 		dst = append(dst, `,"value":`...)
@@ -122,7 +122,7 @@ func appendOptional(dst []byte, key, s string) []byte {
 		return dst
 	}
 	dst = append(dst, key...)
-	return appendEventString(dst, s)
+	return appendJSONString(dst, s)
 }
 
 // appendEventFloat writes v as encoding/json reads it; JSON has no NaN or
@@ -149,9 +149,10 @@ var jsonSafe = func() (t [utf8.RuneSelf]bool) {
 	return t
 }()
 
-// appendEventString appends s as a JSON string, escaped byte for byte as
-// encoding/json.Marshal escapes it.
-func appendEventString(dst []byte, s string) []byte {
+// appendJSONString appends s as a JSON string, escaped byte for byte as
+// encoding/json.Marshal escapes it (invalid UTF-8 becomes U+FFFD). Events
+// and the profile documents "tailor import" builds from CSV use it.
+func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {

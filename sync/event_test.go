@@ -60,8 +60,8 @@ func TestEventStringsAreEscapedAsEncodingJSONEscapesThem(t *testing.T) {
 	for _, s := range []string{"", "plain", `"quoted" \back\`, "<script>&</script>", "\x00\x01\b\f\n\r\t\x1f\x7f",
 		"\u2028\u2029", "caf\xe9", "\xff\xfe", "ok 😀 \xf0\x9f\x98", "ü\u00a0€"} {
 		want, _ := json.Marshal(s)
-		if got := appendEventString(nil, s); !bytes.Equal(got, want) {
-			t.Errorf("appendEventString(%q) = %s, want %s", s, got, want)
+		if got := appendJSONString(nil, s); !bytes.Equal(got, want) {
+			t.Errorf("appendJSONString(%q) = %s, want %s", s, got, want)
 		}
 	}
 }
@@ -111,8 +111,8 @@ func FuzzEventJSON(f *testing.F) {
 		}
 		for _, s := range []string{id, typ, visitor, url, seg1, seg2, goal, from, variant} {
 			want, _ := json.Marshal(s)
-			if got := appendEventString(nil, s); !bytes.Equal(got, want) {
-				t.Fatalf("appendEventString(%q) = %s, want %s", s, got, want)
+			if got := appendJSONString(nil, s); !bytes.Equal(got, want) {
+				t.Fatalf("appendJSONString(%q) = %s, want %s", s, got, want)
 			}
 			if !utf8.ValidString(s) {
 				return // written with U+FFFD: valid, but not the same string
