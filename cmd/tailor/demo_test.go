@@ -11,37 +11,51 @@ import (
 	"time"
 )
 
-func TestDemoServesSeededPersonas(t *testing.T) {
-	listen, admin := freeAddr(t), freeAddr(t)
-	var out, errs syncBuffer
+// startDemo runs "tailor demo" on free ports until the test ends, and
+// returns once it is ready, with what it has printed.
+func startDemo(t *testing.T) (listen, admin string, out *syncBuffer) {
+	t.Helper()
+	listen, admin, out = freeAddr(t), freeAddr(t), &syncBuffer{}
+	var errs syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	go func() { done <- NewMain(&out, &errs).Run(ctx, []string{"demo", "--listen", listen, "--admin", admin}) }()
-	defer func() {
+	go func() { done <- NewMain(out, &errs).Run(ctx, []string{"demo", "--listen", listen, "--admin", admin}) }()
+	t.Cleanup(func() {
 		cancel()
 		if code := <-done; code != 0 {
 			t.Errorf("demo exited %d: %s", code, errs.String())
 		}
-	}()
-	jane := regexp.MustCompile(`As Jane.*\n.*Bearer ([A-Za-z0-9_.-]+)'`)
-	var tok string
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if m := jane.FindStringSubmatch(out.String()); m != nil {
-			tok = m[1]
-			resp, err := http.Get("http://" + admin + "/readyz")
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == 200 {
-					break
-				}
+	})
+	waitReady(t, admin, 20*time.Second, func() string { return out.String() + errs.String() })
+	return listen, admin, out
+}
+
+// waitReady polls the admin listener's /readyz until it answers 200, and
+// fails the test with logs() after total.
+func waitReady(t *testing.T, admin string, total time.Duration, logs func() string) {
+	t.Helper()
+	for deadline := time.Now().Add(total); ; time.Sleep(20 * time.Millisecond) {
+		resp, err := http.Get("http://" + admin + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("demo not up after 20s:\n%s\n%s", out.String(), errs.String())
+			t.Fatalf("not ready after %v: %v\n%s", total, err, logs())
 		}
 	}
+}
+
+func TestDemoServesSeededPersonas(t *testing.T) {
+	listen, _, out := startDemo(t)
+	m := regexp.MustCompile(`As Jane.*\n.*Bearer ([A-Za-z0-9_.-]+)'`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("the demo printed no login token for Jane:\n%s", out.String())
+	}
 	req, _ := http.NewRequest("GET", "http://"+listen+"/", nil)
-	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Authorization", "Bearer "+m[1])
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

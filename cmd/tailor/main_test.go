@@ -135,20 +135,7 @@ func TestServeProxiesAndDrainsOnSignal(t *testing.T) {
 		done <- NewMain(io.Discard, &stderr).Run(ctx, []string{"serve", "--config", path, "--log-format", "json"})
 	}()
 
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		resp, err := http.Get("http://" + admin + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("proxy never became ready: %v\n%s", err, stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitReady(t, admin, 5*time.Second, stderr.String)
 	if code, out, errs := run(t, context.Background(), "health", "--config", path); code != exitOK || !strings.Contains(out, "ready") {
 		t.Errorf("tailor health with the proxy ready: exit %d, %q %q", code, out, errs)
 	}

@@ -2,13 +2,10 @@ package main
 
 import (
 	"bufio"
-	"context"
-	"net/http"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
-	"time"
 )
 
 // tourStep is one command of the README's tour and what it must print.
@@ -63,28 +60,7 @@ func TestReadmeTourPrintsWhatItSays(t *testing.T) {
 	if len(steps) < 5 {
 		t.Fatalf("found %d tour commands in README.md; the markers or the console blocks moved", len(steps))
 	}
-	listen, admin := freeAddr(t), freeAddr(t)
-	var out, errs syncBuffer
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() { done <- NewMain(&out, &errs).Run(ctx, []string{"demo", "--listen", listen, "--admin", admin}) }()
-	defer func() {
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("demo exited %d: %s", code, errs.String())
-		}
-	}()
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if resp, err := http.Get("http://" + admin + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("demo not up after 20s:\n%s", errs.String())
-		}
-	}
+	listen, admin, _ := startDemo(t)
 	dir := t.TempDir() // where the commands keep their cookie jar
 	for _, s := range steps {
 		cmd := strings.NewReplacer("127.0.0.1:8080", listen, "127.0.0.1:9090", admin).Replace(s.cmd)
