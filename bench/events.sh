@@ -71,15 +71,11 @@ SIZE=$(stat -c %s "$WWW/page.html")
 log "content: page.html and plain.html, $SIZE bytes each (text/html)"
 
 # ---------------------------------------------------------------- visitor
-# Cookies signed the way tailor signs them (SPEC "Visitor identity";
-# the state's MAC covers "s1." + id + "." + payload), with openssl.
-COOKIE_KEY=bench-cookie-key-0123456789abcdef0123456789
-b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
-hmac() { printf '%s' "$1" | openssl dgst -sha256 -hmac "$COOKIE_KEY" -binary | b64url; }
-VISITOR=$(head -c 16 /dev/urandom | b64url)
+# Signed tailor_id and tailor_state cookies (bench/lib.sh): in interest,
+# and exposed to either variant of the experiment.
+new_visitor
 exposed() { printf 'bench-experiment\0%s' "$1" | openssl dgst -sha256 -binary | head -c 6 | b64url | head -c 6; }
-STATE="2~$(($(date +%s) + 240))~interest~$(date +%s)~0~~$(exposed a).$(exposed b)"
-COOKIE="tailor_id=v1.$VISITOR.$(hmac "v1.$VISITOR"); tailor_state=s1.$STATE.$(hmac "s1.$VISITOR.$STATE")"
+COOKIE="$ID_COOKIE; $(state_cookie interest "$(exposed a).$(exposed b)")"
 WRK_ARGS=(-H "Cookie: $COOKIE")
 
 # ---------------------------------------------------------------- configs

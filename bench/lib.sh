@@ -192,6 +192,33 @@ take_port() {
 }
 
 # ---------------------------------------------------------------- content
+# ---------------------------------------------------------------- visitor
+# A returning visitor's cookies, signed the way tailor signs them (SPEC
+# "Visitor identity"), with openssl: the scripts' tailors are configured
+# with COOKIE_KEY.
+COOKIE_KEY=bench-cookie-key-0123456789abcdef0123456789
+b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
+# cookie_mac DATA: the base64url HMAC-SHA256 of DATA under COOKIE_KEY.
+cookie_mac() { printf '%s' "$1" | openssl dgst -sha256 -hmac "$COOKIE_KEY" -binary | b64url; }
+# new_visitor sets VISITOR (a fresh anonymous id) and ID_COOKIE, its
+# signed tailor_id cookie.
+new_visitor() {
+	VISITOR=$(head -c 16 /dev/urandom | b64url)
+	ID_COOKIE="tailor_id=v1.$VISITOR.$(cookie_mac "v1.$VISITOR")"
+}
+# state_cookie [STAGE [EXPOSED]]: VISITOR's signed tailor_state cookie: a
+# second visit, last seen 4 minutes from now (tailor takes up to 5 minutes
+# of clock skew), so that it stays current through a run and no response
+# carries a fresh one (a browser gets one at most once a minute, which a
+# fixed wrk header cannot follow). The MAC covers "s1." + id + "." +
+# payload.
+state_cookie() {
+	local at=0 # the stage's time; 0 without a stage, as tailor writes it
+	[[ -n ${1:-} ]] && at=$(date +%s)
+	local state="2~$(($(date +%s) + 240))~${1:-}~$at~0~~${2:-}"
+	echo "tailor_state=s1.$state.$(cookie_mac "s1.$VISITOR.$state")"
+}
+
 # gen_html writes a realistic ~100 KB article page: head with meta, inline
 # CSS and JSON-LD, header/nav, an article with headings, paragraphs, links,
 # lists, figures and a table, a sidebar, a footer and inline scripts.

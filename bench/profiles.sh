@@ -7,7 +7,8 @@
 #                   check every HTML response gets
 #   tailor-rules    rules, no NATS, so no profile
 #   tailor-profile  the same rules, with the embedded NATS server: the
-#                   visitor's profile is a cache hit
+#                   visitor's profile is a cache hit (events off: their
+#                   cost is bench/events.sh's to measure)
 #
 # Two copies of the page: on small.html a rule rewrites the greeting with
 # the profile's first name; on lookup.html the one rule needs a segment
@@ -72,13 +73,10 @@ SIZE=$(stat -c %s "$WWW/small.html")
 log "content: small.html $SIZE bytes (text/html)"
 
 # ---------------------------------------------------------------- visitor
-# A returning visitor: a cookie signed the way tailor signs it (SPEC
-# "Visitor identity"), with openssl.
-COOKIE_KEY=bench-cookie-key-0123456789abcdef0123456789
-b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
-VISITOR=$(head -c 16 /dev/urandom | b64url)
-MAC=$(printf 'v1.%s' "$VISITOR" | openssl dgst -sha256 -hmac "$COOKIE_KEY" -binary | b64url)
-COOKIE="tailor_id=v1.$VISITOR.$MAC"
+# A returning visitor: signed tailor_id and tailor_state cookies
+# (bench/lib.sh).
+new_visitor
+COOKIE="$ID_COOKIE; $(state_cookie)"
 WRK_ARGS=(-H "Cookie: $COOKIE")
 ADMIN_TOKEN=bench-admin-token
 
@@ -118,7 +116,7 @@ EOC
 tailor_yaml "$PASS_PORT" "$PASS_ADMIN" "$TMP/rules-none" >"$TMP/pass.yaml"
 tailor_yaml "$RULES_PORT" "$RULES_ADMIN" "$TMP/rules" >"$TMP/rules.yaml"
 tailor_yaml "$PROFILE_PORT" "$PROFILE_ADMIN" "$TMP/rules" \
-	"nats: { embedded: true, url: \"nats://127.0.0.1:$NATS_PORT\", data_dir: \"$TMP/nats\" }" >"$TMP/profile.yaml"
+	"nats: { embedded: true, url: \"nats://127.0.0.1:$NATS_PORT\", data_dir: \"$TMP/nats\", events_stream: \"\" }" >"$TMP/profile.yaml"
 
 # ---------------------------------------------------------------- build, start
 build_tailor
