@@ -13,7 +13,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/tailor-edge/tailor/cache"
 	"github.com/tailor-edge/tailor/config"
 	"github.com/tailor-edge/tailor/rules"
 	natsync "github.com/tailor-edge/tailor/sync"
@@ -31,9 +30,7 @@ func startEventsProxy(t *testing.T, url string, batch int, more func(*config.Con
 	var pub *natsync.Publisher
 	o := startJourneyOrigin(t)
 	p := startProxy(t, o.url, journeyConfig(t, func(c *config.Config, opts *Options) {
-		c.Identity.JWT = config.DefaultJWT()
-		c.Identity.JWT.Algorithms = []string{"HS256"}
-		c.Identity.JWT.Keys = []string{"hmac:" + jwtSecret}
+		c.Identity.JWT = testJWT()
 		if more != nil {
 			more(c, opts)
 		}
@@ -305,26 +302,10 @@ func TestNATSOutageDuringBrowsingLosesNoRequestAndPublishesNoDuplicate(t *testin
 func TestStageStaysWhileTheProfileIsUnknown(t *testing.T) {
 	ns := runNATS(t, t.TempDir(), -1)
 	kv := kvOf(t, ns.ClientURL())
-	store, err := natsync.Open(context.Background(), natsync.Options{URL: ns.ClientURL(), Bucket: "tailor_profiles", Name: "slow store test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	profiles, _ := cache.NewProfiles(1000, time.Minute, time.Minute, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	watched := make(chan struct{})
-	go func() { defer close(watched); store.Watch(ctx, profiles) }()
-	t.Cleanup(func() { cancel(); <-watched; store.Close() })
-	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
-		if !store.Watching() {
-			return fmt.Errorf("the profile watch has not started")
-		}
-		return nil
-	})
+	store, profiles := watchedStore(t, ns.ClientURL())
 	o := startJourneyOrigin(t)
 	p := startProxy(t, o.url, journeyConfig(t, func(c *config.Config, opts *Options) {
-		c.Identity.JWT = config.DefaultJWT()
-		c.Identity.JWT.Algorithms = []string{"HS256"}
-		c.Identity.JWT.Keys = []string{"hmac:" + jwtSecret}
+		c.Identity.JWT = testJWT()
 		c.Profiles.MissBudget = 20 * time.Millisecond
 		opts.Profiles, opts.Source = profiles, slowSource{store, 300 * time.Millisecond}
 	}))

@@ -901,6 +901,14 @@ func BenchmarkJWTVerifyHS256(b *testing.B) {
 
 const jwtSecret = "a-test-secret-that-is-32-bytes-long!"
 
+// testJWT is the login configuration token's tokens verify under.
+func testJWT() *config.JWT {
+	j := config.DefaultJWT()
+	j.Algorithms = []string{"HS256"}
+	j.Keys = []string{"hmac:" + jwtSecret}
+	return j
+}
+
 // token returns a login token for subject.
 func token(t *testing.T, subject string, segments ...string) string {
 	t.Helper()

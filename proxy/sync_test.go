@@ -88,6 +88,30 @@ type syncedProxy struct {
 // store on a miss.
 func startSyncedProxy(t *testing.T, url string, edit func(*config.Config, *Options), wrap func(ProfileSource) ProfileSource) *syncedProxy {
 	t.Helper()
+	store, c := watchedStore(t, url)
+	_, rulesEdit := withRules(t, map[string]string{"p.yaml": profileRules})
+	origin := pageOrigin(t, profilePage, nil)
+	p := startProxy(t, origin, func(cfg *config.Config, o *Options) {
+		rulesEdit(cfg, o)
+		cfg.Identity.Cookie.Keys = []string{"cookie-key-0123456789abcdef0123456789"}
+		cfg.Identity.JWT = testJWT()
+		cfg.Profiles.MissBudget = time.Second // generous under -race; the budget test sets its own
+		o.Profiles = c
+		o.Source = store
+		if wrap != nil {
+			o.Source = wrap(store)
+		}
+		if edit != nil {
+			edit(cfg, o)
+		}
+	})
+	return &syncedProxy{testProxy: p, store: store, cache: c}
+}
+
+// watchedStore opens the profile store at url with a cache it keeps
+// fresh, and returns once the watch runs; both stop when the test ends.
+func watchedStore(t *testing.T, url string) (*natsync.Store, *cache.Profiles) {
+	t.Helper()
 	store, err := natsync.Open(context.Background(), natsync.Options{URL: url, Bucket: "tailor_profiles", Name: "test proxy"})
 	if err != nil {
 		t.Fatal(err)
@@ -113,25 +137,7 @@ func startSyncedProxy(t *testing.T, url string, edit func(*config.Config, *Optio
 		}
 		return nil
 	})
-	_, rulesEdit := withRules(t, map[string]string{"p.yaml": profileRules})
-	origin := pageOrigin(t, profilePage, nil)
-	p := startProxy(t, origin, func(cfg *config.Config, o *Options) {
-		rulesEdit(cfg, o)
-		cfg.Identity.Cookie.Keys = []string{"cookie-key-0123456789abcdef0123456789"}
-		cfg.Identity.JWT = config.DefaultJWT()
-		cfg.Identity.JWT.Algorithms = []string{"HS256"}
-		cfg.Identity.JWT.Keys = []string{"hmac:" + jwtSecret}
-		cfg.Profiles.MissBudget = time.Second // generous under -race; the budget test sets its own
-		o.Profiles = c
-		o.Source = store
-		if wrap != nil {
-			o.Source = wrap(store)
-		}
-		if edit != nil {
-			edit(cfg, o)
-		}
-	})
-	return &syncedProxy{testProxy: p, store: store, cache: c}
+	return store, c
 }
 
 // kvOf opens the profile bucket at url, as the central store's writer would.
@@ -508,17 +514,7 @@ func TestAdminProfilesAPI(t *testing.T) {
 	admin := startAdmin(t, p.Proxy)
 	call := func(method, path, tok, body string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, admin+path, strings.NewReader(body))
-		if tok != "" {
-			req.Header.Set("Authorization", "Bearer "+tok)
-		}
-		resp, err := client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return adminCall(t, method, admin+path, tok, body)
 	}
 	doc := `{"id":"cust-5","segments":["vip"],"stage":"intent","traits":{"first_name":"Lou"},"x-unknown":1}`
 	for _, c := range []struct {
@@ -575,15 +571,19 @@ func TestAdminProfilesAPI(t *testing.T) {
 
 	// Without a token configured, /v1/* does not exist.
 	plain := startProxy(t, pageOrigin(t, profilePage, nil), nil)
-	if status, body := call2(t, startAdmin(t, plain.Proxy)+"/v1/profiles/x", adminToken); status != 404 {
+	if status, body := adminCall(t, "GET", startAdmin(t, plain.Proxy)+"/v1/profiles/x", adminToken, ""); status != 404 {
 		t.Errorf("with no admin.token, /v1/profiles = %d %q; want 404", status, body)
 	}
 }
 
-func call2(t *testing.T, url, tok string) (int, string) {
+// adminCall sends method url with body, and tok as the bearer token
+// unless it is "", and returns the status and the body of the answer.
+func adminCall(t *testing.T, method, url, tok, body string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
-	req.Header.Set("Authorization", "Bearer "+tok)
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
 	resp, err := client().Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -608,9 +608,7 @@ func TestProxyStartsWithNATSDownAndSyncsOnceItIsUp(t *testing.T) {
 	_, rulesEdit := withRules(t, map[string]string{"p.yaml": profileRules})
 	p := startProxy(t, pageOrigin(t, profilePage, nil), func(cfg *config.Config, o *Options) {
 		rulesEdit(cfg, o)
-		cfg.Identity.JWT = config.DefaultJWT()
-		cfg.Identity.JWT.Algorithms = []string{"HS256"}
-		cfg.Identity.JWT.Keys = []string{"hmac:" + jwtSecret}
+		cfg.Identity.JWT = testJWT()
 		o.Profiles, o.Source = c, store
 	})
 	tok := token(t, "cust-late")
