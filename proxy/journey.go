@@ -38,7 +38,7 @@ type pageView struct {
 // state cookie but writes nothing: setVisitorCookies sends the new state,
 // unless the visitor opted out (who still gets pages that see their visit
 // and stage, from the cookie they hold).
-func (p *Proxy) track(set *rules.Set, req *fasthttp.Request, v *visit, profile *cache.Profile, path string, now time.Time) {
+func (p *Proxy) track(set *rules.Set, req *fasthttp.Request, v *visit, profile *cache.Profile, step rules.JourneyStep, now time.Time) {
 	view := &pageView{}
 	v.view = view
 	anon := v.id.AnonymousID
@@ -69,22 +69,20 @@ func (p *Proxy) track(set *rules.Set, req *fasthttp.Request, v *visit, profile *
 		st.Stage, st.StageAt = "", 0
 	}
 	view.stage = effectiveStage(&st, profile)
-	if set != nil {
-		if step, ok := set.Journey(path); ok {
-			// While the profile is unknown (the store slow or down),
-			// the visitor's stage is too: moving it on the edge's word
-			// could move a customer backwards, for good, as the edge's
-			// newer stage would then win over the profile's.
-			if step.Stage != "" && !v.unsure && set.StageIndex(step.Stage) > set.StageIndex(orFirst(set, view.stage)) {
-				view.stageFrom, view.stageTo = orFirst(set, view.stage), step.Stage
-				st.Stage, st.StageAt = step.Stage, nowSec
-				view.stage = step.Stage
-			}
-			if step.Goal != "" {
-				view.goal, view.value = step.Goal, step.Value
-				st.Engagement += step.Value
-			}
+	// While the profile is unknown (the store slow or down), the
+	// visitor's stage is too: moving it on the edge's word could move a
+	// customer backwards, for good, as the edge's newer stage would then
+	// win over the profile's.
+	if step.Stage != "" && !v.unsure {
+		if from := orFirst(set, view.stage); set.StageIndex(step.Stage) > set.StageIndex(from) {
+			view.stageFrom, view.stageTo = from, step.Stage
+			st.Stage, st.StageAt = step.Stage, nowSec
+			view.stage = step.Stage
 		}
+	}
+	if step.Goal != "" {
+		view.goal, view.value = step.Goal, step.Value
+		st.Engagement += step.Value
 	}
 	if v.id.Subject != "" {
 		if h := linkHash(v.id.Subject); st.Linked != h {
@@ -116,6 +114,16 @@ func effectiveStage(st *visitState, profile *cache.Profile) string {
 		return st.Stage
 	}
 	return profile.Stage
+}
+
+// journeyStep is what the rules' journey says a view of path means; none
+// without rules.
+func journeyStep(set *rules.Set, path string) rules.JourneyStep {
+	if set == nil {
+		return rules.JourneyStep{}
+	}
+	step, _ := set.Journey(path)
+	return step
 }
 
 // orFirst returns stage, or the first declared stage for "".

@@ -122,7 +122,7 @@ func (p *Proxy) decide(ctx *fasthttp.RequestCtx, st *ruleState, page *rules.Page
 		previewVisitor(visitor, v.preview)
 	} else {
 		profile := p.await(v)
-		p.track(st.set, &ctx.Request, v, profile, string(ctx.Path()), now)
+		p.track(st.set, &ctx.Request, v, profile, journeyStep(st.set, string(ctx.Path())), now)
 		p.countView(v)
 		visitor, request = visitorOf(&ctx.Request, &v.id, profile, v.view, now)
 	}

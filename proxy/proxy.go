@@ -302,16 +302,12 @@ func (p *Proxy) pageView(ctx *fasthttp.RequestCtx, st *ruleState, v *visit) {
 		}
 	}()
 	now := time.Now()
-	path := string(ctx.Path())
+	step := journeyStep(st.set, string(ctx.Path()))
 	var profile *cache.Profile
-	var step rules.JourneyStep
-	if st.set != nil {
-		step, _ = st.set.Journey(path)
-	}
 	if step.Stage != "" || p.events != nil && v.tracked {
 		profile = p.peek(v, step.Stage != "")
 	}
-	p.track(st.set, &ctx.Request, v, profile, path, now)
+	p.track(st.set, &ctx.Request, v, profile, step, now)
 	p.countView(v)
 	if p.events == nil || !v.tracked {
 		return
