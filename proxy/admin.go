@@ -44,7 +44,7 @@ func NewAdmin(p *Proxy, log *slog.Logger) *Admin {
 		a.enabled, a.tokenHash = true, sha256.Sum256([]byte(p.cfg.Admin.Token))
 	}
 	a.server = &fasthttp.Server{
-		Handler:            a.handle,
+		Handler: a.handle,
 		// Bodies somewhat over the profile limit are read whole, so that
 		// the handler answers 413 on a connection it can keep: refused
 		// right after its headers, a body the client is still sending
