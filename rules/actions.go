@@ -248,7 +248,16 @@ func (l *loader) contentSource(f *fileReader, n *yaml.Node, key, what string) (s
 		f.errorAt(file, ErrFragment, "%s.file: %v", key, err)
 		return "", "", false
 	}
-	return string(b), shown, true
+	return trimFinalNewline(string(b)), shown, true
+}
+
+// trimFinalNewline drops the line break that editors end a file with: a
+// fragment that replaces a block must not leave a stray newline beside it.
+func trimFinalNewline(s string) string {
+	if t, ok := strings.CutSuffix(s, "\n"); ok {
+		return strings.TrimSuffix(t, "\r")
+	}
+	return s
 }
 
 // errNotFragment is a fragment path given as something other than a file.

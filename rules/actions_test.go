@@ -16,8 +16,10 @@ pages:
       - id: r
         select: "#x"
         ` + action + "\n",
-		"rules/fragments/f.html": `<div class="f">Hi {{ .Traits.first_name }}</div>`,
-		"shared/g.html":          `<p>shared</p>`,
+		"rules/fragments/f.html":    `<div class="f">Hi {{ .Traits.first_name }}</div>`,
+		"shared/g.html":             `<p>shared</p>`,
+		"rules/fragments/nl.html":   "<p>one line</p>\n",
+		"rules/fragments/crlf.html": "<p>two</p>\r\n<p>lines</p>\r\n\r\n",
 	})
 }
 
@@ -48,6 +50,8 @@ func TestActions(t *testing.T) {
 		{`inner: "<p title=\"{{ .Traits.first_name }}\">{{ .Traits.first_name }}</p>"`, Inner, "", `<p title="Jane">Jane</p>`},
 		{`replace: {file: fragments/f.html}`, Replace, "", `<div class="f">Hi Jane</div>`},
 		{`append: {file: ../shared/g.html}`, Append, "", `<p>shared</p>`},
+		{`replace: {file: fragments/nl.html}`, Replace, "", "<p>one line</p>"},
+		{`replace: {file: fragments/crlf.html}`, Replace, "", "<p>two</p>\r\n<p>lines</p>\r\n"},
 		{`attr: {title: "plain"}`, SetAttr, "title", "plain"},
 		{`attr: {title: 'say "hi" & <bye>'}`, SetAttr, "title", "say &#34;hi&#34; &amp; &lt;bye&gt;"},
 		{`attr: {Data-Name: "{{ .Traits.first_name }}"}`, SetAttr, "data-name", "Jane"},

@@ -118,7 +118,7 @@ func TestSpecExampleLoads(t *testing.T) {
 		got = append(got, a.Rule+" "+a.Op.String()+" "+string(a.Value))
 	}
 	want := []string{
-		"hero-vip replace <section id=\"hero\" class=\"vip\"><h1>Hello Jane</h1></section>\n",
+		"hero-vip replace <section id=\"hero\" class=\"vip\"><h1>Hello Jane</h1></section>",
 		"greet inner Welcome back, Jane!",
 		"cta-by-stage inner <a href=\"/cart\">Finish your order — free shipping today</a>",
 		"hero-copy-test inner Run further",
