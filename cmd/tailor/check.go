@@ -33,6 +33,7 @@ func (m *Main) check(args []string) int {
 		fmt.Fprintln(m.Stderr, err)
 		return exitInvalid
 	}
-	fmt.Fprintf(m.Stdout, "%s: ok (%d pages, %d rules)\n", dir, set.PageCount(), set.RuleCount())
+	pages, rules := int64(set.PageCount()), int64(set.RuleCount())
+	fmt.Fprintf(m.Stdout, "%s: ok (%d %s, %d %s)\n", dir, pages, plural(pages, "page", "pages"), rules, plural(rules, "rule", "rules"))
 	return exitOK
 }
