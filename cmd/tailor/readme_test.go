@@ -248,7 +248,7 @@ func httptestSite(t *testing.T) string {
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprint(w, "<!DOCTYPE html>\n<html><head><title>Your site</title></head>\n<body><p class=\"greeting\">Welcome!</p><main>Our shop.</main></body></html>\n")
+		fmt.Fprint(w, "<!DOCTYPE html>\n<html><head><title>Your site</title></head>\n<body>\n<p class=\"greeting\">Welcome!</p>\n<main>Our shop.</main>\n</body></html>\n")
 	})}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
