@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"slices"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
@@ -102,7 +101,7 @@ func (p *Proxy) report(ctx *fasthttp.RequestCtx, v *visit, dec *rules.Decision, 
 		return
 	}
 	base := natsync.Event{
-		Time:        time.Now().UTC(),
+		Time:        p.now().UTC(),
 		Visitor:     v.id.Key(),
 		AnonymousID: v.id.AnonymousID,
 		URL:         p.pageURL(ctx),
@@ -110,6 +109,7 @@ func (p *Proxy) report(ctx *fasthttp.RequestCtx, v *visit, dec *rules.Decision, 
 		Referrer:    string(rawHeader(ctx.Request.Header.RawHeaders(), fasthttp.HeaderReferer)),
 		Segments:    dec.Segments,
 		Stage:       dec.Stage,
+		Persona:     dec.Persona,
 	}
 	if base.Segments == nil {
 		base.Segments = []string{}

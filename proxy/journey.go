@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"slices"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -25,6 +26,12 @@ type pageView struct {
 	// identify is true when this view links the anonymous id to a token
 	// subject for the first time.
 	identify bool
+	// interests are the visitor's interest scores as the rules see them
+	// (the edge's, decayed to now, with the profile's), with the top one
+	// and the nearest persona.
+	interests   map[string]float64
+	topInterest string
+	persona     string
 	// changed is true when the state differs from the visitor's cookie,
 	// which must then be sent again.
 	changed bool
@@ -84,6 +91,15 @@ func (p *Proxy) track(set *rules.Set, req *fasthttp.Request, v *visit, profile *
 		view.goal, view.value = step.Goal, step.Value
 		st.Engagement += step.Value
 	}
+	edge := st.Interests
+	if set != nil && set.HasInterests() {
+		edge = decayed(edge, st.InterestsAt, nowSec, set.InterestHalfLife())
+		if adds := set.Interests(string(req.URI().Path())); len(adds) > 0 {
+			st.Interests, st.InterestsAt = addInterests(edge, adds), nowSec
+			edge = st.Interests
+		}
+	}
+	view.interests, view.topInterest, view.persona = visitorInterests(set, edge, profile)
 	if v.id.Subject != "" {
 		if h := linkHash(v.id.Subject); st.Linked != h {
 			view.identify = true
@@ -91,7 +107,8 @@ func (p *Proxy) track(set *rules.Set, req *fasthttp.Request, v *visit, profile *
 		}
 	}
 	view.changed = !ok || skewed || st.Visits != prev.Visits || st.Stage != prev.Stage || st.StageAt != prev.StageAt ||
-		st.Engagement != prev.Engagement || st.Linked != prev.Linked || len(st.Exposed) != len(prev.Exposed) || nowSec-prev.LastSeen >= int64(stateRefresh/time.Second)
+		st.Engagement != prev.Engagement || st.Linked != prev.Linked || len(st.Exposed) != len(prev.Exposed) ||
+		st.InterestsAt != prev.InterestsAt || !slices.Equal(st.Interests, prev.Interests) || nowSec-prev.LastSeen >= int64(stateRefresh/time.Second)
 	if view.changed {
 		st.LastSeen = nowSec
 	}

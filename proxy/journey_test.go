@@ -1,11 +1,13 @@
 package proxy
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -413,15 +415,24 @@ func FuzzDecodeState(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Add([]byte(s.encodeState("id", &visitState{Visits: 2, LastSeen: 5, Stage: "intent", StageAt: 4, Engagement: 1.5})), "id", 3, "interest", 2.5)
-	f.Add([]byte("s1.~~~~~."), "", 1, "", 0.0)
-	f.Fuzz(func(t *testing.T, cookie []byte, anon string, visits int, stage string, eng float64) {
+	f.Add([]byte(s.encodeState("id", &visitState{Visits: 2, LastSeen: 5, Stage: "intent", StageAt: 4, Engagement: 1.5})), "id", 3, "interest", 2.5, "running", 12.5)
+	f.Add([]byte(s.encodeState("id", &visitState{Visits: 2, LastSeen: 5, Interests: []interestScore{{"running", 15}, {"trail", 0.5}}, InterestsAt: 5})), "id", 3, "", 0.0, "", 0.0)
+	f.Add([]byte("s1.~~~~~."), "", 1, "", 0.0, "a:b", 1e300)
+	f.Fuzz(func(t *testing.T, cookie []byte, anon string, visits int, stage string, eng float64, tag string, score float64) {
 		s.decodeState(anon, cookie) // never panics
-		st := visitState{Visits: visits, LastSeen: 1, Stage: stage, StageAt: 2, Engagement: eng}
+		st := visitState{Visits: visits, LastSeen: 1, Stage: stage, StageAt: 2, Engagement: eng,
+			Interests: []interestScore{{tag, score}}, InterestsAt: 3}
 		got, ok := s.decodeState(anon, []byte(s.encodeState(anon, &st)))
 		valid := visits >= 1 && visits <= maxVisits && eng == eng && eng-eng == 0
 		if !isStateName(stage) {
 			st.Stage = ""
+		}
+		// A score is kept to interestDigits; a tag that could not be read
+		// back is left out.
+		if len(writableInterests(st.Interests)) == 0 {
+			st.Interests, st.InterestsAt = nil, 0
+		} else {
+			st.Interests[0].Score, _ = strconv.ParseFloat(strconv.FormatFloat(score, 'g', interestDigits, 64), 64)
 		}
 		if ok != valid || ok && !reflect.DeepEqual(got, st) {
 			t.Fatalf("round trip of %+v = %+v, %v", st, got, ok)
@@ -451,5 +462,27 @@ func TestCutQueryParamKeepsEveryOtherByte(t *testing.T) {
 		if !found || string(out) != tc.out || value != tc.value {
 			t.Errorf("cut(%q) = %q, %q, %v; want %q, %q", tc.in, out, value, found, tc.out, tc.value)
 		}
+	}
+}
+
+func TestInterestsKeepTheStrongestAndFitTheCookie(t *testing.T) {
+	var scores []interestScore
+	for i := range 12 {
+		scores = addInterests(scores, map[string]float64{fmt.Sprintf("tag%02d", i): float64(i + 1)})
+	}
+	if len(scores) != maxInterests || scores[0] != (interestScore{"tag11", 12}) || scores[maxInterests-1] != (interestScore{"tag04", 5}) {
+		t.Errorf("after 12 tags: %v; want the 8 strongest, strongest first", scores)
+	}
+	s, _ := newSigner(config.Cookie{Name: "tailor_id", Keys: []string{"k-0123456789abcdef0123456789abcdef"}}, nil)
+	// Long tag names: the weakest are left out so that the cookie stays
+	// one a visitor may send back.
+	var long []interestScore
+	for i := range maxInterests {
+		long = append(long, interestScore{fmt.Sprintf("%03d", i) + strings.Repeat("x", 125), float64(100 - i)})
+	}
+	v := s.encodeState("id", &visitState{Visits: 1, LastSeen: 1, Interests: long, InterestsAt: 1})
+	got, ok := s.decodeState("id", []byte(v))
+	if len(v) > stateMaxLen || !ok || len(got.Interests) == 0 || len(got.Interests) == maxInterests || got.Interests[0] != long[0] {
+		t.Errorf("long tags: cookie of %d bytes, ok %v, %d interests kept (first %v)", len(v), ok, len(got.Interests), got.Interests)
 	}
 }

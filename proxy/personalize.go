@@ -114,7 +114,7 @@ func (p *Proxy) decide(ctx *fasthttp.RequestCtx, st *ruleState, page *rules.Page
 			dec, result = rules.Decision{}, rewritePanicked
 		}
 	}()
-	now := time.Now()
+	now := p.now()
 	var visitor *rules.Visitor
 	var request *rules.Request
 	if v.preview != nil {
@@ -330,6 +330,9 @@ func decisionHeader(d *rules.Decision, preview bool) string {
 		}
 	}
 	fmt.Fprintf(&b, "; stage=%s; segments=%s", d.Stage, strings.Join(d.Segments, ","))
+	if d.Persona != "" {
+		b.WriteString("; persona=" + d.Persona)
+	}
 	if preview {
 		b.WriteString("; preview")
 	}

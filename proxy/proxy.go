@@ -44,6 +44,10 @@ type Options struct {
 	// Events receives page views, goals, stage changes, exposures and
 	// identity links; nil reports none.
 	Events EventSink
+	// Clock is the time page views are tracked and reported at: visits,
+	// stages, interest decay, event times. nil means time.Now; tests move
+	// it forward.
+	Clock func() time.Time
 }
 
 // defaultPageCacheBytes holds a few hundred typical pages.
@@ -72,6 +76,7 @@ type Proxy struct {
 	events   EventSink     // nil: no events
 
 	stateName string // the visitor state cookie's name
+	now       func() time.Time
 }
 
 // New builds a Proxy from a validated config and loads its rules; an
@@ -113,6 +118,10 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	}
 	p.stateName = stateCookieName(cfg.Identity.Cookie.Name)
 	p.events = opts.Events
+	p.now = opts.Clock
+	if p.now == nil {
+		p.now = time.Now
+	}
 	if s, ok := p.events.(interface{ Stats() natsync.PublisherStats }); ok {
 		p.m.publisherStats(s)
 	}
@@ -301,7 +310,7 @@ func (p *Proxy) pageView(ctx *fasthttp.RequestCtx, st *ruleState, v *visit) {
 			v.view = nil
 		}
 	}()
-	now := time.Now()
+	now := p.now()
 	step := journeyStep(st.set, string(ctx.Path()))
 	var profile *cache.Profile
 	if step.Stage != "" || p.events != nil && v.tracked {
@@ -317,7 +326,7 @@ func (p *Proxy) pageView(ctx *fasthttp.RequestCtx, st *ruleState, v *visit) {
 	if st.set != nil {
 		dec = st.set.Decide(nil, visitor, request)
 	} else {
-		dec = rules.Decision{Segments: visitor.Segments, Stage: visitor.Stage}
+		dec = rules.Decision{Segments: visitor.Segments, Stage: visitor.Stage, Persona: visitor.Persona}
 	}
 	p.report(ctx, v, &dec, true)
 }

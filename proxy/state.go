@@ -60,6 +60,10 @@ type visitState struct {
 	// at most maxExposed: an exposure is reported once per visit, not on
 	// every page that shows the experiment.
 	Exposed []string
+	// Interests are the visitor's interest scores as of InterestsAt (Unix
+	// seconds), strongest first, at most maxInterests.
+	Interests   []interestScore
+	InterestsAt int64
 }
 
 // maxExposed bounds visitState.Exposed; past it the oldest is forgotten
@@ -105,6 +109,20 @@ func (s *signer) encodeState(anon string, st *visitState) string {
 		}
 		b = append(b, h...)
 	}
+	if interests := writableInterests(st.Interests); len(interests) > 0 {
+		b = append(b, '~')
+		b = strconv.AppendInt(b, st.InterestsAt, 10)
+		b = append(b, '~')
+		// The weakest go first when long tag names would overflow the
+		// cookie a visitor may send back.
+		mark := len(b)
+		for n := len(interests); n > 0; n-- {
+			b = appendInterests(b[:mark], interests[:n])
+			if len(b)+1+macLen <= stateMaxLen {
+				break
+			}
+		}
+	}
 	payload := b[start:]
 	b = append(b, '.')
 	b = s.keys[0].stateMAC(b, anon, payload)
@@ -138,8 +156,9 @@ func (s *signer) decodeState(anon string, v []byte) (st visitState, ok bool) {
 	if len(f) < 6 {
 		return st, false
 	}
-	// Fields past the seventh are for later versions of the payload: a
-	// state written by a newer tailor still reads.
+	// The eighth and ninth fields, the interests, are there only when the
+	// visitor has some. Fields past the ninth are for later versions of
+	// the payload: a state written by a newer tailor still reads.
 	visits, err1 := strconv.Atoi(f[0])
 	last, err2 := strconv.ParseInt(f[1], 10, 64)
 	at, err3 := strconv.ParseInt(f[3], 10, 64)
@@ -160,6 +179,14 @@ func (s *signer) decodeState(anon string, v []byte) (st visitState, ok bool) {
 				return visitState{}, false
 			}
 		}
+	}
+	if len(f) > 8 {
+		at, err := strconv.ParseInt(f[7], 10, 64)
+		interests, ok := parseInterests(f[8])
+		if err != nil || at < 0 || !ok {
+			return visitState{}, false
+		}
+		st.Interests, st.InterestsAt = interests, at
 	}
 	return st, true
 }

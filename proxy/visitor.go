@@ -35,6 +35,7 @@ func visitorOf(req *fasthttp.Request, id *visitorIdentity, profile *cache.Profil
 	if view != nil {
 		v.Visits, v.NewVisitor = view.state.Visits, view.state.Visits <= 1
 		v.Engagement, v.Stage = view.state.Engagement, view.stage
+		v.Interests, v.TopInterest, v.Persona = view.interests, view.topInterest, view.persona
 	}
 	if id != nil && len(id.TokenSegments) > 0 {
 		v.Segments = mergeSegments(v.Segments, id.TokenSegments)

@@ -19,8 +19,10 @@ type Set struct {
 	interests       []InterestRule
 	personas        []Persona
 	personaMinScore float64
-	pages           []*Page
-	experiments     []Experiment
+	// interestTags are the tags interests rules add or personas weigh.
+	interestTags map[string]bool
+	pages        []*Page
+	experiments  []Experiment
 }
 
 type edgeSegment struct {
@@ -162,6 +164,8 @@ type Decision struct {
 	Segments []string
 	// Stage is the effective journey stage.
 	Stage string
+	// Persona is the visitor's nearest persona, "" for none.
+	Persona string
 	// Exposures are the experiments the visitor was bucketed into on
 	// this page, holdouts included.
 	Exposures []Exposure
@@ -319,7 +323,7 @@ func (s *Set) Decide(p *Page, v *Visitor, r *Request) Decision {
 			c.segs = append(c.segs, es.name)
 		}
 	}
-	d := Decision{Segments: c.segs, Stage: c.stage}
+	d := Decision{Segments: c.segs, Stage: c.stage, Persona: v.Persona}
 	if p == nil {
 		return d
 	}

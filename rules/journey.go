@@ -102,6 +102,9 @@ type InterestRule struct {
 	globs []pathGlob
 }
 
+// HasInterests reports whether the rule files declare interests rules.
+func (s *Set) HasInterests() bool { return len(s.interests) > 0 }
+
 // InterestHalfLife is how fast interest scores decay: a score is worth
 // half as much after this long. 0 when the rule files declare none (no
 // decay).
@@ -223,6 +226,25 @@ type Persona struct {
 // defaultMinScore is the similarity below which a visitor has no persona,
 // unless personas: sets min_score.
 const defaultMinScore = 0.5
+
+// IsInterestTag reports whether an interests rule adds to tag or a
+// persona weighs it: a profile score of that name is an interest.
+func (s *Set) IsInterestTag(tag string) bool { return s.interestTags[tag] }
+
+// indexInterestTags fills interestTags once the rules are loaded.
+func (s *Set) indexInterestTags() {
+	s.interestTags = map[string]bool{}
+	for _, r := range s.interests {
+		for tag := range r.Add {
+			s.interestTags[tag] = true
+		}
+	}
+	for _, p := range s.personas {
+		for tag := range p.Weights {
+			s.interestTags[tag] = true
+		}
+	}
+}
 
 // Personas returns the declared personas, in file order.
 func (s *Set) Personas() []Persona { return slices.Clone(s.personas) }
