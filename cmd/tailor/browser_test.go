@@ -2,12 +2,13 @@
 
 // The browser test drives a real headless Chromium against "tailor demo".
 // It needs Chromium, so it is behind the "browser" build tag and run by
-// scripts/browser-test, which installs Debian's chromium when it is missing:
+// scripts/browser-test.sh, which installs Debian's chromium when it is
+// missing:
 //
-//	bash scripts/browser-test
+//	bash scripts/browser-test.sh
 //
-// The screenshots it saves (docs/screenshots by default) are the ones the
-// README shows.
+// It saves its screenshots in $TAILOR_SCREENSHOTS, or a temporary folder;
+// the README shows those saved in docs/screenshots.
 
 package main
 
@@ -53,7 +54,7 @@ func TestBrowserShowsEachPersonaTheirOwnHomePage(t *testing.T) {
 		}
 	}
 	if chrome == "" {
-		t.Fatal("no Chromium found: run `bash scripts/browser-test`, which installs Debian's chromium, or set TAILOR_CHROMIUM")
+		t.Fatal("no Chromium found: run `bash scripts/browser-test.sh`, which installs Debian's chromium, or set TAILOR_CHROMIUM")
 	}
 	out := os.Getenv("TAILOR_SCREENSHOTS")
 	if out == "" {

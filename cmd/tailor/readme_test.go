@@ -79,11 +79,17 @@ func fencedBlocks(text, lang string, f func(lines []string)) {
 
 // consoleSteps returns the commands of a section's console blocks, each
 // with the output the README shows for it.
-func consoleSteps(section string) []consoleStep {
+func consoleSteps(t *testing.T, section string) []consoleStep {
+	t.Helper()
 	var steps []consoleStep
 	fencedBlocks(section, "console", func(lines []string) {
 		for _, line := range lines {
 			if cmd, ok := strings.CutPrefix(line, "$ "); ok {
+				if strings.HasSuffix(cmd, "\\") {
+					// Its next line would read as output: keep
+					// README commands on one line.
+					t.Fatalf("README.md: a console command continues on the next line: %s", cmd)
+				}
 				steps = append(steps, consoleStep{cmd: cmd})
 			} else if len(steps) > 0 {
 				steps[len(steps)-1].want += line + "\n"
@@ -108,39 +114,45 @@ func runConsole(t *testing.T, steps []consoleStep, dir string, addrs *strings.Re
 		script.WriteString(cmd + "\n")
 		fmt.Fprintf(&script, "printf '\\n%s %%d\\n' $?\n", mark)
 		if strings.HasSuffix(cmd, "&") {
-			fmt.Fprintf(&script, "for i in $(seq 300); do curl -sf -o /dev/null http://%s/readyz && break; sleep 0.1; done\n", admin)
+			// Until it answers, or its process is gone.
+			fmt.Fprintf(&script, "bg=$!; for i in $(seq 300); do curl -sf -o /dev/null http://%s/readyz && break; kill -0 $bg 2>/dev/null || break; sleep 0.1; done\n", admin)
 		}
 	}
-	// Output goes to a file, not a pipe: a server left in the background
+	// Output goes to files, not pipes: a server left in the background
 	// would hold a pipe open after bash has exited.
-	out, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	files := t.TempDir()
+	out, err := os.Create(filepath.Join(files, "out"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer out.Close()
+	errs, err := os.Create(filepath.Join(files, "err"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer errs.Close()
+	stderr := func() string { b, _ := os.ReadFile(errs.Name()); return string(b) }
 	c := exec.Command("bash", "-c", script.String())
-	c.Dir, c.Stdout = dir, out
-	var stderr strings.Builder
-	c.Stderr = &stderr
+	c.Dir, c.Stdout, c.Stderr = dir, out, errs
 	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+	defer killGroup(c.Process.Pid)
 	done := make(chan error, 1)
 	go func() { done <- c.Wait() }()
 	select {
 	case err = <-done:
 	case <-time.After(2 * time.Minute):
-		t.Fatalf("the README's commands ran over 2 minutes; stderr:\n%s", stderr.String())
+		t.Fatalf("the README's commands ran over 2 minutes; stderr:\n%s", stderr())
 	}
 	if err != nil {
-		t.Fatalf("bash: %v\n%s", err, stderr.String())
+		t.Fatalf("bash: %v\n%s", err, stderr())
 	}
 	b, _ := os.ReadFile(out.Name())
 	chunks := strings.Split(string(b), "\n"+mark+" ")
 	if len(chunks) != len(steps)+1 {
-		t.Fatalf("%d of %d commands ran; stderr:\n%s", len(chunks)-1, len(steps), stderr.String())
+		t.Fatalf("%d of %d commands ran; stderr:\n%s", len(chunks)-1, len(steps), stderr())
 	}
 	for i, s := range steps {
 		got := chunks[i]
@@ -159,7 +171,19 @@ func runConsole(t *testing.T, steps []consoleStep, dir string, addrs *strings.Re
 		t.Errorf("$ %s\nexited %s", steps[len(steps)-1].cmd, status)
 	}
 	if t.Failed() {
-		t.Logf("stderr:\n%s", stderr.String())
+		t.Logf("stderr:\n%s", stderr())
+	}
+}
+
+// killGroup kills the process group pgid and waits, up to 10 s, until it
+// is gone, so that nothing it left behind still writes into the test's
+// folders as they are removed.
+func killGroup(pgid int) {
+	syscall.Kill(-pgid, syscall.SIGKILL)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if syscall.Kill(-pgid, 0) == syscall.ESRCH {
+			return
+		}
 	}
 }
 
@@ -177,7 +201,7 @@ func needCommands(t *testing.T, names ...string) {
 // compares what it prints with what the README shows.
 func TestReadmeTourPrintsWhatItSays(t *testing.T) {
 	needCommands(t, "bash", "curl")
-	steps := consoleSteps(readmeSection(t, "tour"))
+	steps := consoleSteps(t, readmeSection(t, "tour"))
 	if len(steps) < 5 {
 		t.Fatalf("found %d tour commands in README.md; the markers or the console blocks moved", len(steps))
 	}
@@ -221,12 +245,12 @@ func TestReadmeWalkthroughPrintsWhatItSays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wrapper := "#!/bin/sh\nTAILOR_TEST_MAIN=1 exec " + self + " \"$@\"\n"
+	wrapper := "#!/bin/sh\nTAILOR_TEST_MAIN=1 exec '" + strings.ReplaceAll(self, "'", `'\''`) + "' \"$@\"\n"
 	if err := os.WriteFile(filepath.Join(dir, "tailor"), []byte(wrapper), 0o755); err != nil {
 		t.Fatal(err)
 	}
 
-	steps := consoleSteps(section)
+	steps := consoleSteps(t, section)
 	if len(steps) < 8 {
 		t.Fatalf("found %d walkthrough commands in README.md; the markers or the console blocks moved", len(steps))
 	}
