@@ -102,6 +102,17 @@ type InterestRule struct {
 	globs []pathGlob
 }
 
+// Goals returns the goals the journey declares, in file order, once each.
+func (s *Set) Goals() []string {
+	var out []string
+	for _, e := range s.journey {
+		if g := e.step.Goal; g != "" && !slices.Contains(out, g) {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
 // HasInterests reports whether the rule files declare interests rules.
 func (s *Set) HasInterests() bool { return len(s.interests) > 0 }
 

@@ -1,0 +1,153 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+
+func at(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+
+var heroTest = Experiment{ID: "hero", Holdout: 10, Variants: []Variant{{"a", 50}, {"b", 50}}}
+
+func TestReadoutCountsDistinctVisitorsAndExposureBeforeConversion(t *testing.T) {
+	b := New([]Experiment{heroTest}, []string{"purchase", "subscribe"})
+	events := []Event{
+		// v1 sees a, then buys twice: one converted visitor, value 200.
+		{Type: "pageview", Time: at(0), Visitor: "v1", Segments: []string{"mobile"}, Stage: "awareness"},
+		{Type: "exposure", Time: at(0), Visitor: "v1", Experiment: "hero", Variant: "a"},
+		{Type: "exposure", Time: at(5), Visitor: "v1", Experiment: "hero", Variant: "a"},
+		{Type: "goal", Time: at(10), Visitor: "v1", Goal: "purchase", Value: 100},
+		{Type: "goal", Time: at(20), Visitor: "v1", Goal: "purchase", Value: 100},
+		{Type: "pageview", Time: at(20), Visitor: "v1", Segments: []string{"mobile", "vip"}, Stage: "purchase", Persona: "runner"},
+		// v2 subscribed before seeing b: no conversion; then b again at
+		// the same instant as a goal: that one counts.
+		{Type: "goal", Time: at(1), Visitor: "v2", Goal: "subscribe", Value: 20},
+		{Type: "goal", Time: at(3), Visitor: "v2", Goal: "purchase", Value: 100},
+		{Type: "exposure", Time: at(3), Visitor: "v2", Experiment: "hero", Variant: "b"},
+		{Type: "pageview", Time: at(3), Visitor: "v2", Stage: "interest"},
+		// v3 is held out and converts.
+		{Type: "exposure", Time: at(4), Visitor: "v3", Experiment: "hero", Variant: "holdout"},
+		{Type: "goal", Time: at(6), Visitor: "v3", Goal: "subscribe", Value: 20},
+		// v4: a visitor who later lands in another variant (their key
+		// changed) stays with the first.
+		{Type: "exposure", Time: at(7), Visitor: "v4", Experiment: "hero", Variant: "a"},
+		{Type: "exposure", Time: at(8), Visitor: "v4", Experiment: "hero", Variant: "b"},
+		// An event without a visitor counts only as an event.
+		{Type: "pageview", Time: at(9)},
+	}
+	for i := range events {
+		b.Add(&events[i])
+	}
+	r := b.Report(t0)
+	if r.Events != int64(len(events)) || len(r.Experiments) != 1 {
+		t.Fatalf("report: %+v", r)
+	}
+	x := r.Experiments[0]
+	got := map[string]VariantResult{}
+	var names []string
+	for _, v := range x.Variants {
+		got[v.Name] = v
+		names = append(names, v.Name)
+	}
+	if want := "[holdout a b]"; fmt.Sprint(names) != want {
+		t.Errorf("variants %v, want %s", names, want)
+	}
+	check := func(variant string, exposed, purchase, subscribe int, value float64) {
+		t.Helper()
+		v := got[variant]
+		if v.Exposed != exposed || v.Goals["purchase"].Converted != purchase || v.Goals["subscribe"].Converted != subscribe || v.ValuePerVisitor != value {
+			t.Errorf("%s: exposed %d, purchase %d, subscribe %d, value/visitor %v; want %d, %d, %d, %v",
+				variant, v.Exposed, v.Goals["purchase"].Converted, v.Goals["subscribe"].Converted, v.ValuePerVisitor, exposed, purchase, subscribe, value)
+		}
+	}
+	check("a", 2, 1, 0, 100)
+	check("b", 1, 1, 0, 100)
+	check("holdout", 1, 0, 1, 20)
+	if got["holdout"].Goals["subscribe"].Uplift != nil {
+		t.Error("the baseline has an uplift")
+	}
+	if u := got["a"].Goals["purchase"].Uplift; u == nil || u.Value != 0.5 {
+		t.Errorf("a's purchase uplift over the holdout = %+v, want 0.5", u)
+	}
+	if r.Stages["purchase"] != 1 || r.Stages["interest"] != 1 || r.Segments["vip"] != 1 || r.Segments["mobile"] != 1 || r.Personas["runner"] != 1 {
+		t.Errorf("sizes by last page view: stages %v, segments %v, personas %v", r.Stages, r.Segments, r.Personas)
+	}
+	if _, err := json.Marshal(r); err != nil {
+		t.Errorf("the report does not encode: %v", err)
+	}
+}
+
+func sprint(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+func TestIntervalsMatchTheSpecExample(t *testing.T) {
+	// SPEC: holdout 150 of 1502, rate 0.0999, ci [0.085, 0.116].
+	ci := wilson(150, 1502)
+	if math.Abs(ci[0]-0.085) > 0.001 || math.Abs(ci[1]-0.116) > 0.001 {
+		t.Errorf("wilson(150, 1502) = %v, want about [0.085, 0.116]", ci)
+	}
+	// SPEC: a 690 of 6731 against it: uplift 0.0026, ci [-0.014, 0.019].
+	u := uplift(690, 6731, 150, 1502)
+	if math.Abs(u.Value-0.0026) > 0.0001 || math.Abs(u.CI[0]+0.014) > 0.001 || math.Abs(u.CI[1]-0.019) > 0.001 {
+		t.Errorf("uplift = %+v, want 0.0026 in about [-0.014, 0.019]", u)
+	}
+	if ci := wilson(0, 10); ci[0] != 0 || ci[1] <= 0 || ci[1] >= 1 {
+		t.Errorf("wilson(0, 10) = %v", ci)
+	}
+}
+
+func TestSampleRatioMismatch(t *testing.T) {
+	split := func(holdout, a, b int, drop string) *SRM {
+		t.Helper()
+		bu := New([]Experiment{heroTest}, nil)
+		n := 0
+		add := func(variant string, count int) {
+			for range count {
+				n++
+				bu.Add(&Event{Type: "exposure", Time: t0, Visitor: sprint(n), Experiment: "hero", Variant: variant})
+			}
+		}
+		add("holdout", holdout)
+		add("a", a)
+		add("b", b)
+		if drop != "" {
+			add(drop, 1)
+		}
+		return bu.Report(t0).Experiments[0].SRM
+	}
+	if s := split(1000, 4500, 4500, ""); s == nil || s.Flag || s.P < 0.99 {
+		t.Errorf("an exact split: %+v", s)
+	}
+	if s := split(1000, 4500, 3825, ""); s == nil || !s.Flag || s.P >= SRMThreshold {
+		t.Errorf("15%% of b lost: %+v, want flagged", s)
+	}
+	if s := split(1000, 4500, 4500, "c"); s == nil || !s.Flag || len(s.Unknown) != 1 {
+		t.Errorf("an unknown variant: %+v, want flagged", s)
+	}
+	// Without a configuration there is nothing to check against.
+	bu := New(nil, nil)
+	bu.Add(&Event{Type: "exposure", Time: t0, Visitor: "v", Experiment: "gone", Variant: "a"})
+	if x := bu.Report(t0).Experiments[0]; x.SRM != nil || x.Variants[0].Expected != 0 {
+		t.Errorf("an unconfigured experiment: %+v", x)
+	}
+}
+
+func BenchmarkAdd(b *testing.B) {
+	bu := New([]Experiment{heroTest}, []string{"purchase"})
+	segs := []string{"mobile", "returning"}
+	events := make([]Event, 1024)
+	for i := range events {
+		events[i] = Event{Type: "pageview", Time: at(i), Visitor: sprint(i % 300), Segments: segs, Stage: "interest"}
+		if i%4 == 0 {
+			events[i] = Event{Type: "exposure", Time: at(i), Visitor: sprint(i % 300), Experiment: "hero", Variant: "a"}
+		}
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		bu.Add(&events[i%len(events)])
+	}
+}
