@@ -88,7 +88,7 @@ func (m *Main) importProfiles(ctx context.Context, args []string) int {
 		in = f
 	}
 
-	store, code := m.importStore(ctx, cfg, log)
+	store, code := m.natsStore(ctx, cfg, log, "tailor import")
 	if store == nil {
 		return code
 	}
@@ -170,17 +170,18 @@ func parseImportArgs(fs *flag.FlagSet, args []string) (file string, code int, ok
 	return files[0], exitOK, true
 }
 
-// importStore connects to the central store the configuration names. With
-// nats.embedded it first looks for the running proxy's embedded server and
-// otherwise starts one on nats.data_dir for the duration of the import. A
-// nil store comes with the exit code, its reason printed.
-func (m *Main) importStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (*natsync.Store, int) {
+// natsStore connects a command (cmd names it in messages and to NATS)
+// to the central store the configuration names. With nats.embedded it
+// first looks for the running proxy's embedded server and otherwise
+// starts one on nats.data_dir for as long as the command runs. A nil
+// store comes with the exit code, its reason printed.
+func (m *Main) natsStore(ctx context.Context, cfg *config.Config, log *slog.Logger, cmd string) (*natsync.Store, int) {
 	n := cfg.NATS
 	opts := natsync.Options{
 		URL:    n.URL,
 		Creds:  cfg.Resolve(n.Creds),
 		Bucket: n.Bucket,
-		Name:   "tailor import",
+		Name:   cmd,
 		Logger: log,
 	}
 	where := natsync.Redact(n.URL)
@@ -188,7 +189,7 @@ func (m *Main) importStore(ctx context.Context, cfg *config.Config, log *slog.Lo
 	case n.Embedded:
 		addr, err := natsync.EmbeddedAddr(n.URL)
 		if err != nil {
-			fmt.Fprintf(m.Stderr, "tailor import: nats.url %q: %v\n", where, err)
+			fmt.Fprintf(m.Stderr, "%s: nats.url %q: %v\n", cmd, where, err)
 			return nil, exitInvalid
 		}
 		if s := probeEmbedded(ctx, addr, opts); s != nil {
@@ -197,26 +198,26 @@ func (m *Main) importStore(ctx context.Context, cfg *config.Config, log *slog.Lo
 		dataDir := cfg.Resolve(n.DataDir)
 		srv, err := embedded.Start(dataDir, addr, log)
 		if err != nil {
-			fmt.Fprintf(m.Stderr, "tailor import: %v\n", err)
+			fmt.Fprintf(m.Stderr, "%s: %v\n", cmd, err)
 			return nil, exitRuntime
 		}
 		opts.Server = srv
 		where = "the embedded server on " + addr + " (data in " + dataDir + ")"
 	case n.URL == "":
-		fmt.Fprintln(m.Stderr, "nats: no url and embedded is false: nowhere to import to")
+		fmt.Fprintf(m.Stderr, "%s: nats has no url and embedded is false: no NATS to use\n", cmd)
 		return nil, exitInvalid
 	}
 	s, err := natsync.Open(ctx, opts)
 	if err != nil {
-		fmt.Fprintf(m.Stderr, "tailor import: %v\n", err)
+		fmt.Fprintf(m.Stderr, "%s: %v\n", cmd, err)
 		return nil, exitRuntime
 	}
 	wctx, cancel := context.WithTimeout(ctx, bucketWait)
 	defer cancel()
 	if _, err := s.KV(wctx); err != nil {
 		s.Close()
-		fmt.Fprintf(m.Stderr, "tailor import: no profile bucket after %s at %s (is NATS up, with JetStream?): %v\n",
-			bucketWait, where, err)
+		fmt.Fprintf(m.Stderr, "%s: no profile bucket after %s at %s (is NATS up, with JetStream?): %v\n",
+			cmd, bucketWait, where, err)
 		return nil, exitRuntime
 	}
 	return s, exitOK

@@ -157,7 +157,7 @@ func TestImportRefusesBadUsageAndConfig(t *testing.T) {
 		{[]string{"import", "--config", withNATS}, exitUsage, "missing FILE"},
 		{[]string{"import", "--config", withNATS, "a.jsonl", "b.jsonl"}, exitUsage, "one FILE"},
 		{[]string{"import", "--config", withNATS, "--format", "xml", csvFile}, exitUsage, `--format "xml"`},
-		{[]string{"import", "--config", nowhere, csvFile}, exitInvalid, "nats: no url and embedded is false: nowhere to import to"},
+		{[]string{"import", "--config", nowhere, csvFile}, exitInvalid, "tailor import: nats has no url and embedded is false: no NATS to use"},
 		{[]string{"import", "--config", withNATS, "/nonexistent/p.jsonl"}, exitInvalid, "no such file"},
 		{[]string{"import", "--config", withNATS, csvFile}, exitInvalid, csvFile + `:1: csv header: unknown column "colour"`},
 	} {

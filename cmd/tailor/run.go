@@ -41,6 +41,8 @@ Usage:
                                           show which rules fire on a page and the diff they make
   tailor import  [--config tailor.yaml] [--format jsonl|csv] FILE
                                           bulk-load profiles (JSON Lines or CSV, - for stdin) into the profile bucket
+  tailor report  [--config tailor.yaml] [--since 24h] [--json]
+                                          read the events: experiment readouts, visitors per segment, stage, persona
   tailor demo    [--listen 127.0.0.1:8080] run the example site with tailor in front
   tailor health  [--config tailor.yaml]   exit 0 when the proxy on admin.listen is ready (for container health checks)
   tailor version                          print the version
@@ -66,6 +68,8 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		return m.explain(args[1:])
 	case "import":
 		return m.importProfiles(ctx, args[1:])
+	case "report":
+		return m.reportCmd(ctx, args[1:])
 	case "health":
 		return m.health(ctx, args[1:])
 	case "version", "--version", "-version":
