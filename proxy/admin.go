@@ -18,10 +18,13 @@ import (
 
 // Admin is the operator's listener: /healthz (the process is up), /readyz
 // (the proxy is serving), /metrics (Prometheus) and, with admin.token set,
-// /v1/profiles/{id} (GET, PUT, DELETE a profile in the central store). It listens apart from
-// visitors, on loopback by default.
+// the console at / (console.go) and /v1/profiles/{id} (GET, PUT, DELETE a
+// profile in the central store). It listens apart from visitors, on
+// loopback by default.
 type Admin struct {
 	proxy     *Proxy
+	log       *slog.Logger
+	readout   consoleState
 	server    *fasthttp.Server
 	metrics   fasthttp.RequestHandler
 	enabled   bool     // admin.token is set: /v1/* answers
@@ -35,6 +38,7 @@ func NewAdmin(p *Proxy, log *slog.Logger) *Admin {
 	}
 	a := &Admin{
 		proxy: p,
+		log:   log.With("component", "admin"),
 		metrics: fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(p.Registry(), promhttp.HandlerOpts{
 			ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 			ErrorHandling: promhttp.ContinueOnError,
@@ -90,6 +94,8 @@ func (a *Admin) handle(ctx *fasthttp.RequestCtx) {
 		ctx.SetBodyString("not ready\n")
 	case "/metrics":
 		a.metrics(ctx)
+	case "/", "/login":
+		a.console(ctx)
 	default:
 		if strings.HasPrefix(string(ctx.Path()), "/v1/") {
 			a.v1(ctx)

@@ -22,6 +22,7 @@ type metrics struct {
 	rewrites    *prometheus.CounterVec
 	rewriteTime prometheus.Histogram
 	ruleHits    *prometheus.CounterVec
+	caseHits    *prometheus.CounterVec
 	pageCache   *prometheus.CounterVec
 	reloads     *prometheus.CounterVec
 	rulesLoaded prometheus.Gauge
@@ -81,6 +82,10 @@ func newMetrics(reg prometheus.Registerer, version string) *metrics {
 		Name: "tailor_rule_hits_total",
 		Help: "Actions applied, by rule id.",
 	}, []string{"rule"})
+	m.caseHits = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tailor_map_case_hits_total",
+		Help: "Digital Relevancy Map cases chosen, by map rule id and case (a stage, a segment, or default).",
+	}, []string{"rule", "case"})
 	m.pageCache = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tailor_page_cache_requests_total",
 		Help: "Compiled-page cache lookups, by result: hit (same page), reuse (the page changed only where no selector looks, e.g. a nonce: adjusted without a parse), miss (compiled).",
@@ -117,7 +122,7 @@ func newMetrics(reg prometheus.Registerer, version string) *metrics {
 	info.Set(1)
 	reg.MustRegister(requests, m.duration, m.upstream, m.inFlight, m.requestBytes,
 		m.responseBytes, m.originErrors, m.rejected, info,
-		m.rewrites, m.rewriteTime, m.ruleHits, m.pageCache, m.reloads, m.rulesLoaded)
+		m.rewrites, m.rewriteTime, m.ruleHits, m.caseHits, m.pageCache, m.reloads, m.rulesLoaded)
 	m.registerIdentity(reg)
 	m.registerJourney(reg)
 	return m

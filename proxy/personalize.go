@@ -119,7 +119,7 @@ func (p *Proxy) decide(ctx *fasthttp.RequestCtx, st *ruleState, page *rules.Page
 	var request *rules.Request
 	if v.preview != nil {
 		visitor, request = visitorOf(&ctx.Request, nil, nil, nil, now)
-		previewVisitor(visitor, v.preview)
+		previewVisitor(st.set, visitor, v.preview)
 	} else {
 		profile := p.await(v)
 		p.track(st.set, &ctx.Request, v, profile, journeyStep(st.set, string(ctx.Path())), now)
@@ -129,6 +129,9 @@ func (p *Proxy) decide(ctx *fasthttp.RequestCtx, st *ruleState, page *rules.Page
 	dec = st.set.Decide(page, visitor, request)
 	for _, a := range dec.Actions {
 		p.m.ruleHits.WithLabelValues(a.Rule).Inc()
+	}
+	for _, c := range dec.Cases {
+		p.m.caseHits.WithLabelValues(c.Rule, c.Case).Inc()
 	}
 	if p.cfg.Debug.DecisionHeader || v.preview != nil {
 		ctx.Response.Header.Set("X-Tailor-Decision", decisionHeader(&dec, v.preview != nil))

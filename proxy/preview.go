@@ -40,6 +40,10 @@ type PreviewClaims struct {
 	Visits int `json:"visits,omitempty"`
 	// Engagement is the visit's engagement value.
 	Engagement float64 `json:"engagement,omitempty"`
+	// Interests are the visitor's interest scores; Persona, when set,
+	// is their persona, else the one nearest to Interests.
+	Interests map[string]float64 `json:"interests,omitempty"`
+	Persona   string             `json:"persona,omitempty"`
 	// Label names the preview for people ("VIP in retention"); the
 	// subject, when set, is the id experiments bucket by.
 	Label string `json:"label,omitempty"`
@@ -156,7 +160,7 @@ func unescapeQuery(v []byte) string {
 }
 
 // previewVisitor makes v the visitor a preview link names.
-func previewVisitor(v *rules.Visitor, c *PreviewClaims) {
+func previewVisitor(set *rules.Set, v *rules.Visitor, c *PreviewClaims) {
 	v.ID = c.Subject
 	if v.ID == "" {
 		v.ID = "preview"
@@ -164,4 +168,12 @@ func previewVisitor(v *rules.Visitor, c *PreviewClaims) {
 	v.Known = c.Known
 	v.Segments, v.Stage, v.Traits, v.Scores = c.Segments, c.Stage, c.Traits, c.Scores
 	v.Visits, v.NewVisitor, v.Engagement = max(c.Visits, 1), c.Visits <= 1, c.Engagement
+	var edge []interestScore
+	for tag, score := range c.Interests {
+		edge = append(edge, interestScore{tag, score})
+	}
+	v.Interests, v.TopInterest, v.Persona = visitorInterests(set, edge, nil)
+	if c.Persona != "" {
+		v.Persona = c.Persona
+	}
 }

@@ -44,6 +44,7 @@ func (p *Proxy) LoadRules() error {
 	p.pages.Purge()
 	p.m.reloads.WithLabelValues("ok").Inc()
 	p.m.rulesLoaded.SetToCurrentTime()
+	p.rulesLoadedAt.Store(time.Now().UnixNano())
 	return nil
 }
 

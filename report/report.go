@@ -98,6 +98,8 @@ type SRM struct {
 type VariantResult struct {
 	Name    string `json:"name"`
 	Exposed int    `json:"exposed"`
+	// Baseline marks the variant the others' uplift is against.
+	Baseline bool `json:"baseline"`
 	// Share is the fraction of the experiment's exposed visitors, and
 	// Expected what the configuration says it should be (0 when unknown).
 	Share    float64 `json:"share"`
@@ -340,6 +342,7 @@ func (b *Builder) Report(since time.Time) *Report {
 			base = i
 		}
 		if len(res.Variants) > 0 {
+			res.Variants[base].Baseline = true
 			bv := res.Variants[base]
 			for i := range res.Variants {
 				if i == base {

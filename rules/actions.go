@@ -76,6 +76,9 @@ type action struct {
 	op      Op
 	name    string
 	content *content // nil for Remove and for removing an attribute
+	// summary is the action as written, shortened: what the console
+	// shows of it.
+	summary string
 }
 
 // do renders the action for the visitor.
@@ -130,6 +133,47 @@ func (o *oneAction) ok(f *fileReader, n *yaml.Node, what string, want []string) 
 }
 
 func (l *loader) compileAction(f *fileReader, e entry, what string) *action {
+	a := l.compileActionOnly(f, e, what)
+	if a != nil {
+		a.summary = summarize(e)
+	}
+	return a
+}
+
+// summarize writes an action as its rule file says it, at most
+// summaryLen characters: "text: Welcome back, {{ .Traits.first_name }}!",
+// "replace: file ../fragments/hero-vip.html", "attr: href=/vip".
+func summarize(e entry) string {
+	var b strings.Builder
+	b.WriteString(e.name)
+	b.WriteString(": ")
+	d := deref(e.value)
+	switch {
+	case d == nil:
+	case d.Kind == yaml.ScalarNode:
+		b.WriteString(strings.Join(strings.Fields(d.Value), " "))
+	case d.Kind == yaml.MappingNode:
+		for i := 0; i+1 < len(d.Content); i += 2 {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			k, v := d.Content[i].Value, deref(d.Content[i+1])
+			if k == "file" {
+				b.WriteString("file ")
+			} else {
+				b.WriteString(k + "=")
+			}
+			if v != nil {
+				b.WriteString(v.Value)
+			}
+		}
+	}
+	return truncate(b.String(), summaryLen)
+}
+
+const summaryLen = 90
+
+func (l *loader) compileActionOnly(f *fileReader, e entry, what string) *action {
 	key := e.name
 	switch key {
 	case "remove":

@@ -45,6 +45,8 @@ func (m *Main) demo(ctx context.Context, args []string) int {
 	cfg.Debug.DecisionHeader = true
 	cfg.Identity.Cookie.Secure = false // the demo is plain http on loopback
 	cfg.Admin.Token = "demo"
+	// The console's preview links; a real deployment keeps its own secret.
+	cfg.Preview.Key = "demo-preview-key-0123456789abcdef0123"
 	stopStore, tokens, err := startDemoStore(ctx, dir, cfg, log)
 	if err != nil {
 		log.Error("start the demo's NATS server", "err", err)

@@ -75,7 +75,7 @@ func (m *Main) run(ctx context.Context, cfg *config.Config, log *slog.Logger) in
 					log.Warn("events not all published before stopping", "err", err, "dropped", pub.Stats().Dropped)
 				}
 			}()
-			opts.Events = pub
+			opts.Events, opts.EventReader = pub, store
 		}
 	} else {
 		log.Info("nats is not configured: profiles come from tokens' claims only")
