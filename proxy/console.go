@@ -44,6 +44,8 @@ const (
 	// readoutTTL is how long the console reuses a readout: reading the
 	// stream costs a few seconds per million events.
 	readoutTTL = 30 * time.Second
+	// readoutMinAge is how often ?refresh may read the stream again.
+	readoutMinAge = 2 * time.Second
 	// readoutWindow is how far back the console's readout reads.
 	readoutWindow = 7 * 24 * time.Hour
 	// readoutTimeout bounds one read of the stream.
@@ -236,7 +238,7 @@ func (a *Admin) consoleView(ctx *fasthttp.RequestCtx) *consoleView {
 		v.RulesLoaded = time.Unix(0, p.rulesLoadedAt.Load()).UTC().Format("2006-01-02 15:04:05 MST")
 		v.Pages = a.consolePages(ctx, st.set, &v.PreviewNote)
 	}
-	v.Readout, v.ReadoutNote = a.consoleReadout()
+	v.Readout, v.ReadoutNote = a.consoleReadout(ctx.QueryArgs().Has("refresh"))
 	if v.Readout != nil {
 		for _, x := range v.Readout.Experiments {
 			v.Experiments = append(v.Experiments, experimentView{ExperimentResult: x, Goals: goalViews(x)})
@@ -387,8 +389,9 @@ func counterOf(vec *prometheus.CounterVec, labels ...string) float64 {
 }
 
 // consoleReadout returns the readout of the last readoutWindow of events,
-// read again at most every readoutTTL; a note says why there is none.
-func (a *Admin) consoleReadout() (*report.Report, string) {
+// read again at most every readoutTTL, or readoutMinAge when refresh is
+// asked for (?refresh); a note says why there is none.
+func (a *Admin) consoleReadout(refresh bool) (*report.Report, string) {
 	p := a.proxy
 	if p.eventReader == nil || p.cfg.NATS.EventsStream == "" {
 		return nil, "Events are off (no NATS, or nats.events_stream is empty): no experiment readout."
@@ -396,7 +399,7 @@ func (a *Admin) consoleReadout() (*report.Report, string) {
 	cs := &a.readout
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	if cs.at.IsZero() || time.Since(cs.at) > readoutTTL {
+	if age := time.Since(cs.at); cs.at.IsZero() || age > readoutTTL || refresh && age > readoutMinAge {
 		start := time.Now()
 		cs.readout, cs.err = a.readEvents(start.Add(-readoutWindow))
 		cs.at, cs.took = time.Now(), time.Since(start)

@@ -478,14 +478,19 @@ func wilson(k, n int) [2]float64 {
 	return [2]float64{lo, hi}
 }
 
-// uplift is the difference of two conversion rates with its 95% interval
-// (normal approximation, unpooled); nil when either side has no visitors.
+// uplift is the difference of two conversion rates with its 95%
+// interval, by Newcombe's hybrid score method (the Wilson intervals of
+// both rates combined): unlike the plain normal approximation it stays
+// honest at small counts and at rates of 0 or 1, and agrees with it on
+// large samples. nil when either side has no visitors.
 func uplift(k1, n1, k0, n0 int) *Uplift {
 	if n1 == 0 || n0 == 0 {
 		return nil
 	}
 	p1, p0 := float64(k1)/float64(n1), float64(k0)/float64(n0)
+	w1, w0 := wilson(k1, n1), wilson(k0, n0)
 	d := p1 - p0
-	se := math.Sqrt(p1*(1-p1)/float64(n1) + p0*(1-p0)/float64(n0))
-	return &Uplift{Value: d, CI: [2]float64{d - z95*se, d + z95*se}}
+	lo := d - math.Sqrt((p1-w1[0])*(p1-w1[0])+(w0[1]-p0)*(w0[1]-p0))
+	hi := d + math.Sqrt((w1[1]-p1)*(w1[1]-p1)+(p0-w0[0])*(p0-w0[0]))
+	return &Uplift{Value: d, CI: [2]float64{lo, hi}}
 }

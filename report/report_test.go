@@ -90,13 +90,20 @@ func TestIntervalsMatchTheSpecExample(t *testing.T) {
 	if math.Abs(ci[0]-0.085) > 0.001 || math.Abs(ci[1]-0.116) > 0.001 {
 		t.Errorf("wilson(150, 1502) = %v, want about [0.085, 0.116]", ci)
 	}
-	// SPEC: a 690 of 6731 against it: uplift 0.0026, ci [-0.014, 0.019].
+	// SPEC: a 690 of 6731 against it: uplift 0.0026, ci [-0.014, 0.019]
+	// (the example's interval is the normal approximation's; Newcombe's,
+	// used here, is [-0.0150, 0.0187] on these counts).
 	u := uplift(690, 6731, 150, 1502)
-	if math.Abs(u.Value-0.0026) > 0.0001 || math.Abs(u.CI[0]+0.014) > 0.001 || math.Abs(u.CI[1]-0.019) > 0.001 {
+	if math.Abs(u.Value-0.0026) > 0.0001 || math.Abs(u.CI[0]+0.014) > 0.0015 || math.Abs(u.CI[1]-0.019) > 0.0015 {
 		t.Errorf("uplift = %+v, want 0.0026 in about [-0.014, 0.019]", u)
 	}
 	if ci := wilson(0, 10); ci[0] != 0 || ci[1] <= 0 || ci[1] >= 1 {
 		t.Errorf("wilson(0, 10) = %v", ci)
+	}
+	// At the edges the interval still has width: 0 of 4 against 2 of 2
+	// is not a certain -100 points.
+	if u := uplift(0, 4, 2, 2); u.Value != -1 || u.CI[0] >= -0.5 || u.CI[1] <= -0.5 || u.CI[1] >= 0 {
+		t.Errorf("uplift(0/4 vs 2/2) = %+v, want -1 with an interval around, not at, -1", u)
 	}
 }
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The browser test: a headless Chromium opens the demo's home page as a new
-# visitor and as Jane, saves both screenshots (the README's) and checks that
-# only the personalized blocks differ. Installs Debian's chromium first when
+# The browser tests: a headless Chromium opens the demo's home page as a new
+# visitor and as Jane and checks that only the personalized blocks differ;
+# then logs into the console, checks its maps, experiment and audience
+# against traffic it sent, and follows a persona's preview link. Saves
+# screenshots (the README's). Installs Debian's chromium first when
 # there is none. Screenshots go to $TAILOR_SCREENSHOTS (docs/screenshots
 # refreshes the README's), else a new temporary folder; the test names it.
 set -euo pipefail

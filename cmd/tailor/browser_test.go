@@ -16,7 +16,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"image/png"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,45 +48,10 @@ type homePage struct {
 }
 
 func TestBrowserShowsEachPersonaTheirOwnHomePage(t *testing.T) {
-	chrome := os.Getenv("TAILOR_CHROMIUM")
-	if chrome == "" {
-		for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-			if p, err := exec.LookPath(name); err == nil {
-				chrome = p
-				break
-			}
-		}
-	}
-	if chrome == "" {
-		t.Fatal("no Chromium found: run `bash scripts/browser-test.sh`, which installs Debian's chromium, or set TAILOR_CHROMIUM")
-	}
-	out := os.Getenv("TAILOR_SCREENSHOTS")
-	if out == "" {
-		out = t.TempDir()
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		t.Fatal(err)
-	}
-
+	chrome, out := browserSetup(t)
 	listen, _, _ := startDemo(t)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chrome),
-		chromedp.NoSandbox, // root in CI
-		chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1024, 900),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("hide-scrollbars", true),
-	)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	ctx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	ctx, cancelBrowser := chromedp.NewContext(ctx)
-	defer cancelBrowser()
+	ctx := newBrowser(t, chrome)
 
 	// Each persona through the switcher at the foot of every demo page, as
 	// a person would click it: it logs the browser in and redirects home.
@@ -176,6 +145,55 @@ func soon[T any](ctx context.Context, a chromedp.Action[T]) (T, error) {
 	return chromedp.Run(ctx, a)
 }
 
+// browserSetup finds Chromium and the folder screenshots go to.
+func browserSetup(t *testing.T) (chrome, out string) {
+	t.Helper()
+	chrome = os.Getenv("TAILOR_CHROMIUM")
+	if chrome == "" {
+		for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+			if p, err := exec.LookPath(name); err == nil {
+				chrome = p
+				break
+			}
+		}
+	}
+	if chrome == "" {
+		t.Fatal("no Chromium found: run `bash scripts/browser-test.sh`, which installs Debian's chromium, or set TAILOR_CHROMIUM")
+	}
+	out = os.Getenv("TAILOR_SCREENSHOTS")
+	if out == "" {
+		out = t.TempDir()
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return chrome, out
+}
+
+// newBrowser starts a headless Chromium for the test, with the flags a
+// closed network and a root user need.
+func newBrowser(t *testing.T, chrome string) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chrome),
+		chromedp.NoSandbox, // root in CI
+		chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1024, 900),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("hide-scrollbars", true),
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	t.Cleanup(cancel)
+	ctx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancelBrowser := chromedp.NewContext(ctx)
+	t.Cleanup(cancelBrowser)
+	return ctx
+}
+
 // jsList writes ss as a JavaScript array of strings.
 func jsList(ss []string) string {
 	b, _ := json.Marshal(ss)
@@ -217,4 +235,147 @@ func samePixels(t *testing.T, a, b []byte) bool {
 		}
 	}
 	return off*1000 <= r.Dx()*r.Dy()
+}
+
+// TestBrowserConsoleShowsMapsExperimentsAndAudience sends known traffic
+// through the demo, logs into its console with the token form, checks the
+// Digital Relevancy Map grid, the experiment's plot and numbers and the
+// persona bars, then follows the runner persona's preview link and sees
+// that persona's home page.
+func TestBrowserConsoleShowsMapsExperimentsAndAudience(t *testing.T) {
+	chrome, out := browserSetup(t)
+	listen, admin, _ := startDemo(t)
+
+	// Ten new visitors see the home page (and the headline experiment);
+	// the first three buy; the last two browse running shoes first.
+	exposed, converted := map[string]int{}, map[string]int{}
+	for i := range 10 {
+		jar, _ := cookiejar.New(nil)
+		c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+		get := func(path string) *http.Response {
+			t.Helper()
+			resp, err := c.Get("http://" + listen + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("GET %s: %d", path, resp.StatusCode)
+			}
+			return resp
+		}
+		if i >= 8 {
+			for _, p := range []string{"/products/running/road-racer", "/products/running/trail-blazer", "/products/running/tempo-socks"} {
+				get(p)
+			}
+		}
+		_, variant, ok := strings.Cut(get("/").Header.Get("X-Tailor-Decision"), "experiments=hero-copy-test:")
+		if !ok {
+			t.Fatalf("visitor %d: no exposure to hero-copy-test", i)
+		}
+		variant, _, _ = strings.Cut(variant, ";")
+		exposed[variant]++
+		if i < 3 {
+			get("/checkout/done")
+			converted[variant]++
+		}
+	}
+	t.Logf("exposed %v, converted %v", exposed, converted)
+
+	// The events reach the stream within a batch's linger; the console
+	// reads them again on ?refresh.
+	tok := func(r *http.Request) { r.Header.Set("Authorization", "Bearer demo") }
+	checkReadout := func() error {
+		req, _ := http.NewRequest("GET", "http://"+admin+"/?refresh", nil)
+		tok(req)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		want := []string{`data-name="runner" data-count="2"`}
+		for variant, n := range exposed {
+			want = append(want, fmt.Sprintf(`<tr data-variant="%s"><td>%s</td><td class="num exposed">%d</td>`, variant, variant, n))
+		}
+		for _, w := range want {
+			if !strings.Contains(string(b), w) {
+				return fmt.Errorf("the console has no %s yet", w)
+			}
+		}
+		return nil
+	}
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(2100 * time.Millisecond) {
+		err := checkReadout()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+	}
+
+	ctx := newBrowser(t, chrome)
+	if err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(1100, 900),
+		chromedp.Navigate("http://"+admin+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`input[name="token"]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name="token"]`), "demo"),
+		chromedp.Submit(chromedp.CSS(`input[name="token"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`table.drm`)),
+	); err != nil {
+		t.Fatalf("logging into the console: %v", err)
+	}
+
+	// The grid: a row per stage, the intent row's call to action.
+	intent, err := soon(ctx, chromedp.Text(chromedp.CSS(`table.drm[data-by="stage"] tr[data-key="intent"] td`)))
+	if err != nil || !strings.Contains(intent, "Finish your order") {
+		t.Errorf("the stage grid's intent cell = %q, %v", intent, err)
+	}
+	// The experiment: its plot has a dot per variant shown, and the table
+	// counts what was sent.
+	dots, err := soon(ctx, chromedp.Evaluate[int](`document.querySelectorAll('section.experiment[data-id="hero-copy-test"] svg.plot circle.rate').length`))
+	if err != nil || dots == 0 {
+		t.Errorf("the experiment plot has %d dots (%v)", dots, err)
+	}
+	for variant, n := range exposed {
+		sel := fmt.Sprintf(`section.experiment[data-id="hero-copy-test"] table.readout tr[data-variant=%q] td.exposed`, variant)
+		got, err := soon(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil || got != fmt.Sprint(n) {
+			t.Errorf("variant %s: the console shows %q exposed, want %d (%v)", variant, got, n, err)
+		}
+	}
+	for variant := range exposed {
+		sel := fmt.Sprintf(`section.experiment[data-id="hero-copy-test"] table.readout[data-goal="purchase"] tr[data-variant=%q] td.converted`, variant)
+		got, err := soon(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil || got != fmt.Sprint(converted[variant]) {
+			t.Errorf("variant %s: the console shows %q purchases, want %d (%v)", variant, got, converted[variant], err)
+		}
+	}
+	// The audience: the two runners among the persona bars.
+	runners, err := soon(ctx, chromedp.Evaluate[string](`document.querySelector('svg.bars rect[data-name="runner"]').getAttribute('data-count')`))
+	if err != nil || runners != "2" {
+		t.Errorf("runner persona bar = %q, want 2 (%v)", runners, err)
+	}
+	shot, err := soon(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(out, "console.png"), shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// A persona's preview link opens that persona's page.
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`a.persona-preview[data-persona="runner"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#hero.hero--runner`)),
+	); err != nil {
+		t.Fatalf("following the runner preview: %v", err)
+	}
+	h1, err := soon(ctx, chromedp.Text(chromedp.CSS(`#hero h1`)))
+	if err != nil || !strings.Contains(h1, "next run") {
+		t.Errorf("the runner preview's headline = %q, %v", h1, err)
+	}
+	t.Logf("screenshot in %s", out)
 }

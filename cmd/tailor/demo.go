@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/tailor-edge/tailor/config"
 	"github.com/tailor-edge/tailor/examples"
@@ -45,6 +46,10 @@ func (m *Main) demo(ctx context.Context, args []string) int {
 	cfg.Debug.DecisionHeader = true
 	cfg.Identity.Cookie.Secure = false // the demo is plain http on loopback
 	cfg.Admin.Token = "demo"
+	// A persona's first page waits for their profile rather than showing
+	// the anonymous page: on a busy laptop a first fetch can take longer
+	// than the 20 ms a production edge allows.
+	cfg.Profiles.MissBudget = 500 * time.Millisecond
 	// The console's preview links; a real deployment keeps its own secret.
 	cfg.Preview.Key = "demo-preview-key-0123456789abcdef0123"
 	stopStore, tokens, err := startDemoStore(ctx, dir, cfg, log)
