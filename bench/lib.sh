@@ -206,7 +206,8 @@ new_visitor() {
 	VISITOR=$(head -c 16 /dev/urandom | b64url)
 	ID_COOKIE="tailor_id=v1.$VISITOR.$(cookie_mac "v1.$VISITOR")"
 }
-# state_cookie [STAGE [EXPOSED]]: VISITOR's signed tailor_state cookie: a
+# state_cookie [STAGE [EXPOSED [INTERESTS]]]: VISITOR's signed tailor_state
+# cookie (INTERESTS as tailor writes them: "running:12|trail:3"): a
 # second visit, last seen 4 minutes from now (tailor takes up to 5 minutes
 # of clock skew), so that it stays current through a run and no response
 # carries a fresh one (a browser gets one at most once a minute, which a
@@ -216,6 +217,7 @@ state_cookie() {
 	local at=0 # the stage's time; 0 without a stage, as tailor writes it
 	[[ -n ${1:-} ]] && at=$(date +%s)
 	local state="2~$(($(date +%s) + 240))~${1:-}~$at~0~~${2:-}"
+	[[ -n ${3:-} ]] && state+="~$(date +%s)~$3"
 	echo "tailor_state=s1.$state.$(cookie_mac "s1.$VISITOR.$state")"
 }
 
