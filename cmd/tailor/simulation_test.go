@@ -290,6 +290,11 @@ func TestReportReadsASimulatedExperiment(t *testing.T) {
 	}
 
 	full := readout(fullCfg)
+	if code, out, stderr := run(t, context.Background(), "report", "--config", fullCfg, "--since", "1h"); code != exitOK {
+		t.Errorf("tailor report (text) exit %d: %s", code, stderr)
+	} else {
+		t.Logf("tailor report --since 1h:\n%s", out)
+	}
 	got := variants(full)
 	for name, want := range sim {
 		v := got[name]
