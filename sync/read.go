@@ -11,8 +11,12 @@ import (
 )
 
 // readBatch is how many events a reader asks the server for at a time:
-// large, because reading a whole stream is throughput, not latency.
+// large, because reading a whole stream is throughput, not latency (some
+// 25 MB of events in flight; 4096 read about half as fast).
 const readBatch = 65536
+
+// readProgressEvery is how often a read reports its progress, in events.
+const readProgressEvery = 4096
 
 // ErrNoStream means the events stream does not exist (yet): no proxy has
 // published to it.
@@ -65,7 +69,7 @@ func (s *Store) ReadEvents(ctx context.Context, stream string, since time.Time, 
 		}
 		fn(m.Data())
 		n++
-		if progress != nil && n%readBatch == 0 {
+		if progress != nil && n%readProgressEvery == 0 {
 			progress(n, total)
 		}
 		if n == total {
