@@ -59,14 +59,14 @@ var consoleHTML string
 
 var consoleTmpl = template.Must(template.New("console").Funcs(template.FuncMap{
 	"pct":       func(f float64) string { return fmt.Sprintf("%.2f%%", 100*f) },
-	"thousands": func(n int) string { return groupDigits(int64(n)) },
-	"count":     func(f float64) string { return groupDigits(int64(f)) },
+	"thousands": func(n int) string { return report.Thousands(int64(n)) },
+	"count":     func(f float64) string { return report.Thousands(int64(f)) },
 	"signed":    func(f float64) string { return fmt.Sprintf("%+.2f", 100*f) },
 	"hits": func(f float64) string {
 		if f == 1 {
 			return "1 hit"
 		}
-		return groupDigits(int64(f)) + " hits"
+		return report.Thousands(int64(f)) + " hits"
 	},
 }).Parse(consoleHTML))
 
@@ -408,43 +408,27 @@ func (a *Admin) consoleReadout(refresh bool) (*report.Report, string) {
 		return nil, "Could not read the events: " + cs.err.Error()
 	}
 	return cs.readout, fmt.Sprintf("%s events of the last %d days, read %s ago in %s.",
-		groupDigits(cs.readout.Events), int(readoutWindow.Hours()/24), time.Since(cs.at).Round(time.Second), cs.took.Round(time.Millisecond))
+		report.Thousands(cs.readout.Events), int(readoutWindow.Hours()/24), time.Since(cs.at).Round(time.Second), cs.took.Round(time.Millisecond))
 }
 
 // readEvents reads the events stream since then into a readout, with the
 // experiments and goals of the rules serving now.
 func (a *Admin) readEvents(since time.Time) (*report.Report, error) {
 	p := a.proxy
-	var experiments []report.Experiment
-	var goals []string
-	if st := p.rules.Load(); st != nil && st.set != nil {
-		for _, x := range st.set.Experiments() {
-			rx := report.Experiment{ID: x.ID, Holdout: x.Holdout}
-			for _, v := range x.Variants {
-				rx.Variants = append(rx.Variants, report.Variant{Name: v.Name, Weight: v.Weight})
-			}
-			experiments = append(experiments, rx)
-		}
-		goals = st.set.Goals()
+	var set *rules.Set
+	if st := p.rules.Load(); st != nil {
+		set = st.set
 	}
-	b := report.New(experiments, goals)
-	dec := natsync.EventDecoder{Lean: true}
-	var e natsync.Event
-	var re report.Event
 	ctx, cancel := context.WithTimeout(context.Background(), readoutTimeout)
 	defer cancel()
-	_, err := p.eventReader.ReadEvents(ctx, p.cfg.NATS.EventsStream, since, nil, func(data []byte) {
-		if dec.Decode(data, &e) != nil {
-			return
-		}
-		re = report.Event{Type: e.Type, Time: e.Time, Visitor: e.Visitor, Segments: e.Segments, Stage: e.Stage,
-			Persona: e.Persona, Goal: e.Goal, Value: e.Value, Experiment: e.Experiment, Variant: e.Variant}
-		b.Add(&re)
-	})
-	if err != nil && !errors.Is(err, natsync.ErrNoStream) {
+	r, err := Readout(ctx, p.eventReader, p.cfg.NATS.EventsStream, set, since, nil)
+	if errors.Is(err, natsync.ErrNoStream) {
+		return report.New(nil, nil).Report(since), nil // no events yet
+	}
+	if err != nil {
 		return nil, err
 	}
-	return b.Report(since), nil
+	return r.Report, nil
 }
 
 // goalViews lays out an experiment's results per goal, with a plot.
@@ -566,26 +550,8 @@ func barChart(counts map[string]int, order []string) template.HTML {
 		name := template.HTMLEscapeString(k)
 		fmt.Fprintf(&b, `<text x="%.0f" y="%.1f" font-size="13" text-anchor="end" dominant-baseline="middle">%s</text>`, left-8, y+rowH/2, name)
 		fmt.Fprintf(&b, `<rect class="bar" data-name="%s" data-count="%d" x="%.0f" y="%.1f" width="%.1f" height="%.0f" fill="#52b788"/>`, name, counts[k], left, y+4, w, rowH-8)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="12" dominant-baseline="middle" fill="#333">%s</text>`, left+w+6, y+rowH/2, groupDigits(int64(counts[k])))
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="12" dominant-baseline="middle" fill="#333">%s</text>`, left+w+6, y+rowH/2, report.Thousands(int64(counts[k])))
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String()) // numbers and escaped names only
-}
-
-// groupDigits writes n with commas between groups of three digits.
-func groupDigits(n int64) string {
-	s := fmt.Sprint(n)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
 }

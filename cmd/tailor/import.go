@@ -9,14 +9,13 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/report"
 	natsync "github.com/tailor-edge/tailor/sync"
 	"github.com/tailor-edge/tailor/sync/embedded"
 )
@@ -110,7 +109,7 @@ func (m *Main) importProfiles(ctx context.Context, args []string) int {
 	}
 	if bar != nil {
 		opts.Progress = func(lines, bytes int64) {
-			bar.Describe(fmt.Sprintf("%s: %s profiles", name, groupThousands(lines)))
+			bar.Describe(fmt.Sprintf("%s: %s profiles", name, report.Thousands(lines)))
 			bar.Set64(bytes)
 		}
 	}
@@ -275,7 +274,7 @@ func importSummary(name string, r natsync.ImportResult) string {
 	}
 	line := fmt.Sprintf("imported %d %s from %s in %.1fs (%s/s); %d bad %s",
 		r.Written, plural(r.Written, "profile", "profiles"), name, r.Elapsed.Seconds(),
-		groupThousands(int64(rate)), r.Bad, plural(r.Bad, "line", "lines"))
+		report.Thousands(int64(rate)), r.Bad, plural(r.Bad, "line", "lines"))
 	if r.Failed > 0 {
 		line += fmt.Sprintf("; %d not stored", r.Failed)
 	}
@@ -287,22 +286,4 @@ func plural(n int64, one, many string) string {
 		return one
 	}
 	return many
-}
-
-// groupThousands formats n with commas between groups of three digits.
-func groupThousands(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
 }

@@ -178,11 +178,3 @@ func TestImportExitsRuntimeWhenNATSIsDown(t *testing.T) {
 		t.Errorf("import with NATS down = %d, %q; want %d and a message about the bucket", code, stderr, exitRuntime)
 	}
 }
-
-func TestGroupThousands(t *testing.T) {
-	for n, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 81234: "81,234", 1234567: "1,234,567", -1000: "-1,000"} {
-		if got := groupThousands(n); got != want {
-			t.Errorf("groupThousands(%d) = %q, want %q", n, got, want)
-		}
-	}
-}

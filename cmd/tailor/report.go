@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/proxy"
 	"github.com/tailor-edge/tailor/report"
 	"github.com/tailor-edge/tailor/rules"
 	natsync "github.com/tailor-edge/tailor/sync"
@@ -50,7 +51,7 @@ func (m *Main) reportCmd(ctx context.Context, args []string) int {
 		fmt.Fprintln(m.Stderr, "tailor report: nats.events_stream is empty: events are turned off, there is nothing to read")
 		return exitInvalid
 	}
-	experiments, goals, code := m.reportRules(cfg)
+	set, code := m.reportRules(cfg)
 	if code != exitOK {
 		return code
 	}
@@ -65,14 +66,6 @@ func (m *Main) reportCmd(ctx context.Context, args []string) int {
 	}
 	defer store.Close()
 
-	b := report.New(experiments, goals)
-	var (
-		dec     = natsync.EventDecoder{Lean: true}
-		e       natsync.Event
-		re      report.Event
-		bad     int64
-		firstEr error
-	)
 	bar := m.countBar("reading events")
 	progress := func(read, total uint64) {
 		if bar != nil {
@@ -81,17 +74,7 @@ func (m *Main) reportCmd(ctx context.Context, args []string) int {
 		}
 	}
 	start := time.Now()
-	n, err := store.ReadEvents(ctx, cfg.NATS.EventsStream, since, progress, func(data []byte) {
-		if err := dec.Decode(data, &e); err != nil {
-			if bad++; firstEr == nil {
-				firstEr = err
-			}
-			return
-		}
-		re = report.Event{Type: e.Type, Time: e.Time, Visitor: e.Visitor, Segments: e.Segments, Stage: e.Stage,
-			Persona: e.Persona, Goal: e.Goal, Value: e.Value, Experiment: e.Experiment, Variant: e.Variant}
-		b.Add(&re)
-	})
+	res, err := proxy.Readout(ctx, store, cfg.NATS.EventsStream, set, since, progress)
 	if bar != nil {
 		bar.Finish()
 	}
@@ -103,11 +86,12 @@ func (m *Main) reportCmd(ctx context.Context, args []string) int {
 		fmt.Fprintf(m.Stderr, "tailor report: %v\n", err)
 		return exitRuntime
 	}
+	n := res.Read
 	elapsed := time.Since(start)
-	if bad > 0 {
-		fmt.Fprintf(m.Stderr, "tailor report: %d events could not be read and were skipped (the first: %v)\n", bad, firstEr)
+	if res.Bad > 0 {
+		fmt.Fprintf(m.Stderr, "tailor report: %d events could not be read and were skipped (the first: %v)\n", res.Bad, res.FirstBad)
 	}
-	r := b.Report(since)
+	r := res.Report
 	if *asJSON {
 		enc := json.NewEncoder(m.Stdout)
 		if err := enc.Encode(r); err != nil {
@@ -117,8 +101,8 @@ func (m *Main) reportCmd(ctx context.Context, args []string) int {
 		return exitOK
 	}
 	writeReport(m.Stdout, r, *sinceFlag)
-	fmt.Fprintf(m.Stderr, "read %s events in %s (%s/s)\n", groupThousands(int64(n)), elapsed.Round(time.Millisecond),
-		groupThousands(int64(float64(n)/max(elapsed.Seconds(), 1e-9))))
+	fmt.Fprintf(m.Stderr, "read %s events in %s (%s/s)\n", report.Thousands(int64(n)), elapsed.Round(time.Millisecond),
+		report.Thousands(int64(float64(n)/max(elapsed.Seconds(), 1e-9))))
 	return exitOK
 }
 
@@ -137,28 +121,20 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	return now.Add(-d), nil
 }
 
-// reportRules reads the configured experiments (for the sample-ratio
-// check) and the journey's goals from the rule files; without rules the
-// readout still counts what the events say.
-func (m *Main) reportRules(cfg *config.Config) ([]report.Experiment, []string, int) {
+// reportRules loads the rule files, for the experiments' weights (the
+// sample-ratio check) and the journey's goals; nil without a rules
+// directory: the readout then counts what the events say.
+func (m *Main) reportRules(cfg *config.Config) (*rules.Set, int) {
 	dir := cfg.Resolve(cfg.Rules.Dir)
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-		return nil, nil, exitOK
+		return nil, exitOK
 	}
 	set, err := rules.Load(dir)
 	if err != nil {
 		fmt.Fprintln(m.Stderr, err)
-		return nil, nil, exitInvalid
+		return nil, exitInvalid
 	}
-	var out []report.Experiment
-	for _, x := range set.Experiments() {
-		rx := report.Experiment{ID: x.ID, Holdout: x.Holdout}
-		for _, v := range x.Variants {
-			rx.Variants = append(rx.Variants, report.Variant{Name: v.Name, Weight: v.Weight})
-		}
-		out = append(out, rx)
-	}
-	return out, set.Goals(), exitOK
+	return set, exitOK
 }
 
 // countBar is a progress bar of events, or nil when stderr is not a
@@ -182,7 +158,7 @@ func (m *Main) countBar(name string) *progressbar.ProgressBar {
 
 // writeReport prints the readout for people.
 func writeReport(w io.Writer, r *report.Report, since string) {
-	fmt.Fprintf(w, "%s events since %s (%s)\n", groupThousands(r.Events), r.Since.Format("2006-01-02 15:04 MST"), since)
+	fmt.Fprintf(w, "%s events since %s (%s)\n", report.Thousands(r.Events), r.Since.Format("2006-01-02 15:04 MST"), since)
 	if len(r.Experiments) == 0 {
 		fmt.Fprintln(w, "\nno experiment exposures")
 	}
@@ -205,7 +181,7 @@ func writeReport(w io.Writer, r *report.Report, since string) {
 			if v.Expected > 0 {
 				expected = pct(v.Expected)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.2f\t\n", v.Name, groupThousands(int64(v.Exposed)), pct(v.Share), expected, v.ValuePerVisitor)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.2f\t\n", v.Name, report.Thousands(int64(v.Exposed)), pct(v.Share), expected, v.ValuePerVisitor)
 		}
 		tw.Flush()
 		if len(x.Variants) == 0 {
@@ -236,7 +212,7 @@ func writeReport(w io.Writer, r *report.Report, since string) {
 						upCI += " *"
 					}
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t[%s, %s]\t%s\t%s\t\n", v.Name, groupThousands(int64(gr.Converted)), pct(gr.Rate),
+				fmt.Fprintf(tw, "%s\t%s\t%s\t[%s, %s]\t%s\t%s\t\n", v.Name, report.Thousands(int64(gr.Converted)), pct(gr.Rate),
 					pct(gr.CI[0]), pct(gr.CI[1]), up, upCI)
 			}
 			tw.Flush()
@@ -260,7 +236,7 @@ func writeReport(w io.Writer, r *report.Report, since string) {
 		})
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		for _, k := range keys {
-			fmt.Fprintf(tw, "  %s\t%s\t\n", k, groupThousands(int64(m[k])))
+			fmt.Fprintf(tw, "  %s\t%s\t\n", k, report.Thousands(int64(m[k])))
 		}
 		tw.Flush()
 	}
