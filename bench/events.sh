@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Whole-system benchmark of journey tracking and events (issue 6): the
+# Whole-system benchmark of journey tracking and events (issue 6), or,
+# with the argument "interests", of browsing interests and personas
+# (issue 8; bench/interests.sh runs that). Events: the
 # ~100 KB page of personalize.sh through two tailors, each with its own
 # embedded NATS server, every request from one returning visitor:
 #
@@ -25,7 +27,19 @@
 # view of page.html then reports its pageview, as a browsing visitor's
 # page views after the first do.
 #
-#   bash bench/events.sh
+# The interests scenario: both tailors have the journey and events on,
+# and the visitor's state holds three interest scores;
+#
+#   tailor-off  the rules, journey and events of tailor-on above
+#   tailor-on   the same plus interests: (page.html adds 5 running points
+#               on every view, as a product page does) and personas: (3)
+#
+# On tailor-on each view of page.html decays the scores, adds its points,
+# matches the persona and sends the changed state back (a Set-Cookie per
+# view, as a browsing visitor gets); plain.html scores nothing: its views
+# decay the scores and match the persona for the events. Goal 0.95.
+#
+#   bash bench/events.sh [interests]
 #
 # Environment (all optional): as passthrough.sh
 #   ROUNDS=3  DURATION=8s  CONNECTIONS=64  WARMUP=2s  WRK_CPU=0  SERVER_CPU=1
@@ -37,7 +51,12 @@ set -euo pipefail
 
 TARGETS=(tailor-off tailor-on)
 FILES=(page.html plain.html)
-GOAL=0.90 # issue 6: req/s with journey + events >= 90% of without
+SCENARIO=${1:-events}
+case $SCENARIO in
+events) GOAL=0.90 ;;    # issue 6: req/s with journey + events >= 90% of without
+interests) GOAL=0.95 ;; # issue 8: req/s with interests + personas >= 95% of without
+*) echo "usage: bash bench/events.sh [interests]" >&2 && exit 2 ;;
+esac
 
 check_knobs
 need_tools openssl perl
@@ -75,7 +94,9 @@ log "content: page.html and plain.html, $SIZE bytes each (text/html)"
 # and exposed to either variant of the experiment.
 new_visitor
 exposed() { printf 'bench-experiment\0%s' "$1" | openssl dgst -sha256 -binary | head -c 6 | b64url | head -c 6; }
-COOKIE="$ID_COOKIE; $(state_cookie interest "$(exposed a).$(exposed b)")"
+INTERESTS=""
+[[ $SCENARIO == interests ]] && INTERESTS="running:12|trail:3|camping:1"
+COOKIE="$ID_COOKIE; $(state_cookie interest "$(exposed a).$(exposed b)" "$INTERESTS")"
 WRK_ARGS=(-H "Cookie: $COOKIE")
 
 # ---------------------------------------------------------------- configs
@@ -85,19 +106,34 @@ nginx_conf origin "
         root $WWW;
     }"
 
-rules_yaml() { # rules_yaml JOURNEY(0|1)
+rules_yaml() { # rules_yaml ON(0|1): journey (events), or interests + personas
 	cat <<'EOF'
 stages: [awareness, interest, intent, purchase, retention]
 segments:
   returning: { visits: ">= 2" }
 EOF
-	if (($1)); then
+	if (($1)) || [[ $SCENARIO == interests ]]; then
 		cat <<'EOF'
 journey:
   - { path: "/products/**",   stage: interest }
   - { path: "/cart",          stage: intent }
   - { path: "/checkout/done", stage: purchase, goal: purchase, value: 100 }
   - { path: "/newsletter/ok", goal: subscribe, value: 20 }
+EOF
+	fi
+	if (($1)) && [[ $SCENARIO == interests ]]; then
+		cat <<'EOF'
+interests:
+  half_life: 14d
+  rules:
+    - { path: "/page.html",            add: { running: 5 } }
+    - { path: "/products/camping/**",  add: { camping: 5 } }
+    - { path: "/blog/trail/**",        add: { trail: 3, running: 1 } }
+personas:
+  min_score: 0.6
+  runner: { running: 1.0, trail: 0.3 }
+  hiker:  { trail: 1.0, camping: 0.6 }
+  camper: { camping: 1.0 }
 EOF
 	fi
 	cat <<'EOF'
@@ -141,7 +177,9 @@ rules: { dir: "$3", watch: false }
 nats: { embedded: true, url: "nats://127.0.0.1:$4", data_dir: "$TMP/nats-$4", events_stream: "$5" }
 EOC
 }
-tailor_yaml "$OFF_PORT" "$OFF_ADMIN" "$TMP/rules-off" "$OFF_NATS" "" >"$TMP/off.yaml"
+OFF_STREAM=""
+[[ $SCENARIO == interests ]] && OFF_STREAM=TAILOR_EVENTS
+tailor_yaml "$OFF_PORT" "$OFF_ADMIN" "$TMP/rules-off" "$OFF_NATS" "$OFF_STREAM" >"$TMP/off.yaml"
 tailor_yaml "$ON_PORT" "$ON_ADMIN" "$TMP/rules-on" "$ON_NATS" TAILOR_EVENTS >"$TMP/on.yaml"
 
 # ---------------------------------------------------------------- build, start
@@ -166,7 +204,12 @@ verify() {
 			got=$(curl -sS -D "$TMP/check.head" -o "$TMP/check.$t.$f" -w '%{http_code}' --max-time 10 \
 				-H "Cookie: $COOKIE" "${URL_BASE[$t]}/$f") || die "$t /$f: curl failed"
 			[[ $got == 200 ]] || die "$t /$f: status $got, want 200"
-			! grep -qi '^set-cookie:' "$TMP/check.head" || die "$t /$f: Set-Cookie sent: $(grep -i '^set-cookie:' "$TMP/check.head")"
+			if [[ $SCENARIO == interests && $t == tailor-on && $f == page.html ]]; then
+				# The view added 5 running points: the state comes back.
+				grep -qi '^set-cookie: tailor_state=s1\..*~running:17|' "$TMP/check.head" || die "$t /$f: no new state with 17 running points: $(grep -i '^set-cookie:' "$TMP/check.head")"
+			else
+				! grep -qi '^set-cookie:' "$TMP/check.head" || die "$t /$f: Set-Cookie sent: $(grep -i '^set-cookie:' "$TMP/check.head")"
+			fi
 		done
 		cmp -s "$TMP/check.$t.plain.html" "$WWW/plain.html" || die "$t /plain.html: not the origin's bytes"
 		for want in 'Edge personalization, variant ' 'data-stage="interest"' 'byline--returning' 'Read the buyer guide' 'Your account'; do
@@ -176,7 +219,7 @@ verify() {
 	cmp -s "$TMP/check.tailor-off.page.html" "$TMP/check.tailor-on.page.html" || die "the two targets rewrote page.html differently"
 }
 verify
-log "checked: both targets answer 200, page.html personalized alike, plain.html untouched, no Set-Cookie"
+log "checked: both targets answer 200, page.html personalized alike, plain.html untouched, no Set-Cookie but the scoring view's"
 
 metric() { # metric TARGET NAME-WITH-LABELS: the value, 0 when absent
 	curl -sS "http://127.0.0.1:${ADMIN_OF[$1]}/metrics" | awk -v m="$2" '$1 == m {v = $2} END {print v + 0}'
@@ -208,12 +251,14 @@ queued=$(curl -sS "http://127.0.0.1:$ON_ADMIN/metrics" | awk '/^tailor_events_to
 dropped=$(metric tailor-on tailor_events_dropped_total)
 depth=$(metric tailor-on tailor_events_queue_depth)
 off_events=$(curl -sS "http://127.0.0.1:$OFF_ADMIN/metrics" | awk '/^tailor_events_total\{result="queued"/ {s += $2} END {print s + 0}')
-((off_events == 0)) || die "tailor-off reported $off_events events"
+[[ $SCENARIO == interests ]] || ((off_events == 0)) || die "tailor-off reported $off_events events"
 [[ -n $OUT ]] && cp "$RESULTS" "$OUT" && log "raw results saved to $OUT"
 
 # ---------------------------------------------------------------- report
 echo
-echo "tailor journey + events benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r)"
+title="journey + events"
+[[ $SCENARIO == interests ]] && title="interests + personas"
+echo "tailor $title benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r)"
 echo "wrk -t1 -c$CONNECTIONS -d$DURATION --latency, one returning visitor's cookies; $ROUNDS interleaved round(s), medians;" \
 	"$( ((PIN)) && echo "wrk on core $WRK_CPU, origin + proxy (with its embedded NATS) on core $SERVER_CPU" || echo "no CPU pinning")"
 echo "origin: nginx $("$NGINX" -v 2>&1 | sed 's|.*/||'), 1 worker; tailor $("$TAILOR_BIN" version 2>/dev/null | awk '{print $2}') GOMAXPROCS=1"
