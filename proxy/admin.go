@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"log/slog"
@@ -22,13 +23,16 @@ import (
 // profile in the central store). It listens apart from visitors, on
 // loopback by default.
 type Admin struct {
-	proxy     *Proxy
-	log       *slog.Logger
-	readout   consoleState
-	server    *fasthttp.Server
-	metrics   fasthttp.RequestHandler
-	enabled   bool     // admin.token is set: /v1/* answers
-	tokenHash [32]byte // SHA-256 of admin.token
+	proxy   *Proxy
+	log     *slog.Logger
+	readout consoleState
+	// sessionKey signs console logins; made at start, so a restart logs
+	// everyone out.
+	sessionKey [32]byte
+	server     *fasthttp.Server
+	metrics    fasthttp.RequestHandler
+	enabled    bool     // admin.token is set: /v1/* answers
+	tokenHash  [32]byte // SHA-256 of admin.token
 }
 
 // NewAdmin builds the admin listener for p.
@@ -46,6 +50,7 @@ func NewAdmin(p *Proxy, log *slog.Logger) *Admin {
 	}
 	if p.cfg.Admin.Token != "" {
 		a.enabled, a.tokenHash = true, sha256.Sum256([]byte(p.cfg.Admin.Token))
+		rand.Read(a.sessionKey[:])
 	}
 	a.server = &fasthttp.Server{
 		Handler: a.handle,

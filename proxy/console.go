@@ -13,6 +13,7 @@ import (
 	"math"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -32,7 +33,8 @@ import (
 // plot of conversion per variant, and segment, stage and persona sizes.
 // Server-rendered with html/template, no JavaScript. Behind the admin
 // token: as a bearer token, or typed once into its form, which sets an
-// HttpOnly cookie holding a MAC of the token (never the token).
+// HttpOnly cookie holding an expiry and a MAC under a per-process key
+// (never the token), which the proxy never forwards to the origin.
 
 // EventReader reads the events stream; *sync.Store is one.
 type EventReader interface {
@@ -50,6 +52,8 @@ const (
 	readoutWindow = 7 * 24 * time.Hour
 	// readoutTimeout bounds one read of the stream.
 	readoutTimeout = 20 * time.Second
+	// consoleSessionTTL is how long a console login lasts.
+	consoleSessionTTL = 12 * time.Hour
 	// previewTTL is how long the console's preview links work.
 	previewTTL = 24 * time.Hour
 )
@@ -74,25 +78,40 @@ var consoleTmpl = template.Must(template.New("console").Funcs(template.FuncMap{
 type consoleState struct {
 	mu      sync.Mutex
 	readout *report.Report
+	partial bool
 	err     error
 	at      time.Time
 	took    time.Duration
 }
 
-// consoleMAC is the console cookie's value for the admin token.
-func (a *Admin) consoleMAC() string {
-	m := hmac.New(sha256.New, []byte(a.proxy.cfg.Admin.Token))
-	m.Write([]byte("tailor console v1"))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+// consoleSession is the console cookie's value until expires:
+// "<expires>.<mac>", the MAC under a key made when the process started
+// and the admin token, so that a copy works only on this process, only
+// until it expires, and not after the token changes.
+func (a *Admin) consoleSession(expires int64) string {
+	m := hmac.New(sha256.New, a.sessionKey[:])
+	m.Write([]byte(a.proxy.cfg.Admin.Token))
+	m.Write([]byte{0})
+	m.Write(strconv.AppendInt(nil, expires, 10))
+	return strconv.FormatInt(expires, 10) + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// consoleAuthorized accepts the bearer token or the console cookie.
+// consoleAuthorized accepts the bearer token or an unexpired console
+// cookie.
 func (a *Admin) consoleAuthorized(ctx *fasthttp.RequestCtx) bool {
 	if a.authorized(ctx) {
 		return true
 	}
 	c := ctx.Request.Header.Cookie(consoleCookie)
-	return len(c) > 0 && subtle.ConstantTimeCompare(c, []byte(a.consoleMAC())) == 1
+	exp, _, ok := strings.Cut(string(c), ".")
+	if !ok {
+		return false
+	}
+	expires, err := strconv.ParseInt(exp, 10, 64)
+	if err != nil || time.Now().Unix() > expires {
+		return false
+	}
+	return subtle.ConstantTimeCompare(c, []byte(a.consoleSession(expires))) == 1
 }
 
 // console serves GET / (the console, or its token form) and POST /login.
@@ -135,11 +154,11 @@ func (a *Admin) consoleLogin(ctx *fasthttp.RequestCtx) {
 	}
 	var c fasthttp.Cookie
 	c.SetKey(consoleCookie)
-	c.SetValue(a.consoleMAC())
+	c.SetValue(a.consoleSession(time.Now().Add(consoleSessionTTL).Unix()))
 	c.SetPath("/")
 	c.SetHTTPOnly(true)
 	c.SetSameSite(fasthttp.CookieSameSiteStrictMode)
-	c.SetMaxAge(int((12 * time.Hour).Seconds()))
+	c.SetMaxAge(int(consoleSessionTTL.Seconds()))
 	ctx.Response.Header.SetCookie(&c)
 	ctx.Redirect("/", fasthttp.StatusSeeOther)
 }
@@ -401,19 +420,24 @@ func (a *Admin) consoleReadout(refresh bool) (*report.Report, string) {
 	defer cs.mu.Unlock()
 	if age := time.Since(cs.at); cs.at.IsZero() || age > readoutTTL || refresh && age > readoutMinAge {
 		start := time.Now()
-		cs.readout, cs.err = a.readEvents(start.Add(-readoutWindow))
+		cs.readout, cs.partial, cs.err = a.readEvents(start.Add(-readoutWindow))
 		cs.at, cs.took = time.Now(), time.Since(start)
 	}
 	if cs.err != nil {
 		return nil, "Could not read the events: " + cs.err.Error()
 	}
-	return cs.readout, fmt.Sprintf("%s events of the last %d days, read %s ago in %s.",
+	note := fmt.Sprintf("%s events of the last %d days, read %s ago in %s.",
 		report.Thousands(cs.readout.Events), int(readoutWindow.Hours()/24), time.Since(cs.at).Round(time.Second), cs.took.Round(time.Millisecond))
+	if cs.partial {
+		note = fmt.Sprintf("Partial: only the first %s events of the last %d days could be read in %s; tailor report reads them all.",
+			report.Thousands(cs.readout.Events), int(readoutWindow.Hours()/24), readoutTimeout)
+	}
+	return cs.readout, note
 }
 
 // readEvents reads the events stream since then into a readout, with the
 // experiments and goals of the rules serving now.
-func (a *Admin) readEvents(since time.Time) (*report.Report, error) {
+func (a *Admin) readEvents(since time.Time) (*report.Report, bool, error) {
 	p := a.proxy
 	var set *rules.Set
 	if st := p.rules.Load(); st != nil {
@@ -423,12 +447,12 @@ func (a *Admin) readEvents(since time.Time) (*report.Report, error) {
 	defer cancel()
 	r, err := Readout(ctx, p.eventReader, p.cfg.NATS.EventsStream, set, since, nil)
 	if errors.Is(err, natsync.ErrNoStream) {
-		return report.New(nil, nil).Report(since), nil // no events yet
+		return report.New(nil, nil).Report(since), false, nil // no events yet
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return r.Report, nil
+	return r.Report, r.Partial, nil
 }
 
 // goalViews lays out an experiment's results per goal, with a plot.

@@ -6,6 +6,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/tailor-edge/tailor/config"
@@ -105,4 +106,32 @@ func readAll(t *testing.T, resp *http.Response) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+func TestConsoleCookieNeverReachesTheOrigin(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	origin := startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, strings.Join(r.Header.Values("Cookie"), "|"))
+		mu.Unlock()
+		w.Write([]byte("ok"))
+	}))
+	p := startProxy(t, origin.URL, nil)
+	for cookie, want := range map[string]string{
+		"a=1; tailor_console=123.abc; b=2": "a=1; b=2",
+		"tailor_console=123.abc":           "",
+		"tailor_console=1.x;theme=dark":    "theme=dark",
+		"a=1;  b=2":                        "a=1;  b=2",                 // untouched without it
+		"not_tailor_console=1; x=2":        "not_tailor_console=1; x=2", // another cookie, kept
+	} {
+		seen = nil
+		get(t, p.url+"/x", "Cookie", cookie)
+		mu.Lock()
+		got := seen[0]
+		mu.Unlock()
+		if got != want {
+			t.Errorf("Cookie %q reached the origin as %q, want %q", cookie, got, want)
+		}
+	}
 }

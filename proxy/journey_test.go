@@ -486,3 +486,19 @@ func TestInterestsKeepTheStrongestAndFitTheCookie(t *testing.T) {
 		t.Errorf("long tags: cookie of %d bytes, ok %v, %d interests kept (first %v)", len(v), ok, len(got.Interests), got.Interests)
 	}
 }
+
+func TestStateFromALaterVersionStillReads(t *testing.T) {
+	s, _ := newSigner(config.Cookie{Name: "tailor_id", Keys: []string{"k-0123456789abcdef0123456789abcdef"}}, nil)
+	sign := func(payload string) []byte {
+		return s.keys[0].stateMAC([]byte(stateVersion+payload+"."), "id", []byte(payload))
+	}
+	// Empty interests fields before a field this version does not know.
+	st, ok := s.decodeState("id", sign("2~100~intent~90~0~~~~~future"))
+	if !ok || st.Visits != 2 || st.Stage != "intent" || len(st.Interests) != 0 {
+		t.Errorf("a later version's state: %+v, %v", st, ok)
+	}
+	st, ok = s.decodeState("id", sign("2~100~~0~0~~~95~running:4~future"))
+	if !ok || len(st.Interests) != 1 || st.Interests[0] != (interestScore{"running", 4}) || st.InterestsAt != 95 {
+		t.Errorf("a later version's state with interests: %+v, %v", st, ok)
+	}
+}

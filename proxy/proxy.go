@@ -455,6 +455,12 @@ func (p *Proxy) outboundHeaders(ctx *fasthttp.RequestCtx, req *fasthttp.Request,
 		case equalFold(name, fasthttp.HeaderExpect):
 			// fasthttp answered 100-continue itself.
 		case wholePage && (equalFold(name, fasthttp.HeaderRange) || equalFold(name, fasthttp.HeaderIfRange)):
+		case equalFold(name, fasthttp.HeaderCookie) && bytes.Contains(value, consoleCookiePrefix):
+			// An operator's console login, sent along because the admin
+			// listener is on the same host: it never reaches the origin.
+			if value = withoutCookie(value, consoleCookie); len(value) > 0 {
+				out.AddBytesKV(name, value)
+			}
 		case equalFold(name, fasthttp.HeaderXForwardedFor):
 			if trusted && len(value) > 0 {
 				xff.B = append(xff.B, value...)
@@ -496,6 +502,28 @@ func (p *Proxy) outboundHeaders(ctx *fasthttp.RequestCtx, req *fasthttp.Request,
 	if len(fwdHost) > 0 {
 		out.AddBytesV(fasthttp.HeaderXForwardedHost, fwdHost)
 	}
+}
+
+// consoleCookiePrefix spots the console's cookie in a Cookie header.
+var consoleCookiePrefix = []byte(consoleCookie + "=")
+
+// withoutCookie returns the Cookie header value without the pairs named
+// name, the others' bytes as they were.
+func withoutCookie(value []byte, name string) []byte {
+	out := make([]byte, 0, len(value))
+	for part := range bytes.SplitSeq(value, []byte(";")) {
+		k, _, _ := bytes.Cut(bytes.TrimSpace(part), []byte("="))
+		if string(k) == name {
+			continue
+		}
+		if len(out) > 0 {
+			out = append(out, ';')
+		} else {
+			part = bytes.TrimLeft(part, " ")
+		}
+		out = append(out, part...)
+	}
+	return out
 }
 
 func equalFold(b []byte, s string) bool {

@@ -17,6 +17,9 @@ type ReadoutResult struct {
 	Read     uint64
 	Bad      int64
 	FirstBad error
+	// Partial is set when ctx ended the read: Report counts the events
+	// read until then.
+	Partial bool
 }
 
 // Readout reads the events stream from since to its end into a readout
@@ -53,6 +56,10 @@ func Readout(ctx context.Context, r EventReader, stream string, set *rules.Set, 
 		b.Add(&re)
 	})
 	res.Read = n
+	if err != nil && ctx.Err() != nil && n > 0 {
+		// Out of time: what was read still says something.
+		res.Partial, err = true, nil
+	}
 	if err != nil {
 		return res, err
 	}

@@ -157,7 +157,8 @@ func (s *signer) decodeState(anon string, v []byte) (st visitState, ok bool) {
 		return st, false
 	}
 	// The eighth and ninth fields, the interests, are there only when the
-	// visitor has some. Fields past the ninth are for later versions of
+	// visitor has some (or empty, when a later version writes fields
+	// after them). Fields past the ninth are for later versions of
 	// the payload: a state written by a newer tailor still reads.
 	visits, err1 := strconv.Atoi(f[0])
 	last, err2 := strconv.ParseInt(f[1], 10, 64)
@@ -180,7 +181,7 @@ func (s *signer) decodeState(anon string, v []byte) (st visitState, ok bool) {
 			}
 		}
 	}
-	if len(f) > 8 {
+	if len(f) > 8 && (f[7] != "" || f[8] != "") {
 		at, err := strconv.ParseInt(f[7], 10, 64)
 		interests, ok := parseInterests(f[8])
 		if err != nil || at < 0 || !ok {

@@ -24,6 +24,10 @@ const (
 	typeExposure = "exposure"
 )
 
+// maxGoalsPerVisitor bounds the goals kept per visitor (the first ones):
+// a bot that reloads a goal page cannot grow the readout without end.
+const maxGoalsPerVisitor = 256
+
 // Holdout is the variant name of an experiment's holdout (control).
 const Holdout = "holdout"
 
@@ -232,7 +236,9 @@ func (b *Builder) Add(e *Event) {
 		if math.IsNaN(value) || math.IsInf(value, 0) {
 			value = 0
 		}
-		v.goals = append(v.goals, goalHit{g, at, value})
+		if len(v.goals) < maxGoalsPerVisitor {
+			v.goals = append(v.goals, goalHit{g, at, value})
+		}
 	case typePageview, typeStage:
 		if at >= v.lastSeen {
 			v.lastSeen = at

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -17,6 +18,10 @@ const readBatch = 65536
 
 // readProgressEvery is how often a read reports its progress, in events.
 const readProgressEvery = 4096
+
+// readIdleCheck is how long a read waits without a message before it
+// asks the consumer whether any are left.
+const readIdleCheck = time.Second
 
 // ErrNoStream means the events stream does not exist (yet): no proxy has
 // published to it.
@@ -56,24 +61,46 @@ func (s *Store) ReadEvents(ctx context.Context, stream string, since time.Time, 
 		return 0, nil
 	}
 	// The ordered consumer hands each message once, in order, even when
-	// it recreates itself after a gap: the total pending when it was made
-	// ends the read (messages published since come after it). Consume
-	// calls back from the connection's delivery goroutine, which is
-	// quicker than pulling messages one by one through an iterator.
-	var n uint64
+	// it recreates itself after a gap. The read ends at the stream's last
+	// message when it began, or when nothing is pending (that message
+	// gone: expired, evicted, deleted); messages published since come
+	// after it. Consume calls back from the connection's delivery
+	// goroutine, quicker than pulling messages one by one through an
+	// iterator; mu keeps fn from running once the read has returned.
+	last := info.State.LastSeq
+	var (
+		mu   sync.Mutex
+		n    uint64
+		seq  uint64 // the stream sequence of the last message read
+		over bool
+	)
 	done := make(chan struct{})
+	end := func() { // with mu held
+		if !over {
+			over = true
+			close(done)
+		}
+	}
 	fatal := make(chan error, 1)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
-		if n >= total {
+		mu.Lock()
+		defer mu.Unlock()
+		if over {
+			return
+		}
+		meta, err := m.Metadata()
+		if err != nil || meta.Sequence.Stream > last {
+			end()
 			return
 		}
 		fn(m.Data())
 		n++
+		seq = meta.Sequence.Stream
 		if progress != nil && n%readProgressEvery == 0 {
-			progress(n, total)
+			progress(n, max(n, total))
 		}
-		if n == total {
-			close(done)
+		if meta.Sequence.Stream == last || meta.NumPending == 0 {
+			end()
 		}
 	}, jetstream.PullMaxMessages(readBatch), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		// The ordered consumer recreates itself after most errors; not
@@ -88,18 +115,42 @@ func (s *Store) ReadEvents(ctx context.Context, stream string, since time.Time, 
 	if err != nil {
 		return 0, fmt.Errorf("read events stream %q: %w", stream, err)
 	}
-	stopped := func() uint64 {
+	stop := func() uint64 {
 		cc.Stop()
-		<-cc.Closed()
-		return n // the callback is done with it
+		mu.Lock()
+		defer mu.Unlock()
+		over = true
+		return n
 	}
-	select {
-	case <-done:
-		stopped()
-	case err := <-fatal:
-		return stopped(), fmt.Errorf("read events stream %q: %w", stream, err)
-	case <-ctx.Done():
-		return stopped(), ctx.Err()
+	// A message delivered before the ones after it were deleted says
+	// more are pending; when the read stalls, the consumer says whether
+	// anything is left.
+	idle := time.NewTicker(readIdleCheck)
+	defer idle.Stop()
+	var before uint64
+wait:
+	for {
+		select {
+		case <-done:
+			n = stop()
+			break wait
+		case err := <-fatal:
+			return stop(), fmt.Errorf("read events stream %q: %w", stream, err)
+		case <-ctx.Done():
+			return stop(), ctx.Err()
+		case <-idle.C:
+			mu.Lock()
+			now, at := n, seq
+			mu.Unlock()
+			if now != before {
+				before = now
+				continue
+			}
+			if ci, err := cons.Info(ctx); err == nil && ci.NumPending == 0 && ci.Delivered.Stream <= at {
+				n = stop()
+				break wait
+			}
+		}
 	}
 	if progress != nil {
 		progress(n, max(n, total))

@@ -5,6 +5,7 @@ package sync
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -44,14 +45,18 @@ func TestReadEventsReadsTheStreamInOrderFromATime(t *testing.T) {
 
 	var d EventDecoder
 	var got []Event
+	var decodeErr error
 	var lastProgress [2]uint64
 	read, err := s.ReadEvents(ctx, testStream, time.Time{}, func(r, total uint64) { lastProgress = [2]uint64{r, total} }, func(data []byte) {
 		var e Event
-		if err := d.Decode(data, &e); err != nil {
-			t.Fatalf("event %d: %v: %s", len(got), err, data)
+		if err := d.Decode(data, &e); err != nil && decodeErr == nil {
+			decodeErr = fmt.Errorf("event %d: %v: %s", len(got), err, data)
 		}
 		got = append(got, e)
 	})
+	if decodeErr != nil {
+		t.Fatal(decodeErr)
+	}
 	if err != nil || read != n || len(got) != n || lastProgress != [2]uint64{n, n} {
 		t.Fatalf("read %d events (%d decoded, progress %v), err %v; want %d", read, len(got), lastProgress, err, n)
 	}
@@ -69,12 +74,55 @@ func TestReadEventsReadsTheStreamInOrderFromATime(t *testing.T) {
 	if err != nil || read != 0 {
 		t.Errorf("from a second from now: %d events, %v; want none", read, err)
 	}
-	// A read stops at the stream's end as it was when it started, and a
-	// cancelled one stops at once.
-	cctx, cancel := context.WithCancel(ctx)
-	read, err = s.ReadEvents(cctx, testStream, time.Time{}, nil, func([]byte) { cancel() })
-	if !errors.Is(err, context.Canceled) || read > n {
-		t.Errorf("a cancelled read: %d events, %v", read, err)
+	// A read stops at the stream's end as it was when it began: events
+	// published meanwhile are for the next read.
+	_, more := publisher(t, srv.ClientURL(), PublisherOptions{Queue: 100})
+	first := true
+	read, err = s.ReadEvents(ctx, testStream, time.Time{}, nil, func([]byte) {
+		if first {
+			first = false
+			for i := range 10 {
+				e := testEvent(n + i)
+				more.Publish(&e)
+			}
+			fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			more.Close(fctx)
+		}
+	})
+	if err != nil || read != n {
+		t.Errorf("with 10 events published during the read: %d events, %v; want %d", read, err, n)
+	}
+	// Events deleted (expired, evicted) during a read, the last among
+	// them, do not keep it waiting for them.
+	js := inspector(t, srv.ClientURL())
+	st, err := js.Stream(ctx, testStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := st.Info(ctx)
+	last := info.State.LastSeq
+	first = true
+	rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	read, err = s.ReadEvents(rctx, testStream, time.Time{}, nil, func([]byte) {
+		if first {
+			first = false
+			for seq := last - 5; seq <= last; seq++ {
+				if err := st.DeleteMsg(ctx, seq); err != nil {
+					t.Errorf("delete %d: %v", seq, err)
+				}
+			}
+		}
+	})
+	if err != nil || read != n+10-6 {
+		t.Errorf("with the last 6 events deleted during the read: %d events, %v; want %d", read, err, n+10-6)
+	}
+	// A cancelled read stops at once.
+	cctx, cancelRead := context.WithCancel(ctx)
+	read, err = s.ReadEvents(cctx, testStream, time.Time{}, nil, func([]byte) { cancelRead() })
+	if !errors.Is(err, context.Canceled) || read >= n {
+		t.Errorf("a cancelled read: %d events, %v; want it stopped early", read, err)
 	}
 }
 
