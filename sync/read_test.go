@@ -115,8 +115,9 @@ func TestReadEventsReadsTheStreamInOrderFromATime(t *testing.T) {
 			}
 		}
 	})
-	if err != nil || read != n+10-6 {
-		t.Errorf("with the last 6 events deleted during the read: %d events, %v; want %d", read, err, n+10-6)
+	// (Those already on their way to the reader when deleted are read.)
+	if err != nil || read < n+10-6 || read > n+10 {
+		t.Errorf("with the last 6 events deleted during the read: %d events, %v; want %d to %d", read, err, n+10-6, n+10)
 	}
 	// A cancelled read stops at once.
 	cctx, cancelRead := context.WithCancel(ctx)
