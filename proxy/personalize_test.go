@@ -39,7 +39,7 @@ pages:
 `
 
 // writeRules writes files (name → content) into a fresh rules directory.
-func writeRules(t *testing.T, dir string, files map[string]string) {
+func writeRules(t testing.TB, dir string, files map[string]string) {
 	t.Helper()
 	for name, content := range files {
 		p := filepath.Join(dir, name)

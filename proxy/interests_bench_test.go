@@ -1,0 +1,77 @@
+package proxy
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/tailor-edge/tailor/config"
+	natsync "github.com/tailor-edge/tailor/sync"
+)
+
+// nopSink takes events and drops them: the benchmark measures the page
+// view, not NATS.
+type nopSink struct{}
+
+func (nopSink) Publish(*natsync.Event) bool { return true }
+
+const benchJourney = `stages: [awareness, interest]
+journey:
+  - { path: "/products/**", stage: interest }
+pages:
+  - match: ["/page.html"]
+    rules:
+      - { id: r, select: p, text: hi }
+`
+
+const benchInterests = `interests:
+  half_life: 14d
+  rules:
+    - { path: "/page.html", add: { running: 5 } }
+    - { path: "/blog/**", add: { trail: 3, running: 1 } }
+    - { path: "/products/camping/**", add: { camping: 5 } }
+personas:
+  runner: { running: 1.0, trail: 0.3 }
+  hiker:  { trail: 1.0, camping: 0.6 }
+  camper: { camping: 1.0 }
+`
+
+// BenchmarkPageView is the tracking of a page view without rules (the
+// journey, the state cookie, the events), with and without interests
+// and personas, for a returning visitor whose state holds three scores.
+func BenchmarkPageView(b *testing.B) {
+	for _, tc := range []struct {
+		name, rules string
+	}{{"interests=off", benchJourney}, {"interests=on", benchJourney + benchInterests}} {
+		b.Run(tc.name, func(b *testing.B) {
+			dir := b.TempDir()
+			writeRules(b, dir, map[string]string{"r.yaml": tc.rules})
+			cfg := config.Default()
+			cfg.Rules.Dir = dir
+			cfg.Identity.Cookie.Keys = []string{"cookie-key-0123456789abcdef0123456789"}
+			p, err := New(cfg, Options{Events: nopSink{}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			anon, id := p.signer.mint()
+			now := time.Now().Unix()
+			state := p.signer.encodeState(anon, &visitState{Visits: 2, LastSeen: now + 240,
+				Interests: []interestScore{{"running", 12}, {"trail", 3}, {"camping", 1}}, InterestsAt: now})
+			var req fasthttp.Request
+			req.SetRequestURI("/plain.html")
+			req.Header.SetHost("shop.example")
+			req.Header.SetCookie("tailor_id", id)
+			req.Header.SetCookie("tailor_state", state)
+			var ctx fasthttp.RequestCtx
+			ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}, nil)
+			st := p.rules.Load()
+			b.ReportAllocs()
+			for b.Loop() {
+				v := p.visitorFor(&ctx.Request, time.Now())
+				p.pageView(&ctx, st, v)
+			}
+		})
+	}
+}
