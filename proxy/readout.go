@@ -51,7 +51,7 @@ func Readout(ctx context.Context, r EventReader, stream string, set *rules.Set, 
 			}
 			return
 		}
-		re = report.Event{Type: e.Type, Time: e.Time, Visitor: e.Visitor, Segments: e.Segments, Stage: e.Stage,
+		re = report.Event{Type: e.Type, Time: e.Time, Visitor: e.Visitor, AnonymousID: e.AnonymousID, Segments: e.Segments, Stage: e.Stage,
 			Persona: e.Persona, Goal: e.Goal, Value: e.Value, Experiment: e.Experiment, Variant: e.Variant}
 		b.Add(&re)
 	})

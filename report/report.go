@@ -22,6 +22,7 @@ const (
 	typeGoal     = "goal"
 	typeStage    = "stage"
 	typeExposure = "exposure"
+	typeIdentify = "identify"
 )
 
 // maxGoalsPerVisitor bounds the goals kept per visitor (the first ones):
@@ -39,16 +40,19 @@ var z95 = distuv.UnitNormal.Quantile(0.975)
 
 // Event is what a readout needs of one event.
 type Event struct {
-	Type       string
-	Time       time.Time
-	Visitor    string
-	Segments   []string
-	Stage      string
-	Persona    string
-	Goal       string
-	Value      float64
-	Experiment string
-	Variant    string
+	Type    string
+	Time    time.Time
+	Visitor string
+	// AnonymousID is read on identify events: the anonymous id the
+	// visitor had before their login made them Visitor.
+	AnonymousID string
+	Segments    []string
+	Stage       string
+	Persona     string
+	Goal        string
+	Value       float64
+	Experiment  string
+	Variant     string
 }
 
 // Experiment is an experiment as configured: the weights the SRM check
@@ -162,8 +166,10 @@ type Builder struct {
 	visitors    map[string]*visitor
 	// seen lists experiments and their variants in the order events
 	// first named them, for those not configured.
-	seen   map[string][]string
-	order  []string
+	seen  map[string][]string
+	order []string
+	// alias maps an anonymous id that logged in to the visitor it became.
+	alias  map[string]string
 	events int64
 	intern map[string]string
 }
@@ -176,6 +182,7 @@ func New(experiments []Experiment, goals []string) *Builder {
 		goals:       slices.Clone(goals),
 		visitors:    map[string]*visitor{},
 		seen:        map[string][]string{},
+		alias:       map[string]string{},
 		intern:      map[string]string{},
 	}
 }
@@ -200,10 +207,18 @@ func (b *Builder) Add(e *Event) {
 	if e.Visitor == "" {
 		return
 	}
-	v := b.visitors[e.Visitor]
+	key := e.Visitor
+	if k, ok := b.alias[key]; ok {
+		key = k
+	}
+	if e.Type == typeIdentify {
+		b.identify(e.AnonymousID, key)
+		return
+	}
+	v := b.visitors[key]
 	if v == nil {
 		v = &visitor{}
-		b.visitors[e.Visitor] = v
+		b.visitors[key] = v
 	}
 	at := e.Time.UnixNano()
 	switch e.Type {
@@ -250,6 +265,46 @@ func (b *Builder) Add(e *Event) {
 				}
 			}
 		}
+	}
+}
+
+// identify makes the anonymous visitor anon and the logged-in visitor
+// known one: what anon did before logging in (an exposure, a goal) is
+// known's, and so are anon's later events, counted once.
+func (b *Builder) identify(anon, known string) {
+	if anon == "" || anon == known {
+		return
+	}
+	if k, ok := b.alias[anon]; ok && k == known {
+		return
+	}
+	b.alias[anon] = known
+	from := b.visitors[anon]
+	if from == nil {
+		return
+	}
+	delete(b.visitors, anon)
+	to := b.visitors[known]
+	if to == nil {
+		b.visitors[known] = from
+		return
+	}
+	for _, x := range from.exposures {
+		i := slices.IndexFunc(to.exposures, func(y exposure) bool { return y.experiment == x.experiment })
+		switch {
+		case i < 0:
+			to.exposures = append(to.exposures, x)
+		case x.at < to.exposures[i].at:
+			to.exposures[i] = x // the first variant they saw, whoever they were then
+		}
+	}
+	for _, g := range from.goals {
+		if len(to.goals) < maxGoalsPerVisitor {
+			to.goals = append(to.goals, g)
+		}
+	}
+	if from.lastSeen > to.lastSeen {
+		to.lastSeen, to.segments, to.stage, to.persona = from.lastSeen, from.segments, from.stage, from.persona
 	}
 }
 

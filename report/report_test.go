@@ -166,3 +166,34 @@ func TestThousands(t *testing.T) {
 		}
 	}
 }
+
+func TestALoginJoinsTheVisitorsTwoIDs(t *testing.T) {
+	b := New([]Experiment{heroTest}, []string{"purchase"})
+	for _, e := range []Event{
+		// Anonymous, they see b; they log in as cust-1 and buy; later,
+		// logged out, they browse as their anonymous id again.
+		{Type: "pageview", Time: at(0), Visitor: "anon-1", Stage: "awareness"},
+		{Type: "exposure", Time: at(0), Visitor: "anon-1", Experiment: "hero", Variant: "b"},
+		{Type: "identify", Time: at(5), Visitor: "cust-1", AnonymousID: "anon-1"},
+		{Type: "pageview", Time: at(5), Visitor: "cust-1", Stage: "intent"},
+		{Type: "exposure", Time: at(5), Visitor: "cust-1", Experiment: "hero", Variant: "a"},
+		{Type: "goal", Time: at(9), Visitor: "cust-1", Goal: "purchase", Value: 100},
+		{Type: "pageview", Time: at(20), Visitor: "anon-1", Stage: "purchase"},
+		// Another visitor logs in before seeing anything.
+		{Type: "identify", Time: at(1), Visitor: "cust-2", AnonymousID: "anon-2"},
+		{Type: "exposure", Time: at(2), Visitor: "cust-2", Experiment: "hero", Variant: "a"},
+	} {
+		b.Add(&e)
+	}
+	r := b.Report(t0)
+	got := map[string]VariantResult{}
+	for _, v := range r.Experiments[0].Variants {
+		got[v.Name] = v
+	}
+	if got["b"].Exposed != 1 || got["b"].Goals["purchase"].Converted != 1 || got["a"].Exposed != 1 || got["a"].Goals["purchase"].Converted != 0 {
+		t.Errorf("a: %+v\nb: %+v\nwant cust-1 counted once, in b (seen first), converted; cust-2 in a", got["a"], got["b"])
+	}
+	if r.Stages["purchase"] != 1 || len(r.Stages) != 1 {
+		t.Errorf("stages %v, want one visitor, last seen in purchase (cust-2 has no page view)", r.Stages)
+	}
+}

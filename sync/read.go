@@ -165,7 +165,8 @@ wait:
 // Not safe for concurrent use.
 type EventDecoder struct {
 	// Lean leaves out what a readout does not use: id, url, path,
-	// referrer, anonymous_id and profile_id stay empty.
+	// referrer and profile_id stay empty, and anonymous_id but on
+	// identify events (when "type" comes first, as AppendJSON writes).
 	Lean bool
 
 	p    fastjson.Parser
@@ -247,6 +248,11 @@ func (d *EventDecoder) Decode(data []byte, e *Event) error {
 			e.Experiment = d.str(v.GetStringBytes())
 		case "variant":
 			e.Variant = d.str(v.GetStringBytes())
+		case "anonymous_id":
+			if d.Lean && e.Type == EventIdentify {
+				// The one a readout needs: it joins a login's two ids.
+				e.AnonymousID = string(v.GetStringBytes())
+			}
 		}
 		if d.Lean {
 			return

@@ -141,8 +141,13 @@ func TestDecodeEventRejectsWhatIsNoEvent(t *testing.T) {
 	// Lean leaves out what a readout does not use.
 	lean := EventDecoder{Lean: true}
 	full := testEvent(3)
-	if err := lean.Decode(full.AppendJSON(nil), &e); err != nil || e.URL != "" || e.ID != "" || e.Experiment != "hero-copy-test" || e.Visitor != full.Visitor {
+	if err := lean.Decode(full.AppendJSON(nil), &e); err != nil || e.URL != "" || e.ID != "" || e.AnonymousID != "" || e.Experiment != "hero-copy-test" || e.Visitor != full.Visitor {
 		t.Errorf("lean: %+v, %v", e, err)
+	}
+	// but for an identify event's anonymous id, which joins a login's ids.
+	ident := testEvent(4)
+	if err := lean.Decode(ident.AppendJSON(nil), &e); err != nil || e.Type != EventIdentify || e.AnonymousID != ident.AnonymousID || e.ProfileID != "" {
+		t.Errorf("lean identify: %+v, %v", e, err)
 	}
 }
 
