@@ -47,7 +47,7 @@ func (m *Main) run(ctx context.Context, cfg *config.Config, log *slog.Logger) in
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	if cfg.NATS.URL != "" || cfg.NATS.Embedded {
-		store, profiles, err := openStore(wctx, cfg, log)
+		store, profiles, urls, err := openStore(wctx, cfg, log)
 		if err != nil {
 			log.Error("open the central store", "err", err)
 			return exitRuntime
@@ -75,7 +75,18 @@ func (m *Main) run(ctx context.Context, cfg *config.Config, log *slog.Logger) in
 					log.Warn("events not all published before stopping", "err", err, "dropped", pub.Stats().Dropped)
 				}
 			}()
-			opts.Events, opts.EventReader = pub, store
+			opts.Events = pub
+			// The console reads the events stream on a connection of its
+			// own: a read pulls tens of megabytes, which must not queue
+			// up in front of the profile lookups of visitors' requests.
+			reader, err := natsync.Open(wctx, natsync.Options{URL: urls, Creds: cfg.Resolve(cfg.NATS.Creds),
+				Bucket: cfg.NATS.Bucket, Name: "tailor console " + Version, Logger: log})
+			if err != nil {
+				log.Error("open the console's events reader", "err", err)
+				return exitRuntime
+			}
+			defer reader.Close()
+			opts.EventReader = reader
 		}
 	} else {
 		log.Info("nats is not configured: profiles come from tokens' claims only")
@@ -158,30 +169,32 @@ const eventsFlushTimeout = 5 * time.Second
 // openStore connects to the central store (or starts the embedded
 // server), makes the profile cache and keeps it in sync until ctx ends. A
 // server that is down is no error: the proxy serves meanwhile.
-func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (*natsync.Store, *cache.Profiles, error) {
+func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (*natsync.Store, *cache.Profiles, string, error) {
 	n := cfg.NATS
 	opts := natsync.Options{URL: n.URL, Creds: cfg.Resolve(n.Creds), Bucket: n.Bucket, Name: "tailor " + Version, Logger: log}
+	urls := n.URL
 	if n.Embedded {
 		addr, err := natsync.EmbeddedAddr(n.URL)
 		if err != nil {
-			return nil, nil, fmt.Errorf("nats.url: %w", err)
+			return nil, nil, "", fmt.Errorf("nats.url: %w", err)
 		}
 		if opts.Server, err = embedded.Start(cfg.Resolve(n.DataDir), addr, log); err != nil {
-			return nil, nil, err
+			return nil, nil, "", err
 		}
+		urls = opts.Server.ClientURL()
 	}
 	store, err := natsync.Open(ctx, opts)
 	if err != nil {
 		if opts.Server != nil {
 			opts.Server.Shutdown()
 		}
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	pc := cfg.Profiles
 	profiles, err := cache.NewProfiles(pc.CacheSize, pc.TTL, pc.NegativeTTL, nil)
 	if err != nil {
 		store.Close()
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	go func() {
 		if err := store.Watch(ctx, profiles); err != nil {
@@ -199,7 +212,7 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (*nats
 	if !store.Watching() {
 		log.Warn("profile watch not started yet; serving, profiles follow once it is", "waited", watchGrace)
 	}
-	return store, profiles, nil
+	return store, profiles, urls, nil
 }
 
 // watchGrace bounds how long tailor waits at start for the profile watch.
