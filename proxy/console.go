@@ -457,16 +457,8 @@ func (a *Admin) readEvents(since time.Time) (*report.Report, bool, error) {
 
 // goalViews lays out an experiment's results per goal, with a plot.
 func goalViews(x report.ExperimentResult) []goalView {
-	if len(x.Variants) == 0 {
-		return nil
-	}
-	goals := make([]string, 0, len(x.Variants[0].Goals))
-	for g := range x.Variants[0].Goals {
-		goals = append(goals, g)
-	}
-	slices.Sort(goals)
 	var out []goalView
-	for _, g := range goals {
+	for _, g := range x.GoalNames() {
 		gv := goalView{Goal: g}
 		for _, v := range x.Variants {
 			r := v.Goals[g]

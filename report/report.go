@@ -128,6 +128,19 @@ type GoalResult struct {
 	Uplift *Uplift `json:"uplift"`
 }
 
+// GoalNames lists the goals the experiment's readout has, sorted.
+func (x *ExperimentResult) GoalNames() []string {
+	if len(x.Variants) == 0 {
+		return nil
+	}
+	goals := make([]string, 0, len(x.Variants[0].Goals))
+	for g := range x.Variants[0].Goals {
+		goals = append(goals, g)
+	}
+	slices.Sort(goals)
+	return goals
+}
+
 // Uplift is a difference of conversion rates with its 95% interval.
 type Uplift struct {
 	Value float64    `json:"value"`

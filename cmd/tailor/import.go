@@ -248,21 +248,29 @@ func probeEmbedded(ctx context.Context, addr string, opts natsync.Options) *nats
 // progressBar returns a bar sized by the file's bytes (a spinner for size
 // -1), or nil when stderr is not a terminal.
 func (m *Main) progressBar(name string, size int64) *progressbar.ProgressBar {
+	return m.terminalBar(name, size,
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionShowTotalBytes(true),
+		progressbar.OptionSpinnerType(14),
+		progressbar.OptionSetPredictTime(true),
+	)
+}
+
+// terminalBar is a progress bar of max (-1: unknown) on stderr with opts,
+// or nil when stderr is not a terminal: piped or logged, tailor prints
+// only its result line.
+func (m *Main) terminalBar(name string, max int64, opts ...progressbar.Option) *progressbar.ProgressBar {
 	f, ok := m.Stderr.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return nil
 	}
-	return progressbar.NewOptions64(size,
+	return progressbar.NewOptions64(max, append([]progressbar.Option{
 		progressbar.OptionSetWriter(f),
 		progressbar.OptionSetDescription(name),
-		progressbar.OptionShowBytes(true),
-		progressbar.OptionShowTotalBytes(true),
 		progressbar.OptionSetWidth(30),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionSpinnerType(14),
-		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionThrottle(100 * time.Millisecond),
 		progressbar.OptionClearOnFinish(),
-	)
+	}, opts...)...)
 }
 
 // importSummary is the line tailor import ends with, such as

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
 
 	"github.com/tailor-edge/tailor/config"
 	"github.com/tailor-edge/tailor/proxy"
@@ -140,19 +139,10 @@ func (m *Main) reportRules(cfg *config.Config) (*rules.Set, int) {
 // countBar is a progress bar of events, or nil when stderr is not a
 // terminal.
 func (m *Main) countBar(name string) *progressbar.ProgressBar {
-	f, ok := m.Stderr.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return nil
-	}
-	return progressbar.NewOptions64(-1,
-		progressbar.OptionSetWriter(f),
-		progressbar.OptionSetDescription(name),
+	return m.terminalBar(name, -1,
 		progressbar.OptionShowCount(),
 		progressbar.OptionShowIts(),
 		progressbar.OptionSetItsString("events"),
-		progressbar.OptionSetWidth(30),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionClearOnFinish(),
 	)
 }
 
@@ -189,16 +179,11 @@ func writeReport(w io.Writer, r *report.Report, since string) {
 		}
 		base := x.Variants[0].Name
 		for _, v := range x.Variants {
-			if v.Name == report.Holdout {
+			if v.Baseline {
 				base = v.Name
 			}
 		}
-		goals := make([]string, 0, len(x.Variants[0].Goals))
-		for g := range x.Variants[0].Goals {
-			goals = append(goals, g)
-		}
-		slices.Sort(goals)
-		for _, g := range goals {
+		for _, g := range x.GoalNames() {
 			fmt.Fprintf(w, "  goal %s\n", g)
 			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 			fmt.Fprintf(tw, "variant\tconverted\trate\t95%% interval\tuplift vs %s\t95%% interval\t\n", base)
