@@ -14,25 +14,27 @@ import (
 )
 
 // Reuse: a new body for the same URL that differs from the template's page
-// only by a per-request token (a CSRF token in a <meta> or a hidden
-// <input>, a nonce on <script>, a token in an inline script's JSON) gets a
-// template without parsing.
+// only where neither the tree builder nor the selectors look — per-request
+// tokens (a CSRF token in a <meta> or a hidden <input>, a nonce on
+// <script>, a token in an inline script's JSON), a request id in a
+// comment, a session id or a date in the text — gets a template without
+// parsing.
 //
-// The argument. Let the pages be old = P+X+S and new = P+Y+S (P and S the
-// longest common prefix and suffix). Reuse accepts only when X and Y both lie
-// inside one of these regions, recorded by Compile:
+// The argument, for one changed region. Let the pages be old = P+X+S and
+// new = P+Y+S. Reuse accepts only when X lies in one of these regions,
+// recorded by Compile, and Y is read as the same kind of region:
 //
-//  1. The start tag of an HTML element that Compile recorded, X and Y
-//     strictly between its "<" and its last ">" (the tag is a token
-//     read in the data state, so it is read from its "<" to its ">" the same
-//     way whatever precedes it). The old and the new tag are each read by
-//     x/net/html's tokenizer alone: each must be one start tag token spanning
-//     the whole tag, of the same type and name, with the same attributes in
-//     the same order, whose values differ only for attribute names the tree
-//     builder and the selectors cannot read (not id, class, type, encoding;
-//     the element not a formatting element, whose attribute values the
-//     Noah's Ark clause compares, nor html or body, whose attributes a later
-//     tag merges into). The tokenizer then ends the tag at the same place
+//  1. The start tag of an HTML element that Compile recorded, X strictly
+//     between its "<" and its last ">" (the tag is a token read in the data
+//     state, so it is read from its "<" to its ">" the same way whatever
+//     precedes it). The old and the new tag are each read by x/net/html's
+//     tokenizer alone: each must be one start tag token spanning the whole
+//     tag, of the same type and name, with the same attributes in the same
+//     order, whose values differ only for attribute names the tree builder
+//     and the selectors cannot read (not id, class, type, encoding; the
+//     element not a formatting element, whose attribute values the Noah's
+//     Ark clause compares, nor html or body, whose attributes a later tag
+//     merges into). The tokenizer then ends the tag at the same place
 //     relative to it, in the same state, and reads the identical S the same
 //     way: every token is the same but for those attribute values, and the
 //     tree builder, which reads no other attribute values, builds the same
@@ -46,20 +48,45 @@ import (
 //     no "-" or ">" and the 12 bytes before X no "<" or "-", so that no
 //     partial "<!--", "-->", "<script" or "</script" is pending and X and Y
 //     are read as text in whichever base state holds. The content's text
-//     node changes, nothing else; the whole content may not be replaced (the
+//     node changes, nothing else; the whole content may not come or go (the
 //     text token must exist on both sides).
+//  3. A comment token, X inside its data (after "<!--"), the new comment
+//     read by the tokenizer alone as one comment token. A comment starts in
+//     the data state and leaves the tokenizer in it, and every insertion mode
+//     (foreign content too) only inserts a comment node for it, reading
+//     nothing of its data.
+//  4. A text token the tree builder stores as is (htmltree's freeText: read
+//     by the in-body rules with the tokenizer's own data, which no earlier
+//     insertion mode trimmed, with no NUL and a character that is not
+//     whitespace, not the first text of a <pre> or <listing>, not after
+//     <plaintext>), the new text read by the tokenizer alone as one text
+//     token that also has no NUL, a character that is not whitespace, and
+//     whitespace first exactly when the old one had (the modes before the
+//     body split leading whitespace off). A text token starts in the data
+//     state and ends where markup starts; the in-body rules do the same for
+//     any such text: reconstruct the active formatting elements, insert or
+//     foster-parent it (or join it to the text node before it), and clear
+//     framesetOK. Only the text node's data changes.
+//
+// Pages that differ in several places are taken one region at a time,
+// from the first: after the changes up to region k are accepted, the page
+// with them is the old page of the next step, and the argument above holds
+// for it (the context a raw-text region reads, the bytes before it, is
+// taken from the new page). By induction the whole new page gives the same
+// tree but for attribute values, text and comment data, with every token
+// shifted by the regions before it.
 //
 // And the selectors must be blind to what changed: every one is a
 // cascadia.Sel or SelectorGroup (whose String is the selector's CSS text;
 // a compiled func has none, and then only an identical page is reused) whose
-// text has no attribute selector ("[") and no
-// pseudo-class other than the structural ones (:first-child, :nth-child(),
-// :only-of-type, :root...), so that it reads only tag names, id, class and
+// text has no attribute selector ("[") and no pseudo-class other than the
+// structural ones (:first-child, :nth-child(), :only-of-type, :root...),
+// which count elements only, so that it reads only tag names, id, class and
 // the shape of the tree, none of which changed. The same elements then
-// match, with the same skips. Offsets at or after the end of X shift by
-// len(Y)-len(X); none lies strictly inside X (a safety net checks), and the
-// flags Compile derives from the bytes around a span are checked again.
-// Anything else is refused: the caller compiles.
+// match, with the same skips. Offsets at or after the end of a region shift
+// by the regions before them; none lies strictly inside one (a safety net
+// checks), and the flags Compile derives from the bytes around a span are
+// checked again. Anything else is refused: the caller compiles.
 
 // reuseExcludedAttr are the attribute names whose values the tree builder
 // (type of <input> in a table, encoding of MathML annotation-xml) or a blind
@@ -155,17 +182,38 @@ func (c *compiler) recordReuse() {
 			t.raws = append(t.raws, b+e.StartEnd, b+e.End)
 		}
 	}
+	t.texts = make([]int32, 0, len(c.tree.Texts))
+	for _, o := range c.tree.Texts {
+		t.texts = append(t.texts, b+o)
+	}
+	t.comments = make([]int32, 0, len(c.tree.Comments))
+	for _, o := range c.tree.Comments {
+		t.comments = append(t.comments, b+o)
+	}
+}
+
+// maxReuseRegions bounds the changed regions Reuse accepts in one page; a
+// page that differs in more places is compiled.
+const maxReuseRegions = 256
+
+// move is one changed region: old page bytes [a, b) became new page bytes
+// ending at b2. Offsets at or after b move by b2-b (the change of length of
+// all regions up to this one); with keep, an offset at a == b stays.
+type move struct {
+	a, b, b2 int32
+	keep     bool
 }
 
 // Reuse returns a template for page, a new body for the template's URL,
 // without parsing it, when that is provably the template Compile would make
 // of page with the same selectors: when page differs from the template's
-// page only inside attribute values (not id or class) of one start tag, or
-// only inside the text of one inline <script> or <style>, and no selector
-// can read what changed. Otherwise it returns nil, false and the caller
-// compiles. The template keeps page: the caller must not modify it
-// afterwards. It takes time linear in the page's length, about that of
-// comparing the two pages.
+// page only in regions the tree builder and the selectors cannot read (see
+// the argument above: attribute values of start tags, the text of inline
+// scripts and styles, comments, and text in the body), in any number of
+// places. Otherwise it returns nil, false and the caller compiles. The
+// template keeps page: the caller must not modify it afterwards. It takes
+// time linear in the page's length, about that of comparing the two pages,
+// plus a tokenizer's reading of each changed region.
 func (t *Template) Reuse(page []byte) (*Template, bool) {
 	old := t.page
 	if len(page) >= math.MaxInt32 {
@@ -180,18 +228,44 @@ func (t *Template) Reuse(page []byte) (*Template, bool) {
 	if !t.blind {
 		return nil, false
 	}
-	s := commonSuffix(old[p:], page[p:])
-	a, b, b2 := int32(p), int32(len(old)-s), int32(len(page)-s)
-	// An insertion (a == b) at the start of a script's content leaves the
-	// offsets there where they are: they mark the content's start.
-	keep := false
-	if !t.inTag(page, a, b, b2) {
-		var ok bool
-		if ok, keep = t.inRaw(page, a, b, b2); !ok {
+	var buf [8]move
+	moves := buf[:0]
+	i, j := int32(p), int32(p)
+	for {
+		if len(moves) == maxReuseRegions {
 			return nil, false
 		}
+		lo := int32(0)
+		if len(moves) > 0 {
+			lo = moves[len(moves)-1].b
+		}
+		m, ok := t.region(page, i, j, lo)
+		if !ok {
+			return nil, false
+		}
+		moves = append(moves, m)
+		n := int32(commonPrefix(old[m.b:], page[m.b2:]))
+		i, j = m.b+n, m.b2+n
+		if int(i) == len(old) && int(j) == len(page) {
+			break
+		}
 	}
-	return t.shift(page, a, b, b2, keep)
+	return t.shift(page, moves)
+}
+
+// region finds the recorded region that holds the first difference,
+// old[i] against page[j], and where it ends on both sides; ok is false
+// when there is none that reads alike, or when it would start before lo,
+// the end of the region before.
+func (t *Template) region(page []byte, i, j, lo int32) (m move, ok bool) {
+	for _, in := range [...]func([]byte, int32, int32) (move, bool){t.inTag, t.inComment, t.inText, t.inRaw} {
+		if m, ok = in(page, i, j); ok {
+			// How the page ends decides what Render may write there
+			// (Compile's eofSafe): a region that ends it is refused.
+			return m, m.a >= lo && int(m.b) < len(t.page) && int(m.b2) < len(page)
+		}
+	}
+	return move{}, false
 }
 
 // commonPrefix returns the length of the longest common prefix of x and y.
@@ -243,23 +317,112 @@ func find(pairs []int32, a int32) int {
 	return lo - 1
 }
 
-// inTag reports whether the change old[a:b] → page[a:b2] lies inside one
-// recorded start tag and changes only attribute values the tree builder and
+// inTag: the difference lies inside one recorded start tag, and the new
+// tag is read as the same tag but for attribute values the tree builder and
 // blind selectors do not read (case 1 above).
-func (t *Template) inTag(page []byte, a, b, b2 int32) bool {
-	k := find(t.tags, a)
+func (t *Template) inTag(page []byte, i, j int32) (move, bool) {
+	k := find(t.tags, i)
 	if k < 0 {
-		return false
+		return move{}, false
 	}
 	s0, s1 := t.tags[2*k], t.tags[2*k+1]
-	if !(s0 < a && b < s1) || bytes.IndexByte(t.page[a:b], 0) >= 0 || bytes.IndexByte(page[a:b2], 0) >= 0 {
-		return false
+	if !(s0 < i && i < s1) {
+		return move{}, false
+	}
+	n0 := s0 + j - i
+	if n0 < 0 {
+		return move{}, false
+	}
+	n := tokenLen(page[n0:], html.StartTagToken, false)
+	if n <= 0 {
+		n = tokenLen(page[n0:], html.SelfClosingTagToken, false)
+	}
+	if n <= 0 {
+		return move{}, false
+	}
+	x, y := t.page[s0:s1], page[n0:n0+n]
+	if bytes.IndexByte(x, 0) >= 0 || bytes.IndexByte(y, 0) >= 0 {
+		return move{}, false
 	}
 	// Compile would record the new tag too (so that a template from Reuse
 	// is the one Compile makes, down to its records).
-	y := page[s0 : s1+b2-b]
-	return keepTag(y) && sameTagButValues(t.page[s0:s1], y)
+	if !keepTag(y) || !sameTagButValues(x, y) {
+		return move{}, false
+	}
+	return move{a: s0, b: s1, b2: n0 + n}, true
 }
+
+// tokenLen returns the length of the token of type tt that starts b, read
+// from the data state, or 0 when b starts with another kind of token.
+func tokenLen(b []byte, tt html.TokenType, cdata bool) int32 {
+	z := html.NewTokenizer(bytes.NewReader(b))
+	z.AllowCDATA(cdata)
+	if z.Next() != tt {
+		return 0
+	}
+	return int32(len(z.Raw()))
+}
+
+// inComment: the difference lies inside a comment's data (after its
+// "<!--"), and the new bytes there are read as one comment too. A comment
+// token, in any insertion mode, only makes a comment node; the tokenizer is
+// in the data state after it, as it was before.
+func (t *Template) inComment(page []byte, i, j int32) (move, bool) {
+	k := find(t.comments, i)
+	if k < 0 {
+		return move{}, false
+	}
+	m0, m1 := t.comments[2*k], t.comments[2*k+1]
+	if !(m0+4 <= i && i < m1) || !bytes.HasPrefix(t.page[m0:], []byte("<!--")) {
+		return move{}, false
+	}
+	n0 := m0 + j - i
+	if n0 < 0 {
+		return move{}, false
+	}
+	n := tokenLen(page[n0:], html.CommentToken, false)
+	if n <= 0 || bytes.IndexByte(page[n0:n0+n], 0) >= 0 || bytes.IndexByte(t.page[m0:m1], 0) >= 0 {
+		return move{}, false
+	}
+	return move{a: m0, b: m1, b2: n0 + n}, true
+}
+
+// inText: the difference lies in (or right after) a text token the tree
+// builder stores as is (htmltree's freeText), and the new bytes there are
+// read as one text token that is free text too: no NUL, a character that is
+// not whitespace, and whitespace first exactly when the old text had it
+// (an insertion mode before the body splits leading whitespace off).
+func (t *Template) inText(page []byte, i, j int32) (move, bool) {
+	k := find(t.texts, i+1) // the difference may start the text
+	if k < 0 {
+		return move{}, false
+	}
+	x0, x1 := t.texts[2*k], t.texts[2*k+1]
+	if !(x0 <= i && i <= x1) {
+		return move{}, false
+	}
+	n0 := x0 + j - i
+	if n0 < 0 {
+		return move{}, false
+	}
+	n := tokenLen(page[n0:], html.TextToken, false)
+	if n <= 0 {
+		return move{}, false
+	}
+	y := page[n0 : n0+n]
+	if bytes.IndexByte(y, 0) >= 0 || bytes.IndexByte(y, '\r') >= 0 {
+		return move{}, false
+	}
+	dx, dy := html.UnescapeString(string(t.page[x0:x1])), html.UnescapeString(string(y))
+	if strings.TrimLeft(dy, htmlSpace) == "" || strings.IndexByte(dy, 0) >= 0 ||
+		isSpace(dx[0]) != isSpace(dy[0]) {
+		return move{}, false
+	}
+	return move{a: x0, b: x1, b2: n0 + n}, true
+}
+
+// htmlSpace is the whitespace of the tree builder ("\t\n\f\r ").
+const htmlSpace = "\t\n\f\r "
 
 // keepTag reports whether a start tag may have an attribute value Reuse
 // can accept a change in: an "=" after a name other than id or class. It
@@ -316,69 +479,111 @@ func sameTagButValues(x, y []byte) bool {
 	return ax == ay
 }
 
-// inRaw reports whether the change old[a:b] → page[a:b2] lies inside the
-// content of one recorded <script> or <style> and is read as text (case 2
-// above), and whether the change starts the content.
-func (t *Template) inRaw(page []byte, a, b, b2 int32) (ok, atStart bool) {
-	k := find(t.raws, a+1) // content may start at a
+// inRaw: the difference lies inside the content of one recorded <script>
+// or <style>, and what changed up to the next "<" on each side is read as
+// text (case 2 above).
+func (t *Template) inRaw(page []byte, i, j int32) (move, bool) {
+	k := find(t.raws, i+1) // content may start at i
 	if k < 0 {
-		return false, false
+		return move{}, false
 	}
 	c0, e0 := t.raws[2*k], t.raws[2*k+1]
-	if !(c0 <= a && b <= e0) || (a == c0 && b == e0) {
-		return false, false
+	if !(c0 <= i && i <= e0) {
+		return move{}, false
 	}
-	return t.rawText(page, c0, a, b, b2), a == c0
+	// The change ends, on each side, before the next "<" (the content's
+	// end tag starts with one); what the two share before it is not part
+	// of it.
+	q := i + int32(bytes.IndexByte(t.page[i:e0+1], '<'))
+	lt := bytes.IndexByte(page[j:], '<')
+	if q < i || lt < 0 {
+		return move{}, false
+	}
+	q2 := j + int32(lt)
+	s := int32(commonSuffix(t.page[i:q], page[j:q2]))
+	b, b2 := q-s, q2-s
+	if i == c0 && b == e0 && (b == i || b2 == j) {
+		return move{}, false // the content's text node would come or go
+	}
+	nc0 := c0 + j - i
+	if nc0 < 0 {
+		return move{}, false
+	}
+	if !rawTextChange(t.page[i:b], page[j:b2], page[nc0:j]) {
+		return move{}, false
+	}
+	return move{a: i, b: b, b2: b2, keep: i == c0}, true
 }
 
-func (t *Template) rawText(page []byte, c0, a, b, b2 int32) bool {
-	x, y := t.page[a:b], page[a:b2]
+// rawTextChange reports whether x, then y, after the content before, read
+// as script or style text with the tokenizer in the same state.
+func rawTextChange(x, y, before []byte) bool {
 	if bytes.IndexByte(x, '<') >= 0 || bytes.IndexByte(y, '<') >= 0 ||
 		bytes.IndexByte(x, 0) >= 0 || bytes.IndexByte(y, 0) >= 0 {
 		return false
 	}
-	if bytes.IndexByte(t.page[c0:a], '<') < 0 {
+	if bytes.IndexByte(before, '<') < 0 {
 		return true
 	}
 	const window = 12
-	if bytes.ContainsAny(t.page[max(c0, a-window):a], "<-") ||
+	if bytes.ContainsAny(before[max(0, len(before)-window):], "<-") ||
 		bytes.ContainsAny(x, "->") || bytes.ContainsAny(y, "->") {
 		return false
 	}
 	return true
 }
 
-// shift returns the template for page, with every offset at or after b
-// moved to b2; with keep, an offset at a == b stays.
-func (t *Template) shift(page []byte, a, b, b2 int32, keep bool) (*Template, bool) {
+// shift returns the template for page, with every offset moved by the
+// regions that changed before it; an offset strictly inside a changed
+// region refuses the page.
+func (t *Template) shift(page []byte, moves []move) (*Template, bool) {
 	nt := *t
 	nt.page = page
-	d := b2 - b
-	if d == 0 {
+	moved := false
+	for _, m := range moves {
+		moved = moved || m.b2 != m.b
+	}
+	ok := true
+	mv := func(o int32) int32 {
+		// The last region that starts at or before o.
+		lo, hi := 0, len(moves)
+		for lo < hi {
+			h := (lo + hi) / 2
+			if moves[h].a <= o {
+				lo = h + 1
+			} else {
+				hi = h
+			}
+		}
+		k := lo - 1
+		if k < 0 {
+			return o
+		}
+		m := &moves[k]
+		if o == m.a && (m.a < m.b || m.keep) {
+			if k == 0 {
+				return o
+			}
+			return o + moves[k-1].b2 - moves[k-1].b
+		}
+		if o >= m.b {
+			return o + m.b2 - m.b
+		}
+		ok = false
+		return o
+	}
+	if !moved {
 		// Nothing moves; check what would refuse a move all the same.
 		for i := range t.elems {
 			s := &t.elems[i]
 			for _, o := range [...]int32{s.s0, s.s1, s.c0, s.e0, s.e1} {
-				if a < o && o < b {
-					return nil, false
-				}
+				mv(o)
 			}
-			if !flagsHold(s, page) {
+			if !ok || !flagsHold(s, page) {
 				return nil, false
 			}
 		}
 		return &nt, true
-	}
-	ok := true
-	mv := func(o int32) int32 {
-		switch {
-		case o < a || o == a && (a < b || keep):
-			return o
-		case o >= b:
-			return o + d
-		}
-		ok = false
-		return o
 	}
 	// grp and bgrp are token offsets in the page without its byte-order
 	// mark: used only to tell groups apart, they move the same way.
@@ -401,14 +606,16 @@ func (t *Template) shift(page []byte, a, b, b2 int32, keep bool) (*Template, boo
 		}
 		nt.elems[i] = s
 	}
-	if len(t.tags)+len(t.raws) > 0 {
-		buf := make([]int32, len(t.tags)+len(t.raws))
-		nt.tags, nt.raws = buf[:len(t.tags):len(t.tags)], buf[len(t.tags):]
-		for i, o := range t.tags {
-			nt.tags[i] = mv(o)
-		}
-		for i, o := range t.raws {
-			nt.raws[i] = mv(o)
+	if n := len(t.tags) + len(t.raws) + len(t.texts) + len(t.comments); n > 0 {
+		buf := make([]int32, n)
+		for _, rec := range []*[]int32{&nt.tags, &nt.raws, &nt.texts, &nt.comments} {
+			src := *rec
+			dst := buf[:len(src):len(src)]
+			buf = buf[len(src):]
+			for i, o := range src {
+				dst[i] = mv(o)
+			}
+			*rec = dst
 		}
 	}
 	if !ok {

@@ -152,12 +152,22 @@ func TestReuse(t *testing.T) {
 		{"token in JSON script with < before", page(`<script>if(a<b){}; var t="c2VjcmV0MQ"</script>`, ""), page(`<script>if(a<b){}; var t="b3RoZXI0aWk"</script>`, ""), nil, true},
 		{"dash in token after < in script", page(`<script>if(a<b){}; var t="c2VjcmV0MQ"</script>`, ""), page(`<script>if(a<b){}; var t="b3R-oZXI0aWk"</script>`, ""), nil, false},
 		{"token at start of script", page(`<script>abc;x()</script>`, ""), page(`<script>xyzw;x()</script>`, ""), nil, true},
-		{"whole script content", page(`<script>abc</script>`, ""), page(`<script>xyz</script>`, ""), nil, false},
+		{"whole script content", page(`<script>abc</script>`, ""), page(`<script>xyz</script>`, ""), nil, true},
+		{"script content emptied", page(`<script>abc</script>`, ""), page(`<script></script>`, ""), nil, false},
 		{"token at end of script", page(`<script>var t=abc</script>`, ""), page(`<script>var t=xyzzy</script>`, ""), nil, true},
 		{"insertion at start of script", page(`<script>abc</script>`, ""), page(`<script>Zabc</script>`, ""), nil, true},
 		{"unclosed script", page(`<script>var t="abc"`, ""), page(`<script>var t="xyz"`, ""), nil, false},
-		{"text node", page("", `<p>token abc</p>`), page("", `<p>token xyz</p>`), nil, false},
-		{"text inside matched element", page("", `<div>token abc</div>`), page("", `<div>token xyz</div>`), nil, false},
+		{"text node", page("", `<p>token abc</p>`), page("", `<p>token xyz</p>`), nil, true},
+		{"text node longer", page("", `<p>Hello <b>Jo</b>, session abc</p>`), page("", `<p>Hello <b>Johanna</b>, session 7f3a9c0e</p>`), nil, true},
+		{"text becomes whitespace", page("", `<p>x<i>abc</i></p>`), page("", `<p>x<i>  </i></p>`), nil, false},
+		{"text gains a tag", page("", `<p>token abc</p>`), page("", `<p>token <b>xyz</p>`), nil, false},
+		{"text gains a NUL", page("", `<p>token abc</p>`), page("", "<p>token a\x00c</p>"), nil, false},
+		{"text gains leading space", page("", `<p>abc</p>`), page("", `<p> abc</p>`), nil, false},
+		{"text before body gains leading space", `<!DOCTYPE html><html><head></head>abc<p>x`, `<!DOCTYPE html><html><head></head> abc<p>x`, nil, false},
+		{"first text of pre", page("", `<pre>abc</pre>`), page("", "<pre>\nabc</pre>"), nil, false},
+		{"text after plaintext", page("", `<plaintext>abc<b>`), page("", `<plaintext>xyz<b>`), nil, false},
+		{"text in table", page("", `<table><tr><td>a</td></tr>abc</table>`), page("", `<table><tr><td>a</td></tr>xyzw</table>`), nil, true},
+		{"text inside matched element", page("", `<div>token abc</div>`), page("", `<div>token xyz</div>`), nil, true},
 		{"attribute of matched element", page("", `<div data-n="abc">x</div>`), page("", `<div data-n="xyzzy">x</div>`), nil, true},
 		{"attribute of a formatting element", page("", `<i data-n="abc">x</i>`), page("", `<i data-n="q">x</i>`), nil, false},
 		{"quote introduced", page(`<meta content="abc">`, ""), page(`<meta content="a"bc">`, ""), nil, false},
@@ -172,13 +182,19 @@ func TestReuse(t *testing.T) {
 		{"attribute name changed", page(`<meta content="abc">`, ""), page(`<meta contenx="abc">`, ""), nil, false},
 		{"tag name changed", page(`<meta content="abc">`, ""), page(`<metx content="abc">`, ""), nil, false},
 		{"body attribute", page("", `<body data-t="1">`), page("", `<body data-t="2">`), nil, false},
-		{"comment", page(`<!-- abc -->`, ""), page(`<!-- xyz -->`, ""), nil, false},
+		{"comment", page(`<!-- abc -->`, ""), page(`<!-- xyz -->`, ""), nil, true},
+		{"comment longer", page("", `<!-- request abc -->`), page("", `<!-- request 0123456789abcdef -->`), nil, true},
+		{"comment ended early", page("", `<!-- abc -->`), page("", `<!-- a--> <p>bc -->`), nil, false},
+		{"comment made empty", page("", `<!-- abc -->`), page("", `<!-->abc -->`), nil, false},
 		{"title (RCDATA)", page(`<title>abc</title>`, ""), page(`<title>xyz</title>`, ""), nil, false},
 		{"attribute selector", page(`<meta name="csrf-token" content="Zx81kQ0aB7">`, ""), page(`<meta name="csrf-token" content="p0Q4mTT5sE">`, ""), []string{"#hero", "[content^=Z]"}, false},
 		{":contains sees script", page(`<script>var t="abc"</script>`, ""), page(`<script>var t="xyz"</script>`, ""), []string{"script:contains(abc)"}, false},
 		{":has", page(`<meta content="abc">`, ""), page(`<meta content="xyz">`, ""), []string{"head:has(meta)"}, false},
 		{":not", page(`<meta content="abc">`, ""), page(`<meta content="xyz">`, ""), []string{"meta:not(.x)"}, false},
-		{"two places", page(`<meta content="abc">`, `<input value="abc">`), page(`<meta content="xyz">`, `<input value="xyz">`), nil, false},
+		{"two places", page(`<meta content="abc">`, `<input value="abc">`), page(`<meta content="xyz">`, `<input value="xyz">`), nil, true},
+		{"every kind at once", page(`<meta content="abc"><script nonce="n1">var r="abc"</script><!-- r abc -->`, `<p>session abc</p>`),
+			page(`<meta content="xyzzy"><script nonce="n22">var r="xy"</script><!-- r xyz -->`, `<p>session xyzxyz</p>`), nil, true},
+		{"a block comes", page("", `<p>session abc</p>`), page("", `<div class="notice">n</div><p>session abc</p>`), nil, false},
 		{"page cut", page(`<meta content="abc">`, ""), page(`<meta content="abc">`, "")[:60], nil, false},
 	}
 	for _, tc := range tests {
@@ -261,6 +277,29 @@ func mutate(r *rand.Rand, page []byte, targeted bool) []byte {
 		return append(out, page[j:]...)
 	}
 	special := r.Intn(3) == 0
+	if targeted && r.Intn(8) == 0 {
+		// Several changes in one page.
+		return mutate(r, mutate(r, page, targeted), targeted)
+	}
+	if targeted && r.Intn(3) == 0 {
+		// Inside text between tags, or inside a comment's data.
+		var at []int
+		for off := 0; off < len(page); {
+			k := bytes.IndexAny(page[off:], ">-")
+			if k < 0 {
+				break
+			}
+			off += k + 1
+			if off < len(page) && page[off] != '<' {
+				at = append(at, off)
+			}
+		}
+		if len(at) > 0 {
+			a := at[r.Intn(len(at))]
+			b := min(len(page), a+r.Intn(12))
+			return splice(a, b, token(r.Intn(24), special))
+		}
+	}
 	kind := r.Intn(6)
 	if targeted {
 		kind = r.Intn(3)
@@ -386,6 +425,8 @@ func FuzzReuse(f *testing.F) {
 		`<table><tr><td data-x="1">a<td>b</table>`,
 		`<script><!--<script>x</script>y--></script><p>z`,
 		`<style nonce='q'>p{}</style><svg><a x="1"/></svg>`,
+		`<!-- request abc --><p>Hello <b>Jo</b>, session abc</p><table>x<tr><td>y</table>`,
+		`<head><title>t</title></head>x<pre>y</pre><select>z<option>w</select><p>v`,
 	} {
 		f.Add([]byte(s), uint16(20), uint8(3), []byte("XYZ"))
 		f.Add([]byte(s), uint16(33), uint8(1), []byte("Q"))

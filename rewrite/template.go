@@ -34,6 +34,9 @@ type Template struct {
 	// a change may lie in.
 	blind      bool
 	tags, raws []int32
+	// texts and comments are the text and comment tokens Reuse may
+	// accept a change in (htmltree's Tree.Texts and Tree.Comments).
+	texts, comments []int32
 }
 
 // span is one rewritable element: start tag [s0,s1), content [c0,e0), end
@@ -557,6 +560,6 @@ func (t *Template) Skipped(sel int) int {
 func (t *Template) Size() int {
 	return int(unsafe.Sizeof(*t)) + cap(t.page) +
 		cap(t.elems)*int(unsafe.Sizeof(span{})) +
-		(cap(t.sels)+cap(t.bounds)+cap(t.matched)+cap(t.skipped)+cap(t.tags)+cap(t.raws))*4 +
+		(cap(t.sels)+cap(t.bounds)+cap(t.matched)+cap(t.skipped)+cap(t.tags)+cap(t.raws)+cap(t.texts)+cap(t.comments))*4 +
 		cap(t.closers)
 }

@@ -897,9 +897,11 @@ func inBodyIM(p *parser) bool {
 	switch p.tok.Type {
 	case html.TextToken:
 		d := p.tok.Data
+		free := true // tailor: see freeText
 		switch n := p.oe.top(); n.DataAtom {
 		case a.Pre, a.Listing:
 			if n.FirstChild == nil {
+				free = false // tailor
 				// Ignore a newline at the start of a <pre> block.
 				if d != "" && d[0] == '\r' {
 					d = d[1:]
@@ -915,6 +917,9 @@ func inBodyIM(p *parser) bool {
 		}
 		p.reconstructActiveFormattingElements()
 		p.addText(d)
+		if free { // tailor
+			p.freeText(p.tok.Data)
+		}
 		if p.framesetOK && strings.TrimLeft(d, whitespace) != "" {
 			// There were non-whitespace characters inserted.
 			p.framesetOK = false

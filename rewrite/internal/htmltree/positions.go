@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
@@ -88,6 +89,12 @@ type Tree struct {
 	// Last is the type of the last token before EOF, LastStart its offset.
 	Last      html.TokenType
 	LastStart int32
+	// Texts and Comments hold, as start and end offsets in pairs, the text
+	// tokens whose characters the tree builder only stores (see freeText)
+	// and the comment tokens, which it only stores in every insertion mode.
+	// Another text or comment of the same kind there builds the same tree
+	// but for that node's data.
+	Texts, Comments []int32
 
 	buf *buffers
 }
@@ -116,6 +123,8 @@ type positions struct {
 	setsMode         bool           // the current start tag sets its template's insertion mode
 	cloneOf          *html.Node     // set while the reconstruction inserts a clone
 	detached         bool
+	tokData          string  // the current token's data as tokenized
+	texts, comments  []int32 // see Tree.Texts and Tree.Comments
 }
 
 // Parse parses page exactly as html.Parse does (same tree, node for node) and
@@ -138,6 +147,7 @@ func Parse(page []byte) (*Tree, error) {
 		b.recs, b.pops = make([]Elem, 0, n), make([]int32, 0, n)
 	}
 	p.recs, p.pops, p.oeRec = b.recs[:0], b.pops[:0], b.oeRec[:0]
+	p.texts, p.comments = b.texts[:0], b.comments[:0]
 	if err := p.parse(); err != nil {
 		pool.Put(b)
 		return nil, err
@@ -146,14 +156,16 @@ func Parse(page []byte) (*Tree, error) {
 	return &Tree{
 		Doc: p.doc, Elems: p.recs, Pops: p.pops, Clones: p.clones, Detached: p.detached,
 		EOF: p.tokStart, Last: p.lastType, LastStart: p.lastStart, buf: b,
+		Texts: p.texts, Comments: p.comments,
 	}, nil
 }
 
 // buffers are the slices of a Tree, kept for the next Parse: a page's
 // records are as large as a tenth of its tree.
 type buffers struct {
-	recs        []Elem
-	pops, oeRec []int32
+	recs            []Elem
+	pops, oeRec     []int32
+	texts, comments []int32
 }
 
 var pool = sync.Pool{New: func() any { return new(buffers) }}
@@ -167,7 +179,9 @@ func (t *Tree) Release() {
 	}
 	clear(t.Elems) // drop the node pointers, not to keep the tree alive
 	b.recs, b.pops = t.Elems[:0], t.Pops[:0]
+	b.texts, b.comments = t.Texts[:0], t.Comments[:0]
 	t.Elems, t.Pops, t.Clones, t.buf = nil, nil, nil, nil
+	t.Texts, t.Comments = nil, nil
 	pool.Put(b)
 }
 
@@ -181,7 +195,14 @@ func (p *parser) beginToken() {
 	p.off += int32(len(p.tokenizer.Raw()))
 	p.tokEnd = p.off
 	p.rawType = p.tok.Type
+	p.tokData = p.tok.Data
 	p.tokAtom = p.tok.DataAtom
+	if p.rawType == html.CommentToken {
+		// Every insertion mode, and foreign content, only inserts a
+		// comment node for a comment token (after body, into <html>): its
+		// data changes nothing else.
+		p.comments = append(p.comments, p.tokStart, p.tokEnd)
+	}
 	p.tokName = ""
 	if p.rawType == html.EndTagToken {
 		p.tokName = p.tok.Data
@@ -447,4 +468,26 @@ func ForeignRules(n *html.Node, tt html.TokenType, tag atom.Atom) bool {
 		return false
 	}
 	return tt != html.ErrorToken
+}
+
+// freeText records the current token when it is a text token that inBodyIM
+// stores as is: the tokenizer's own data, untouched by an earlier insertion
+// mode (which trims or splits whitespace), without NUL, with a character
+// that is not whitespace, and not the first text of a <pre> or <listing>
+// (whose leading newline is dropped). The parser then does the same for any
+// such text: reconstruct the active formatting elements, insert (or foster-
+// parent, or append to the previous text node) the text, clear framesetOK.
+func (p *parser) freeText(d string) {
+	if p.rawType != html.TextToken || len(d) != len(p.tokData) || len(d) == 0 ||
+		unsafe.StringData(d) != unsafe.StringData(p.tokData) ||
+		strings.IndexByte(d, 0) >= 0 || strings.TrimLeft(d, whitespace) == "" {
+		return
+	}
+	if n := len(p.texts); n > 0 && p.texts[n-2] == p.tokStart {
+		return // reprocessed
+	}
+	if p.oe.contains(atom.Plaintext) {
+		return // the rest of the page is one text token only after <plaintext>
+	}
+	p.texts = append(p.texts, p.tokStart, p.tokEnd)
 }
