@@ -47,7 +47,7 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	// origin sends it, never buffered, decoded or compiled.
 	dec, result := p.decide(ctx, st, page, v)
 	if result != "" {
-		p.m.rewrites.WithLabelValues(result).Inc()
+		p.settle(ctx, v, &dec, nil, result)
 		p.report(ctx, v, &dec, true)
 		p.passThrough(out, resp, stream, nil, v)
 		markPersonalized(&out.Header, false)
@@ -56,7 +56,7 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	}
 
 	if cl := resp.Header.ContentLength(); cl > limit {
-		p.m.rewrites.WithLabelValues(rewriteTooLarge).Inc()
+		p.settle(ctx, v, &dec, nil, rewriteTooLarge)
 		p.report(ctx, v, &dec, false)
 		p.passThrough(out, resp, stream, nil, v)
 		return
@@ -67,7 +67,7 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 		// The origin broke off mid-body, before anything was sent: the
 		// visitor gets a 502, as for any origin that fails to answer.
 		bytebufferpool.Put(raw)
-		p.m.rewrites.WithLabelValues(rewriteError).Inc()
+		p.settle(ctx, v, &dec, nil, rewriteError)
 		p.log.Debug("read origin body", "err", err)
 		resp.CloseBodyStream()
 		fasthttp.ReleaseResponse(resp)
@@ -79,7 +79,7 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	}
 	if n > int64(limit) {
 		// Chunked and larger than the limit: stream what we read, then the rest.
-		p.m.rewrites.WithLabelValues(rewriteTooLarge).Inc()
+		p.settle(ctx, v, &dec, nil, rewriteTooLarge)
 		p.report(ctx, v, &dec, false)
 		p.passThrough(out, resp, stream, raw, v)
 		return
@@ -88,8 +88,8 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	resp.CloseBodyStream()
 	defer bytebufferpool.Put(raw)
 
-	body, result := p.rewriteBody(ctx, resp, st, page, &dec, raw.B)
-	p.m.rewrites.WithLabelValues(result).Inc()
+	body, tpl, result := p.rewriteBody(ctx, resp, st, page, &dec, raw.B)
+	p.settle(ctx, v, &dec, tpl, result)
 	p.report(ctx, v, &dec, body != nil)
 	p.m.rewriteTime.Observe(time.Since(start).Seconds())
 	copyResponseHeaders(&out.Header, &resp.Header, false)
@@ -127,33 +127,64 @@ func (p *Proxy) decide(ctx *fasthttp.RequestCtx, st *ruleState, page *rules.Page
 		visitor, request = visitorOf(&ctx.Request, &v.id, profile, v.view, now)
 	}
 	dec = st.set.Decide(page, visitor, request)
-	for _, a := range dec.Actions {
-		p.m.ruleHits.WithLabelValues(a.Rule).Inc()
-	}
-	for _, c := range dec.Cases {
-		p.m.caseHits.WithLabelValues(c.Rule, c.Case).Inc()
-	}
-	if p.cfg.Debug.DecisionHeader || v.preview != nil {
-		ctx.Response.Header.Set("X-Tailor-Decision", decisionHeader(&dec, v.preview != nil))
-	}
 	if len(dec.Actions) == 0 {
 		return dec, rewriteNoChange
 	}
 	return dec, ""
 }
 
+// settle counts what became of a decision, once the page is served: the
+// rewrite's result, and the rules and map cases that changed the page —
+// only those whose selector matched an element tpl can rewrite, and none
+// when the page was not changed (tpl nil, or result not rewriteDone). The
+// decision header says the same, and why the page was left as the origin
+// sent it when rules applied.
+func (p *Proxy) settle(ctx *fasthttp.RequestCtx, v *visit, dec *rules.Decision, tpl *rewrite.Template, result string) {
+	p.m.rewrites.WithLabelValues(result).Inc()
+	changed := result == rewriteDone && tpl != nil
+	applied := func(a *rules.Action) bool { return changed && tpl.Matched(a.Sel) > 0 }
+	for i := range dec.Actions {
+		if a := &dec.Actions[i]; applied(a) {
+			p.m.ruleHits.WithLabelValues(a.Rule).Inc()
+		}
+	}
+	for _, c := range dec.Cases {
+		if ruleApplied(dec, c.Rule, applied) {
+			p.m.caseHits.WithLabelValues(c.Rule, c.Case).Inc()
+		}
+	}
+	if p.cfg.Debug.DecisionHeader || v.preview != nil {
+		h := decisionHeader(dec, v.preview != nil, applied)
+		if !changed && len(dec.Actions) > 0 {
+			h += "; unchanged=" + result
+		}
+		ctx.Response.Header.Set("X-Tailor-Decision", h)
+	}
+}
+
+// ruleApplied reports whether an action of rule id was applied.
+func ruleApplied(dec *rules.Decision, id string, applied func(*rules.Action) bool) bool {
+	for i := range dec.Actions {
+		if a := &dec.Actions[i]; a.Rule == id && applied(a) {
+			return true
+		}
+	}
+	return false
+}
+
 // rewriteBody returns the personalized body, encoded for the visitor, or
-// nil to serve the origin's bytes; result labels the metric either way.
-func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *ruleState, page *rules.Page, dec *rules.Decision, raw []byte) (body *bytebufferpool.ByteBuffer, result string) {
+// nil to serve the origin's bytes, and the template it rendered; result
+// labels the metric either way.
+func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *ruleState, page *rules.Page, dec *rules.Decision, raw []byte) (body *bytebufferpool.ByteBuffer, tpl *rewrite.Template, result string) {
 	defer func() {
 		if r := recover(); r != nil {
 			p.log.Error("rewrite panicked; served the origin's page", "panic", r, "path", string(ctx.Path()))
-			body, result = nil, rewritePanicked
+			body, tpl, result = nil, nil, rewritePanicked
 		}
 	}()
 	enc := parseContentEncoding(resp.Header.ContentEncoding())
 	if enc == encUnknown {
-		return nil, rewriteEncoding
+		return nil, nil, rewriteEncoding
 	}
 	html := raw
 	if enc != encIdentity {
@@ -161,10 +192,10 @@ func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 		defer bytebufferpool.Put(plain)
 		if err := decode(plain, raw, enc, int(p.cfg.MaxRewriteBody)); err != nil {
 			if err == errTooLarge {
-				return nil, rewriteTooLarge
+				return nil, nil, rewriteTooLarge
 			}
 			p.log.Debug("decode origin body", "encoding", enc.String(), "err", err)
-			return nil, rewriteError
+			return nil, nil, rewriteError
 		}
 		html = plain.B
 	}
@@ -172,7 +203,7 @@ func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	tpl, err := p.template(ctx, st, page, html)
 	if err != nil {
 		p.log.Debug("compile page", "err", err)
-		return nil, rewriteError
+		return nil, nil, rewriteError
 	}
 	rendered := bytebufferpool.Get()
 	rendered.B = tpl.Render(rendered.B[:0], editsOf(dec.Actions))
@@ -182,7 +213,7 @@ func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	encoded := bytebufferpool.Get()
 	if err := encode(encoded, rendered.B, target); err != nil {
 		bytebufferpool.Put(encoded)
-		return nil, rewriteError
+		return nil, nil, rewriteError
 	}
 	if target != enc {
 		delHeader(&resp.Header, fasthttp.HeaderContentEncoding)
@@ -190,16 +221,17 @@ func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 			resp.Header.Set(fasthttp.HeaderContentEncoding, target.String())
 		}
 	}
-	return encoded, rewriteDone
+	return encoded, tpl, rewriteDone
 }
 
-// template returns the compiled page for this URL: the cached one when
-// the origin sent the same bytes again; the cached one adjusted without a
-// parse (rewrite.Template.Reuse) when the page differs only where no
-// selector can see, as a per-request nonce or CSRF token does; else a
-// fresh compile. The cache holds the latest template per URL and rule
-// generation, so pages that never repeat replace each other instead of
-// flooding it.
+// template returns the compiled page for this URL: a cached one when the
+// origin sent the same bytes again; a cached one adjusted without a parse
+// (rewrite.Template.Reuse) when the page differs from it only where no
+// selector can see, as per-request tokens, ids and text do; else a fresh
+// compile. The cache holds, per URL and rule generation, the latest
+// templates of up to maxShapes shapes (a notice shown on some requests, a
+// logged-in header), so pages that never repeat replace each other instead
+// of flooding it, and a page whose shape alternates still reuses.
 func (p *Proxy) template(ctx *fasthttp.RequestCtx, st *ruleState, page *rules.Page, html []byte) (*rewrite.Template, error) {
 	key := bytebufferpool.Get()
 	defer bytebufferpool.Put(key)
@@ -209,17 +241,23 @@ func (p *Proxy) template(ctx *fasthttp.RequestCtx, st *ruleState, page *rules.Pa
 	key.B = append(key.B, ctx.RequestURI()...)
 
 	cached, ok := p.pages.Get(string(key.B))
-	if ok && cached.Same(html) {
-		p.m.pageCache.WithLabelValues("hit").Inc()
-		return cached, nil
+	if ok {
+		for _, tpl := range cached.tpls {
+			if tpl.Same(html) {
+				p.m.pageCache.WithLabelValues("hit").Inc()
+				return tpl, nil
+			}
+		}
 	}
 	// html is a pooled buffer; a cached template must own its bytes.
 	own := bytes.Clone(html)
 	if ok {
-		if tpl, ok := cached.Reuse(own); ok {
-			p.m.pageCache.WithLabelValues("reuse").Inc()
-			p.pages.Add(string(key.B), tpl)
-			return tpl, nil
+		for i, tpl := range cached.tpls {
+			if nt, ok := tpl.Reuse(own); ok {
+				p.m.pageCache.WithLabelValues("reuse").Inc()
+				p.pages.Add(string(key.B), cached.with(nt, i))
+				return nt, nil
+			}
 		}
 	}
 	p.m.pageCache.WithLabelValues("miss").Inc()
@@ -227,8 +265,43 @@ func (p *Proxy) template(ctx *fasthttp.RequestCtx, st *ruleState, page *rules.Pa
 	if err != nil {
 		return nil, err
 	}
-	p.pages.Add(string(key.B), tpl)
+	p.pages.Add(string(key.B), cached.with(tpl, -1))
 	return tpl, nil
+}
+
+// maxShapes is how many templates of one URL the page cache keeps: the
+// shapes a dynamic page takes (with or without a notice, a logged-in
+// header) are few; a page that takes more is compiled more often.
+const maxShapes = 4
+
+// pageShapes are the latest templates of one URL, most recent first. A
+// value in the page cache: never changed once stored.
+type pageShapes struct{ tpls []*rewrite.Template }
+
+// with returns the shapes with tpl first, in place of the template at i
+// (the one it was reused from) or, for i < 0, of the oldest when all
+// places are taken. ps may be nil.
+func (ps *pageShapes) with(tpl *rewrite.Template, i int) *pageShapes {
+	out := &pageShapes{tpls: make([]*rewrite.Template, 0, maxShapes)}
+	out.tpls = append(out.tpls, tpl)
+	if ps == nil {
+		return out
+	}
+	for k, old := range ps.tpls {
+		if k != i && len(out.tpls) < maxShapes {
+			out.tpls = append(out.tpls, old)
+		}
+	}
+	return out
+}
+
+// Size is what the shapes retain, for the page cache's byte bound.
+func (ps *pageShapes) Size() int {
+	n := 64
+	for _, t := range ps.tpls {
+		n += t.Size()
+	}
+	return n
 }
 
 // passThrough streams the origin's response untouched, prefix first when
@@ -299,13 +372,18 @@ func varyHas(vary []byte, name string) bool {
 }
 
 // decisionHeader summarises a decision for X-Tailor-Decision: the rules
-// that fired, the map cases and experiment variants they chose, the stage
-// and segments, and whether a preview link asked for it.
-func decisionHeader(d *rules.Decision, preview bool) string {
+// that fired (those with an action applied), the map cases and experiment
+// variants they chose, the stage and segments, and whether a preview link
+// asked for it.
+func decisionHeader(d *rules.Decision, preview bool, applied func(*rules.Action) bool) string {
 	var b strings.Builder
 	b.WriteString("rules=")
 	seen := map[string]bool{}
-	for _, a := range d.Actions {
+	for i := range d.Actions {
+		a := &d.Actions[i]
+		if !applied(a) {
+			continue
+		}
 		if !seen[a.Rule] {
 			if len(seen) > 0 {
 				b.WriteByte(',')
@@ -314,14 +392,18 @@ func decisionHeader(d *rules.Decision, preview bool) string {
 			b.WriteString(a.Rule)
 		}
 	}
-	if len(d.Cases) > 0 {
-		b.WriteString("; maps=")
-		for i, c := range d.Cases {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			fmt.Fprintf(&b, "%s:%s", c.Rule, c.Case)
+	maps := 0
+	for _, c := range d.Cases {
+		if !seen[c.Rule] {
+			continue
 		}
+		if maps == 0 {
+			b.WriteString("; maps=")
+		} else {
+			b.WriteByte(',')
+		}
+		maps++
+		fmt.Fprintf(&b, "%s:%s", c.Rule, c.Case)
 	}
 	if len(d.Exposures) > 0 {
 		b.WriteString("; experiments=")

@@ -441,3 +441,87 @@ func TestNoncePagesReuseTheirTemplate(t *testing.T) {
 		t.Errorf("page cache: %v; want 1 miss then 19 reuses", hits)
 	}
 }
+
+// TestDynamicPagesReuseTheirTemplates: a page as a CMS sends it — a CSRF
+// token, a script nonce, a request id in an inline script and in a
+// comment, a session id in the text, and a notice on every other request —
+// is compiled once per shape and then reused, and every response is the
+// page with the rules applied.
+func TestDynamicPagesReuseTheirTemplates(t *testing.T) {
+	_, edit := withRules(t, map[string]string{"shop.yaml": shopRules})
+	var n atomic.Int64
+	dynamic := func(i int64) string {
+		id := fmt.Sprintf("%016x", uint64(i)*0x9e3779b97f4a7c15)
+		page := strings.Replace(shopPage, "<title>Shop</title>", fmt.Sprintf(
+			`<title>Shop</title><meta name="csrf-token" content="%s"><script nonce="n%d">window.rid = "%s";</script>`, id, i, id), 1)
+		page = strings.Replace(page, "Tested on real mountains.", fmt.Sprintf("Tested on real mountains. Session %s.", id[:int(i%7)+4]), 1)
+		page += fmt.Sprintf("<!-- request %s served in %dms -->\n", id, i%300)
+		if i%2 == 0 {
+			page = strings.Replace(page, "<section id=hero>", `<div class="notice">Maintenance tonight</div><section id=hero>`, 1)
+		}
+		return page
+	}
+	origin := startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, dynamic(n.Add(1)))
+	}))
+	p := startProxy(t, origin.URL, edit)
+	for i := int64(1); i <= 40; i++ {
+		_, body := get(t, p.url+"/")
+		want := dynamic(i)
+		want = strings.Replace(want, "Welcome!", "Hello &amp; welcome", 1)
+		want = strings.Replace(want, "<h1>Gear for every trail</h1>", "<h1><em>Run further</em></h1>", 1)
+		if string(body) != want {
+			t.Fatalf("request %d:\n%q\nwant\n%q", i, body, want)
+		}
+	}
+	hits := map[string]float64{}
+	for _, r := range []string{"miss", "reuse", "hit"} {
+		hits[r] = counterValue(t, p.Registry(), "tailor_page_cache_requests_total", "result", r)
+	}
+	if hits["miss"] != 2 || hits["reuse"] != 38 {
+		t.Errorf("page cache: %v; want 2 misses (one per shape) then 38 reuses", hits)
+	}
+}
+
+// TestPagesLeftUnchangedReportNoRuleFired: when the page is served as the
+// origin sent it (too large to rewrite), the decision header names no
+// rule, says why, and no rule hit is counted; a rule whose selector
+// matches nothing is not named either.
+func TestPagesLeftUnchangedReportNoRuleFired(t *testing.T) {
+	rulesYAML := shopRules + `      - id: missing
+        select: ".not-on-this-page"
+        text: "x"
+`
+	big := shopPage + strings.Repeat("<!-- padding -->\n", 200)
+	_, edit := withRules(t, map[string]string{"shop.yaml": rulesYAML})
+	origin := startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		if r.URL.Query().Get("case") == "big" {
+			io.WriteString(w, big)
+			return
+		}
+		io.WriteString(w, shopPage)
+	}))
+	p := startProxy(t, origin.URL, func(c *config.Config, o *Options) {
+		edit(c, o)
+		c.MaxRewriteBody = 2048
+		c.Debug.DecisionHeader = true
+	})
+	resp, body := get(t, p.url+"/?case=big")
+	d := resp.Header.Get("X-Tailor-Decision")
+	if string(body) != big || !strings.HasPrefix(d, "rules=;") || !strings.Contains(d, "unchanged=too_large") {
+		t.Errorf("too large: %d bytes, X-Tailor-Decision = %q; want the origin's page, no rule, unchanged=too_large", len(body), d)
+	}
+	if h := counterValue(t, p.Registry(), "tailor_rule_hits_total", "rule", "greet"); h != 0 {
+		t.Errorf("tailor_rule_hits_total{rule=greet} = %v after a page left unchanged, want 0", h)
+	}
+	resp, _ = get(t, p.url+"/")
+	d = resp.Header.Get("X-Tailor-Decision")
+	if !strings.HasPrefix(d, "rules=greet,hero-title;") || strings.Contains(d, "unchanged") {
+		t.Errorf("X-Tailor-Decision = %q, want greet and hero-title, not the rule whose selector matched nothing", d)
+	}
+	if h := counterValue(t, p.Registry(), "tailor_rule_hits_total", "rule", "greet"); h != 1 {
+		t.Errorf("tailor_rule_hits_total{rule=greet} = %v, want 1", h)
+	}
+}

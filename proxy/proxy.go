@@ -18,7 +18,6 @@ import (
 
 	"github.com/tailor-edge/tailor/cache"
 	"github.com/tailor-edge/tailor/config"
-	"github.com/tailor-edge/tailor/rewrite"
 	"github.com/tailor-edge/tailor/rules"
 	natsync "github.com/tailor-edge/tailor/sync"
 )
@@ -70,7 +69,7 @@ type Proxy struct {
 	ready      atomic.Bool
 
 	rules atomic.Pointer[ruleState]
-	pages *cache.Pages[*rewrite.Template]
+	pages *cache.Pages[*pageShapes]
 
 	signer   *signer
 	jwt      *jwtVerifier // nil without identity.jwt
@@ -116,7 +115,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	if pageBytes <= 0 {
 		pageBytes = defaultPageCacheBytes
 	}
-	if p.pages, err = cache.NewPages[*rewrite.Template](pageBytes); err != nil {
+	if p.pages, err = cache.NewPages[*pageShapes](pageBytes); err != nil {
 		return nil, err
 	}
 	p.m.pageCacheBytes(p.pages)
