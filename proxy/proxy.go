@@ -629,6 +629,20 @@ func (b *originBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// WriteTo streams the body to fasthttp's body writer in large writes,
+// flushing when the origin pauses (flush.go).
+func (b *originBody) WriteTo(w io.Writer) (int64, error) {
+	n, err := flushCopy(w, b.r)
+	b.sent += int(n)
+	return n, err
+}
+
+// SupportsBodyWriteTo lets fasthttp use WriteTo: it reads exactly what Read
+// would, and counts it the same way.
+func (b *originBody) SupportsBodyWriteTo() bool { return true }
+
+var _ fasthttp.BodyWriterTo = (*originBody)(nil)
+
 func (b *originBody) Close() error {
 	b.n.Add(float64(b.sent))
 	err := b.resp.CloseBodyStream()

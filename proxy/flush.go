@@ -1,0 +1,157 @@
+package proxy
+
+import (
+	"bufio"
+	"io"
+	"reflect"
+	"sync"
+	"time"
+)
+
+// Flushing like nginx: a streamed body is written to the visitor in large
+// writes while the origin keeps sending, and what has arrived is written
+// out as soon as the origin pauses. fasthttp, left to itself, does neither:
+// it writes a chunked body one origin chunk at a time, each with its own
+// flush (a system call per 4 KiB chunk of a dynamic page), and a body of
+// known length only when its 128 KiB buffer fills (the first byte of a
+// slow download arrives seconds late).
+//
+// Go cannot ask a socket whether more is ready without blocking, so a
+// pause is a flushDelay without a read completing: a timer then writes
+// what is pending while the copy goroutine waits for the origin.
+
+// flushDelay is how long bytes that arrived may wait for more before they
+// are written out: long enough that a page arriving in bursts on a fast
+// network is written in few large writes, short enough that a visitor
+// sees no delay.
+const flushDelay = time.Millisecond
+
+// streamBufSize is the copy buffer: a full buffer is written at once.
+const streamBufSize = 64 << 10
+
+var streamBufs = sync.Pool{New: func() any { b := make([]byte, streamBufSize); return &b }}
+
+// flushCopy copies r to w, as described above. w is the body writer
+// fasthttp hands to a BodyWriterTo; flush writes w's buffer to the
+// connection (nil when w flushes every write itself, as its chunked
+// writer does).
+func flushCopy(w io.Writer, r io.Reader) (int64, error) {
+	bp := streamBufs.Get().(*[]byte)
+	defer streamBufs.Put(bp)
+	c := flushCopier{w: w, buf: *bp}
+	return c.run(r)
+}
+
+type flushCopier struct {
+	w   io.Writer
+	buf []byte
+
+	mu sync.Mutex
+	// buf[written:pending] has arrived and is not written yet; the copy
+	// goroutine reads into buf[pending:] without the lock.
+	written, pending int
+	total            int64
+	err              error // the first write error
+	timer            *time.Timer
+	armed, done      bool
+}
+
+func (c *flushCopier) run(r io.Reader) (int64, error) {
+	defer func() {
+		c.mu.Lock()
+		c.done = true
+		if c.timer != nil {
+			c.timer.Stop()
+		}
+		c.mu.Unlock()
+	}()
+	for {
+		c.mu.Lock()
+		if c.pending == len(c.buf) {
+			c.writeLocked(false)
+			c.written, c.pending = 0, 0
+		}
+		err := c.err
+		c.mu.Unlock()
+		if err != nil {
+			return c.total, err
+		}
+		n, rerr := r.Read(c.buf[c.pending:])
+		c.mu.Lock()
+		c.pending += n
+		if rerr != nil {
+			c.writeLocked(false)
+			total, werr := c.total, c.err
+			c.mu.Unlock()
+			if rerr == io.EOF {
+				rerr = nil
+			}
+			if werr != nil {
+				return total, werr
+			}
+			return total, rerr
+		}
+		if c.pending > c.written && !c.armed {
+			c.armed = true
+			if c.timer == nil {
+				c.timer = time.AfterFunc(flushDelay, c.flush)
+			} else {
+				c.timer.Reset(flushDelay)
+			}
+		}
+		c.mu.Unlock()
+	}
+}
+
+// flush runs on the timer: the origin paused, write what has arrived.
+func (c *flushCopier) flush() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.armed = false
+	if c.done {
+		return
+	}
+	c.writeLocked(true)
+}
+
+// writeLocked writes buf[written:pending] and, with flush, pushes it to
+// the connection.
+func (c *flushCopier) writeLocked(flush bool) {
+	if c.err != nil || c.pending == c.written {
+		return
+	}
+	n, err := c.w.Write(c.buf[c.written:c.pending])
+	c.written += n
+	c.total += int64(n)
+	if err == nil && flush {
+		if bw := bufferOf(c.w); bw != nil {
+			err = bw.Flush()
+		}
+	}
+	if err != nil {
+		c.err = err
+	}
+}
+
+var bufioWriterType = reflect.TypeFor[*bufio.Writer]()
+
+// bufferOf returns the *bufio.Writer behind fasthttp's body writer, whose
+// first field it is (fixedSizeBodyWriter.w, chunkedBodyWriter.w), or nil
+// when w is not such a writer. fasthttp has no exported way to flush a
+// streamed body of known length; the field is checked by name and type on
+// every call, so a fasthttp that changes it loses only the early flush
+// (TestSlowDownloadFirstByteIsFlushed fails then).
+func bufferOf(w io.Writer) *bufio.Writer {
+	if bw, ok := w.(*bufio.Writer); ok {
+		return bw
+	}
+	v := reflect.ValueOf(w)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	s := v.Elem()
+	if s.NumField() == 0 || s.Type().Field(0).Name != "w" || s.Field(0).Type() != bufioWriterType || s.Field(0).IsNil() {
+		return nil
+	}
+	return (*bufio.Writer)(s.Field(0).UnsafePointer())
+}
