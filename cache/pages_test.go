@@ -32,22 +32,22 @@ func TestPagesAreBoundedByBytes(t *testing.T) {
 }
 
 func TestPagesGetUpdatesRecency(t *testing.T) {
-	p, _ := NewPages[blob](16 * 300)
-	// Put three 100-byte pages in one shard's worth of budget by using
-	// keys that land in the same shard.
+	p, _ := NewPages[blob](400)
+	// Four 100-byte pages fill the budget; keys in one shard, so that the
+	// shard's own least recently used page is the one to go.
 	var keys []string
 	target := p.shard("k0")
-	for i := 0; len(keys) < 4; i++ {
+	for i := 0; len(keys) < 5; i++ {
 		k := fmt.Sprint("k", i)
 		if p.shard(k) == target {
 			keys = append(keys, k)
 		}
 	}
-	p.Add(keys[0], 100)
-	p.Add(keys[1], 100)
-	p.Add(keys[2], 100)
+	for _, k := range keys[:4] {
+		p.Add(k, 100)
+	}
 	p.Get(keys[0]) // keys[1] is now the oldest
-	p.Add(keys[3], 100)
+	p.Add(keys[4], 100)
 	if _, ok := p.Get(keys[0]); !ok {
 		t.Error("recently read page was evicted")
 	}
@@ -56,10 +56,29 @@ func TestPagesGetUpdatesRecency(t *testing.T) {
 	}
 }
 
+// TestPagesTakeLargePages: a page of a quarter of the budget is cached
+// (it was refused above a sixteenth, and compiled again on every request);
+// making room for it evicts pages of other shards.
+func TestPagesTakeLargePages(t *testing.T) {
+	p, _ := NewPages[blob](1600)
+	for i := range 15 {
+		p.Add(fmt.Sprint("small-", i), 100)
+	}
+	if !p.Add("large", 400) {
+		t.Fatal("a page of a quarter of the budget was refused")
+	}
+	if _, ok := p.Get("large"); !ok {
+		t.Fatal("the large page is not there")
+	}
+	if _, bytes, _ := p.Stats(); bytes > 1600 {
+		t.Errorf("cache holds %d bytes, bound is 1600", bytes)
+	}
+}
+
 func TestPagesRefuseOversizedAndReplace(t *testing.T) {
 	p, _ := NewPages[blob](16 * 100)
-	if p.Add("huge", 101) {
-		t.Error("a value larger than a shard's budget was stored")
+	if p.Add("huge", 401) {
+		t.Error("a value larger than a quarter of the budget was stored")
 	}
 	p.Add("a", 50)
 	p.Add("a", 60)
