@@ -524,7 +524,8 @@ for f in "${FILES[@]}"; do
 done
 echo
 report_legend "proxy us/r: CPU time (user+sys) of the proxy process per request; for direct, in parentheses, the origin's."
-echo "cache hit/reuse/miss: tailor_page_cache_requests_total (a miss compiles the page: ~3 ms for the 83 KB post);"
+echo "cache hit/reuse/miss: tailor_page_cache_requests_total (a miss parses and compiles the whole page: where every"
+echo "        request misses, that is most of tailor-rules' CPU per request);"
 echo "        rewritten/other: tailor_rewrites_total by result (other = unchanged, too_large, encoding, error, panic);"
 echo "        counts may exceed wrk's by the requests in flight at its end."
 if ((!counters_ok)); then
