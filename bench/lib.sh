@@ -1,5 +1,6 @@
 # Shared parts of the whole-system benchmarks (passthrough.sh,
-# personalize.sh). Sourced, not run: see bench/README.md.
+# personalize.sh, profiles.sh, events.sh, dynamic.sh). Sourced, not run:
+# see bench/README.md.
 #
 # The sourcing script sets, before calling the functions below:
 #   TARGETS=(...) FILES=(...)   what one round measures
@@ -365,6 +366,12 @@ build_tailor() {
 			sleep 30
 		done
 	fi
+	# A bare name is looked up in PATH; a relative path is made absolute,
+	# so that the binary is found whatever directory a step runs in.
+	if [[ $TAILOR_BIN != */* ]]; then
+		TAILOR_BIN=$(command -v "$TAILOR_BIN") || die "no tailor binary named $TAILOR_BIN in PATH"
+	fi
+	[[ $TAILOR_BIN == /* ]] || TAILOR_BIN=$PWD/$TAILOR_BIN
 	[[ -x $TAILOR_BIN ]] || die "no tailor binary at $TAILOR_BIN"
 }
 
@@ -562,12 +569,14 @@ col() { # col FILE TARGET COLUMN-NUMBER: the values over the rounds
 declare -A MED PCPU
 problems=0
 report_table() {
-	local f t rps range non2xx sockerr errs pcpu tw=7 dash fmt
+	local f t rps range non2xx sockerr errs pcpu tw=7 fw=10 dash fdash fmt
 	for t in "${TARGETS[@]}"; do ((${#t} > tw)) && tw=${#t}; done
+	for f in "${FILES[@]}"; do ((${#f} > fw)) && fw=${#f}; done
 	printf -v dash '%*s' "$tw" ''
-	fmt="%-10s %-${tw}s %8s %15s %8s %8s %11s %11s %5s %5s %6s %s\n"
+	printf -v fdash '%*s' "$fw" ''
+	fmt="%-${fw}s %-${tw}s %8s %15s %8s %8s %11s %11s %5s %5s %6s %s\n"
 	printf "$fmt" file target "req/s" "req/s min..max" "p50 ms" "p99 ms" "proxy us/r" "origin us/r" "wrk%" "core%" "other%" errors
-	printf "$fmt" ---------- "${dash// /-}" -------- --------------- -------- -------- ----------- ----------- ----- ----- ------ ------
+	printf "$fmt" "${fdash// /-}" "${dash// /-}" -------- --------------- -------- -------- ----------- ----------- ----- ----- ------ ------
 	for f in "${FILES[@]}"; do
 		for t in "${TARGETS[@]}"; do
 			rps=$(col "$f" "$t" 4 | median)
