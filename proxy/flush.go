@@ -32,66 +32,72 @@ const streamBufSize = 64 << 10
 var streamBufs = sync.Pool{New: func() any { b := make([]byte, streamBufSize); return &b }}
 
 // flushCopy copies r to w, as described above. w is the body writer
-// fasthttp hands to a BodyWriterTo; flush writes w's buffer to the
-// connection (nil when w flushes every write itself, as its chunked
-// writer does).
+// fasthttp hands to a BodyWriterTo.
 func flushCopy(w io.Writer, r io.Reader) (int64, error) {
 	bp := streamBufs.Get().(*[]byte)
 	defer streamBufs.Put(bp)
-	c := flushCopier{w: w, buf: *bp}
-	return c.run(r)
+	c := flushCopier{w: w, buf: *bp, hold: -1}
+	_, err := c.run(r)
+	c.stop()
+	return c.total, err
 }
 
+// flushCopier copies a reader to a body writer through buf. With hold < 0
+// it writes everything, reusing buf; with hold >= 0 it keeps every byte it
+// reads in buf (growing it, up to limit) and writes only those before hold.
 type flushCopier struct {
-	w   io.Writer
-	buf []byte
+	w     io.Writer
+	buf   []byte
+	hold  int // see above
+	limit int // with hold >= 0: run stops once buf holds more
 
 	mu sync.Mutex
-	// buf[written:pending] has arrived and is not written yet; the copy
-	// goroutine reads into buf[pending:] without the lock.
+	// buf[written:pending] has arrived and may be written, up to hold; the
+	// copy goroutine reads into buf[pending:] without the lock.
 	written, pending int
 	total            int64
 	err              error // the first write error
 	timer            *time.Timer
-	armed, done      bool
+	armed, stopped   bool
 }
 
-func (c *flushCopier) run(r io.Reader) (int64, error) {
-	defer func() {
-		c.mu.Lock()
-		c.done = true
-		if c.timer != nil {
-			c.timer.Stop()
-		}
-		c.mu.Unlock()
-	}()
+// run copies until r ends (eof true) or, when holding, buf holds more than
+// limit (eof false). It returns the first read or write error.
+func (c *flushCopier) run(r io.Reader) (eof bool, err error) {
 	for {
 		c.mu.Lock()
 		if c.pending == len(c.buf) {
-			c.writeLocked(false)
-			c.written, c.pending = 0, 0
+			if c.hold < 0 {
+				c.writeLocked(false)
+				c.written, c.pending = 0, 0
+			} else {
+				c.buf = append(c.buf, 0)[:c.pending]
+				c.buf = c.buf[:cap(c.buf)]
+			}
 		}
 		err := c.err
 		c.mu.Unlock()
 		if err != nil {
-			return c.total, err
+			return false, err
 		}
 		n, rerr := r.Read(c.buf[c.pending:])
 		c.mu.Lock()
 		c.pending += n
-		if rerr != nil {
-			c.writeLocked(false)
-			total, werr := c.total, c.err
+		if rerr != nil || (c.hold >= 0 && c.pending > c.limit) {
+			if c.hold < 0 {
+				c.writeLocked(false)
+			}
+			werr := c.err
 			c.mu.Unlock()
-			if rerr == io.EOF {
-				rerr = nil
+			switch {
+			case werr != nil:
+				return false, werr
+			case rerr == io.EOF:
+				return true, nil
 			}
-			if werr != nil {
-				return total, werr
-			}
-			return total, rerr
+			return false, rerr
 		}
-		if c.pending > c.written && !c.armed {
+		if c.ready() > c.written && !c.armed {
 			c.armed = true
 			if c.timer == nil {
 				c.timer = time.AfterFunc(flushDelay, c.flush)
@@ -103,24 +109,46 @@ func (c *flushCopier) run(r io.Reader) (int64, error) {
 	}
 }
 
+// ready is the end of what may be written now.
+func (c *flushCopier) ready() int {
+	if c.hold >= 0 {
+		return min(c.pending, c.hold)
+	}
+	return c.pending
+}
+
+// stop ends the timer's flushes; after it, the caller owns buf and w.
+func (c *flushCopier) stop() {
+	c.mu.Lock()
+	c.stopped = true
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.mu.Unlock()
+}
+
+// held returns the bytes read so far; call it after stop.
+func (c *flushCopier) held() []byte { return c.buf[:c.pending] }
+
 // flush runs on the timer: the origin paused, write what has arrived.
 func (c *flushCopier) flush() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.armed = false
-	if c.done {
+	if c.stopped {
 		return
 	}
 	c.writeLocked(true)
 }
 
-// writeLocked writes buf[written:pending] and, with flush, pushes it to
-// the connection.
+// writeLocked writes what may be written and, with flush, pushes it to the
+// connection.
 func (c *flushCopier) writeLocked(flush bool) {
-	if c.err != nil || c.pending == c.written {
+	end := c.ready()
+	if c.err != nil || end <= c.written {
 		return
 	}
-	n, err := c.w.Write(c.buf[c.written:c.pending])
+	n, err := c.w.Write(c.buf[c.written:end])
 	c.written += n
 	c.total += int64(n)
 	if err == nil && flush {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -113,4 +114,111 @@ func TestChunkedPageIsWrittenInFewWrites(t *testing.T) {
 		t.Errorf("the proxy wrote %d chunks for the origin's %d; want a few large ones", n, chunks)
 	}
 	t.Logf("%d origin chunks (%d bytes each) written as %d", chunks, 320, n)
+}
+
+// TestPersonalizedPageStreamsBeforeItsFirstChange: on a path with rules,
+// the part of the page before the first rewritten element reaches the
+// visitor while the origin is still sending the rest; the page is then
+// personalized as a whole. A page that changes before the point predicted
+// from the cached page is served as the origin sent it, and counted.
+func TestPersonalizedPageStreamsBeforeItsFirstChange(t *testing.T) {
+	_, edit := withRules(t, map[string]string{"shop.yaml": shopRules})
+	head := "<!DOCTYPE html><html><head><title>Shop</title>" +
+		"<style>" + strings.Repeat("p{margin:0}\n", 1000) + "</style></head><body>\n"
+	late := "<p class='greeting'>Welcome!</p><section id=hero><h1>Gear</h1></section></body></html>\n"
+	var early atomic.Value // a greeting before the predicted first change, when set
+	early.Store("")
+	headOf := func() string {
+		return strings.Replace(head, "<title>Shop</title>", "<title>Shop</title>"+early.Load().(string), 1)
+	}
+	seen := make(chan struct{}, 1)
+	origin := startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, headOf())
+		w.(http.Flusher).Flush()
+		if r.Header.Get("X-Test-Wait") != "" {
+			select {
+			case <-seen:
+			case <-time.After(3 * time.Second):
+			}
+		}
+		io.WriteString(w, late)
+	}))
+	p := startProxy(t, origin.URL, edit)
+	want := head + "<p class='greeting'>Hello &amp; welcome</p><section id=hero><h1><em>Run further</em></h1></section></body></html>\n"
+
+	// The first request compiles the page; the cache predicts the next.
+	if _, body := get(t, p.url+"/"); string(body) != want {
+		t.Fatalf("first request: %s", differs(string(body), want))
+	}
+	waiting := func() *http.Response {
+		req, err := http.NewRequest("GET", p.url+"/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Test-Wait", "1") // the origin holds the late part until the visitor has the head
+		resp, err := client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	resp := waiting()
+	start := time.Now()
+	got := make([]byte, len(head)/2)
+	if _, err := io.ReadFull(resp.Body, got); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	seen <- struct{}{}
+	rest, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := string(got) + string(rest); body != want {
+		t.Fatalf("streamed page: %s", differs(body, want))
+	}
+	if took > 2*time.Second {
+		t.Errorf("the page's first %d bytes took %v: held until the origin sent the rest", len(got), took)
+	}
+	if n := counterValue(t, p.Registry(), "tailor_rewrites_total", "result", "rewritten"); n != 2 {
+		t.Errorf("tailor_rewrites_total{result=rewritten} = %v, want 2", n)
+	}
+
+	// A greeting early in the page, before what was sent: the visitor gets
+	// the origin's page.
+	early.Store("<p class=greeting>Early</p>")
+	resp = waiting()
+	got = make([]byte, len(head)/2)
+	if _, err := io.ReadFull(resp.Body, got); err != nil {
+		t.Fatal(err)
+	}
+	seen <- struct{}{}
+	rest, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body, origin := string(got)+string(rest), headOf()+late; body != origin {
+		t.Fatalf("conflicting page: %s", differs(body, origin))
+	}
+	if n := counterValue(t, p.Registry(), "tailor_rewrites_total", "result", "conflict"); n != 1 {
+		t.Errorf("tailor_rewrites_total{result=conflict} = %v, want 1", n)
+	}
+	// Its template is cached now: the next one is personalized again.
+	_, body := get(t, p.url+"/")
+	if !strings.Contains(string(body), "<p class=greeting>Hello &amp; welcome</p>") {
+		t.Errorf("after the conflict, the page is not personalized: %d bytes", len(body))
+	}
+}
+
+// differs describes where got and want part, without printing pages.
+func differs(got, want string) string {
+	i := 0
+	for i < len(got) && i < len(want) && got[i] == want[i] {
+		i++
+	}
+	return fmt.Sprintf("%d bytes, want %d; they part at %d: %q vs %q", len(got), len(want), i,
+		got[i:min(len(got), i+60)], want[i:min(len(want), i+60)])
 }

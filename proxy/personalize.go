@@ -55,6 +55,12 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 		return
 	}
 
+	edits := editsOf(dec.Actions)
+	if key, first, ok := p.streamable(ctx, resp, st, &dec, v, edits); ok {
+		p.personalizeStreamed(ctx, resp, st, page, v, &dec, edits, key, first, start)
+		return
+	}
+
 	if cl := resp.Header.ContentLength(); cl > limit {
 		p.settle(ctx, v, &dec, nil, rewriteTooLarge)
 		p.report(ctx, v, &dec, false)
@@ -88,7 +94,7 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	resp.CloseBodyStream()
 	defer bytebufferpool.Put(raw)
 
-	body, tpl, result := p.rewriteBody(ctx, resp, st, page, &dec, raw.B)
+	body, tpl, result := p.rewriteBody(ctx, resp, st, page, edits, raw.B)
 	p.settle(ctx, v, &dec, tpl, result)
 	p.report(ctx, v, &dec, body != nil)
 	p.m.rewriteTime.Observe(time.Since(start).Seconds())
@@ -140,9 +146,22 @@ func (p *Proxy) decide(ctx *fasthttp.RequestCtx, st *ruleState, page *rules.Page
 // decision header says the same, and why the page was left as the origin
 // sent it when rules applied.
 func (p *Proxy) settle(ctx *fasthttp.RequestCtx, v *visit, dec *rules.Decision, tpl *rewrite.Template, result string) {
+	changed, applied := p.settleMetrics(dec, tpl, result)
+	if p.cfg.Debug.DecisionHeader || v.preview != nil {
+		h := decisionHeader(dec, v.preview != nil, applied)
+		if !changed && len(dec.Actions) > 0 {
+			h += "; unchanged=" + result
+		}
+		ctx.Response.Header.Set("X-Tailor-Decision", h)
+	}
+}
+
+// settleMetrics is settle's counting, and tells whether the page changed
+// and which actions were applied.
+func (p *Proxy) settleMetrics(dec *rules.Decision, tpl *rewrite.Template, result string) (changed bool, applied func(*rules.Action) bool) {
 	p.m.rewrites.WithLabelValues(result).Inc()
-	changed := result == rewriteDone && tpl != nil
-	applied := func(a *rules.Action) bool { return changed && tpl.Matched(a.Sel) > 0 }
+	changed = result == rewriteDone && tpl != nil
+	applied = func(a *rules.Action) bool { return changed && tpl.Matched(a.Sel) > 0 }
 	for i := range dec.Actions {
 		if a := &dec.Actions[i]; applied(a) {
 			p.m.ruleHits.WithLabelValues(a.Rule).Inc()
@@ -153,13 +172,7 @@ func (p *Proxy) settle(ctx *fasthttp.RequestCtx, v *visit, dec *rules.Decision, 
 			p.m.caseHits.WithLabelValues(c.Rule, c.Case).Inc()
 		}
 	}
-	if p.cfg.Debug.DecisionHeader || v.preview != nil {
-		h := decisionHeader(dec, v.preview != nil, applied)
-		if !changed && len(dec.Actions) > 0 {
-			h += "; unchanged=" + result
-		}
-		ctx.Response.Header.Set("X-Tailor-Decision", h)
-	}
+	return changed, applied
 }
 
 // ruleApplied reports whether an action of rule id was applied.
@@ -175,7 +188,7 @@ func ruleApplied(dec *rules.Decision, id string, applied func(*rules.Action) boo
 // rewriteBody returns the personalized body, encoded for the visitor, or
 // nil to serve the origin's bytes, and the template it rendered; result
 // labels the metric either way.
-func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *ruleState, page *rules.Page, dec *rules.Decision, raw []byte) (body *bytebufferpool.ByteBuffer, tpl *rewrite.Template, result string) {
+func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *ruleState, page *rules.Page, edits []rewrite.Edit, raw []byte) (body *bytebufferpool.ByteBuffer, tpl *rewrite.Template, result string) {
 	defer func() {
 		if r := recover(); r != nil {
 			p.log.Error("rewrite panicked; served the origin's page", "panic", r, "path", string(ctx.Path()))
@@ -206,7 +219,7 @@ func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 		return nil, nil, rewriteError
 	}
 	rendered := bytebufferpool.Get()
-	rendered.B = tpl.Render(rendered.B[:0], editsOf(dec.Actions))
+	rendered.B = tpl.Render(rendered.B[:0], edits)
 	defer bytebufferpool.Put(rendered)
 
 	target := negotiate(ctx.Request.Header.Peek(fasthttp.HeaderAcceptEncoding), enc)
@@ -233,14 +246,24 @@ func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 // logged-in header), so pages that never repeat replace each other instead
 // of flooding it, and a page whose shape alternates still reuses.
 func (p *Proxy) template(ctx *fasthttp.RequestCtx, st *ruleState, page *rules.Page, html []byte) (*rewrite.Template, error) {
+	return p.templateFor(p.pageKey(ctx, st), page, html)
+}
+
+// pageKey is the page cache's key for the URL: the rule generation, the
+// host and the request URI.
+func (p *Proxy) pageKey(ctx *fasthttp.RequestCtx, st *ruleState) string {
 	key := bytebufferpool.Get()
 	defer bytebufferpool.Put(key)
 	key.B = strconv.AppendUint(key.B[:0], st.gen, 16)
 	key.B = append(key.B, ' ')
 	key.B = append(key.B, ctx.Host()...)
 	key.B = append(key.B, ctx.RequestURI()...)
+	return string(key.B)
+}
 
-	cached, ok := p.pages.Get(string(key.B))
+// templateFor is template for the page cache's key.
+func (p *Proxy) templateFor(key string, page *rules.Page, html []byte) (*rewrite.Template, error) {
+	cached, ok := p.pages.Get(key)
 	if ok {
 		for _, tpl := range cached.tpls {
 			if tpl.Same(html) {
@@ -255,7 +278,7 @@ func (p *Proxy) template(ctx *fasthttp.RequestCtx, st *ruleState, page *rules.Pa
 		for i, tpl := range cached.tpls {
 			if nt, ok := tpl.Reuse(own); ok {
 				p.m.pageCache.WithLabelValues("reuse").Inc()
-				p.pages.Add(string(key.B), cached.with(nt, i))
+				p.pages.Add(key, cached.with(nt, i))
 				return nt, nil
 			}
 		}
@@ -265,7 +288,7 @@ func (p *Proxy) template(ctx *fasthttp.RequestCtx, st *ruleState, page *rules.Pa
 	if err != nil {
 		return nil, err
 	}
-	p.pages.Add(string(key.B), cached.with(tpl, -1))
+	p.pages.Add(key, cached.with(tpl, -1))
 	return tpl, nil
 }
 

@@ -257,3 +257,26 @@ func (r *renderer) close(i int32) {
 		r.put(r.edits[a.after].Value)
 	}
 }
+
+// FirstChange returns the offset in the page of the first byte Render with
+// edits may change (the start tag of the first element an edit applies
+// to), or the page's length when Render would copy the page unchanged.
+// Bytes before it are the same in the rendered page.
+func (t *Template) FirstChange(edits []Edit) int {
+	r := renderer{t: t, edits: edits}
+	for i := range edits {
+		if ed := &edits[i]; ed.Sel >= 0 && ed.Sel < t.nsel {
+			if ed.Sel < 64 {
+				r.mask |= 1 << ed.Sel
+			} else {
+				r.wide = true
+			}
+		}
+	}
+	for i := range t.elems {
+		if a := r.resolve(&t.elems[i]); a.any() {
+			return int(t.elems[i].s0)
+		}
+	}
+	return len(t.page)
+}

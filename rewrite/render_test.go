@@ -1,6 +1,7 @@
 package rewrite
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -266,4 +267,28 @@ func TestRenderConcurrently(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestFirstChangeIsBeforeEveryChangedByte: the rendered page and the page
+// share every byte before FirstChange, for each edit alone and all at once.
+func TestFirstChangeIsBeforeEveryChangedByte(t *testing.T) {
+	tpl := benchTemplate(t)
+	cases := [][]Edit{benchEdits, nil}
+	for _, ed := range benchEdits {
+		cases = append(cases, []Edit{ed})
+	}
+	cases = append(cases, []Edit{{Sel: 1, Op: AddClass, Value: []byte("x")}}, []Edit{{Sel: 4, Op: After, Value: []byte("<p>")}})
+	for _, edits := range cases {
+		out := tpl.Render(nil, edits)
+		fc := tpl.FirstChange(edits)
+		if !bytes.Equal(out[:fc], tpl.page[:fc]) {
+			t.Errorf("%v: the rendered page differs before FirstChange %d", edits, fc)
+		}
+		if len(edits) == 0 && fc != len(tpl.page) {
+			t.Errorf("no edits: FirstChange = %d, want the page's length %d", fc, len(tpl.page))
+		}
+		if len(edits) > 0 && fc == len(tpl.page) {
+			t.Errorf("%v: FirstChange says nothing changes", edits)
+		}
+	}
 }
