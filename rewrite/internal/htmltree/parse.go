@@ -376,6 +376,7 @@ func (p *parser) addFormattingElement() {
 	tagAtom, attr := p.tok.DataAtom, p.tok.Attr
 	p.addElement()
 	p.registerFormatting(p.top(), p.oeRec[len(p.oeRec)-1]) // tailor
+	p.arkCompared(tagAtom, p.oeRec[len(p.oeRec)-1])        // tailor
 
 	// In order to optimize the search, we need the attributes to be sorted, so we
 	// can just use slices.Equal.
@@ -927,6 +928,7 @@ func inBodyIM(p *parser) bool {
 			}
 			if copyAttributes(p.oe[0], p.tok) {
 				p.taintFrom(1, Merged) // tailor: this tag changes an element outside the open ones
+				p.merged(0)            // tailor
 			}
 		case a.Base, a.Basefont, a.Bgsound, a.Link, a.Meta, a.Noframes, a.Script, a.Style, a.Template, a.Title:
 			return inHeadIM(p)
@@ -940,6 +942,7 @@ func inBodyIM(p *parser) bool {
 					p.framesetOK = false
 					if copyAttributes(body, p.tok) {
 						p.taintFrom(2, Merged) // tailor: as for <html> above
+						p.merged(1)            // tailor
 					}
 				}
 			}
