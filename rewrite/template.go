@@ -80,7 +80,9 @@ var bom = []byte("\xef\xbb\xbf")
 // builds for page (after a leading UTF-8 byte-order mark, which is skipped
 // as browsers skip it). Elements without a source start tag of their own,
 // or whose source span is not their content in the tree, are skipped and
-// counted (see Skipped).
+// counted for content edits (see Skipped); start-tag edits still reach
+// those with a start tag, and clones made from it (see TagMatched and
+// doc.go).
 //
 // Compile fails only on a page that is not text (ErrNotText), that is too
 // large (ErrTooLarge) or that the parser gives up on (ErrUnparsable), and
