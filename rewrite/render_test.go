@@ -127,6 +127,13 @@ func TestRender(t *testing.T) {
 			want:  `<p class="a&quot;b c">x</p>`,
 		},
 		{
+			name:  "an attribute added after an empty unquoted value is not read as that value",
+			page:  `<p a=>x</p><p b= >y</p><p c=d=>z</p>`,
+			sels:  []string{"p"},
+			edits: []Edit{{Sel: 0, Op: AddClass, Value: []byte("k")}, {Sel: 0, Op: SetAttr, Name: "id", Value: []byte("i")}},
+			want:  `<p a="" id="i" class="k">x</p><p b= "" id="i" class="k">y</p><p c=d= id="i" class="k">z</p>`,
+		},
+		{
 			name:  "self-closing foreign element stays self-closing",
 			page:  `<svg><rect width=1/><rect/></svg>`,
 			sels:  []string{"rect"},
