@@ -247,45 +247,24 @@ func nodeString(n *html.Node) string {
 }
 
 // sameAttrs reports whether x and y are the same attributes, in the same
-// order, but for token class in a class attribute of y (which y may have
-// gained).
+// order, but for token class, which y may have gained: class lists are
+// compared as tokens without it, and a class attribute left empty counts as
+// none.
 func sameAttrs(x, y []html.Attribute, class string) bool {
-	strip := func(v string) string {
-		var toks []string
-		for _, f := range strings.Fields(v) {
-			if f != class {
-				toks = append(toks, f)
+	norm := func(attrs []html.Attribute) []html.Attribute {
+		var out []html.Attribute
+		for _, a := range attrs {
+			if a.Namespace == "" && a.Key == "class" {
+				toks := slices.DeleteFunc(strings.Fields(a.Val), func(s string) bool { return s == class })
+				if a.Val = strings.Join(toks, " "); a.Val == "" {
+					continue
+				}
 			}
+			out = append(out, a)
 		}
-		return strings.Join(toks, " ")
+		return out
 	}
-	j := 0
-	for _, ay := range y {
-		if ay.Namespace == "" && ay.Key == "class" && strip(ay.Val) == "" {
-			continue // the class attribute the edit added
-		}
-		if j >= len(x) {
-			return false
-		}
-		ax := x[j]
-		j++
-		if ax.Namespace != ay.Namespace || ax.Key != ay.Key {
-			return false
-		}
-		if ax.Namespace == "" && ax.Key == "class" {
-			if strings.Join(strings.Fields(ax.Val), " ") != strip(ay.Val) {
-				return false
-			}
-		} else if ax.Val != ay.Val {
-			return false
-		}
-	}
-	if j < len(x) {
-		// An empty class attribute the edit filled in.
-		rest := x[j:]
-		return len(rest) == 1 && rest[0].Namespace == "" && rest[0].Key == "class" && strings.TrimSpace(rest[0].Val) == ""
-	}
-	return true
+	return slices.Equal(norm(x), norm(y))
 }
 
 func hasClass(n *html.Node, class string) bool {
