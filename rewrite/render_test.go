@@ -323,3 +323,37 @@ func TestStartTagEditsOnBrokenElements(t *testing.T) {
 		}
 	}
 }
+
+// TestReuseShiftsStartTagRecords checks that Reuse moves the start-tag
+// records of broken elements as Compile would make them: a token changes in
+// the tag of a foster-parented element, and before its adopted neighbours.
+func TestReuseShiftsStartTagRecords(t *testing.T) {
+	ms := selMatchers(t, "div", "table", "b", "body > *")
+	for _, c := range []struct{ old, new string }{
+		{`<table><div data-t="1">x</div><tr><td>c</table><p><b>y</p>z`, `<table><div data-t="12345">x</div><tr><td>c</table><p><b>y</p>z`},
+		{`<input name=t value="a"><table><div>x</div></table><p><b>y</p>z`, `<input name=t value="abcdef"><table><div>x</div></table><p><b>y</p>z`},
+	} {
+		if !checkReuse(t, c.old, []byte(c.old), []byte(c.new), ms) {
+			t.Errorf("Reuse refused %q for %q", c.new, c.old)
+			continue
+		}
+		tpl, _ := Compile([]byte(c.old), ms)
+		got, _ := tpl.Reuse([]byte(c.new))
+		want, _ := Compile([]byte(c.new), ms)
+		moved := 0
+		for _, s := range got.elems {
+			if s.flags&fTagOnly != 0 && int(s.s0) > commonPrefix([]byte(c.old), []byte(c.new)) {
+				moved++
+			}
+		}
+		if moved < 2 {
+			t.Errorf("%q: %d start-tag records after the change, want at least 2", c.new, moved)
+		}
+		for si := range ms {
+			if got.TagMatched(si) != want.TagMatched(si) || got.TagSkipped(si) != want.TagSkipped(si) {
+				t.Errorf("%q: selector %d: TagMatched/TagSkipped %d/%d, compiled %d/%d", c.new, si,
+					got.TagMatched(si), got.TagSkipped(si), want.TagMatched(si), want.TagSkipped(si))
+			}
+		}
+	}
+}
