@@ -313,7 +313,7 @@ func missCause(tree *htmltree.Tree, sel cascadia.Matcher, ri int32) string {
 		why = append(why, "its original has no start tag")
 	}
 	if orig.Flags&htmltree.AttrsMerged != 0 {
-		why = append(why, "a later <html> or <body> tag added attributes")
+		why = append(why, "a later <html> or <body> tag offers attributes")
 	}
 	all, some, ark := true, false, false
 	for i := range tree.Elems {

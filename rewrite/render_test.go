@@ -314,6 +314,8 @@ func TestStartTagEditsOnBrokenElements(t *testing.T) {
 			Edit{Op: AddClass, Value: []byte("k")}, "<body><p>x<body class=a>"},
 		{"html given attributes by a later tag", "<html><p>x<html lang=en>", "html",
 			Edit{Op: SetAttr, Name: "lang", Value: []byte("fr")}, "<html><p>x<html lang=en>"},
+		{"body whose attribute a later tag would give back", "<body class=a><p>x<body class=b>", "body",
+			Edit{Op: SetAttr, Name: "class", Value: nil}, "<body class=a><p>x<body class=b>"},
 		{"Noah's Ark clause", "<b><b><b><b>x", "b",
 			Edit{Op: AddClass, Value: []byte("k")}, "<b><b><b><b>x"},
 	} {

@@ -296,8 +296,9 @@ func (c *compiler) families(sels []cascadia.Matcher) map[int32]*family {
 
 // addTag records e's start tag for start-tag edits of selectors hits. It
 // refuses an element whose attributes are not only its tag's (a later
-// <html> or <body> tag added to them), and one whose attributes decide
-// what the Noah's Ark clause keeps: editing them could change the tree.
+// <html> or <body> tag offers it attributes), and one whose attributes
+// decide what the Noah's Ark clause keeps: editing them could change the
+// tree.
 func (c *compiler) addTag(e *htmltree.Elem, f *family, hits []int32) bool {
 	if e.Start < 0 || e.Flags&(htmltree.AttrsMerged|htmltree.ArkCompared) != 0 || (f != nil && f.noTag) {
 		return false

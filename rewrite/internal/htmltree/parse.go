@@ -928,8 +928,8 @@ func inBodyIM(p *parser) bool {
 			}
 			if copyAttributes(p.oe[0], p.tok) {
 				p.taintFrom(1, Merged) // tailor: this tag changes an element outside the open ones
-				p.merged(0)            // tailor
 			}
+			p.merged(0) // tailor
 		case a.Base, a.Basefont, a.Bgsound, a.Link, a.Meta, a.Noframes, a.Script, a.Style, a.Template, a.Title:
 			return inHeadIM(p)
 		case a.Body:
@@ -942,8 +942,8 @@ func inBodyIM(p *parser) bool {
 					p.framesetOK = false
 					if copyAttributes(body, p.tok) {
 						p.taintFrom(2, Merged) // tailor: as for <html> above
-						p.merged(1)            // tailor
 					}
+					p.merged(1) // tailor
 				}
 			}
 		case a.Frameset:

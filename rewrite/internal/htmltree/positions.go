@@ -21,8 +21,9 @@ const (
 	Ended
 	// AtEOF marks an element left open at the end of the input.
 	AtEOF
-	// AttrsMerged marks <html> or <body> given attributes by a later <html>
-	// or <body> tag: its attributes are not only those of its own tag.
+	// AttrsMerged marks <html> or <body> offered attributes by a later
+	// <html> or <body> tag: its attributes are not only those of its own
+	// tag, or would not be once an edit removed one the later tag has.
 	AttrsMerged
 	// ArkCompared marks a formatting element (or clone) whose attributes
 	// the Noah's Ark clause compared with those of at least two others of
@@ -262,10 +263,12 @@ func (p *parser) arkCompared(tag atom.Atom, ri int32) {
 	}
 }
 
-// merged records that a later <html> or <body> tag added attributes to the
-// element at stack index i.
+// merged records that a later <html> or <body> tag offered attributes to
+// the element at stack index i (it takes those it does not have).
 func (p *parser) merged(i int) {
-	p.recs[p.oeRec[i]].Flags |= AttrsMerged
+	if len(p.tok.Attr) > 0 {
+		p.recs[p.oeRec[i]].Flags |= AttrsMerged
+	}
 }
 
 // leaked is called when the parser re-opens (clones) the formatting element
