@@ -161,7 +161,16 @@ func (p *Proxy) settle(ctx *fasthttp.RequestCtx, v *visit, dec *rules.Decision, 
 func (p *Proxy) settleMetrics(dec *rules.Decision, tpl *rewrite.Template, result string) (changed bool, applied func(*rules.Action) bool) {
 	p.m.rewrites.WithLabelValues(result).Inc()
 	changed = result == rewriteDone && tpl != nil
-	applied = func(a *rules.Action) bool { return changed && tpl.Matched(a.Sel) > 0 }
+	applied = func(a *rules.Action) bool {
+		if !changed {
+			return false
+		}
+		switch rewrite.Op(a.Op) {
+		case rewrite.SetAttr, rewrite.AddClass, rewrite.RemoveClass:
+			return tpl.TagMatched(a.Sel) > 0
+		}
+		return tpl.Matched(a.Sel) > 0
+	}
 	for i := range dec.Actions {
 		if a := &dec.Actions[i]; applied(a) {
 			p.m.ruleHits.WithLabelValues(a.Rule).Inc()

@@ -23,19 +23,49 @@
 //
 // # What can be rewritten
 //
-// An element can be rewritten when its source bytes are exactly its content
-// in the tree. Elements the parser made without a start tag of their own —
-// implied html/head/body/tbody, clones made by the adoption agency algorithm
-// or by the reconstruction of active formatting elements — cannot, and
-// neither can elements whose span the parser broke up: a table with foster-
-// parented content, the elements rearranged by the adoption agency algorithm,
-// a formatting element whose unclosed start tag the parser re-opens after
-// the element ends, a <head> re-opened after </head>, an element inside SVG
-// or MathML that a token closes by rules an edit of its content would
-// change, the first element of a <template> that sets how the rest of it is
-// parsed. Such elements are
-// skipped and counted (Template.Skipped): the page is never corrupted to
-// honour a rule.
+// Start-tag edits (SetAttr, AddClass, RemoveClass) change only the
+// element's own start tag, so they apply to every matched element that has
+// one, whatever the parser did with its content: the elements rearranged by
+// the adoption agency algorithm, a table with foster-parented content and
+// what was foster-parented, a formatting element left open and re-opened
+// after its end, and the like. A clone that the adoption agency algorithm or
+// the reconstruction of active formatting elements made of such an element
+// has the attributes of the original's tag, and the browser shows it with
+// the change too. So an original's tag is edited for a selector only when
+// the selector matches the original and all its clones; when it matches
+// only some of them (the clone only, say: "body > b" on "<p><b>x</p>y"),
+// none is edited and those it matched are skipped. Two kinds of tags are
+// never edited, because the tag alone does not decide the element's
+// attributes: that of <html> or <body> when a later <html> or <body> tag
+// with attributes follows (the element takes those it lacks, and would take
+// one an edit removed), and that of a formatting element whose attributes
+// the Noah's Ark clause compared (three others of its name were in the list
+// of active formatting elements), where changing them could change the
+// tree. Elements the parser made without any start tag — implied
+// html/head/body/tbody/tr/p — cannot take start-tag edits: Render adds no
+// tags.
+//
+// Content edits (Replace, Inner, Prepend, Append, Before, After, Remove)
+// apply to an element when its source bytes are exactly its content in the
+// tree. Elements without a start tag of their own (implied ones, clones)
+// cannot take them, and neither can elements whose span the parser broke
+// up: a table with foster-parented content, the elements rearranged by the
+// adoption agency algorithm, a formatting element whose unclosed start tag
+// the parser re-opens after the element ends (and the elements that hold
+// it), an element the parser cloned, a <head> re-opened after </head>, an
+// element inside SVG or MathML that a token closes by rules an edit of its
+// content would change, the first element of a <template> that sets how
+// the rest of it is parsed.
+//
+// Elements an edit cannot apply to are skipped and counted, per selector,
+// for content edits (Template.Matched, Template.Skipped) and for start-tag
+// edits (Template.TagMatched, Template.TagSkipped): the page is never
+// corrupted, nor an element marked that the selector did not match, to
+// honour a rule. On the html5lib tree-construction documents, an AddClass
+// rendered and parsed again marks exactly goquery's selection in 99.5% of
+// (document, selector) pairs once implied elements are left out, 97.2% of
+// the pairs where something is selected (TestAddClassMarksGoquerySelection
+// lists the rest by cause).
 //
 // # Edits
 //

@@ -98,7 +98,8 @@ func TestGolden(t *testing.T) {
 				t.Fatal("Render(nil) differs from the page")
 			}
 			for i, n := range names {
-				t.Logf("%-24q matched %d, skipped %d", n, tpl.Matched(i), tpl.Skipped(i))
+				t.Logf("%-24q matched %d, skipped %d; start tags: matched %d, skipped %d",
+					n, tpl.Matched(i), tpl.Skipped(i), tpl.TagMatched(i), tpl.TagSkipped(i))
 			}
 			got := tpl.Render(nil, edits)
 			path := filepath.Join("testdata", name+".expected.html")

@@ -116,6 +116,12 @@ func (r *renderer) resolve(s *span) (a actions) {
 			a.startTag = true
 		}
 	}
+	switch {
+	case s.flags&fTagOnly != 0:
+		a = actions{-1, -1, -1, -1, -1, -1, a.startTag}
+	case s.flags&fNoTag != 0:
+		a.startTag = false
+	}
 	return a
 }
 

@@ -128,6 +128,13 @@ func TestRender(t *testing.T) {
 			want:  `<p class="a&quot;b c">x</p>`,
 		},
 		{
+			name:  "an attribute added after an empty unquoted value is not read as that value",
+			page:  `<p a=>x</p><p b= >y</p><p c=d=>z</p>`,
+			sels:  []string{"p"},
+			edits: []Edit{{Sel: 0, Op: AddClass, Value: []byte("k")}, {Sel: 0, Op: SetAttr, Name: "id", Value: []byte("i")}},
+			want:  `<p a="" id="i" class="k">x</p><p b= "" id="i" class="k">y</p><p c=d= id="i" class="k">z</p>`,
+		},
+		{
 			name:  "self-closing foreign element stays self-closing",
 			page:  `<svg><rect width=1/><rect/></svg>`,
 			sels:  []string{"rect"},
@@ -183,11 +190,16 @@ func TestRenderAllocatesNothing(t *testing.T) {
 	bench := benchTemplate(t)
 	trunc := compileT(t, "<div id=a><ul><li>x<li>y", "#a", "li")
 	truncEdits := []Edit{{Sel: 0, Op: Append, Value: []byte("A")}, {Sel: 1, Op: After, Value: []byte("B")}}
+	page, sels, _, brokenEdits := loadCase(t, "starttag-broken")
+	broken, err := Compile(page, sels)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		name  string
 		tpl   *Template
 		edits []Edit
-	}{{"every op", tpl, edits}, {"bench page", bench, benchEdits}, {"closers", trunc, truncEdits}} {
+	}{{"every op", tpl, edits}, {"bench page", bench, benchEdits}, {"closers", trunc, truncEdits}, {"start tags of broken elements", broken, brokenEdits}} {
 		dst := make([]byte, 0, 2*len(c.tpl.page)+1024)
 		if n := testing.AllocsPerRun(100, func() { dst = c.tpl.Render(dst[:0], c.edits) }); n != 0 {
 			t.Errorf("%s: Render allocates %v times per run, want 0", c.name, n)
@@ -216,16 +228,19 @@ func TestCompileErrors(t *testing.T) {
 
 func TestMatchedAndSkipped(t *testing.T) {
 	tpl := compileT(t, "<p><b>1</p><p id=x>2</p><table>t<tr><td>c</table>", "b", "p", "table, td", "#none")
-	for _, c := range []struct{ sel, matched, skipped int }{
-		{0, 0, 3}, // the <b> leaks into what follows; its two clones have no tag
-		{1, 1, 1}, // the first <p> holds the leaking <b>
-		{2, 1, 1}, // the table has foster-parented text; its cell does not
-		{3, 0, 0},
-		{4, 0, 0}, // out of range
-		{-1, 0, 0},
+	for _, c := range []struct{ sel, matched, skipped, tagMatched, tagSkipped int }{
+		{0, 0, 3, 3, 0}, // the <b> leaks into what follows; its two clones have no tag, but its tag is theirs
+		{1, 1, 1, 2, 0}, // the first <p> holds the leaking <b>
+		{2, 1, 1, 2, 0}, // the table has foster-parented text; its cell does not
+		{3, 0, 0, 0, 0},
+		{4, 0, 0, 0, 0}, // out of range
+		{-1, 0, 0, 0, 0},
 	} {
 		if m, s := tpl.Matched(c.sel), tpl.Skipped(c.sel); m != c.matched || s != c.skipped {
 			t.Errorf("selector %d: Matched %d, Skipped %d; want %d, %d", c.sel, m, s, c.matched, c.skipped)
+		}
+		if m, s := tpl.TagMatched(c.sel), tpl.TagSkipped(c.sel); m != c.tagMatched || s != c.tagSkipped {
+			t.Errorf("selector %d: TagMatched %d, TagSkipped %d; want %d, %d", c.sel, m, s, c.tagMatched, c.tagSkipped)
 		}
 	}
 	if tpl.Size() < len(tpl.page) {
@@ -267,6 +282,83 @@ func TestRenderConcurrently(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestStartTagEditsOnBrokenElements covers elements whose span the parser
+// broke up: start-tag edits reach them (and the clones made from their
+// tag), content edits do not, and an edit whose tag is shared with elements
+// the selector does not match, or whose attributes steer the parser, is
+// skipped.
+func TestStartTagEditsOnBrokenElements(t *testing.T) {
+	for _, c := range []struct {
+		name, page, sel string
+		edit            Edit
+		want            string
+	}{
+		{"leaking original and its clone", "<p><b>x</p>y", "b",
+			Edit{Op: AddClass, Value: []byte("k")}, `<p><b class="k">x</p>y`},
+		{"its paragraph's tag", "<p><b>x</p>y", "p",
+			Edit{Op: AddClass, Value: []byte("k")}, `<p class="k"><b>x</p>y`},
+		{"its paragraph's content", "<p><b>x</p>y", "p",
+			Edit{Op: Inner, Value: []byte("k")}, "<p><b>x</p>y"},
+		{"the clone only", "<p><b>x</p>y", "body > b",
+			Edit{Op: AddClass, Value: []byte("k")}, "<p><b>x</p>y"},
+		{"the original only", "<p><b>x</p>y", "p > b",
+			Edit{Op: AddClass, Value: []byte("k")}, "<p><b>x</p>y"},
+		{"adopted link", "<a href=/x><p>x</a>y", "a",
+			Edit{Op: SetAttr, Name: "href", Value: []byte("/y")}, `<a href="/y"><p>x</a>y`},
+		{"foster-parented", "<table><div class=d>x</div><tr><td>c</table>", "div",
+			Edit{Op: RemoveClass, Value: []byte("d")}, `<table><div class="">x</div><tr><td>c</table>`},
+		{"foster-parenting table", "<table><div>x</div><tr><td>c</table>", "table",
+			Edit{Op: AddClass, Value: []byte("k")}, `<table class="k"><div>x</div><tr><td>c</table>`},
+		{"body given attributes by a later tag", "<body><p>x<body class=a>", "body",
+			Edit{Op: AddClass, Value: []byte("k")}, "<body><p>x<body class=a>"},
+		{"html given attributes by a later tag", "<html><p>x<html lang=en>", "html",
+			Edit{Op: SetAttr, Name: "lang", Value: []byte("fr")}, "<html><p>x<html lang=en>"},
+		{"body whose attribute a later tag would give back", "<body class=a><p>x<body class=b>", "body",
+			Edit{Op: SetAttr, Name: "class", Value: nil}, "<body class=a><p>x<body class=b>"},
+		{"Noah's Ark clause", "<b><b><b><b>x", "b",
+			Edit{Op: AddClass, Value: []byte("k")}, "<b><b><b><b>x"},
+	} {
+		tpl := compileT(t, c.page, c.sel)
+		if got := string(tpl.Render(nil, []Edit{c.edit})); got != c.want {
+			t.Errorf("%s: %v on %q of %q = %q, want %q", c.name, c.edit.Op, c.sel, c.page, got, c.want)
+		}
+	}
+}
+
+// TestReuseShiftsStartTagRecords checks that Reuse moves the start-tag
+// records of broken elements as Compile would make them: a token changes in
+// the tag of a foster-parented element, and before its adopted neighbours.
+func TestReuseShiftsStartTagRecords(t *testing.T) {
+	ms := selMatchers(t, "div", "table", "b", "body > *")
+	for _, c := range []struct{ old, new string }{
+		{`<table><div data-t="1">x</div><tr><td>c</table><p><b>y</p>z`, `<table><div data-t="12345">x</div><tr><td>c</table><p><b>y</p>z`},
+		{`<input name=t value="a"><table><div>x</div></table><p><b>y</p>z`, `<input name=t value="abcdef"><table><div>x</div></table><p><b>y</p>z`},
+	} {
+		if !checkReuse(t, c.old, []byte(c.old), []byte(c.new), ms) {
+			t.Errorf("Reuse refused %q for %q", c.new, c.old)
+			continue
+		}
+		tpl, _ := Compile([]byte(c.old), ms)
+		got, _ := tpl.Reuse([]byte(c.new))
+		want, _ := Compile([]byte(c.new), ms)
+		moved := 0
+		for _, s := range got.elems {
+			if s.flags&fTagOnly != 0 && int(s.s0) > commonPrefix([]byte(c.old), []byte(c.new)) {
+				moved++
+			}
+		}
+		if moved < 2 {
+			t.Errorf("%q: %d start-tag records after the change, want at least 2", c.new, moved)
+		}
+		for si := range ms {
+			if got.TagMatched(si) != want.TagMatched(si) || got.TagSkipped(si) != want.TagSkipped(si) {
+				t.Errorf("%q: selector %d: TagMatched/TagSkipped %d/%d, compiled %d/%d", c.new, si,
+					got.TagMatched(si), got.TagSkipped(si), want.TagMatched(si), want.TagSkipped(si))
+			}
+		}
+	}
 }
 
 // TestFirstChangeIsBeforeEveryChangedByte: the rendered page and the page

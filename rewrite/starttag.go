@@ -169,6 +169,10 @@ func (r *renderer) startTag(s *span) {
 	pos := sc.nameEnd // tag bytes before pos are written
 	class := r.hasClassEdits(s)
 	hasClass := false
+	// Whether the last attribute written as it is has an empty unquoted
+	// value ("<a b=>"): the tokenizer would read an attribute written right
+	// after it as that value.
+	open := false
 	for {
 		a, ok := sc.next()
 		if !ok {
@@ -177,9 +181,11 @@ func (r *renderer) startTag(s *span) {
 		key := tag[a.k0:a.k1]
 		isClass := class && equalFold(key, "class")
 		set := r.setAttr(s, key)
+		open = a.hasVal && a.quote == 0 && a.v0 == a.v1
 		if !isClass && set < 0 {
 			continue // written with what follows
 		}
+		open = false
 		r.dst = append(r.dst, tag[pos:a.pre]...)
 		pos = a.end
 		if seenBefore(tag, a.k0, a.k1) {
@@ -196,6 +202,7 @@ func (r *renderer) startTag(s *span) {
 			}
 			if set < 0 && !r.classChanges(s, base) {
 				r.dst = append(r.dst, tag[a.pre:a.end]...)
+				open = a.hasVal && a.quote == 0 && a.v0 == a.v1
 				continue
 			}
 			r.dst = append(r.dst, tag[a.pre:a.k1]...)
@@ -224,6 +231,9 @@ func (r *renderer) startTag(s *span) {
 		if (class && equalFold(ed.Name, "class")) || hasAttr(tag, ed.Name) {
 			continue
 		}
+		if open {
+			r.dst, open = append(r.dst, `""`...), false
+		}
 		r.dst = append(r.dst, ' ')
 		r.dst = append(r.dst, ed.Name...)
 		r.dst = append(r.dst, `="`...)
@@ -236,6 +246,9 @@ func (r *renderer) startTag(s *span) {
 			base = r.edits[set].Value
 		}
 		if len(base) > 0 || r.classChanges(s, base) {
+			if open {
+				r.dst = append(r.dst, `""`...)
+			}
 			r.dst = append(r.dst, ` class="`...)
 			r.classValue(s, base, false)
 			r.dst = append(r.dst, '"')

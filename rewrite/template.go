@@ -26,8 +26,11 @@ type Template struct {
 	// end tag is implied: closers[bounds[i]:bounds[i+1]] is "</name>".
 	bounds  []int32
 	closers []byte
-	matched []int32
-	skipped []int32
+	// Per selector: the elements content edits can rewrite and those they
+	// cannot; the elements start-tag edits can rewrite and those they
+	// cannot.
+	matched, skipped       []int32
+	tagMatched, tagSkipped []int32
 	// For Reuse (see reuse.go): whether the selectors are blind to
 	// attribute values and text, and, when they are, the start tags
 	// [tags[2k], tags[2k+1]) and raw-text contents [raws[2k], raws[2k+1])
@@ -40,7 +43,10 @@ type Template struct {
 }
 
 // span is one rewritable element: start tag [s0,s1), content [c0,e0), end
-// tag [e0,e1) (e0 == e1 when the end tag is implied).
+// tag [e0,e1) (e0 == e1 when the end tag is implied). A span with fTagOnly
+// is an element whose start tag only may be rewritten (its content in the
+// tree is not the source between its tags): it is recorded as a void
+// element, c0 == e0 == e1 == s1, and only start-tag edits apply to it.
 type span struct {
 	s0, s1, c0, e0, e1 int32
 	parent             int32  // index of the nearest enclosing span, or -1
@@ -63,6 +69,8 @@ const (
 	fNoEnd                         // open at an end of page where nothing can be written (see eofSafe)
 	fLTBefore                      // a text "<" precedes the start tag
 	fLTEnd                         // a text "<" ends the content
+	fTagOnly                       // only start-tag edits apply (see span)
+	fNoTag                         // start-tag edits do not apply: its tag is not its only source of attributes
 )
 
 var bom = []byte("\xef\xbb\xbf")
@@ -75,7 +83,9 @@ var bom = []byte("\xef\xbb\xbf")
 // builds for page (after a leading UTF-8 byte-order mark, which is skipped
 // as browsers skip it). Elements without a source start tag of their own,
 // or whose source span is not their content in the tree, are skipped and
-// counted (see Skipped).
+// counted for content edits (see Skipped); start-tag edits still reach
+// those with a start tag, and clones made from it (see TagMatched and
+// doc.go).
 //
 // Compile fails only on a page that is not text (ErrNotText), that is too
 // large (ErrTooLarge) or that the parser gives up on (ErrUnparsable), and
@@ -103,10 +113,12 @@ func Compile(page []byte, sels []cascadia.Matcher) (*Template, error) {
 	defer tree.Release()
 	c := compiler{
 		t: &Template{
-			page:    page,
-			nsel:    len(sels),
-			matched: make([]int32, len(sels)),
-			skipped: make([]int32, len(sels)),
+			page:       page,
+			nsel:       len(sels),
+			matched:    make([]int32, len(sels)),
+			skipped:    make([]int32, len(sels)),
+			tagMatched: make([]int32, len(sels)),
+			tagSkipped: make([]int32, len(sels)),
 		},
 		tree: tree,
 		base: base,
@@ -144,14 +156,17 @@ const (
 	leaks           // a formatting element left open inside is re-opened after it
 	foreignEnd      // closed without its end tag by a token whose handling an edit would change
 	crossing        // its span does not nest in the others' (never seen; a safety net)
+	cloned          // the parser made copies of it, with its attributes, elsewhere
 )
 
-// match runs the selectors on every element and keeps the rewritable ones.
-// Records come in creation order, so elements with a start tag come in
-// source order.
+// match runs the selectors on every element and records the ones edits can
+// rewrite: the whole element when its span is its content in the tree,
+// else its start tag alone, for start-tag edits. Records come in creation
+// order, so elements with a start tag come in source order.
 func (c *compiler) match(sels []cascadia.Matcher) {
 	t := c.t
-	var hits []int32
+	fams := c.families(sels)
+	var hits, tagHits []int32
 	for ri := range c.tree.Elems {
 		e := &c.tree.Elems[ri]
 		hits = hits[:0]
@@ -160,21 +175,151 @@ func (c *compiler) match(sels []cascadia.Matcher) {
 				hits = append(hits, int32(si))
 			}
 		}
-		if len(hits) == 0 || (c.tree.Detached && !attached(e.Node, c.tree.Doc)) {
+		if len(hits) == 0 || !c.attached(e) {
 			continue
 		}
+		if e.Origin >= 0 {
+			// A clone has the attributes of its original's start tag: the
+			// start-tag edits of its original reach it.
+			f := fams[e.Origin]
+			for _, si := range hits {
+				t.skipped[si]++
+				if f != nil && f.edited && f.whole(si) {
+					t.tagMatched[si]++
+				} else {
+					t.tagSkipped[si]++
+				}
+			}
+			continue
+		}
+		f := fams[int32(ri)]
 		s, g, why := c.span(e)
+		if why == rewritable && f != nil {
+			why = cloned
+		}
 		if why == rewritable {
 			why = c.add(s, g, hits)
 		}
-		count := t.matched
-		if why != rewritable {
-			count = t.skipped
+		if why == rewritable {
+			tag := t.tagMatched
+			if s.flags&fNoTag != 0 {
+				tag = t.tagSkipped
+			}
+			for _, si := range hits {
+				t.matched[si]++
+				tag[si]++
+			}
+			continue
 		}
+		// Content edits skip it; start-tag edits may still apply, when the
+		// elements the selector matched among it and its clones are the
+		// elements an edit of its tag changes.
+		tagHits = tagHits[:0]
 		for _, si := range hits {
-			count[si]++
+			t.skipped[si]++
+			if f == nil || f.whole(si) {
+				tagHits = append(tagHits, si)
+			} else {
+				t.tagSkipped[si]++
+			}
+		}
+		tag := t.tagSkipped
+		if len(tagHits) > 0 && c.addTag(e, f, tagHits) {
+			tag = t.tagMatched
+			if f != nil {
+				f.edited = true
+			}
+		}
+		for _, si := range tagHits {
+			tag[si]++
 		}
 	}
+}
+
+// attached reports whether e is in the document: a <frameset> may have
+// replaced the <body> that held it.
+func (c *compiler) attached(e *htmltree.Elem) bool {
+	return !c.tree.Detached || attached(e.Node, c.tree.Doc)
+}
+
+// family is an element the parser cloned (the adoption agency algorithm,
+// the reconstruction of active formatting elements) and its clones. They
+// all have the attributes of its start tag: an edit of that tag changes
+// every one of them in the browser, so it is made only for a selector that
+// matches all of them.
+type family struct {
+	n      int32   // members in the document
+	hits   []int32 // per selector, the members it matches
+	noTag  bool    // its tag cannot be edited (see addTag)
+	edited bool    // its tag is recorded for start-tag edits
+}
+
+// whole reports whether selector si matches every member of f.
+func (f *family) whole(si int32) bool { return f.n > 0 && f.hits[si] == f.n }
+
+// families returns the families of the tree, by their original's record;
+// nil when the parser made no clone.
+func (c *compiler) families(sels []cascadia.Matcher) map[int32]*family {
+	tr := c.tree
+	if len(tr.Clones) == 0 {
+		return nil
+	}
+	fams := make(map[int32]*family)
+	join := func(f *family, e *htmltree.Elem) {
+		if e.Flags&htmltree.ArkCompared != 0 {
+			f.noTag = true
+		}
+		if !c.attached(e) {
+			return
+		}
+		f.n++
+		for si, m := range sels {
+			if m.Match(e.Node) {
+				f.hits[si]++
+			}
+		}
+	}
+	for _, ci := range tr.Clones {
+		o := tr.Elems[ci].Origin
+		if o < 0 {
+			continue
+		}
+		f := fams[o]
+		if f == nil {
+			f = &family{hits: make([]int32, len(sels))}
+			fams[o] = f
+			// An original out of the document would be edited unseen.
+			f.noTag = tr.Elems[o].Start < 0 || !c.attached(&tr.Elems[o])
+			join(f, &tr.Elems[o])
+		}
+		join(f, &tr.Elems[ci])
+	}
+	return fams
+}
+
+// addTag records e's start tag for start-tag edits of selectors hits. It
+// refuses an element whose attributes are not only its tag's (a later
+// <html> or <body> tag offers it attributes), and one whose attributes
+// decide what the Noah's Ark clause keeps: editing them could change the
+// tree.
+func (c *compiler) addTag(e *htmltree.Elem, f *family, hits []int32) bool {
+	if e.Start < 0 || e.Flags&(htmltree.AttrsMerged|htmltree.ArkCompared) != 0 || (f != nil && f.noTag) {
+		return false
+	}
+	page := c.t.page
+	s0, s1 := e.Start+c.base, e.StartEnd+c.base
+	if !(s0 < s1 && int(s1) <= len(page)) {
+		return false
+	}
+	s := span{
+		s0: s0, s1: s1, c0: s1, e0: s1, e1: s1,
+		parent: -1, grp: -1, clOff: -1, bgrp: -1, bclOff: -1,
+		flags: fVoid | fTagOnly,
+	}
+	if s0 > 0 && page[s0-1] == '<' {
+		s.flags |= fLTBefore
+	}
+	return c.add(s, noGroups, hits) == rewritable
 }
 
 func attached(n, doc *html.Node) bool {
@@ -224,6 +369,9 @@ func (c *compiler) span(e *htmltree.Elem) (s span, g groups, why skip) {
 		s.e1 = s.e0
 	}
 	s.c0 = s.s1
+	if e.Flags&(htmltree.AttrsMerged|htmltree.ArkCompared) != 0 {
+		s.flags |= fNoTag // see addTag
+	}
 	n := e.Node
 	if n.Namespace == "" {
 		switch n.DataAtom {
@@ -545,9 +693,11 @@ func (t *Template) Matched(sel int) int {
 	return int(t.matched[sel])
 }
 
-// Skipped returns how many elements selector sel matched that cannot be
-// rewritten: the parser made them without a start tag of their own, or
-// their source span is not their content in the tree.
+// Skipped returns how many elements selector sel matched that content
+// edits (all but SetAttr, AddClass and RemoveClass) cannot rewrite: the
+// parser made them without a start tag of their own, or their source span
+// is not their content in the tree. Start-tag edits may still rewrite them
+// (see TagMatched).
 func (t *Template) Skipped(sel int) int {
 	if sel < 0 || sel >= len(t.skipped) {
 		return 0
@@ -555,11 +705,34 @@ func (t *Template) Skipped(sel int) int {
 	return int(t.skipped[sel])
 }
 
+// TagMatched returns how many elements selector sel matched that start-tag
+// edits (SetAttr, AddClass, RemoveClass) rewrite: elements with a start tag
+// of their own, whatever the parser did with their content, and clones
+// that the parser made from a start tag the edit changes.
+func (t *Template) TagMatched(sel int) int {
+	if sel < 0 || sel >= len(t.tagMatched) {
+		return 0
+	}
+	return int(t.tagMatched[sel])
+}
+
+// TagSkipped returns how many elements selector sel matched that start-tag
+// edits cannot rewrite: elements without a source tag (implied ones, clones
+// of an element the selector does not match with all its clones), and
+// elements whose attributes do not come from their tag alone or decide
+// the tree's shape (see doc.go).
+func (t *Template) TagSkipped(sel int) int {
+	if sel < 0 || sel >= len(t.tagSkipped) {
+		return 0
+	}
+	return int(t.tagSkipped[sel])
+}
+
 // Size returns the approximate number of bytes the template retains,
 // the page included, for a cache bounded in bytes.
 func (t *Template) Size() int {
 	return int(unsafe.Sizeof(*t)) + cap(t.page) +
 		cap(t.elems)*int(unsafe.Sizeof(span{})) +
-		(cap(t.sels)+cap(t.bounds)+cap(t.matched)+cap(t.skipped)+cap(t.tags)+cap(t.raws)+cap(t.texts)+cap(t.comments))*4 +
+		(cap(t.sels)+cap(t.bounds)+cap(t.matched)+cap(t.skipped)+cap(t.tagMatched)+cap(t.tagSkipped)+cap(t.tags)+cap(t.raws)+cap(t.texts)+cap(t.comments))*4 +
 		cap(t.closers)
 }

@@ -376,6 +376,7 @@ func (p *parser) addFormattingElement() {
 	tagAtom, attr := p.tok.DataAtom, p.tok.Attr
 	p.addElement()
 	p.registerFormatting(p.top(), p.oeRec[len(p.oeRec)-1]) // tailor
+	p.arkCompared(tagAtom, p.oeRec[len(p.oeRec)-1])        // tailor
 
 	// In order to optimize the search, we need the attributes to be sorted, so we
 	// can just use slices.Equal.
@@ -933,6 +934,7 @@ func inBodyIM(p *parser) bool {
 			if copyAttributes(p.oe[0], p.tok) {
 				p.taintFrom(1, Merged) // tailor: this tag changes an element outside the open ones
 			}
+			p.merged(0) // tailor
 		case a.Base, a.Basefont, a.Bgsound, a.Link, a.Meta, a.Noframes, a.Script, a.Style, a.Template, a.Title:
 			return inHeadIM(p)
 		case a.Body:
@@ -946,6 +948,7 @@ func inBodyIM(p *parser) bool {
 					if copyAttributes(body, p.tok) {
 						p.taintFrom(2, Merged) // tailor: as for <html> above
 					}
+					p.merged(1) // tailor
 				}
 			}
 		case a.Frameset:

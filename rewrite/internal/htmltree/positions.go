@@ -22,6 +22,15 @@ const (
 	Ended
 	// AtEOF marks an element left open at the end of the input.
 	AtEOF
+	// AttrsMerged marks <html> or <body> offered attributes by a later
+	// <html> or <body> tag: its attributes are not only those of its own
+	// tag, or would not be once an edit removed one the later tag has.
+	AttrsMerged
+	// ArkCompared marks a formatting element (or clone) whose attributes
+	// the Noah's Ark clause compared with those of at least two others of
+	// its name: a change to its attributes may change which of them the
+	// list of active formatting elements keeps, and so the tree.
+	ArkCompared
 )
 
 // Taints say why an element's tree content is not the source bytes between
@@ -249,6 +258,38 @@ func (p *parser) registerFormatting(n *html.Node, ri int32) {
 		p.fmtRec = make(map[*html.Node]int32)
 	}
 	p.fmtRec[n] = ri
+}
+
+// arkCompared is called before the Noah's Ark clause looks for elements
+// like a new formatting element of tag tag: when three of its name are
+// already in the list (after the last marker), their attributes and the new
+// element's decide what the list keeps.
+func (p *parser) arkCompared(tag atom.Atom, ri int32) {
+	n := 0
+	for i := len(p.afe) - 1; i >= 0 && p.afe[i].Type != scopeMarkerNode; i-- {
+		if e := p.afe[i]; e.Type == html.ElementNode && e.Namespace == "" && e.DataAtom == tag {
+			n++
+		}
+	}
+	if n < 3 {
+		return
+	}
+	p.recs[ri].Flags |= ArkCompared
+	for i := len(p.afe) - 1; i >= 0 && p.afe[i].Type != scopeMarkerNode; i-- {
+		if e := p.afe[i]; e.Type == html.ElementNode && e.Namespace == "" && e.DataAtom == tag {
+			if r, ok := p.fmtRec[e]; ok {
+				p.recs[r].Flags |= ArkCompared
+			}
+		}
+	}
+}
+
+// merged records that a later <html> or <body> tag offered attributes to
+// the element at stack index i (it takes those it does not have).
+func (p *parser) merged(i int) {
+	if len(p.tok.Attr) > 0 {
+		p.recs[p.oeRec[i]].Flags |= AttrsMerged
+	}
 }
 
 // leaked is called when the parser re-opens (clones) the formatting element
