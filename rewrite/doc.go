@@ -96,16 +96,22 @@
 //
 // # Reuse
 //
-// Many origins put a per-request token in every page: a CSRF token in a
-// <meta> or a hidden <input>, a nonce on <script>, a token in an inline
-// script's JSON. Template.Reuse takes a template for such a new body of the
-// same URL without parsing it, in about the time of comparing the two
-// bodies, when the bodies differ only inside attribute values of one start
-// tag (not id or class, not of a formatting element or of html or body) or
-// only inside the text of one inline <script> or <style>, and the
-// selectors cannot read what changed: they are cascadia.Sel values (as the
-// rules package makes them) without attribute selectors and without
+// Many origins change a page on every request: a CSRF token in a <meta> or
+// a hidden <input>, a nonce on <script>, a token in an inline script's
+// JSON, a request id in a comment, a session id or a date in the text.
+// Template.Reuse takes a template for such a new body of the same URL
+// without parsing it, in about the time of comparing the two bodies, when
+// the bodies differ, in any number of places, only inside attribute values
+// of start tags (not id or class, not of a formatting element or of html
+// or body), inside the text of inline <script> or <style> elements, inside
+// comments, or inside text tokens the tree builder stores as they are, and
+// the selectors cannot read what changed: they are cascadia.Sel values (as
+// the rules package makes them) without attribute selectors and without
 // pseudo-classes other than the structural ones. The template it returns
 // is then the one Compile would make of the new body; otherwise it refuses
 // and the caller compiles. reuse.go gives the argument.
+//
+// Template.FirstChange says where Render's first changed byte can be, so
+// that a caller may send the page's bytes before it while the rest is
+// still arriving.
 package rewrite
