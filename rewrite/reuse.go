@@ -333,9 +333,9 @@ func (t *Template) inTag(page []byte, i, j int32) (move, bool) {
 	if n0 < 0 {
 		return move{}, false
 	}
-	n := tokenLen(page[n0:], html.StartTagToken, false)
+	n := tokenLen(page[n0:], html.StartTagToken, int(s1-s0))
 	if n <= 0 {
-		n = tokenLen(page[n0:], html.SelfClosingTagToken, false)
+		n = tokenLen(page[n0:], html.SelfClosingTagToken, int(s1-s0))
 	}
 	if n <= 0 {
 		return move{}, false
@@ -353,10 +353,21 @@ func (t *Template) inTag(page []byte, i, j int32) (move, bool) {
 }
 
 // tokenLen returns the length of the token of type tt that starts b, read
-// from the data state, or 0 when b starts with another kind of token.
-func tokenLen(b []byte, tt html.TokenType, cdata bool) int32 {
+// from the data state, or 0 when b starts with another kind of token. The
+// tokenizer first reads a window of about guess bytes (a token ending
+// before the window's end ends there in b too: what follows it is not
+// read), then, for a longer token, the whole of b.
+func tokenLen(b []byte, tt html.TokenType, guess int) int32 {
+	if w := 2*guess + 512; w < len(b) {
+		if n := tokenLenIn(b[:w], tt); n > 0 && int(n) < w {
+			return n
+		}
+	}
+	return tokenLenIn(b, tt)
+}
+
+func tokenLenIn(b []byte, tt html.TokenType) int32 {
 	z := html.NewTokenizer(bytes.NewReader(b))
-	z.AllowCDATA(cdata)
 	if z.Next() != tt {
 		return 0
 	}
@@ -380,7 +391,7 @@ func (t *Template) inComment(page []byte, i, j int32) (move, bool) {
 	if n0 < 0 {
 		return move{}, false
 	}
-	n := tokenLen(page[n0:], html.CommentToken, false)
+	n := tokenLen(page[n0:], html.CommentToken, int(m1-m0))
 	if n <= 0 || bytes.IndexByte(page[n0:n0+n], 0) >= 0 || bytes.IndexByte(t.page[m0:m1], 0) >= 0 {
 		return move{}, false
 	}
@@ -405,7 +416,7 @@ func (t *Template) inText(page []byte, i, j int32) (move, bool) {
 	if n0 < 0 {
 		return move{}, false
 	}
-	n := tokenLen(page[n0:], html.TextToken, false)
+	n := tokenLen(page[n0:], html.TextToken, int(x1-x0))
 	if n <= 0 {
 		return move{}, false
 	}

@@ -502,3 +502,44 @@ func BenchmarkReuseRender(b *testing.B) {
 		dst = r.Render(dst[:0], benchEdits)
 	}
 }
+
+// benchDynamicPages returns the benchmark page as a CMS would send it on
+// two requests: a CSRF token in a <meta>, a script nonce, a request id in
+// an inline script and in a comment, a session id in the body's text.
+func benchDynamicPages(tb testing.TB) (x, y []byte) {
+	page := string(benchPage(tb))
+	i := strings.Index(page, "<head>")
+	j := strings.Index(page, "</body>")
+	k := strings.Index(page, "<main")
+	if i < 0 || j < 0 || k < 0 {
+		tb.Fatal("no <head>, <main> or </body>")
+	}
+	i += len("<head>")
+	mk := func(id string) []byte {
+		return []byte(page[:i] +
+			`<meta name="csrf-token" content="` + id + `"><script nonce="` + id[:16] + `">window.requestId = "` + id + `";</script>` +
+			page[i:k] + `<p class="session">Your session: ` + id[8:24] + `</p>` + page[k:j] +
+			`<!-- request ` + id + ` served in 12ms -->` + page[j:])
+	}
+	return mk("c2VjcmV0LXRva2VuLW51bWJlci0wMDEx"), mk("b3RoZXItdG9rZW4tbnVtYmVyLTAwMDIy")
+}
+
+// BenchmarkReuseDynamicRender: a request for a page that differs from the
+// cached one in five places (see benchDynamicPages), reused and rendered.
+func BenchmarkReuseDynamicRender(b *testing.B) {
+	x, y := benchDynamicPages(b)
+	tpl, err := Compile(x, selMatchers(b, benchSelectors...))
+	if err != nil {
+		b.Fatal(err)
+	}
+	dst := make([]byte, 0, 2*len(y))
+	b.SetBytes(int64(len(y)))
+	b.ReportAllocs()
+	for b.Loop() {
+		r, ok := tpl.Reuse(y)
+		if !ok {
+			b.Fatal("Reuse refused")
+		}
+		dst = r.Render(dst[:0], benchEdits)
+	}
+}
