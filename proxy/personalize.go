@@ -100,10 +100,11 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	p.m.rewriteTime.Observe(time.Since(start).Seconds())
 	copyResponseHeaders(&out.Header, &resp.Header, false)
 	fasthttp.ReleaseResponse(resp)
+	// The response takes the buffer; its old one goes back to the pool.
 	if body == nil {
-		out.SetBody(raw.B)
+		raw.B = out.SwapBody(raw.B)
 	} else {
-		out.SetBody(body.B)
+		body.B = out.SwapBody(body.B)
 		bytebufferpool.Put(body)
 	}
 	markPersonalized(&out.Header, body != nil)
@@ -229,13 +230,16 @@ func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	}
 	rendered := bytebufferpool.Get()
 	rendered.B = tpl.Render(rendered.B[:0], edits)
-	defer bytebufferpool.Put(rendered)
 
 	target := negotiate(ctx.Request.Header.Peek(fasthttp.HeaderAcceptEncoding), enc)
-	encoded := bytebufferpool.Get()
-	if err := encode(encoded, rendered.B, target); err != nil {
-		bytebufferpool.Put(encoded)
-		return nil, nil, rewriteError
+	encoded := rendered
+	if target != encIdentity {
+		defer bytebufferpool.Put(rendered)
+		encoded = bytebufferpool.Get()
+		if err := encode(encoded, rendered.B, target); err != nil {
+			bytebufferpool.Put(encoded)
+			return nil, nil, rewriteError
+		}
 	}
 	if target != enc {
 		delHeader(&resp.Header, fasthttp.HeaderContentEncoding)
