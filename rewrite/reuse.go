@@ -333,10 +333,7 @@ func (t *Template) inTag(page []byte, i, j int32) (move, bool) {
 	if n0 < 0 {
 		return move{}, false
 	}
-	n := tokenLen(page[n0:], html.StartTagToken, int(s1-s0))
-	if n <= 0 {
-		n = tokenLen(page[n0:], html.SelfClosingTagToken, int(s1-s0))
-	}
+	n := tagLen(page[n0:])
 	if n <= 0 {
 		return move{}, false
 	}
@@ -346,10 +343,60 @@ func (t *Template) inTag(page []byte, i, j int32) (move, bool) {
 	}
 	// Compile would record the new tag too (so that a template from Reuse
 	// is the one Compile makes, down to its records).
-	if !keepTag(y) || !sameTagButValues(x, y) {
+	if !keepTag(y) || !sameTagButValuesScan(x, y) {
 		return move{}, false
 	}
 	return move{a: s0, b: s1, b2: n0 + n}, true
+}
+
+// tagLen returns the length of the start tag that starts b (with "<" and a
+// letter, as a recorded tag does), read as the tokenizer reads it (see
+// tagScanner), or 0 when b ends inside it.
+func tagLen(b []byte) int32 {
+	sc := newTagScanner(b)
+	for {
+		if _, ok := sc.next(); !ok {
+			break
+		}
+	}
+	if sc.pos >= len(b) || b[sc.pos] != '>' {
+		return 0
+	}
+	return int32(sc.pos + 1)
+}
+
+// sameTagButValuesScan is sameTagButValues by tagScanner, which reads a tag
+// as x/net/html's tokenizer does without its allocations: x and y each one
+// tag (tagLen), of the same kind (self-closing when "/" precedes the final
+// ">", as the tokenizer decides) and name, with the same attribute names
+// in the same order, whose values differ only for names the tree builder
+// and blind selectors do not read.
+func sameTagButValuesScan(x, y []byte) bool {
+	if int(tagLen(x)) != len(x) || int(tagLen(y)) != len(y) ||
+		(x[len(x)-2] == '/') != (y[len(y)-2] == '/') {
+		return false
+	}
+	sx, sy := newTagScanner(x), newTagScanner(y)
+	if !equalFold(x[1:sx.nameEnd], y[1:sy.nameEnd]) {
+		return false
+	}
+	for {
+		ax, okx := sx.next()
+		ay, oky := sy.next()
+		if okx != oky {
+			return false
+		}
+		if !okx {
+			return true
+		}
+		kx, ky := x[ax.k0:ax.k1], y[ay.k0:ay.k1]
+		if !equalFold(kx, ky) {
+			return false
+		}
+		if !bytes.Equal(x[ax.v0:ax.v1], y[ay.v0:ay.v1]) && reuseExcludedAttr(bytes.ToLower(kx)) {
+			return false
+		}
+	}
 }
 
 // tokenLen returns the length of the token of type tt that starts b, read
@@ -416,7 +463,7 @@ func (t *Template) inText(page []byte, i, j int32) (move, bool) {
 	if n0 < 0 {
 		return move{}, false
 	}
-	n := tokenLen(page[n0:], html.TextToken, int(x1-x0))
+	n := textLen(page[n0:])
 	if n <= 0 {
 		return move{}, false
 	}
@@ -424,12 +471,46 @@ func (t *Template) inText(page []byte, i, j int32) (move, bool) {
 	if bytes.IndexByte(y, 0) >= 0 || bytes.IndexByte(y, '\r') >= 0 {
 		return move{}, false
 	}
-	dx, dy := html.UnescapeString(string(t.page[x0:x1])), html.UnescapeString(string(y))
-	if strings.TrimLeft(dy, htmlSpace) == "" || strings.IndexByte(dy, 0) >= 0 ||
-		isSpace(dx[0]) != isSpace(dy[0]) {
+	sx, nx := spaceFirst(t.page[x0:x1])
+	sy, ny := spaceFirst(y)
+	if !ny || sx != sy || !nx {
 		return move{}, false
 	}
 	return move{a: x0, b: x1, b2: n0 + n}, true
+}
+
+// textLen returns the length of the text token that starts b, read from
+// the data state: up to a "<" that starts markup (followed by a letter,
+// "/", "!" or "?", as the tokenizer's data state decides) or the end.
+func textLen(b []byte) int32 {
+	for k := 0; ; {
+		lt := bytes.IndexByte(b[k:], '<')
+		if lt < 0 {
+			return int32(len(b))
+		}
+		k += lt + 1
+		if k < len(b) {
+			if c := b[k] | 0x20; 'a' <= c && c <= 'z' || b[k] == '/' || b[k] == '!' || b[k] == '?' {
+				return int32(k - 1)
+			}
+		}
+	}
+}
+
+// spaceFirst reports, for text as the tokenizer decodes it (character
+// references included), whether it starts with whitespace and whether it
+// has a character that is not whitespace.
+func spaceFirst(text []byte) (first, other bool) {
+	if bytes.IndexByte(text, '&') < 0 {
+		for _, c := range text {
+			if !isSpace(c) {
+				return len(text) > 0 && isSpace(text[0]), true
+			}
+		}
+		return len(text) > 0, false
+	}
+	d := html.UnescapeString(string(text))
+	return d != "" && isSpace(d[0]), strings.TrimLeft(d, htmlSpace) != ""
 }
 
 // htmlSpace is the whitespace of the tree builder ("\t\n\f\r ").

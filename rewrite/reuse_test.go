@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/andybalholm/cascadia"
+	"golang.org/x/net/html"
 )
 
 // selMatchers parses selectors the way the rules package does: as
@@ -542,4 +543,48 @@ func BenchmarkReuseDynamicRender(b *testing.B) {
 		}
 		dst = r.Render(dst[:0], benchEdits)
 	}
+}
+
+// FuzzReuseScanners: the scanners Reuse reads changed regions with agree
+// with x/net/html's tokenizer: tagLen and sameTagButValuesScan with
+// tokenLen and sameTagButValues, textLen with a text token's length.
+func FuzzReuseScanners(f *testing.F) {
+	for _, s := range []string{
+		`<meta name="csrf-token" content="abc">x`, `<a b=c/>`, `<A HREF='x' Href=y>`, `<p =a b = "c">`,
+		`<input value=x/ type=hidden>`, `<b c="x>y">`, `<x y=>`, "<p\tid=a\n>", `<div/class="a">`,
+		`text & more</p>`, `a < b <!x>`, `x<?y>`, `a</ b>`, `<`,
+	} {
+		f.Add([]byte(s), []byte(strings.Replace(s, "a", "Z", 1)))
+	}
+	f.Fuzz(func(t *testing.T, x, y []byte) {
+		if len(x) > 4096 || len(y) > 4096 {
+			return
+		}
+		tag := func(b []byte) bool { return len(b) >= 2 && b[0] == '<' && 'a' <= b[1]|0x20 && b[1]|0x20 <= 'z' }
+		for _, b := range [][]byte{x, y} {
+			// 0 refuses the region: b starts with markup, or ends inside it.
+			if got, want := textLen(b), tokenLenIn(b, html.TextToken); got > 0 && got != want {
+				t.Fatalf("textLen(%q) = %d, tokenizer %d", b, got, want)
+			}
+			if !tag(b) {
+				continue
+			}
+			want := tokenLenIn(b, html.StartTagToken)
+			if want == 0 {
+				want = tokenLenIn(b, html.SelfClosingTagToken)
+			}
+			if got := tagLen(b); got != want {
+				t.Fatalf("tagLen(%q) = %d, tokenizer %d", b, got, want)
+			}
+		}
+		if !tag(x) || !tag(y) {
+			return
+		}
+		if n, m := tagLen(x), tagLen(y); n > 0 && m > 0 {
+			a, b := x[:n], y[:m]
+			if got, want := sameTagButValuesScan(a, b), sameTagButValues(a, b); got != want {
+				t.Fatalf("sameTagButValuesScan(%q, %q) = %v, tokenizer says %v", a, b, got, want)
+			}
+		}
+	})
 }
