@@ -56,8 +56,8 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	}
 
 	edits := editsOf(dec.Actions)
-	if key, first, ok := p.streamable(ctx, resp, st, &dec, v, edits); ok {
-		p.personalizeStreamed(ctx, resp, st, page, v, &dec, edits, key, first, start)
+	if key, first, size, ok := p.streamable(ctx, resp, st, &dec, v, edits); ok {
+		p.personalizeStreamed(ctx, resp, st, page, v, &dec, edits, key, first, size, start)
 		return
 	}
 
@@ -259,7 +259,7 @@ func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 // logged-in header), so pages that never repeat replace each other instead
 // of flooding it, and a page whose shape alternates still reuses.
 func (p *Proxy) template(ctx *fasthttp.RequestCtx, st *ruleState, page *rules.Page, html []byte) (*rewrite.Template, error) {
-	return p.templateFor(p.pageKey(ctx, st), page, html)
+	return p.templateFor(p.pageKey(ctx, st), page, html, false)
 }
 
 // pageKey is the page cache's key for the URL: the rule generation, the
@@ -274,8 +274,10 @@ func (p *Proxy) pageKey(ctx *fasthttp.RequestCtx, st *ruleState) string {
 	return string(key.B)
 }
 
-// templateFor is template for the page cache's key.
-func (p *Proxy) templateFor(key string, page *rules.Page, html []byte) (*rewrite.Template, error) {
+// templateFor is template for the page cache's key. With owned, html is
+// the caller's to give away and a template made from it keeps it;
+// otherwise (a pooled buffer) a template keeps a copy.
+func (p *Proxy) templateFor(key string, page *rules.Page, html []byte, owned bool) (*rewrite.Template, error) {
 	cached, ok := p.pages.Get(key)
 	if ok {
 		for _, tpl := range cached.tpls {
@@ -285,8 +287,11 @@ func (p *Proxy) templateFor(key string, page *rules.Page, html []byte) (*rewrite
 			}
 		}
 	}
-	// html is a pooled buffer; a cached template must own its bytes.
-	own := bytes.Clone(html)
+	own := html
+	if !owned {
+		// A cached template must own its bytes.
+		own = bytes.Clone(html)
+	}
 	if ok {
 		for i, tpl := range cached.tpls {
 			if nt, ok := tpl.Reuse(own); ok {

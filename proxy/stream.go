@@ -42,25 +42,27 @@ const rewriteConflict = "conflict"
 // saving.
 const minStreamAhead = 4 << 10
 
-// streamable reports whether the page can be streamed (see above) and
-// predicts its first change from the cached templates of the URL.
-func (p *Proxy) streamable(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *ruleState, dec *rules.Decision, v *visit, edits []rewrite.Edit) (key string, first int, ok bool) {
+// streamable reports whether the page can be streamed (see above),
+// predicts its first change from the cached templates of the URL, and
+// says how large they are.
+func (p *Proxy) streamable(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *ruleState, dec *rules.Decision, v *visit, edits []rewrite.Edit) (key string, first, size int, ok bool) {
 	if p.cfg.Debug.DecisionHeader || v.preview != nil || len(dec.Exposures) > 0 ||
 		ctx.IsHead() || parseContentEncoding(resp.Header.ContentEncoding()) != encIdentity {
-		return "", 0, false
+		return "", 0, 0, false
 	}
 	key = p.pageKey(ctx, st)
 	cached, found := p.pages.Get(key)
 	if !found {
-		return "", 0, false
+		return "", 0, 0, false
 	}
-	first = -1
+	first, size = -1, 0
 	for _, tpl := range cached.tpls {
 		if fc := tpl.FirstChange(edits); first < 0 || fc < first {
 			first = fc
 		}
+		size = max(size, tpl.Len())
 	}
-	return key, first, first >= minStreamAhead
+	return key, first, size, first >= minStreamAhead
 }
 
 // streamedPage is the body of a streamed personalized page.
@@ -74,6 +76,7 @@ type streamedPage struct {
 	edits  []rewrite.Edit
 	key    string
 	first  int
+	size   int // the cached pages' largest: the buffer to start with
 	start  time.Time
 	sent   int64
 }
@@ -82,7 +85,7 @@ var _ fasthttp.BodyWriterTo = (*streamedPage)(nil)
 
 // personalizeStreamed sends the headers and leaves the body to
 // streamedPage.WriteTo (see above).
-func (p *Proxy) personalizeStreamed(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *ruleState, page *rules.Page, v *visit, dec *rules.Decision, edits []rewrite.Edit, key string, first int, start time.Time) {
+func (p *Proxy) personalizeStreamed(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *ruleState, page *rules.Page, v *visit, dec *rules.Decision, edits []rewrite.Edit, key string, first, size int, start time.Time) {
 	out := &ctx.Response
 	p.report(ctx, v, dec, true) // no exposures: nothing depends on the outcome
 	copyResponseHeaders(&out.Header, &resp.Header, false)
@@ -90,7 +93,7 @@ func (p *Proxy) personalizeStreamed(ctx *fasthttp.RequestCtx, resp *fasthttp.Res
 	p.setVisitorCookies(&out.Header, v)
 	out.SetBodyStream(&streamedPage{
 		p: p, resp: resp, stream: resp.BodyStream(), st: st, page: page, dec: *dec,
-		edits: edits, key: key, first: first, start: start,
+		edits: edits, key: key, first: first, size: size, start: start,
 	}, -1)
 }
 
@@ -110,19 +113,14 @@ func (s *streamedPage) SupportsBodyWriteTo() bool { return true }
 // change as they come, the rest once the page is complete (see above).
 func (s *streamedPage) WriteTo(w io.Writer) (int64, error) {
 	p := s.p
-	bb := bytebufferpool.Get()
 	limit := int(p.cfg.MaxRewriteBody)
-	c := flushCopier{w: w, buf: bb.B[:cap(bb.B)], hold: s.first, limit: limit}
-	if len(c.buf) == 0 {
-		c.buf = make([]byte, streamBufSize)
-	}
+	// The page is held whole; a template made of it keeps it (no copy), so
+	// it is not pooled. Sized for the cached page, it rarely grows.
+	c := flushCopier{w: w, hold: s.first, limit: limit}
+	c.buf = make([]byte, min(s.size+s.size/8+4096, limit+1))
 	eof, err := c.run(s.stream)
 	c.stop()
 	held := c.held()
-	defer func() {
-		bb.B = c.buf[:0]
-		bytebufferpool.Put(bb)
-	}()
 	if err != nil {
 		// The origin broke off, or the visitor left: the headers are gone,
 		// so the visitor gets a cut-short page, as from the origin.
@@ -172,7 +170,7 @@ func (s *streamedPage) render(page []byte) (tpl *rewrite.Template, result string
 			tpl, result = nil, rewritePanicked
 		}
 	}()
-	tpl, err := s.p.templateFor(s.key, s.page, page)
+	tpl, err := s.p.templateFor(s.key, s.page, page, true)
 	if err != nil {
 		s.p.log.Debug("compile page", "err", err)
 		return nil, rewriteError

@@ -736,3 +736,6 @@ func (t *Template) Size() int {
 		(cap(t.sels)+cap(t.bounds)+cap(t.matched)+cap(t.skipped)+cap(t.tagMatched)+cap(t.tagSkipped)+cap(t.tags)+cap(t.raws)+cap(t.texts)+cap(t.comments))*4 +
 		cap(t.closers)
 }
+
+// Len returns the length of the page the template was compiled from.
+func (t *Template) Len() int { return len(t.page) }
