@@ -11,6 +11,7 @@ import (
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
 
+	"github.com/tailor-edge/tailor/internal/selector"
 	"github.com/tailor-edge/tailor/rewrite/internal/htmltree"
 )
 
@@ -74,10 +75,27 @@ var bom = []byte("\xef\xbb\xbf")
 // or whose source span is not their content in the tree, are skipped and
 // counted (see Skipped).
 //
+// Selectors compiled by the rules package (internal/selector) match in
+// time polynomial in the page's size, and their work on the page is
+// bounded (matchBudget); any other cascadia.Matcher is called as it is,
+// once per element.
+//
 // Compile fails only on a page that is not text (ErrNotText), that is too
-// large (ErrTooLarge) or that the parser gives up on (ErrUnparsable), and
-// on a nil selector (ErrNilSelector).
+// large (ErrTooLarge) or that the parser gives up on (ErrUnparsable), on a
+// nil selector (ErrNilSelector), and when matching the selectors would
+// take too long (ErrTooComplex).
 func Compile(page []byte, sels []cascadia.Matcher) (*Template, error) {
+	return compile(page, sels, matchBudget)
+}
+
+// matchBudget bounds the work of matching a page's selectors, in
+// selector.Run's units (about a node visited): beyond one compound
+// selector per element and selector, which is all most selectors take.
+// The "span div×13 p" of issue 14 takes 60 units on a page nested 60
+// deep; a budget's worth takes about 0.5 s.
+const matchBudget = 1 << 24
+
+func compile(page []byte, sels []cascadia.Matcher, budget int) (*Template, error) {
 	if len(page) >= math.MaxInt32 {
 		return nil, fmt.Errorf("compile %d bytes: %w", len(page), ErrTooLarge)
 	}
@@ -108,7 +126,9 @@ func Compile(page []byte, sels []cascadia.Matcher) (*Template, error) {
 		tree: tree,
 		base: base,
 	}
-	c.match(sels)
+	if !c.match(sels, selector.NewRun(budget)) {
+		return nil, fmt.Errorf("compile: %w", ErrTooComplex)
+	}
 	if c.t.blind = blindSelectors(sels); c.t.blind {
 		c.recordReuse()
 	}
@@ -145,17 +165,26 @@ const (
 
 // match runs the selectors on every element and keeps the rewritable ones.
 // Records come in creation order, so elements with a start tag come in
-// source order.
-func (c *compiler) match(sels []cascadia.Matcher) {
+// source order. It returns false when run's budget ran out.
+func (c *compiler) match(sels []cascadia.Matcher, run *selector.Run) bool {
 	t := c.t
 	var hits []int32
 	for ri := range c.tree.Elems {
 		e := &c.tree.Elems[ri]
 		hits = hits[:0]
 		for si, m := range sels {
-			if m.Match(e.Node) {
+			var hit bool
+			if s, ok := m.(*selector.Selector); ok {
+				hit = run.Match(s, e.Node)
+			} else {
+				hit = m.Match(e.Node)
+			}
+			if hit {
 				hits = append(hits, int32(si))
 			}
+		}
+		if run.Exhausted() {
+			return false
 		}
 		if len(hits) == 0 || (c.tree.Detached && !attached(e.Node, c.tree.Doc)) {
 			continue
@@ -172,6 +201,7 @@ func (c *compiler) match(sels []cascadia.Matcher) {
 			count[si]++
 		}
 	}
+	return true
 }
 
 func attached(n, doc *html.Node) bool {

@@ -1,0 +1,145 @@
+package rewrite
+
+import (
+	"bytes"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/andybalholm/cascadia"
+	"golang.org/x/net/html"
+
+	"github.com/tailor-edge/tailor/internal/selector"
+)
+
+// equivSelectors mix every combinator with the simple selectors rules use,
+// and the relational pseudo-classes, whose arguments are split too.
+var equivSelectors = append(slices.Clone(diffSelectors),
+	"html body p", "body div p", "div div", "div > div p", "div p > a", "table tr > td",
+	"table > tbody > tr td", "ul li ~ li", "li + li", "p ~ p", "div ~ p a", "b + i ~ a",
+	"a + b ~ c d", "body > div div ~ p", "div div > div div", "p + p + p", "head ~ body > *",
+	"svg * > *", "math * + *", "select > option ~ option", "table td ~ td + td",
+	":not(p) > :not(div) ~ :has(b)", "div:not(div div) > p", "div:has(p a)", "p:not(:has(b))",
+	"body:has(table td) div", "*:haschild(b) a", "td:not(table table td)", ":root > body > * > *",
+	"[id] ~ *", "p:first-child ~ p", "li:nth-child(2n+1) + li", ".c ~ .c p",
+	"div p:not(:has(a b)) ~ p", "html > head + body div > span", "b i a", "b > i > a",
+)
+
+// TestSelectorAgreesWithCascadiaOnHTML5Lib is the equivalence proof on
+// documents built to stress the parser: for every document and selector,
+// the compiled selector matches every node of html.Parse's tree as
+// cascadia does (alone, and in a Run that keeps its memo across the page),
+// and a template compiled with it records exactly the spans a template
+// compiled with cascadia's records.
+func TestSelectorAgreesWithCascadiaOnHTML5Lib(t *testing.T) {
+	docs := diffDocs(t)
+	sels := make([]*selector.Selector, len(equivSelectors))
+	fast := make([]cascadia.Matcher, len(equivSelectors))
+	slow := make([]cascadia.Matcher, len(equivSelectors))
+	for i, s := range equivSelectors {
+		sel, err := selector.Compile(s)
+		if err != nil {
+			t.Fatalf("selector.Compile(%q): %v", s, err)
+		}
+		sels[i], fast[i], slow[i] = sel, sel, sel.Cascadia()
+	}
+	var pairs, empty, nodes int
+	for _, d := range docs {
+		src := bytes.TrimPrefix(d.Data, bom)
+		ref, err := html.Parse(bytes.NewReader(src))
+		if err != nil {
+			continue
+		}
+		all := allNodes(ref, nil)
+		run := selector.NewRun(matchBudget)
+		for i, s := range sels {
+			any := false
+			for _, n := range all {
+				want := slow[i].Match(n)
+				any = any || want
+				if got := s.Match(n); got != want {
+					t.Errorf("%s: %q.Match(<%s>) = %v, cascadia says %v", d.Name, equivSelectors[i], n.Data, got, want)
+				}
+				if got := run.Match(s, n); got != want {
+					t.Errorf("%s: Run.Match(%q, <%s>) = %v, cascadia says %v", d.Name, equivSelectors[i], n.Data, got, want)
+				}
+			}
+			pairs++
+			nodes += len(all)
+			if !any {
+				empty++
+			}
+		}
+		a, errA := Compile(d.Data, fast)
+		b, errB := Compile(d.Data, slow)
+		if (errA == nil) != (errB == nil) {
+			t.Errorf("%s: Compile errors differ: %v, %v", d.Name, errA, errB)
+			continue
+		}
+		if errA == nil && !sameSpans(a, b) {
+			t.Errorf("%s: templates differ between the compiled selectors and cascadia's", d.Name)
+		}
+	}
+	t.Logf("%d documents, %d (document, selector) pairs over %d nodes agree; %d pairs where both select nothing", len(docs), pairs, nodes, empty)
+	// html5lib's documents are small and odd: most select nothing with
+	// most selectors; the rest must be many for the test to prove much.
+	if (pairs-empty)*20 < pairs {
+		t.Errorf("only %d of %d pairs select anything: the test proves little", pairs-empty, pairs)
+	}
+}
+
+func allNodes(n *html.Node, out []*html.Node) []*html.Node {
+	out = append(out, n)
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		out = allNodes(c, out)
+	}
+	return out
+}
+
+func sameSpans(a, b *Template) bool {
+	return slices.Equal(a.elems, b.elems) && slices.Equal(a.sels, b.sels) &&
+		slices.Equal(a.matched, b.matched) && slices.Equal(a.skipped, b.skipped) && a.blind == b.blind
+}
+
+// deepPage nests depth divs around a p, with no span: issue 14's page.
+func deepPage(depth int) []byte {
+	return []byte("<!DOCTYPE html><title>deep</title>" + strings.Repeat("<div>", depth) + "<p>x</p>" + strings.Repeat("</div>", depth))
+}
+
+const deepSelector = "span div div div div div div div div div div div div div p"
+
+// TestDeepSelectorCompilesQuickly is issue 14: cascadia would try every
+// way of choosing 13 of 60 ancestors (about 5e12) before saying no.
+func TestDeepSelectorCompilesQuickly(t *testing.T) {
+	sel, err := selector.Compile(deepSelector)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	tpl, err := Compile(deepPage(60), []cascadia.Matcher{sel})
+	if err != nil {
+		t.Fatalf("Compile: %v", err)
+	}
+	if d := time.Since(start); d > 200*time.Millisecond {
+		t.Errorf("Compile took %v", d)
+	}
+	if n := tpl.Matched(0) + tpl.Skipped(0); n != 0 {
+		t.Errorf("matched %d elements, want 0", n)
+	}
+}
+
+func TestPagesPastTheMatchBudgetAreTooComplex(t *testing.T) {
+	sel, err := selector.Compile("span div > div div > div div > div p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := deepPage(300)
+	if _, err := compile(page, []cascadia.Matcher{sel}, 1000); !errors.Is(err, ErrTooComplex) {
+		t.Fatalf("compile on a budget of 1000 = %v, want ErrTooComplex", err)
+	}
+	if _, err := Compile(page, []cascadia.Matcher{sel}); err != nil {
+		t.Fatalf("Compile: %v", err)
+	}
+}
