@@ -136,7 +136,7 @@ func TestPagesPastTheMatchBudgetAreTooComplex(t *testing.T) {
 		t.Fatal(err)
 	}
 	page := deepPage(300)
-	if _, err := compile(page, []cascadia.Matcher{sel}, 1000); !errors.Is(err, ErrTooComplex) {
+	if _, err := compile(page, []cascadia.Matcher{sel}, 1000, 0); !errors.Is(err, ErrTooComplex) {
 		t.Fatalf("compile on a budget of 1000 = %v, want ErrTooComplex", err)
 	}
 	if _, err := Compile(page, []cascadia.Matcher{sel}); err != nil {

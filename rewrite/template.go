@@ -85,17 +85,22 @@ var bom = []byte("\xef\xbb\xbf")
 // nil selector (ErrNilSelector), and when matching the selectors would
 // take too long (ErrTooComplex).
 func Compile(page []byte, sels []cascadia.Matcher) (*Template, error) {
-	return compile(page, sels, matchBudget)
+	return compile(page, sels, matchBudget, perElement)
 }
 
 // matchBudget bounds the work of matching a page's selectors, in
-// selector.Run's units (about a node visited): beyond one compound
-// selector per element and selector, which is all most selectors take.
-// The "span div×13 p" of issue 14 takes 60 units on a page nested 60
-// deep; a budget's worth takes about 0.5 s.
-const matchBudget = 1 << 24
+// selector.Run's units (about a node visited), beyond one compound
+// selector per element and selector, which is all most selectors take;
+// a page may spend it plus perElement units per element. The
+// "span div×13 p" of issue 14 takes 60 units on a page nested 60 deep;
+// 4M units took from 20 ms (walks up to the root) to 1 s (memo-bound
+// mixes of sibling combinators) on the CI machine.
+const (
+	matchBudget = 1 << 22
+	perElement  = 64
+)
 
-func compile(page []byte, sels []cascadia.Matcher, budget int) (*Template, error) {
+func compile(page []byte, sels []cascadia.Matcher, budget, perElem int) (*Template, error) {
 	if len(page) >= math.MaxInt32 {
 		return nil, fmt.Errorf("compile %d bytes: %w", len(page), ErrTooLarge)
 	}
@@ -126,7 +131,7 @@ func compile(page []byte, sels []cascadia.Matcher, budget int) (*Template, error
 		tree: tree,
 		base: base,
 	}
-	if !c.match(sels, selector.NewRun(budget)) {
+	if !c.match(sels, selector.NewRun(budget+perElem*len(tree.Elems))) {
 		return nil, fmt.Errorf("compile: %w", ErrTooComplex)
 	}
 	if c.t.blind = blindSelectors(sels); c.t.blind {

@@ -7,14 +7,14 @@
 // page nested 60 deep takes exponential time (issue 14). Compile splits
 // each selector of a group at its combinators into compound selectors
 // (each compiled by cascadia, so that every simple selector means what it
-// means there), and Match works right to left: a run of descendant (or
-// general sibling) combinators takes the nearest candidate, which is
-// enough; where combinators mix, what has been worked out about a node is
-// memoised, so that no node is examined twice for one step. Matching an
-// element then costs at most the page's depth (or the siblings' count)
-// times the selector's steps. The arguments of :not(), :has() and
-// :haschild() are split and matched the same way, and :has() is memoised
-// per node, so that it costs once the subtree, not once per ancestor.
+// means there), and Match works right to left: a run of descendant
+// combinators takes the nearest ancestor that fits, which is enough;
+// elsewhere what has been worked out about a node is memoised, so that no
+// node is examined twice for one step. Matching an element then costs at
+// most the page's depth (or its siblings' count) times the selector's
+// steps. The arguments of :not(), :has() and :haschild() are split and
+// matched the same way, and :has() is memoised per node, so that it costs
+// once the subtree, not once per ancestor.
 //
 // A Run matches on one tree: it keeps the memo across the elements of a
 // page and counts the work beyond the first compound of each selector

@@ -85,6 +85,9 @@ func (r *Run) subject(s *Selector, c *complexSel, n *html.Node) bool {
 // match reports whether parts[:k+1] of c match with parts[k] at n,
 // memoised.
 func (r *Run) match(s *Selector, c *complexSel, k int, n *html.Node) bool {
+	if k == 0 {
+		return r.compound(s, &c.parts[0], n) // memoised when it is worth it
+	}
 	id := key{n, s, c.match + int32(k)}
 	if v, ok := r.memo[id]; ok {
 		return v
@@ -124,14 +127,6 @@ func (r *Run) rest(s *Selector, c *complexSel, k int, n *html.Node) bool {
 		}
 		return r.reach(s, c, k, n.Parent, up)
 	case '~':
-		if c.greedy[k] {
-			for y := n.PrevSibling; y != nil && r.spend(1); y = y.PrevSibling {
-				if r.compound(s, &c.parts[k-1], y) {
-					return r.rest(s, c, k-1, y)
-				}
-			}
-			return false
-		}
 		return r.reach(s, c, k, n.PrevSibling, back)
 	}
 	return false
