@@ -143,3 +143,61 @@ func TestPagesPastTheMatchBudgetAreTooComplex(t *testing.T) {
 		t.Fatalf("Compile: %v", err)
 	}
 }
+
+// BenchmarkDeepSelector compiles issue 14's page with its selector.
+// Cascadia cannot be measured at depth 60 (it would try C(60,13), about
+// 5e12, ways); at depth 20 its C(20,13) = 77520 already take some 50 ms.
+func BenchmarkDeepSelector(b *testing.B) {
+	sel, err := selector.Compile(deepSelector)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name  string
+		m     cascadia.Matcher
+		depth int
+	}{
+		{"selector/depth=60", sel, 60},
+		{"selector/depth=20", sel, 20},
+		{"cascadia/depth=20", sel.Cascadia(), 20},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			page := deepPage(bc.depth)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(page)))
+			for b.Loop() {
+				if _, err := Compile(page, []cascadia.Matcher{bc.m}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkBenchPageSelectors compares the compiled selectors with
+// cascadia's on the benchmark page, for the cost of the split.
+func BenchmarkBenchPageSelectors(b *testing.B) {
+	page := benchPage(b)
+	for _, name := range []string{"selector", "cascadia"} {
+		b.Run(name, func(b *testing.B) {
+			ms := make([]cascadia.Matcher, len(benchSelectors))
+			for i, s := range benchSelectors {
+				sel, err := selector.Compile(s)
+				if err != nil {
+					b.Fatal(err)
+				}
+				ms[i] = sel
+				if name == "cascadia" {
+					ms[i] = sel.Cascadia()
+				}
+			}
+			b.ReportAllocs()
+			b.SetBytes(int64(len(page)))
+			for b.Loop() {
+				if _, err := Compile(page, ms); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

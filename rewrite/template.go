@@ -93,10 +93,10 @@ func Compile(page []byte, sels []cascadia.Matcher) (*Template, error) {
 // selector per element and selector, which is all most selectors take;
 // a page may spend it plus perElement units per element. The
 // "span div×13 p" of issue 14 takes 60 units on a page nested 60 deep;
-// 4M units took from 20 ms (walks up to the root) to 1 s (memo-bound
-// mixes of sibling combinators) on the CI machine.
+// 16M units took from 50 ms (walks up to the root) to 1.1 s (memo lookups
+// of mixed combinators) on a CI machine.
 const (
-	matchBudget = 1 << 22
+	matchBudget = 1 << 24
 	perElement  = 64
 )
 

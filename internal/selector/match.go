@@ -28,8 +28,8 @@ type key struct {
 const maxMemo = 1 << 20
 
 // NewRun returns a Run that gives up after budget units of work: a unit
-// is a node visited by a combinator or a relational pseudo-class, or a
-// compound selector tried on a node other than the one being matched.
+// is a node visited by a combinator or a relational pseudo-class (which
+// tries a compound selector there); an answer memoised costs memoUnits.
 // Matching "a b" on an element whose ancestors are no a costs the
 // element's depth; matching a compound selector alone costs nothing.
 func NewRun(budget int) *Run { return &Run{left: budget} }
@@ -51,8 +51,13 @@ func (r *Run) spend(n int) bool {
 	return !r.out
 }
 
+// memoUnits is what storing an answer costs: a step up or back takes
+// about 5 ns, a memo entry 50 to 250 (a map insert, and its share of the
+// map's growth).
+const memoUnits = 16
+
 func (r *Run) put(k key, v bool) {
-	if r.out {
+	if r.out || !r.spend(memoUnits) {
 		return // v may stand for a search that was cut short
 	}
 	if r.memo == nil {

@@ -224,3 +224,30 @@ func TestErrUnsupportedIsNeverReturnedForOurSelectors(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDeepSelectorMatch matches issue 14's selector on every node of
+// its page, in one Run as rewrite.Compile does.
+func BenchmarkDeepSelectorMatch(b *testing.B) {
+	s, err := Compile(deepSelector)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var nodes []*html.Node
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		nodes = append(nodes, n)
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(parse(b, deepPage(60)))
+	b.ReportAllocs()
+	for b.Loop() {
+		run := NewRun(1 << 24)
+		for _, n := range nodes {
+			if run.Match(s, n) {
+				b.Fatal("matched")
+			}
+		}
+	}
+}
