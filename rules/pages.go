@@ -166,6 +166,9 @@ func (l *loader) selector(f *fileReader, p *Page, n *yaml.Node) (int, bool) {
 			return i, true
 		}
 	}
+	for _, w := range sel.Costly() {
+		f.warnAt(f.file, n, ErrCostlySelector, "select: %s; pages on which matching it takes too long are served unchanged", w)
+	}
 	p.sels = append(p.sels, sel)
 	p.selText = append(p.selText, s)
 	return len(p.sels) - 1, true
@@ -175,12 +178,8 @@ func (l *loader) selector(f *fileReader, p *Page, n *yaml.Node) (int, bool) {
 // them, as goquery's Find does, into a selector whose matching cannot take
 // exponential time (issue 14; see internal/selector). Pseudo-elements
 // (::before) are rejected: they are not elements that can be rewritten.
-func compileSelector(s string) (cascadia.Sel, error) {
-	sel, err := selector.Compile(s)
-	if err != nil {
-		return nil, err
-	}
-	return sel, nil
+func compileSelector(s string) (*selector.Selector, error) {
+	return selector.Compile(s)
 }
 
 // ruleMap compiles a Digital Relevancy Map: content per stage or per

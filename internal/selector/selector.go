@@ -42,7 +42,8 @@ type complexSel struct {
 type compound struct {
 	local cascadia.Sel
 	rel   []relational
-	state int32 // memo state of the whole compound at a node, when rel is not empty
+	state int32  // memo state of the whole compound at a node, when rel is not empty
+	text  string // as cascadia writes it, for messages
 }
 
 type relational struct {
@@ -168,7 +169,8 @@ func (s *Selector) compound(src srcCompound, text *strings.Builder) (compound, e
 	if len(strs) == 0 {
 		strs = append(strs, "*")
 	}
-	text.WriteString(strings.Join(strs, ""))
+	c.text = strings.Join(strs, "")
+	text.WriteString(c.text)
 	if local.Len() > 0 {
 		sel, err := cascadia.Parse(local.String())
 		if err != nil {

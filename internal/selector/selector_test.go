@@ -251,3 +251,35 @@ func BenchmarkDeepSelectorMatch(b *testing.B) {
 		}
 	}
 }
+
+func TestCostlySelectors(t *testing.T) {
+	for _, tc := range []struct {
+		sel  string
+		want []string
+	}{
+		{"#hero h1", nil},
+		{"ul > li a", nil},
+		{"div > p ~ a", nil},
+		{"main .grid .card", []string{`"main .grid .card" has 2 descendant or sibling combinators in a row`}},
+		{"a > " + deepSelector, []string{`"span div div div div div div div div div div div div div p" has 14 descendant`}},
+		{"h1 ~ p ~ a > b", []string{`"h1 ~ p ~ a" has 2 descendant or sibling`}},
+		{"div:has(p a)", []string{`:has(p a) has a descendant combinator`}},
+		{"div:has(p > a)", nil},
+		{"x, div:not(a b c)", []string{`"a b c" has 2`}},
+	} {
+		s, err := Compile(tc.sel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := s.Costly()
+		if len(got) != len(tc.want) {
+			t.Errorf("Costly(%q) = %q, want %d warnings", tc.sel, got, len(tc.want))
+			continue
+		}
+		for i := range got {
+			if !strings.HasPrefix(got[i], tc.want[i]) {
+				t.Errorf("Costly(%q)[%d] = %q, want it to start %q", tc.sel, i, got[i], tc.want[i])
+			}
+		}
+	}
+}
