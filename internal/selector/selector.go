@@ -144,7 +144,10 @@ func (s *Selector) compound(src srcCompound, text *strings.Builder) (compound, e
 			if piece.text == "*" {
 				continue // cascadia writes no universal selector beside others
 			}
-			one, err := cascadia.Parse(piece.text)
+			// A trailing space gives cascadia the lookahead it had in
+			// the selector (":matches()" alone is "EOF in regular
+			// expression") and ends the compound as a combinator would.
+			one, err := cascadia.Parse(piece.text + " ")
 			if err != nil {
 				return c, fmt.Errorf("parse %q: %w", piece.text, ErrUnsupported)
 			}
@@ -172,7 +175,7 @@ func (s *Selector) compound(src srcCompound, text *strings.Builder) (compound, e
 	c.text = strings.Join(strs, "")
 	text.WriteString(c.text)
 	if local.Len() > 0 {
-		sel, err := cascadia.Parse(local.String())
+		sel, err := cascadia.Parse(local.String() + " ")
 		if err != nil {
 			return c, fmt.Errorf("parse %q: %w", local.String(), ErrUnsupported)
 		}
