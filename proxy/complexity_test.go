@@ -94,4 +94,11 @@ func TestPagesTooComplexToMatchAreServedUnchanged(t *testing.T) {
 	if v := counterValue(t, p.Registry(), "tailor_rewrites_total", "result", "too_complex"); v != 1 {
 		t.Errorf("tailor_rewrites_total{result=too_complex} = %v, want 1", v)
 	}
+	ex, err := p.Explain(ExplainRequest{URL: "/"})
+	if err != nil {
+		t.Fatalf("Explain: %v", err)
+	}
+	if ex.Page || !strings.Contains(ex.Reason, "more work than a page may") {
+		t.Errorf("Explain = page %v, reason %q; want not personalized, with the reason", ex.Page, ex.Reason)
+	}
 }

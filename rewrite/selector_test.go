@@ -201,3 +201,25 @@ func BenchmarkBenchPageSelectors(b *testing.B) {
 		})
 	}
 }
+
+// TestCompiledSelectorsCanBeBlind: Reuse reads the selectors' text, which
+// the compiled selectors give as cascadia's.
+func TestCompiledSelectorsCanBeBlind(t *testing.T) {
+	for _, tc := range []struct {
+		sel   string
+		blind bool
+	}{
+		{"#hero h1, .cta", true},
+		{"ul > li:nth-child(2) ~ li", true},
+		{"a[href]", false},
+		{"p:not(.x)", false},
+	} {
+		sel, err := selector.Compile(tc.sel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := blindSelectors([]cascadia.Matcher{sel}); got != tc.blind {
+			t.Errorf("blindSelectors(%q) = %v, want %v", tc.sel, got, tc.blind)
+		}
+	}
+}
