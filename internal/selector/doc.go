@@ -14,7 +14,9 @@
 // most the page's depth (or its siblings' count) times the selector's
 // steps. The arguments of :not(), :has() and :haschild() are split and
 // matched the same way, and :has() is memoised per node, so that it costs
-// once the subtree, not once per ancestor.
+// once the subtree, not once per ancestor. So is any compound with a
+// pseudo-class, which may read a node's siblings, text or ancestors: in
+// ":contains(x) p" each ancestor's text is read once, not once per p.
 //
 // A Run matches on one tree: it keeps the memo across the elements of a
 // page and counts the work beyond the first compound of each selector

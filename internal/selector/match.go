@@ -168,22 +168,19 @@ func (r *Run) reach(s *Selector, c *complexSel, k int, y *html.Node, next func(*
 
 // compound reports whether n matches compound p: cascadia's part, then
 // the relational pseudo-classes (which, as cascadia's, match elements
-// only), memoised when there are any.
+// only), memoised unless p is cheap (see Selector.compound).
 func (r *Run) compound(s *Selector, p *compound, n *html.Node) bool {
-	if p.local != nil && !p.local.Match(n) {
-		return false
-	}
-	if len(p.rel) == 0 {
-		return true
-	}
-	if n.Type != html.ElementNode {
-		return false
+	if p.state < 0 {
+		return p.local == nil || p.local.Match(n)
 	}
 	id := key{n, s, p.state}
 	if v, ok := r.memo[id]; ok {
 		return v
 	}
-	v := true
+	v := p.local == nil || p.local.Match(n)
+	if len(p.rel) > 0 && n.Type != html.ElementNode {
+		v = false
+	}
 	for i := 0; i < len(p.rel) && v && !r.out; i++ {
 		rel := &p.rel[i]
 		switch rel.kind {

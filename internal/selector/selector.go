@@ -42,7 +42,7 @@ type complexSel struct {
 type compound struct {
 	local cascadia.Sel
 	rel   []relational
-	state int32  // memo state of the whole compound at a node, when rel is not empty
+	state int32  // memo state of the whole compound at a node, or -1 when it is cheap
 	text  string // as cascadia writes it, for messages
 }
 
@@ -138,9 +138,11 @@ func (s *Selector) compound(src srcCompound, text *strings.Builder) (compound, e
 	var local strings.Builder
 	var strs []string
 	c := compound{state: -1}
+	pseudo := false
 	for _, piece := range src.pieces {
 		if piece.name == "" {
 			local.WriteString(piece.text)
+			pseudo = pseudo || piece.text[0] == ':'
 			if piece.text == "*" {
 				continue // cascadia writes no universal selector beside others
 			}
@@ -181,7 +183,11 @@ func (s *Selector) compound(src srcCompound, text *strings.Builder) (compound, e
 		}
 		c.local = sel
 	}
-	if len(c.rel) > 0 {
+	// Tag, id, class and attribute selectors read only the node: it is
+	// cheaper to ask cascadia again than the memo. The rest may read much
+	// more, in a walk up from every candidate ("*:contains(x) p" reads
+	// the text of every ancestor of every p): they are asked once a node.
+	if len(c.rel) > 0 || pseudo {
 		c.state = s.newStates(1)
 	}
 	return c, nil
