@@ -101,7 +101,10 @@ type Page struct {
 }
 
 // Selectors returns the page's distinct selectors; Action.Sel indexes it.
-// The slice is the page's own: do not change it.
+// They select what cascadia selects (String and Specificity are
+// cascadia's) without its exponential backtracking, and rewrite.Compile
+// matches them within a budget per page (see internal/selector). The
+// slice is the page's own: do not change it.
 func (p *Page) Selectors() []cascadia.Sel { return p.sels }
 
 // Matchers returns the same selectors as Selectors, as the
