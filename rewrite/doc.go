@@ -30,7 +30,7 @@
 // the page's depth instead of every way of choosing 13 of 60 ancestors.
 // The selected elements are the ones cascadia selects (a differential test
 // and a fuzz target compare them). Compile also bounds the work of
-// matching one page (16M steps of walking the tree, plus 64 per element):
+// matching one page (4M steps of walking the tree, plus 64 per element):
 // past it, it returns ErrTooComplex and the proxy serves the page unchanged.
 //
 // # What can be rewritten
