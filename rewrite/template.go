@@ -94,8 +94,9 @@ func Compile(page []byte, sels []cascadia.Matcher) (*Template, error) {
 // a page may spend it plus perElement units per element. The
 // "span div×13 p" of issue 14 takes 60 units on a page nested 60 deep,
 // ".missing *" on 100000 elements 30 deep 3M; 4M units took from 25 ms
-// (walks up to the root) to about 0.2 s (memo lookups of mixed combinators) on
-// a CI machine. A page past it is compiled again on its next request.
+// (walks up to the root) to about 0.2 s (memo lookups of mixed
+// combinators) on a CI machine. A page past it is compiled again on its
+// next request.
 const (
 	matchBudget = 1 << 22
 	perElement  = 64
