@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -123,6 +124,11 @@ func (p *Proxy) Explain(er ExplainRequest) (*Explanation, error) {
 	}
 	ex.Page = true
 	tpl, err := rewrite.Compile(body, page.Matchers())
+	if errors.Is(err, rewrite.ErrTooComplex) {
+		ex.Page = false
+		ex.Reason = "matching the page's selectors takes more work than a page may: the proxy serves it unchanged (tailor check warns of such selectors)"
+		return ex, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("compile %s: %w", target, err)
 	}

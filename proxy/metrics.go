@@ -71,7 +71,7 @@ func newMetrics(reg prometheus.Registerer, version string) *metrics {
 	}
 	m.rewrites = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tailor_rewrites_total",
-		Help: "HTML responses on paths with rules, by result (rewritten, unchanged, too_large, encoding, error, panic). Anything but rewritten/unchanged served the origin's bytes.",
+		Help: "HTML responses on paths with rules, by result (rewritten, unchanged, too_large, encoding, too_complex, error, panic). Anything but rewritten/unchanged served the origin's bytes.",
 	}, []string{"result"})
 	m.rewriteTime = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "tailor_rewrite_duration_seconds",
@@ -98,7 +98,7 @@ func newMetrics(reg prometheus.Registerer, version string) *metrics {
 		Name: "tailor_rules_loaded_timestamp_seconds",
 		Help: "When the rules serving now were loaded.",
 	})
-	for _, r := range []string{rewriteDone, rewriteNoChange, rewriteTooLarge, rewriteEncoding, rewriteError, rewritePanicked} {
+	for _, r := range []string{rewriteDone, rewriteNoChange, rewriteTooLarge, rewriteEncoding, rewriteComplex, rewriteError, rewritePanicked} {
 		m.rewrites.WithLabelValues(r)
 	}
 	for _, r := range []string{"hit", "reuse", "miss"} {

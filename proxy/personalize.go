@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -18,12 +19,13 @@ import (
 // Results of trying to personalize a response; they label
 // tailor_rewrites_total.
 const (
-	rewriteDone     = "rewritten" // rules fired and the page was changed
-	rewriteNoChange = "unchanged" // rules were tried, none fired
-	rewriteTooLarge = "too_large" // larger than max_rewrite_body: streamed untouched
-	rewriteEncoding = "encoding"  // a content coding tailor cannot read
-	rewriteError    = "error"     // anything else: the origin's response was served (fail-open)
-	rewritePanicked = "panic"     // a bug: recovered, origin's response served
+	rewriteDone     = "rewritten"   // rules fired and the page was changed
+	rewriteNoChange = "unchanged"   // rules were tried, none fired
+	rewriteTooLarge = "too_large"   // larger than max_rewrite_body: streamed untouched
+	rewriteEncoding = "encoding"    // a content coding tailor cannot read
+	rewriteComplex  = "too_complex" // matching the selectors ran out of budget (rewrite.ErrTooComplex)
+	rewriteError    = "error"       // anything else: the origin's response was served (fail-open)
+	rewritePanicked = "panic"       // a bug: recovered, origin's response served
 )
 
 func isHTMLType(ct []byte) bool {
@@ -226,6 +228,9 @@ func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	tpl, err := p.template(ctx, st, page, html)
 	if err != nil {
 		p.log.Debug("compile page", "err", err)
+		if errors.Is(err, rewrite.ErrTooComplex) {
+			return nil, nil, rewriteComplex
+		}
 		return nil, nil, rewriteError
 	}
 	rendered := bytebufferpool.Get()

@@ -39,6 +39,11 @@ func (p *Proxy) LoadRules() error {
 		gen = old.gen + 1
 	}
 	p.rules.Store(&ruleState{set: set, gen: gen})
+	if set != nil {
+		for _, w := range set.Warnings() { // what tailor check warns of, once per load
+			p.log.Warn("rules loaded with a warning", "warning", w.Error())
+		}
+	}
 	// Old templates are keyed by the old generation; drop them now rather
 	// than waiting for the LRU.
 	p.pages.Purge()

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"time"
 
@@ -173,6 +174,9 @@ func (s *streamedPage) render(page []byte) (tpl *rewrite.Template, result string
 	tpl, err := s.p.templateFor(s.key, s.page, page, true)
 	if err != nil {
 		s.p.log.Debug("compile page", "err", err)
+		if errors.Is(err, rewrite.ErrTooComplex) {
+			return nil, rewriteComplex
+		}
 		return nil, rewriteError
 	}
 	return tpl, rewriteDone

@@ -18,4 +18,10 @@ var (
 
 	// ErrNilSelector is returned by Compile when a selector is nil.
 	ErrNilSelector = errors.New("nil selector")
+
+	// ErrTooComplex is returned by Compile when matching the selectors on
+	// the page takes more work than a page is allowed (see matchBudget):
+	// a huge page with selectors of many mixed steps. Such a page is
+	// served unchanged.
+	ErrTooComplex = errors.New("selectors too complex for page")
 )

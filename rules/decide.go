@@ -7,6 +7,8 @@ import (
 
 	"github.com/andybalholm/cascadia"
 	"github.com/expr-lang/expr/vm"
+
+	"github.com/tailor-edge/tailor/config"
 )
 
 // Set is a compiled rule set: every rule file of a directory. It is
@@ -23,7 +25,14 @@ type Set struct {
 	interestTags map[string]bool
 	pages        []*Page
 	experiments  []Experiment
+	warnings     config.Errors
 }
+
+// Warnings returns what tailor check warns about in rules that load:
+// selectors whose matching costs more as pages grow (ErrCostlySelector),
+// each as file:line:col: warning: message, in file order. A page on which
+// such a selector runs out of its matching budget is served unchanged.
+func (s *Set) Warnings() []*config.Error { return slices.Clone(s.warnings) }
 
 type edgeSegment struct {
 	name string
@@ -92,7 +101,10 @@ type Page struct {
 }
 
 // Selectors returns the page's distinct selectors; Action.Sel indexes it.
-// The slice is the page's own: do not change it.
+// They select what cascadia selects (String and Specificity are
+// cascadia's) without its exponential backtracking, and rewrite.Compile
+// matches them within a budget per page (see internal/selector). The
+// slice is the page's own: do not change it.
 func (p *Page) Selectors() []cascadia.Sel { return p.sels }
 
 // Matchers returns the same selectors as Selectors, as the

@@ -13,6 +13,15 @@
 //	rules/home.yaml:20:24: when.stage: undeclared stage "intrest" (did you mean "interest"?); stages: awareness, interest, intent
 //	rules/home.yaml:31:13: if: request has no field contry (did you mean request.country?) (1:9)
 //
+// Selectors are compiled by internal/selector, which matches what
+// cascadia matches in time polynomial in the page's size. Those whose
+// matching still grows with the page's depth or width (two or more
+// descendant or general-sibling combinators in a row, :has() over a
+// descendant combinator) load, with a warning (Set.Warnings,
+// ErrCostlySelector) that tailor check prints as
+//
+//	rules/home.yaml:8:17: warning: select: "main .grid .card" has 2 descendant or sibling combinators in a row: …
+//
 // A Set is immutable and safe for concurrent use. Per request, the proxy
 // calls Match with the path to find the page's rules (nil: leave the page
 // alone), then Decide with the visitor and the request facts. Decide is a

@@ -28,11 +28,15 @@ var (
 	ErrFragment = errors.New("missing fragment")
 	// ErrUndeclared: a stage or persona that is not declared.
 	ErrUndeclared = errors.New("undeclared name")
+	// ErrCostlySelector: a warning, not an error (see Set.Warnings): a
+	// selector whose matching costs more as pages grow deeper or wider.
+	ErrCostlySelector = errors.New("costly selector")
 )
 
-// problems collects the errors of one load, across files.
+// problems collects the errors and warnings of one load, across files.
 type problems struct {
-	errs config.Errors
+	errs  config.Errors
+	warns config.Errors
 	// order is the position of each file in the load, so that errors
 	// sort by file first.
 	order map[string]int
@@ -47,12 +51,33 @@ func (p *problems) at(file string, n *yaml.Node, kind error, format string, args
 	p.errs = append(p.errs, e)
 }
 
+// warnAt records a warning at node n of file: a problem that does not
+// stop the rules from loading. Its message starts "warning: ".
+func (p *problems) warnAt(file string, n *yaml.Node, kind error, format string, args ...any) {
+	e := &config.Error{File: file, Msg: "warning: " + fmt.Sprintf(format, args...), Err: kind}
+	if n != nil {
+		e.Line, e.Col = n.Line, n.Column
+	}
+	p.warns = append(p.warns, e)
+}
+
 // err returns the problems sorted by file, line and column, or nil.
 func (p *problems) err() error {
 	if len(p.errs) == 0 {
 		return nil
 	}
-	slices.SortStableFunc(p.errs, func(a, b *config.Error) int {
+	p.sort(p.errs)
+	return p.errs
+}
+
+// warnings returns the warnings sorted by file, line and column.
+func (p *problems) warnings() config.Errors {
+	p.sort(p.warns)
+	return p.warns
+}
+
+func (p *problems) sort(es config.Errors) {
+	slices.SortStableFunc(es, func(a, b *config.Error) int {
 		if c := cmp.Compare(p.order[a.File], p.order[b.File]); c != 0 || a.File != b.File {
 			return cmp.Or(c, cmp.Compare(a.File, b.File))
 		}
@@ -64,5 +89,4 @@ func (p *problems) err() error {
 		}
 		return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Col, b.Col))
 	})
-	return p.errs
 }

@@ -184,6 +184,7 @@ func load(src source, names []string) (*Set, error) {
 	if err := l.err(); err != nil {
 		return nil, err
 	}
+	l.set.warnings = l.warnings()
 	l.set.indexInterestTags()
 	return l.set, nil
 }

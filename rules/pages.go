@@ -6,10 +6,10 @@ import (
 	"slices"
 
 	"github.com/andybalholm/cascadia"
-	"golang.org/x/net/html"
 	"gopkg.in/yaml.v3"
 
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/internal/selector"
 )
 
 var (
@@ -166,49 +166,20 @@ func (l *loader) selector(f *fileReader, p *Page, n *yaml.Node) (int, bool) {
 			return i, true
 		}
 	}
+	for _, w := range sel.Costly() {
+		f.warnAt(f.file, n, ErrCostlySelector, "select: %s; pages on which matching it takes too long are served unchanged", w)
+	}
 	p.sels = append(p.sels, sel)
 	p.selText = append(p.selText, s)
 	return len(p.sels) - 1, true
 }
 
 // compileSelector compiles a CSS selector or a comma-separated group of
-// them, as goquery's Find does. Pseudo-elements (::before) are rejected:
-// they are not elements that can be rewritten.
-func compileSelector(s string) (sel cascadia.Sel, err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			sel, err = nil, fmt.Errorf("%v", v)
-		}
-	}()
-	g, err := cascadia.ParseGroup(s)
-	if err != nil {
-		return nil, err
-	}
-	if len(g) == 1 {
-		return g[0], nil
-	}
-	return &selectorGroup{g}, nil
-}
-
-// selectorGroup is a cascadia.SelectorGroup as a cascadia.Sel, so that a
-// page's selectors are one type whether they are groups or not.
-type selectorGroup struct{ g cascadia.SelectorGroup }
-
-var _ cascadia.Sel = (*selectorGroup)(nil)
-
-func (s *selectorGroup) Match(n *html.Node) bool { return s.g.Match(n) }
-func (s *selectorGroup) String() string          { return s.g.String() }
-func (s *selectorGroup) PseudoElement() string   { return "" }
-
-// Specificity is the highest of the group's.
-func (s *selectorGroup) Specificity() cascadia.Specificity {
-	var best cascadia.Specificity
-	for _, sel := range s.g {
-		if sp := sel.Specificity(); best.Less(sp) {
-			best = sp
-		}
-	}
-	return best
+// them, as goquery's Find does, into a selector whose matching cannot take
+// exponential time (issue 14; see internal/selector). Pseudo-elements
+// (::before) are rejected: they are not elements that can be rewritten.
+func compileSelector(s string) (*selector.Selector, error) {
+	return selector.Compile(s)
 }
 
 // ruleMap compiles a Digital Relevancy Map: content per stage or per

@@ -220,3 +220,38 @@ pages:
 		t.Errorf("Decide = %+v", d.Actions)
 	}
 }
+
+func TestCostlySelectorsAreWarningsAtTheirPosition(t *testing.T) {
+	s := mustLoad(t, map[string]string{"home.yaml": `pages:
+  - match: ["/"]
+    rules:
+      - id: cheap
+        select: "#hero h1"
+        text: x
+      - id: deep
+        select: "main .grid .card"
+        text: y
+      - id: again
+        select: "main  .grid  .card"
+        add_class: z
+      - id: has
+        select: "li:has(a b)"
+        remove: true
+`})
+	var got []string
+	for _, w := range s.Warnings() {
+		if !errors.Is(w, ErrCostlySelector) {
+			t.Errorf("warning %v is not ErrCostlySelector", w)
+		}
+		msg, _, _ := strings.Cut(w.Error(), ": matching")
+		msg, _, _ = strings.Cut(msg, ": every element")
+		got = append(got, msg)
+	}
+	want := []string{
+		`rules/home.yaml:8:17: warning: select: "main .grid .card" has 2 descendant or sibling combinators in a row`,
+		`rules/home.yaml:14:17: warning: select: :has(a b) has a descendant combinator`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Warnings() =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

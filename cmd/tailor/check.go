@@ -11,7 +11,9 @@ import (
 
 // check validates the configuration and the rule files (selectors,
 // fragments, expressions, stages, weights) and prints every problem as
-// file:line:col: message.
+// file:line:col: message, and every warning (selectors whose matching
+// costs more as pages grow) as file:line:col: warning: message, which
+// does not make it fail.
 func (m *Main) check(args []string) int {
 	var c commonFlags
 	flags := m.flagSet("check", &c)
@@ -33,7 +35,16 @@ func (m *Main) check(args []string) int {
 		fmt.Fprintln(m.Stderr, err)
 		return exitInvalid
 	}
+	// Warnings go where errors go, but the rules load: exit 0.
+	warnings := set.Warnings()
+	for _, w := range warnings {
+		fmt.Fprintln(m.Stderr, w)
+	}
 	pages, rules := int64(set.PageCount()), int64(set.RuleCount())
-	fmt.Fprintf(m.Stdout, "%s: ok (%d %s, %d %s)\n", dir, pages, plural(pages, "page", "pages"), rules, plural(rules, "rule", "rules"))
+	fmt.Fprintf(m.Stdout, "%s: ok (%d %s, %d %s", dir, pages, plural(pages, "page", "pages"), rules, plural(rules, "rule", "rules"))
+	if n := int64(len(warnings)); n > 0 {
+		fmt.Fprintf(m.Stdout, ", %d %s", n, plural(n, "warning", "warnings"))
+	}
+	fmt.Fprintln(m.Stdout, ")")
 	return exitOK
 }

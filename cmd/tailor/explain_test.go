@@ -98,6 +98,26 @@ func TestCheckReportsRuleErrors(t *testing.T) {
 	}
 }
 
+func TestCheckWarnsOfSelectorsCostlyOnDeepPagesButPasses(t *testing.T) {
+	cfg := explainSetup(t)
+	// Issue 14's selector: its cost grows with the depth of the page.
+	costly := strings.Replace(explainRules, `select: ".cta"`, `select: "span div div div div div div div div div div div div div p"`, 1)
+	if err := os.WriteFile(filepath.Join(filepath.Dir(cfg), "rules", "home.yaml"), []byte(costly), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := run(t, context.Background(), "check", "--config", cfg)
+	if code != exitOK {
+		t.Errorf("check with a costly selector exit %d, want 0:\n%s", code, stderr)
+	}
+	want := `home.yaml:10:17: warning: select: "span div div div div div div div div div div div div div p" has 14 descendant or sibling combinators in a row`
+	if !strings.Contains(stderr, want) {
+		t.Errorf("check should warn %q:\n%s", want, stderr)
+	}
+	if !strings.Contains(stdout, "(1 page, 2 rules, 1 warning)") {
+		t.Errorf("check should count the warning:\n%s", stdout)
+	}
+}
+
 func TestExplainPrintsAPreviewLinkForTheProfile(t *testing.T) {
 	cfg := explainSetup(t)
 	f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
