@@ -4,6 +4,8 @@
 //	           1 KiB every 200 ms
 //	/page      an HTML page: 10 KB of head at once, the rest (with the
 //	           elements bench/ttfb.sh's rules rewrite) 1.5 s later, chunked
+//	/huge      an HTML page of -huge bytes (1 GiB), chunked, as fast as it
+//	           goes, with those elements in its last kilobytes
 //
 // It listens on loopback only.
 package main
@@ -20,6 +22,7 @@ import (
 func main() {
 	addr := flag.String("listen", "127.0.0.1:3000", "loopback address to listen on")
 	pause := flag.Duration("pause", 1500*time.Millisecond, "how long /page waits after its head")
+	huge := flag.Int64("huge", 1<<30, "the size of /huge")
 	flag.Parse()
 	if !strings.HasPrefix(*addr, "127.") && !strings.HasPrefix(*addr, "localhost:") {
 		log.Fatalf("slow-origin listens on loopback only, not %s", *addr)
@@ -49,6 +52,21 @@ func main() {
 		w.Write([]byte(head))
 		w.(http.Flusher).Flush()
 		time.Sleep(*pause)
+		w.Write([]byte(late))
+	})
+	mux.HandleFunc("/huge", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		filler := []byte(strings.Repeat("<p>Filler paragraph of a very long page.</p>\n", 1400)) // ~63 KB
+		left := *huge - int64(len(head)) - int64(len(late))
+		if _, err := w.Write([]byte(head)); err != nil {
+			return
+		}
+		for ; left >= int64(len(filler)); left -= int64(len(filler)) {
+			if _, err := w.Write(filler); err != nil {
+				return
+			}
+		}
+		w.Write([]byte(strings.Repeat(" ", int(max(left, 0))))) // whole paragraphs, then spaces
 		w.Write([]byte(late))
 	})
 	log.Fatal(http.ListenAndServe(*addr, mux))

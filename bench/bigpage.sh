@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# A 1 GiB HTML page on a path with rules whose elements are at its very
+# end (bench/slow-origin's /huge), through tailor: what comes out, how
+# long it takes, and tailor's peak memory (VmHWM). Past max_rewrite_body
+# (5 MiB by default) tailor streams the page through unchanged (fail
+# open) and counts it as too_large.
+#
+#   bash bench/bigpage.sh
+#   TAILOR_BIN=/path/to/tailor SIZE=$((1<<30)) bash bench/bigpage.sh
+set -euo pipefail
+
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+SIZE=${SIZE:-$((1 << 30))}
+need_tools curl go
+make_tmp
+take_port ORIGIN_PORT
+take_port PROXY_PORT
+take_port ADMIN_PORT
+
+log "building slow-origin"
+(cd "$REPO" && go build -o "$TMP/slow-origin" ./bench/slow-origin)
+build_tailor
+"$TMP/slow-origin" -listen "127.0.0.1:$ORIGIN_PORT" -huge "$SIZE" 2>"$TMP/origin.log" &
+PIDS+=($!)
+mkdir -p "$TMP/rules"
+cat >"$TMP/rules/huge.yaml" <<'YAML'
+pages:
+  - match: ["/huge"]
+    rules:
+      - id: greet
+        select: ".greeting"
+        text: "Welcome back!"
+YAML
+cat >"$TMP/tailor.yaml" <<YAML
+listen: "127.0.0.1:$PROXY_PORT"
+origin: "http://127.0.0.1:$ORIGIN_PORT"
+admin: { listen: "127.0.0.1:$ADMIN_PORT" }
+identity: { cookie: { keys: ["$COOKIE_KEY"], secure: false } }
+rules: { dir: "$TMP/rules", watch: false }
+YAML
+"$TAILOR_BIN" serve --config "$TMP/tailor.yaml" 2>"$TMP/tailor.log" &
+PIDS+=($!)
+TPID=${PIDS[-1]}
+wait_http tailor "http://127.0.0.1:$ADMIN_PORT/healthz" "$TPID"
+for ((i = 0; i < 100; i++)); do port_in_use "$ORIGIN_PORT" && break; sleep 0.1; done
+
+rss() { awk '/^VmHWM/ {print $2/1024 " MiB peak"} /^VmRSS/ {print $2/1024 " MiB now"}' "/proc/$TPID/status" | paste -sd' '; }
+log "tailor before: $(rss)"
+for url in "http://127.0.0.1:$ORIGIN_PORT/huge" "http://127.0.0.1:$PROXY_PORT/huge"; do
+	out=$(curl -s -w '%{size_download} %{time_total}' -o >(tail -c 200 >"$TMP/tail") "$url")
+	sleep 0.2
+	read -r bytes secs <<<"$out"
+	printf '%-40s %12d bytes in %6.2f s (%6.0f MiB/s); ends %s\n' "$url" "$bytes" "$secs" \
+		"$(awk -v b="$bytes" -v s="$secs" 'BEGIN{print b/s/1048576}')" \
+		"$(grep -o '<p class="greeting">[^<]*</p>' "$TMP/tail" || echo '(no greeting in the last 200 bytes)')"
+done
+log "tailor after: $(rss)"
+curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | grep -E '^tailor_rewrites_total\{result="(too_large|rewritten)"' >&2
