@@ -264,7 +264,7 @@ func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 // logged-in header), so pages that never repeat replace each other instead
 // of flooding it, and a page whose shape alternates still reuses.
 func (p *Proxy) template(ctx *fasthttp.RequestCtx, st *ruleState, page *rules.Page, html []byte) (*rewrite.Template, error) {
-	return p.templateFor(p.pageKey(ctx, st), page, html, false)
+	return p.templateFor(p.pageKey(ctx, st), page, html)
 }
 
 // pageKey is the page cache's key for the URL: the rule generation, the
@@ -279,10 +279,15 @@ func (p *Proxy) pageKey(ctx *fasthttp.RequestCtx, st *ruleState) string {
 	return string(key.B)
 }
 
-// templateFor is template for the page cache's key. With owned, html is
-// the caller's to give away and a template made from it keeps it;
-// otherwise (a pooled buffer) a template keeps a copy.
-func (p *Proxy) templateFor(key string, page *rules.Page, html []byte, owned bool) (*rewrite.Template, error) {
+// templateFor is template for the page cache's key. The template it
+// returns may keep html (a pooled buffer): html must stay unchanged while
+// it is used. A template for the cache keeps a copy.
+//
+// A reused template is used for this request only: the cache keeps the
+// template it was reused from, which serves the next page of that shape as
+// well, so that a page that changes on every request costs no copy and no
+// allocation of its size.
+func (p *Proxy) templateFor(key string, page *rules.Page, html []byte) (*rewrite.Template, error) {
 	cached, ok := p.pages.Get(key)
 	if ok {
 		for _, tpl := range cached.tpls {
@@ -291,23 +296,18 @@ func (p *Proxy) templateFor(key string, page *rules.Page, html []byte, owned boo
 				return tpl, nil
 			}
 		}
-	}
-	own := html
-	if !owned {
-		// A cached template must own its bytes.
-		own = bytes.Clone(html)
-	}
-	if ok {
 		for i, tpl := range cached.tpls {
-			if nt, ok := tpl.Reuse(own); ok {
+			if nt, ok := tpl.Reuse(html); ok {
 				p.m.pageCache.WithLabelValues("reuse").Inc()
-				p.pages.Add(key, cached.with(nt, i))
+				if i > 0 {
+					p.pages.Add(key, cached.with(tpl, i)) // the latest shape first
+				}
 				return nt, nil
 			}
 		}
 	}
 	p.m.pageCache.WithLabelValues("miss").Inc()
-	tpl, err := rewrite.Compile(own, page.Matchers())
+	tpl, err := rewrite.Compile(bytes.Clone(html), page.Matchers())
 	if err != nil {
 		return nil, err
 	}

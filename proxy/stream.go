@@ -115,13 +115,21 @@ func (s *streamedPage) SupportsBodyWriteTo() bool { return true }
 func (s *streamedPage) WriteTo(w io.Writer) (int64, error) {
 	p := s.p
 	limit := int(p.cfg.MaxRewriteBody)
-	// The page is held whole; a template made of it keeps it (no copy), so
-	// it is not pooled. Sized for the cached page, it rarely grows.
+	// The page is held whole, in a pooled buffer sized for the cached page
+	// (it rarely grows).
+	bb := bytebufferpool.Get()
 	c := flushCopier{w: w, hold: s.first, limit: limit}
-	c.buf = make([]byte, min(s.size+s.size/8+4096, limit+1))
+	if want := min(s.size+s.size/8+4096, limit+1); cap(bb.B) < want {
+		bb.B = make([]byte, want)
+	}
+	c.buf = bb.B[:cap(bb.B)]
 	eof, err := c.run(s.stream)
 	c.stop()
 	held := c.held()
+	defer func() {
+		bb.B = c.buf[:0]
+		bytebufferpool.Put(bb)
+	}()
 	if err != nil {
 		// The origin broke off, or the visitor left: the headers are gone,
 		// so the visitor gets a cut-short page, as from the origin.
@@ -171,7 +179,7 @@ func (s *streamedPage) render(page []byte) (tpl *rewrite.Template, result string
 			tpl, result = nil, rewritePanicked
 		}
 	}()
-	tpl, err := s.p.templateFor(s.key, s.page, page, true)
+	tpl, err := s.p.templateFor(s.key, s.page, page)
 	if err != nil {
 		s.p.log.Debug("compile page", "err", err)
 		if errors.Is(err, rewrite.ErrTooComplex) {
