@@ -98,7 +98,7 @@ func newMetrics(reg prometheus.Registerer, version string) *metrics {
 		Name: "tailor_rules_loaded_timestamp_seconds",
 		Help: "When the rules serving now were loaded.",
 	})
-	for _, r := range []string{rewriteDone, rewriteNoChange, rewriteTooLarge, rewriteEncoding, rewriteComplex, rewriteError, rewritePanicked} {
+	for _, r := range []string{rewriteDone, rewriteNoChange, rewriteTooLarge, rewriteEncoding, rewriteComplex, rewriteConflict, rewriteError, rewritePanicked} {
 		m.rewrites.WithLabelValues(r)
 	}
 	for _, r := range []string{"hit", "reuse", "miss"} {

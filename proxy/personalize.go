@@ -24,6 +24,7 @@ const (
 	rewriteTooLarge = "too_large"   // larger than max_rewrite_body: streamed untouched
 	rewriteEncoding = "encoding"    // a content coding tailor cannot read
 	rewriteComplex  = "too_complex" // matching the selectors ran out of budget (rewrite.ErrTooComplex)
+	rewriteConflict = "conflict"    // streamed, and the page changed before the predicted first change (stream.go)
 	rewriteError    = "error"       // anything else: the origin's response was served (fail-open)
 	rewritePanicked = "panic"       // a bug: recovered, origin's response served
 )

@@ -32,11 +32,8 @@ import (
 // decision header is off and the request is no preview (the header would
 // have to say whether rules fired), the decision has no experiment (an
 // exposure is recorded in the state cookie, sent with the headers, and
-// only when the variant is shown), and the origin's body is not encoded.
-
-// rewriteConflict labels a streamed page served as the origin sent it
-// because it changed before the predicted first change.
-const rewriteConflict = "conflict"
+// only when the variant is shown), and the origin's body is not encoded;
+// and only to HTTP/1.1 clients, which take a chunked body.
 
 // minStreamAhead is the least a prediction must let through early for a
 // page to be streamed: below it, holding the page costs nothing worth
@@ -48,7 +45,8 @@ const minStreamAhead = 4 << 10
 // says how large they are.
 func (p *Proxy) streamable(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *ruleState, dec *rules.Decision, v *visit, edits []rewrite.Edit) (key string, first, size int, ok bool) {
 	if p.cfg.Debug.DecisionHeader || v.preview != nil || len(dec.Exposures) > 0 ||
-		ctx.IsHead() || parseContentEncoding(resp.Header.ContentEncoding()) != encIdentity {
+		ctx.IsHead() || !ctx.Request.Header.IsHTTP11() ||
+		parseContentEncoding(resp.Header.ContentEncoding()) != encIdentity {
 		return "", 0, 0, false
 	}
 	key = p.pageKey(ctx, st)
