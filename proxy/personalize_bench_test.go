@@ -16,7 +16,7 @@ import (
 // benchBlogRules are bench/dynamic.sh's five always-on rewrites of the
 // blog page.
 const benchBlogRules = `pages:
-  - match: ["/blog"]
+  - match: ["/blog", "/blog-static"]
     rules:
       - id: blog-text
         select: "h1.entry-title"
@@ -39,7 +39,8 @@ const benchBlogRules = `pages:
 // the real-world page of bench/pages as a CMS sends it — a request id in a
 // CSRF <meta>, a script nonce, an inline script, the text and a comment,
 // and a notice on every other request — with five rewrites; "pass" is the
-// same page on a path without rules. The origin and the client run in the
+// same page on a path without rules, "blog-static" one of its variants
+// every time. The origin and the client run in the
 // same process (on loopback): compare the two, not the absolute times.
 func BenchmarkPersonalizeDynamicPage(b *testing.B) {
 	raw, err := os.ReadFile("../bench/pages/nightly-blog.html")
@@ -60,6 +61,10 @@ func BenchmarkPersonalizeDynamicPage(b *testing.B) {
 	}
 	origin := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("text/html; charset=utf-8")
+		if string(ctx.Path()) == "/blog-static" {
+			ctx.SetBody(variants[0])
+			return
+		}
 		ctx.SetBody(dynamic())
 	}}
 	go origin.Serve(ln)
@@ -67,7 +72,7 @@ func BenchmarkPersonalizeDynamicPage(b *testing.B) {
 	dir := b.TempDir()
 	writeRules(b, dir, map[string]string{"blog.yaml": benchBlogRules})
 	p := startBenchProxy(b, "http://"+ln.Addr().String(), func(c *config.Config) { c.Rules.Dir = dir })
-	for _, path := range []string{"/pass", "/blog"} {
+	for _, path := range []string{"/pass", "/blog", "/blog-static"} {
 		b.Run(strings.TrimPrefix(path, "/"), func(b *testing.B) {
 			c := &fasthttp.HostClient{Addr: p}
 			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
