@@ -62,23 +62,33 @@ type flushCopier struct {
 	total            int64
 	err              error // the first write error
 	armed, stopped   bool
+	// reading is set while the copy goroutine waits in Read; armedRound is
+	// the flushList round in which bytes started waiting.
+	reading    bool
+	armedRound uint64
 }
 
 // flushes is the process's list of copies with bytes waiting.
 var flushes flushList
 
 // flushList hands copies with bytes waiting to a goroutine that writes
-// them out after flushDelay. The goroutine runs while the list is not
-// empty, and ends when it is.
+// them out once the origin has paused: the bytes have waited a whole
+// round (flushDelay) and the copy goroutine waits in Read. A copy whose
+// goroutine is busy (not in Read: on a saturated CPU it may not have run
+// for a while) writes by itself when its buffer fills or its body ends,
+// so a loaded proxy does not add a write per response. The goroutine runs
+// while the list is not empty, and ends when it is.
 type flushList struct {
 	mu      sync.Mutex
 	copiers []*flushCopier
 	spare   []*flushCopier
+	round   uint64
 	running bool
 }
 
 func (l *flushList) add(c *flushCopier) {
 	l.mu.Lock()
+	c.armedRound = l.round // c.mu is held: flush reads it under c.mu
 	l.copiers = append(l.copiers, c)
 	if !l.running {
 		l.running = true
@@ -88,10 +98,12 @@ func (l *flushList) add(c *flushCopier) {
 }
 
 func (l *flushList) run() {
+	var keep []*flushCopier
 	for {
 		time.Sleep(flushDelay)
 		l.mu.Lock()
-		batch := l.copiers
+		l.round++
+		round, batch := l.round, l.copiers
 		if len(batch) == 0 {
 			l.running = false
 			l.mu.Unlock()
@@ -99,13 +111,18 @@ func (l *flushList) run() {
 		}
 		l.copiers, l.spare = l.spare[:0], nil
 		l.mu.Unlock()
+		keep = keep[:0]
 		for i, c := range batch {
-			c.flush()
+			if c.flush(round) {
+				keep = append(keep, c)
+			}
 			batch[i] = nil
 		}
 		l.mu.Lock()
+		l.copiers = append(l.copiers, keep...)
 		l.spare = batch[:0]
 		l.mu.Unlock()
+		clear(keep)
 	}
 }
 
@@ -124,12 +141,14 @@ func (c *flushCopier) run(r io.Reader) (eof bool, err error) {
 			}
 		}
 		err := c.err
+		c.reading = true
 		c.mu.Unlock()
 		if err != nil {
 			return false, err
 		}
 		n, rerr := r.Read(c.buf[c.pending:])
 		c.mu.Lock()
+		c.reading = false
 		c.pending += n
 		if rerr != nil || (c.hold >= 0 && c.pending > c.limit) {
 			if c.hold < 0 {
@@ -145,12 +164,11 @@ func (c *flushCopier) run(r io.Reader) (eof bool, err error) {
 			}
 			return false, rerr
 		}
-		arm := c.ready() > c.written && !c.armed
-		c.armed = c.armed || arm
-		c.mu.Unlock()
-		if arm {
+		if c.ready() > c.written && !c.armed {
+			c.armed = true
 			flushes.add(c)
 		}
+		c.mu.Unlock()
 	}
 }
 
@@ -172,15 +190,22 @@ func (c *flushCopier) stop() {
 // held returns the bytes read so far; call it after stop.
 func (c *flushCopier) held() []byte { return c.buf[:c.pending] }
 
-// flush runs from flushes: the origin paused, write what has arrived.
-func (c *flushCopier) flush() {
+// flush runs from flushes in the given round: when the bytes waiting
+// have waited a whole round and the copy goroutine waits for the origin,
+// it writes them out. It reports whether the copy should stay on the list.
+func (c *flushCopier) flush(round uint64) (keep bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.armed = false
-	if c.stopped {
-		return
+	switch {
+	case c.stopped || !c.armed:
+		c.armed = false
+		return false
+	case c.armedRound+1 >= round || !c.reading:
+		return true
 	}
+	c.armed = false
 	c.writeLocked(true)
+	return false
 }
 
 // writeLocked writes what may be written and, with flush, pushes it to the
