@@ -38,6 +38,12 @@ var streamBufs = sync.Pool{New: func() any { b := make([]byte, streamBufSize); r
 // flushCopy copies r to w, as described above. w is the body writer
 // fasthttp hands to a BodyWriterTo.
 func flushCopy(w io.Writer, r io.Reader) (int64, error) {
+	if bw := fixedBufferOf(w); bw != nil {
+		c := flushCopier{bw: bw, hold: -1}
+		n, err := c.runDirect(r)
+		c.stop()
+		return n, err
+	}
 	bp := streamBufs.Get().(*[]byte)
 	defer streamBufs.Put(bp)
 	c := flushCopier{w: w, buf: *bp, hold: -1}
@@ -52,8 +58,9 @@ func flushCopy(w io.Writer, r io.Reader) (int64, error) {
 type flushCopier struct {
 	w     io.Writer
 	buf   []byte
-	hold  int // see above
-	limit int // with hold >= 0: run stops once buf holds more
+	bw    *bufio.Writer // for runDirect, instead of w and buf
+	hold  int           // see above
+	limit int           // with hold >= 0: run stops once buf holds more
 
 	mu sync.Mutex
 	// buf[written:pending] has arrived and may be written, up to hold; the
@@ -172,6 +179,50 @@ func (c *flushCopier) run(r io.Reader) (eof bool, err error) {
 	}
 }
 
+// runDirect copies r into bw, the connection's own buffer under a body of
+// known length (fasthttp's fixedSizeBodyWriter), with no buffer between:
+// each Read fills bw's free space, as bufio.Writer.ReadFrom does, and bw
+// is flushed when full, at the end (by fasthttp), or by flushes when the
+// origin pauses. Under c.mu the flusher may flush bw while a Read fills its
+// free space: the flush writes only the bytes before it, and the Write
+// after the Read moves the new bytes to where the flush left bw's end.
+func (c *flushCopier) runDirect(r io.Reader) (int64, error) {
+	for {
+		c.mu.Lock()
+		if c.bw.Available() == 0 {
+			if err := c.bw.Flush(); err != nil {
+				c.mu.Unlock()
+				return c.total, err
+			}
+		}
+		free := c.bw.AvailableBuffer()
+		free = free[:cap(free)]
+		c.reading = true
+		c.mu.Unlock()
+		n, rerr := r.Read(free)
+		c.mu.Lock()
+		c.reading = false
+		var werr error
+		if n > 0 {
+			_, werr = c.bw.Write(free[:n])
+			c.total += int64(n)
+			if !c.armed {
+				c.armed = true
+				flushes.add(c)
+			}
+		}
+		c.mu.Unlock()
+		switch {
+		case werr != nil:
+			return c.total, werr
+		case rerr == io.EOF:
+			return c.total, nil
+		case rerr != nil:
+			return c.total, rerr
+		}
+	}
+}
+
 // ready is the end of what may be written now.
 func (c *flushCopier) ready() int {
 	if c.hold >= 0 {
@@ -211,6 +262,12 @@ func (c *flushCopier) flush(round uint64) (keep bool) {
 // writeLocked writes what may be written and, with flush, pushes it to the
 // connection.
 func (c *flushCopier) writeLocked(flush bool) {
+	if c.bw != nil {
+		if c.err == nil && c.bw.Buffered() > 0 {
+			c.err = c.bw.Flush()
+		}
+		return
+	}
 	end := c.ready()
 	if c.err != nil || end <= c.written {
 		return
@@ -229,6 +286,18 @@ func (c *flushCopier) writeLocked(flush bool) {
 }
 
 var bufioWriterType = reflect.TypeFor[*bufio.Writer]()
+
+// fixedBufferOf is bufferOf for fasthttp's writer of a body of known
+// length only (a chunked body's writer frames each write: its buffer must
+// not be written to directly).
+func fixedBufferOf(w io.Writer) *bufio.Writer {
+	t := reflect.TypeOf(w)
+	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Name() != "fixedSizeBodyWriter" ||
+		t.Elem().PkgPath() != "github.com/valyala/fasthttp" {
+		return nil
+	}
+	return bufferOf(w)
+}
 
 // bufferOf returns the *bufio.Writer behind fasthttp's body writer, whose
 // first field it is (fixedSizeBodyWriter.w, chunkedBodyWriter.w), or nil

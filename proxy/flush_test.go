@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttputil"
 )
 
 // TestSlowDownloadFirstByteIsFlushed: what the origin has sent reaches the
@@ -221,4 +225,39 @@ func differs(got, want string) string {
 	}
 	return fmt.Sprintf("%d bytes, want %d; they part at %d: %q vs %q", len(got), len(want), i,
 		got[i:min(len(got), i+60)], want[i:min(len(want), i+60)])
+}
+
+// probeBody records what fasthttp hands a BodyWriterTo.
+type probeBody struct {
+	fixed, any bool
+	body       []byte
+}
+
+func (b *probeBody) Read(p []byte) (int, error) { return 0, io.EOF }
+func (b *probeBody) WriteTo(w io.Writer) (int64, error) {
+	b.fixed, b.any = fixedBufferOf(w) != nil, bufferOf(w) != nil
+	n, err := w.Write(b.body)
+	return int64(n), err
+}
+func (b *probeBody) SupportsBodyWriteTo() bool { return true }
+
+// TestFasthttpBodyWritersAreKnown: flush.go reaches into fasthttp's body
+// writers for their *bufio.Writer; a fasthttp that changes them must fail
+// here, not lose the early flush unseen.
+func TestFasthttpBodyWritersAreKnown(t *testing.T) {
+	for _, size := range []int{5, -1} {
+		probe := &probeBody{body: []byte("hello")}
+		ln := fasthttputil.NewInmemoryListener()
+		srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.SetBodyStream(probe, size) }}
+		go srv.Serve(ln)
+		c := &fasthttp.Client{Dial: func(string) (net.Conn, error) { return ln.Dial() }}
+		status, body, err := c.Get(nil, "http://x/")
+		srv.Shutdown()
+		if err != nil || status != 200 || string(body) != "hello" {
+			t.Fatalf("size %d: %d %q %v", size, status, body, err)
+		}
+		if !probe.any || probe.fixed != (size >= 0) {
+			t.Errorf("size %d: bufferOf found a buffer: %v, fixedBufferOf: %v; want true, %v", size, probe.any, probe.fixed, size >= 0)
+		}
+	}
 }
