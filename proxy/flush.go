@@ -245,17 +245,30 @@ func (c *flushCopier) held() []byte { return c.buf[:c.pending] }
 // have waited a whole round and the copy goroutine waits for the origin,
 // it writes them out. It reports whether the copy should stay on the list.
 func (c *flushCopier) flush(round uint64) (keep bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	// Never wait for one copy here: its goroutine may hold c.mu in a write
+	// to a visitor who does not read, and every other copy would wait too.
+	if !c.mu.TryLock() {
+		return true
+	}
 	switch {
 	case c.stopped || !c.armed:
 		c.armed = false
+		c.mu.Unlock()
 		return false
 	case c.armedRound+1 >= round || !c.reading:
+		c.mu.Unlock()
 		return true
 	}
 	c.armed = false
-	c.writeLocked(true)
+	c.mu.Unlock()
+	// The write itself may block on a slow visitor: not in this goroutine.
+	go func() {
+		c.mu.Lock()
+		if !c.stopped {
+			c.writeLocked(true)
+		}
+		c.mu.Unlock()
+	}()
 	return false
 }
 

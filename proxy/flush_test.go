@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -260,4 +261,72 @@ func TestFasthttpBodyWritersAreKnown(t *testing.T) {
 			t.Errorf("size %d: bufferOf found a buffer: %v, fixedBufferOf: %v; want true, %v", size, probe.any, probe.fixed, size >= 0)
 		}
 	}
+}
+
+// blockingWriter blocks every Write until release is closed: a visitor
+// that does not read.
+type blockingWriter struct{ release chan struct{} }
+
+func (w *blockingWriter) Write(p []byte) (int, error) { <-w.release; return len(p), nil }
+
+// fastReader gives endless bytes at once: a fast origin.
+type fastReader struct{}
+
+func (fastReader) Read(p []byte) (int, error) { return len(p), nil }
+
+// pausingReader gives a few bytes, then waits: a slow origin.
+type pausingReader struct {
+	once  sync.Once
+	pause chan struct{}
+}
+
+func (r *pausingReader) Read(p []byte) (int, error) {
+	first := false
+	r.once.Do(func() { first = true })
+	if first {
+		return copy(p, "<!doctype html><title>x</title>"), nil
+	}
+	<-r.pause
+	return 0, io.EOF
+}
+
+type timedWriter struct {
+	mu    sync.Mutex
+	first time.Time
+}
+
+func (w *timedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	if w.first.IsZero() {
+		w.first = time.Now()
+	}
+	w.mu.Unlock()
+	return len(p), nil
+}
+
+// TestSlowVisitorHoldsNoOtherFlush: a visitor who does not read keeps
+// its copy in a blocking write; the flushing goroutine, shared by all
+// responses, must still write out another response's first bytes when
+// that response's origin pauses.
+func TestSlowVisitorHoldsNoOtherFlush(t *testing.T) {
+	slow := &blockingWriter{release: make(chan struct{})}
+	go flushCopy(slow, fastReader{}) // blocks in a buffer-full write, holding c.mu
+	time.Sleep(20 * time.Millisecond)
+
+	tw := &timedWriter{}
+	pr := &pausingReader{pause: make(chan struct{})}
+	start := time.Now()
+	done := make(chan struct{})
+	go func() { flushCopy(tw, pr); close(done) }()
+	time.Sleep(500 * time.Millisecond)
+	tw.mu.Lock()
+	got := tw.first
+	tw.mu.Unlock()
+	close(slow.release)
+	close(pr.pause)
+	<-done
+	if got.IsZero() {
+		t.Fatalf("first bytes of a paused origin not written after 500ms (flusher stuck behind a slow visitor)")
+	}
+	t.Logf("first write after %v", got.Sub(start))
 }

@@ -146,13 +146,11 @@ func (s *streamedPage) WriteTo(w io.Writer) (int64, error) {
 		s.sent += m
 		return s.sent, err
 	}
-	tpl, result := s.render(held)
+	rendered := bytebufferpool.Get()
+	defer bytebufferpool.Put(rendered)
+	tpl, result := s.render(held, rendered)
 	var rest []byte
-	var rendered *bytebufferpool.ByteBuffer
 	if tpl != nil {
-		rendered = bytebufferpool.Get()
-		defer bytebufferpool.Put(rendered)
-		rendered.B = tpl.Render(rendered.B[:0], s.edits)
 		if len(rendered.B) >= c.written && bytes.Equal(rendered.B[:c.written], held[:c.written]) {
 			rest = rendered.B[c.written:]
 		} else {
@@ -170,7 +168,7 @@ func (s *streamedPage) WriteTo(w io.Writer) (int64, error) {
 }
 
 // render finds the template of the complete page, or says why not.
-func (s *streamedPage) render(page []byte) (tpl *rewrite.Template, result string) {
+func (s *streamedPage) render(page []byte, out *bytebufferpool.ByteBuffer) (tpl *rewrite.Template, result string) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.p.log.Error("rewrite panicked; served the origin's page", "panic", r)
@@ -185,6 +183,7 @@ func (s *streamedPage) render(page []byte) (tpl *rewrite.Template, result string
 		}
 		return nil, rewriteError
 	}
+	out.B = tpl.Render(out.B[:0], s.edits) // under the recover, as on the buffered path
 	return tpl, rewriteDone
 }
 

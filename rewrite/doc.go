@@ -114,8 +114,8 @@
 // Template.Reuse takes a template for such a new body of the same URL
 // without parsing it, in about the time of comparing the two bodies, when
 // the bodies differ, in any number of places, only inside attribute values
-// of start tags (not id or class, not of a formatting element or of html
-// or body), inside the text of inline <script> or <style> elements, inside
+// of start tags (not id, class, type or encoding, which the selectors or
+// the tree builder read; not of a formatting element or of html or body), inside the text of inline <script> or <style> elements, inside
 // comments, or inside text tokens the tree builder stores as they are, and
 // the selectors cannot read what changed: they are cascadia.Sel values (as
 // the rules package makes them) without attribute selectors and without

@@ -27,9 +27,10 @@ import (
 //  1. The start tag of an HTML element that Compile recorded, X strictly
 //     between its "<" and its last ">" (the tag is a token read in the data
 //     state, so it is read from its "<" to its ">" the same way whatever
-//     precedes it). The old and the new tag are each read by x/net/html's
-//     tokenizer alone: each must be one start tag token spanning the whole
-//     tag, of the same type and name, with the same attributes in the same
+//     precedes it). The old and the new tag are each read alone as
+//     x/net/html's tokenizer reads them (by tagScanner, without the
+//     tokenizer's allocations; FuzzReuseScanners checks the two agree):
+//     each must be one start tag token spanning the whole tag, of the same type and name, with the same attributes in the same
 //     order, whose values differ only for attribute names the tree builder
 //     and the selectors cannot read (not id, class, type, encoding; the
 //     element not a formatting element, whose attribute values the Noah's
@@ -67,6 +68,9 @@ import (
 //     any such text: reconstruct the active formatting elements, insert or
 //     foster-parent it (or join it to the text node before it), and clear
 //     framesetOK. Only the text node's data changes.
+//
+// A page that gains or loses a leading byte-order mark is refused: Compile
+// skips the mark, so the page is parsed from another offset.
 //
 // Pages that differ in several places are taken one region at a time,
 // from the first: after the changes up to region k are accepted, the page
@@ -226,6 +230,12 @@ func (t *Template) Reuse(page []byte) (*Template, bool) {
 		return &nt, true
 	}
 	if !t.blind {
+		return nil, false
+	}
+	// Compile skips a leading byte-order mark: a page that gains or loses
+	// one is parsed from another offset (and its first text may turn into
+	// whitespace, or a doctype into the first token).
+	if bytes.HasPrefix(old, bom) != bytes.HasPrefix(page, bom) {
 		return nil, false
 	}
 	var buf [8]move
@@ -468,7 +478,9 @@ func (t *Template) inText(page []byte, i, j int32) (move, bool) {
 		return move{}, false
 	}
 	y := page[n0 : n0+n]
-	if bytes.IndexByte(y, 0) >= 0 || bytes.IndexByte(y, '\r') >= 0 {
+	// No carriage return on either side (the tokenizer rewrites "\r\n"
+	// and "\r"; refusing both ways keeps Reuse symmetric).
+	if bytes.IndexByte(y, 0) >= 0 || bytes.IndexByte(y, '\r') >= 0 || bytes.IndexByte(t.page[x0:x1], '\r') >= 0 {
 		return move{}, false
 	}
 	sx, nx := spaceFirst(t.page[x0:x1])
@@ -719,6 +731,9 @@ func (t *Template) shift(page []byte, moves []move) (*Template, bool) {
 // flagsHold reports whether the flags Compile derives from the bytes next
 // to span s hold in page.
 func flagsHold(s *span, page []byte) bool {
+	if int(s.e1) > len(page) || s.s0 > s.e0 {
+		return false // an offset the shift refused, not moved: ok is false anyway
+	}
 	lt := s.s0 > 0 && page[s.s0-1] == '<'
 	if lt != (s.flags&fLTBefore != 0) {
 		return false

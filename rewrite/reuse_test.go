@@ -197,6 +197,9 @@ func TestReuse(t *testing.T) {
 			page(`<meta content="xyzzy"><script nonce="n22">var r="xy"</script><!-- r xyz -->`, `<p>session xyzxyz</p>`), nil, true},
 		{"a block comes", page("", `<p>session abc</p>`), page("", `<div class="notice">n</div><p>session abc</p>`), nil, false},
 		{"page cut", page(`<meta content="abc">`, ""), page(`<meta content="abc">`, "")[:60], nil, false},
+		{"a byte-order mark comes before text", "Hello<p>x</p><div>w</div>", "\xef\xbb\xbfHello<p>x</p><div>w</div>", nil, false},
+		{"a byte-order mark comes before a doctype", "a <!DOCTYPE html><p>x<table><tr><td>y</table>z</p>", "\xef\xbb\xbf <!DOCTYPE html><p>x<table><tr><td>y</table>z</p>", nil, false},
+		{"text with a carriage return", page("", "<p>x</p>abc\r<p>e"), page("", "<p>x</p>abcd\n<p>e"), nil, false},
 	}
 	for _, tc := range tests {
 		s := sels
