@@ -322,10 +322,10 @@ func (p *parser) addText(text string) {
 	}
 
 	if p.shouldFosterParent() {
-		p.fosterParent(&html.Node{
+		p.fosterParent(p.newNode(html.Node{ // tailor: from a slab (positions.go)
 			Type: html.TextNode,
 			Data: text,
-		})
+		}))
 		return
 	}
 
@@ -334,10 +334,10 @@ func (p *parser) addText(text string) {
 		p.appendText(n, text)
 		return
 	}
-	p.addChild(&html.Node{
+	p.addChild(p.newNode(html.Node{ // tailor: from a slab (positions.go)
 		Type: html.TextNode,
 		Data: text,
-	})
+	}))
 }
 
 func (p *parser) appendText(n *html.Node, text string) {
@@ -362,12 +362,12 @@ func attrCompare(a, b html.Attribute) int {
 
 // addElement adds a child element based on the current token.
 func (p *parser) addElement() {
-	p.addChild(&html.Node{
+	p.addChild(p.newNode(html.Node{ // tailor: from a slab (positions.go)
 		Type:     html.ElementNode,
 		DataAtom: p.tok.DataAtom,
 		Data:     p.tok.Data,
 		Attr:     p.tok.Attr,
-	})
+	}))
 	p.markSource() // tailor
 }
 

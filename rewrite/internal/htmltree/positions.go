@@ -132,8 +132,11 @@ type positions struct {
 	setsMode         bool           // the current start tag sets its template's insertion mode
 	cloneOf          *html.Node     // set while the reconstruction inserts a clone
 	detached         bool
-	tokData          string  // the current token's data as tokenized
-	texts, comments  []int32 // see Tree.Texts and Tree.Comments
+	buf              *buffers    // where slabs come from and go back to
+	slab             []html.Node // the slab newNode fills
+	nslabs           int         // slabs of buf in use
+	tokData          string      // the current token's data as tokenized
+	texts, comments  []int32     // see Tree.Texts and Tree.Comments
 }
 
 // Parse parses page exactly as html.Parse does (same tree, node for node) and
@@ -156,12 +159,16 @@ func Parse(page []byte) (*Tree, error) {
 		b.recs, b.pops = make([]Elem, 0, n), make([]int32, 0, n)
 	}
 	p.recs, p.pops, p.oeRec = b.recs[:0], b.pops[:0], b.oeRec[:0]
+	p.buf = b
 	p.texts, p.comments = b.texts[:0], b.comments[:0]
 	if err := p.parse(); err != nil {
+		b.used = p.nslabs
+		b.clearSlabs()
 		pool.Put(b)
 		return nil, err
 	}
 	b.oeRec = p.oeRec
+	b.used = p.nslabs
 	return &Tree{
 		Doc: p.doc, Elems: p.recs, Pops: p.pops, Clones: p.clones, Detached: p.detached,
 		EOF: p.tokStart, Last: p.lastType, LastStart: p.lastStart, buf: b,
@@ -171,7 +178,31 @@ func Parse(page []byte) (*Tree, error) {
 
 // buffers are the slices of a Tree, kept for the next Parse: a page's
 // records are as large as a tenth of its tree.
+// slabSize is how many nodes a slab holds.
+const slabSize = 256
+
+// newNode returns n placed in a slab: a page's element and text nodes are
+// most of a parse's allocations, and the tree is dropped once compiled
+// (Release), so slabs are reused instead of left to the garbage collector.
+func (p *parser) newNode(n html.Node) *html.Node {
+	if len(p.slab) == cap(p.slab) {
+		if p.nslabs < len(p.buf.slabs) {
+			p.slab = p.buf.slabs[p.nslabs][:0]
+		} else {
+			p.slab = make([]html.Node, 0, slabSize)
+			p.buf.slabs = append(p.buf.slabs, p.slab)
+		}
+		p.nslabs++
+	}
+	p.slab = append(p.slab, n)
+	return &p.slab[len(p.slab)-1]
+}
+
 type buffers struct {
+	// slabs hold the nodes newNode made, the first used of them by the
+	// last Parse; after Release they are cleared and reused.
+	slabs           [][]html.Node
+	used            int
 	recs            []Elem
 	pops, oeRec     []int32
 	texts, comments []int32
@@ -187,6 +218,7 @@ func (t *Tree) Release() {
 		return
 	}
 	clear(t.Elems) // drop the node pointers, not to keep the tree alive
+	b.clearSlabs()
 	b.recs, b.pops = t.Elems[:0], t.Pops[:0]
 	b.texts, b.comments = t.Texts[:0], t.Comments[:0]
 	t.Elems, t.Pops, t.Clones, t.buf = nil, nil, nil, nil
@@ -531,4 +563,13 @@ func (p *parser) freeText(d string) {
 		return // the rest of the page is one text token only after <plaintext>
 	}
 	p.texts = append(p.texts, p.tokStart, p.tokEnd)
+}
+
+// clearSlabs zeroes the nodes of the slabs in use, so that a pooled slab
+// keeps no tree alive, and makes them free for the next Parse.
+func (b *buffers) clearSlabs() {
+	for _, sl := range b.slabs[:b.used] {
+		clear(sl[:cap(sl)])
+	}
+	b.used = 0
 }
