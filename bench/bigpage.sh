@@ -48,12 +48,12 @@ for ((i = 0; i < 100; i++)); do port_in_use "$ORIGIN_PORT" && break; sleep 0.1; 
 rss() { awk '/^VmHWM/ {print $2/1024 " MiB peak"} /^VmRSS/ {print $2/1024 " MiB now"}' "/proc/$TPID/status" | paste -sd' '; }
 log "tailor before: $(rss)"
 for url in "http://127.0.0.1:$ORIGIN_PORT/huge" "http://127.0.0.1:$PROXY_PORT/huge"; do
-	out=$(curl -s -w '%{size_download} %{time_total}' -o >(tail -c 200 >"$TMP/tail") "$url")
+	out=$(curl -s -w '%{size_download} %{time_total}' -o >(tail -c 16384 >"$TMP/tail") "$url")
 	sleep 0.2
 	read -r bytes secs <<<"$out"
 	printf '%-40s %12d bytes in %6.2f s (%6.0f MiB/s); ends %s\n' "$url" "$bytes" "$secs" \
 		"$(awk -v b="$bytes" -v s="$secs" 'BEGIN{print b/s/1048576}')" \
-		"$(grep -o '<p class="greeting">[^<]*</p>' "$TMP/tail" || echo '(no greeting in the last 200 bytes)')"
+		"$(grep -o '<p class="greeting">[^<]*</p>' "$TMP/tail" || echo '(no greeting in the last 16 KiB)')"
 done
 log "tailor after: $(rss)"
 curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | grep -E '^tailor_rewrites_total\{result="(too_large|rewritten)"' >&2
