@@ -18,11 +18,6 @@ take_port ORIGIN_PORT
 take_port PROXY_PORT
 take_port ADMIN_PORT
 
-log "building slow-origin"
-(cd "$REPO" && go build -o "$TMP/slow-origin" ./bench/slow-origin)
-build_tailor
-"$TMP/slow-origin" -listen "127.0.0.1:$ORIGIN_PORT" -huge "$SIZE" 2>"$TMP/origin.log" &
-PIDS+=($!)
 mkdir -p "$TMP/rules"
 cat >"$TMP/rules/huge.yaml" <<'YAML'
 pages:
@@ -32,18 +27,7 @@ pages:
         select: ".greeting"
         text: "Welcome back!"
 YAML
-cat >"$TMP/tailor.yaml" <<YAML
-listen: "127.0.0.1:$PROXY_PORT"
-origin: "http://127.0.0.1:$ORIGIN_PORT"
-admin: { listen: "127.0.0.1:$ADMIN_PORT" }
-identity: { cookie: { keys: ["$COOKIE_KEY"], secure: false } }
-rules: { dir: "$TMP/rules", watch: false }
-YAML
-"$TAILOR_BIN" serve --config "$TMP/tailor.yaml" 2>"$TMP/tailor.log" &
-PIDS+=($!)
-TPID=${PIDS[-1]}
-wait_http tailor "http://127.0.0.1:$ADMIN_PORT/healthz" "$TPID"
-for ((i = 0; i < 100; i++)); do port_in_use "$ORIGIN_PORT" && break; sleep 0.1; done
+slow_origin_and_tailor -huge "$SIZE"
 
 rss() { awk '/^VmHWM/ {print $2/1024 " MiB peak"} /^VmRSS/ {print $2/1024 " MiB now"}' "/proc/$TPID/status" | paste -sd' '; }
 log "tailor before: $(rss)"

@@ -405,33 +405,9 @@ verify() { # verify [quiet]
 verify
 
 # ---------------------------------------------------------------- measure
-# Around every tailor run, the admin /metrics counters before and after:
-# how the compiled-page cache served the run and what the rewrites did.
-METRICS=$TMP/metrics.tsv
-printf 'round\tfile\ttarget\twrk_reqs\thit\tmiss\trewritten\tother_results\tevictions\treuse\n' >"$METRICS"
-scrape() { # scrape ADMIN-PORT: "hit miss rewritten other evictions reuse"
-	curl -fsS --max-time 5 "http://127.0.0.1:$1/metrics" | awk '
-		/^tailor_page_cache_requests_total\{.*result="hit"/ { h = $NF }
-		/^tailor_page_cache_requests_total\{.*result="miss"/ { m = $NF }
-		/^tailor_page_cache_requests_total\{.*result="reuse"/ { u = $NF }
-		/^tailor_rewrites_total\{/ { if ($0 ~ /result="rewritten"/) rw = $NF; else o += $NF }
-		/^tailor_page_cache_evictions_total / { ev = $NF }
-		END { printf "%.0f %.0f %.0f %.0f %.0f %.0f\n", h, m, rw, o, ev, u }'
-}
-declare -A M0
-metrics_hook() { # metrics_hook pre|post ROUND FILE TARGET DURATION
-	local when=$1 round=$2 f=$3 t=$4 now
-	[[ -n ${ADMIN_OF[$t]:-} ]] || return 0
-	now=$(scrape "${ADMIN_OF[$t]}") || die "$t: cannot read its admin /metrics"
-	if [[ $when == pre ]]; then
-		M0[$t]=$now
-		return 0
-	fi
-	[[ $round == warm ]] && return 0
-	paste -d' ' <(echo "${M0[$t]}") <(echo "$now") | awk -v r="$round" -v f="$f" -v t="$t" -v n="$WRK_REQS" '
-		{ printf "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\n", r, f, t, n, $7-$1, $8-$2, $9-$3, $10-$4, $11-$5, $12-$6 }' >>"$METRICS"
-}
-RUN_HOOK=metrics_hook
+# Around every tailor run, the admin /metrics counters (lib.sh's
+# metrics_hook, into $METRICS).
+metrics_setup
 
 init_results
 measure_all

@@ -641,3 +641,63 @@ proxy_nginx_conf() {
         }
     }"
 }
+
+# ---------------------------------------------------------------- cache and rewrite counters
+# metrics_setup makes RUN_HOOK record, around every tailor run, the admin
+# /metrics counters before and after (ADMIN_OF[target] is the target's
+# admin port): which compiled-page cache results and rewrite results the
+# run produced, one row per run in $METRICS (personalize.sh, dynamic.sh).
+metrics_setup() {
+	METRICS=$TMP/metrics.tsv
+	printf 'round\tfile\ttarget\twrk_reqs\thit\tmiss\trewritten\tother_results\tevictions\treuse\n' >"$METRICS"
+	declare -gA M0=()
+	RUN_HOOK=metrics_hook
+}
+scrape() { # scrape ADMIN-PORT: "hit miss rewritten other evictions reuse"
+	curl -fsS --max-time 5 "http://127.0.0.1:$1/metrics" | awk '
+		/^tailor_page_cache_requests_total\{.*result="hit"/ { h = $NF }
+		/^tailor_page_cache_requests_total\{.*result="miss"/ { m = $NF }
+		/^tailor_page_cache_requests_total\{.*result="reuse"/ { u = $NF }
+		/^tailor_rewrites_total\{/ { if ($0 ~ /result="rewritten"/) rw = $NF; else o += $NF }
+		/^tailor_page_cache_evictions_total / { ev = $NF }
+		END { printf "%.0f %.0f %.0f %.0f %.0f %.0f\n", h, m, rw, o, ev, u }'
+}
+metrics_hook() { # metrics_hook pre|post ROUND FILE TARGET DURATION
+	local when=$1 round=$2 f=$3 t=$4 now
+	[[ -n ${ADMIN_OF[$t]:-} ]] || return 0
+	now=$(scrape "${ADMIN_OF[$t]}") || die "$t: cannot read its admin /metrics"
+	if [[ $when == pre ]]; then
+		M0[$t]=$now
+		return 0
+	fi
+	[[ $round == warm ]] && return 0
+	paste -d' ' <(echo "${M0[$t]}") <(echo "$now") | awk -v r="$round" -v f="$f" -v t="$t" -v n="$WRK_REQS" '
+		{ printf "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\n", r, f, t, n, $7-$1, $8-$2, $9-$3, $10-$4, $11-$5, $12-$6 }' >>"$METRICS"
+}
+
+# ---------------------------------------------------------------- slow-origin (ttfb.sh, bigpage.sh)
+# slow_origin_and_tailor [ORIGIN-FLAGS...]: builds and starts bench/slow-origin
+# on ORIGIN_PORT, then tailor on PROXY_PORT (admin ADMIN_PORT) in front of
+# it with the rules in $TMP/rules; TPID is tailor's pid. Unpinned: these
+# scripts measure latency and memory, not throughput.
+slow_origin_and_tailor() {
+	local i
+	log "building slow-origin"
+	(cd "$REPO" && go build -o "$TMP/slow-origin" ./bench/slow-origin)
+	build_tailor
+	"$TMP/slow-origin" -listen "127.0.0.1:$ORIGIN_PORT" "$@" 2>"$TMP/origin.log" &
+	PIDS+=($!)
+	cat >"$TMP/tailor.yaml" <<YAML
+listen: "127.0.0.1:$PROXY_PORT"
+origin: "http://127.0.0.1:$ORIGIN_PORT"
+admin: { listen: "127.0.0.1:$ADMIN_PORT" }
+identity: { cookie: { keys: ["$COOKIE_KEY"], secure: false } }
+rules: { dir: "$TMP/rules", watch: false }
+YAML
+	"$TAILOR_BIN" serve --config "$TMP/tailor.yaml" 2>"$TMP/tailor.log" &
+	PIDS+=($!)
+	TPID=$!
+	wait_http tailor "http://127.0.0.1:$ADMIN_PORT/healthz" "$TPID"
+	for ((i = 0; i < 100; i++)); do port_in_use "$ORIGIN_PORT" && break; sleep 0.1; done
+	port_in_use "$ORIGIN_PORT" || die "slow-origin not listening (log in $TMP)"
+}

@@ -28,12 +28,6 @@ take_port ORIGIN_PORT
 take_port PROXY_PORT
 take_port ADMIN_PORT
 
-log "building slow-origin"
-(cd "$REPO" && go build -o "$TMP/slow-origin" ./bench/slow-origin)
-build_tailor
-
-"$TMP/slow-origin" -listen "127.0.0.1:$ORIGIN_PORT" 2>"$TMP/origin.log" &
-PIDS+=($!)
 mkdir -p "$TMP/rules"
 cat >"$TMP/rules/slow.yaml" <<'YAML'
 pages:
@@ -46,18 +40,7 @@ pages:
         select: ".cta"
         inner: '<a href="/cart">Finish your order</a>'
 YAML
-cat >"$TMP/tailor.yaml" <<YAML
-listen: "127.0.0.1:$PROXY_PORT"
-origin: "http://127.0.0.1:$ORIGIN_PORT"
-admin: { listen: "127.0.0.1:$ADMIN_PORT" }
-identity: { cookie: { keys: ["$COOKIE_KEY"], secure: false } }
-rules: { dir: "$TMP/rules", watch: false }
-YAML
-"$TAILOR_BIN" serve --config "$TMP/tailor.yaml" 2>"$TMP/tailor.log" &
-PIDS+=($!)
-wait_http tailor "http://127.0.0.1:$ADMIN_PORT/healthz" "${PIDS[-1]}"
-for ((i = 0; i < 100; i++)); do port_in_use "$ORIGIN_PORT" && break; sleep 0.1; done
-port_in_use "$ORIGIN_PORT" || die "slow-origin not listening (log in $TMP)"
+slow_origin_and_tailor
 
 # ttfb URL: seconds to the first byte of the response and to the end.
 ttfb() { curl -s -o "$TMP/body" -w '%{time_starttransfer} %{time_total}\n' "$1"; }
