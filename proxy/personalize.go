@@ -70,12 +70,16 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 		p.passThrough(out, resp, stream, nil, v)
 		return
 	}
-	raw := bytebufferpool.Get()
+	hint := 64 << 10
+	if cl := resp.Header.ContentLength(); cl > 0 {
+		hint = cl
+	}
+	raw := getPageBuf(hint)
 	n, err := io.Copy(raw, io.LimitReader(stream, int64(limit)+1))
 	if err != nil {
 		// The origin broke off mid-body, before anything was sent: the
 		// visitor gets a 502, as for any origin that fails to answer.
-		bytebufferpool.Put(raw)
+		putPageBuf(raw)
 		p.settle(ctx, v, &dec, nil, rewriteError)
 		p.log.Debug("read origin body", "err", err)
 		resp.CloseBodyStream()
@@ -95,7 +99,6 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	}
 	// The whole body is in raw: the origin connection can go back to the pool.
 	resp.CloseBodyStream()
-	defer bytebufferpool.Put(raw)
 
 	body, tpl, result := p.rewriteBody(ctx, resp, st, page, edits, raw.B)
 	p.settle(ctx, v, &dec, tpl, result)
@@ -103,12 +106,14 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	p.m.rewriteTime.Observe(time.Since(start).Seconds())
 	copyResponseHeaders(&out.Header, &resp.Header, false)
 	fasthttp.ReleaseResponse(resp)
-	// The response takes the buffer; its old one goes back to the pool.
+	// The response streams the page from its buffer, which goes back to
+	// the page pool when written (pagebuf.go: not through fasthttp's body
+	// buffers, whose pool calibrates to recent sizes too).
 	if body == nil {
-		raw.B = out.SwapBody(raw.B)
+		out.SetBodyStream(&pageBody{b: raw}, len(raw.B))
 	} else {
-		body.B = out.SwapBody(body.B)
-		bytebufferpool.Put(body)
+		putPageBuf(raw)
+		out.SetBodyStream(&pageBody{b: body}, len(body.B))
 	}
 	markPersonalized(&out.Header, body != nil)
 	p.setVisitorCookies(&out.Header, v)
@@ -214,8 +219,8 @@ func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	}
 	html := raw
 	if enc != encIdentity {
-		plain := bytebufferpool.Get()
-		defer bytebufferpool.Put(plain)
+		plain := getPageBuf(2 * len(raw))
+		defer putPageBuf(plain)
 		if err := decode(plain, raw, enc, int(p.cfg.MaxRewriteBody)); err != nil {
 			if err == errTooLarge {
 				return nil, nil, rewriteTooLarge
@@ -234,16 +239,16 @@ func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 		}
 		return nil, nil, rewriteError
 	}
-	rendered := bytebufferpool.Get()
+	rendered := getPageBuf(len(html) + len(html)/8)
 	rendered.B = tpl.Render(rendered.B[:0], edits)
 
 	target := negotiate(ctx.Request.Header.Peek(fasthttp.HeaderAcceptEncoding), enc)
 	encoded := rendered
 	if target != encIdentity {
-		defer bytebufferpool.Put(rendered)
-		encoded = bytebufferpool.Get()
+		defer putPageBuf(rendered)
+		encoded = getPageBuf(len(rendered.B))
 		if err := encode(encoded, rendered.B, target); err != nil {
-			bytebufferpool.Put(encoded)
+			putPageBuf(encoded)
 			return nil, nil, rewriteError
 		}
 	}

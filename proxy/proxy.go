@@ -648,7 +648,7 @@ func (b *originBody) Close() error {
 	err := b.resp.CloseBodyStream()
 	fasthttp.ReleaseResponse(b.resp)
 	if b.prefix != nil {
-		bytebufferpool.Put(b.prefix)
+		putPageBuf(b.prefix) // a page buffer (personalize)
 	}
 	return err
 }

@@ -115,18 +115,15 @@ func (s *streamedPage) WriteTo(w io.Writer) (int64, error) {
 	limit := int(p.cfg.MaxRewriteBody)
 	// The page is held whole, in a pooled buffer sized for the cached page
 	// (it rarely grows).
-	bb := bytebufferpool.Get()
+	bb := getPageBuf(min(s.size+s.size/8+4096, limit+1))
 	c := flushCopier{w: w, hold: s.first, limit: limit}
-	if want := min(s.size+s.size/8+4096, limit+1); cap(bb.B) < want {
-		bb.B = make([]byte, want)
-	}
 	c.buf = bb.B[:cap(bb.B)]
 	eof, err := c.run(s.stream)
 	c.stop()
 	held := c.held()
 	defer func() {
 		bb.B = c.buf[:0]
-		bytebufferpool.Put(bb)
+		putPageBuf(bb)
 	}()
 	if err != nil {
 		// The origin broke off, or the visitor left: the headers are gone,
@@ -146,8 +143,8 @@ func (s *streamedPage) WriteTo(w io.Writer) (int64, error) {
 		s.sent += m
 		return s.sent, err
 	}
-	rendered := bytebufferpool.Get()
-	defer bytebufferpool.Put(rendered)
+	rendered := getPageBuf(len(held) + len(held)/8)
+	defer putPageBuf(rendered)
 	tpl, result := s.render(held, rendered)
 	var rest []byte
 	if tpl != nil {
