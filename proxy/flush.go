@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"reflect"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -73,6 +74,7 @@ type flushCopier struct {
 	// the flushList round in which bytes started waiting.
 	reading    bool
 	armedRound uint64
+	last       bool // the write at hand is the body's last (writeLast)
 }
 
 // flushes is the process's list of copies with bytes waiting.
@@ -159,6 +161,7 @@ func (c *flushCopier) run(r io.Reader) (eof bool, err error) {
 		c.pending += n
 		if rerr != nil || (c.hold >= 0 && c.pending > c.limit) {
 			if c.hold < 0 {
+				c.last = rerr == io.EOF // fasthttp's final flush carries it
 				c.writeLocked(false)
 			}
 			werr := c.err
@@ -285,7 +288,11 @@ func (c *flushCopier) writeLocked(flush bool) {
 	if c.err != nil || end <= c.written {
 		return
 	}
-	n, err := c.w.Write(c.buf[c.written:end])
+	write := c.w.Write
+	if c.last {
+		write = func(p []byte) (int, error) { return writeLast(c.w, p) }
+	}
+	n, err := write(c.buf[c.written:end])
 	c.written += n
 	c.total += int64(n)
 	if err == nil && flush {
@@ -299,6 +306,39 @@ func (c *flushCopier) writeLocked(flush bool) {
 }
 
 var bufioWriterType = reflect.TypeFor[*bufio.Writer]()
+
+// writeLast writes p, the last bytes of a body, to fasthttp's body writer
+// w without flushing them: fasthttp flushes after the body's end, and for a
+// chunked body its writer flushes every chunk, so the last chunk and the
+// end marker would go out in two writes (two system calls per response
+// where one does). For the chunked writer the chunk is framed here, into
+// its buffer, as fasthttp frames it (RFC 9112 section 7.1: size in hex,
+// CRLF, data, CRLF).
+func writeLast(w io.Writer, p []byte) (int, error) {
+	bw := chunkedBufferOf(w)
+	if bw == nil || len(p) == 0 {
+		return w.Write(p)
+	}
+	var size [18]byte
+	bw.Write(strconv.AppendInt(size[:0], int64(len(p)), 16))
+	bw.WriteString("\r\n")
+	n, err := bw.Write(p)
+	if err == nil {
+		_, err = bw.WriteString("\r\n")
+	}
+	return n, err
+}
+
+// chunkedBufferOf is bufferOf for fasthttp's writer of a chunked body
+// only.
+func chunkedBufferOf(w io.Writer) *bufio.Writer {
+	t := reflect.TypeOf(w)
+	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Name() != "chunkedBodyWriter" ||
+		t.Elem().PkgPath() != "github.com/valyala/fasthttp" {
+		return nil
+	}
+	return bufferOf(w)
+}
 
 // fixedBufferOf is bufferOf for fasthttp's writer of a body of known
 // length only (a chunked body's writer frames each write: its buffer must

@@ -230,13 +230,13 @@ func differs(got, want string) string {
 
 // probeBody records what fasthttp hands a BodyWriterTo.
 type probeBody struct {
-	fixed, any bool
-	body       []byte
+	fixed, chunked, any bool
+	body                []byte
 }
 
 func (b *probeBody) Read(p []byte) (int, error) { return 0, io.EOF }
 func (b *probeBody) WriteTo(w io.Writer) (int64, error) {
-	b.fixed, b.any = fixedBufferOf(w) != nil, bufferOf(w) != nil
+	b.fixed, b.chunked, b.any = fixedBufferOf(w) != nil, chunkedBufferOf(w) != nil, bufferOf(w) != nil
 	n, err := w.Write(b.body)
 	return int64(n), err
 }
@@ -257,8 +257,9 @@ func TestFasthttpBodyWritersAreKnown(t *testing.T) {
 		if err != nil || status != 200 || string(body) != "hello" {
 			t.Fatalf("size %d: %d %q %v", size, status, body, err)
 		}
-		if !probe.any || probe.fixed != (size >= 0) {
-			t.Errorf("size %d: bufferOf found a buffer: %v, fixedBufferOf: %v; want true, %v", size, probe.any, probe.fixed, size >= 0)
+		if !probe.any || probe.fixed != (size >= 0) || probe.chunked != (size < 0) {
+			t.Errorf("size %d: bufferOf found a buffer: %v, fixedBufferOf: %v, chunkedBufferOf: %v; want true, %v, %v",
+				size, probe.any, probe.fixed, probe.chunked, size >= 0, size < 0)
 		}
 	}
 }

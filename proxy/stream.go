@@ -134,7 +134,7 @@ func (s *streamedPage) WriteTo(w io.Writer) (int64, error) {
 	if !eof {
 		// Larger than max_rewrite_body: the origin's page, unchanged.
 		p.settleMetrics(&s.dec, nil, rewriteTooLarge)
-		n, err := w.Write(held[c.written:])
+		n, err := w.Write(held[c.written:]) // more follows: flushed
 		s.sent = c.total + int64(n)
 		if err != nil {
 			return s.sent, err
@@ -159,7 +159,7 @@ func (s *streamedPage) WriteTo(w io.Writer) (int64, error) {
 	}
 	p.settleMetrics(&s.dec, tpl, result)
 	p.m.rewriteTime.Observe(time.Since(s.start).Seconds())
-	n, err := w.Write(rest)
+	n, err := writeLast(w, rest)
 	s.sent = c.total + int64(n)
 	return s.sent, err
 }
