@@ -7,18 +7,7 @@ func (t *Template) Render(dst []byte, edits []Edit) []byte {
 	if len(edits) == 0 || len(t.elems) == 0 {
 		return append(dst, t.page...)
 	}
-	r := renderer{t: t, dst: dst, edits: edits, open: -1, grp: -1}
-	for i := range edits {
-		ed := &edits[i]
-		if ed.Sel < 0 || ed.Sel >= t.nsel || ed.Op < Replace || ed.Op > RemoveClass {
-			continue
-		}
-		if ed.Sel < 64 {
-			r.mask |= 1 << ed.Sel
-		} else {
-			r.wide = true
-		}
-	}
+	r := newRenderer(t, dst, edits)
 	if r.mask == 0 && !r.wide {
 		return append(dst, t.page...)
 	}
@@ -31,6 +20,24 @@ func (t *Template) Render(dst []byte, edits []Edit) []byte {
 	}
 	r.put(t.page[r.cur:])
 	return r.dst
+}
+
+// newRenderer starts a pass over t with edits, noting which selectors
+// have edits that can apply.
+func newRenderer(t *Template, dst []byte, edits []Edit) renderer {
+	r := renderer{t: t, dst: dst, edits: edits, open: -1, grp: -1}
+	for i := range edits {
+		ed := &edits[i]
+		if ed.Sel < 0 || ed.Sel >= t.nsel || ed.Op < Replace || ed.Op > RemoveClass {
+			continue
+		}
+		if ed.Sel < 64 {
+			r.mask |= 1 << ed.Sel
+		} else {
+			r.wide = true
+		}
+	}
+	return r
 }
 
 // renderer is the state of one Render: a single pass over the page, copying
@@ -269,16 +276,7 @@ func (r *renderer) close(i int32) {
 // to), or the page's length when Render would copy the page unchanged.
 // Bytes before it are the same in the rendered page.
 func (t *Template) FirstChange(edits []Edit) int {
-	r := renderer{t: t, edits: edits}
-	for i := range edits {
-		if ed := &edits[i]; ed.Sel >= 0 && ed.Sel < t.nsel {
-			if ed.Sel < 64 {
-				r.mask |= 1 << ed.Sel
-			} else {
-				r.wide = true
-			}
-		}
-	}
+	r := newRenderer(t, nil, edits)
 	for i := range t.elems {
 		if a := r.resolve(&t.elems[i]); a.any() {
 			return int(t.elems[i].s0)
