@@ -74,8 +74,15 @@ type flushCopier struct {
 	// the flushList round in which bytes started waiting.
 	reading    bool
 	armedRound uint64
-	last       bool // the write at hand is the body's last (writeLast)
 }
+
+// How writeLocked writes: the buffer's bytes as they come, pushed to the
+// connection (the origin paused), or as the body's last (writeLast).
+const (
+	writeMore = iota
+	writeFlush
+	writeEnd
+)
 
 // flushes is the process's list of copies with bytes waiting.
 var flushes flushList
@@ -142,7 +149,7 @@ func (c *flushCopier) run(r io.Reader) (eof bool, err error) {
 		c.mu.Lock()
 		if c.pending == len(c.buf) {
 			if c.hold < 0 {
-				c.writeLocked(false)
+				c.writeLocked(writeMore)
 				c.written, c.pending = 0, 0
 			} else {
 				c.buf = append(c.buf, 0)[:c.pending]
@@ -161,8 +168,11 @@ func (c *flushCopier) run(r io.Reader) (eof bool, err error) {
 		c.pending += n
 		if rerr != nil || (c.hold >= 0 && c.pending > c.limit) {
 			if c.hold < 0 {
-				c.last = rerr == io.EOF // fasthttp's final flush carries it
-				c.writeLocked(false)
+				how := writeMore
+				if rerr == io.EOF {
+					how = writeEnd // fasthttp's final flush carries it
+				}
+				c.writeLocked(how)
 			}
 			werr := c.err
 			c.mu.Unlock()
@@ -268,16 +278,15 @@ func (c *flushCopier) flush(round uint64) (keep bool) {
 	go func() {
 		c.mu.Lock()
 		if !c.stopped {
-			c.writeLocked(true)
+			c.writeLocked(writeFlush)
 		}
 		c.mu.Unlock()
 	}()
 	return false
 }
 
-// writeLocked writes what may be written and, with flush, pushes it to the
-// connection.
-func (c *flushCopier) writeLocked(flush bool) {
+// writeLocked writes what may be written, as how says.
+func (c *flushCopier) writeLocked(how int) {
 	if c.bw != nil {
 		if c.err == nil && c.bw.Buffered() > 0 {
 			c.err = c.bw.Flush()
@@ -288,14 +297,16 @@ func (c *flushCopier) writeLocked(flush bool) {
 	if c.err != nil || end <= c.written {
 		return
 	}
-	write := c.w.Write
-	if c.last {
-		write = func(p []byte) (int, error) { return writeLast(c.w, p) }
+	var n int
+	var err error
+	if how == writeEnd {
+		n, err = writeLast(c.w, c.buf[c.written:end])
+	} else {
+		n, err = c.w.Write(c.buf[c.written:end])
 	}
-	n, err := write(c.buf[c.written:end])
 	c.written += n
 	c.total += int64(n)
-	if err == nil && flush {
+	if err == nil && how == writeFlush {
 		if bw := bufferOf(c.w); bw != nil {
 			err = bw.Flush()
 		}
@@ -331,21 +342,17 @@ func writeLast(w io.Writer, p []byte) (int, error) {
 
 // chunkedBufferOf is bufferOf for fasthttp's writer of a chunked body
 // only.
-func chunkedBufferOf(w io.Writer) *bufio.Writer {
-	t := reflect.TypeOf(w)
-	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Name() != "chunkedBodyWriter" ||
-		t.Elem().PkgPath() != "github.com/valyala/fasthttp" {
-		return nil
-	}
-	return bufferOf(w)
-}
+func chunkedBufferOf(w io.Writer) *bufio.Writer { return bufferOfType(w, "chunkedBodyWriter") }
 
 // fixedBufferOf is bufferOf for fasthttp's writer of a body of known
 // length only (a chunked body's writer frames each write: its buffer must
 // not be written to directly).
-func fixedBufferOf(w io.Writer) *bufio.Writer {
+func fixedBufferOf(w io.Writer) *bufio.Writer { return bufferOfType(w, "fixedSizeBodyWriter") }
+
+// bufferOfType is bufferOf when w is fasthttp's body writer of type name.
+func bufferOfType(w io.Writer, name string) *bufio.Writer {
 	t := reflect.TypeOf(w)
-	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Name() != "fixedSizeBodyWriter" ||
+	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Name() != name ||
 		t.Elem().PkgPath() != "github.com/valyala/fasthttp" {
 		return nil
 	}

@@ -59,8 +59,9 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	}
 
 	edits := editsOf(dec.Actions)
-	if key, first, size, ok := p.streamable(ctx, resp, st, &dec, v, edits); ok {
-		p.personalizeStreamed(ctx, resp, st, page, v, &dec, edits, key, first, size, start)
+	key := p.pageKey(ctx, st)
+	if first, size, ok := p.streamable(ctx, resp, key, &dec, v, edits); ok {
+		p.personalizeStreamed(ctx, resp, page, v, &dec, edits, key, first, size, start)
 		return
 	}
 
@@ -100,7 +101,7 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	// The whole body is in raw: the origin connection can go back to the pool.
 	resp.CloseBodyStream()
 
-	body, tpl, result := p.rewriteBody(ctx, resp, st, page, edits, raw.B)
+	body, tpl, result := p.rewriteBody(ctx, resp, key, page, edits, raw.B)
 	p.settle(ctx, v, &dec, tpl, result)
 	p.report(ctx, v, &dec, body != nil)
 	p.m.rewriteTime.Observe(time.Since(start).Seconds())
@@ -206,7 +207,7 @@ func ruleApplied(dec *rules.Decision, id string, applied func(*rules.Action) boo
 // rewriteBody returns the personalized body, encoded for the visitor, or
 // nil to serve the origin's bytes, and the template it rendered; result
 // labels the metric either way.
-func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *ruleState, page *rules.Page, edits []rewrite.Edit, raw []byte) (body *bytebufferpool.ByteBuffer, tpl *rewrite.Template, result string) {
+func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, key string, page *rules.Page, edits []rewrite.Edit, raw []byte) (body *bytebufferpool.ByteBuffer, tpl *rewrite.Template, result string) {
 	defer func() {
 		if r := recover(); r != nil {
 			p.log.Error("rewrite panicked; served the origin's page", "panic", r, "path", string(ctx.Path()))
@@ -231,13 +232,9 @@ func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 		html = plain.B
 	}
 
-	tpl, err := p.template(ctx, st, page, html)
+	tpl, err := p.templateFor(key, page, html)
 	if err != nil {
-		p.log.Debug("compile page", "err", err)
-		if errors.Is(err, rewrite.ErrTooComplex) {
-			return nil, nil, rewriteComplex
-		}
-		return nil, nil, rewriteError
+		return nil, nil, p.compileFailed(err)
 	}
 	rendered := getPageBuf(len(html) + len(html)/8)
 	rendered.B = tpl.Render(rendered.B[:0], edits)
@@ -261,16 +258,14 @@ func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	return encoded, tpl, rewriteDone
 }
 
-// template returns the compiled page for this URL: a cached one when the
-// origin sent the same bytes again; a cached one adjusted without a parse
-// (rewrite.Template.Reuse) when the page differs from it only where no
-// selector can see, as per-request tokens, ids and text do; else a fresh
-// compile. The cache holds, per URL and rule generation, the latest
-// templates of up to maxShapes shapes (a notice shown on some requests, a
-// logged-in header), so pages that never repeat replace each other instead
-// of flooding it, and a page whose shape alternates still reuses.
-func (p *Proxy) template(ctx *fasthttp.RequestCtx, st *ruleState, page *rules.Page, html []byte) (*rewrite.Template, error) {
-	return p.templateFor(p.pageKey(ctx, st), page, html)
+// compileFailed logs why a page could not be compiled and returns the
+// result to count.
+func (p *Proxy) compileFailed(err error) string {
+	p.log.Debug("compile page", "err", err)
+	if errors.Is(err, rewrite.ErrTooComplex) {
+		return rewriteComplex
+	}
+	return rewriteError
 }
 
 // pageKey is the page cache's key for the URL: the rule generation, the
@@ -285,9 +280,17 @@ func (p *Proxy) pageKey(ctx *fasthttp.RequestCtx, st *ruleState) string {
 	return string(key.B)
 }
 
-// templateFor is template for the page cache's key. The template it
-// returns may keep html (a pooled buffer): html must stay unchanged while
-// it is used. A template for the cache keeps a copy.
+// templateFor returns the compiled page for the page cache's key: a
+// cached one when the origin sent the same bytes again; a cached one
+// adjusted without a parse (rewrite.Template.Reuse) when the page differs
+// from it only where no selector can see, as per-request tokens, ids and
+// text do; else a fresh compile. The cache holds, per URL and rule
+// generation, the latest templates of up to maxShapes shapes (a notice
+// shown on some requests, a logged-in header), so pages that never repeat
+// replace each other instead of flooding it, and a page whose shape
+// alternates still reuses. The template it returns may keep html (a
+// pooled buffer): html must stay unchanged while it is used. A template
+// for the cache keeps a copy.
 //
 // A reused template is used for this request only: the cache keeps the
 // template it was reused from, which serves the next page of that shape as

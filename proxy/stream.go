@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"time"
 
@@ -41,18 +40,17 @@ import (
 const minStreamAhead = 4 << 10
 
 // streamable reports whether the page can be streamed (see above),
-// predicts its first change from the cached templates of the URL, and
-// says how large they are.
-func (p *Proxy) streamable(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *ruleState, dec *rules.Decision, v *visit, edits []rewrite.Edit) (key string, first, size int, ok bool) {
+// predicts its first change from the templates cached under key, and says
+// how large they are.
+func (p *Proxy) streamable(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, key string, dec *rules.Decision, v *visit, edits []rewrite.Edit) (first, size int, ok bool) {
 	if p.cfg.Debug.DecisionHeader || v.preview != nil || len(dec.Exposures) > 0 ||
 		ctx.IsHead() || !ctx.Request.Header.IsHTTP11() ||
 		parseContentEncoding(resp.Header.ContentEncoding()) != encIdentity {
-		return "", 0, 0, false
+		return 0, 0, false
 	}
-	key = p.pageKey(ctx, st)
 	cached, found := p.pages.Get(key)
 	if !found {
-		return "", 0, 0, false
+		return 0, 0, false
 	}
 	first, size = -1, 0
 	for _, tpl := range cached.tpls {
@@ -61,7 +59,7 @@ func (p *Proxy) streamable(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st
 		}
 		size = max(size, tpl.Len())
 	}
-	return key, first, size, first >= minStreamAhead
+	return first, size, first >= minStreamAhead
 }
 
 // streamedPage is the body of a streamed personalized page.
@@ -69,7 +67,6 @@ type streamedPage struct {
 	p      *Proxy
 	resp   *fasthttp.Response
 	stream io.Reader
-	st     *ruleState
 	page   *rules.Page
 	dec    rules.Decision
 	edits  []rewrite.Edit
@@ -84,14 +81,14 @@ var _ fasthttp.BodyWriterTo = (*streamedPage)(nil)
 
 // personalizeStreamed sends the headers and leaves the body to
 // streamedPage.WriteTo (see above).
-func (p *Proxy) personalizeStreamed(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *ruleState, page *rules.Page, v *visit, dec *rules.Decision, edits []rewrite.Edit, key string, first, size int, start time.Time) {
+func (p *Proxy) personalizeStreamed(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, page *rules.Page, v *visit, dec *rules.Decision, edits []rewrite.Edit, key string, first, size int, start time.Time) {
 	out := &ctx.Response
 	p.report(ctx, v, dec, true) // no exposures: nothing depends on the outcome
 	copyResponseHeaders(&out.Header, &resp.Header, false)
 	markPersonalized(&out.Header, true)
 	p.setVisitorCookies(&out.Header, v)
 	out.SetBodyStream(&streamedPage{
-		p: p, resp: resp, stream: resp.BodyStream(), st: st, page: page, dec: *dec,
+		p: p, resp: resp, stream: resp.BodyStream(), page: page, dec: *dec,
 		edits: edits, key: key, first: first, size: size, start: start,
 	}, -1)
 }
@@ -148,7 +145,7 @@ func (s *streamedPage) WriteTo(w io.Writer) (int64, error) {
 	tpl, result := s.render(held, rendered)
 	var rest []byte
 	if tpl != nil {
-		if len(rendered.B) >= c.written && bytes.Equal(rendered.B[:c.written], held[:c.written]) {
+		if bytes.HasPrefix(rendered.B, held[:c.written]) {
 			rest = rendered.B[c.written:]
 		} else {
 			tpl, result = nil, rewriteConflict
@@ -174,11 +171,7 @@ func (s *streamedPage) render(page []byte, out *bytebufferpool.ByteBuffer) (tpl 
 	}()
 	tpl, err := s.p.templateFor(s.key, s.page, page)
 	if err != nil {
-		s.p.log.Debug("compile page", "err", err)
-		if errors.Is(err, rewrite.ErrTooComplex) {
-			return nil, rewriteComplex
-		}
-		return nil, rewriteError
+		return nil, s.p.compileFailed(err)
 	}
 	out.B = tpl.Render(out.B[:0], s.edits) // under the recover, as on the buffered path
 	return tpl, rewriteDone
