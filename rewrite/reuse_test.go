@@ -491,6 +491,11 @@ func BenchmarkReuse(b *testing.B) {
 // a page that differs from the cached one by its token.
 func BenchmarkReuseRender(b *testing.B) {
 	x, y := benchNoncePages(b)
+	benchReuseRender(b, x, y)
+}
+
+// benchReuseRender measures Reuse of x's template for y, then Render.
+func benchReuseRender(b *testing.B, x, y []byte) {
 	tpl, err := Compile(x, selMatchers(b, benchSelectors...))
 	if err != nil {
 		b.Fatal(err)
@@ -532,20 +537,7 @@ func benchDynamicPages(tb testing.TB) (x, y []byte) {
 // cached one in five places (see benchDynamicPages), reused and rendered.
 func BenchmarkReuseDynamicRender(b *testing.B) {
 	x, y := benchDynamicPages(b)
-	tpl, err := Compile(x, selMatchers(b, benchSelectors...))
-	if err != nil {
-		b.Fatal(err)
-	}
-	dst := make([]byte, 0, 2*len(y))
-	b.SetBytes(int64(len(y)))
-	b.ReportAllocs()
-	for b.Loop() {
-		r, ok := tpl.Reuse(y)
-		if !ok {
-			b.Fatal("Reuse refused")
-		}
-		dst = r.Render(dst[:0], benchEdits)
-	}
+	benchReuseRender(b, x, y)
 }
 
 // FuzzReuseScanners: the scanners Reuse reads changed regions with agree
