@@ -65,14 +65,15 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 		return
 	}
 
-	if cl := resp.Header.ContentLength(); cl > limit {
+	cl := resp.Header.ContentLength()
+	if cl > limit {
 		p.settle(ctx, v, &dec, nil, rewriteTooLarge)
 		p.report(ctx, v, &dec, false)
 		p.passThrough(out, resp, stream, nil, v)
 		return
 	}
-	hint := 64 << 10
-	if cl := resp.Header.ContentLength(); cl > 0 {
+	hint := 64 << 10 // the buffer to read a page of unknown length into
+	if cl > 0 {
 		hint = cl
 	}
 	raw := getPageBuf(hint)
