@@ -167,17 +167,7 @@ func TestDeepDescendantSelectorIsQuick(t *testing.T) {
 		}
 		start := time.Now()
 		run := NewRun(1 << 20)
-		n := 0
-		var walk func(*html.Node)
-		walk = func(x *html.Node) {
-			if run.Match(s, x) {
-				n++
-			}
-			for c := x.FirstChild; c != nil; c = c.NextSibling {
-				walk(c)
-			}
-		}
-		walk(doc)
+		n := countMatches(run, s, doc)
 		if run.Exhausted() {
 			t.Errorf("%q: budget exhausted on a 60-deep page", src)
 		}
@@ -201,14 +191,7 @@ func TestRunGivesUpPastItsBudget(t *testing.T) {
 	}
 	doc := parse(t, deepPage(200))
 	run := NewRun(100)
-	var walk func(*html.Node)
-	walk = func(x *html.Node) {
-		run.Match(s, x)
-		for c := x.FirstChild; c != nil; c = c.NextSibling {
-			walk(c)
-		}
-	}
-	walk(doc)
+	countMatches(run, s, doc)
 	if !run.Exhausted() {
 		t.Fatal("Exhausted() = false after matching a 200-deep page on a budget of 100")
 	}
@@ -296,18 +279,21 @@ func TestPseudoClassesAreAskedOncePerNode(t *testing.T) {
 	}
 	start := time.Now()
 	run := NewRun(1 << 24)
-	n := 0
-	var walk func(*html.Node)
-	walk = func(x *html.Node) {
-		if run.Match(s, x) {
-			n++
-		}
-		for c := x.FirstChild; c != nil; c = c.NextSibling {
-			walk(c)
-		}
-	}
-	walk(doc)
+	n := countMatches(run, s, doc)
 	if d := time.Since(start); d > time.Second || n != 0 || run.Exhausted() {
 		t.Errorf("matched %d in %v (exhausted: %v), want 0 in well under a second", n, d, run.Exhausted())
 	}
+}
+
+// countMatches matches s, in run, on n and every node below it, and
+// returns how many it matched.
+func countMatches(run *Run, s *Selector, n *html.Node) int {
+	count := 0
+	if run.Match(s, n) {
+		count++
+	}
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		count += countMatches(run, s, c)
+	}
+	return count
 }
