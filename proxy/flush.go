@@ -62,6 +62,13 @@ type flushCopier struct {
 	bw    *bufio.Writer // for runDirect, instead of w and buf
 	hold  int           // see above
 	limit int           // with hold >= 0: run stops once buf holds more
+	// probe, when set, moves hold forward when the origin pauses: it is
+	// given what has arrived and says how much of it may be written, and
+	// whether more can never move that point. It runs under mu, when what
+	// is held has doubled since the last probe (probed), so that probing
+	// costs at most twice the held bytes.
+	probe  func(held []byte) (hold int, final bool)
+	probed int
 
 	mu sync.Mutex
 	// buf[written:pending] has arrived and may be written, up to hold; the
@@ -184,11 +191,26 @@ func (c *flushCopier) run(r io.Reader) (eof bool, err error) {
 			}
 			return false, rerr
 		}
-		if c.ready() > c.written && !c.armed {
+		if (c.ready() > c.written || c.probeDue()) && !c.armed {
 			c.armed = true
 			flushes.add(c)
 		}
 		c.mu.Unlock()
+	}
+}
+
+// probeDue reports whether probe should run at the next pause.
+func (c *flushCopier) probeDue() bool {
+	return c.probe != nil && c.pending > 2*c.probed
+}
+
+// probeLocked runs probe on what is held and moves hold.
+func (c *flushCopier) probeLocked() {
+	hold, final := c.probe(c.buf[:c.pending])
+	c.probed = c.pending
+	c.hold = max(c.hold, min(hold, c.pending))
+	if final {
+		c.probe = nil
 	}
 }
 
@@ -278,6 +300,9 @@ func (c *flushCopier) flush(round uint64) (keep bool) {
 	go func() {
 		c.mu.Lock()
 		if !c.stopped {
+			if c.probeDue() {
+				c.probeLocked()
+			}
 			c.writeLocked(writeFlush)
 		}
 		c.mu.Unlock()

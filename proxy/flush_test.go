@@ -331,3 +331,87 @@ func TestSlowVisitorHoldsNoOtherFlush(t *testing.T) {
 	}
 	t.Logf("first write after %v", got.Sub(start))
 }
+
+// TestNeverSeenPageStreamsBeforeItsFirstMatch: the first request for a
+// page (no template cached) streams too, up to the first element the
+// rules' selectors match in what has arrived when the origin pauses, when
+// the selectors look only backwards; the page is then personalized as a
+// whole. A selector that reads what follows an element (:last-of-type)
+// holds the page.
+func TestNeverSeenPageStreamsBeforeItsFirstMatch(t *testing.T) {
+	const lastRules = `pages:
+  - match: ["/last/**"]
+    rules:
+      - id: last
+        select: "p:last-of-type"
+        add_class: last
+`
+	_, edit := withRules(t, map[string]string{"shop.yaml": shopRules, "last.yaml": lastRules})
+	head := "<!DOCTYPE html><html><head><title>Shop</title>" +
+		"<style>" + strings.Repeat("p{margin:0}\n", 1000) + "</style></head><body>\n"
+	late := "<p class='greeting'>Welcome!</p><section id=hero><h1>Gear</h1></section><p>end</p></body></html>\n"
+	seen := make(chan struct{}, 1)
+	origin := startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		page := head
+		if r.URL.Query().Get("early") != "" {
+			// A match in the head: only what comes before it streams.
+			page = strings.Replace(page, "<title>", "<p class=greeting>Hi</p><title>", 1)
+		}
+		io.WriteString(w, page)
+		w.(http.Flusher).Flush()
+		select {
+		case <-seen:
+		case <-time.After(time.Second):
+		}
+		io.WriteString(w, late)
+	}))
+	p := startProxy(t, origin.URL, edit)
+	for _, tc := range []struct {
+		name, path, want string
+		streams          bool
+	}{
+		{"late match", "/", head + "<p class='greeting'>Hello &amp; welcome</p><section id=hero><h1><em>Run further</em></h1></section><p>end</p></body></html>\n", true},
+		{"match in the head", "/index.html?early=1", "", true},
+		{"backward-blind selector", "/last/a", head + "<p class='greeting'>Welcome!</p><section id=hero><h1>Gear</h1></section><p class=\"last\">end</p></body></html>\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := tc.want
+			if want == "" {
+				want = strings.Replace(head, "<title>", "<p class=greeting>Hello &amp; welcome</p><title>", 1) +
+					"<p class='greeting'>Hello &amp; welcome</p><section id=hero><h1><em>Run further</em></h1></section><p>end</p></body></html>\n"
+			}
+			start := time.Now()
+			resp, err := client().Get(p.url + tc.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			// The head's first 4 KiB arrive while the origin waits, or
+			// only once it has timed out.
+			got := make([]byte, 4096)
+			if tc.name == "match in the head" {
+				got = got[:strings.Index(head, "<title>")] // all that may stream
+			}
+			if _, err := io.ReadFull(resp.Body, got); err != nil {
+				t.Fatal(err)
+			}
+			took := time.Since(start)
+			seen <- struct{}{}
+			rest, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if body := string(got) + string(rest); body != want {
+				t.Fatalf("page: %s", differs(body, want))
+			}
+			if streamed := took < 500*time.Millisecond; streamed != tc.streams {
+				t.Errorf("first %d bytes after %v: streamed %v, want %v", len(got), took, streamed, tc.streams)
+			}
+			t.Logf("first %d bytes after %v", len(got), took)
+		})
+	}
+	if n := counterValue(t, p.Registry(), "tailor_rewrites_total", "result", "rewritten"); n != 3 {
+		t.Errorf("tailor_rewrites_total{result=rewritten} = %v, want 3", n)
+	}
+}

@@ -60,8 +60,8 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 
 	edits := editsOf(dec.Actions)
 	key := p.pageKey(ctx, st)
-	if first, size, ok := p.streamable(ctx, resp, key, &dec, v, edits); ok {
-		p.personalizeStreamed(ctx, resp, page, v, &dec, edits, key, first, size, start)
+	if plan, ok := p.streamable(ctx, resp, page, key, &dec, v, edits); ok {
+		p.personalizeStreamed(ctx, resp, page, v, &dec, edits, key, plan, start)
 		return
 	}
 

@@ -17,9 +17,15 @@ import (
 // whole page has arrived.
 //
 // Where the first change falls is predicted from the templates cached for
-// the URL (FirstChange of the decision's edits on each shape). Only the
-// origin's own bytes before that point are sent early; the rest is held
-// until the page ends, compiled (or reused) and rendered as on the
+// the URL (FirstChange of the decision's edits on each shape). A URL with
+// no template cached is probed instead: whenever the origin pauses and
+// what has arrived has doubled, rewrite.PrefixSafe looks for the first
+// element the edits' selectors match in it, when they are forward
+// selectors (decided by what precedes an element), and when the origin
+// streams the page (no Content-Length); that is once for a page that
+// comes in one piece, a few times for a page that trickles in.
+// Only the origin's own bytes before that point are sent early; the rest
+// is held until the page ends, compiled (or reused) and rendered as on the
 // buffered path. The prediction is then checked: when the rendered page
 // starts with every byte already sent, the rest of it follows; when it
 // does not (the page changed shape before the predicted point), the rest
@@ -39,27 +45,53 @@ import (
 // saving.
 const minStreamAhead = 4 << 10
 
-// streamable reports whether the page can be streamed (see above),
-// predicts its first change from the templates cached under key, and says
-// how large they are.
-func (p *Proxy) streamable(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, key string, dec *rules.Decision, v *visit, edits []rewrite.Edit) (first, size int, ok bool) {
+// streamPlan is how a page streams: the bytes before first may be sent as
+// they come; with first < 0 (a page no template of which is cached) that
+// point is found as the page arrives, from the selectors used marks (see
+// rewrite.PrefixSafe). size is the buffer to start with.
+type streamPlan struct {
+	first, size int
+	used        []bool
+}
+
+// streamable reports whether the page can be streamed (see above) and how.
+func (p *Proxy) streamable(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, page *rules.Page, key string, dec *rules.Decision, v *visit, edits []rewrite.Edit) (plan streamPlan, ok bool) {
 	if p.cfg.Debug.DecisionHeader || v.preview != nil || len(dec.Exposures) > 0 ||
 		ctx.IsHead() || !ctx.Request.Header.IsHTTP11() ||
 		parseContentEncoding(resp.Header.ContentEncoding()) != encIdentity {
-		return 0, 0, false
+		return plan, false
 	}
 	cached, found := p.pages.Get(key)
 	if !found {
-		return 0, 0, false
-	}
-	first, size = -1, 0
-	for _, tpl := range cached.tpls {
-		if fc := tpl.FirstChange(edits); first < 0 || fc < first {
-			first = fc
+		// Never compiled (or evicted): the first change is looked for in
+		// what has arrived whenever the origin pauses, if the selectors
+		// the edits use let a prefix tell, and if the origin streams its
+		// page (no Content-Length: one that knows the length has the page
+		// ready, and the visitor gets its corrected length).
+		if resp.Header.ContentLength() >= 0 {
+			return plan, false
 		}
-		size = max(size, tpl.Len())
+		sels := page.Matchers()
+		plan.used = make([]bool, len(sels))
+		for _, e := range edits {
+			if e.Sel >= 0 && e.Sel < len(sels) {
+				if !plan.used[e.Sel] && !rewrite.Forward(sels[e.Sel:e.Sel+1]) {
+					return plan, false
+				}
+				plan.used[e.Sel] = true
+			}
+		}
+		plan.first, plan.size = -1, 64<<10
+		return plan, true
 	}
-	return first, size, first >= minStreamAhead
+	plan.first = -1
+	for _, tpl := range cached.tpls {
+		if fc := tpl.FirstChange(edits); plan.first < 0 || fc < plan.first {
+			plan.first = fc
+		}
+		plan.size = max(plan.size, tpl.Len())
+	}
+	return plan, plan.first >= minStreamAhead
 }
 
 // streamedPage is the body of a streamed personalized page.
@@ -71,8 +103,7 @@ type streamedPage struct {
 	dec    rules.Decision
 	edits  []rewrite.Edit
 	key    string
-	first  int
-	size   int // the cached pages' largest: the buffer to start with
+	plan   streamPlan
 	start  time.Time
 	sent   int64
 }
@@ -81,7 +112,7 @@ var _ fasthttp.BodyWriterTo = (*streamedPage)(nil)
 
 // personalizeStreamed sends the headers and leaves the body to
 // streamedPage.WriteTo (see above).
-func (p *Proxy) personalizeStreamed(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, page *rules.Page, v *visit, dec *rules.Decision, edits []rewrite.Edit, key string, first, size int, start time.Time) {
+func (p *Proxy) personalizeStreamed(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, page *rules.Page, v *visit, dec *rules.Decision, edits []rewrite.Edit, key string, plan streamPlan, start time.Time) {
 	out := &ctx.Response
 	p.report(ctx, v, dec, true) // no exposures: nothing depends on the outcome
 	copyResponseHeaders(&out.Header, &resp.Header, false)
@@ -89,7 +120,7 @@ func (p *Proxy) personalizeStreamed(ctx *fasthttp.RequestCtx, resp *fasthttp.Res
 	p.setVisitorCookies(&out.Header, v)
 	out.SetBodyStream(&streamedPage{
 		p: p, resp: resp, stream: resp.BodyStream(), page: page, dec: *dec,
-		edits: edits, key: key, first: first, size: size, start: start,
+		edits: edits, key: key, plan: plan, start: start,
 	}, -1)
 }
 
@@ -112,8 +143,12 @@ func (s *streamedPage) WriteTo(w io.Writer) (int64, error) {
 	limit := int(p.cfg.MaxRewriteBody)
 	// The page is held whole, in a pooled buffer sized for the cached page
 	// (it rarely grows).
-	bb := getPageBuf(min(s.size+s.size/8+4096, limit+1))
-	c := flushCopier{w: w, hold: s.first, limit: limit}
+	size := s.plan.size
+	bb := getPageBuf(min(size+size/8+4096, limit+1))
+	c := flushCopier{w: w, hold: s.plan.first, limit: limit}
+	if c.hold < 0 {
+		c.hold, c.probe = 0, s.probe
+	}
 	c.buf = bb.B[:cap(bb.B)]
 	eof, err := c.run(s.stream)
 	c.stop()
@@ -159,6 +194,16 @@ func (s *streamedPage) WriteTo(w io.Writer) (int64, error) {
 	n, err := writeLast(w, rest)
 	s.sent = c.total + int64(n)
 	return s.sent, err
+}
+
+// probe says how much of a page that is still arriving, and was never
+// compiled, may be sent (rewrite.PrefixSafe).
+func (s *streamedPage) probe(held []byte) (hold int, final bool) {
+	safe, found, err := rewrite.PrefixSafe(held, s.page.Matchers(), s.plan.used)
+	if err != nil {
+		return 0, true
+	}
+	return safe, found
 }
 
 // render finds the template of the complete page, or says why not.
