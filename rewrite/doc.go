@@ -14,8 +14,8 @@
 //
 // Selectors see exactly the tree golang.org/x/net/html builds for the page —
 // the tree goquery selects on — so a selector matches here what it matches
-// with goquery. The parser is a copy of x/net/html's tree builder (in
-// internal/htmltree) that also reports, for every element, the token that
+// with goquery. The parser is a copy of x/net/html's tree builder and
+// tokenizer (in internal/htmltree) that also reports, for every element, the token that
 // opened it and the token that closed it; a test checks that its tree is
 // node for node the one html.Parse builds. One difference is deliberate: a
 // leading UTF-8 byte-order mark is skipped before parsing, as browsers do

@@ -21,7 +21,7 @@ import (
 // https://html.spec.whatwg.org/multipage/syntax.html#tree-construction
 type parser struct {
 	// tokenizer provides the tokens for the parser.
-	tokenizer *html.Tokenizer
+	tokenizer *Tokenizer // tailor: token.go, not html.Tokenizer
 	// tok is the most recently read token.
 	tok html.Token
 	// Self-closing tags like <hr/> are treated as start tags, except that

@@ -1,7 +1,6 @@
 package htmltree
 
 import (
-	"bytes"
 	"strings"
 	"sync"
 	"unsafe"
@@ -144,7 +143,7 @@ type positions struct {
 // when done with them.
 func Parse(page []byte) (*Tree, error) {
 	p := &parser{
-		tokenizer: html.NewTokenizer(bytes.NewReader(page)),
+		tokenizer: newTokenizer(page),
 		doc: &html.Node{
 			Type: html.DocumentNode,
 		},
