@@ -7,7 +7,10 @@ import (
 	"html"
 	"html/template"
 	"io"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	texttemplate "text/template"
 	"text/template/parse"
 )
@@ -42,6 +45,54 @@ type content struct {
 	// prefix and suffix wrap an attribute value while it renders, so that
 	// html/template sees it in its attribute; they are cut off after.
 	prefix, suffix string
+	// keys, for a template that reads only scalar fields of the visitor
+	// with no logic ("for the {{ .Stage }} stage"), read those fields:
+	// the output is kept per distinct value (memo, up to maxMemo of them)
+	// instead of executing the template on every request (about 2 µs
+	// each, most of a Decide for such rules).
+	keys  []func(*Visitor) string
+	memo  sync.Map // key → []byte
+	memoN atomic.Int32
+}
+
+// maxMemo bounds the outputs kept per content: stages, personas and
+// interests are few; a field with many values is executed past it.
+const maxMemo = 256
+
+// memoFields are the visitor's scalar fields a memoized template may read.
+var memoFields = map[string]func(*Visitor) string{
+	"Stage":       func(v *Visitor) string { return v.Stage },
+	"Persona":     func(v *Visitor) string { return v.Persona },
+	"TopInterest": func(v *Visitor) string { return v.TopInterest },
+	"Visits":      func(v *Visitor) string { return strconv.Itoa(v.Visits) },
+	"NewVisitor":  func(v *Visitor) string { return strconv.FormatBool(v.NewVisitor) },
+	"Known":       func(v *Visitor) string { return strconv.FormatBool(v.Known) },
+}
+
+// memoKeys returns the field readers of a template made only of text and
+// {{ .Field }} actions on memoFields, or nil.
+func memoKeys(t *template.Template) []func(*Visitor) string {
+	if len(t.Templates()) != 1 || t.Tree == nil || t.Tree.Root == nil {
+		return nil
+	}
+	var keys []func(*Visitor) string
+	for _, n := range t.Tree.Root.Nodes {
+		switch n := n.(type) {
+		case *parse.TextNode:
+		case *parse.ActionNode:
+			if n.Pipe == nil || len(n.Pipe.Decl) > 0 || len(n.Pipe.Cmds) != 1 || len(n.Pipe.Cmds[0].Args) != 1 {
+				return nil
+			}
+			f, ok := n.Pipe.Cmds[0].Args[0].(*parse.FieldNode)
+			if !ok || len(f.Ident) != 1 || memoFields[f.Ident[0]] == nil {
+				return nil
+			}
+			keys = append(keys, memoFields[f.Ident[0]])
+		default:
+			return nil
+		}
+	}
+	return keys
 }
 
 // compileContent compiles src. name identifies the template in messages
@@ -75,6 +126,7 @@ func compileContent(name, src string, mode contentMode, attr string) (*content, 
 		return nil, err
 	}
 	ct.tmpl = t
+	ct.keys = memoKeys(t) // before escaping adds the escapers to the tree
 	// html/template escapes a template on its first execution. Doing it
 	// now reports escaping errors (an action in an ambiguous context) at
 	// load, and keeps the lock it takes for that off the request path.
@@ -209,6 +261,31 @@ func (ct *content) render(data *Visitor) ([]byte, error) {
 	if ct.tmpl == nil {
 		return ct.static, nil
 	}
+	if ct.keys == nil {
+		return ct.execute(data)
+	}
+	var key string
+	if len(ct.keys) == 1 {
+		key = ct.keys[0](data)
+	} else {
+		parts := make([]string, len(ct.keys))
+		for i, k := range ct.keys {
+			parts[i] = k(data)
+		}
+		key = strings.Join(parts, "\x00")
+	}
+	if out, ok := ct.memo.Load(key); ok {
+		return out.([]byte), nil
+	}
+	out, err := ct.execute(data)
+	if err == nil && ct.memoN.Load() < maxMemo && ct.memoN.Add(1) <= maxMemo {
+		ct.memo.Store(key, out)
+	}
+	return out, err
+}
+
+// execute runs the template for the visitor data.
+func (ct *content) execute(data *Visitor) ([]byte, error) {
 	var buf bytes.Buffer
 	if err := ct.tmpl.Execute(&buf, data); err != nil {
 		return nil, err
