@@ -425,11 +425,10 @@ func tokenLen(b []byte, tt html.TokenType, guess int) int32 {
 }
 
 func tokenLenIn(b []byte, tt html.TokenType) int32 {
-	z := html.NewTokenizer(bytes.NewReader(b))
-	if z.Next() != tt {
-		return 0
+	if got, n := htmltree.FirstToken(b); got == tt {
+		return int32(n)
 	}
-	return int32(len(z.Raw()))
+	return 0
 }
 
 // inComment: the difference lies inside a comment's data (after its

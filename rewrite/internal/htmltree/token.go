@@ -1215,3 +1215,12 @@ func (z *Tokenizer) Token() Token {
 func newTokenizer(page []byte) *Tokenizer {
 	return &Tokenizer{buf: page}
 }
+
+// FirstToken returns the type and the raw length of b's first token, as
+// x/net/html's tokenizer reads it, without allocating (tailor: rewrite's
+// Reuse measures changed tokens with it).
+func FirstToken(b []byte) (html.TokenType, int) {
+	z := Tokenizer{buf: b}
+	tt := z.Next()
+	return tt, len(z.Raw())
+}
