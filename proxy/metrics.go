@@ -1,14 +1,18 @@
 package proxy
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // metrics are what an operator watches on a proxy: traffic by status
 // class, latency, load, bytes, and every way a request can fail.
-// Counters with labels are resolved once here, so the request path only
-// does atomic adds.
+// Counters with fixed labels are resolved once here, and a rule's hit
+// counter on its first hit, so the request path mostly does atomic adds
+// (the identity, lookup, case and rejection counters still resolve their
+// labels per call).
 type metrics struct {
 	requests      [6]prometheus.Counter // by status class; [0] for anything outside 1xx-5xx
 	duration      prometheus.Histogram
@@ -24,9 +28,14 @@ type metrics struct {
 	ruleHits    *prometheus.CounterVec
 	caseHits    *prometheus.CounterVec
 	pageCache   *prometheus.CounterVec
-	reloads     *prometheus.CounterVec
-	rulesLoaded prometheus.Gauge
-	reg         prometheus.Registerer
+	// The counters of fixed labels the request path bumps, resolved once
+	// (WithLabelValues hashes the labels and takes a lock on every call).
+	pageCacheHit, pageCacheReuse, pageCacheMiss prometheus.Counter
+	rewriteCounts                               map[string]prometheus.Counter
+	ruleHitCounts                               sync.Map // rule id → its tailor_rule_hits_total counter
+	reloads                                     *prometheus.CounterVec
+	rulesLoaded                                 prometheus.Gauge
+	reg                                         prometheus.Registerer
 
 	identityMetrics
 	journeyMetrics
@@ -98,12 +107,13 @@ func newMetrics(reg prometheus.Registerer, version string) *metrics {
 		Name: "tailor_rules_loaded_timestamp_seconds",
 		Help: "When the rules serving now were loaded.",
 	})
+	m.rewriteCounts = make(map[string]prometheus.Counter)
 	for _, r := range []string{rewriteDone, rewriteNoChange, rewriteTooLarge, rewriteEncoding, rewriteComplex, rewriteConflict, rewriteError, rewritePanicked} {
-		m.rewrites.WithLabelValues(r)
+		m.rewriteCounts[r] = m.rewrites.WithLabelValues(r)
 	}
-	for _, r := range []string{"hit", "reuse", "miss"} {
-		m.pageCache.WithLabelValues(r)
-	}
+	m.pageCacheHit = m.pageCache.WithLabelValues("hit")
+	m.pageCacheReuse = m.pageCache.WithLabelValues("reuse")
+	m.pageCacheMiss = m.pageCache.WithLabelValues("miss")
 	for _, r := range []string{"ok", "error"} {
 		m.reloads.WithLabelValues(r)
 	}
@@ -169,4 +179,15 @@ func NewRegistry() *prometheus.Registry {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg
+}
+
+// ruleHit counts a hit of rule id, resolving its counter once.
+func (m *metrics) ruleHit(id string) {
+	if c, ok := m.ruleHitCounts.Load(id); ok {
+		c.(prometheus.Counter).Inc()
+		return
+	}
+	c := m.ruleHits.WithLabelValues(id)
+	m.ruleHitCounts.Store(id, c)
+	c.Inc()
 }

@@ -170,7 +170,11 @@ func (p *Proxy) settle(ctx *fasthttp.RequestCtx, v *visit, dec *rules.Decision, 
 // settleMetrics is settle's counting, and tells whether the page changed
 // and which actions were applied.
 func (p *Proxy) settleMetrics(dec *rules.Decision, tpl *rewrite.Template, result string) (changed bool, applied func(*rules.Action) bool) {
-	p.m.rewrites.WithLabelValues(result).Inc()
+	if c, ok := p.m.rewriteCounts[result]; ok {
+		c.Inc()
+	} else {
+		p.m.rewrites.WithLabelValues(result).Inc()
+	}
 	changed = result == rewriteDone && tpl != nil
 	applied = func(a *rules.Action) bool {
 		if !changed {
@@ -184,7 +188,7 @@ func (p *Proxy) settleMetrics(dec *rules.Decision, tpl *rewrite.Template, result
 	}
 	for i := range dec.Actions {
 		if a := &dec.Actions[i]; applied(a) {
-			p.m.ruleHits.WithLabelValues(a.Rule).Inc()
+			p.m.ruleHit(a.Rule)
 		}
 	}
 	for _, c := range dec.Cases {
@@ -302,21 +306,31 @@ func (p *Proxy) templateFor(key string, page *rules.Page, html []byte) (*rewrite
 	if ok {
 		for _, tpl := range cached.tpls {
 			if tpl.Same(html) {
-				p.m.pageCache.WithLabelValues("hit").Inc()
+				p.m.pageCacheHit.Inc()
 				return tpl, nil
 			}
 		}
-		for i, tpl := range cached.tpls {
-			if nt, ok := tpl.Reuse(html); ok {
-				p.m.pageCache.WithLabelValues("reuse").Inc()
-				if i > 0 {
-					p.pages.Add(key, cached.with(tpl, i)) // the latest shape first
+		// Shapes of the page's length first: per-request tokens (ids,
+		// nonces, CSRF tokens) mostly keep their length where a block that
+		// comes and goes changes it, and a wrong shape costs a Reuse that
+		// compares up to where the shapes part. Only a shape found among
+		// the others moves to the front.
+		for pass := range 2 {
+			for i, tpl := range cached.tpls {
+				if (tpl.Len() == len(html)) != (pass == 0) {
+					continue
 				}
-				return nt, nil
+				if nt, ok := tpl.Reuse(html); ok {
+					p.m.pageCacheReuse.Inc()
+					if i > 0 && pass == 1 {
+						p.pages.Add(key, cached.with(tpl, i)) // the latest shape first
+					}
+					return nt, nil
+				}
 			}
 		}
 	}
-	p.m.pageCache.WithLabelValues("miss").Inc()
+	p.m.pageCacheMiss.Inc()
 	tpl, err := rewrite.Compile(bytes.Clone(html), page.Matchers())
 	if err != nil {
 		return nil, err
