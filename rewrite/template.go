@@ -136,6 +136,11 @@ func compile(page []byte, sels []cascadia.Matcher, budget, perElem int) (*Templa
 		return nil, fmt.Errorf("compile: %w: %v", ErrUnparsable, err)
 	}
 	defer tree.Release()
+	return compileTree(page, base, tree, sels, budget, perElem)
+}
+
+// compileTree is compile's work once page[base:] is parsed.
+func compileTree(page []byte, base int32, tree *htmltree.Tree, sels []cascadia.Matcher, budget, perElem int) (*Template, error) {
 	c := compiler{
 		t: &Template{
 			page:       page,

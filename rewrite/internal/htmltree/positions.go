@@ -131,17 +131,21 @@ type positions struct {
 	setsMode         bool           // the current start tag sets its template's insertion mode
 	cloneOf          *html.Node     // set while the reconstruction inserts a clone
 	detached         bool
-	buf              *buffers    // where slabs come from and go back to
-	slab             []html.Node // the slab newNode fills
-	nslabs           int         // slabs of buf in use
-	tokData          string      // the current token's data as tokenized
-	texts, comments  []int32     // see Tree.Texts and Tree.Comments
+	buf              *buffers      // where slabs come from and go back to
+	slab             []html.Node   // the slab newNode fills
+	nslabs           int           // slabs of buf in use
+	tokData          string        // the current token's data as tokenized
+	texts, comments  []int32       // see Tree.Texts and Tree.Comments
+	safe             *safeRecorder // safe points to record (safe.go), or nil
 }
 
 // Parse parses page exactly as html.Parse does (same tree, node for node) and
 // reports the source position of every element. Release the tree's records
 // when done with them.
-func Parse(page []byte) (*Tree, error) {
+func Parse(page []byte) (*Tree, error) { return parse(page, nil) }
+
+// parse is Parse, recording safe points with st when it is not nil.
+func parse(page []byte, st *safeRecorder) (*Tree, error) {
 	p := &parser{
 		tokenizer: newTokenizer(page),
 		doc: &html.Node{
@@ -152,6 +156,7 @@ func Parse(page []byte) (*Tree, error) {
 		im:         initialIM,
 	}
 	p.headRec = -1
+	p.safe = st
 	b := pool.Get().(*buffers)
 	// Pages have an element every 30 to 40 bytes.
 	if n := len(page)/32 + 16; cap(b.recs) < n {
@@ -250,6 +255,9 @@ func (p *parser) beginToken() {
 	p.tokHasSource = false
 	p.setsMode = false
 	p.explicit = -1
+	if p.safe != nil {
+		p.noteSafe()
+	}
 }
 
 // newRecord makes the record of an element entering the stack of open
