@@ -2,8 +2,8 @@
 # A 1 GiB HTML page on a path with rules whose elements are at its very
 # end (bench/slow-origin's /huge), through tailor: what comes out, how
 # long it takes, and tailor's peak memory (VmHWM). Past max_rewrite_body
-# (5 MiB by default) tailor streams the page through unchanged (fail
-# open) and counts it as too_large.
+# (5 MiB by default) tailor rewrites the page in pieces, holding at most
+# that much (rewrite.Segmenter), and counts it as rewritten.
 #
 #   bash bench/bigpage.sh
 #   TAILOR_BIN=/path/to/tailor SIZE=$((1<<30)) bash bench/bigpage.sh

@@ -167,15 +167,33 @@ func (p *Proxy) settle(ctx *fasthttp.RequestCtx, v *visit, dec *rules.Decision, 
 	}
 }
 
+// matchCounts says, per selector, whether edits changed elements: a
+// rewrite.Template, or a rewrite.Segmenter for a page rewritten in pieces.
+type matchCounts interface {
+	Matched(sel int) int
+	TagMatched(sel int) int
+}
+
+// isNilTemplate reports a nil *rewrite.Template in a matchCounts.
+func isNilTemplate(m matchCounts) bool {
+	t, ok := m.(*rewrite.Template)
+	return ok && t == nil
+}
+
 // settleMetrics is settle's counting, and tells whether the page changed
 // and which actions were applied.
-func (p *Proxy) settleMetrics(dec *rules.Decision, tpl *rewrite.Template, result string) (changed bool, applied func(*rules.Action) bool) {
+func (p *Proxy) settleMetrics(dec *rules.Decision, tpl matchCounts, result string) (changed bool, applied func(*rules.Action) bool) {
 	if c, ok := p.m.rewriteCounts[result]; ok {
 		c.Inc()
 	} else {
 		p.m.rewrites.WithLabelValues(result).Inc()
 	}
-	changed = result == rewriteDone && tpl != nil
+	changed = result == rewriteDone && tpl != nil && !isNilTemplate(tpl)
+	if seg, ok := tpl.(*rewrite.Segmenter); ok {
+		// Pieces that went out before a segmented rewrite gave up (too
+		// large, an error) keep their changes.
+		changed = seg.Changed()
+	}
 	applied = func(a *rules.Action) bool {
 		if !changed {
 			return false

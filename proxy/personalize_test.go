@@ -241,7 +241,9 @@ func TestEncodedPagesAreDecodedRewrittenAndReencoded(t *testing.T) {
 }
 
 func TestRewriteFailuresServeTheOrigin(t *testing.T) {
-	big := shopPage + strings.Repeat("<!-- padding -->\n", 200)
+	// Larger than max_rewrite_body and nowhere to cut it in pieces (a
+	// table from its first tag): served as the origin sent it.
+	big := "<!DOCTYPE html><table><tr><td><p class='greeting'>Welcome!</p>" + strings.Repeat("<!-- padding -->\n", 200) + "</table>"
 	_, edit := withRules(t, map[string]string{"shop.yaml": shopRules})
 	bad := []byte("\x1f\x8b\x08\x00not really gzip")
 	origin := startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

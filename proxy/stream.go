@@ -61,6 +61,11 @@ func (p *Proxy) streamable(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, pa
 		parseContentEncoding(resp.Header.ContentEncoding()) != encIdentity {
 		return plan, false
 	}
+	if cl := resp.Header.ContentLength(); cl > int(p.cfg.MaxRewriteBody) {
+		// Too large to hold: streamed, to be rewritten in pieces if the
+		// selectors allow (segmented).
+		return streamPlan{first: 0, size: int(p.cfg.MaxRewriteBody)}, true
+	}
 	cached, found := p.pages.Get(key)
 	if !found {
 		// Never compiled (or evicted): the first change is looked for in
@@ -164,7 +169,13 @@ func (s *streamedPage) WriteTo(w io.Writer) (int64, error) {
 		return c.total, err
 	}
 	if !eof {
-		// Larger than max_rewrite_body: the origin's page, unchanged.
+		// Larger than max_rewrite_body: rewritten in pieces when the
+		// selectors allow (segmented), else the origin's page, unchanged.
+		if seg, ok := rewrite.NewSegmenter(s.page.Matchers(), s.edits); ok {
+			n, err := s.segmented(w, &c, seg)
+			s.sent = n
+			return n, err
+		}
 		p.settleMetrics(&s.dec, nil, rewriteTooLarge)
 		n, err := w.Write(held[c.written:]) // more follows: flushed
 		s.sent = c.total + int64(n)
@@ -196,12 +207,110 @@ func (s *streamedPage) WriteTo(w io.Writer) (int64, error) {
 	return s.sent, err
 }
 
+// segmentWindow is how much of a page too large to hold whole is read
+// before the Segmenter cuts a piece of it (after the first, which is
+// max_rewrite_body): large enough that a piece costs little more per byte
+// than a whole page, small enough that the pieces stream.
+const segmentWindow = 512 << 10
+
+// segmented rewrites a page larger than max_rewrite_body in pieces (see
+// rewrite.Segmenter), holding at most max_rewrite_body of it: c holds the
+// first max_rewrite_body bytes, of which c.written went out as the origin
+// sent them. When no piece can be cut within max_rewrite_body, or the
+// Segmenter fails, the rest of the page is the origin's, and the page
+// counts as too_large or error; when the first piece turns out to change
+// what went out early, as conflict.
+func (s *streamedPage) segmented(w io.Writer, c *flushCopier, seg *rewrite.Segmenter) (int64, error) {
+	p := s.p
+	limit := int(p.cfg.MaxRewriteBody)
+	held := c.buf[:c.pending]
+	early := c.written // origin bytes sent before the first piece
+	total := c.total
+	out := getPageBuf(segmentWindow + segmentWindow/8)
+	defer putPageBuf(out)
+	result := rewriteDone
+	defer func() { p.settleMetrics(&s.dec, seg, result) }()
+	// rest sends what is held and the rest of the origin's page, unchanged.
+	rest := func(why string, first bool) (int64, error) {
+		result = why
+		if first {
+			held = held[early:]
+		}
+		n, err := w.Write(held)
+		total += int64(n)
+		if err != nil {
+			return total, err
+		}
+		m, err := flushCopy(w, s.stream)
+		return total + m, err
+	}
+	eof := false
+	window := min(segmentWindow, limit) // what a piece is cut from
+	for first := true; ; {
+		for len(held) < window && !eof {
+			if len(held) == cap(held) {
+				held = append(held, 0)[:len(held)]
+				c.buf = held[:cap(held)] // for the page pool
+			}
+			n, err := s.stream.Read(held[len(held):cap(held)])
+			held = held[:len(held)+n]
+			switch {
+			case err == io.EOF:
+				eof = true
+			case err != nil:
+				result = rewriteError
+				return total, err
+			}
+		}
+		n := min(len(held), window)
+		if first {
+			n = min(len(held), max(n, early+segmentWindow/2)) // the first piece covers what went out early
+		}
+		final := eof && n == len(held)
+		o, used, err := seg.Next(out.B[:0], held[:n], final)
+		out.B = o
+		if err != nil {
+			p.log.Debug("segmented rewrite", "err", err)
+			return rest(rewriteError, first)
+		}
+		if used == 0 && !final {
+			// No safe point in the window: a larger one, up to
+			// max_rewrite_body; past it, the page is the origin's.
+			if window >= limit {
+				return rest(rewriteTooLarge, first)
+			}
+			window = min(2*window, limit)
+			continue
+		}
+		b := out.B
+		if first {
+			if !bytes.HasPrefix(b, held[:early]) {
+				return rest(rewriteConflict, first)
+			}
+			b = b[early:]
+			first = false
+		}
+		m, err := w.Write(b)
+		total += int64(m)
+		if err != nil || final {
+			return total, err
+		}
+		held = append(held[:0], held[used:]...)
+		window = min(segmentWindow, limit)
+	}
+}
+
 // probe says how much of a page that is still arriving, and was never
-// compiled, may be sent (rewrite.PrefixSafe).
+// compiled, may be sent (rewrite.PrefixSafe): at most half a
+// segmentWindow, which the first piece of a page too large to hold whole
+// then covers (segmented).
 func (s *streamedPage) probe(held []byte) (hold int, final bool) {
 	safe, found, err := rewrite.PrefixSafe(held, s.page.Matchers(), s.plan.used)
 	if err != nil {
 		return 0, true
+	}
+	if safe >= segmentWindow/2 {
+		return segmentWindow / 2, true
 	}
 	return safe, found
 }

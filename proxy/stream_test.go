@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -225,5 +226,80 @@ func TestIdleKeepAliveConnectionsHoldOnlyTheirHeaderBuffer(t *testing.T) {
 	t.Logf("%d idle keep-alive connections: heap +%d KiB (%d B each)", conns, grew>>10, grew/conns)
 	if perConn := grew / conns; perConn > headerBytes+8<<10 {
 		t.Errorf("each idle connection holds %d bytes, want at most its %d-byte header buffer and a little", perConn, headerBytes)
+	}
+}
+
+// TestPageLargerThanMaxRewriteBodyIsRewrittenInPieces: a page many times
+// max_rewrite_body, with the rules' elements at its end, is personalized
+// (rewrite.Segmenter), with or without Content-Length, in memory bounded
+// by what is held rather than by the page.
+func TestPageLargerThanMaxRewriteBodyIsRewrittenInPieces(t *testing.T) {
+	size := 96 << 20 // beyond flatHeap: a page held whole would fail
+	if raceEnabled {
+		size = 4 << 20
+	}
+	_, edit := withRules(t, map[string]string{"shop.yaml": shopRules})
+	head := "<!DOCTYPE html>\n<html lang=en><head><title>Long</title></head>\n<body class=long>\n<main>\n"
+	filler := strings.Repeat("<p>Filler paragraph of a very long page.</p>\n", 100)
+	tail := "<p class='greeting'>Welcome!</p><section id=hero><h1>Gear</h1></section></main></body></html>\n"
+	n := (size - len(head) - len(tail)) / len(filler)
+	pageLen := len(head) + n*len(filler) + len(tail)
+	wantTail := "<p class='greeting'>Hello &amp; welcome</p><section id=hero><h1><em>Run further</em></h1></section></main></body></html>\n"
+	origin := startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		if r.URL.Query().Get("length") != "" {
+			w.Header().Set("Content-Length", strconv.Itoa(pageLen))
+		}
+		io.WriteString(w, head)
+		for range n {
+			io.WriteString(w, filler)
+		}
+		io.WriteString(w, tail)
+	}))
+	p := startProxy(t, origin.URL, func(c *config.Config, o *Options) {
+		edit(c, o)
+		c.MaxRewriteBody = 1 << 20
+	})
+	for _, path := range []string{"/", "/?length=1"} {
+		stop := heapWatcher()
+		resp, err := client().Get(p.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.New()
+		var last []byte
+		buf := make([]byte, 64<<10)
+		got := 0
+		for {
+			k, err := resp.Body.Read(buf)
+			h.Write(buf[:k])
+			got += k
+			last = append(last, buf[:k]...)
+			if len(last) > 4096 {
+				last = last[len(last)-4096:]
+			}
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		resp.Body.Close()
+		peak := stop()
+		wantLen := pageLen - len(tail) + len(wantTail)
+		if got != wantLen || !strings.HasSuffix(string(last), wantTail) {
+			t.Errorf("%s: %d bytes ending %q; want %d ending with the personalized tail", path, got, last[max(0, len(last)-120):], wantLen)
+		}
+		t.Logf("%s: %d MiB page personalized in pieces, heap peak +%d MiB", path, pageLen>>20, peak>>20)
+		if peak > flatHeap && !raceEnabled {
+			t.Errorf("%s: heap grew by %d MiB for a %d MiB page with max_rewrite_body 1 MiB", path, peak>>20, pageLen>>20)
+		}
+	}
+	if n := counterValue(t, p.Registry(), "tailor_rewrites_total", "result", "rewritten"); n != 2 {
+		t.Errorf("tailor_rewrites_total{result=rewritten} = %v, want 2", n)
+	}
+	if n := counterValue(t, p.Registry(), "tailor_rule_hits_total", "rule", "greet"); n != 2 {
+		t.Errorf("tailor_rule_hits_total{rule=greet} = %v, want 2", n)
 	}
 }

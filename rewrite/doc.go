@@ -125,5 +125,17 @@
 //
 // Template.FirstChange says where Render's first changed byte can be, so
 // that a caller may send the page's bytes before it while the rest is
-// still arriving.
+// still arriving; PrefixSafe says the same of a page never compiled, from
+// the part that has arrived, for selectors that look only backwards
+// (Forward). Both are predictions the caller checks against the rendered
+// page.
+//
+// # Pages too large to hold
+//
+// A Segmenter rewrites a page in pieces, each parsed after start tags that
+// re-open the elements open where the previous one ended, and cut only
+// where the parser's state makes that exact (segment.go): the pieces render
+// to Render's output for the whole page (a differential test over the
+// html5lib documents and a fuzz target check it), in memory bounded by a
+// piece. It needs local selectors (Local: an element and its ancestors).
 package rewrite

@@ -191,6 +191,17 @@ func (s *Segmenter) Matched(sel int) int {
 func (s *Segmenter) TagMatched(sel int) int {
 	return b2i(sel >= 0 && sel < len(s.tagMatched) && s.tagMatched[sel])
 }
+
+// Changed reports whether an edit changed the page so far.
+func (s *Segmenter) Changed() bool {
+	for i := range s.matched {
+		if s.matched[i] || s.tagMatched[i] {
+			return true
+		}
+	}
+	return false
+}
+
 func b2i(b bool) int {
 	if b {
 		return 1
