@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"time"
 
@@ -52,6 +53,7 @@ const minStreamAhead = 4 << 10
 type streamPlan struct {
 	first, size int
 	used        []bool
+	segment     bool // too large to hold: cut in pieces from the start
 }
 
 // streamable reports whether the page can be streamed (see above) and how.
@@ -62,9 +64,13 @@ func (p *Proxy) streamable(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, pa
 		return plan, false
 	}
 	if cl := resp.Header.ContentLength(); cl > int(p.cfg.MaxRewriteBody) {
-		// Too large to hold: streamed, to be rewritten in pieces if the
-		// selectors allow (segmented).
-		return streamPlan{first: 0, size: int(p.cfg.MaxRewriteBody)}, true
+		// Too large to hold: rewritten in pieces if the selectors allow
+		// (segmented), from the first segmentWindow on; else the buffered
+		// path passes it through with its length.
+		if _, ok := rewrite.NewSegmenter(page.Matchers(), edits); !ok {
+			return plan, false
+		}
+		return streamPlan{first: 0, size: segmentWindow, segment: true}, true
 	}
 	cached, found := p.pages.Get(key)
 	if !found {
@@ -151,6 +157,9 @@ func (s *streamedPage) WriteTo(w io.Writer) (int64, error) {
 	size := s.plan.size
 	bb := getPageBuf(min(size+size/8+4096, limit+1))
 	c := flushCopier{w: w, hold: s.plan.first, limit: limit}
+	if s.plan.segment {
+		c.limit = min(limit, segmentWindow)
+	}
 	if c.hold < 0 {
 		c.hold, c.probe = 0, s.probe
 	}
@@ -229,7 +238,11 @@ func (s *streamedPage) segmented(w io.Writer, c *flushCopier, seg *rewrite.Segme
 	out := getPageBuf(segmentWindow + segmentWindow/8)
 	defer putPageBuf(out)
 	result := rewriteDone
-	defer func() { p.settleMetrics(&s.dec, seg, result) }()
+	var counts matchCounts = seg // nil after a conflict: nothing of the rewrite went out
+	defer func() {
+		p.settleMetrics(&s.dec, counts, result)
+		p.m.rewriteTime.Observe(time.Since(s.start).Seconds())
+	}()
 	// rest sends what is held and the rest of the origin's page, unchanged.
 	rest := func(why string, first bool) (int64, error) {
 		result = why
@@ -267,11 +280,15 @@ func (s *streamedPage) segmented(w io.Writer, c *flushCopier, seg *rewrite.Segme
 			n = min(len(held), max(n, early+segmentWindow/2)) // the first piece covers what went out early
 		}
 		final := eof && n == len(held)
-		o, used, err := seg.Next(out.B[:0], held[:n], final)
+		o, used, err := s.next(seg, out.B[:0], held[:n], final)
 		out.B = o
 		if err != nil {
 			p.log.Debug("segmented rewrite", "err", err)
-			return rest(rewriteError, first)
+			why := rewriteError
+			if errors.Is(err, errPanicked) {
+				why = rewritePanicked
+			}
+			return rest(why, first)
 		}
 		if used == 0 && !final {
 			// No safe point in the window: a larger one, up to
@@ -284,7 +301,15 @@ func (s *streamedPage) segmented(w io.Writer, c *flushCopier, seg *rewrite.Segme
 		}
 		b := out.B
 		if first {
+			if used <= early && !final && bytes.Equal(b, held[:used]) {
+				// A piece that changed nothing, all sent already: on to
+				// the next, which covers the rest of what was sent.
+				early -= used
+				held = append(held[:0], held[used:]...)
+				continue
+			}
 			if !bytes.HasPrefix(b, held[:early]) {
+				counts = nil
 				return rest(rewriteConflict, first)
 			}
 			b = b[early:]
@@ -292,12 +317,31 @@ func (s *streamedPage) segmented(w io.Writer, c *flushCopier, seg *rewrite.Segme
 		}
 		m, err := w.Write(b)
 		total += int64(m)
-		if err != nil || final {
+		if err != nil {
+			result = rewriteError
 			return total, err
+		}
+		if final {
+			return total, nil
 		}
 		held = append(held[:0], held[used:]...)
 		window = min(segmentWindow, limit)
 	}
+}
+
+// errPanicked is what next returns for a Segmenter that panicked.
+var errPanicked = errors.New("panicked")
+
+// next is seg.Next under a recover: a bug serves the rest of the origin's
+// page instead of taking the process down.
+func (s *streamedPage) next(seg *rewrite.Segmenter, dst, piece []byte, final bool) (out []byte, used int, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.p.log.Error("segmented rewrite panicked; served the origin's page", "panic", r)
+			out, used, err = dst, 0, errPanicked
+		}
+	}()
+	return seg.Next(dst, piece, final)
 }
 
 // probe says how much of a page that is still arriving, and was never
@@ -305,6 +349,13 @@ func (s *streamedPage) segmented(w io.Writer, c *flushCopier, seg *rewrite.Segme
 // segmentWindow, which the first piece of a page too large to hold whole
 // then covers (segmented).
 func (s *streamedPage) probe(held []byte) (hold int, final bool) {
+	defer func() {
+		// It runs on the flush goroutine's: a bug must not end the process.
+		if r := recover(); r != nil {
+			s.p.log.Error("prefix probe panicked; the page is held", "panic", r)
+			hold, final = 0, true
+		}
+	}()
 	safe, found, err := rewrite.PrefixSafe(held, s.page.Matchers(), s.plan.used)
 	if err != nil {
 		return 0, true

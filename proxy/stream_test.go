@@ -302,4 +302,30 @@ func TestPageLargerThanMaxRewriteBodyIsRewrittenInPieces(t *testing.T) {
 	if n := counterValue(t, p.Registry(), "tailor_rule_hits_total", "rule", "greet"); n != 2 {
 		t.Errorf("tailor_rule_hits_total{rule=greet} = %v, want 2", n)
 	}
+
+	// A selector that reads preceding siblings cannot be cut in pieces:
+	// the page goes through as the origin sent it, Content-Length kept.
+	_, edit2 := withRules(t, map[string]string{"nth.yaml": `pages:
+  - match: ["/**"]
+    rules:
+      - id: second
+        select: "p:nth-child(2)"
+        add_class: second
+`})
+	p2 := startProxy(t, origin.URL, func(c *config.Config, o *Options) {
+		edit2(c, o)
+		c.MaxRewriteBody = 1 << 20
+	})
+	resp, err := client().Get(p2.url + "/?length=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil || int(got) != pageLen || resp.ContentLength != int64(pageLen) {
+		t.Errorf("non-local selector: %d bytes, Content-Length %d, %v; want the origin's %d with its length", got, resp.ContentLength, err, pageLen)
+	}
+	if n := counterValue(t, p2.Registry(), "tailor_rewrites_total", "result", "too_large"); n != 1 {
+		t.Errorf("tailor_rewrites_total{result=too_large} = %v, want 1", n)
+	}
 }

@@ -75,8 +75,8 @@ func Forward(sels []cascadia.Matcher) bool {
 // used[i] set, if those are forward (see Forward) and the parser does not
 // rearrange the tree after the prefix: the offset of the first element one
 // of them matches, found true, or, when none matches, the start of the
-// last "<" (a tag of the page may begin there and be matched once it is
-// complete). Once found, more of the page cannot move it.
+// last "<" before the tokenizer's end (a tag of the page may begin there
+// and be matched once it is complete). Once found, more of the page cannot move it.
 //
 // Matching is budgeted as in Compile; past the budget, and for a prefix
 // Compile would refuse, it returns an error.
@@ -116,8 +116,10 @@ func PrefixSafe(prefix []byte, sels []cascadia.Matcher, used []bool) (safe int, 
 			return 0, false, fmt.Errorf("prefix: %w", ErrTooComplex)
 		}
 	}
-	safe = len(prefix)
-	if i := bytes.LastIndexByte(prefix, '<'); i >= 0 {
+	// A tag may begin at the last "<", or where the tokenizer stopped at a
+	// tag the prefix cuts short (whose quoted values may hold a "<").
+	safe = min(len(prefix), base+int(tree.EOF))
+	if i := bytes.LastIndexByte(prefix[:safe], '<'); i >= 0 {
 		safe = i
 	}
 	return safe, false, nil

@@ -170,3 +170,20 @@ func FuzzPrefixSafe(f *testing.F) {
 		}
 	})
 }
+
+// TestPrefixSafeStopsBeforeATagCutShort: a "<" inside the quoted value of
+// a tag the prefix cuts short is not where the tag begins.
+func TestPrefixSafeStopsBeforeATagCutShort(t *testing.T) {
+	m, err := cascadia.ParseGroup(".promo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := []byte(`<p>x</p><div class="promo" data-x="a<b`)
+	safe, found, err := PrefixSafe(prefix, []cascadia.Matcher{m}, []bool{true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := bytes.Index(prefix, []byte("<div")); found || safe > want {
+		t.Errorf("PrefixSafe = %d (found %v), want at most %d, where the cut-short tag begins", safe, found, want)
+	}
+}

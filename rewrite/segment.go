@@ -31,9 +31,13 @@ import (
 // piece: a point inside such an element is not used. So a piece is
 // rendered as Render renders those bytes in the whole page.
 //
-// One difference remains: Compile leaves the start tag of <html> or
-// <body> unedited when a later <html> or <body> tag with attributes
-// follows (doc.go); the Segmenter has sent it by then.
+// One difference remains, on pages with a second <html> or <body> tag
+// that has attributes: those are added to the element, in the whole
+// page's tree, from the start; pieces before that tag see the element
+// without them (a selector such as ".late-class .promo" may match there
+// in the whole page but not in a piece), and Compile leaves the start tag
+// of <html> or <body> unedited then (doc.go) where the Segmenter has sent
+// it already.
 type Segmenter struct {
 	sels    []cascadia.Matcher
 	edits   []Edit
@@ -56,7 +60,7 @@ const segmentEvery = 4 << 10
 // only the element and its ancestors; :not() and :is() read what their
 // arguments read, which the scan checks too.
 var localPseudo = []string{
-	"root", "not(", "is(", "where(", "link", "checked", "disabled", "enabled",
+	"root", "not(", "is(", "where(", "link", "checked",
 }
 
 // Local reports whether every one of sels reads only an element, its
