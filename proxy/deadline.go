@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"errors"
 	"net"
+	"syscall"
 	"time"
 )
 
@@ -85,16 +87,49 @@ func (c *idleConn) SetDeadline(t time.Time) error {
 	return c.Conn.SetDeadline(t)
 }
 
-// idleListener wraps every accepted connection in an idleConn.
+// idleListener wraps every accepted connection in an idleConn. It also
+// rides out accept errors that pass (see retryAccept): fasthttp's Serve
+// returns on any accept error but a timeout, and the process would exit
+// when file descriptors run out.
 type idleListener struct {
 	net.Listener
 	read, write time.Duration
+	failed      func(err error, wait time.Duration) // counts and logs a retried accept error
 }
 
 func (l idleListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	var wait time.Duration
+	for {
+		c, err := l.Listener.Accept()
+		if err == nil {
+			return newIdleConn(c, l.read, l.write), nil
+		}
+		if !retryAccept(err) {
+			return nil, err
+		}
+		// As net/http's Server does: 5 ms, doubling, at most 1 s.
+		wait = min(max(2*wait, 5*time.Millisecond), time.Second)
+		if l.failed != nil {
+			l.failed(err, wait)
+		}
+		time.Sleep(wait)
 	}
-	return newIdleConn(c, l.read, l.write), nil
+}
+
+// retryAccept reports whether an accept error passes: out of file
+// descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM), or a connection
+// the client gave up on before it was accepted (ECONNABORTED, EPROTO,
+// EPERM from a firewall). A closed listener does not.
+func retryAccept(err error) bool {
+	if errors.Is(err, net.ErrClosed) {
+		return false
+	}
+	for _, e := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM,
+		syscall.ECONNABORTED, syscall.ECONNRESET, syscall.EPROTO, syscall.EPERM, syscall.EINTR} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -22,6 +22,7 @@ type metrics struct {
 	responseBytes prometheus.Counter
 	originErrors  *prometheus.CounterVec
 	rejected      *prometheus.CounterVec
+	acceptErrors  prometheus.Counter
 
 	rewrites    *prometheus.CounterVec
 	rewriteTime prometheus.Histogram
@@ -130,8 +131,12 @@ func newMetrics(reg prometheus.Registerer, version string) *metrics {
 		ConstLabels: prometheus.Labels{"version": version},
 	})
 	info.Set(1)
+	m.acceptErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tailor_accept_errors_total",
+		Help: "Errors accepting a visitor's connection that tailor waited out and retried (out of file descriptors, mostly).",
+	})
 	reg.MustRegister(requests, m.duration, m.upstream, m.inFlight, m.requestBytes,
-		m.responseBytes, m.originErrors, m.rejected, info,
+		m.responseBytes, m.originErrors, m.rejected, info, m.acceptErrors,
 		m.rewrites, m.rewriteTime, m.ruleHits, m.caseHits, m.pageCache, m.reloads, m.rulesLoaded)
 	m.registerIdentity(reg)
 	m.registerJourney(reg)

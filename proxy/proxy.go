@@ -67,6 +67,8 @@ type Proxy struct {
 	trusted    []netip.Prefix
 	server     *fasthttp.Server
 	ready      atomic.Bool
+	// acceptLogged is when an accept error was last logged (UnixNano).
+	acceptLogged atomic.Int64
 
 	rules atomic.Pointer[ruleState]
 	pages *cache.Pages[*pageShapes]
@@ -188,7 +190,19 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 func (p *Proxy) Serve(ln net.Listener) error {
 	p.ready.Store(true)
 	idle := p.cfg.Timeouts.Idle
-	return p.server.Serve(idleListener{Listener: ln, read: idle, write: idle})
+	return p.server.Serve(idleListener{Listener: ln, read: idle, write: idle, failed: p.acceptFailed})
+}
+
+// acceptFailed counts an accept error that Serve rides out, and logs it
+// at most once a minute (they come in bursts, every few milliseconds).
+func (p *Proxy) acceptFailed(err error, wait time.Duration) {
+	p.m.acceptErrors.Inc()
+	now := time.Now().UnixNano()
+	if last := p.acceptLogged.Load(); now-last < int64(time.Minute) || !p.acceptLogged.CompareAndSwap(last, now) {
+		return
+	}
+	p.log.Error("accepting connections failed; retrying (is the open-files limit too low? see tailor_accept_errors_total)",
+		"err", err, "retry_in", wait)
 }
 
 // Shutdown stops accepting, lets in-flight requests finish (including
