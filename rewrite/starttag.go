@@ -189,7 +189,10 @@ func (r *renderer) startTag(s *span) {
 		r.dst = append(r.dst, tag[pos:a.pre]...)
 		pos = a.end
 		if seenBefore(tag, a.k0, a.k1) {
-			continue // an ignored duplicate: drop it, it would show once the first changes
+			// An ignored duplicate: drop it, it would show once the first
+			// changes.
+			r.separate(tag, pos)
+			continue
 		}
 		if isClass {
 			hasClass = true
@@ -216,6 +219,8 @@ func (r *renderer) startTag(s *span) {
 			r.dst = append(r.dst, `="`...)
 			r.dst = append(r.dst, v...)
 			r.dst = append(r.dst, '"')
+		} else {
+			r.separate(tag, pos) // removed
 		}
 	}
 	// Attributes the tag does not have go after its last one.
@@ -259,6 +264,16 @@ func (r *renderer) startTag(s *span) {
 	// tag that was not self-closing so.
 	if n := len(r.dst); n >= 2 && r.dst[n-2] == '/' && !selfClosing(tag) {
 		r.dst = append(r.dst[:n-1], ' ', '>')
+	}
+}
+
+// separate keeps what follows a dropped attribute from joining what came
+// before it: in `s=d class=""e=t`, dropping `class=""` would make "de=t"
+// the value of s. It writes a space when the tag's next byte, at pos, is
+// neither a space nor '>'.
+func (r *renderer) separate(tag []byte, pos int) {
+	if pos < len(tag) && !isSpace(tag[pos]) && tag[pos] != '>' {
+		r.dst = append(r.dst, ' ')
 	}
 }
 
