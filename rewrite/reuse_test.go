@@ -116,12 +116,14 @@ func checkReuseOf(t testing.TB, name string, tpl *Template, new []byte, ms []cas
 		t.Fatalf("%s: Reuse accepted a page Compile rejects: %v", name, err)
 	}
 	sameTemplate(t, name, got, want, len(ms))
-	// The reused template reuses in turn: back to the old page.
-	back, ok := got.Reuse(old)
-	if !ok {
-		t.Fatalf("%s: the reused template refuses the old page back", name)
+	// The reused template reuses in turn, back to the old page, when it
+	// accepts: refusing is always safe, and the way back need not be
+	// accepted (deleting "00" inside the text "000000</" is a change in one
+	// text token; inserting it back at the boundary of "0000" and "</",
+	// two text tokens, is refused: FuzzReuse's seed 19ce86646afca8e6).
+	if back, ok := got.Reuse(old); ok {
+		sameTemplate(t, name+" (back)", back, tpl, len(ms))
 	}
-	sameTemplate(t, name+" (back)", back, tpl, len(ms))
 	return true
 }
 
