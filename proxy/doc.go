@@ -8,6 +8,19 @@
 // X-Forwarded-* headers a proxy adds. The one place where a response may be
 // changed is Proxy.respond; everything else is plumbing.
 //
+// A page with rules takes one of three paths (personalize.go, stream.go):
+// buffered whole, compiled or reused from the page cache, and rendered;
+// streamed, with the bytes before its first change sent as they arrive
+// (predicted from the cached template, or looked for in what has arrived
+// when the origin pauses) and the rest rendered once the page ends; or,
+// past max_rewrite_body, rewritten in pieces by a rewrite.Segmenter. Each
+// falls back to the origin's bytes (fail open) and says why in
+// tailor_rewrites_total. flush.go writes what has arrived when the origin
+// pauses, as nginx does.
+//
+// The visitor listener rides out accept errors such as running out of file
+// descriptors (deadline.go) instead of ending Serve.
+//
 // The package also runs the admin listener: health, readiness and
 // Prometheus metrics.
 package proxy
