@@ -21,6 +21,6 @@
 // The visitor listener rides out accept errors such as running out of file
 // descriptors (deadline.go) instead of ending Serve.
 //
-// The package also runs the admin listener: health, readiness and
-// Prometheus metrics.
+// The package also runs the admin listener: health, readiness,
+// Prometheus metrics, the profiles API and the console.
 package proxy
