@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -450,8 +451,9 @@ func (p *Proxy) outboundHeaders(ctx *fasthttp.RequestCtx, req *fasthttp.Request,
 	})
 	client := remoteAddr(ctx)
 	trusted := isTrusted(p.trusted, client)
-	xff := bytebufferpool.Get()
+	xff, fwd := bytebufferpool.Get(), bytebufferpool.Get()
 	defer bytebufferpool.Put(xff)
+	defer bytebufferpool.Put(fwd)
 	var host, proto, fwdHost []byte
 	forEachRawHeader(raw, func(name, value []byte) {
 		switch {
@@ -487,6 +489,11 @@ func (p *Proxy) outboundHeaders(ctx *fasthttp.RequestCtx, req *fasthttp.Request,
 			if trusted && fwdHost == nil {
 				fwdHost = value
 			}
+		case equalFold(name, "Forwarded"):
+			if trusted && len(value) > 0 {
+				fwd.B = append(fwd.B, value...)
+				fwd.B = append(fwd.B, ", "...)
+			}
 		default:
 			out.AddBytesKV(name, value)
 		}
@@ -501,20 +508,65 @@ func (p *Proxy) outboundHeaders(ctx *fasthttp.RequestCtx, req *fasthttp.Request,
 	}
 	xff.B = client.AppendTo(xff.B)
 	out.AddBytesV(fasthttp.HeaderXForwardedFor, xff.B)
-	switch {
-	case proto != nil:
-		out.AddBytesV(fasthttp.HeaderXForwardedProto, proto)
-	case ctx.IsTLS():
-		out.Add(fasthttp.HeaderXForwardedProto, "https")
-	default:
-		out.Add(fasthttp.HeaderXForwardedProto, "http")
+	scheme := "http"
+	if ctx.IsTLS() {
+		scheme = "https"
 	}
+	if proto != nil {
+		out.AddBytesV(fasthttp.HeaderXForwardedProto, proto)
+	} else {
+		out.Add(fasthttp.HeaderXForwardedProto, scheme)
+	}
+	// Forwarded (RFC 7239) as X-Forwarded-*: this hop's element, after a
+	// trusted proxy's elements, in place of an untrusted client's.
+	fwd.B = append(fwd.B, "for="...)
+	if client.Is6() {
+		fwd.B = append(fwd.B, `"[`...)
+		fwd.B = client.Unmap().WithZone("").AppendTo(fwd.B)
+		fwd.B = append(fwd.B, `]"`...)
+	} else {
+		fwd.B = client.AppendTo(fwd.B)
+	}
+	if len(host) > 0 {
+		fwd.B = append(fwd.B, ";host="...)
+		fwd.B = appendForwardedValue(fwd.B, host)
+	}
+	fwd.B = append(fwd.B, ";proto="...)
+	fwd.B = append(fwd.B, scheme...)
+	out.AddBytesV("Forwarded", fwd.B)
 	if fwdHost == nil {
 		fwdHost = host
 	}
 	if len(fwdHost) > 0 {
 		out.AddBytesV(fasthttp.HeaderXForwardedHost, fwdHost)
 	}
+}
+
+// appendForwardedValue appends v as a Forwarded parameter value: as it is
+// when it is a token, else as a quoted string (RFC 7239 section 4; a
+// host with a port has a ':').
+func appendForwardedValue(dst, v []byte) []byte {
+	token := len(v) > 0
+	for _, c := range v {
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			token = false
+			break
+		}
+	}
+	if token {
+		return append(dst, v...)
+	}
+	dst = append(dst, '"')
+	for _, c := range v {
+		if c == '"' || c == '\\' {
+			dst = append(dst, '\\')
+		}
+		if c < ' ' && c != '\t' || c == 0x7f {
+			continue // not allowed in a quoted string
+		}
+		dst = append(dst, c)
+	}
+	return append(dst, '"')
 }
 
 // consoleCookiePrefix spots the console's cookie in a Cookie header.

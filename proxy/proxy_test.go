@@ -355,20 +355,26 @@ func TestHopByHopHeadersAreRemovedBothWays(t *testing.T) {
 	}
 }
 
+// TestForwardedHeaders, and the Forwarded header an untrusted client sent
+// (issue 15: "Forwarded: for=…;host=evil.example from an untrusted client
+// reaches the origin"): X-Forwarded-* and Forwarded are replaced for an
+// untrusted client and appended to for a trusted proxy.
 func TestForwardedHeaders(t *testing.T) {
-	type seenReq struct{ xff, proto, host, fwdHost string }
+	type seenReq struct{ xff, proto, host, fwdHost, fwd string }
 	seen := make(chan seenReq, 1)
 	origin := startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		seen <- seenReq{strings.Join(r.Header.Values("X-Forwarded-For"), ","), r.Header.Get("X-Forwarded-Proto"), r.Host, r.Header.Get("X-Forwarded-Host")}
+		seen <- seenReq{strings.Join(r.Header.Values("X-Forwarded-For"), ","), r.Header.Get("X-Forwarded-Proto"), r.Host, r.Header.Get("X-Forwarded-Host"),
+			strings.Join(r.Header.Values("Forwarded"), "|")}
 	}))
-	spoof := "GET / HTTP/1.1\r\nHost: shop.example\r\nX-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: evil.example\r\nConnection: close\r\n\r\n"
-	strip := "GET / HTTP/1.1\r\nHost: shop.example\r\nConnection: close, X-Forwarded-For, X-Forwarded-Host, X-Forwarded-Proto\r\n\r\n"
+	spoof := "GET / HTTP/1.1\r\nHost: shop.example\r\nX-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: evil.example\r\n" +
+		"Forwarded: for=6.6.6.6;host=evil.example;proto=https\r\nConnection: close\r\n\r\n"
+	strip := "GET / HTTP/1.1\r\nHost: shop.example:8080\r\nConnection: close, X-Forwarded-For, X-Forwarded-Host, X-Forwarded-Proto, Forwarded\r\n\r\n"
 
 	t.Run("untrusted client is replaced", func(t *testing.T) {
 		p := startProxy(t, origin.URL, nil)
 		rawRoundTrip(t, p.addr, spoof)
 		got := <-seen
-		want := seenReq{"127.0.0.1", "http", "shop.example", "shop.example"}
+		want := seenReq{"127.0.0.1", "http", "shop.example", "shop.example", "for=127.0.0.1;host=shop.example;proto=http"}
 		if got != want {
 			t.Errorf("origin saw %+v, want %+v", got, want)
 		}
@@ -377,7 +383,7 @@ func TestForwardedHeaders(t *testing.T) {
 		p := startProxy(t, origin.URL, nil)
 		rawRoundTrip(t, p.addr, strip)
 		got := <-seen
-		want := seenReq{"127.0.0.1", "http", "shop.example", "shop.example"}
+		want := seenReq{"127.0.0.1", "http", "shop.example:8080", "shop.example:8080", `for=127.0.0.1;host="shop.example:8080";proto=http`}
 		if got != want {
 			t.Errorf("origin saw %+v, want %+v", got, want)
 		}
@@ -386,7 +392,8 @@ func TestForwardedHeaders(t *testing.T) {
 		p := startProxy(t, origin.URL, func(c *config.Config, _ *Options) { c.TrustedProxies = []string{"127.0.0.0/8"} })
 		rawRoundTrip(t, p.addr, spoof)
 		got := <-seen
-		want := seenReq{"6.6.6.6, 127.0.0.1", "https", "shop.example", "evil.example"}
+		want := seenReq{"6.6.6.6, 127.0.0.1", "https", "shop.example", "evil.example",
+			"for=6.6.6.6;host=evil.example;proto=https, for=127.0.0.1;host=shop.example;proto=http"}
 		if got != want {
 			t.Errorf("origin saw %+v, want %+v", got, want)
 		}
