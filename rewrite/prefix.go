@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"math"
-	"strings"
 
 	"github.com/andybalholm/cascadia"
 
@@ -35,39 +34,7 @@ var forwardPseudo = []string{
 // Forward reports whether every one of sels is forward (see above). Like
 // blindSelectors it reads the selectors' CSS text, and is conservative.
 func Forward(sels []cascadia.Matcher) bool {
-	for _, m := range sels {
-		var txt string
-		switch s := m.(type) {
-		case cascadia.Sel:
-			if s.PseudoElement() != "" {
-				return false
-			}
-			txt = s.String()
-		case cascadia.SelectorGroup:
-			txt = s.String()
-		default:
-			return false
-		}
-		if strings.Contains(txt, "::") {
-			return false
-		}
-		for i := 0; i < len(txt); i++ {
-			if txt[i] != ':' {
-				continue
-			}
-			rest, known := txt[i+1:], false
-			for _, p := range forwardPseudo {
-				if strings.HasPrefix(rest, p) {
-					known = true
-					break
-				}
-			}
-			if !known {
-				return false
-			}
-		}
-	}
-	return true
+	return selectorTextsAllow(sels, "", forwardPseudo)
 }
 
 // PrefixSafe says how much of prefix, the start of a page still arriving,

@@ -127,11 +127,20 @@ var structuralPseudo = []string{
 }
 
 // blindSelectors reports whether the selectors read nothing but tag names,
-// id, class and the shape of the tree. A selector must be a cascadia.Sel,
-// whose String is its CSS text; any attribute selector in it writes "[",
-// any pseudo-class ":name". Conservative: a class name with "[" in it, say,
-// makes it not blind.
+// id, class and the shape of the tree: any attribute selector writes "[",
+// and the pseudo-classes must be structural. Conservative: a class name
+// with "[" in it, say, makes it not blind.
 func blindSelectors(sels []cascadia.Matcher) bool {
+	return selectorTextsAllow(sels, "[", structuralPseudo)
+}
+
+// selectorTextsAllow reports whether every one of sels has a CSS text (a
+// cascadia.Sel or SelectorGroup, whose String is it: a compiled func's
+// text is gone), no pseudo-element, none of the bytes in banned, and no
+// pseudo-class ":name" but those starting with one of pseudo. It reads the
+// text, so it is conservative: a banned byte in a quoted attribute value
+// counts too. blindSelectors, Forward and Local ask it.
+func selectorTextsAllow(sels []cascadia.Matcher, banned string, pseudo []string) bool {
 	for _, m := range sels {
 		var txt string
 		switch s := m.(type) {
@@ -143,9 +152,9 @@ func blindSelectors(sels []cascadia.Matcher) bool {
 		case cascadia.SelectorGroup:
 			txt = s.String()
 		default:
-			return false // a compiled func: its text is gone
+			return false
 		}
-		if strings.IndexByte(txt, '[') >= 0 || strings.Contains(txt, "::") {
+		if strings.ContainsAny(txt, banned) || strings.Contains(txt, "::") {
 			return false
 		}
 		for i := 0; i < len(txt); i++ {
@@ -153,7 +162,7 @@ func blindSelectors(sels []cascadia.Matcher) bool {
 				continue
 			}
 			rest, known := txt[i+1:], false
-			for _, p := range structuralPseudo {
+			for _, p := range pseudo {
 				if strings.HasPrefix(rest, p) {
 					known = true
 					break

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"math"
-	"strings"
 
 	"github.com/andybalholm/cascadia"
 	"golang.org/x/net/html"
@@ -68,39 +67,7 @@ var localPseudo = []string{
 // rejects anywhere in the text, attribute values included), no
 // positional, :has(), :empty or text pseudo-class.
 func Local(sels []cascadia.Matcher) bool {
-	for _, m := range sels {
-		var txt string
-		switch s := m.(type) {
-		case cascadia.Sel:
-			if s.PseudoElement() != "" {
-				return false
-			}
-			txt = s.String()
-		case cascadia.SelectorGroup:
-			txt = s.String()
-		default:
-			return false
-		}
-		if strings.ContainsAny(txt, "+~") || strings.Contains(txt, "::") {
-			return false
-		}
-		for i := 0; i < len(txt); i++ {
-			if txt[i] != ':' {
-				continue
-			}
-			rest, known := txt[i+1:], false
-			for _, p := range localPseudo {
-				if strings.HasPrefix(rest, p) {
-					known = true
-					break
-				}
-			}
-			if !known {
-				return false
-			}
-		}
-	}
-	return true
+	return selectorTextsAllow(sels, "+~", localPseudo)
 }
 
 // NewSegmenter returns a Segmenter for edits on the elements sels match,
