@@ -11,15 +11,33 @@ func (t *Template) Render(dst []byte, edits []Edit) []byte {
 	if r.mask == 0 && !r.wide {
 		return append(dst, t.page...)
 	}
+	r.span(0, int32(len(t.page)), true)
+	return r.dst
+}
+
+// span renders page[from:to] with the edits of the elements that start
+// there (elements before from are another's to render: Segmenter's
+// pieces). With last, the elements still open at to end there; otherwise
+// it reports false, having written an unusable output, when an edit
+// reaches past to.
+func (r *renderer) span(from, to int32, last bool) bool {
+	t := r.t
+	r.cur, r.skip = max(r.cur, from), max(r.skip, from)
 	for i := range t.elems {
+		if t.elems[i].s0 >= to {
+			break
+		}
 		r.element(int32(i))
 	}
-	for r.open >= 0 {
+	for r.open >= 0 && (last || t.elems[r.open].e1 <= to) {
 		r.close(r.open)
 		r.open = t.elems[r.open].parent
 	}
-	r.put(t.page[r.cur:])
-	return r.dst
+	if r.open >= 0 || r.cur > to {
+		return false
+	}
+	r.copyTo(to)
+	return true
 }
 
 // newRenderer starts a pass over t with edits, noting which selectors
@@ -57,6 +75,9 @@ type renderer struct {
 	// lt is set where the output ends with a text "<" from the page, which
 	// the next bytes could turn into markup.
 	lt bool
+	// applied, when set, collects the elements edits applied to (for the
+	// Segmenter's counts).
+	applied *[]int32
 }
 
 // put writes b. After a text "<" it keeps a letter, '/', '!' or '?' from
@@ -166,6 +187,9 @@ func (r *renderer) element(i int32) {
 	a := r.resolve(s)
 	if !a.any() {
 		return
+	}
+	if r.applied != nil {
+		*r.applied = append(*r.applied, i)
 	}
 	r.copyTo(s.s0)
 	r.lt = s.flags&fLTBefore != 0

@@ -255,39 +255,15 @@ func doctypeOf(doc *html.Node) []byte {
 // an edit that reaches past to refuses the cut (false).
 func (s *Segmenter) render(t *Template, dst []byte, from, to int32, final bool) ([]byte, bool) {
 	r := newRenderer(t, dst, s.edits)
-	r.cur, r.skip = from, from
 	if r.mask == 0 && !r.wide {
 		return append(dst, t.page[from:to]...), true
 	}
-	var seen []int32 // elements in range that an edit applies to
-	for i := range t.elems {
-		e := &t.elems[i]
-		if e.s0 >= to {
-			break
-		}
-		if e.s0 >= r.skip {
-			if a := r.resolve(e); a.any() {
-				seen = append(seen, int32(i))
-			}
-		}
-		r.element(int32(i))
+	var applied []int32
+	r.applied = &applied
+	if !r.span(from, to, final) {
+		return dst, false
 	}
-	if final {
-		for r.open >= 0 {
-			r.close(r.open)
-			r.open = t.elems[r.open].parent
-		}
-	} else {
-		for r.open >= 0 && t.elems[r.open].e1 <= to {
-			r.close(r.open)
-			r.open = t.elems[r.open].parent
-		}
-		if r.open >= 0 || r.cur > to {
-			return dst[:len(dst):len(dst)], false
-		}
-	}
-	r.copyTo(to)
-	for _, i := range seen {
+	for _, i := range applied {
 		e := &t.elems[i]
 		a := r.resolve(e)
 		for _, k := range []int{a.over, a.inner, a.prepend, a.append, a.before, a.after} {
