@@ -55,6 +55,19 @@ func rearranged(page []byte) bool {
 	return false
 }
 
+// selectorsWhere returns the selectors of texts that ok accepts (Forward,
+// Local), parsed as selMatchers parses them, and their texts.
+func selectorsWhere(tb testing.TB, ok func([]cascadia.Matcher) bool, texts []string) (ms []cascadia.Matcher, kept []string) {
+	tb.Helper()
+	for i, m := range selMatchers(tb, texts...) {
+		if ok([]cascadia.Matcher{m}) {
+			ms = append(ms, m)
+			kept = append(kept, texts[i])
+		}
+	}
+	return ms, kept
+}
+
 // TestPrefixSafe: for every document and forward selector (with an
 // AddClass and an Inner edit), and every cut of the page, the bytes
 // PrefixSafe lets through come out of Render of the whole page unchanged,
@@ -63,18 +76,7 @@ func rearranged(page []byte) bool {
 // page when it does not hold; these are the conflicts it would count.)
 func TestPrefixSafe(t *testing.T) {
 	docs := diffDocs(t)
-	var ms []cascadia.Matcher
-	var texts []string
-	for _, s := range diffSelectors {
-		m, err := cascadia.ParseGroup(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if Forward([]cascadia.Matcher{m}) {
-			ms = append(ms, m)
-			texts = append(texts, s)
-		}
-	}
+	ms, texts := selectorsWhere(t, Forward, diffSelectors)
 	if len(ms) < len(diffSelectors)/2 {
 		t.Fatalf("only %d of %d selectors are forward: %q", len(ms), len(diffSelectors), texts)
 	}
@@ -137,14 +139,7 @@ func FuzzPrefixSafe(f *testing.F) {
 	} {
 		f.Add([]byte(s), uint16(len(s)/2))
 	}
-	ms := make([]cascadia.Matcher, len(fuzzSelectors))
-	for i, s := range fuzzSelectors {
-		g, err := cascadia.ParseGroup(s)
-		if err != nil {
-			f.Fatal(err)
-		}
-		ms[i] = g
-	}
+	ms := selMatchers(f, fuzzSelectors...)
 	if !Forward(ms) {
 		f.Fatal("the fuzz selectors are not forward")
 	}

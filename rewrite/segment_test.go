@@ -57,18 +57,7 @@ var laterRootTag = regexp.MustCompile(`(?is)<(html|body)\b.*<(html|body)[\s/]+[^
 // whole page.
 func TestSegmenterRendersWhatRenderRenders(t *testing.T) {
 	docs := diffDocs(t)
-	var ms []cascadia.Matcher
-	var texts []string
-	for _, s := range diffSelectors {
-		m, err := cascadia.ParseGroup(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if Local([]cascadia.Matcher{m}) {
-			ms = append(ms, m)
-			texts = append(texts, s)
-		}
-	}
+	ms, texts := selectorsWhere(t, Local, diffSelectors)
 	if len(ms) < 8 {
 		t.Fatalf("only %d local selectors: %q", len(ms), texts)
 	}
@@ -153,14 +142,7 @@ func FuzzSegmenter(f *testing.F) {
 	} {
 		f.Add([]byte(s), uint8(3))
 	}
-	ms := make([]cascadia.Matcher, len(fuzzSelectors))
-	for i, s := range fuzzSelectors {
-		g, err := cascadia.ParseGroup(s)
-		if err != nil {
-			f.Fatal(err)
-		}
-		ms[i] = g
-	}
+	ms := selMatchers(f, fuzzSelectors...)
 	f.Fuzz(func(t *testing.T, page []byte, chunk uint8) {
 		tpl, err := Compile(page, ms)
 		if err != nil {
