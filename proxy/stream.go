@@ -53,7 +53,7 @@ const minStreamAhead = 4 << 10
 type streamPlan struct {
 	first, size int
 	used        []bool
-	segment     bool // too large to hold: cut in pieces from the start
+	seg         *rewrite.Segmenter // too large to hold: cut in pieces from the start
 }
 
 // streamable reports whether the page can be streamed (see above) and how.
@@ -67,10 +67,11 @@ func (p *Proxy) streamable(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, pa
 		// Too large to hold: rewritten in pieces if the selectors allow
 		// (segmented), from the first segmentWindow on; else the buffered
 		// path passes it through with its length.
-		if _, ok := rewrite.NewSegmenter(page.Matchers(), edits); !ok {
+		seg, ok := rewrite.NewSegmenter(page.Matchers(), edits)
+		if !ok {
 			return plan, false
 		}
-		return streamPlan{first: 0, size: segmentWindow, segment: true}, true
+		return streamPlan{first: 0, size: segmentWindow, seg: seg}, true
 	}
 	cached, found := p.pages.Get(key)
 	if !found {
@@ -157,7 +158,7 @@ func (s *streamedPage) WriteTo(w io.Writer) (int64, error) {
 	size := s.plan.size
 	bb := getPageBuf(min(size+size/8+4096, limit+1))
 	c := flushCopier{w: w, hold: s.plan.first, limit: limit}
-	if s.plan.segment {
+	if s.plan.seg != nil {
 		c.limit = min(limit, segmentWindow)
 	}
 	if c.hold < 0 {
@@ -180,7 +181,11 @@ func (s *streamedPage) WriteTo(w io.Writer) (int64, error) {
 	if !eof {
 		// Larger than max_rewrite_body: rewritten in pieces when the
 		// selectors allow (segmented), else the origin's page, unchanged.
-		if seg, ok := rewrite.NewSegmenter(s.page.Matchers(), s.edits); ok {
+		seg, ok := s.plan.seg, s.plan.seg != nil
+		if !ok {
+			seg, ok = rewrite.NewSegmenter(s.page.Matchers(), s.edits)
+		}
+		if ok {
 			n, err := s.segmented(w, &c, seg)
 			s.sent = n
 			return n, err
