@@ -3,13 +3,9 @@ package htmltree
 import (
 	"bytes"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"golang.org/x/net/html"
-
-	"github.com/tailor-edge/tailor/rewrite/internal/html5lib"
 )
 
 // sameTokens tokenizes page with this package's Tokenizer and with
@@ -54,23 +50,7 @@ func sameTokens(page []byte, cdata bool) string {
 // documents and the benchmark page, are x/net/html's, and its input is
 // left as it was.
 func TestTokenizerMatchesHTMLTokenizer(t *testing.T) {
-	dir := html5lib.Dir("../..")
-	if dir == "" {
-		t.Fatal("html5lib corpus not found in rewrite/internal/html5lib/testdata; set TAILOR_HTML5LIB_CORPUS")
-	}
-	docs, err := html5lib.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pages, _ := filepath.Glob("../../testdata/*.html")
-	for _, p := range pages {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		docs = append(docs, html5lib.Doc{Name: p, Data: b})
-	}
-	for _, d := range docs {
+	for _, d := range testDocs(t) {
 		for _, cdata := range []bool{false, true} {
 			if diff := sameTokens(d.Data, cdata); diff != "" {
 				t.Errorf("%s (cdata %v): %s", d.Name, cdata, diff)

@@ -3,6 +3,7 @@ package htmltree
 import (
 	"bytes"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"golang.org/x/net/html"
@@ -10,9 +11,10 @@ import (
 	"github.com/tailor-edge/tailor/rewrite/internal/html5lib"
 )
 
-// TestTreeMatchesHTMLParse checks that the fork builds, node for node, the
-// tree golang.org/x/net/html builds: selectors must see the same document.
-func TestTreeMatchesHTMLParse(t *testing.T) {
+// testDocs returns the html5lib tree-construction documents and the
+// rewrite package's test pages (the benchmark page among them).
+func testDocs(t *testing.T) []html5lib.Doc {
+	t.Helper()
 	dir := html5lib.Dir("../..")
 	if dir == "" {
 		t.Fatal("html5lib corpus not found in rewrite/internal/html5lib/testdata; set TAILOR_HTML5LIB_CORPUS")
@@ -21,11 +23,24 @@ func TestTreeMatchesHTMLParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bench, err := os.ReadFile("../../testdata/bench-page.html")
-	if err != nil {
-		t.Fatal(err)
+	pages, _ := filepath.Glob("../../testdata/*.html")
+	if len(pages) == 0 {
+		t.Fatal("no test pages in rewrite/testdata")
 	}
-	docs = append(docs, html5lib.Doc{Name: "bench-page.html", Data: bench})
+	for _, p := range pages {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, html5lib.Doc{Name: filepath.Base(p), Data: b})
+	}
+	return docs
+}
+
+// TestTreeMatchesHTMLParse checks that the fork builds, node for node, the
+// tree golang.org/x/net/html builds: selectors must see the same document.
+func TestTreeMatchesHTMLParse(t *testing.T) {
+	docs := testDocs(t)
 	for _, d := range docs {
 		want, werr := html.Parse(bytes.NewReader(d.Data))
 		got, gerr := Parse(d.Data)
