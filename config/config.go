@@ -24,6 +24,10 @@ type Config struct {
 	// MaxHeaderBytes bounds the request line plus headers; beyond it the
 	// client gets 431.
 	MaxHeaderBytes ByteSize `yaml:"max_header_bytes"`
+	// UnderscoresInHeaders forwards request headers whose names contain an
+	// underscore. Off (nginx's default), they are dropped: CGI-style
+	// origins read X_Forwarded_For as X-Forwarded-For, which tailor sets.
+	UnderscoresInHeaders bool `yaml:"underscores_in_headers"`
 	// TrustedProxies lists CIDRs whose X-Forwarded-* headers are kept and
 	// appended to; from any other peer they are replaced. A bare address
 	// stands for itself (/32 or /128). See TrustedNets.

@@ -56,10 +56,11 @@ func TestEveryKeyIsParsed(t *testing.T) {
 			Response: 30 * time.Second,
 			Idle:     2 * time.Minute,
 		},
-		MaxRewriteBody: 2_000_000,
-		MaxHeaderBytes: 32 * KiB,
-		TrustedProxies: []string{"10.0.0.0/8", "192.168.1.7", "fd00::/8"},
-		Admin:          Admin{Listen: "[::1]:9191", Token: "s3cret"},
+		MaxRewriteBody:       2_000_000,
+		MaxHeaderBytes:       32 * KiB,
+		UnderscoresInHeaders: true,
+		TrustedProxies:       []string{"10.0.0.0/8", "192.168.1.7", "fd00::/8"},
+		Admin:                Admin{Listen: "[::1]:9191", Token: "s3cret"},
 		Identity: Identity{
 			Cookie: Cookie{
 				Name:     "__Host-tid",

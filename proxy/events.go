@@ -97,7 +97,8 @@ func (m *metrics) publisherStats(s interface{ Stats() natsync.PublisherStats }) 
 // the visitor then saw no variant, and only holdouts are exposures.
 func (p *Proxy) report(ctx *fasthttp.RequestCtx, v *visit, dec *rules.Decision, shown bool) {
 	view := v.view
-	if p.events == nil || view == nil || !v.tracked {
+	// A HEAD is not a page view: it gets the page's headers, no events.
+	if p.events == nil || view == nil || !v.tracked || ctx.IsHead() {
 		return
 	}
 	base := natsync.Event{

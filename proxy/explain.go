@@ -135,7 +135,7 @@ func (p *Proxy) Explain(er ExplainRequest) (*Explanation, error) {
 	for i := range page.Selectors() {
 		ex.Selectors = append(ex.Selectors, SelectorMatch{page.SelectorText(i), tpl.Matched(i), tpl.Skipped(i)})
 	}
-	visitor, request := visitorOf(req, nil, er.Profile, nil, time.Now())
+	visitor, request := visitorOf(req, nil, er.Profile, nil, time.Now(), true)
 	ex.Decision = st.set.Decide(page, visitor, request)
 	ex.Personalized = tpl.Render(nil, editsOf(ex.Decision.Actions))
 	return ex, nil

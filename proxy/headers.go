@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"iter"
 	"net/netip"
+	"sync"
 
 	"github.com/valyala/fasthttp"
 )
@@ -120,6 +122,7 @@ const (
 	rejectBadChunk         = "bad_chunk"
 	rejectHeaderTooLarge   = "header_too_large"
 	rejectBadRequest       = "bad_request"
+	rejectHeaderName       = "bad_header_name"
 	rejectTimeout          = "timeout"
 )
 
@@ -144,6 +147,12 @@ func checkFraming(raw []byte) string {
 			return rejectBadRequest
 		}
 		name, value := line[:colon], bytes.TrimSpace(line[colon+1:])
+		if !isToken(name) {
+			// A space or separator in a name (RFC 9110 section 5.1):
+			// "Transfer-Encoding x" is Transfer-Encoding to some
+			// parsers.
+			return rejectHeaderName
+		}
 		switch {
 		case bytes.EqualFold(name, []byte("Content-Length")):
 			lengths++
@@ -161,6 +170,29 @@ func checkFraming(raw []byte) string {
 		return rejectLengthAndChunked
 	}
 	return ""
+}
+
+// tchars are the bytes of a token (RFC 9110 section 5.6.2).
+var tchars = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for _, c := range []byte("!#$%&'*+-.^_`|~") {
+		t[c] = true
+	}
+	return t
+}()
+
+func isToken(b []byte) bool {
+	for _, c := range b {
+		if !tchars[c] {
+			return false
+		}
+	}
+	return len(b) > 0
 }
 
 // isTrusted reports whether addr belongs to one of the trusted proxies.
@@ -207,4 +239,64 @@ func delHeader(h *fasthttp.ResponseHeader, name string) {
 func setHeader(h *fasthttp.ResponseHeader, name, value string) {
 	delHeader(h, name)
 	h.Add(name, value)
+}
+
+// startResponseHeader makes dst ready to take an origin's headers: empty
+// but for what is already set on it (X-Tailor-Decision, Connection:
+// close), going out with date, the origin's Date, or with tailor's clock
+// when date is nil (RFC 9110 section 6.6.1: a proxy forwarding a response
+// without one adds one).
+//
+// fasthttp manages Date itself: Set and Add ignore the name. Only a parsed
+// header carries one, and only while the server's own date is off
+// (NoDefaultDate, which the server sets on every response header and which
+// Reset turns back on); so the origin's Date is parsed into dst.
+func startResponseHeader(dst *fasthttp.ResponseHeader, date []byte) {
+	var kept [][2][]byte
+	for k, v := range dst.All() {
+		switch {
+		case equalFold(k, fasthttp.HeaderContentType), equalFold(k, fasthttp.HeaderContentLength),
+			equalFold(k, fasthttp.HeaderServer), equalFold(k, fasthttp.HeaderDate), equalFold(k, fasthttp.HeaderConnection):
+		default:
+			kept = append(kept, [2][]byte{bytes.Clone(k), bytes.Clone(v)})
+		}
+	}
+	closing := dst.ConnectionClose()
+	if date == nil || !parseDate(dst, date) {
+		dst.Reset()
+		dst.DisableNormalizing()
+		dst.SetNoDefaultContentType(true)
+	}
+	dst.SetContentLength(0)
+	for _, kv := range kept {
+		dst.AddBytesKV(kv[0], kv[1])
+	}
+	if closing {
+		dst.SetConnectionClose()
+	} else {
+		dst.ResetConnectionClose()
+	}
+}
+
+type headParser struct {
+	head []byte
+	r    bytes.Reader
+	br   *bufio.Reader
+}
+
+var headParsers = sync.Pool{New: func() any {
+	hp := &headParser{}
+	hp.br = bufio.NewReaderSize(&hp.r, 256)
+	return hp
+}}
+
+// parseDate replaces dst by a header holding only "Date: date", and
+// reports whether date parsed as a header value.
+func parseDate(dst *fasthttp.ResponseHeader, date []byte) bool {
+	hp := headParsers.Get().(*headParser)
+	defer headParsers.Put(hp)
+	hp.head = append(append(append(hp.head[:0], "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nDate: "...), date...), "\r\n\r\n"...)
+	hp.r.Reset(hp.head)
+	hp.br.Reset(&hp.r)
+	return dst.Read(hp.br) == nil
 }

@@ -23,6 +23,9 @@ type metrics struct {
 	originErrors  *prometheus.CounterVec
 	rejected      *prometheus.CounterVec
 	acceptErrors  prometheus.Counter
+	// droppedHeaders counts request headers not forwarded because their
+	// names hold an underscore (underscores_in_headers is off).
+	droppedHeaders prometheus.Counter
 
 	rewrites    *prometheus.CounterVec
 	rewriteTime prometheus.Histogram
@@ -135,8 +138,12 @@ func newMetrics(reg prometheus.Registerer, version string) *metrics {
 		Name: "tailor_accept_errors_total",
 		Help: "Errors accepting a visitor's connection that tailor waited out and retried (out of file descriptors, mostly).",
 	})
+	m.droppedHeaders = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tailor_dropped_request_headers_total",
+		Help: "Request headers not forwarded to the origin because their names hold an underscore (see underscores_in_headers).",
+	})
 	reg.MustRegister(requests, m.duration, m.upstream, m.inFlight, m.requestBytes,
-		m.responseBytes, m.originErrors, m.rejected, info, m.acceptErrors,
+		m.responseBytes, m.originErrors, m.rejected, info, m.acceptErrors, m.droppedHeaders,
 		m.rewrites, m.rewriteTime, m.ruleHits, m.caseHits, m.pageCache, m.reloads, m.rulesLoaded)
 	m.registerIdentity(reg)
 	m.registerJourney(reg)

@@ -135,13 +135,15 @@ func (p *Proxy) decide(ctx *fasthttp.RequestCtx, st *ruleState, page *rules.Page
 	var visitor *rules.Visitor
 	var request *rules.Request
 	if v.preview != nil {
-		visitor, request = visitorOf(&ctx.Request, nil, nil, nil, now)
+		visitor, request = visitorOf(&ctx.Request, nil, nil, nil, now, p.trustsClient(ctx))
 		previewVisitor(st.set, visitor, v.preview)
 	} else {
 		profile := p.await(v)
 		p.track(st.set, &ctx.Request, v, profile, journeyStep(st.set, string(ctx.Path())), now)
-		p.countView(v)
-		visitor, request = visitorOf(&ctx.Request, &v.id, profile, v.view, now)
+		if !ctx.IsHead() {
+			p.countView(v)
+		}
+		visitor, request = visitorOf(&ctx.Request, &v.id, profile, v.view, now, p.trustsClient(ctx))
 	}
 	dec = st.set.Decide(page, visitor, request)
 	if len(dec.Actions) == 0 {

@@ -257,7 +257,9 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	// its answer, even if a reload lands in between.
 	st := p.rules.Load()
 	var page *rules.Page
-	if st.set != nil && ctx.IsGet() {
+	// A HEAD gets the headers its GET would: the page is asked for and
+	// personalized, and fasthttp sends no body.
+	if st.set != nil && (ctx.IsGet() || ctx.IsHead()) {
 		page = st.set.Match(string(ctx.Path()))
 	}
 
@@ -344,7 +346,7 @@ func (p *Proxy) pageView(ctx *fasthttp.RequestCtx, st *ruleState, v *visit) {
 	if p.events == nil || !v.tracked {
 		return
 	}
-	visitor, request := visitorOf(&ctx.Request, &v.id, profile, v.view, now)
+	visitor, request := visitorOf(&ctx.Request, &v.id, profile, v.view, now, p.trustsClient(ctx))
 	var dec rules.Decision
 	if st.set != nil {
 		dec = st.set.Decide(nil, visitor, request)
@@ -401,6 +403,7 @@ func (p *Proxy) respond(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *r
 // copied only for a response without a body stream (HEAD, 304): otherwise
 // the body stream sets it.
 func copyResponseHeaders(dst, src *fasthttp.ResponseHeader, withLength bool) {
+	startResponseHeader(dst, peekHeader(src, fasthttp.HeaderDate))
 	dst.SetStatusCode(src.StatusCode())
 	if m := src.StatusMessage(); len(m) > 0 {
 		dst.SetStatusMessage(m)
@@ -439,7 +442,12 @@ func (p *Proxy) outboundHeaders(ctx *fasthttp.RequestCtx, req *fasthttp.Request,
 	// Raw mode: fasthttp keeps every header as given and frames the body
 	// itself from the body we set.
 	out.DisableSpecialHeader()
-	out.SetMethodBytes(in.Method())
+	out.DisableNormalizing()
+	if wholePage && ctx.IsHead() {
+		out.SetMethod(fasthttp.MethodGet)
+	} else {
+		out.SetMethodBytes(in.Method())
+	}
 	out.SetRequestURIBytes(originForm(in.RequestURI()))
 	raw := in.RawHeaders()
 
@@ -450,7 +458,7 @@ func (p *Proxy) outboundHeaders(ctx *fasthttp.RequestCtx, req *fasthttp.Request,
 		}
 	})
 	client := remoteAddr(ctx)
-	trusted := isTrusted(p.trusted, client)
+	trusted := len(p.trusted) > 0 && isTrusted(p.trusted, client)
 	xff, fwd := bytebufferpool.Get(), bytebufferpool.Get()
 	defer bytebufferpool.Put(xff)
 	defer bytebufferpool.Put(fwd)
@@ -463,7 +471,9 @@ func (p *Proxy) outboundHeaders(ctx *fasthttp.RequestCtx, req *fasthttp.Request,
 			if p.originHost != nil {
 				value = p.originHost
 			}
-			out.AddBytesKV(name, value)
+			// Spelt "Host", as nginx does: fasthttp's client looks for
+			// that name only.
+			out.AddBytesV(fasthttp.HeaderHost, value)
 		case conn.has(name):
 		case equalFold(name, fasthttp.HeaderContentLength):
 			// fasthttp writes the length of the body it sends.
@@ -494,6 +504,8 @@ func (p *Proxy) outboundHeaders(ctx *fasthttp.RequestCtx, req *fasthttp.Request,
 				fwd.B = append(fwd.B, value...)
 				fwd.B = append(fwd.B, ", "...)
 			}
+		case !p.cfg.UnderscoresInHeaders && bytes.IndexByte(name, '_') >= 0:
+			p.m.droppedHeaders.Inc()
 		default:
 			out.AddBytesKV(name, value)
 		}
@@ -611,6 +623,11 @@ func originForm(uri []byte) []byte {
 		return rest[j:]
 	}
 	return []byte{'/'}
+}
+
+// trustsClient reports whether the client is one of trusted_proxies.
+func (p *Proxy) trustsClient(ctx *fasthttp.RequestCtx) bool {
+	return len(p.trusted) > 0 && isTrusted(p.trusted, remoteAddr(ctx))
 }
 
 func remoteAddr(ctx *fasthttp.RequestCtx) netip.Addr {

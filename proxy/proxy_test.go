@@ -280,7 +280,8 @@ func TestResponseHeadersKeepOrderDuplicatesAndCookies(t *testing.T) {
 }
 
 func TestNoHeadersInventedForTheOrigin(t *testing.T) {
-	// An origin that sends no Server, Date or Content-Type gets none added.
+	// An origin that sends no Server or Content-Type gets none added; a
+	// response without Date gets tailor's (RFC 9110 section 6.6.1).
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -304,10 +305,13 @@ func TestNoHeadersInventedForTheOrigin(t *testing.T) {
 	}()
 	p := startProxy(t, "http://"+ln.Addr().String(), nil)
 	raw := rawRoundTrip(t, p.addr, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-	for _, h := range []string{"Server:", "Date:", "Content-Type:"} {
+	for _, h := range []string{"Server:", "Content-Type:"} {
 		if strings.Contains(raw, h) {
 			t.Errorf("response has %s the origin never sent:\n%s", h, raw)
 		}
+	}
+	if strings.Count(raw, "\r\nDate: ") != 1 {
+		t.Errorf("a response without Date should get one:\n%s", raw)
 	}
 	if !strings.Contains(raw, "X-Only: yes") || !strings.HasSuffix(raw, "\r\n\r\nhi") {
 		t.Errorf("response lost the origin's header or body:\n%s", raw)

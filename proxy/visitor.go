@@ -13,14 +13,17 @@ import (
 )
 
 // countryHeaders are where CDNs and load balancers put the visitor's
-// country; the first one present wins.
+// country; the first one present wins. They are believed only from
+// trusted_proxies: anyone else can send them.
 var countryHeaders = []string{"CF-IPCountry", "CloudFront-Viewer-Country", "X-Country-Code", "X-Geo-Country"}
 
 // visitorOf builds what the rules decide on: the visitor's identity (nil
 // for tailor explain, where a given profile stands for a known visitor),
 // their profile (nil for none), what this page view did to their journey
-// (nil: a first page view, as explain sees it) and the request.
-func visitorOf(req *fasthttp.Request, id *visitorIdentity, profile *cache.Profile, view *pageView, now time.Time) (*rules.Visitor, *rules.Request) {
+// (nil: a first page view, as explain sees it) and the request. The
+// request's country is read from its headers only when trusted (the
+// client is a trusted proxy, or an operator's explain).
+func visitorOf(req *fasthttp.Request, id *visitorIdentity, profile *cache.Profile, view *pageView, now time.Time, trusted bool) (*rules.Visitor, *rules.Request) {
 	v := &rules.Visitor{NewVisitor: true, Visits: 1}
 	if id != nil {
 		v.ID, v.Known = id.Key(), id.Known()
@@ -61,6 +64,9 @@ func visitorOf(req *fasthttp.Request, id *visitorIdentity, profile *cache.Profil
 		Time:      now,
 	}
 	for _, h := range countryHeaders {
+		if !trusted {
+			break
+		}
 		if c := rawHeader(raw, h); len(c) > 0 {
 			r.Country = string(bytes.ToUpper(c))
 			break
