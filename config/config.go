@@ -21,6 +21,8 @@ type Config struct {
 	// MaxRewriteBody is the largest HTML body tailor buffers to rewrite;
 	// larger bodies stream through untouched.
 	MaxRewriteBody ByteSize `yaml:"max_rewrite_body"`
+	// Limits bound what visitors' connections may hold.
+	Limits Limits `yaml:"limits"`
 	// MaxHeaderBytes bounds the request line plus headers; beyond it the
 	// client gets 431.
 	MaxHeaderBytes ByteSize `yaml:"max_header_bytes"`
@@ -67,6 +69,22 @@ type Timeouts struct {
 	Response time.Duration `yaml:"response"`
 	// Idle closes keep-alive connections (client and origin side) idle this long.
 	Idle time.Duration `yaml:"idle"`
+}
+
+// Limits bound the visitors' connections, against slowloris and
+// descriptor exhaustion.
+type Limits struct {
+	// MaxConns is the most visitor connections open at once; more are
+	// closed as they are accepted. 0 sizes it from the open-files limit
+	// (see proxy.ConnLimits).
+	MaxConns int `yaml:"max_conns"`
+	// MaxConnsPerIP is the most connections one client address may hold
+	// open; trusted_proxies are exempt. 0 sizes it from MaxConns.
+	MaxConnsPerIP int `yaml:"max_conns_per_ip"`
+	// HeaderTimeout bounds receiving a whole request line and header,
+	// from a connection's accept or a request's first byte: a header
+	// trickled a byte at a time is cut there (408).
+	HeaderTimeout time.Duration `yaml:"header_timeout"`
 }
 
 // Admin is the operator's listener: health, metrics, profiles API, console.
@@ -222,6 +240,7 @@ func Default() *Config {
 			Response: 15 * time.Second,
 			Idle:     90 * time.Second,
 		},
+		Limits:         Limits{HeaderTimeout: 10 * time.Second},
 		MaxRewriteBody: 5 * MiB,
 		MaxHeaderBytes: 64 * KiB,
 		Admin:          Admin{Listen: "127.0.0.1:9090"},

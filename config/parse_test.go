@@ -57,6 +57,7 @@ func TestEveryKeyIsParsed(t *testing.T) {
 			Idle:     2 * time.Minute,
 		},
 		MaxRewriteBody:       2_000_000,
+		Limits:               Limits{MaxConns: 5000, MaxConnsPerIP: 100, HeaderTimeout: 5 * time.Second},
 		MaxHeaderBytes:       32 * KiB,
 		UnderscoresInHeaders: true,
 		TrustedProxies:       []string{"10.0.0.0/8", "192.168.1.7", "fd00::/8"},

@@ -24,6 +24,13 @@ func (c *Config) Validate() error {
 	v.positive("timeouts.connect", c.Timeouts.Connect)
 	v.positive("timeouts.response", c.Timeouts.Response)
 	v.positive("timeouts.idle", c.Timeouts.Idle)
+	v.positive("limits.header_timeout", c.Limits.HeaderTimeout)
+	if c.Limits.MaxConns < 0 {
+		v.fail("limits.max_conns", "must be 0 (sized from the open-files limit) or more, not %d", c.Limits.MaxConns)
+	}
+	if c.Limits.MaxConnsPerIP < 0 {
+		v.fail("limits.max_conns_per_ip", "must be 0 (sized from max_conns) or more, not %d", c.Limits.MaxConnsPerIP)
+	}
 	if c.MaxRewriteBody <= 0 {
 		v.fail("max_rewrite_body", "must be more than 0, not %v", c.MaxRewriteBody)
 	}

@@ -5,6 +5,8 @@ import (
 	"net"
 	"syscall"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // idleConn bounds the time between two successive reads and between two
@@ -25,6 +27,18 @@ type idleConn struct {
 	// ownerRead is set when the connection's owner chose the deadline for
 	// the next read itself (fasthttp does for its keep-alive wait).
 	ownerRead bool
+
+	// headerTimeout, when set, bounds a whole request header: from the
+	// accept, or from a request's first byte after a keep-alive wait,
+	// until headerDone. headerUntil is that deadline while it runs (zero
+	// otherwise); the inactivity deadline does not push it back, so a
+	// header trickled a byte at a time is cut (slowloris).
+	headerTimeout time.Duration
+	headerUntil   time.Time
+
+	// release, when set, gives the connection's slot back to the
+	// listener's limits, once, on Close.
+	release func()
 }
 
 func slack(timeout time.Duration) time.Duration {
@@ -38,7 +52,15 @@ func newIdleConn(c net.Conn, read, write time.Duration) *idleConn {
 func (c *idleConn) Read(p []byte) (int, error) {
 	if c.ownerRead {
 		c.ownerRead = false
-		return c.Conn.Read(p)
+		n, err := c.Conn.Read(p)
+		if n > 0 && c.headerTimeout > 0 {
+			// The first byte after a keep-alive wait: a request begins.
+			c.armHeader(time.Now())
+		}
+		return n, err
+	}
+	if !c.headerUntil.IsZero() {
+		return c.Conn.Read(p) // under the header's deadline
 	}
 	if c.readTimeout > 0 {
 		now := time.Now()
@@ -70,9 +92,61 @@ func (c *idleConn) Write(p []byte) (int, error) {
 // inactivity deadline takes over again on the read after. A zero t hands
 // the deadline back to the inactivity timeout at once.
 func (c *idleConn) SetReadDeadline(t time.Time) error {
+	if !t.IsZero() && time.Until(t) > bodyDeadlineMark/2 {
+		// The server's HeaderReceived hook (see bodyDeadline): the
+		// header is in, the body reads under the inactivity timeout.
+		c.headerDone()
+		return nil
+	}
+	if t.IsZero() && !c.headerUntil.IsZero() {
+		// fasthttp lifts its keep-alive deadline once a request's
+		// first byte is in; the header's own deadline stands.
+		c.ownerRead = false
+		return c.Conn.SetReadDeadline(c.headerUntil)
+	}
 	c.readUntil = t
 	c.ownerRead = !t.IsZero()
 	return c.Conn.SetReadDeadline(t)
+}
+
+// armHeader starts the whole-header deadline at now.
+func (c *idleConn) armHeader(now time.Time) {
+	c.headerUntil = now.Add(c.headerTimeout)
+	c.readUntil = c.headerUntil
+	c.Conn.SetReadDeadline(c.headerUntil)
+}
+
+// headerDone ends the header's deadline: the request header is in, and
+// its body (an upload may take long) reads under the inactivity timeout.
+func (c *idleConn) headerDone() {
+	if c.headerUntil.IsZero() {
+		return
+	}
+	c.headerUntil = time.Time{}
+	c.readUntil = time.Time{} // the next Read sets the inactivity deadline
+}
+
+// Close closes the connection and frees its slot in the listener's
+// limits.
+func (c *idleConn) Close() error {
+	if c.release != nil {
+		c.release()
+		c.release = nil
+	}
+	return c.Conn.Close()
+}
+
+// bodyDeadlineMark is the read timeout bodyDeadline asks for: a century,
+// which nothing else sets, so the connection knows the call.
+const bodyDeadlineMark = 100 * 365 * 24 * time.Hour
+
+// bodyDeadline is the server's HeaderReceived hook: called once a
+// request header is parsed, before any of its body is read (fasthttp reads
+// a small body whole before the handler runs). The read deadline it has
+// fasthttp set, bodyDeadlineMark away, tells the idleConn that the header
+// is done; the deadline itself is not set.
+func bodyDeadline(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+	return fasthttp.RequestConfig{ReadTimeout: bodyDeadlineMark}
 }
 
 // SetWriteDeadline is the write-side twin of SetReadDeadline.
@@ -94,6 +168,8 @@ func (c *idleConn) SetDeadline(t time.Time) error {
 type idleListener struct {
 	net.Listener
 	read, write time.Duration
+	header      time.Duration                       // limits.header_timeout
+	limits      *connLimits                         // nil: none
 	failed      func(err error, wait time.Duration) // counts and logs a retried accept error
 }
 
@@ -102,7 +178,20 @@ func (l idleListener) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
 		if err == nil {
-			return newIdleConn(c, l.read, l.write), nil
+			var release func()
+			if l.limits != nil {
+				if release = l.limits.admit(c.RemoteAddr()); release == nil {
+					c.Close() // over a limit: the slot is not taken
+					continue
+				}
+			}
+			ic := newIdleConn(c, l.read, l.write)
+			ic.release = release
+			if l.header > 0 {
+				ic.headerTimeout = l.header
+				ic.armHeader(time.Now())
+			}
+			return ic, nil
 		}
 		if !retryAccept(err) {
 			return nil, err

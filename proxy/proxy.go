@@ -66,6 +66,7 @@ type Proxy struct {
 	origin     *fasthttp.HostClient
 	originHost []byte // Host sent to the origin; nil passes the client's
 	trusted    []netip.Prefix
+	limits     *connLimits // limits.max_conns and max_conns_per_ip
 	server     *fasthttp.Server
 	ready      atomic.Bool
 	// acceptLogged is when an accept error was last logged (UnixNano).
@@ -111,6 +112,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		origin:  hc,
 		trusted: cfg.TrustedNets(),
 	}
+	p.limits = newConnLimits(cfg, p.trusted, reg)
 	if cfg.OriginHost != "" {
 		p.originHost = []byte(cfg.OriginHost)
 	}
@@ -169,6 +171,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	p.server = &fasthttp.Server{
 		Handler:                       p.handle,
 		ErrorHandler:                  p.handleParseError,
+		HeaderReceived:                bodyDeadline,
 		ReadBufferSize:                int(cfg.MaxHeaderBytes),
 		WriteBufferSize:               128 * 1024,
 		ReduceMemoryUsage:             true,
@@ -190,8 +193,11 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 // the idle timeout between reads and between writes.
 func (p *Proxy) Serve(ln net.Listener) error {
 	p.ready.Store(true)
+	p.log.Info("connection limits", "max_conns", p.limits.max, "max_conns_per_ip", p.limits.perIP,
+		"header_timeout", p.cfg.Limits.HeaderTimeout, "open_files_limit", openFilesLimit())
 	idle := p.cfg.Timeouts.Idle
-	return p.server.Serve(idleListener{Listener: ln, read: idle, write: idle, failed: p.acceptFailed})
+	return p.server.Serve(idleListener{Listener: ln, read: idle, write: idle,
+		header: p.cfg.Limits.HeaderTimeout, limits: p.limits, failed: p.acceptFailed})
 }
 
 // acceptFailed counts an accept error that Serve rides out, and logs it

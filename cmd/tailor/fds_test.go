@@ -27,7 +27,9 @@ func TestServeSurvivesRunningOutOfFileDescriptors(t *testing.T) {
 	}))
 	defer origin.Close()
 	addr, admin := freeAddr(t), freeAddr(t)
-	path := writeFile(t, "tailor.yaml", fmt.Sprintf("listen: %q\norigin: %q\nadmin: { listen: %q }\n", addr, origin.URL, admin))
+	// max_conns is set past the descriptors: sized from the limit, it
+	// would close the extra connections before accept ever failed.
+	path := writeFile(t, "tailor.yaml", fmt.Sprintf("listen: %q\norigin: %q\nadmin: { listen: %q }\nlimits: { max_conns: 1000 }\n", addr, origin.URL, admin))
 	var stderr syncBuffer
 	cmd := exec.Command("bash", "-c", `ulimit -n 64 && exec "$0" serve --config "$1"`, os.Args[0], path)
 	cmd.Env = append(os.Environ(), "TAILOR_TEST_MAIN=1")

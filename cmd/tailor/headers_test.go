@@ -93,8 +93,15 @@ func (o *rawOrigin) count() int {
 // ""), and returns the proxy's address.
 func serveTailor(t *testing.T, originAddr, extra, rules string) string {
 	t.Helper()
+	addr, _ := serveTailorAdmin(t, originAddr, extra, rules)
+	return addr
+}
+
+// serveTailorAdmin is serveTailor, and returns the admin address too.
+func serveTailorAdmin(t *testing.T, originAddr, extra, rules string) (addr, admin string) {
+	t.Helper()
 	dir := t.TempDir()
-	addr, admin := freeAddr(t), freeAddr(t)
+	addr, admin = freeAddr(t), freeAddr(t)
 	cfg := fmt.Sprintf("listen: %q\norigin: \"http://%s\"\nadmin: { listen: %q }\n%s", addr, originAddr, admin, extra)
 	if rules != "" {
 		os.Mkdir(filepath.Join(dir, "rules"), 0o755)
@@ -113,7 +120,7 @@ func serveTailor(t *testing.T, originAddr, extra, rules string) string {
 	go func() { done <- NewMain(io.Discard, &stderr).Run(ctx, []string{"serve", "--config", path}) }()
 	t.Cleanup(func() { cancel(); <-done })
 	waitReady(t, admin, 10*time.Second, stderr.String)
-	return addr
+	return addr, admin
 }
 
 // rawExchange sends req as it is on a new connection to addr and returns

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// metric returns the line of the admin's /metrics that starts with
+// prefix, "" when there is none.
+func metric(t *testing.T, admin, prefix string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, prefix) {
+			return l
+		}
+	}
+	return ""
+}
+
+// dialFrom connects to addr from the loopback address local (127.0.0.0/8
+// is all loopback on Linux: one machine, several client addresses).
+func dialFrom(t *testing.T, local, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// served reports whether a GET on c is answered 200.
+func served(c net.Conn) bool {
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		return false
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return false
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode == 200
+}
+
+// closedAtOnce reports whether the server closes c without a word.
+func closedAtOnce(c net.Conn) bool {
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	n, err := c.Read(make([]byte, 1))
+	return n == 0 && err == io.EOF
+}
+
+// trickle writes s to c a byte every gap until the server closes c (or
+// s ends), and returns how long the server let it go on and whether it
+// was cut before s ended.
+func trickle(c net.Conn, s string, gap time.Duration) (time.Duration, bool) {
+	start := time.Now()
+	closed := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, c) // a 408, then EOF
+		close(closed)
+	}()
+	for i := range len(s) {
+		select {
+		case <-closed:
+			return time.Since(start), true
+		case <-time.After(gap):
+		}
+		if _, err := io.WriteString(c, s[i:i+1]); err != nil {
+			return time.Since(start), true
+		}
+	}
+	select {
+	case <-closed:
+		return time.Since(start), true
+	case <-time.After(time.Second):
+		return time.Since(start), false
+	}
+}
+
+// TestSlowlorisHeaderIsCutAtHeaderTimeout (issue 15): a header trickled
+// at a byte a second stayed open indefinitely (only the time between two
+// reads was bounded). limits.header_timeout bounds the whole header, from
+// the accept or from a request's first byte after a keep-alive wait; the
+// wait itself, and a slow request body, are not cut by it.
+func TestSlowlorisHeaderIsCutAtHeaderTimeout(t *testing.T) {
+	origin := newRawOrigin(t, map[string]string{"/": "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"})
+	addr, admin := serveTailorAdmin(t, origin.ln.Addr().String(), "limits: { header_timeout: 1s }\n", "")
+	header := "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: " + strings.Repeat("a", 100) + "\r\n\r\n"
+
+	c := dialFrom(t, "127.0.0.1", addr)
+	took, cut := trickle(c, header, 100*time.Millisecond)
+	if !cut || took < 900*time.Millisecond || took > 2500*time.Millisecond {
+		t.Errorf("a header trickled from the accept: cut %v after %v, want cut after about 1s", cut, took)
+	}
+
+	// After a request, the keep-alive wait is the idle timeout's (90s):
+	// a pause longer than header_timeout is fine; the next header gets
+	// its own second from its first byte.
+	c = dialFrom(t, "127.0.0.1", addr)
+	if !served(c) {
+		t.Fatal("the first request on a connection was not served")
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if !served(c) {
+		t.Fatal("a request after a 1.5s keep-alive pause was not served (header_timeout must not cover the wait)")
+	}
+	c.SetDeadline(time.Time{})
+	took, cut = trickle(c, header, 100*time.Millisecond)
+	if !cut || took < 900*time.Millisecond || took > 2500*time.Millisecond {
+		t.Errorf("a header trickled after a keep-alive wait: cut %v after %v, want cut after about 1s", cut, took)
+	}
+
+	if line := metric(t, admin, `tailor_rejected_requests_total{reason="timeout"}`); line == "" || strings.HasSuffix(line, " 0") {
+		t.Errorf("cut headers are not counted: %q", line)
+	}
+}
+
+// TestSlowUploadBodyReachesTheOrigin: header_timeout ends with the
+// header; a body sent slower than it (2.4s against 1s) reaches the origin
+// whole.
+func TestSlowUploadBodyReachesTheOrigin(t *testing.T) {
+	got := make(chan string, 1)
+	origin := http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- string(b)
+		io.WriteString(w, "ok")
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go origin.Serve(ln)
+	defer origin.Close()
+	addr := serveTailor(t, ln.Addr().String(), "limits: { header_timeout: 1s }\n", "")
+	c := dialFrom(t, "127.0.0.1", addr)
+	body := "0123456789ab"
+	io.WriteString(c, "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\n")
+	for i := range len(body) {
+		time.Sleep(200 * time.Millisecond)
+		io.WriteString(c, body[i:i+1])
+	}
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("a slow upload: %v %v", resp, err)
+	}
+	if b := <-got; b != body {
+		t.Errorf("the origin got %q, want %q", b, body)
+	}
+}
+
+// TestConnectionsPerIPAreCapped (issue 15): there was no per-client limit,
+// so one address could hold every connection. Over max_conns_per_ip, a
+// connection is closed as it is accepted; other addresses, and trusted
+// proxies, still get in; closing frees the slots.
+func TestConnectionsPerIPAreCapped(t *testing.T) {
+	origin := newRawOrigin(t, map[string]string{"/": "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"})
+	addr, admin := serveTailorAdmin(t, origin.ln.Addr().String(), "limits: { max_conns_per_ip: 5 }\n", "")
+	var held []net.Conn
+	for range 5 {
+		c := dialFrom(t, "127.0.0.2", addr)
+		if !served(c) {
+			t.Fatal("a connection under the cap was not served")
+		}
+		held = append(held, c)
+	}
+	if !closedAtOnce(dialFrom(t, "127.0.0.2", addr)) {
+		t.Error("a 6th connection from 127.0.0.2 was not closed at once")
+	}
+	if !served(dialFrom(t, "127.0.0.3", addr)) {
+		t.Error("another address was refused too")
+	}
+	if line := metric(t, admin, `tailor_connections_refused_total{limit="per_ip"}`); line != `tailor_connections_refused_total{limit="per_ip"} 1` {
+		t.Errorf("refusals: %q", line)
+	}
+	for _, c := range held {
+		c.Close()
+	}
+	var ok bool
+	for deadline := time.Now().Add(3 * time.Second); !ok && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		ok = served(dialFrom(t, "127.0.0.2", addr))
+	}
+	if !ok {
+		t.Error("closed connections did not free their slots")
+	}
+
+	// A trusted proxy carries every visitor behind it: no per-IP cap.
+	addr = serveTailor(t, origin.ln.Addr().String(), "limits: { max_conns_per_ip: 2 }\ntrusted_proxies: [127.0.0.4]\n", "")
+	for i := range 6 {
+		if c := dialFrom(t, "127.0.0.4", addr); !served(c) {
+			t.Fatalf("connection %d from a trusted proxy was refused", i+1)
+		}
+	}
+}
+
+// TestMaxConnsCapsOpenConnections (issue 15): past limits.max_conns a
+// connection is closed as it is accepted, instead of taking descriptors
+// until accept fails; the gauge shows how many are open.
+func TestMaxConnsCapsOpenConnections(t *testing.T) {
+	origin := newRawOrigin(t, map[string]string{"/": "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"})
+	addr, admin := serveTailorAdmin(t, origin.ln.Addr().String(), "limits: { max_conns: 3 }\n", "")
+	var held []net.Conn
+	for i := range 3 {
+		c := dialFrom(t, "127.0.0."+string(rune('5'+i)), addr)
+		if !served(c) {
+			t.Fatal("a connection under the cap was not served")
+		}
+		held = append(held, c)
+	}
+	if got := metric(t, admin, "tailor_open_connections "); got != "tailor_open_connections 3" {
+		t.Errorf("gauge: %q", got)
+	}
+	if !closedAtOnce(dialFrom(t, "127.0.0.9", addr)) {
+		t.Error("a 4th connection was not closed at once")
+	}
+	held[0].Close()
+	var ok bool
+	for deadline := time.Now().Add(3 * time.Second); !ok && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		ok = served(dialFrom(t, "127.0.0.9", addr))
+	}
+	if !ok {
+		t.Error("a closed connection did not free its slot")
+	}
+	if line := metric(t, admin, `tailor_connections_refused_total{limit="max_conns"}`); line == "" || strings.HasSuffix(line, " 0") {
+		t.Errorf("refusals: %q", line)
+	}
+}
