@@ -49,6 +49,16 @@ func newIdleConn(c net.Conn, read, write time.Duration) *idleConn {
 	return &idleConn{Conn: c, readTimeout: read, writeTimeout: write, readSlack: slack(read), writeSlack: slack(write)}
 }
 
+// setTimeouts changes the inactivity timeouts, from the next read or
+// write on. Not safe while another goroutine reads or writes c.
+func (c *idleConn) setTimeouts(read, write time.Duration) {
+	c.readTimeout, c.writeTimeout = read, write
+	c.readSlack, c.writeSlack = slack(read), slack(write)
+	// The next read and write arm the new timeouts, even when a deadline
+	// from the old ones is further away.
+	c.readUntil, c.writeUntil = time.Time{}, time.Time{}
+}
+
 func (c *idleConn) Read(p []byte) (int, error) {
 	if c.ownerRead {
 		c.ownerRead = false

@@ -15,6 +15,9 @@ import (
 // 7.6.1; Keep-Alive and Proxy-Connection are the pre-standard forms still
 // sent by old clients). Transfer-Encoding is here because fasthttp frames
 // each side itself: the body is re-framed, never relayed as raw chunks.
+// Upgrade and Connection: Upgrade are set again, on their own connection,
+// for the requests tailor tunnels and on the 101 that answers them
+// (upgrade.go).
 var hopHeaders = [][]byte{
 	[]byte("Connection"),
 	[]byte("Proxy-Connection"),

@@ -41,6 +41,12 @@ type metrics struct {
 	rulesLoaded                                 prometheus.Gauge
 	reg                                         prometheus.Registerer
 
+	// Upgraded (WebSocket) connections, upgrade.go.
+	upgrades      map[string]prometheus.Counter // tailor_upgrades_total by result
+	upgradedConns prometheus.Gauge
+	upgradedBytes [2]prometheus.Counter         // [0] to the origin, [1] to visitors
+	upgradeCloses map[string]prometheus.Counter // tailor_upgraded_closes_total by reason
+
 	identityMetrics
 	journeyMetrics
 }
@@ -145,9 +151,48 @@ func newMetrics(reg prometheus.Registerer, version string) *metrics {
 	reg.MustRegister(requests, m.duration, m.upstream, m.inFlight, m.requestBytes,
 		m.responseBytes, m.originErrors, m.rejected, info, m.acceptErrors, m.droppedHeaders,
 		m.rewrites, m.rewriteTime, m.ruleHits, m.caseHits, m.pageCache, m.reloads, m.rulesLoaded)
+	m.registerUpgrades(reg)
 	m.registerIdentity(reg)
 	m.registerJourney(reg)
 	return m
+}
+
+// registerUpgrades makes the metrics of upgraded connections (upgrade.go),
+// every label resolved up front.
+func (m *metrics) registerUpgrades(reg prometheus.Registerer) {
+	upgrades := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tailor_upgrades_total",
+		Help: "Requests to switch protocols (WebSocket), by result: upgraded (spliced to the origin), declined (the origin answered without switching; relayed), failed (the origin unreachable, silent or invalid: 502 or 504).",
+	}, []string{"result"})
+	m.upgradedConns = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "tailor_upgraded_connections",
+		Help: "Upgraded connections (WebSockets) open now, each a visitor's connection spliced to one of the origin's.",
+	})
+	upgradedBytes := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tailor_upgraded_bytes_total",
+		Help: "Bytes copied over upgraded connections, by direction (to_origin, to_visitor).",
+	}, []string{"direction"})
+	closes := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tailor_upgraded_closes_total",
+		Help: "Upgraded connections ended, by what ended them first: visitor, origin, idle (no byte either way for timeouts.idle, or a side that stopped reading that long), shutdown.",
+	}, []string{"reason"})
+	m.upgrades = make(map[string]prometheus.Counter)
+	for _, r := range []string{upgradeDone, upgradeDeclined, upgradeFailed} {
+		m.upgrades[r] = upgrades.WithLabelValues(r)
+	}
+	m.upgradedBytes = [2]prometheus.Counter{upgradedBytes.WithLabelValues("to_origin"), upgradedBytes.WithLabelValues("to_visitor")}
+	m.upgradeCloses = make(map[string]prometheus.Counter)
+	for _, r := range []string{closedByVisitor, closedByOrigin, closedIdle, closedByShutdown} {
+		m.upgradeCloses[r] = closes.WithLabelValues(r)
+	}
+	reg.MustRegister(upgrades, m.upgradedConns, upgradedBytes, closes)
+}
+
+// upgradeClosed counts an upgraded connection that ended for reason.
+func (m *metrics) upgradeClosed(reason string) {
+	if c, ok := m.upgradeCloses[reason]; ok {
+		c.Inc()
+	}
 }
 
 // latencyBuckets reach from a cached page (100µs) to the response timeout.

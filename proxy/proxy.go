@@ -87,6 +87,8 @@ type Proxy struct {
 	version       string
 	eventReader   EventReader  // nil: no readouts in the console
 	rulesLoadedAt atomic.Int64 // Unix nanoseconds of the last good load
+
+	spliced splices // upgraded connections open now (upgrade.go)
 }
 
 // New builds a Proxy from a validated config and loads its rules; an
@@ -214,9 +216,16 @@ func (p *Proxy) acceptFailed(err error, wait time.Duration) {
 
 // Shutdown stops accepting, lets in-flight requests finish (including
 // responses still streaming) and returns when they have, or when ctx ends.
+// Upgraded connections (WebSockets) have no request to finish: once the
+// requests are done, they are closed, and their clients reconnect.
 func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.ready.Store(false)
-	return p.server.ShutdownWithContext(ctx)
+	err := p.server.ShutdownWithContext(ctx)
+	// Once ctx has ended they are still closed, just not waited for.
+	if serr := p.spliced.closeAll(ctx); err == nil {
+		err = serr
+	}
+	return err
 }
 
 // WatchKeys re-reads the JWKS file when it changes, until ctx ends; it
@@ -248,6 +257,14 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 
 	if reason := checkFraming(ctx.Request.Header.RawHeaders()); reason != "" {
 		p.reject(ctx, fasthttp.StatusBadRequest, reason)
+		return
+	}
+
+	// A WebSocket (or another protocol switch) is tunneled to the origin:
+	// no identity, rules or events on it (upgrade.go).
+	if protocols := upgradeProtocols(&ctx.Request.Header); protocols != nil {
+		p.upgrade(ctx, protocols, start)
+		p.finish(ctx, start)
 		return
 	}
 

@@ -86,6 +86,14 @@ func TestOutboundHeadersDoNotAllocate(t *testing.T) {
 	if strings.Contains(got, "Connection: keep-alive") || strings.Contains(got, "10.0.0.1") {
 		t.Errorf("outbound headers kept a hop-by-hop or untrusted header:\n%s", got)
 	}
+	// Every GET is looked at for an upgrade too (upgrade.go).
+	if n := testing.AllocsPerRun(100, func() {
+		if upgradeProtocols(&in.Header) != nil {
+			t.Fatal("an ordinary GET taken for an upgrade")
+		}
+	}); n != 0 {
+		t.Errorf("upgradeProtocols allocates %.1f times per request, want 0", n)
+	}
 }
 
 const benchResponse = "HTTP/1.1 200 OK\r\n" +

@@ -1,6 +1,7 @@
 //go:build browser
 
-// The browser test drives a real headless Chromium against "tailor demo".
+// The browser tests drive a real headless Chromium against "tailor demo",
+// and against tailor in front of a WebSocket echo (issue 15).
 // It needs Chromium, so it is behind the "browser" build tag and run by
 // scripts/browser-test.sh, which installs Debian's chromium when it is
 // missing:
@@ -378,4 +379,82 @@ func TestBrowserConsoleShowsMapsExperimentsAndAudience(t *testing.T) {
 		t.Errorf("the runner preview's headline = %q, %v", h1, err)
 	}
 	t.Logf("screenshot in %s", out)
+}
+
+// wsPage opens a WebSocket to the page's own host and sends n messages
+// (text and binary by turns) and one of 1 MiB; echoes(n) resolves to what
+// came back, in order, as strings.
+const wsPage = `<!DOCTYPE html>
+<html><head><title>WebSocket through tailor</title></head>
+<body><p id="ready">ready</p>
+<script>
+function echoes(n) {
+  const big = "0123456789abcdef".repeat(1 << 16);
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket("ws://" + location.host + "/echo");
+    ws.binaryType = "arraybuffer";
+    const got = [];
+    ws.onopen = () => {
+      for (let i = 0; i < n; i++) {
+        ws.send(i % 2 ? new Uint8Array([i & 255, i >> 8, 0, 255]) : "message " + i + " ✓");
+      }
+      ws.send(big);
+    };
+    ws.onmessage = (e) => {
+      if (got.length === n) {
+        got.push("big " + e.data.length + " " + (e.data === big));
+        ws.close(1000);
+        resolve(got);
+        return;
+      }
+      got.push(typeof e.data === "string" ? e.data : Array.from(new Uint8Array(e.data)).join(","));
+    };
+    ws.onclose = (e) => reject(new Error("closed after " + got.length + " echoes, code " + e.code));
+  });
+}
+</script></body></html>`
+
+// TestBrowserWebSocketThroughTailorIsNotCut is issue 15 in Chromium: a
+// page served through tailor opens a WebSocket to tailor, and every one
+// of its messages comes back, in order.
+func TestBrowserWebSocketThroughTailorIsNotCut(t *testing.T) {
+	chrome, _ := browserSetup(t)
+	origin := startWSEchoOrigin(t, wsPage)
+	listen, admin := startServe(t, origin.URL, "")
+	ctx := newBrowser(t, chrome)
+
+	const n = 1000
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate("http://"+listen+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#ready")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	got, err := soon(ctx, chromedp.Evaluate[[]string](fmt.Sprintf("echoes(%d)", n), chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("the page's WebSocket through tailor: %v", err)
+	}
+	t.Logf("%d echoes and one of 1 MiB in Chromium in %v", n, time.Since(start).Round(time.Millisecond))
+	if len(got) != n+1 {
+		t.Fatalf("%d echoes came back, want %d", len(got), n+1)
+	}
+	for i, e := range got[:n] {
+		want := fmt.Sprintf("message %d ✓", i)
+		if i%2 == 1 {
+			want = fmt.Sprintf("%d,%d,0,255", i&255, i>>8)
+		}
+		if e != want {
+			t.Fatalf("echo %d = %q, want %q (lost, reordered or changed)", i, e, want)
+		}
+	}
+	if want := fmt.Sprintf("big %d true", 1<<20); got[n] != want {
+		t.Errorf("the 1 MiB echo: %q, want %q", got[n], want)
+	}
+	if hs := origin.handshakes(); len(hs) != 1 || hs[0].Get("Upgrade") != "websocket" {
+		t.Errorf("origin saw handshakes %v, want one WebSocket", hs)
+	}
+	if got := metric(t, admin, `tailor_upgrades_total{result="upgraded"}`); got != 1 {
+		t.Errorf(`tailor_upgrades_total{result="upgraded"} = %v, want 1`, got)
+	}
 }
