@@ -146,7 +146,7 @@ func (p *Proxy) Explain(er ExplainRequest) (*Explanation, error) {
 func editsOf(actions []rules.Action) []rewrite.Edit {
 	edits := make([]rewrite.Edit, len(actions))
 	for i, a := range actions {
-		edits[i] = rewrite.Edit{Sel: a.Sel, Op: rewrite.Op(a.Op), Name: a.Name, Value: a.Value}
+		edits[i] = rewrite.Edit{Sel: a.Sel, Op: rewrite.Op(a.Op), Name: a.Name, Value: a.Value, RawText: a.RawText}
 	}
 	return edits
 }

@@ -39,9 +39,29 @@ func (o Op) String() string {
 // Value is written as is: the caller has done all escaping. For SetAttr it
 // is attribute text written verbatim inside double quotes (so it must not
 // contain a raw '"'); for AddClass and RemoveClass it is one class token.
+//
+// Content written into a <script> or <style> element (Inner, Prepend,
+// Append on one) is JavaScript or CSS, not markup: there RawText, when
+// set, gives the value escaped for that language ("script" or "style"),
+// and Value is not used. RawText is nil when Value is right there too (no
+// visitor value in it); it returns nil when the value cannot be written
+// there, and the edit then writes nothing.
 type Edit struct {
-	Sel   int
-	Op    Op
-	Name  string // attribute name, for SetAttr
-	Value []byte
+	Sel     int
+	Op      Op
+	Name    string // attribute name, for SetAttr
+	Value   []byte
+	RawText func(elem string) []byte
+}
+
+// valueIn returns what e writes into the content of an element with
+// flags.
+func (e *Edit) valueIn(flags uint16) []byte {
+	if e.RawText == nil || flags&(fScript|fStyle) == 0 {
+		return e.Value
+	}
+	if flags&fScript != 0 {
+		return e.RawText("script")
+	}
+	return e.RawText("style")
 }

@@ -225,10 +225,10 @@ func (r *renderer) element(i int32) {
 		r.copyTo(s.c0)
 	}
 	if a.prepend >= 0 {
-		r.put(r.edits[a.prepend].Value)
+		r.put(r.edits[a.prepend].valueIn(s.flags))
 	}
 	if a.inner >= 0 {
-		r.put(r.edits[a.inner].Value)
+		r.put(r.edits[a.inner].valueIn(s.flags))
 		r.cur, r.skip = s.e0, s.e0
 		r.removed(s, s.gi)
 	}
@@ -283,7 +283,7 @@ func (r *renderer) close(i int32) {
 		if a.inner < 0 {
 			r.closeTo(s, s.gi) // descendants the end tag closes
 		}
-		r.put(r.edits[a.append].Value)
+		r.put(r.edits[a.append].valueIn(s.flags))
 	}
 	if a.after >= 0 {
 		if s.e1 > s.e0 {

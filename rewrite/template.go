@@ -61,17 +61,19 @@ type span struct {
 	// Template.bounds from bclOff): what goes before the element goes after
 	// them.
 	bgrp, bn, bclOff int32
-	flags            uint8
+	flags            uint16
 }
 
 const (
-	fVoid        uint8 = 1 << iota // no content: closed by the tag that opened it
-	fNoSelfClose                   // never write its own end tag (html, body)
-	fNoEnd                         // open at an end of page where nothing can be written (see eofSafe)
-	fLTBefore                      // a text "<" precedes the start tag
-	fLTEnd                         // a text "<" ends the content
-	fTagOnly                       // only start-tag edits apply (see span)
-	fNoTag                         // start-tag edits do not apply: its tag is not its only source of attributes
+	fVoid        uint16 = 1 << iota // no content: closed by the tag that opened it
+	fNoSelfClose                    // never write its own end tag (html, body)
+	fNoEnd                          // open at an end of page where nothing can be written (see eofSafe)
+	fLTBefore                       // a text "<" precedes the start tag
+	fLTEnd                          // a text "<" ends the content
+	fTagOnly                        // only start-tag edits apply (see span)
+	fNoTag                          // start-tag edits do not apply: its tag is not its only source of attributes
+	fScript                         // a <script>: content edits write Edit.RawText's JavaScript
+	fStyle                          // a <style>: content edits write Edit.RawText's CSS
 )
 
 var bom = []byte("\xef\xbb\xbf")
@@ -421,6 +423,12 @@ func (c *compiler) span(e *htmltree.Elem) (s span, g groups, why skip) {
 		s.flags |= fNoTag // see addTag
 	}
 	n := e.Node
+	switch n.Data { // in any namespace: an SVG <script> runs too
+	case "script":
+		s.flags |= fScript
+	case "style":
+		s.flags |= fStyle
+	}
 	if n.Namespace == "" {
 		switch n.DataAtom {
 		case atom.Pre, atom.Listing, atom.Textarea:

@@ -2,8 +2,10 @@ package rules
 
 import (
 	"fmt"
+	"html/template"
 	"regexp"
 	"strings"
+	"text/template/parse"
 
 	"gopkg.in/yaml.v3"
 )
@@ -54,6 +56,11 @@ type Action struct {
 	// removes the attribute); for AddClass and RemoveClass one class name.
 	// Value may be shared between decisions: never change it.
 	Value []byte
+	// RawText, for Inner, Prepend and Append content with visitor
+	// values, renders it for a <script> or <style> target ("script",
+	// "style"; see rewrite.Edit): JavaScript or CSS escaping instead of
+	// HTML's. nil when Value fits there too.
+	RawText func(elem string) []byte `json:"-"`
 	// Rule is the id of the rule the action comes from.
 	Rule string
 }
@@ -95,6 +102,9 @@ func (a *action) do(sel int, rule string, data *Visitor) (Action, error) {
 			}
 		}
 		act.Value = v
+		if ct := a.content; ct.tmpl != nil && (a.op == Inner || a.op == Prepend || a.op == Append) {
+			act.RawText = func(elem string) []byte { return ct.renderRaw(elem, data) }
+		}
 	}
 	return act, nil
 }
@@ -217,6 +227,7 @@ func (l *loader) compileActionOnly(f *fileReader, e entry, what string) *action 
 			f.errorAt(p.value, ErrTemplate, "%s.%s: %s", key, p.name, templateMessage(err))
 			return nil
 		}
+		warnContexts(f, p.value, key+"."+p.name, ct, "")
 		return &action{op: SetAttr, name: name, content: ct}
 	case "add_class", "remove_class":
 		v, ok := f.str(e.value, key)
@@ -251,6 +262,12 @@ func (l *loader) compileActionOnly(f *fileReader, e entry, what string) *action 
 		f.errorAt(e.value, ErrTemplate, "%s: %s", key, templateMessage(err))
 		return nil
 	}
+	into := ""
+	if ct.tmpl != nil && (op == Inner || op == Prepend || op == Append) {
+		ct.rawSrc = &[2]string{name, src}
+		into = subjectTag(l.target)
+	}
+	warnContexts(f, e.value, key, ct, into)
 	return &action{op: op, content: ct}
 }
 
@@ -333,4 +350,101 @@ func templateMessage(err error) string {
 		msg = before + "non-text context (an unclosed tag, attribute, quote or comment)"
 	}
 	return msg
+}
+
+// warnContexts warns, at n, when content ct writes visitor values into
+// JavaScript or CSS: in its own markup or attribute (html/template chose
+// a JS or CSS escaper for an action), or into the element into, the
+// target's tag when the selector names one ("script", "style"). Such
+// values are escaped for the language, but the page's code that reads
+// them may still misuse them (eval, innerHTML).
+func warnContexts(f *fileReader, n *yaml.Node, key string, ct *content, into string) {
+	if ct.tmpl == nil {
+		return
+	}
+	var where string
+	switch js, css := escaperContexts(ct.tmpl); {
+	case ct.mode == modeAttr && ct.attr == "srcdoc":
+		where = "an iframe's document (srcdoc: markup escaped twice)"
+	case ct.mode == modeAttr && ct.attr == "content" && ct.refresh:
+		where = "a refresh URL (only http(s) and relative URLs are kept)"
+	case into == "script" || into == "style":
+		where = "a <" + into + "> element"
+	case js:
+		where = "JavaScript (a <script> or an on* handler)"
+	case css:
+		where = "CSS (a <style> or a style attribute)"
+	default:
+		return
+	}
+	f.warnAt(f.file, n, ErrScriptContext, "%s: visitor values are written into %s; they are escaped for it, but check that the page's code does not run or insert them as markup", key, where)
+}
+
+// escaperContexts reports whether html/template escapes an action of t
+// (already escaped: compileContent executes it once) as JavaScript or as
+// CSS.
+func escaperContexts(t *template.Template) (js, css bool) {
+	var walk func(n parse.Node)
+	walk = func(n parse.Node) {
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n != nil {
+				for _, c := range n.Nodes {
+					walk(c)
+				}
+			}
+		case *parse.ActionNode:
+			walk(n.Pipe)
+		case *parse.PipeNode:
+			for _, c := range n.Cmds {
+				for _, a := range c.Args {
+					if id, ok := a.(*parse.IdentifierNode); ok {
+						js = js || strings.HasPrefix(id.Ident, "_html_template_js")
+						css = css || strings.HasPrefix(id.Ident, "_html_template_css")
+					}
+				}
+			}
+		case *parse.IfNode:
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.RangeNode:
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.WithNode:
+			walk(n.List)
+			walk(n.ElseList)
+		}
+	}
+	for _, tt := range t.Templates() {
+		if tt.Tree != nil {
+			walk(tt.Tree.Root)
+		}
+	}
+	return js, css
+}
+
+// subjectTag returns the tag name the selector's subject requires, when
+// every selector of the group names the same one ("script#cfg", "head >
+// style"), else "".
+func subjectTag(sel string) string {
+	tag := ""
+	for i, part := range strings.Split(sel, ",") {
+		fields := strings.FieldsFunc(part, func(r rune) bool { return r == ' ' || r == '>' || r == '+' || r == '~' || r == '\t' || r == '\n' })
+		if len(fields) == 0 {
+			return ""
+		}
+		last := fields[len(fields)-1]
+		end := strings.IndexFunc(last, func(r rune) bool {
+			return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-')
+		})
+		if end < 0 {
+			end = len(last)
+		}
+		t := strings.ToLower(last[:end])
+		if i > 0 && t != tag {
+			return ""
+		}
+		tag = t
+	}
+	return tag
 }

@@ -34,7 +34,16 @@ const (
 	// modeClass is a class name (add_class, remove_class): anything but
 	// letters, digits, - and _ in a rendered value becomes -.
 	modeClass
+	// modeRaw is content written into a <script> or <style> element,
+	// which the browser reads as JavaScript or CSS, not markup: rendered
+	// by html/template between the element's tags, so that visitor
+	// values are escaped as JS (JSON, or in a string literal) or CSS.
+	modeRaw
 )
+
+// rawElems are the elements whose content is another language, in the
+// order of content.raw.
+var rawElems = [2]string{"script", "style"}
 
 // content is an action's compiled content: bytes ready to splice when it
 // has no {{ (most content), else a template rendered per request.
@@ -53,6 +62,19 @@ type content struct {
 	keys  []func(*Visitor) string
 	memo  sync.Map // key → []byte
 	memoN atomic.Int32
+	// attr is the attribute's name, for modeAttr.
+	attr string
+	// refresh: a content attribute whose source reads as a refresh
+	// ("5; url={{ ... }}"), for warnings.
+	refresh bool
+	// raw, for markup or text with visitor values (inner, text, prepend,
+	// append), is the content compiled for a <script> and a <style>
+	// target (modeRaw), on first use (most rules never write into one);
+	// nil where html/template refused it there (the edit then writes
+	// nothing into such an element). rawSrc is the source.
+	raw     [2]*content
+	rawOnce sync.Once
+	rawSrc  *[2]string // name, source
 }
 
 // maxMemo bounds the outputs kept per content: stages, personas and
@@ -99,9 +121,20 @@ func memoKeys(t *template.Template) []func(*Visitor) string {
 // (the fragment's path, or the rule and action); attr is the attribute's
 // name for modeAttr.
 func compileContent(name, src string, mode contentMode, attr string) (*content, error) {
-	ct := &content{mode: mode}
-	if mode == modeAttr {
+	ct := &content{mode: mode, attr: attr}
+	if attr == "content" {
+		ct.refresh = !bytes.Equal(filterRefresh([]byte(strings.ReplaceAll(src, "{{", "javascript:{{"))), []byte(strings.ReplaceAll(src, "{{", "javascript:{{")))
+	}
+	switch {
+	case mode == modeAttr && attr == "srcdoc":
+		// srcdoc is a whole HTML document inside an attribute, which the
+		// browser decodes once before parsing it: the value is rendered
+		// as markup (visitor values escaped once), then escaped again
+		// as attribute text (see execute).
+	case mode == modeAttr:
 		ct.prefix, ct.suffix = "<x "+attr+`="`, `">`
+	case mode == modeRaw:
+		ct.prefix, ct.suffix = "<"+attr+">", "</"+attr+">"
 	}
 	if !strings.Contains(src, "{{") {
 		switch mode {
@@ -121,7 +154,7 @@ func compileContent(name, src string, mode contentMode, attr string) (*content, 
 		// An attribute is rendered once here, for html/template's URL
 		// filtering of the author's own value as well.
 	}
-	t, err := parseContent(name, src, mode, ct.prefix, ct.suffix)
+	t, err := parseContent(name, src, ct.parseMode(), ct.prefix, ct.suffix)
 	if err != nil {
 		return nil, err
 	}
@@ -149,8 +182,55 @@ func compileContent(name, src string, mode contentMode, attr string) (*content, 
 	return ct, nil
 }
 
+// parseMode is how ct's source parses: markup (modeHTML), or text
+// (modeText and modeAttr: the author's words are escaped too).
+func (ct *content) parseMode() contentMode {
+	switch {
+	case ct.mode == modeAttr && ct.attr == "srcdoc":
+		return modeHTML
+	case ct.mode == modeRaw:
+		return modeRaw
+	}
+	return ct.mode
+}
+
+// compileRaw compiles content src, written by an inner, text, prepend or
+// append action, for a <script> or <style> target: raw[i] for each of
+// rawElems, nil where html/template cannot escape it there.
+func compileRaw(name, src string) (raw [2]*content) {
+	for i, elem := range rawElems {
+		if ct, err := compileContent(name+" in <"+elem+">", src, modeRaw, elem); err == nil {
+			raw[i] = ct
+		}
+	}
+	return raw
+}
+
+// renderRaw renders ct for a target element elem ("script" or "style"),
+// or returns nil when it cannot be written there.
+func (ct *content) renderRaw(elem string, data *Visitor) []byte {
+	ct.rawOnce.Do(func() {
+		if ct.rawSrc != nil {
+			ct.raw = compileRaw(ct.rawSrc[0], ct.rawSrc[1])
+		}
+	})
+	for i, e := range rawElems {
+		if e == elem && ct.raw[i] != nil {
+			if out, err := ct.raw[i].render(data); err == nil {
+				return out
+			}
+		}
+	}
+	return nil
+}
+
 // parseContent parses src as a template for mode.
 func parseContent(name, src string, mode contentMode, prefix, suffix string) (*template.Template, error) {
+	if mode == modeRaw {
+		// The author's words are JavaScript or CSS, kept as written.
+		src = prefix + src + suffix
+		mode = modeHTML
+	}
 	if mode == modeHTML {
 		t, err := template.New(name).Parse(src)
 		if err != nil {
@@ -199,8 +279,71 @@ func modeName(m contentMode) string {
 		return "attribute values"
 	case modeClass:
 		return "class names"
+	case modeRaw:
+		return "script or style content"
 	}
 	return "markup"
+}
+
+// filterRefresh returns a content attribute's rendered value v, unless it
+// reads as a refresh ("5; url=…", as <meta http-equiv=refresh> takes it)
+// to a URL with a scheme other than http or https: that URL is replaced
+// by #ZgotmplZ, as html/template replaces an unsafe href (a javascript:
+// refresh runs script; another site's is an open redirect only when the
+// author wrote it). Any other content value is returned as it is.
+func filterRefresh(v []byte) []byte {
+	s := html.UnescapeString(string(v))
+	i := skipSpace(s, 0)
+	j := i
+	for j < len(s) && ('0' <= s[j] && s[j] <= '9' || s[j] == '.') {
+		j++
+	}
+	if j == i {
+		return v // no delay: not a refresh
+	}
+	k := skipSpace(s, j)
+	if k < len(s) && (s[k] == ';' || s[k] == ',') {
+		k = skipSpace(s, k+1)
+	}
+	if len(s)-k >= 3 && strings.EqualFold(s[k:k+3], "url") {
+		if m := skipSpace(s, k+3); m < len(s) && s[m] == '=' {
+			k = skipSpace(s, m+1)
+		}
+	}
+	u := s[k:]
+	if len(u) > 0 && (u[0] == '\'' || u[0] == '"') {
+		u = u[1:]
+	}
+	if safeURL(u) {
+		return v
+	}
+	return []byte(html.EscapeString(s[:k]) + "#ZgotmplZ")
+}
+
+func skipSpace(s string, i int) int {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\f' || s[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// safeURL reports whether u is relative or http(s), read as a browser
+// reads it: tabs and line breaks removed, leading controls and spaces
+// skipped.
+func safeURL(u string) bool {
+	u = strings.Map(func(r rune) rune {
+		if r == '\t' || r == '\n' || r == '\r' {
+			return -1
+		}
+		return r
+	}, u)
+	u = strings.TrimLeft(u, "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f ")
+	i := strings.IndexAny(u, ":/?#")
+	if i < 0 || u[i] != ':' {
+		return true
+	}
+	scheme := strings.ToLower(u[:i])
+	return scheme == "http" || scheme == "https"
 }
 
 // escapeText HTML-escapes every literal text node under n.
@@ -291,14 +434,22 @@ func (ct *content) execute(data *Visitor) ([]byte, error) {
 		return nil, err
 	}
 	out := buf.Bytes()
-	switch ct.mode {
-	case modeAttr:
+	if ct.prefix != "" {
 		if !bytes.HasPrefix(out, []byte(ct.prefix)) || !bytes.HasSuffix(out, []byte(ct.suffix)) || len(out) < len(ct.prefix)+len(ct.suffix) {
 			// html/template never rewrites literal text, so this is
-			// unreachable; refuse rather than write a broken attribute.
-			return nil, fmt.Errorf("attribute value did not render inside its attribute")
+			// unreachable; refuse rather than write a broken value.
+			return nil, fmt.Errorf("value did not render inside its %s", modeName(ct.mode))
 		}
 		out = out[len(ct.prefix) : len(out)-len(ct.suffix)]
+	}
+	switch ct.mode {
+	case modeAttr:
+		switch ct.attr {
+		case "srcdoc":
+			out = []byte(html.EscapeString(string(out)))
+		case "content":
+			out = filterRefresh(out)
+		}
 	case modeClass:
 		out = bytes.Map(func(r rune) rune {
 			if isClassRune(r) {

@@ -32,8 +32,12 @@
 // A Decision lists the actions to apply, each naming one of the page's
 // compiled selectors, with content that is final bytes: visitor values in
 // templates are escaped for their HTML context by html/template, so a
-// profile field can never inject markup. Content without {{ is rendered
-// once at load. Its trace says, for every rule of the page, whether it
+// profile field can never inject markup. Content written into an element
+// (inner, text, prepend, append) with visitor values also carries
+// RawText, the same content escaped as JavaScript or CSS, which the
+// rewrite engine writes when the element turns out to be a <script> or a
+// <style>; srcdoc values are escaped twice and refresh URLs filtered.
+// Content without {{ is rendered once at load. Its trace says, for every rule of the page, whether it
 // fired and if not why.
 //
 // Set also answers the questions of the visitor's journey, which the

@@ -31,6 +31,10 @@ var (
 	// ErrCostlySelector: a warning, not an error (see Set.Warnings): a
 	// selector whose matching costs more as pages grow deeper or wider.
 	ErrCostlySelector = errors.New("costly selector")
+	// ErrScriptContext: a warning: visitor values written into a script,
+	// a style or an event handler. They are escaped for it (JavaScript,
+	// CSS), but code that reads them may still misuse them.
+	ErrScriptContext = errors.New("visitor values in script")
 )
 
 // problems collects the errors and warnings of one load, across files.

@@ -112,6 +112,9 @@ type loader struct {
 	segments  map[string]string // name -> where declared
 	ids       map[string]string // rule id -> where declared
 	fragments map[string][]byte // fragment path -> bytes
+	// target is the selector of the rule being compiled, as written:
+	// the element its actions write into, for warnings.
+	target string
 }
 
 // file is one parsed rule file's top-level keys.

@@ -106,6 +106,8 @@ func (l *loader) rule(f *fileReader, p *Page, n *yaml.Node) {
 		good = false
 	} else if sel, ok := l.selector(f, p, selNode); ok {
 		r.sel = sel
+		l.target = p.selText[sel]
+		defer func() { l.target = "" }()
 	} else {
 		good = false
 	}

@@ -458,3 +458,75 @@ func TestBrowserWebSocketThroughTailorIsNotCut(t *testing.T) {
 		t.Errorf(`tailor_upgrades_total{result="upgraded"} = %v, want 1`, got)
 	}
 }
+
+// TestBrowserRunsNoHostileValue (issue 15): every hostile value, in every
+// context of the fixture (contexts_test.go), loaded in Chromium: no value
+// runs script (top.pwn), every value reads back exactly as the visitor's
+// (so escaping is right, not merely breaking), and every URL it lands in
+// is http(s).
+func TestBrowserRunsNoHostileValue(t *testing.T) {
+	chrome, _ := browserSetup(t)
+	preview := serveContexts(t)
+	ctx := newBrowser(t, chrome)
+	const probe = `(() => {
+		document.getElementById("btn").click();
+		const str = x => x === undefined ? null : String(x);
+		const proto = u => { try { return new URL(u, location.href).protocol } catch (e) { return "bad:" } };
+		const refresh = document.getElementById("refresh").content.replace(/^\s*[\d.]+\s*[;,]?\s*(url\s*=\s*)?/i, "");
+		const frame = document.getElementById("frame").contentDocument;
+		return JSON.stringify({
+			pwned: window.__pwned,
+			cfgUser: str(window.cfgUser), cfgVal: str(window.cfgVal), twiceA: str(window.twiceA), twiceB: str(window.twiceB),
+			tmplLit: str(window.tmplLit), preVal: str(window.preVal), greeted: str(window.__greeted),
+			frameText: frame && frame.body ? frame.body.textContent : null,
+			protocols: [document.getElementById("link").href, document.getElementById("img").src,
+				document.getElementById("form").action, document.getElementById("fbtn").formAction,
+				refresh].map(proto),
+		});
+	})()`
+	type result struct {
+		Pwned                                            []int
+		CfgUser, CfgVal, TwiceA, TwiceB, TmplLit, PreVal string
+		Greeted                                          string
+		FrameText                                        *string
+		Protocols                                        []string
+	}
+	contexts := 17 // the rules of contextRules
+	for _, v := range hostileValues {
+		err := chromedp.Do(ctx,
+			chromedp.Navigate(preview(v)),
+			chromedp.WaitReady(chromedp.CSS("#frame")),
+			chromedp.Sleep(150*time.Millisecond), // the srcdoc frame, any onerror
+		)
+		if err != nil {
+			t.Fatalf("value %q: %v", v, err)
+		}
+		raw, err := soon(ctx, chromedp.Evaluate[string](probe))
+		if err != nil {
+			t.Errorf("value %q: %v", v, err)
+			continue
+		}
+		var r result
+		if err := json.Unmarshal([]byte(raw), &r); err != nil {
+			t.Fatalf("value %q: %v in %s", v, err, raw)
+		}
+		if len(r.Pwned) > 0 {
+			t.Errorf("value %q RAN SCRIPT: pwn(%v)", v, r.Pwned)
+		}
+		for name, got := range map[string]string{"script string": r.CfgUser, "script value": r.CfgVal, "script, twice (\")": r.TwiceA,
+			"script, twice (')": r.TwiceB, "template literal": r.TmplLit, "prepend": r.PreVal, "onclick": r.Greeted} {
+			if got != v {
+				t.Errorf("value %q in the %s context reads back as %q", v, name, got)
+			}
+		}
+		if r.FrameText == nil || *r.FrameText != "Hi "+v {
+			t.Errorf("value %q in srcdoc reads back as %v", v, r.FrameText)
+		}
+		for i, p := range r.Protocols {
+			if p != "http:" && p != "https:" {
+				t.Errorf("value %q: URL context %d has protocol %q", v, i, p)
+			}
+		}
+	}
+	t.Logf("%d hostile values × %d contexts loaded in Chromium", len(hostileValues), contexts)
+}
