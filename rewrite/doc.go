@@ -89,7 +89,9 @@
 // one Op (and one attribute name or class token), the edit earliest in the
 // slice wins. Edits on elements inside an element whose content or whole
 // self is replaced or removed are dropped. Void elements (<img>, <br>) have
-// no content: Inner, Prepend and Append do nothing on them.
+// no content: Inner, Prepend and Append do nothing on them. The content of
+// a <script> or <style> (any namespace) is JavaScript or CSS: there those
+// three write the Edit's RawText, when it has one, instead of its Value.
 //
 // Where the source leaves end tags implied, Render writes them when an edit
 // needs them, so that added content lands where a reader expects it: After

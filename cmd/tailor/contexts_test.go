@@ -100,8 +100,8 @@ var hostileValues = []string{
 func serveContexts(t *testing.T) (preview func(v string) string) {
 	t.Helper()
 	origin := newRawOrigin(t, map[string]string{
-		"/":           fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: %d\r\n\r\n%s", len(contextPage), contextPage),
-		"/pixel.gif":  "HTTP/1.1 200 OK\r\nContent-Type: image/gif\r\nContent-Length: 0\r\n\r\n",
+		"/":            fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: %d\r\n\r\n%s", len(contextPage), contextPage),
+		"/pixel.gif":   "HTTP/1.1 200 OK\r\nContent-Type: image/gif\r\nContent-Length: 0\r\n\r\n",
 		"/favicon.ico": "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
 	})
 	const key = "contexts-preview-key"
