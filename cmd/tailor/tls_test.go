@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -22,6 +23,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // testCA is a self-signed certificate authority that issues leaf
@@ -357,5 +360,85 @@ func TestCheckAndServeReportABadKeyPairAtItsKey(t *testing.T) {
 	want := filepath.Join(dir, "tls.crt") + ": ok (localhost, 127.0.0.1; expires " + time.Now().Add(time.Hour).UTC().Format(time.DateOnly)
 	if code != exitOK || !strings.Contains(stdout, want) {
 		t.Errorf("check with a good pair: exit %d, printed %q %q; want a line %q…", code, stdout, stderr, want)
+	}
+}
+
+// TestTLSListenerDrainsOnShutdown: SIGTERM stops both listeners and lets
+// a request in flight over TLS finish.
+func TestTLSListenerDrainsOnShutdown(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(300 * time.Millisecond)
+		io.WriteString(w, "slow page")
+	}))
+	defer origin.Close()
+	ca := newTestCA(t)
+	certPEM, keyPEM := ca.issue(t, 1, time.Hour)
+	certFile, keyFile := writeFile(t, "tls.crt", string(certPEM)), writeFile(t, "tls.key", string(keyPEM))
+	listen, tlsAddr, admin := freeAddr(t), freeAddr(t), freeAddr(t)
+	path := writeFile(t, "tailor.yaml", fmt.Sprintf("listen: %q\nlisten_tls: %q\norigin: %q\nadmin: { listen: %q }\ntls: { cert_file: %q, key_file: %q }\n",
+		listen, tlsAddr, origin.URL, admin, certFile, keyFile))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	var stderr syncBuffer
+	go func() { done <- NewMain(io.Discard, &stderr).Run(ctx, []string{"serve", "--config", path}) }()
+	waitReady(t, admin, 5*time.Second, stderr.String)
+
+	slow := make(chan string, 1)
+	go func() {
+		body, _, err := servedSerial(tlsClient(ca.pool), "https://"+tlsAddr+"/")
+		if err != nil {
+			body = err.Error()
+		}
+		slow <- body
+	}()
+	time.Sleep(100 * time.Millisecond) // let the request reach the origin
+	cancel()
+	if got := <-slow; got != "slow page" {
+		t.Errorf("a request in flight over TLS at shutdown got %q", got)
+	}
+	if code := <-done; code != exitOK {
+		t.Errorf("serve exit code = %d, want 0\n%s", code, stderr.String())
+	}
+	for _, addr := range []string{listen, tlsAddr} {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			t.Errorf("%s still accepts connections after shutdown", addr)
+		}
+	}
+}
+
+// TestWebSocketOverTLSListener: wss:// through the TLS listener is
+// spliced to the origin as ws:// is on the plain one, closing handshake
+// included, and the origin is told the visitor came over https.
+func TestWebSocketOverTLSListener(t *testing.T) {
+	origin := startWSEchoOrigin(t, "")
+	ca := newTestCA(t)
+	certPEM, keyPEM := ca.issue(t, 1, time.Hour)
+	certFile, keyFile := writeFile(t, "tls.crt", string(certPEM)), writeFile(t, "tls.key", string(keyPEM))
+	tlsAddr := freeAddr(t)
+	startServe(t, origin.URL, fmt.Sprintf("listen_tls: %q\ntls: { cert_file: %q, key_file: %q }\n", tlsAddr, certFile, keyFile))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "wss://"+tlsAddr+"/echo", &websocket.DialOptions{HTTPClient: tlsClient(ca.pool)})
+	if err != nil {
+		t.Fatalf("dial wss through tailor: %v", err)
+	}
+	defer c.CloseNow()
+	for i := range 100 {
+		msg := fmt.Appendf(nil, "message %d", i)
+		if err := c.Write(ctx, websocket.MessageText, msg); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+		if _, got, err := c.Read(ctx); err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("read %d = %q, %v; want %q", i, got, err, msg)
+		}
+	}
+	if err := c.Close(websocket.StatusNormalClosure, "done"); err != nil {
+		t.Errorf("closing handshake over TLS: %v", err)
+	}
+	if hs := origin.handshakes(); len(hs) != 1 || hs[0].Get("X-Forwarded-Proto") != "https" {
+		t.Errorf("origin's handshakes %v, want one with X-Forwarded-Proto: https", hs)
 	}
 }
