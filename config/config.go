@@ -18,6 +18,13 @@ type Config struct {
 	OriginHost string `yaml:"origin_host"`
 	// Timeouts bound the origin connection and the client connections.
 	Timeouts Timeouts `yaml:"timeouts"`
+	// ListenTLS, when set, is a second address the proxy accepts visitors
+	// on, with TLS (1.2 and later) and the certificate in TLS: for a site
+	// with no load balancer in front to terminate TLS. Empty: no TLS
+	// listener.
+	ListenTLS string `yaml:"listen_tls"`
+	// TLS is the certificate ListenTLS serves.
+	TLS TLS `yaml:"tls"`
 	// MaxRewriteBody is the largest HTML body tailor buffers to rewrite;
 	// larger bodies stream through untouched.
 	MaxRewriteBody ByteSize `yaml:"max_rewrite_body"`
@@ -69,6 +76,19 @@ type Timeouts struct {
 	Response time.Duration `yaml:"response"`
 	// Idle closes keep-alive connections (client and origin side) idle this long.
 	Idle time.Duration `yaml:"idle"`
+}
+
+// TLS is the certificate the TLS listener serves. Both files are PEM and
+// are re-read when they change (a renewal, a Kubernetes Secret update);
+// a pair that does not load keeps the previous one serving.
+type TLS struct {
+	// CertFile is the certificate chain: the site's certificate first,
+	// then the intermediates. Relative to the config file (see
+	// Config.Resolve).
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is the certificate's private key (PKCS #1, PKCS #8 or
+	// SEC 1), unencrypted. Relative to the config file.
+	KeyFile string `yaml:"key_file"`
 }
 
 // Limits bound the visitors' connections, against slowloris and

@@ -56,6 +56,8 @@ func TestEveryKeyIsParsed(t *testing.T) {
 			Response: 30 * time.Second,
 			Idle:     2 * time.Minute,
 		},
+		ListenTLS:            "0.0.0.0:443",
+		TLS:                  TLS{CertFile: "/etc/tailor/tls/tls.crt", KeyFile: "tls/tls.key"},
 		MaxRewriteBody:       2_000_000,
 		Limits:               Limits{MaxConns: 5000, MaxConnsPerIP: 100, HeaderTimeout: 5 * time.Second},
 		MaxHeaderBytes:       32 * KiB,

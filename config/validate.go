@@ -48,6 +48,8 @@ func (c *Config) Validate() error {
 		v.fail("admin.listen", "must differ from listen (both are %q)", c.Listen)
 	}
 
+	v.tls()
+
 	v.cookie()
 	if c.Identity.JWT != nil {
 		v.jwt(c.Identity.JWT)
@@ -85,13 +87,30 @@ func (v *validator) fail(path string, format string, args ...any) {
 }
 
 func (v *validator) failAt(paths []string, format string, args ...any) {
-	e := &Error{File: v.c.Path, Msg: paths[0] + ": " + fmt.Sprintf(format, args...), Err: ErrInvalid}
 	if src := v.c.src; src != nil {
 		for _, p := range paths {
 			if src.bad[p] {
 				return // already reported while decoding
 			}
 		}
+	}
+	v.errs = append(v.errs, v.c.problem(paths, fmt.Sprintf(format, args...)))
+}
+
+// KeyError returns a problem with the value of key (a path such as
+// "tls.cert_file") that shows outside Validate — a file the key names
+// that does not load, say — as an *Error at the place the value is
+// written, or naming the key alone, so that it reads as Validate's
+// problems do. Its kind is ErrInvalid.
+func (c *Config) KeyError(key, format string, args ...any) *Error {
+	return c.problem([]string{key}, fmt.Sprintf(format, args...))
+}
+
+// problem is an Error about the value at paths[0], placed at the first of
+// paths written in the file.
+func (c *Config) problem(paths []string, msg string) *Error {
+	e := &Error{File: c.Path, Msg: paths[0] + ": " + msg, Err: ErrInvalid}
+	if src := c.src; src != nil {
 		e.File = src.file
 		for _, p := range paths {
 			if pos, ok := src.pos[p]; ok {
@@ -100,7 +119,7 @@ func (v *validator) failAt(paths []string, format string, args ...any) {
 			}
 		}
 	}
-	v.errs = append(v.errs, e)
+	return e
 }
 
 func (v *validator) positive(path string, d time.Duration) {
@@ -158,6 +177,28 @@ func (v *validator) originHost() {
 	}
 	if strings.ContainsAny(s, "/?#@ \t\r\n") {
 		v.fail("origin_host", "want a host name, optionally with :port, not %q", s)
+	}
+}
+
+// tls checks that listen_tls has its own address and a certificate to
+// serve. Whether the files load is for the proxy to find (it reports
+// through KeyError): the config reads no file but itself.
+func (v *validator) tls() {
+	c := v.c
+	if c.ListenTLS == "" {
+		return
+	}
+	v.hostPort("listen_tls", c.ListenTLS)
+	for _, other := range []struct{ key, addr string }{{"listen", c.Listen}, {"admin.listen", c.Admin.Listen}} {
+		if c.ListenTLS == other.addr && !strings.HasSuffix(c.ListenTLS, ":0") {
+			v.fail("listen_tls", "must differ from %s (both are %q)", other.key, c.ListenTLS)
+		}
+	}
+	if c.TLS.CertFile == "" {
+		v.failAt([]string{"tls.cert_file", "tls", "listen_tls"}, "must be set when listen_tls is: the certificate (PEM) to serve")
+	}
+	if c.TLS.KeyFile == "" {
+		v.failAt([]string{"tls.key_file", "tls", "listen_tls"}, "must be set when listen_tls is: the certificate's private key (PEM)")
 	}
 }
 

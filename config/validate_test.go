@@ -35,6 +35,11 @@ func TestValidateRejects(t *testing.T) {
 		{"zoned proxy", func(c *Config) { c.TrustedProxies = []string{"fe80::1%eth0"} }, `trusted_proxies[0]: "fe80::1%eth0" is not an IP address`},
 		{"admin on the proxy's address", func(c *Config) { c.Admin.Listen = c.Listen }, `admin.listen: must differ from listen (both are ":8080")`},
 		{"bad admin listen", func(c *Config) { c.Admin.Listen = "localhost" }, `admin.listen: want host:port`},
+		{"bad listen_tls", func(c *Config) { c.ListenTLS = "443"; c.TLS = TLS{"c.pem", "k.pem"} }, `listen_tls: want host:port, such as ":8080" or "127.0.0.1:9090", not "443"`},
+		{"listen_tls on the proxy's address", func(c *Config) { c.ListenTLS = c.Listen; c.TLS = TLS{"c.pem", "k.pem"} }, `listen_tls: must differ from listen (both are ":8080")`},
+		{"listen_tls on the admin address", func(c *Config) { c.ListenTLS = c.Admin.Listen; c.TLS = TLS{"c.pem", "k.pem"} }, `listen_tls: must differ from admin.listen (both are "127.0.0.1:9090")`},
+		{"listen_tls without a certificate", func(c *Config) { c.ListenTLS = ":8443"; c.TLS.KeyFile = "k.pem" }, `tls.cert_file: must be set when listen_tls is: the certificate (PEM) to serve`},
+		{"listen_tls without a key", func(c *Config) { c.ListenTLS = ":8443"; c.TLS.CertFile = "c.pem" }, `tls.key_file: must be set when listen_tls is: the certificate's private key (PEM)`},
 		{"empty cookie name", func(c *Config) { c.Identity.Cookie.Name = "" }, `identity.cookie.name: "" is not a valid cookie name`},
 		{"cookie name with a space", func(c *Config) { c.Identity.Cookie.Name = "tailor id" }, `identity.cookie.name: "tailor id" is not a valid cookie name`},
 		{"cookie name with a separator", func(c *Config) { c.Identity.Cookie.Name = "tailor;id" }, `identity.cookie.name: "tailor;id" is not a valid cookie name`},
@@ -125,6 +130,12 @@ func TestValidateAccepts(t *testing.T) {
 		{"nats urls", func(c *Config) { c.NATS.URL = "nats://a:4222, tls://b:4222,ws://c:80,wss://d" }},
 		{"zero miss budget", func(c *Config) { c.Profiles.MissBudget = 0 }},
 		{"trusted proxies", func(c *Config) { c.TrustedProxies = []string{"10.0.0.0/8", "::1", "10.1.2.3/16"} }},
+		{"TLS listener", func(c *Config) { c.ListenTLS = ":8443"; c.TLS = TLS{"tls.crt", "tls.key"} }},
+		{"TLS files without a TLS listener", func(c *Config) { c.TLS = TLS{"tls.crt", ""} }},
+		{"ephemeral TLS port", func(c *Config) {
+			c.Listen, c.Admin.Listen, c.ListenTLS = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+			c.TLS = TLS{"tls.crt", "tls.key"}
+		}},
 	}
 	for _, tt := range tests {
 		c := Default()
@@ -183,5 +194,31 @@ func TestValidationProblemsWithoutAPlace(t *testing.T) {
 	c.Path = ""
 	if want := "rules.dir: must not be empty"; err == nil || c.Validate().Error() != want {
 		t.Errorf("Validate() = %v, want %s", c.Validate(), want)
+	}
+}
+
+// listen_tls without its files points at the section, or at listen_tls
+// when there is none; KeyError places what the proxy finds wrong with a
+// file (it does not load) as Validate would.
+func TestTLSProblemsPointAtTheKey(t *testing.T) {
+	got := problems(t, "listen_tls: ':8443'\ntls:\n  key_file: k.pem\n", env())
+	if want := []string{`tailor.yaml:2:1: tls.cert_file: must be set when listen_tls is: the certificate (PEM) to serve`}; !reflect.DeepEqual(got, want) {
+		t.Errorf("problems = %q, want %q", got, want)
+	}
+	got = problems(t, "listen_tls: ':8443'\n", env())
+	if want := []string{
+		`tailor.yaml:1:13: tls.cert_file: must be set when listen_tls is: the certificate (PEM) to serve`,
+		`tailor.yaml:1:13: tls.key_file: must be set when listen_tls is: the certificate's private key (PEM)`,
+	}; !reflect.DeepEqual(got, want) {
+		t.Errorf("problems = %q, want %q", got, want)
+	}
+
+	c := mustParse(t, "listen_tls: ':8443'\ntls: { cert_file: c.pem, key_file: k.pem }\n", env())
+	e := c.KeyError("tls.key_file", "%q does not match", "k.pem")
+	if got, want := e.Error(), `tailor.yaml:2:36: tls.key_file: "k.pem" does not match`; got != want || !errors.Is(e, ErrInvalid) {
+		t.Errorf("KeyError = %s (kind %v), want %s (ErrInvalid)", got, e.Err, want)
+	}
+	if got, want := Default().KeyError("tls.cert_file", "missing").Error(), "tls.cert_file: missing"; got != want {
+		t.Errorf("KeyError on a Config built in code = %s, want %s", got, want)
 	}
 }

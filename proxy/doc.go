@@ -30,6 +30,12 @@
 // The visitor listener rides out accept errors such as running out of file
 // descriptors (deadline.go) instead of ending Serve.
 //
+// ServeTLS serves the same site over TLS (listen_tls). TLS sits on top of
+// the visitor listener, so its connections are under the same limits and
+// header deadline, the handshake included; certificate.go keeps the
+// certificate, re-read when its files change, the last good one serving
+// while a new pair does not load.
+//
 // The package also runs the admin listener: health, readiness,
 // Prometheus metrics, the profiles API and the console.
 package proxy

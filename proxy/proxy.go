@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -66,7 +67,8 @@ type Proxy struct {
 	origin     *fasthttp.HostClient
 	originHost []byte // Host sent to the origin; nil passes the client's
 	trusted    []netip.Prefix
-	limits     *connLimits // limits.max_conns and max_conns_per_ip
+	limits     *connLimits  // limits.max_conns and max_conns_per_ip
+	cert       *certificate // the TLS listener's; nil without listen_tls
 	server     *fasthttp.Server
 	ready      atomic.Bool
 	// acceptLogged is when an accept error was last logged (UnixNano).
@@ -161,6 +163,11 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	}); ok {
 		p.m.syncStats(s)
 	}
+	if cfg.ListenTLS != "" {
+		if p.cert, err = newCertificate(cfg, log.With("component", "tls"), reg); err != nil {
+			return nil, err
+		}
+	}
 	if err := p.LoadRules(); err != nil {
 		return nil, err
 	}
@@ -197,9 +204,39 @@ func (p *Proxy) Serve(ln net.Listener) error {
 	p.ready.Store(true)
 	p.log.Info("connection limits", "max_conns", p.limits.max, "max_conns_per_ip", p.limits.perIP,
 		"header_timeout", p.cfg.Limits.HeaderTimeout, "open_files_limit", openFilesLimit())
+	return p.server.Serve(p.visitorListener(ln))
+}
+
+// ServeTLS accepts visitors over TLS on ln (listen_tls) until Shutdown,
+// with the certificate of the tls section; Serve may run beside it. It
+// is the same server: the same handler, and the same limits, counted
+// together. TLS sits on top of the visitor listener, so a connection
+// over a limit is closed before its handshake, and limits.header_timeout
+// bounds the handshake and the first request header together. Requests
+// see ctx.IsTLS(), so the origin is told proto=https.
+func (p *Proxy) ServeTLS(ln net.Listener) error {
+	if p.cert == nil {
+		return errors.New("serve tls: listen_tls is not configured")
+	}
+	return p.server.Serve(tls.NewListener(p.visitorListener(ln), p.cert.tlsConfig()))
+}
+
+// visitorListener wraps ln so that its connections get the idle timeout,
+// the header deadline and the connection limits.
+func (p *Proxy) visitorListener(ln net.Listener) net.Listener {
 	idle := p.cfg.Timeouts.Idle
-	return p.server.Serve(idleListener{Listener: ln, read: idle, write: idle,
-		header: p.cfg.Limits.HeaderTimeout, limits: p.limits, failed: p.acceptFailed})
+	return idleListener{Listener: ln, read: idle, write: idle,
+		header: p.cfg.Limits.HeaderTimeout, limits: p.limits, failed: p.acceptFailed}
+}
+
+// WatchCertificate reloads the TLS certificate when its files change,
+// until ctx ends; it returns at once without listen_tls. A pair that does
+// not load is logged and counted, and the certificate in force stays.
+func (p *Proxy) WatchCertificate(ctx context.Context) error {
+	if p.cert == nil {
+		return nil
+	}
+	return p.cert.watch(ctx)
 }
 
 // acceptFailed counts an accept error that Serve rides out, and logs it

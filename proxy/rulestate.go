@@ -75,5 +75,11 @@ func (p *Proxy) reload(why string) {
 	p.log.Info("rules reloaded", "trigger", why, "generation", p.rules.Load().gen)
 }
 
-// Reload is for SIGHUP.
-func (p *Proxy) Reload() { p.reload("SIGHUP") }
+// Reload is for SIGHUP: it reloads the rules and, with listen_tls, the
+// TLS certificate.
+func (p *Proxy) Reload() {
+	p.reload("SIGHUP")
+	if p.cert != nil {
+		p.cert.reload("SIGHUP", false)
+	}
+}

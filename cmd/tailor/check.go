@@ -1,16 +1,23 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
+	"strings"
+	"time"
 
+	"github.com/tailor-edge/tailor/proxy"
 	"github.com/tailor-edge/tailor/rules"
 )
 
-// check validates the configuration and the rule files (selectors,
-// fragments, expressions, stages, weights) and prints every problem as
+// check validates the configuration, the TLS certificate and key when
+// listen_tls is set, and the rule files (selectors, fragments,
+// expressions, stages, weights) and prints every problem as
 // file:line:col: message, and every warning (selectors whose matching
 // costs more as pages grow) as file:line:col: warning: message, which
 // does not make it fail.
@@ -24,7 +31,19 @@ func (m *Main) check(args []string) int {
 	if code != exitOK {
 		return code
 	}
+	// The certificate is loaded as serve loads it, with the same messages.
+	var cert *tls.Certificate
+	if cfg.ListenTLS != "" {
+		var err error
+		if cert, err = proxy.LoadCertificate(cfg); err != nil {
+			fmt.Fprintln(m.Stderr, err)
+			return exitInvalid
+		}
+	}
 	fmt.Fprintf(m.Stdout, "%s: ok\n", c.config)
+	if cert != nil {
+		m.checkedCertificate(cfg.Resolve(cfg.TLS.CertFile), cert.Leaf)
+	}
 	dir := cfg.Resolve(cfg.Rules.Dir)
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(m.Stdout, "%s: no rules directory: tailor will pass every page through\n", dir)
@@ -47,4 +66,24 @@ func (m *Main) check(args []string) int {
 	}
 	fmt.Fprintln(m.Stdout, ")")
 	return exitOK
+}
+
+// checkedCertificate says whom the TLS certificate is for and until when,
+// and warns when browsers would refuse it for its dates (it still loads:
+// serving an expired certificate beats serving none).
+func (m *Main) checkedCertificate(path string, leaf *x509.Certificate) {
+	names := slices.Clone(leaf.DNSNames)
+	for _, ip := range leaf.IPAddresses {
+		names = append(names, ip.String())
+	}
+	if len(names) == 0 {
+		names = []string{leaf.Subject.CommonName}
+	}
+	fmt.Fprintf(m.Stdout, "%s: ok (%s; expires %s)\n", path, strings.Join(names, ", "), leaf.NotAfter.UTC().Format(time.DateOnly))
+	switch now := time.Now(); {
+	case now.After(leaf.NotAfter):
+		fmt.Fprintf(m.Stderr, "%s: warning: the certificate expired on %s: browsers refuse it\n", path, leaf.NotAfter.UTC().Format(time.DateTime))
+	case now.Before(leaf.NotBefore):
+		fmt.Fprintf(m.Stderr, "%s: warning: the certificate is not valid before %s: browsers refuse it until then\n", path, leaf.NotBefore.UTC().Format(time.DateTime))
+	}
 }

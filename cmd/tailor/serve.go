@@ -112,13 +112,33 @@ func (m *Main) run(ctx context.Context, cfg *config.Config, log *slog.Logger) in
 		log.Error("listen admin", "addr", cfg.Admin.Listen, "err", err)
 		return exitRuntime
 	}
+	var tln net.Listener // listen_tls; nil without
+	if cfg.ListenTLS != "" {
+		if tln, err = net.Listen("tcp", cfg.ListenTLS); err != nil {
+			ln.Close()
+			aln.Close()
+			log.Error("listen tls", "addr", cfg.ListenTLS, "err", err)
+			return exitRuntime
+		}
+	} else if cfg.TLS.CertFile != "" || cfg.TLS.KeyFile != "" {
+		log.Warn("tls.cert_file or tls.key_file is set but listen_tls is not: no listener serves TLS")
+	}
 	admin := proxy.NewAdmin(p, log)
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- p.Serve(ln) }()
 	go func() { errc <- admin.Serve(aln) }()
-	log.Info("tailor serving", "listen", ln.Addr().String(), "admin", aln.Addr().String(),
-		"origin", cfg.Origin, "version", Version)
+	attrs := []any{"listen", ln.Addr().String(), "admin", aln.Addr().String()}
+	if tln != nil {
+		go func() { errc <- p.ServeTLS(tln) }()
+		attrs = append(attrs, "listen_tls", tln.Addr().String())
+		go func() {
+			if err := p.WatchCertificate(wctx); err != nil {
+				log.Warn("not watching the tls certificate files; SIGHUP still reloads them", "err", err)
+			}
+		}()
+	}
+	log.Info("tailor serving", append(attrs, "origin", cfg.Origin, "version", Version)...)
 
 	go func() {
 		if err := p.WatchKeys(wctx); err != nil {
@@ -155,6 +175,12 @@ wait:
 	if err := p.Shutdown(sctx); err != nil {
 		log.Error("drain", "err", err)
 		code = exitRuntime
+	}
+	// Shutdown closes the listeners Serve has taken; one whose Serve had
+	// not begun yet would stay open.
+	ln.Close()
+	if tln != nil {
+		tln.Close()
 	}
 	if err := admin.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		log.Error("admin shutdown", "err", err)
