@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/html"
+
 	"github.com/tailor-edge/tailor/proxy"
 )
 
@@ -156,6 +158,14 @@ func TestHostileValuesAreEscapedForTheirContext(t *testing.T) {
 			t.Errorf("value %q: the page does not contain %s\n%s", tc.value, tc.want, page)
 		}
 	}
+	// No value changes the page's structure: the same elements and
+	// attributes, in the same order, as for a harmless value.
+	want := structure(get("harmless"))
+	for _, v := range hostileValues {
+		if got := structure(get(v)); got != want {
+			t.Errorf("value %q changed the page's structure:\n%s\nwant\n%s", v, got, want)
+		}
+	}
 	// A harmless value reads as written in every context.
 	page := get(`O'Brien`)
 	for _, want := range []string{`<b>Hi O&#39;Brien</b>`, `var cfgUser = "O\u0027Brien";`, `href="O%27Brien"`, `content="3600; url=O&#39;Brien"`} {
@@ -211,5 +221,25 @@ func TestCheckFlagsVisitorValuesInScriptContexts(t *testing.T) {
 	}
 	if n := strings.Count(all, "warning:"); n != 8 {
 		t.Errorf("%d warnings, want 8 (none for the safe rules):\n%s", n, all)
+	}
+}
+
+// structure lists the start and end tags of page and their attributes'
+// names, as a browser's tokenizer reads them.
+func structure(page string) string {
+	var b strings.Builder
+	z := html.NewTokenizer(strings.NewReader(page))
+	for {
+		switch tt := z.Next(); tt {
+		case html.ErrorToken:
+			return b.String()
+		case html.StartTagToken, html.SelfClosingTagToken, html.EndTagToken:
+			tok := z.Token()
+			b.WriteString(tt.String() + " " + tok.Data)
+			for _, a := range tok.Attr {
+				b.WriteString(" " + a.Key)
+			}
+			b.WriteString("\n")
+		}
 	}
 }
