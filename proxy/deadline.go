@@ -1,8 +1,10 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -39,7 +41,26 @@ type idleConn struct {
 	// release, when set, gives the connection's slot back to the
 	// listener's limits, once, on Close.
 	release func()
+
+	// limits, when set, lists the connection among those it may close
+	// for a newcomer while it waits for a request or reads its header
+	// (see connLimits.admit); prev and next link it there, under
+	// limits.mu.
+	limits     *connLimits
+	prev, next *idleConn
+	listed     bool
+	pinned     bool      // a switched protocol: never listed again (keepOpen)
+	waitSince  time.Time // when it was listed
+	// state is connOpen, then connClosed, or connEvicted when the limits
+	// closed it for a newcomer first.
+	state atomic.Int32
 }
+
+const (
+	connOpen int32 = iota
+	connClosed
+	connEvicted
+)
 
 func slack(timeout time.Duration) time.Duration {
 	return min(timeout/8, time.Second)
@@ -116,11 +137,17 @@ func (c *idleConn) SetReadDeadline(t time.Time) error {
 	}
 	c.readUntil = t
 	c.ownerRead = !t.IsZero()
+	if c.ownerRead && c.limits != nil && !c.pinned {
+		c.limits.waiting(c) // a keep-alive wait begins
+	}
 	return c.Conn.SetReadDeadline(t)
 }
 
 // armHeader starts the whole-header deadline at now.
 func (c *idleConn) armHeader(now time.Time) {
+	if c.limits != nil {
+		c.limits.waiting(c)
+	}
 	c.headerUntil = now.Add(c.headerTimeout)
 	c.readUntil = c.headerUntil
 	c.Conn.SetReadDeadline(c.headerUntil)
@@ -129,6 +156,9 @@ func (c *idleConn) armHeader(now time.Time) {
 // headerDone ends the header's deadline: the request header is in, and
 // its body (an upload may take long) reads under the inactivity timeout.
 func (c *idleConn) headerDone() {
+	if c.limits != nil {
+		c.limits.busy(c)
+	}
 	if c.headerUntil.IsZero() {
 		return
 	}
@@ -136,9 +166,38 @@ func (c *idleConn) headerDone() {
 	c.readUntil = time.Time{} // the next Read sets the inactivity deadline
 }
 
+// keepOpen takes the visitor connection under c (hijacked by fasthttp,
+// perhaps under TLS) off the list of those the limits may close for a
+// newcomer: after a protocol switch, its deadlines are the splice's, not
+// a keep-alive wait.
+func keepOpen(c net.Conn) {
+	for {
+		switch x := c.(type) {
+		case interface{ UnsafeConn() net.Conn }:
+			c = x.UnsafeConn()
+		case *tls.Conn:
+			c = x.NetConn()
+		case *idleConn:
+			if x.limits != nil {
+				x.limits.busy(x)
+				x.pinned = true
+			}
+			return
+		default:
+			return
+		}
+	}
+}
+
 // Close closes the connection and frees its slot in the listener's
 // limits.
 func (c *idleConn) Close() error {
+	if c.limits != nil {
+		c.limits.busy(c)
+		if c.state.Swap(connClosed) == connEvicted {
+			c.limits.overshoot.Add(-1) // the newcomer has its slot now
+		}
+	}
 	if c.release != nil {
 		c.release()
 		c.release = nil
@@ -196,7 +255,7 @@ func (l idleListener) Accept() (net.Conn, error) {
 				}
 			}
 			ic := newIdleConn(c, l.read, l.write)
-			ic.release = release
+			ic.release, ic.limits = release, l.limits
 			if l.header > 0 {
 				ic.headerTimeout = l.header
 				ic.armHeader(time.Now())

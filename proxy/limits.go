@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -14,9 +15,17 @@ import (
 
 // connLimits caps the visitor connections open at once, in all and per
 // client address (trusted proxies exempt: every visitor behind a load
-// balancer shares its address). A connection over a cap is closed as it is
-// accepted, before it holds a buffer or a goroutine: under a slowloris
-// flood from a few addresses, everyone else still gets in.
+// balancer shares its address). A connection over the per-address cap is
+// closed as it is accepted, before it holds a buffer or a goroutine.
+//
+// At the cap in all, a newcomer takes the place of the connection that has
+// waited longest without a request under way: idle between two requests,
+// or still sending its header (as nginx reuses keep-alive connections when
+// it runs out), once it has waited a second (evictAfter). A slowloris
+// flood holds its connections in that state, so it is what gives way, and
+// visitors still get in. Connections with a
+// request under way (a handler running, a body streaming, a WebSocket) are
+// never closed for another; when there is none to close, the newcomer is.
 type connLimits struct {
 	max, perIP int
 	trusted    []netip.Prefix
@@ -25,7 +34,15 @@ type connLimits struct {
 	mu   sync.Mutex
 	byIP map[netip.Addr]int
 
-	refusedMax, refusedIP prometheus.Counter
+	// waitMu guards the list of connections without a request under
+	// way, oldest wait first: head is the one to close for a newcomer.
+	waitMu     sync.Mutex
+	head, tail *idleConn
+	// overshoot counts connections admitted in place of one closed that
+	// has not yet let go of its slot.
+	overshoot atomic.Int64
+
+	refusedMax, refusedIP, evicted prometheus.Counter
 }
 
 // ConnLimits returns the connection caps cfg asks for; a 0 in
@@ -63,7 +80,11 @@ func newConnLimits(cfg *config.Config, trusted []netip.Prefix, reg prometheus.Re
 		Help: "Visitor connections closed as they were accepted, by the limit they were over: max_conns or per_ip (limits.max_conns_per_ip).",
 	}, []string{"limit"})
 	l.refusedMax, l.refusedIP = refused.WithLabelValues("max_conns"), refused.WithLabelValues("per_ip")
-	reg.MustRegister(refused,
+	l.evicted = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tailor_connections_evicted_total",
+		Help: "Connections without a request under way (idle, or still sending a header) closed at max_conns so that a newcomer could get in.",
+	})
+	reg.MustRegister(refused, l.evicted,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "tailor_open_connections",
 			Help: "Visitor connections open now.",
@@ -78,10 +99,16 @@ func newConnLimits(cfg *config.Config, trusted []netip.Prefix, reg prometheus.Re
 // admit takes a slot for a connection from addr and returns what frees
 // it, or nil when the connection is over a limit and must be closed.
 func (l *connLimits) admit(addr net.Addr) (release func()) {
-	if l.open.Add(1) > int64(l.max) {
-		l.open.Add(-1)
-		l.refusedMax.Inc()
-		return nil
+	if l.open.Add(1) > int64(l.max)+l.overshoot.Load() {
+		// Room is made by closing the longest waiting connection; its
+		// slot comes back when its goroutine sees the close, a moment
+		// later, so the newcomer overshoots until then (at most a
+		// sixty-fourth of the cap).
+		if l.overshoot.Load() >= int64(l.max/64+16) || !l.evictOldest() {
+			l.open.Add(-1)
+			l.refusedMax.Inc()
+			return nil
+		}
 	}
 	ip := netip.Addr{}
 	if ta, ok := addr.(*net.TCPAddr); ok {
@@ -111,4 +138,75 @@ func (l *connLimits) admit(addr net.Addr) (release func()) {
 		l.mu.Unlock()
 		l.open.Add(-1)
 	}
+}
+
+// waiting lists c (again, at the tail) among the connections without a
+// request under way.
+func (l *connLimits) waiting(c *idleConn) {
+	l.waitMu.Lock()
+	l.unlink(c)
+	c.prev, c.next, c.listed = l.tail, nil, true
+	c.waitSince = time.Now()
+	if l.tail != nil {
+		l.tail.next = c
+	} else {
+		l.head = c
+	}
+	l.tail = c
+	l.waitMu.Unlock()
+}
+
+// busy takes c off the list: a request is under way, or c is closing.
+func (l *connLimits) busy(c *idleConn) {
+	l.waitMu.Lock()
+	l.unlink(c)
+	l.waitMu.Unlock()
+}
+
+func (l *connLimits) unlink(c *idleConn) {
+	if !c.listed {
+		return
+	}
+	if c.prev != nil {
+		c.prev.next = c.next
+	} else {
+		l.head = c.next
+	}
+	if c.next != nil {
+		c.next.prev = c.prev
+	} else {
+		l.tail = c.prev
+	}
+	c.prev, c.next, c.listed = nil, nil, false
+}
+
+// evictAfter is how long a connection must have waited without a request
+// under way before a newcomer may take its place: a visitor's browser
+// sends its request at once, and one just connected, or between two
+// requests of a page, is not pushed out by the next.
+const evictAfter = time.Second
+
+// evictOldest closes the connection that has waited longest without a
+// request under way, if it has waited evictAfter, and reports whether
+// there was one. Its slot is released when its own goroutine closes it
+// (see overshoot).
+func (l *connLimits) evictOldest() bool {
+	l.waitMu.Lock()
+	c := l.head
+	if c != nil && time.Since(c.waitSince) >= evictAfter {
+		l.unlink(c)
+	} else {
+		c = nil
+	}
+	l.waitMu.Unlock()
+	if c == nil {
+		return false
+	}
+	if c.state.CompareAndSwap(connOpen, connEvicted) {
+		l.overshoot.Add(1)
+		c.Conn.Close() // its pending read fails; fasthttp then closes c
+		l.evicted.Inc()
+	}
+	// Else c closed by itself meanwhile, and its slot is free already.
+	return true
 }

@@ -192,6 +192,7 @@ func (p *Proxy) upgrade(ctx *fasthttp.RequestCtx, protocols []byte, start time.T
 	ctx.SetStatusCode(fasthttp.StatusSwitchingProtocols) // counted by finish; never written
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(visitor net.Conn) {
+		keepOpen(visitor)
 		p.splice(visitor, conn, head)
 	})
 }

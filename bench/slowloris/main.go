@@ -2,7 +2,7 @@
 // trickling a request header a byte at a time and never finishing it, for
 // bench/slowloris.sh. A connection the server cuts is opened again, so the
 // number held stays at -conns for -duration. The connections come from
-// -sources loopback addresses (127.0.0.2, 127.0.0.3, …): on Linux all of
+// -sources loopback addresses (127.0.0.2, 127.0.0.3, … from -first): on Linux all of
 // 127.0.0.0/8 is loopback, so one machine is many clients.
 //
 // Every -report it prints one line: connections open, opened in all, cut by
@@ -23,7 +23,9 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "the loopback server to hold")
 	conns := flag.Int("conns", 20000, "connections to hold open")
-	sources := flag.Int("sources", 20, "client addresses (127.0.0.2 and on)")
+	sources := flag.Int("sources", 20, "client addresses (127.0.0.<first> and on)")
+	first := flag.Int("first", 2, "the last byte of the first client address")
+	delay := flag.Duration("delay", 0, "wait this long before the first connection")
 	gap := flag.Duration("gap", time.Second, "time between two bytes of a connection's header")
 	rate := flag.Int("rate", 4000, "most new connections a second")
 	duration := flag.Duration("duration", 60*time.Second, "how long to hold them")
@@ -32,9 +34,10 @@ func main() {
 	if host, _, err := net.SplitHostPort(*addr); err != nil || !net.ParseIP(host).IsLoopback() {
 		log.Fatalf("slowloris targets loopback addresses only, not %s", *addr)
 	}
-	if *sources < 1 || *sources > 250 {
-		log.Fatal("-sources must be 1 to 250")
+	if *sources < 1 || *first < 2 || *first+*sources > 255 {
+		log.Fatal("-first and -sources must keep the addresses within 127.0.0.2 to 127.0.0.254")
 	}
+	time.Sleep(*delay)
 
 	var open, opened, cut, dialErrs atomic.Int64
 	ctx, cancel := context.WithTimeout(context.Background(), *duration)
@@ -91,7 +94,7 @@ func main() {
 	defer tick.Stop()
 	for i := 0; i < *conns && ctx.Err() == nil; i++ {
 		<-tick.C
-		go hold(net.IPv4(127, 0, 0, byte(2+i%*sources)))
+		go hold(net.IPv4(127, 0, 0, byte(*first+i%*sources)))
 	}
 	<-ctx.Done()
 	time.Sleep(200 * time.Millisecond)

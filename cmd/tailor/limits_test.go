@@ -2,10 +2,12 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -189,12 +191,27 @@ func TestConnectionsPerIPAreCapped(t *testing.T) {
 	}
 }
 
-// TestMaxConnsCapsOpenConnections (issue 15): past limits.max_conns a
-// connection is closed as it is accepted, instead of taking descriptors
-// until accept fails; the gauge shows how many are open.
+// TestMaxConnsCapsOpenConnections (issue 15): past limits.max_conns, a
+// newcomer takes the place of the connection that has waited longest
+// without a request under way (idle, or trickling a header), instead of
+// descriptors running out; when every connection has a request under way,
+// the newcomer is closed. The gauge shows how many are open.
 func TestMaxConnsCapsOpenConnections(t *testing.T) {
-	origin := newRawOrigin(t, map[string]string{"/": "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"})
-	addr, admin := serveTailorAdmin(t, origin.ln.Addr().String(), "limits: { max_conns: 3 }\n", "")
+	origin := http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			time.Sleep(1500 * time.Millisecond)
+		}
+		io.WriteString(w, "ok")
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go origin.Serve(ln)
+	defer origin.Close()
+	addr, admin := serveTailorAdmin(t, ln.Addr().String(), "limits: { max_conns: 3 }\n", "")
+
+	// Three idle keep-alive connections: a fourth takes the oldest's place.
 	var held []net.Conn
 	for i := range 3 {
 		c := dialFrom(t, "127.0.0."+string(rune('5'+i)), addr)
@@ -207,17 +224,74 @@ func TestMaxConnsCapsOpenConnections(t *testing.T) {
 		t.Errorf("tailor_open_connections = %v, want 3", n)
 	}
 	if !closedAtOnce(dialFrom(t, "127.0.0.9", addr)) {
-		t.Error("a 4th connection was not closed at once")
+		t.Error("a newcomer took the place of a connection idle for less than a second")
 	}
-	held[0].Close()
-	var ok bool
-	for deadline := time.Now().Add(3 * time.Second); !ok && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		ok = served(dialFrom(t, "127.0.0.9", addr))
+	time.Sleep(1100 * time.Millisecond) // they have waited long enough
+	if !served(dialFrom(t, "127.0.0.9", addr)) {
+		t.Error("a newcomer at max_conns was not served in place of an idle connection")
 	}
-	if !ok {
-		t.Error("a closed connection did not free its slot")
+	if !closedAtOnce(held[0]) {
+		t.Error("the longest idle connection was not the one closed")
 	}
+	if served(held[0]) || !served(held[1]) || !served(held[2]) {
+		t.Error("the other idle connections should have stayed")
+	}
+	if n := metric(t, admin, "tailor_connections_evicted_total"); n != 1 {
+		t.Errorf("tailor_connections_evicted_total = %v, want 1", n)
+	}
+
+	// Three connections with requests under way: a fourth is refused.
+	time.Sleep(1100 * time.Millisecond)
+	var wg sync.WaitGroup
+	for i := range 3 {
+		c := dialFrom(t, "127.0.0."+string(rune('5'+i)), addr)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+			if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil || resp.StatusCode != 200 {
+				t.Errorf("a request under way was cut: %v", err)
+			}
+		}()
+	}
+	for deadline := time.Now().Add(3 * time.Second); metric(t, admin, "tailor_in_flight_requests") < 3 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !closedAtOnce(dialFrom(t, "127.0.0.9", addr)) {
+		t.Error("a newcomer was let in although every connection had a request under way")
+	}
+	wg.Wait()
 	if n := metric(t, admin, `tailor_connections_refused_total{limit="max_conns"}`); n < 1 {
 		t.Errorf("max_conns refusals counted: %v", n)
+	}
+}
+
+// TestSlowlorisFloodDoesNotLockVisitorsOut (issue 15): connections that
+// trickle headers fill limits.max_conns; a visitor arriving then still gets
+// the page (a trickling connection gives way), within the time an ordinary
+// request takes.
+func TestSlowlorisFloodDoesNotLockVisitorsOut(t *testing.T) {
+	origin := newRawOrigin(t, map[string]string{"/": "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"})
+	addr, admin := serveTailorAdmin(t, origin.ln.Addr().String(), "limits: { max_conns: 50 }\n", "")
+	for i := range 80 {
+		c := dialFrom(t, "127.0.0."+fmt.Sprint(2+i%10), addr)
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: a")
+	}
+	for deadline := time.Now().Add(3 * time.Second); metric(t, admin, "tailor_open_connections") < 50 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(1100 * time.Millisecond) // the flood has waited a second: it gives way
+	for i := range 20 {
+		start := time.Now()
+		if !served(dialFrom(t, "127.0.0.1", addr)) {
+			t.Fatalf("visitor %d was locked out by the flood", i+1)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("visitor %d waited %v", i+1, d)
+		}
+	}
+	if n := metric(t, admin, "tailor_connections_evicted_total"); n < 20 {
+		t.Errorf("tailor_connections_evicted_total = %v, want at least 20 (30 floods past the cap, 20 visitors)", n)
 	}
 }
