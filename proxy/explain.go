@@ -44,6 +44,10 @@ type Explanation struct {
 	Selectors    []SelectorMatch
 	Original     []byte // the origin's body, decoded
 	Personalized []byte
+	// Warnings say which rules wrote visitor values into a <script> or
+	// <style> of this page (escaped as JavaScript or CSS there), which
+	// tailor check cannot see when the selector does not name the tag.
+	Warnings []string
 }
 
 // SelectorMatch is one selector's reach on the page.
@@ -137,7 +141,22 @@ func (p *Proxy) Explain(er ExplainRequest) (*Explanation, error) {
 	}
 	visitor, request := visitorOf(req, nil, er.Profile, nil, time.Now(), true)
 	ex.Decision = st.set.Decide(page, visitor, request)
-	ex.Personalized = tpl.Render(nil, editsOf(ex.Decision.Actions))
+	edits := editsOf(ex.Decision.Actions)
+	for i, a := range ex.Decision.Actions {
+		if a.RawText == nil {
+			continue
+		}
+		rule, raw := a.Rule, a.RawText
+		seen := map[string]bool{}
+		edits[i].RawText = func(elem string) []byte {
+			if !seen[elem] {
+				seen[elem] = true
+				ex.Warnings = append(ex.Warnings, fmt.Sprintf("rule %s writes visitor values into a <%s> (escaped as %s there); check that the page's code does not run or insert them as markup", rule, elem, map[string]string{"script": "JavaScript", "style": "CSS"}[elem]))
+			}
+			return raw(elem)
+		}
+	}
+	ex.Personalized = tpl.Render(nil, edits)
 	return ex, nil
 }
 

@@ -243,3 +243,28 @@ func structure(page string) string {
 		}
 	}
 }
+
+// TestExplainWarnsOfVisitorValuesInAScript (issue 15): a selector that
+// does not name its tag (#cfg) hides from tailor check that it targets a
+// <script>; explain, which has the page, says so, and shows the value
+// escaped as JavaScript.
+func TestExplainWarnsOfVisitorValuesInAScript(t *testing.T) {
+	origin := newRawOrigin(t, map[string]string{"/": htmlResponse(`<html><head><script id="cfg">var u = "";</script></head><body></body>`)})
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "rules"), 0o755)
+	os.WriteFile(filepath.Join(dir, "rules", "r.yaml"), []byte("pages:\n  - match: [\"/\"]\n    rules:\n      - { id: cfg, select: \"#cfg\", inner: 'var u = \"{{ .Traits.v }}\";' }\n"), 0o644)
+	cfg := filepath.Join(dir, "tailor.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("origin: \"http://%s\"\nrules: { dir: rules }\n", origin.ln.Addr())), 0o644)
+	code, out, errs := run(t, context.Background(), "explain", "--config", cfg, "--url", "/", "--profile", `{"id":"x","traits":{"v":"\";top.pwn(1)//"}}`)
+	if code != exitOK {
+		t.Fatalf("explain exit %d: %s", code, errs)
+	}
+	for _, want := range []string{
+		"warning: rule cfg writes visitor values into a <script> (escaped as JavaScript there)",
+		`+<html><head><script id="cfg">var u = "\u0022;top.pwn(1)\/\/";</script>`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("explain does not say %q:\n%s", want, out)
+		}
+	}
+}

@@ -158,6 +158,9 @@ func (m *Main) printExplanation(ex *proxy.Explanation) {
 	for _, e := range d.Exposures {
 		fmt.Fprintf(w, "experiment %s: variant %s\n", e.Experiment, e.Variant)
 	}
+	for _, warn := range ex.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
 	fmt.Fprintln(w)
 	diff := udiff.Unified("origin"+ex.URL, "personalized"+ex.URL, string(ex.Original), string(ex.Personalized))
 	if diff == "" {
