@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/expr-lang/expr/vm"
 	"gopkg.in/yaml.v3"
 
 	"github.com/tailor-edge/tailor/config"
@@ -109,9 +110,12 @@ type loader struct {
 	// stagesAt is where the stages were declared, for messages.
 	stagesAt  string
 	personas  map[string]bool
-	segments  map[string]string // name -> where declared
-	ids       map[string]string // rule id -> where declared
-	fragments map[string][]byte // fragment path -> bytes
+	segments  map[string]string           // name -> where declared
+	ids       map[string]string           // rule id -> where declared
+	fragments map[string][]byte           // fragment path -> bytes
+	sels      map[string]compiledSelector // selector text -> compiled
+	exprs     map[string]compiledExpr     // if: source -> compiled
+	pageSels  map[string]int              // the page being compiled: selector key -> index
 }
 
 // file is one parsed rule file's top-level keys.
@@ -129,6 +133,8 @@ func load(src source, names []string) (*Set, error) {
 		segments:  map[string]string{},
 		ids:       map[string]string{},
 		fragments: map[string][]byte{},
+		sels:      map[string]compiledSelector{},
+		exprs:     map[string]compiledExpr{},
 	}
 	var files []*file
 	for i, name := range names {
@@ -335,12 +341,27 @@ func (l *loader) ifTest(f *fileReader, n *yaml.Node) test {
 	if !ok {
 		return nil
 	}
-	prog, err := compileExpr(src)
-	if err != nil {
-		f.errorAt(n, ErrExpression, "if: %s", exprMessage(err))
+	// An expression is compiled once per load, however many rules repeat
+	// it: each program costs some 5 KB.
+	c, seen := l.exprs[src]
+	if !seen {
+		var prog *vm.Program
+		if prog, c.err = compileExpr(src); c.err == nil {
+			c.test = exprTest(prog, src)
+		}
+		l.exprs[src] = c
+	}
+	if c.err != nil {
+		f.errorAt(n, ErrExpression, "if: %s", exprMessage(c.err))
 		return nil
 	}
-	return exprTest(prog, src)
+	return c.test
+}
+
+// compiledExpr is an if: expression as the loader compiled it.
+type compiledExpr struct {
+	test test
+	err  error
 }
 
 // exprMessage puts expr's multi-line error (message, source, caret) on
