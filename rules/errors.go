@@ -26,11 +26,21 @@ var (
 	ErrTemplate = errors.New("invalid template")
 	// ErrFragment: a {file: ...} fragment that cannot be read.
 	ErrFragment = errors.New("missing fragment")
+	// ErrNotRegular: a rule file or fragment that is not a regular file
+	// (a named pipe, a device): reading it could block or never end.
+	ErrNotRegular = errors.New("not a regular file")
+	// ErrTooLarge: a rule file larger than MaxRuleFileBytes, or a
+	// fragment larger than MaxFragmentBytes.
+	ErrTooLarge = errors.New("file too large")
 	// ErrUndeclared: a stage or persona that is not declared.
 	ErrUndeclared = errors.New("undeclared name")
 	// ErrCostlySelector: a warning, not an error (see Set.Warnings): a
 	// selector whose matching costs more as pages grow deeper or wider.
 	ErrCostlySelector = errors.New("costly selector")
+	// ErrSkippedFile: a warning, not an error: an entry of the rules
+	// directory named *.yaml that is not a regular file (a named pipe, a
+	// socket, a device) and is left out of the load.
+	ErrSkippedFile = errors.New("skipped file")
 )
 
 // problems collects the errors and warnings of one load, across files.
