@@ -113,6 +113,13 @@ func (a *Admin) v1(ctx *fasthttp.RequestCtx) {
 			apiError(ctx, fasthttp.StatusBadRequest, err.Error())
 			return
 		}
+		// The document is stored as sent and GET serves it back: it must
+		// be JSON as encoding/json reads it, which fastjson's parser is
+		// more lenient than (control characters in strings).
+		if !json.Valid(body) {
+			apiError(ctx, fasthttp.StatusBadRequest, "the document is not valid JSON")
+			return
+		}
 		if p.ID != id {
 			apiError(ctx, fasthttp.StatusBadRequest, `the document's "id" is `+strconv.Quote(p.ID)+`, the path's is `+strconv.Quote(id))
 			return
