@@ -11,40 +11,6 @@ import (
 	"testing"
 )
 
-func TestReadRegularRefusesWhatCouldBlockOrNeverEnd(t *testing.T) {
-	dir := t.TempDir()
-	fifo := filepath.Join(dir, "pipe")
-	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
-		t.Skipf("mkfifo: %v", err)
-	}
-	big := filepath.Join(dir, "big")
-	if err := os.WriteFile(big, []byte(strings.Repeat("x", 2049)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	small := filepath.Join(dir, "small")
-	if err := os.WriteFile(small, []byte("hello"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		name string
-		want error
-	}{
-		{fifo, ErrNotRegular},
-		{"/dev/zero", ErrNotRegular},
-		{dir, ErrNotRegular},
-		{big, ErrTooLarge},
-		{small, nil},
-	} {
-		b, err := readRegular(tc.name, 2048)
-		if !errors.Is(err, tc.want) {
-			t.Errorf("readRegular(%q) = %v, want %v", tc.name, err, tc.want)
-		}
-		if tc.want == nil && string(b) != "hello" {
-			t.Errorf("readRegular(%q) = %q, want hello", tc.name, b)
-		}
-	}
-}
-
 func TestNamedPipeInRulesDirIsSkippedWithAWarning(t *testing.T) {
 	dir := t.TempDir()
 	if err := syscall.Mkfifo(filepath.Join(dir, "pipe.yaml"), 0o644); err != nil {

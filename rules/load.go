@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/internal/regular"
 )
 
 // Load reads every *.yaml file in dir, in name order (files whose names
@@ -31,7 +32,7 @@ import (
 // problem at all.
 func Load(dir string) (*Set, error) {
 	src := source{
-		read: readRegular,
+		read: regular.ReadFile,
 		join: func(dir, p string) string {
 			if filepath.IsAbs(p) {
 				return filepath.Clean(p)
@@ -66,7 +67,7 @@ func Load(dir string) (*Set, error) {
 		case mode.IsRegular():
 			names = append(names, name)
 		default:
-			skipped = append(skipped, skippedFile{name, fileType(mode)})
+			skipped = append(skipped, skippedFile{name, regular.Type(mode)})
 		}
 	}
 	return load(src, names, skipped)
@@ -80,7 +81,7 @@ func LoadFS(fsys fs.FS, dir string) (*Set, error) {
 			if !fs.ValidPath(name) {
 				return nil, &fs.PathError{Op: "open", Path: name, Err: errors.New("outside the rule file system")}
 			}
-			return readRegularFS(fsys, name, limit)
+			return regular.ReadFS(fsys, name, limit)
 		},
 		join: func(dir, p string) string { return path.Join(dir, p) },
 		dir:  path.Dir,
@@ -105,7 +106,7 @@ func LoadFS(fsys fs.FS, dir string) (*Set, error) {
 		case mode.IsRegular():
 			names = append(names, name)
 		default:
-			skipped = append(skipped, skippedFile{name, fileType(mode)})
+			skipped = append(skipped, skippedFile{name, regular.Type(mode)})
 		}
 	}
 	return load(src, names, skipped)
@@ -125,7 +126,7 @@ type skippedFile struct {
 // source is where rule files and fragments are read from: the OS or an
 // fs.FS, with its own path syntax.
 type source struct {
-	// read reads a regular file of at most limit bytes (readRegular).
+	// read reads a regular file of at most limit bytes (regular.ReadFile).
 	read func(name string, limit int64) ([]byte, error)
 	join func(dir, p string) string
 	dir  func(name string) string

@@ -1,4 +1,11 @@
-package rules
+// Package regular reads the files an operator names in tailor's
+// configuration and rule files (rule files, fragments, key files, JWKS
+// documents, NATS credentials) so that a wrong path cannot hang or
+// exhaust the process (issue 15): only a regular file is read, and only
+// up to a limit. A named pipe would block the read, and with it a
+// watcher that reloads, until something writes to it; /dev/zero would be
+// read until memory runs out.
+package regular
 
 import (
 	"errors"
@@ -9,23 +16,20 @@ import (
 	"syscall"
 )
 
-// Limits on what a load reads (issue 15): a rule file or fragment that
-// is not a regular file (a named pipe, /dev/zero) or is larger than these
-// is a problem of the load, not a read that blocks or fills memory. A
-// 76,000-rule file is some 10 MB.
-const (
-	// MaxRuleFileBytes is the largest rule file a load reads.
-	MaxRuleFileBytes = 16 << 20
-	// MaxFragmentBytes is the largest {file: ...} fragment a load reads.
-	MaxFragmentBytes = 1 << 20
+var (
+	// ErrNotRegular: the file is a named pipe, a socket, a device or a
+	// directory.
+	ErrNotRegular = errors.New("not a regular file")
+	// ErrTooLarge: the file is larger than the limit.
+	ErrTooLarge = errors.New("file too large")
 )
 
-// readRegular reads the regular file name, of at most limit bytes. It
+// ReadFile reads the regular file name, of at most limit bytes. It
 // never blocks on a named pipe or reads a device: the file is opened
 // without waiting for a writer and its type is checked on the open file,
 // so that a file swapped for a pipe after a Stat is refused all the same.
 // Its size is checked again while reading, for a file that grows.
-func readRegular(name string, limit int64) ([]byte, error) {
+func ReadFile(name string, limit int64) ([]byte, error) {
 	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
@@ -41,8 +45,9 @@ func readRegular(name string, limit int64) ([]byte, error) {
 	return readLimited(f, fi.Size(), limit)
 }
 
-// readRegularFS is readRegular for a file of fsys.
-func readRegularFS(fsys fs.FS, name string, limit int64) ([]byte, error) {
+// ReadFS is ReadFile for a file of fsys. It checks the file's type
+// before opening it, which a file swapped meanwhile can escape.
+func ReadFS(fsys fs.FS, name string, limit int64) ([]byte, error) {
 	// Stat first: opening a named pipe of os.DirFS would block.
 	fi, err := fs.Stat(fsys, name)
 	if err != nil {
@@ -61,7 +66,7 @@ func readRegularFS(fsys fs.FS, name string, limit int64) ([]byte, error) {
 
 func checkRegular(fi fs.FileInfo, limit int64) error {
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%w (%s)", ErrNotRegular, fileType(fi.Mode()))
+		return fmt.Errorf("%w (%s)", ErrNotRegular, Type(fi.Mode()))
 	}
 	if fi.Size() > limit {
 		return tooLarge(fi.Size(), limit)
@@ -90,11 +95,11 @@ func readLimited(r io.Reader, size, limit int64) ([]byte, error) {
 }
 
 func tooLarge(size, limit int64) error {
-	return fmt.Errorf("%w: %s, more than the %s allowed", ErrTooLarge, sizeText(size), sizeText(limit))
+	return fmt.Errorf("%w: %s, more than the %s allowed", ErrTooLarge, SizeText(size), SizeText(limit))
 }
 
-// sizeText writes n bytes as people read sizes: 512 bytes, 16 MiB, 20.3 MiB.
-func sizeText(n int64) string {
+// SizeText writes n bytes as people read sizes: 512 bytes, 16 MiB, 20.3 MiB.
+func SizeText(n int64) string {
 	switch {
 	case n < 1<<10:
 		return fmt.Sprintf("%d bytes", n)
@@ -113,8 +118,8 @@ func trimZero(s string) string {
 	return s
 }
 
-// fileType names a file mode that is not a regular file's.
-func fileType(m fs.FileMode) string {
+// Type names a file mode that is not a regular file's: "a named pipe".
+func Type(m fs.FileMode) string {
 	switch {
 	case m.IsDir():
 		return "a directory"
