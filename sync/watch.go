@@ -44,7 +44,7 @@ type WatchStats struct {
 
 type watchCounters struct {
 	applied, ignored, rejected, restarts, revision atomic.Uint64
-	lagNanos                             atomic.Int64
+	lagNanos                                       atomic.Int64
 }
 
 // Watching reports whether Watch has started following the bucket.
