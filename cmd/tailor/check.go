@@ -10,10 +10,12 @@ import (
 )
 
 // check validates the configuration and the rule files (selectors,
-// fragments, expressions, stages, weights) and prints every problem as
-// file:line:col: message, and every warning (selectors whose matching
-// costs more as pages grow) as file:line:col: warning: message, which
-// does not make it fail.
+// fragments, expressions, stages, weights), loads every key file serve
+// loads and compares the caches with the machine's memory (preflight),
+// and prints every problem as file:line:col: message, and every warning
+// (selectors whose matching costs more as pages grow, an admin listener
+// open to other hosts without a token) as file:line:col: warning:
+// message, which does not make it fail.
 func (m *Main) check(args []string) int {
 	var c commonFlags
 	flags := m.flagSet("check", &c)
@@ -24,11 +26,20 @@ func (m *Main) check(args []string) int {
 	if code != exitOK {
 		return code
 	}
-	fmt.Fprintf(m.Stdout, "%s: ok\n", c.config)
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintln(m.Stderr, w)
+	}
+	// What serve meets on this machine: key files, data_dir, memory.
+	if err := preflight(cfg); err != nil {
+		fmt.Fprintln(m.Stderr, err)
+		code = exitInvalid
+	} else {
+		fmt.Fprintf(m.Stdout, "%s: ok\n", c.config)
+	}
 	dir := cfg.Resolve(cfg.Rules.Dir)
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(m.Stdout, "%s: no rules directory: tailor will pass every page through\n", dir)
-		return exitOK
+		return code
 	}
 	set, err := rules.Load(dir)
 	if err != nil {
@@ -46,5 +57,5 @@ func (m *Main) check(args []string) int {
 		fmt.Fprintf(m.Stdout, ", %d %s", n, plural(n, "warning", "warnings"))
 	}
 	fmt.Fprintln(m.Stdout, ")")
-	return exitOK
+	return code
 }
