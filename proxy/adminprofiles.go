@@ -55,7 +55,13 @@ func (a *Admin) v1(ctx *fasthttp.RequestCtx) {
 		apiError(ctx, fasthttp.StatusNotFound, "the admin API is disabled: set admin.token")
 		return
 	}
+	if a.limited(ctx) {
+		return
+	}
 	if !a.authorized(ctx) {
+		if len(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)) > 0 {
+			a.loginFailed(ctx)
+		}
 		apiError(ctx, fasthttp.StatusUnauthorized, "missing or wrong bearer token")
 		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, `Bearer realm="tailor"`)
 		return

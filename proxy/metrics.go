@@ -23,6 +23,7 @@ type metrics struct {
 	originErrors  *prometheus.CounterVec
 	rejected      *prometheus.CounterVec
 	acceptErrors  prometheus.Counter
+	adminAuth     *prometheus.CounterVec // failed admin logins, by result
 
 	rewrites    *prometheus.CounterVec
 	rewriteTime prometheus.Histogram
@@ -135,8 +136,15 @@ func newMetrics(reg prometheus.Registerer, version string) *metrics {
 		Name: "tailor_accept_errors_total",
 		Help: "Errors accepting a visitor's connection that tailor waited out and retried (out of file descriptors, mostly).",
 	})
+	m.adminAuth = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tailor_admin_auth_failures_total",
+		Help: "Admin requests refused for their token: wrong_token (a wrong bearer token or console login), rate_limited (429 to an address after too many wrong ones).",
+	}, []string{"result"})
+	for _, r := range []string{authWrongToken, authRateLimited} {
+		m.adminAuth.WithLabelValues(r)
+	}
 	reg.MustRegister(requests, m.duration, m.upstream, m.inFlight, m.requestBytes,
-		m.responseBytes, m.originErrors, m.rejected, info, m.acceptErrors,
+		m.responseBytes, m.originErrors, m.rejected, info, m.acceptErrors, m.adminAuth,
 		m.rewrites, m.rewriteTime, m.ruleHits, m.caseHits, m.pageCache, m.reloads, m.rulesLoaded)
 	m.registerIdentity(reg)
 	m.registerJourney(reg)
