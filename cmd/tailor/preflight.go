@@ -95,7 +95,7 @@ func checkMemory(cfg *config.Config) *config.Error {
 			hi = mid - 1
 		}
 	}
-	msg := fmt.Sprintf("%d profiles take about %s when the cache is full (%s of it allocated at start, %d bytes a profile), more than the %s this process can have (%s)",
+	msg := fmt.Sprintf("%d profiles take about %s when the cache is full (%s of tables allocated at start, and some %d bytes a cached profile), more than the %s this process can have (%s)",
 		size, bytesText(total), bytesText(tables), cache.ProfileBytes, bytesText(limit), from)
 	if lo >= 64 {
 		msg += fmt.Sprintf("; at most some %d fit", lo)
