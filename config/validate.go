@@ -163,12 +163,6 @@ func (v *validator) failAt(paths []string, format string, args ...any) {
 	v.errs = append(v.errs, e)
 }
 
-func (v *validator) positive(path string, d time.Duration) {
-	if d <= 0 {
-		v.fail(path, "must be more than 0, not %v", d)
-	}
-}
-
 // timeout checks a duration that must be more than 0 and at most most.
 func (v *validator) timeout(path string, d, most time.Duration) {
 	switch {

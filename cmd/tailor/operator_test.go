@@ -133,18 +133,6 @@ func pageContains(url, cookie, want string) func() error {
 	}
 }
 
-// lineOf returns the 1-based line of the first line of text containing s.
-func lineOf(t *testing.T, text, s string) int {
-	t.Helper()
-	for i, l := range strings.Split(text, "\n") {
-		if strings.Contains(l, s) {
-			return i + 1
-		}
-	}
-	t.Fatalf("%q not in %q", s, text)
-	return 0
-}
-
 // A fragment {file: /dev/zero} was read on hot reload until the process
 // ran out of memory; a named pipe blocked the load.
 func TestFragmentFileMustBeRegular(t *testing.T) {
