@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -83,6 +85,9 @@ func ParseProfile(b []byte) (*Profile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: a profile is a JSON object, not %s", ErrBadProfile, v.Type())
 	}
+	if path, raw, bad := badNumber(v, nil); bad {
+		return nil, fmt.Errorf("%w: %q is %s, not a finite JSON number", ErrBadProfile, strings.Join(path, "."), raw)
+	}
 	p := &Profile{}
 	var perr error
 	fail := func(format string, args ...any) {
@@ -132,6 +137,82 @@ func ParseProfile(b []byte) (*Profile, error) {
 		return nil, fmt.Errorf("%w: \"id\" is longer than 1024 bytes", ErrBadProfile)
 	}
 	return p, nil
+}
+
+// badNumber finds a number in v that JSON does not have or float64 cannot
+// hold: fastjson reads NaN, Inf, +1 and 01, and 1e999 as +Inf; stored,
+// they would make the document the admin API serves back invalid JSON,
+// and a score of NaN compares false with everything (issue 15). It
+// returns the path to the first one, as keys and indexes, and its text.
+func badNumber(v *fastjson.Value, path []string) ([]string, string, bool) {
+	switch v.Type() {
+	case fastjson.TypeNumber:
+		var buf [32]byte
+		raw := v.MarshalTo(buf[:0])
+		if !isJSONNumber(raw) {
+			return path, string(raw), true
+		}
+		if f, err := v.Float64(); err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+			return path, string(raw), true
+		}
+	case fastjson.TypeArray:
+		for i, e := range v.GetArray() {
+			if p, raw, bad := badNumber(e, append(path, strconv.Itoa(i))); bad {
+				return p, raw, true
+			}
+		}
+	case fastjson.TypeObject:
+		var (
+			at  []string
+			raw string
+			bad bool
+		)
+		v.GetObject().Visit(func(k []byte, e *fastjson.Value) {
+			if !bad {
+				at, raw, bad = badNumber(e, append(path, string(k)))
+			}
+		})
+		return at, raw, bad
+	}
+	return nil, "", false
+}
+
+// isJSONNumber reports whether b is a number as RFC 8259 section 6 writes
+// it: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func isJSONNumber(b []byte) bool {
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		n := 0
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i, n = i+1, n+1
+		}
+		return n
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case digits() == 0:
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(b)
 }
 
 func parseSegments(v *fastjson.Value, fail func(string, ...any)) []string {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -132,6 +133,32 @@ func BenchmarkParseProfile(b *testing.B) {
 	for b.Loop() {
 		if _, err := ParseProfile(doc); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestParseProfileRefusesNumbersJSONDoesNotHave(t *testing.T) {
+	for _, tc := range []struct{ doc, path string }{
+		{`{"id":"a","scores":{"e":NaN}}`, "scores.e"},
+		{`{"id":"a","scores":{"e":1e999}}`, "scores.e"},
+		{`{"id":"a","scores":{"e":-Inf}}`, "scores.e"},
+		{`{"id":"a","scores":{"e":-1e400}}`, "scores.e"},
+		{`{"id":"a","traits":{"l":[1,{"x":nan}]}}`, "traits.l.1.x"},
+		{`{"id":"a","traits":{"n":+1}}`, "traits.n"},
+		{`{"id":"a","traits":{"n":01}}`, "traits.n"},
+		{`{"id":"a","extra":{"n":inf}}`, "extra.n"},
+	} {
+		_, err := ParseProfile([]byte(tc.doc))
+		if !errors.Is(err, ErrBadProfile) || !strings.Contains(err.Error(), strconv.Quote(tc.path)) {
+			t.Errorf("ParseProfile(%s) = %v, want an error naming %q", tc.doc, err, tc.path)
+		}
+	}
+	for _, doc := range []string{
+		`{"id":"a","scores":{"e":-0.5e-3,"f":0,"g":1E+2,"h":1e-999}}`,
+		`{"id":"a","traits":{"l":[1.25,-3]}}`,
+	} {
+		if _, err := ParseProfile([]byte(doc)); err != nil {
+			t.Errorf("ParseProfile(%s) = %v, want it taken", doc, err)
 		}
 	}
 }

@@ -241,6 +241,24 @@ func NewProfiles(size int, ttl, negativeTTL time.Duration, now func() time.Time)
 	return c, nil
 }
 
+// ProfileBytes is about what a cached profile takes beside its slot: the
+// Profile, its id, segments, traits and scores, for a profile of a few
+// segments and traits.
+const ProfileBytes = 450
+
+// ProfilesBytes returns about what a store of size profiles takes when it
+// is full: the tables NewProfiles allocates up front (some 100 bytes an
+// entry), and ProfileBytes per profile. It is what tailor check compares
+// with the machine's memory.
+func ProfilesBytes(size int) (total, tables int64) {
+	if size < minShards {
+		size = minShards
+	}
+	n, _, table := shardCount(size)
+	tables = int64(n) * int64(table) * int64(unsafe.Sizeof(slot{}))
+	return tables + int64(size)*ProfileBytes, tables
+}
+
 func seconds(d time.Duration) uint32 {
 	return uint32(min((d+time.Second-1)/time.Second, 1<<31))
 }

@@ -458,3 +458,27 @@ func TestAbsenceAfterADeleteIsConfirmedByALaterMiss(t *testing.T) {
 		t.Error("a profile older than the delete came back")
 	}
 }
+
+func TestProfilesBytesIsWhatNewProfilesAllocates(t *testing.T) {
+	for _, size := range []int{64, 1000, 1_000_000} {
+		c, err := NewProfiles(size, time.Minute, time.Minute, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var slots int64
+		for i := range c.shards {
+			slots += int64(len(c.shards[i].slots))
+		}
+		total, tables := ProfilesBytes(size)
+		if tables != slots*64 {
+			t.Errorf("ProfilesBytes(%d) tables = %d, want %d", size, tables, slots*64)
+		}
+		if total != tables+int64(size)*ProfileBytes {
+			t.Errorf("ProfilesBytes(%d) = %d, want the tables and %d bytes a profile", size, total, ProfileBytes)
+		}
+	}
+	// The failure of issue 15: some 206 GB of tables.
+	if _, tables := ProfilesBytes(2_000_000_000); tables < 200e9 {
+		t.Errorf("ProfilesBytes(2e9) tables = %d, want over 200 GB", tables)
+	}
+}

@@ -68,7 +68,8 @@ type Config struct {
 	src *source
 }
 
-// Timeouts bound waiting on the origin and on idle connections.
+// Timeouts bound waiting on the origin and on idle connections. Each is
+// more than 0 and at most 24h.
 type Timeouts struct {
 	// Connect bounds dialing the origin.
 	Connect time.Duration `yaml:"connect"`
@@ -110,6 +111,7 @@ type Limits struct {
 // Admin is the operator's listener: health, metrics, profiles API, console.
 type Admin struct {
 	// Listen is the admin address; keep it off the public interface.
+	// Warnings warns of one that is not loopback when Token is empty.
 	Listen string `yaml:"listen"`
 	// Token is the bearer token for /v1/*; empty disables /v1/*.
 	Token string `yaml:"token"`
@@ -162,7 +164,7 @@ type JWT struct {
 	Issuer string `yaml:"issuer"`
 	// Audience, when set, must be among the token's aud claim.
 	Audience string `yaml:"audience"`
-	// Leeway tolerates clock skew when checking exp and nbf.
+	// Leeway tolerates clock skew when checking exp and nbf; at most 1h.
 	Leeway time.Duration `yaml:"leeway"`
 	// SubjectClaim names the claim that holds the profile id.
 	SubjectClaim string `yaml:"subject_claim"`
@@ -173,12 +175,14 @@ type JWT struct {
 
 // Profiles sizes the local profile cache.
 type Profiles struct {
-	// CacheSize is the number of profiles the LRU holds.
+	// CacheSize is the number of profiles the LRU holds: from 64 to
+	// MaxProfileCacheSize, and no more than the machine's memory holds
+	// (some 550 bytes each; tailor check and serve compare).
 	CacheSize int `yaml:"cache_size"`
 	// TTL is how long an entry lives without an update.
 	TTL time.Duration `yaml:"ttl"`
 	// MissBudget is how long a request waits for the central store on a
-	// cache miss before it goes on with an empty profile.
+	// cache miss before it goes on with an empty profile; at most 1m.
 	MissBudget time.Duration `yaml:"miss_budget"`
 	// NegativeTTL is how long "no such profile" is remembered.
 	NegativeTTL time.Duration `yaml:"negative_ttl"`

@@ -14,6 +14,14 @@
 // keeps every value's position, reports every problem instead of the
 // first, and lets each key keep its default unless the file sets it.
 //
+// Warnings lists what is allowed but probably unsafe (an admin listener
+// reachable from other hosts without a token), in the same form with
+// "warning: " before the message. ErrorAt makes an Error at a key's
+// position for problems found outside the package, which does no I/O:
+// tailor check and serve use it for key files that do not load, a
+// data_dir that is a file, or a profile cache larger than the machine's
+// memory.
+//
 // The package is a leaf: it imports nothing of tailor's, does no I/O
 // beyond reading the file it is given, and holds no global state.
 package config

@@ -21,10 +21,10 @@ func (c *Config) Validate() error {
 	v.hostPort("listen", c.Listen)
 	v.origin()
 	v.originHost()
-	v.positive("timeouts.connect", c.Timeouts.Connect)
-	v.positive("timeouts.response", c.Timeouts.Response)
-	v.positive("timeouts.idle", c.Timeouts.Idle)
-	v.positive("limits.header_timeout", c.Limits.HeaderTimeout)
+	v.timeout("timeouts.connect", c.Timeouts.Connect, maxTimeout)
+	v.timeout("timeouts.response", c.Timeouts.Response, maxTimeout)
+	v.timeout("timeouts.idle", c.Timeouts.Idle, maxTimeout)
+	v.timeout("limits.header_timeout", c.Limits.HeaderTimeout, maxTimeout)
 	if c.Limits.MaxConns < 0 {
 		v.fail("limits.max_conns", "must be 0 (sized from the open-files limit) or more, not %d", c.Limits.MaxConns)
 	}
@@ -57,11 +57,17 @@ func (c *Config) Validate() error {
 
 	// The profile cache is split into at least 64 shards and counts
 	// lifetimes in whole seconds.
-	if c.Profiles.CacheSize < 64 {
+	switch {
+	case c.Profiles.CacheSize < 64:
 		v.fail("profiles.cache_size", "must be at least 64, not %d", c.Profiles.CacheSize)
+	case c.Profiles.CacheSize > MaxProfileCacheSize:
+		v.fail("profiles.cache_size", "must be at most %d, not %d: each entry takes some 550 bytes", MaxProfileCacheSize, c.Profiles.CacheSize)
 	}
 	v.atLeastSecond("profiles.ttl", c.Profiles.TTL)
 	v.notNegative("profiles.miss_budget", c.Profiles.MissBudget)
+	if c.Profiles.MissBudget > maxMissBudget {
+		v.fail("profiles.miss_budget", "must be at most %v, not %v: a visitor's request waits this long on a cache miss", maxMissBudget, c.Profiles.MissBudget)
+	}
 	v.atLeastSecond("profiles.negative_ttl", c.Profiles.NegativeTTL)
 
 	v.nats()
@@ -75,9 +81,70 @@ func (c *Config) Validate() error {
 	return v.errs.err()
 }
 
+// Upper bounds on durations. Beyond them a value is a typo (a unit
+// missing or wrong) rather than a choice, and a deadline of now plus an
+// absurd duration overflows into the past, which would time out every
+// request at once.
+const (
+	maxTimeout    = 24 * time.Hour
+	maxMissBudget = time.Minute
+	maxLeeway     = time.Hour
+)
+
+// MaxProfileCacheSize bounds profiles.cache_size whatever the memory:
+// a billion profiles take some 550 GB. tailor check and serve also
+// compare the cache with the memory the machine has.
+const MaxProfileCacheSize = 1_000_000_000
+
 type validator struct {
 	c    *Config
 	errs Errors
+}
+
+// ErrorAt returns a problem with the value at key, named as Validate names
+// keys ("profiles.cache_size", "identity.jwt.keys[0]"), at the
+// file:line:col where it is written when c was parsed from a file that
+// sets it. It is for problems found outside this package, such as a key
+// file that does not load or a cache larger than the machine's memory, so
+// that they read like the others. Its kind is ErrInvalid.
+func (c *Config) ErrorAt(key string, format string, args ...any) *Error {
+	e := &Error{File: c.Path, Msg: key + ": " + fmt.Sprintf(format, args...), Err: ErrInvalid}
+	if c.src != nil {
+		e.File = c.src.file
+		if pos, ok := c.src.pos[key]; ok {
+			e.Line, e.Col = pos.line, pos.col
+		}
+	}
+	return e
+}
+
+// Warnings returns what in c is allowed but probably unsafe, each as an
+// Error whose message starts "warning: ", at its file:line:col: an admin
+// listener reachable from other hosts with no admin.token, so that
+// /metrics and /readyz answer anyone who can reach it.
+func (c *Config) Warnings() Errors {
+	var ws Errors
+	if c.Admin.Token == "" && !isLoopback(c.Admin.Listen) {
+		e := c.ErrorAt("admin.listen", "%q is not a loopback address and admin.token is empty: /metrics and /readyz answer anyone who can reach it, and the console and /v1/ are off; listen on 127.0.0.1, or set admin.token", c.Admin.Listen)
+		e.Msg = "warning: " + e.Msg
+		ws = append(ws, e)
+	}
+	return ws
+}
+
+// isLoopback reports whether the host of addr ("host:port") can only be
+// reached from this machine: a loopback address or "localhost". An empty
+// host, 0.0.0.0 and :: listen on every interface.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
 }
 
 // fail records a problem with the value at path (or, for a problem between
@@ -122,9 +189,13 @@ func (c *Config) problem(paths []string, msg string) *Error {
 	return e
 }
 
-func (v *validator) positive(path string, d time.Duration) {
-	if d <= 0 {
+// timeout checks a duration that must be more than 0 and at most most.
+func (v *validator) timeout(path string, d, most time.Duration) {
+	switch {
+	case d <= 0:
 		v.fail(path, "must be more than 0, not %v", d)
+	case d > most:
+		v.fail(path, "must be at most %v, not %v", most, d)
 	}
 }
 
@@ -278,6 +349,9 @@ func (v *validator) jwt(j *JWT) {
 		}
 	}
 	v.notNegative(p+"leeway", j.Leeway)
+	if j.Leeway > maxLeeway {
+		v.fail(p+"leeway", "must be at most %v, not %v: leeway lets an expired token through for that long", maxLeeway, j.Leeway)
+	}
 	if j.SubjectClaim == "" {
 		v.fail(p+"subject_claim", "must not be empty")
 	}

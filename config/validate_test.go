@@ -27,6 +27,7 @@ func TestValidateRejects(t *testing.T) {
 		{"origin_host as a URL", func(c *Config) { c.OriginHost = "https://example.com" }, `origin_host: want a host name, optionally with :port, not "https://example.com"`},
 		{"zero connect timeout", func(c *Config) { c.Timeouts.Connect = 0 }, `timeouts.connect: must be more than 0, not 0s`},
 		{"negative idle timeout", func(c *Config) { c.Timeouts.Idle = -1 }, `timeouts.idle: must be more than 0, not -1ns`},
+		{"absurd response timeout", func(c *Config) { c.Timeouts.Response = 100000 * time.Hour }, `timeouts.response: must be at most 24h0m0s, not 100000h0m0s`},
 		{"zero rewrite body", func(c *Config) { c.MaxRewriteBody = 0 }, `max_rewrite_body: must be more than 0, not 0B`},
 		{"tiny header limit", func(c *Config) { c.MaxHeaderBytes = 4*KiB - 1 }, `max_header_bytes: must be between 4KiB and 1MiB, not 4095B`},
 		{"huge header limit", func(c *Config) { c.MaxHeaderBytes = 2 * MiB }, `max_header_bytes: must be between 4KiB and 1MiB, not 2MiB`},
@@ -63,6 +64,9 @@ func TestValidateRejects(t *testing.T) {
 		{"jwt without a subject", func(c *Config) { c.Identity.JWT.SubjectClaim = "" }, `identity.jwt.subject_claim: must not be empty`},
 		{"zero cache", func(c *Config) { c.Profiles.CacheSize = 0 }, `profiles.cache_size: must be at least 64, not 0`},
 		{"tiny cache", func(c *Config) { c.Profiles.CacheSize = 10 }, `profiles.cache_size: must be at least 64, not 10`},
+		{"huge cache", func(c *Config) { c.Profiles.CacheSize = 2_000_000_000 }, `profiles.cache_size: must be at most 1000000000, not 2000000000`},
+		{"absurd miss budget", func(c *Config) { c.Profiles.MissBudget = time.Hour }, `profiles.miss_budget: must be at most 1m0s, not 1h0m0s`},
+		{"absurd jwt leeway", func(c *Config) { c.Identity.JWT.Leeway = 48 * time.Hour }, `identity.jwt.leeway: must be at most 1h0m0s, not 48h0m0s`},
 		{"negative ttl", func(c *Config) { c.Profiles.TTL = -1 }, `profiles.ttl: must be at least 1s, not -1ns`},
 		{"sub-second ttl", func(c *Config) { c.Profiles.TTL = time.Millisecond }, `profiles.ttl: must be at least 1s, not 1ms`},
 		{"negative miss budget", func(c *Config) { c.Profiles.MissBudget = -1 }, `profiles.miss_budget: must not be negative`},
@@ -220,5 +224,42 @@ func TestTLSProblemsPointAtTheKey(t *testing.T) {
 	}
 	if got, want := Default().KeyError("tls.cert_file", "missing").Error(), "tls.cert_file: missing"; got != want {
 		t.Errorf("KeyError on a Config built in code = %s, want %s", got, want)
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	for _, tc := range []struct {
+		listen, token string
+		warn          bool
+	}{
+		{"127.0.0.1:9090", "", false},
+		{"[::1]:9090", "", false},
+		{"localhost:9090", "", false},
+		{"0.0.0.0:9090", "", true},
+		{":9090", "", true},
+		{"[::]:9090", "", true},
+		{"10.0.0.5:9090", "", true},
+		{"admin.internal:9090", "", true},
+		{"0.0.0.0:9090", "secret", false},
+	} {
+		c := Default()
+		c.Admin.Listen, c.Admin.Token = tc.listen, tc.token
+		ws := c.Warnings()
+		if got := len(ws) == 1 && strings.HasPrefix(ws[0].Msg, "warning: admin.listen: "); got != tc.warn || len(ws) > 1 {
+			t.Errorf("Warnings() with admin.listen %q, token %q = %v, want a warning: %v", tc.listen, tc.token, ws, tc.warn)
+		}
+	}
+}
+
+func TestErrorAtPointsAtTheKey(t *testing.T) {
+	c, err := Parse(strings.NewReader("listen: \":8080\"\nprofiles:\n  cache_size: 5000\n"), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.ErrorAt("profiles.cache_size", "too big").Error(), "t.yaml:3:15: profiles.cache_size: too big"; got != want {
+		t.Errorf("ErrorAt = %q, want %q", got, want)
+	}
+	if got, want := c.ErrorAt("nats.data_dir", "a file").Error(), "t.yaml: nats.data_dir: a file"; got != want {
+		t.Errorf("ErrorAt of a key not in the file = %q, want %q", got, want)
 	}
 }

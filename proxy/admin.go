@@ -21,7 +21,8 @@ import (
 // (the proxy is serving), /metrics (Prometheus) and, with admin.token set,
 // the console at / (console.go) and /v1/profiles/{id} (GET, PUT, DELETE a
 // profile in the central store). It listens apart from visitors, on
-// loopback by default.
+// loopback by default. Wrong tokens are rate-limited per client address
+// (adminlimit.go).
 type Admin struct {
 	proxy   *Proxy
 	log     *slog.Logger
@@ -33,6 +34,7 @@ type Admin struct {
 	metrics    fasthttp.RequestHandler
 	enabled    bool     // admin.token is set: /v1/* answers
 	tokenHash  [32]byte // SHA-256 of admin.token
+	logins     *loginLimiter
 }
 
 // NewAdmin builds the admin listener for p.
@@ -41,8 +43,9 @@ func NewAdmin(p *Proxy, log *slog.Logger) *Admin {
 		log = slog.Default()
 	}
 	a := &Admin{
-		proxy: p,
-		log:   log.With("component", "admin"),
+		proxy:  p,
+		log:    log.With("component", "admin"),
+		logins: newLoginLimiter(nil),
 		metrics: fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(p.Registry(), promhttp.HandlerOpts{
 			ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 			ErrorHandling: promhttp.ContinueOnError,

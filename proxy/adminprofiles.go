@@ -55,7 +55,13 @@ func (a *Admin) v1(ctx *fasthttp.RequestCtx) {
 		apiError(ctx, fasthttp.StatusNotFound, "the admin API is disabled: set admin.token")
 		return
 	}
+	if a.limited(ctx) {
+		return
+	}
 	if !a.authorized(ctx) {
+		if len(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)) > 0 {
+			a.loginFailed(ctx)
+		}
 		apiError(ctx, fasthttp.StatusUnauthorized, "missing or wrong bearer token")
 		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, `Bearer realm="tailor"`)
 		return
@@ -111,6 +117,13 @@ func (a *Admin) v1(ctx *fasthttp.RequestCtx) {
 		p, err := cache.ParseProfile(body)
 		if err != nil {
 			apiError(ctx, fasthttp.StatusBadRequest, err.Error())
+			return
+		}
+		// The document is stored as sent and GET serves it back: it must
+		// be JSON as encoding/json reads it, which fastjson's parser is
+		// more lenient than (control characters in strings).
+		if !json.Valid(body) {
+			apiError(ctx, fasthttp.StatusBadRequest, "the document is not valid JSON")
 			return
 		}
 		if p.ID != id {

@@ -134,7 +134,14 @@ func (a *Admin) console(ctx *fasthttp.RequestCtx) {
 		ctx.Error("use GET\n", fasthttp.StatusMethodNotAllowed)
 		return
 	}
+	bearer := len(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)) > 0
+	if bearer && a.limited(ctx) {
+		return
+	}
 	if !a.consoleAuthorized(ctx) {
+		if bearer {
+			a.loginFailed(ctx)
+		}
 		a.renderConsole(ctx, fasthttp.StatusUnauthorized, &consoleView{Login: true})
 		return
 	}
@@ -147,8 +154,12 @@ func (a *Admin) consoleLogin(ctx *fasthttp.RequestCtx) {
 		ctx.Redirect("/", fasthttp.StatusSeeOther)
 		return
 	}
+	if a.limited(ctx) {
+		return
+	}
 	got := sha256.Sum256(ctx.PostArgs().Peek("token"))
 	if subtle.ConstantTimeCompare(got[:], a.tokenHash[:]) != 1 {
+		a.loginFailed(ctx)
 		a.renderConsole(ctx, fasthttp.StatusUnauthorized, &consoleView{Login: true, LoginFailed: true})
 		return
 	}

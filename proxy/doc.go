@@ -37,5 +37,9 @@
 // while a new pair does not load.
 //
 // The package also runs the admin listener: health, readiness,
-// Prometheus metrics, the profiles API and the console.
+// Prometheus metrics, the profiles API and the console. Wrong admin tokens
+// are rate-limited per client address (adminlimit.go), and the profiles
+// API stores only documents that are JSON with finite numbers, as its GET
+// serves them back. CheckKeys loads the key files New loads, for tailor
+// check.
 package proxy

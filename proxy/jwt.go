@@ -14,9 +14,9 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math/big"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -29,6 +29,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/internal/regular"
 )
 
 // Reasons verify gives for turning a token down, one label value each for a
@@ -56,6 +57,20 @@ var jwtReasons = []string{
 // maxJWTSize bounds the work an anonymous client can make verify do: login
 // tokens are a few hundred bytes, and 8 KiB leaves room for fat claims.
 const maxJWTSize = 8 << 10
+
+// maxKeyFileBytes bounds a PEM key file or a JWKS document: a few
+// kilobytes each, even with a certificate chain or many keys.
+const maxKeyFileBytes = 1 << 20
+
+// unwrapPath drops the *fs.PathError around a file's error: messages name
+// the file already.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
 
 // jwksDebounce lets an editor or a ConfigMap swap finish (truncate, write,
 // rename, symlink flip) before the JWKS file is read.
@@ -171,10 +186,12 @@ func newJWTVerifier(j *config.JWT, resolve func(string) string, log *slog.Logger
 		v.opts = append(v.opts, jwt.WithAudience(j.Audience))
 	}
 
-	for _, spec := range j.Keys {
+	var keyErrs []error
+	for i, spec := range j.Keys {
 		keys, err := loadJWTKey(spec, resolve)
 		if err != nil {
-			return nil, err
+			keyErrs = append(keyErrs, &keyError{key: fmt.Sprintf("identity.jwt.keys[%d]", i), err: err})
+			continue
 		}
 		for _, k := range keys {
 			if !slices.ContainsFunc(v.algs, k.suits) {
@@ -191,12 +208,67 @@ func newJWTVerifier(j *config.JWT, resolve func(string) string, log *slog.Logger
 	if j.JWKSFile != "" {
 		v.jwksPath = resolve(j.JWKSFile)
 		if err := v.loadJWKS(); err != nil {
-			return nil, err
+			keyErrs = append(keyErrs, &keyError{key: "identity.jwt.jwks_file", err: err})
 		}
-	} else {
+	}
+	if len(keyErrs) > 0 {
+		return nil, errors.Join(keyErrs...)
+	}
+	if j.JWKSFile == "" {
 		v.keys.Store(newKeySet(v.static, v.algs))
 	}
 	return v, nil
+}
+
+// keyError is a key of identity.jwt that does not load; key names it as
+// config.Config.ErrorAt does.
+type keyError struct {
+	key string
+	err error
+}
+
+func (e *keyError) Error() string { return e.key + ": " + e.err.Error() }
+func (e *keyError) Unwrap() error { return e.err }
+
+// CheckKeys loads every key file cfg names, as New does, and returns what
+// does not load as config.Errors at each key's file:line:col, so that
+// tailor check finds what serve would refuse. With no identity.jwt it
+// returns nil.
+func CheckKeys(cfg *config.Config) error {
+	if cfg.Identity.JWT == nil {
+		return nil
+	}
+	_, err := newJWTVerifier(cfg.Identity.JWT, cfg.Resolve, slog.New(slog.DiscardHandler))
+	return keyErrors(cfg, err)
+}
+
+// keyErrors turns newJWTVerifier's keyErrors into config.Errors; any
+// other error is returned as it is.
+func keyErrors(cfg *config.Config, err error) error {
+	if err == nil {
+		return nil
+	}
+	var errs config.Errors
+	var walk func(error) bool
+	walk = func(err error) bool {
+		if ke, ok := err.(*keyError); ok {
+			errs = append(errs, cfg.ErrorAt(ke.key, "%v", ke.err))
+			return true
+		}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				if !walk(e) {
+					return false
+				}
+			}
+			return true
+		}
+		return false
+	}
+	if !walk(err) {
+		return err
+	}
+	return errs
 }
 
 // keyLabel names a configured key for a log line without its secret.
@@ -514,9 +586,9 @@ func loadJWTKey(spec string, resolve func(string) string) ([]jwtKey, error) {
 		return []jwtKey{{key: []byte(secret)}}, nil
 	}
 	path := resolve(spec)
-	data, err := os.ReadFile(path)
+	data, err := regular.ReadFile(path, maxKeyFileBytes)
 	if err != nil {
-		return nil, fmt.Errorf("load jwt key: %w", err)
+		return nil, fmt.Errorf("load jwt key %s: %w", path, unwrapPath(err))
 	}
 	keys, err := parsePEMKeys(data)
 	if err != nil {
@@ -599,9 +671,9 @@ func checkPublicKey(pub any) error {
 func (v *jwtVerifier) loadJWKS() error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	data, err := os.ReadFile(v.jwksPath)
+	data, err := regular.ReadFile(v.jwksPath, maxKeyFileBytes)
 	if err != nil {
-		return fmt.Errorf("read jwks: %w", err)
+		return fmt.Errorf("read jwks %s: %w", v.jwksPath, unwrapPath(err))
 	}
 	if v.keys.Load() != nil && bytes.Equal(data, v.lastJWKS) {
 		return nil

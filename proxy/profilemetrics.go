@@ -114,6 +114,10 @@ func (m *metrics) syncStats(s interface {
 			Help: "Changes from the central store to profiles this edge does not hold.",
 		}, func() float64 { return float64(s.Stats().Ignored) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "tailor_profile_rejected_total",
+			Help: "Profile documents from the central store that are not valid profiles: an update keeps the profile cached before it, a lookup serves the visitor without one.",
+		}, func() float64 { return float64(s.Stats().Rejected) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "tailor_profile_watch_restarts_total",
 			Help: "Times the profile watch was re-created after a reconnect or a stall, resuming from the next revision.",
 		}, func() float64 { return float64(s.Stats().Restarts) }),

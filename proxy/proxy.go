@@ -54,8 +54,9 @@ type Options struct {
 	Clock func() time.Time
 }
 
-// defaultPageCacheBytes holds a few hundred typical pages.
-const defaultPageCacheBytes = 64 << 20
+// DefaultPageCacheBytes bounds the compiled-page cache unless
+// Options.PageCacheBytes says otherwise: a few hundred typical pages.
+const DefaultPageCacheBytes = 64 << 20
 
 // Proxy forwards visitors' requests to the origin and streams the answers
 // back. Create it with New, run it with Serve, stop it with Shutdown.
@@ -122,7 +123,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	}
 	pageBytes := opts.PageCacheBytes
 	if pageBytes <= 0 {
-		pageBytes = defaultPageCacheBytes
+		pageBytes = DefaultPageCacheBytes
 	}
 	if p.pages, err = cache.NewPages[*pageShapes](pageBytes); err != nil {
 		return nil, err
@@ -144,7 +145,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	}
 	if cfg.Identity.JWT != nil {
 		if p.jwt, err = newJWTVerifier(cfg.Identity.JWT, cfg.Resolve, p.log); err != nil {
-			return nil, err
+			return nil, keyErrors(cfg, err)
 		}
 	}
 	p.profiles, p.source = opts.Profiles, opts.Source

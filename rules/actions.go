@@ -334,7 +334,7 @@ func (l *loader) fragment(ruleFile, p string) (b []byte, shown string, err error
 	if b, ok := l.fragments[shown]; ok {
 		return b, shown, nil
 	}
-	b, err = l.src.read(shown)
+	b, err = l.src.read(shown, MaxFragmentBytes)
 	if err != nil {
 		return nil, shown, fmt.Errorf("read fragment %s: %w", shown, unwrapPathError(err))
 	}

@@ -150,20 +150,15 @@ type rule struct {
 	def   *action
 	// exp is an experiment's.
 	exp *experiment
-	// taken holds, for each earlier rule of the page on the same
-	// selector, the trace's reason when that rule took it.
-	taken []takenReason
+	// takes is the trace's reason for a later rule of the page on the
+	// same selector when this rule has taken it.
+	takes string
 }
 
 type mapCase struct {
 	key string
 	act *action
 	// reason is the trace's when the case fires.
-	reason string
-}
-
-type takenReason struct {
-	by     int
 	reason string
 }
 
@@ -353,7 +348,7 @@ func (s *Set) Decide(p *Page, v *Visitor, r *Request) Decision {
 		tr := &d.Trace[i]
 		tr.Rule, tr.Selector = ru.id, p.selText[ru.sel]
 		if by := takenBy[ru.sel]; by > 0 {
-			tr.Reason = ru.takenBy(by - 1)
+			tr.Reason = p.rules[by-1].takes
 			continue
 		}
 		if ok, reason := ru.cond.eval(c); !ok {
@@ -396,16 +391,6 @@ func (s *Set) Decide(p *Page, v *Visitor, r *Request) Decision {
 		d.Actions = append(d.Actions, act)
 	}
 	return d
-}
-
-// takenBy returns the trace's reason when rule j took the selector.
-func (r *rule) takenBy(j int) string {
-	for _, t := range r.taken {
-		if t.by == j {
-			return t.reason
-		}
-	}
-	return "selector already taken"
 }
 
 // mapCase picks a map's case for the visitor: the stage's, or the first

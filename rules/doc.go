@@ -22,6 +22,19 @@
 //
 //	rules/home.yaml:8:17: warning: select: "main .grid .card" has 2 descendant or sibling combinators in a row: …
 //
+// Only regular files are read: an entry of the directory named *.yaml that
+// is a named pipe, a socket or a device is left out with a warning
+// (ErrSkippedFile), and a fragment that is not a regular file is an error
+// (ErrNotRegular), so that nothing a load reads can block it or never end.
+// A rule file may be at most MaxRuleFileBytes (16 MiB), a fragment
+// MaxFragmentBytes (1 MiB) (ErrTooLarge):
+//
+//	rules/huge.yaml: file too large: 20.3 MiB, more than the 16 MiB allowed
+//	rules/home.yaml:9:24: replace.file: read fragment /dev/zero: not a regular file (a character device)
+//
+// Loading takes time and memory in proportion to the rules: a selector
+// text or an if: expression is compiled once however many rules repeat it.
+//
 // A Set is immutable and safe for concurrent use. Per request, the proxy
 // calls Match with the path to find the page's rules (nil: leave the page
 // alone), then Decide with the visitor and the request facts. Decide is a

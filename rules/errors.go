@@ -9,6 +9,16 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/internal/regular"
+)
+
+// Limits on what a load reads (issue 15). A 76,000-rule file is some
+// 10 MB.
+const (
+	// MaxRuleFileBytes is the largest rule file a load reads.
+	MaxRuleFileBytes = 16 << 20
+	// MaxFragmentBytes is the largest {file: ...} fragment a load reads.
+	MaxFragmentBytes = 1 << 20
 )
 
 // Kinds of problem carried by config.Error.Err, beside config's own
@@ -26,6 +36,12 @@ var (
 	ErrTemplate = errors.New("invalid template")
 	// ErrFragment: a {file: ...} fragment that cannot be read.
 	ErrFragment = errors.New("missing fragment")
+	// ErrNotRegular: a rule file or fragment that is not a regular file
+	// (a named pipe, a device): reading it could block or never end.
+	ErrNotRegular = regular.ErrNotRegular
+	// ErrTooLarge: a rule file larger than MaxRuleFileBytes, or a
+	// fragment larger than MaxFragmentBytes.
+	ErrTooLarge = regular.ErrTooLarge
 	// ErrUndeclared: a stage or persona that is not declared.
 	ErrUndeclared = errors.New("undeclared name")
 	// ErrCostlySelector: a warning, not an error (see Set.Warnings): a
@@ -35,6 +51,10 @@ var (
 	// a style or an event handler. They are escaped for it (JavaScript,
 	// CSS), but code that reads them may still misuse them.
 	ErrScriptContext = errors.New("visitor values in script")
+	// ErrSkippedFile: a warning, not an error: an entry of the rules
+	// directory named *.yaml that is not a regular file (a named pipe, a
+	// socket, a device) and is left out of the load.
+	ErrSkippedFile = errors.New("skipped file")
 )
 
 // problems collects the errors and warnings of one load, across files.

@@ -12,9 +12,11 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/expr-lang/expr/vm"
 	"gopkg.in/yaml.v3"
 
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/internal/regular"
 )
 
 // Load reads every *.yaml file in dir, in name order (files whose names
@@ -30,7 +32,7 @@ import (
 // problem at all.
 func Load(dir string) (*Set, error) {
 	src := source{
-		read: os.ReadFile,
+		read: regular.ReadFile,
 		join: func(dir, p string) string {
 			if filepath.IsAbs(p) {
 				return filepath.Clean(p)
@@ -44,23 +46,42 @@ func Load(dir string) (*Set, error) {
 		return nil, fmt.Errorf("load rules: %w", err)
 	}
 	var names []string
+	var skipped []skippedFile
 	for _, e := range ents {
-		if isRuleFile(e) {
-			names = append(names, filepath.Join(dir, e.Name()))
+		if !isRuleFile(e) {
+			continue
+		}
+		name := filepath.Join(dir, e.Name())
+		mode := e.Type()
+		if mode&fs.ModeSymlink != 0 {
+			// A link (a Kubernetes ConfigMap's are) counts as what it
+			// points to; Stat does not open it, so a pipe cannot block.
+			fi, err := os.Stat(name)
+			if err != nil {
+				return nil, fmt.Errorf("load rules: %w", err)
+			}
+			mode = fi.Mode().Type()
+		}
+		switch {
+		case mode.IsDir():
+		case mode.IsRegular():
+			names = append(names, name)
+		default:
+			skipped = append(skipped, skippedFile{name, regular.Type(mode)})
 		}
 	}
-	return load(src, names)
+	return load(src, names, skipped)
 }
 
 // LoadFS is Load for a directory of fsys: for embedded rules and tests.
 // Fragments must be inside fsys.
 func LoadFS(fsys fs.FS, dir string) (*Set, error) {
 	src := source{
-		read: func(name string) ([]byte, error) {
+		read: func(name string, limit int64) ([]byte, error) {
 			if !fs.ValidPath(name) {
 				return nil, &fs.PathError{Op: "open", Path: name, Err: errors.New("outside the rule file system")}
 			}
-			return fs.ReadFile(fsys, name)
+			return regular.ReadFS(fsys, name, limit)
 		},
 		join: func(dir, p string) string { return path.Join(dir, p) },
 		dir:  path.Dir,
@@ -70,22 +91,43 @@ func LoadFS(fsys fs.FS, dir string) (*Set, error) {
 		return nil, fmt.Errorf("load rules: %w", err)
 	}
 	var names []string
+	var skipped []skippedFile
 	for _, e := range ents {
-		if isRuleFile(e) {
-			names = append(names, path.Join(dir, e.Name()))
+		if !isRuleFile(e) {
+			continue
+		}
+		name := path.Join(dir, e.Name())
+		fi, err := fs.Stat(fsys, name)
+		if err != nil {
+			return nil, fmt.Errorf("load rules: %w", err)
+		}
+		switch mode := fi.Mode(); {
+		case mode.IsDir():
+		case mode.IsRegular():
+			names = append(names, name)
+		default:
+			skipped = append(skipped, skippedFile{name, regular.Type(mode)})
 		}
 	}
-	return load(src, names)
+	return load(src, names, skipped)
 }
 
 func isRuleFile(e fs.DirEntry) bool {
 	return !e.IsDir() && strings.HasSuffix(e.Name(), ".yaml") && !strings.HasPrefix(e.Name(), ".")
 }
 
+// skippedFile is an entry of the rules directory named like a rule file
+// that is not a regular file: reading a named pipe would block the load
+// (and the watch that reloads) until something writes to it.
+type skippedFile struct {
+	name, kind string
+}
+
 // source is where rule files and fragments are read from: the OS or an
 // fs.FS, with its own path syntax.
 type source struct {
-	read func(name string) ([]byte, error)
+	// read reads a regular file of at most limit bytes (regular.ReadFile).
+	read func(name string, limit int64) ([]byte, error)
 	join func(dir, p string) string
 	dir  func(name string) string
 }
@@ -109,9 +151,12 @@ type loader struct {
 	// stagesAt is where the stages were declared, for messages.
 	stagesAt  string
 	personas  map[string]bool
-	segments  map[string]string // name -> where declared
-	ids       map[string]string // rule id -> where declared
-	fragments map[string][]byte // fragment path -> bytes
+	segments  map[string]string           // name -> where declared
+	ids       map[string]string           // rule id -> where declared
+	fragments map[string][]byte           // fragment path -> bytes
+	sels      map[string]compiledSelector // selector text -> compiled
+	exprs     map[string]compiledExpr     // if: source -> compiled
+	pageSels  map[string]int              // the page being compiled: selector key -> index
 	// target is the selector of the rule being compiled, as written:
 	// the element its actions write into, for warnings.
 	target string
@@ -123,7 +168,7 @@ type file struct {
 	keys map[string]entry
 }
 
-func load(src source, names []string) (*Set, error) {
+func load(src source, names []string, skipped []skippedFile) (*Set, error) {
 	l := &loader{
 		problems:  problems{order: map[string]int{}},
 		src:       src,
@@ -132,11 +177,21 @@ func load(src source, names []string) (*Set, error) {
 		segments:  map[string]string{},
 		ids:       map[string]string{},
 		fragments: map[string][]byte{},
+		sels:      map[string]compiledSelector{},
+		exprs:     map[string]compiledExpr{},
+	}
+	for i, s := range skipped {
+		l.order[s.name] = len(names) + i
+		l.warnAt(s.name, nil, ErrSkippedFile, "skipped: %s, not a regular file", s.kind)
 	}
 	var files []*file
 	for i, name := range names {
 		l.order[name] = i
-		b, err := src.read(name)
+		b, err := src.read(name, MaxRuleFileBytes)
+		if errors.Is(err, ErrNotRegular) || errors.Is(err, ErrTooLarge) {
+			l.at(name, nil, unwrapPathError(err), "%v", unwrapPathError(err))
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("load rules: %w", err)
 		}
@@ -338,12 +393,27 @@ func (l *loader) ifTest(f *fileReader, n *yaml.Node) test {
 	if !ok {
 		return nil
 	}
-	prog, err := compileExpr(src)
-	if err != nil {
-		f.errorAt(n, ErrExpression, "if: %s", exprMessage(err))
+	// An expression is compiled once per load, however many rules repeat
+	// it: each program costs some 5 KB.
+	c, seen := l.exprs[src]
+	if !seen {
+		var prog *vm.Program
+		if prog, c.err = compileExpr(src); c.err == nil {
+			c.test = exprTest(prog, src)
+		}
+		l.exprs[src] = c
+	}
+	if c.err != nil {
+		f.errorAt(n, ErrExpression, "if: %s", exprMessage(c.err))
 		return nil
 	}
-	return exprTest(prog, src)
+	return c.test
+}
+
+// compiledExpr is an if: expression as the loader compiled it.
+type compiledExpr struct {
+	test test
+	err  error
 }
 
 // exprMessage puts expr's multi-line error (message, source, caret) on

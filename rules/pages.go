@@ -29,6 +29,7 @@ func (l *loader) pages(f *file, e entry) {
 			continue
 		}
 		p := &Page{}
+		l.pageSels = map[string]int{}
 		var rules *yaml.Node
 		hasMatch := false
 		for _, pe := range entries {
@@ -135,11 +136,10 @@ func (l *loader) rule(f *fileReader, p *Page, n *yaml.Node) {
 	if !good {
 		return
 	}
-	for j, prev := range p.rules {
-		if prev.sel == r.sel {
-			r.taken = append(r.taken, takenReason{j, fmt.Sprintf("selector %s already taken by rule %s", p.selText[r.sel], prev.id)})
-		}
-	}
+	// What the trace says of a later rule on the same selector when this
+	// one takes it: made once per rule, not once per pair of rules on a
+	// selector, which was quadratic in a page's rules.
+	r.takes = fmt.Sprintf("selector %s already taken by rule %s", p.selText[r.sel], r.id)
 	p.rules = append(p.rules, r)
 	if r.kind == kindExperiment {
 		x := Experiment{ID: r.id, Holdout: r.exp.holdout}
@@ -151,29 +151,44 @@ func (l *loader) rule(f *fileReader, p *Page, n *yaml.Node) {
 }
 
 // selector compiles the selector at n into page p's list, reusing an
-// equal selector of an earlier rule.
+// equal selector of an earlier rule. A text is compiled once per load,
+// and found again by a map: scanning the page's selectors for an equal
+// one, each turned back into text, made a page of 8,000 rules take 25 s
+// to load (issue 15).
 func (l *loader) selector(f *fileReader, p *Page, n *yaml.Node) (int, bool) {
 	s, ok := f.str(n, "select")
 	if !ok {
 		return 0, false
 	}
-	sel, err := compileSelector(s)
-	if err != nil {
-		f.errorAt(n, ErrSelector, "select: invalid selector %q: %v", truncate(s, 80), err)
+	c, seen := l.sels[s]
+	if !seen {
+		c.sel, c.err = compileSelector(s)
+		if c.err == nil {
+			c.key = c.sel.String()
+		}
+		l.sels[s] = c
+	}
+	if c.err != nil {
+		f.errorAt(n, ErrSelector, "select: invalid selector %q: %v", truncate(s, 80), c.err)
 		return 0, false
 	}
-	key := sel.String()
-	for i, have := range p.sels {
-		if have.String() == key {
-			return i, true
-		}
+	if i, ok := l.pageSels[c.key]; ok {
+		return i, true
 	}
-	for _, w := range sel.Costly() {
+	for _, w := range c.sel.Costly() {
 		f.warnAt(f.file, n, ErrCostlySelector, "select: %s; pages on which matching it takes too long are served unchanged", w)
 	}
-	p.sels = append(p.sels, sel)
+	p.sels = append(p.sels, c.sel)
 	p.selText = append(p.selText, s)
+	l.pageSels[c.key] = len(p.sels) - 1
 	return len(p.sels) - 1, true
+}
+
+// compiledSelector is a selector text as the loader compiled it.
+type compiledSelector struct {
+	sel *selector.Selector
+	key string // sel.String(): equal selectors written differently share it
+	err error
 }
 
 // compileSelector compiles a CSS selector or a comma-separated group of

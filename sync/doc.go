@@ -2,7 +2,10 @@
 // customer store over NATS: it starts an embedded server or connects to
 // one, reads profiles from the JetStream KV bucket on a cache miss, applies
 // the bucket's updates to cached profiles as they happen (resuming after an
-// outage without losing any), and bulk-loads profiles into the bucket. It
+// outage without losing any), and bulk-loads profiles into the bucket. A
+// document in the bucket that is not a valid profile never replaces a
+// cached one: the watch keeps the last good profile, logs the update and
+// counts it (WatchStats.Rejected). It
 // also publishes the edge's events to a JetStream stream (Store.Events),
 // through a bounded queue that never makes a request wait for NATS.
 //

@@ -27,6 +27,7 @@ func (s *Store) Get(ctx context.Context, id string) (*cache.Profile, uint64, err
 	if err != nil {
 		// A bad document is the central store's bug, not a reason to keep
 		// asking: the edge treats it as absent, and says so in the log.
+		s.watch.rejected.Add(1)
 		s.log.Warn("profile in the store is not valid; serving the visitor without it", "rev", rev, "err", err)
 		return nil, rev, nil
 	}

@@ -29,6 +29,10 @@ type WatchStats struct {
 	Applied uint64
 	// Ignored counts changes to profiles this edge does not hold.
 	Ignored uint64
+	// Rejected counts profile documents that are not valid profiles,
+	// from the watch (the cached profile is kept) and from Get (the
+	// visitor is served without one).
+	Rejected uint64
 	// Restarts counts watches re-created (reconnects, stalls).
 	Restarts uint64
 	// Revision is the last revision seen.
@@ -39,8 +43,8 @@ type WatchStats struct {
 }
 
 type watchCounters struct {
-	applied, ignored, restarts, revision atomic.Uint64
-	lagNanos                             atomic.Int64
+	applied, ignored, rejected, restarts, revision atomic.Uint64
+	lagNanos                                       atomic.Int64
 }
 
 // Watching reports whether Watch has started following the bucket.
@@ -49,13 +53,15 @@ func (s *Store) Watching() bool { return s.watching.Load() }
 // Stats returns the watch's counters.
 func (s *Store) Stats() WatchStats {
 	w := &s.watch
-	return WatchStats{Applied: w.applied.Load(), Ignored: w.ignored.Load(), Restarts: w.restarts.Load(),
+	return WatchStats{Applied: w.applied.Load(), Ignored: w.ignored.Load(), Rejected: w.rejected.Load(), Restarts: w.restarts.Load(),
 		Revision: w.revision.Load(), LagSeconds: time.Duration(w.lagNanos.Load()).Seconds()}
 }
 
 // Watch applies every change made to the bucket to the profiles c holds,
 // until ctx ends: a put replaces the cached profile, a delete makes it
-// absent, and changes to profiles c does not hold are ignored. It starts
+// absent, and changes to profiles c does not hold are ignored. A put of a
+// document that is not a valid profile changes nothing: the last good
+// profile stays cached, and the put is logged and counted (Rejected). It starts
 // from the bucket's current revision and tracks the last one it applied:
 // after a reconnect, a server restart or a stall it resumes from the next,
 // so no change made meanwhile is missed. It waits for the bucket first.
@@ -192,8 +198,12 @@ func (s *Store) apply(e jetstream.KeyValueEntry, c *cache.Profiles) {
 	if e.Operation() == jetstream.KeyValuePut {
 		var err error
 		if p, err = cache.ParseProfile(e.Value()); err != nil {
-			s.log.Warn("profile update is not valid; the visitor is served without a profile", "rev", e.Revision(), "err", err)
-			p = nil
+			// The central store's bug, not the visitor's: dropping the
+			// profile would serve them as a stranger (issue 15).
+			s.watch.rejected.Add(1)
+			s.log.Warn("profile update is not valid; the last good profile stays cached", "rev", e.Revision(), "err", err)
+			s.watch.lagNanos.Store(int64(time.Since(e.Created())))
+			return
 		}
 	}
 	if c.Update(id, p, e.Revision()) {

@@ -17,10 +17,12 @@ import (
 
 // check validates the configuration, the TLS certificate and key when
 // listen_tls is set, and the rule files (selectors, fragments,
-// expressions, stages, weights) and prints every problem as
-// file:line:col: message, and every warning (selectors whose matching
-// costs more as pages grow) as file:line:col: warning: message, which
-// does not make it fail.
+// expressions, stages, weights), loads every key file serve loads and
+// compares the caches with the machine's memory (preflight), and prints
+// every problem as file:line:col: message, and every warning (selectors
+// whose matching costs more as pages grow, an admin listener open to
+// other hosts without a token, visitor values written into scripts) as
+// file:line:col: warning: message, which does not make it fail.
 func (m *Main) check(args []string) int {
 	var c commonFlags
 	flags := m.flagSet("check", &c)
@@ -31,6 +33,9 @@ func (m *Main) check(args []string) int {
 	if code != exitOK {
 		return code
 	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintln(m.Stderr, w)
+	}
 	// The certificate is loaded as serve loads it, with the same messages.
 	var cert *tls.Certificate
 	if cfg.ListenTLS != "" {
@@ -40,14 +45,20 @@ func (m *Main) check(args []string) int {
 			return exitInvalid
 		}
 	}
-	fmt.Fprintf(m.Stdout, "%s: ok\n", c.config)
+	// What serve meets on this machine: key files, data_dir, memory.
+	if err := preflight(cfg); err != nil {
+		fmt.Fprintln(m.Stderr, err)
+		code = exitInvalid
+	} else {
+		fmt.Fprintf(m.Stdout, "%s: ok\n", c.config)
+	}
 	if cert != nil {
 		m.checkedCertificate(cfg.Resolve(cfg.TLS.CertFile), cert.Leaf)
 	}
 	dir := cfg.Resolve(cfg.Rules.Dir)
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(m.Stdout, "%s: no rules directory: tailor will pass every page through\n", dir)
-		return exitOK
+		return code
 	}
 	set, err := rules.Load(dir)
 	if err != nil {
@@ -65,7 +76,7 @@ func (m *Main) check(args []string) int {
 		fmt.Fprintf(m.Stdout, ", %d %s", n, plural(n, "warning", "warnings"))
 	}
 	fmt.Fprintln(m.Stdout, ")")
-	return exitOK
+	return code
 }
 
 // checkedCertificate says whom the TLS certificate is for and until when,

@@ -38,11 +38,19 @@ func (m *Main) serve(ctx context.Context, args []string) int {
 	if code != exitOK {
 		return code
 	}
+	// Before anything is allocated or started: what check would refuse.
+	if err := preflight(cfg); err != nil {
+		fmt.Fprintln(m.Stderr, err)
+		return exitInvalid
+	}
 	return m.run(ctx, cfg, log)
 }
 
 // run serves cfg until ctx ends, then drains.
 func (m *Main) run(ctx context.Context, cfg *config.Config, log *slog.Logger) int {
+	for _, w := range cfg.Warnings() { // what tailor check warns of
+		log.Warn("configuration warning", "warning", w.Error())
+	}
 	opts := proxy.Options{Logger: log, Version: Version}
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
