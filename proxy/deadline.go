@@ -129,6 +129,11 @@ func (c *idleConn) SetReadDeadline(t time.Time) error {
 		c.headerDone()
 		return nil
 	}
+	if t.IsZero() && c.ownerRead && c.headerUntil.IsZero() && c.headerTimeout > 0 {
+		// The next request's first byte was already buffered (a
+		// pipelined request), so no read saw it: its header starts now.
+		c.armHeader(time.Now())
+	}
 	if t.IsZero() && !c.headerUntil.IsZero() {
 		// fasthttp lifts its keep-alive deadline once a request's
 		// first byte is in; the header's own deadline stands.
@@ -145,6 +150,9 @@ func (c *idleConn) SetReadDeadline(t time.Time) error {
 
 // armHeader starts the whole-header deadline at now.
 func (c *idleConn) armHeader(now time.Time) {
+	if c.pinned {
+		return
+	}
 	if c.limits != nil {
 		c.limits.waiting(c)
 	}
@@ -180,8 +188,11 @@ func keepOpen(c net.Conn) {
 		case *idleConn:
 			if x.limits != nil {
 				x.limits.busy(x)
-				x.pinned = true
 			}
+			// No header deadline either: the splice's reads are not
+			// requests.
+			x.pinned = true
+			x.headerTimeout, x.headerUntil = 0, time.Time{}
 			return
 		default:
 			return
@@ -192,15 +203,20 @@ func keepOpen(c net.Conn) {
 // Close closes the connection and frees its slot in the listener's
 // limits.
 func (c *idleConn) Close() error {
+	// fasthttp may close a connection from two goroutines (its own, and
+	// Shutdown's for idle ones): the slot is freed by the first Close.
+	prev := c.state.Swap(connClosed)
+	if prev == connClosed {
+		return c.Conn.Close()
+	}
 	if c.limits != nil {
 		c.limits.busy(c)
-		if c.state.Swap(connClosed) == connEvicted {
+		if prev == connEvicted {
 			c.limits.overshoot.Add(-1) // the newcomer has its slot now
 		}
 	}
 	if c.release != nil {
 		c.release()
-		c.release = nil
 	}
 	return c.Conn.Close()
 }

@@ -99,6 +99,29 @@ func newConnLimits(cfg *config.Config, trusted []netip.Prefix, reg prometheus.Re
 // admit takes a slot for a connection from addr and returns what frees
 // it, or nil when the connection is over a limit and must be closed.
 func (l *connLimits) admit(addr net.Addr) (release func()) {
+	ip := netip.Addr{}
+	if ta, ok := addr.(*net.TCPAddr); ok {
+		ip, _ = netip.AddrFromSlice(ta.IP)
+		ip = ip.Unmap()
+	}
+	if ip.Is6() {
+		// One IPv6 host has a /64 to pick addresses from.
+		ip = netip.PrefixFrom(ip, 64).Masked().Addr()
+	}
+	perIP := ip.IsValid() && !isTrusted(l.trusted, ip)
+	if perIP {
+		// The address's own cap first: a client over it is refused
+		// before it can make anyone else give way.
+		l.mu.Lock()
+		n := l.byIP[ip]
+		if n >= l.perIP {
+			l.mu.Unlock()
+			l.refusedIP.Inc()
+			return nil
+		}
+		l.byIP[ip] = n + 1
+		l.mu.Unlock()
+	}
 	if l.open.Add(1) > int64(l.max)+l.overshoot.Load() {
 		// Room is made by closing the longest waiting connection; its
 		// slot comes back when its goroutine sees the close, a moment
@@ -106,38 +129,31 @@ func (l *connLimits) admit(addr net.Addr) (release func()) {
 		// sixty-fourth of the cap).
 		if l.overshoot.Load() >= int64(l.max/64+16) || !l.evictOldest() {
 			l.open.Add(-1)
+			if perIP {
+				l.leave(ip)
+			}
 			l.refusedMax.Inc()
 			return nil
 		}
 	}
-	ip := netip.Addr{}
-	if ta, ok := addr.(*net.TCPAddr); ok {
-		ip, _ = netip.AddrFromSlice(ta.IP)
-		ip = ip.Unmap()
-	}
-	if !ip.IsValid() || isTrusted(l.trusted, ip) {
+	if !perIP {
 		return func() { l.open.Add(-1) }
 	}
-	l.mu.Lock()
-	n := l.byIP[ip]
-	if n >= l.perIP {
-		l.mu.Unlock()
-		l.open.Add(-1)
-		l.refusedIP.Inc()
-		return nil
-	}
-	l.byIP[ip] = n + 1
-	l.mu.Unlock()
 	return func() {
-		l.mu.Lock()
-		if l.byIP[ip] <= 1 {
-			delete(l.byIP, ip)
-		} else {
-			l.byIP[ip]--
-		}
-		l.mu.Unlock()
+		l.leave(ip)
 		l.open.Add(-1)
 	}
+}
+
+// leave gives back a slot of ip's.
+func (l *connLimits) leave(ip netip.Addr) {
+	l.mu.Lock()
+	if l.byIP[ip] <= 1 {
+		delete(l.byIP, ip)
+	} else {
+		l.byIP[ip]--
+	}
+	l.mu.Unlock()
 }
 
 // waiting lists c (again, at the tail) among the connections without a

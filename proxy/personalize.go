@@ -140,8 +140,13 @@ func (p *Proxy) decide(ctx *fasthttp.RequestCtx, st *ruleState, page *rules.Page
 	} else {
 		profile := p.await(v)
 		p.track(st.set, &ctx.Request, v, profile, journeyStep(st.set, string(ctx.Path())), now)
-		if !ctx.IsHead() {
+		switch {
+		case !ctx.IsHead():
 			p.countView(v)
+		case v.view != nil:
+			// A HEAD is decided as its GET would be, but is no page
+			// view: the visitor's journey state is not written.
+			v.view.changed = false
 		}
 		visitor, request = visitorOf(&ctx.Request, &v.id, profile, v.view, now, p.trustsClient(ctx))
 	}

@@ -1,6 +1,9 @@
 package rewrite
 
-import "strconv"
+import (
+	"html"
+	"strconv"
+)
 
 // Op is what an Edit does to the elements its selector matched.
 type Op uint8
@@ -55,13 +58,25 @@ type Edit struct {
 }
 
 // valueIn returns what e writes into the content of an element with
-// flags.
-func (e *Edit) valueIn(flags uint16) []byte {
+// flags; ok is false when it cannot be written there (RawText gave
+// nothing), and the element's content is then left as it is.
+func (e *Edit) valueIn(flags uint16) (v []byte, ok bool) {
 	if e.RawText == nil || flags&(fScript|fStyle) == 0 {
-		return e.Value
+		return e.Value, true
 	}
 	if flags&fScript != 0 {
-		return e.RawText("script")
+		v = e.RawText("script")
+	} else {
+		v = e.RawText("style")
 	}
-	return e.RawText("style")
+	if v == nil {
+		return nil, false
+	}
+	if flags&fForeign != 0 {
+		// In SVG or MathML the parser decodes character references in
+		// a script or style too: escaped once more, the text reads as
+		// JavaScript or CSS escaped it (CSS lets & and # through).
+		v = []byte(html.EscapeString(string(v)))
+	}
+	return v, true
 }

@@ -225,12 +225,17 @@ func (r *renderer) element(i int32) {
 		r.copyTo(s.c0)
 	}
 	if a.prepend >= 0 {
-		r.put(r.edits[a.prepend].valueIn(s.flags))
+		v, _ := r.edits[a.prepend].valueIn(s.flags)
+		r.put(v)
 	}
 	if a.inner >= 0 {
-		r.put(r.edits[a.inner].valueIn(s.flags))
-		r.cur, r.skip = s.e0, s.e0
-		r.removed(s, s.gi)
+		// Content that cannot be written into this element leaves the
+		// origin's as it is.
+		if v, ok := r.edits[a.inner].valueIn(s.flags); ok {
+			r.put(v)
+			r.cur, r.skip = s.e0, s.e0
+			r.removed(s, s.gi)
+		}
 	}
 	if (a.append >= 0 || a.after >= 0) && s.flags&fNoEnd == 0 {
 		r.open = i
@@ -283,7 +288,8 @@ func (r *renderer) close(i int32) {
 		if a.inner < 0 {
 			r.closeTo(s, s.gi) // descendants the end tag closes
 		}
-		r.put(r.edits[a.append].valueIn(s.flags))
+		v, _ := r.edits[a.append].valueIn(s.flags)
+		r.put(v)
 	}
 	if a.after >= 0 {
 		if s.e1 > s.e0 {

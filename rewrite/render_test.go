@@ -384,3 +384,28 @@ func TestFirstChangeIsBeforeEveryChangedByte(t *testing.T) {
 		}
 	}
 }
+
+// TestRawTextGoesWhereTheContentIsScriptOrStyle (issue 15): content edits
+// write RawText into a <script> of JavaScript or JSON and into a <style>,
+// Value elsewhere (a client-side template's <script type=text/x-…>
+// included); SVG's script and style get it escaped once more, as their
+// text is read as markup; a RawText that gives nothing leaves the content
+// as it was.
+func TestRawTextGoesWhereTheContentIsScriptOrStyle(t *testing.T) {
+	page := `<script id=a>x</script><script id=b type="application/ld+json">x</script>` +
+		`<script id=c type="text/x-handlebars-template">x</script><style id=d>x</style><p id=e>x</p>` +
+		`<svg><style id=f>x</style></svg><script id=g>keep</script>`
+	tpl := compileT(t, page, "#a", "#b", "#c", "#d", "#e", "#f", "#g")
+	raw := func(elem string) []byte { return []byte(elem + ":a&#59;b") }
+	var edits []Edit
+	for sel := range 6 {
+		edits = append(edits, Edit{Sel: sel, Op: Inner, Value: []byte("html"), RawText: raw})
+	}
+	edits = append(edits, Edit{Sel: 6, Op: Inner, Value: []byte("html"), RawText: func(string) []byte { return nil }})
+	want := `<script id=a>script:a&#59;b</script><script id=b type="application/ld+json">script:a&#59;b</script>` +
+		`<script id=c type="text/x-handlebars-template">html</script><style id=d>style:a&#59;b</style><p id=e>html</p>` +
+		`<svg><style id=f>style:a&amp;#59;b</style></svg><script id=g>keep</script>`
+	if got := string(tpl.Render(nil, edits)); got != want {
+		t.Errorf("Render =\n%s\nwant\n%s", got, want)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 	"unsafe"
 
 	"github.com/andybalholm/cascadia"
@@ -72,9 +73,34 @@ const (
 	fLTEnd                          // a text "<" ends the content
 	fTagOnly                        // only start-tag edits apply (see span)
 	fNoTag                          // start-tag edits do not apply: its tag is not its only source of attributes
-	fScript                         // a <script>: content edits write Edit.RawText's JavaScript
+	fScript                         // a <script> of JavaScript or JSON: content edits write Edit.RawText's
 	fStyle                          // a <style>: content edits write Edit.RawText's CSS
+	fForeign                        // a script or style in SVG or MathML: its text is read as markup too
 )
+
+// jsTypes are the <script> types whose content is JavaScript or JSON (as
+// html/template's isJSType has them); another type (a client-side
+// template, text/x-handlebars-template) holds text that its code turns
+// into markup, which HTML escaping suits.
+var jsTypes = map[string]bool{
+	"": true, "application/ecmascript": true, "application/javascript": true, "application/json": true,
+	"application/ld+json": true, "application/x-ecmascript": true, "application/x-javascript": true,
+	"module": true, "text/ecmascript": true, "text/javascript": true, "text/javascript1.0": true,
+	"text/javascript1.1": true, "text/javascript1.2": true, "text/javascript1.3": true,
+	"text/javascript1.4": true, "text/javascript1.5": true, "text/jscript": true, "text/livescript": true,
+	"text/x-ecmascript": true, "text/x-javascript": true,
+}
+
+// isJSScript reports whether the <script> n holds JavaScript or JSON.
+func isJSScript(n *html.Node) bool {
+	for _, a := range n.Attr {
+		if a.Namespace == "" && a.Key == "type" {
+			t, _, _ := strings.Cut(a.Val, ";")
+			return jsTypes[strings.ToLower(strings.TrimSpace(t))]
+		}
+	}
+	return true
+}
 
 var bom = []byte("\xef\xbb\xbf")
 
@@ -425,9 +451,14 @@ func (c *compiler) span(e *htmltree.Elem) (s span, g groups, why skip) {
 	n := e.Node
 	switch n.Data { // in any namespace: an SVG <script> runs too
 	case "script":
-		s.flags |= fScript
+		if isJSScript(n) {
+			s.flags |= fScript
+		}
 	case "style":
 		s.flags |= fStyle
+	}
+	if s.flags&(fScript|fStyle) != 0 && n.Namespace != "" {
+		s.flags |= fForeign
 	}
 	if n.Namespace == "" {
 		switch n.DataAtom {

@@ -289,8 +289,10 @@ func modeName(m contentMode) string {
 // reads as a refresh ("5; url=…", as <meta http-equiv=refresh> takes it)
 // to a URL with a scheme other than http or https: that URL is replaced
 // by #ZgotmplZ, as html/template replaces an unsafe href (a javascript:
-// refresh runs script; another site's is an open redirect only when the
-// author wrote it). Any other content value is returned as it is.
+// refresh runs script). As for an href, only the scheme is checked: a
+// value that is a whole URL ("//elsewhere.example") still leads
+// elsewhere, so a template should write the host itself. Any other
+// content value is returned as it is.
 func filterRefresh(v []byte) []byte {
 	s := html.UnescapeString(string(v))
 	i := skipSpace(s, 0)

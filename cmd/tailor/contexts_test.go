@@ -31,6 +31,8 @@ const contextPage = `<!doctype html><html><head>
 <script id="twice">var twiceA = "", twiceB = '';</script>
 <script id="tmpl">var tmplLit = ` + "``" + `;</script>
 <script id="pre">var preVal;</script>
+<script id="hbs" type="text/x-handlebars-template"><p>Hi</p></script>
+<script id="keep">var kept = 1;</script>
 <style id="theme">p.hello { color: black }</style>
 </head><body>
 <p class="hello">Hello</p>
@@ -53,6 +55,8 @@ const contextRules = `pages:
       - { id: script-twice, select: "#twice", inner: "var twiceA = \"{{ .Traits.v }}\", twiceB = '{{ .Traits.v }}';" }
       - { id: script-template-literal, select: "#tmpl", inner: "var tmplLit = ` + "`{{ .Traits.v }}`" + `;" }
       - { id: script-prepend, select: "#pre", prepend: "var preVal = {{ .Traits.v }};" }
+      - { id: client-template, select: "#hbs", inner: "<p>Hi {{ .Traits.v }}</p>" }
+      - { id: prose-in-a-script, select: "#keep", text: "it's {{ .Traits.v }}" }
       - { id: style-inner, select: "#theme", inner: "p.hello { color: {{ .Traits.v }} }" }
       - { id: markup, select: ".hello", inner: "<b>Hi {{ .Traits.v }}</b>" }
       - { id: text, select: ".plain", text: "Hi {{ .Traits.v }}" }
@@ -166,8 +170,17 @@ func TestHostileValuesAreEscapedForTheirContext(t *testing.T) {
 			t.Errorf("value %q changed the page's structure:\n%s\nwant\n%s", v, got, want)
 		}
 	}
+	// A client-side template's <script> holds markup: HTML escaping. Text
+	// that html/template cannot place in JavaScript (an apostrophe opens
+	// a string that never ends) leaves the <script> as the origin sent it.
+	page := get(`<b>`)
+	for _, want := range []string{`<script id="hbs" type="text/x-handlebars-template"><p>Hi &lt;b&gt;</p></script>`, `<script id="keep">var kept = 1;</script>`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("<b>: the page does not contain %s\n%s", want, page)
+		}
+	}
 	// A harmless value reads as written in every context.
-	page := get(`O'Brien`)
+	page = get(`O'Brien`)
 	for _, want := range []string{`<b>Hi O&#39;Brien</b>`, `var cfgUser = "O\u0027Brien";`, `href="O%27Brien"`, `content="3600; url=O&#39;Brien"`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("O'Brien: the page does not contain %s\n%s", want, page)

@@ -108,8 +108,25 @@ func TestSlowlorisHeaderIsCutAtHeaderTimeout(t *testing.T) {
 		t.Errorf("a header trickled after a keep-alive wait: cut %v after %v, want cut after about 1s", cut, took)
 	}
 
-	if n := metric(t, admin, `tailor_rejected_requests_total{reason="timeout"}`); n < 2 {
-		t.Errorf("cut headers counted %v times, want 2", n)
+	// A pipelined request whose first byte came with the previous one:
+	// its header is under the deadline too.
+	c = dialFrom(t, "127.0.0.1", addr)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\nG")
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	br := bufio.NewReader(c)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("the first of two pipelined requests: %v", err)
+	} else {
+		io.Copy(io.Discard, resp.Body)
+	}
+	c.SetReadDeadline(time.Time{})
+	took, cut = trickle(c, header[1:], 100*time.Millisecond)
+	if !cut || took > 2500*time.Millisecond {
+		t.Errorf("a pipelined header trickled: cut %v after %v, want cut within about 1s", cut, took)
+	}
+
+	if n := metric(t, admin, `tailor_rejected_requests_total{reason="timeout"}`); n < 3 {
+		t.Errorf("cut headers counted %v times, want 3", n)
 	}
 }
 
