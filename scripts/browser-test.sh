@@ -3,7 +3,8 @@
 # visitor and as Jane and checks that only the personalized blocks differ;
 # then logs into the console, checks its maps, experiment and audience
 # against traffic it sent, and follows a persona's preview link; and a page
-# served through tailor echoes a thousand messages over a WebSocket. Saves
+# served through tailor echoes ten thousand messages over a WebSocket; and
+# hostile profile values in every context a template lands in run no script. Saves
 # screenshots (the README's). Installs Debian's chromium first when
 # there is none. Screenshots go to $TAILOR_SCREENSHOTS (docs/screenshots
 # refreshes the README's), else a new temporary folder; the test names it.

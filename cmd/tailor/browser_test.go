@@ -423,7 +423,7 @@ func TestBrowserWebSocketThroughTailorIsNotCut(t *testing.T) {
 	listen, admin := startServe(t, origin.URL, "")
 	ctx := newBrowser(t, chrome)
 
-	const n = 1000
+	const n = 10000
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate("http://"+listen+"/"),
 		chromedp.WaitVisible(chromedp.CSS("#ready")),
