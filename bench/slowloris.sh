@@ -143,6 +143,7 @@ wait_held() {
 
 : >"$TMP/runs"
 : >"$TMP/held"
+: >"$TMP/attack-cpu"
 ramp=$((ATTACK_CONNS / ATTACK_RATE + 2))
 log "plan: $ROUNDS round(s) of wrk -c$CONNECTIONS -d$DURATION without and with $ATTACK_CONNS slowloris connections" \
 	"from $ATTACK_SOURCES addresses (ramp ~${ramp}s), then the exhaustion run; ~$(((ROUNDS * (2 * DUR_S + ramp + 4) + 2 * DUR_S + 40) / 60 + 1)) min"
@@ -153,7 +154,11 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	attack $((ramp + DUR_S + 30))
 	wait_held
 	log "round $r: with $(attack_col 2) connections held"
+	a0=0 a1=0
+	for p in "${ATTACK_PIDS[@]}"; do a0=$((a0 + $(cpu_ticks "$p"))); done
 	wrk_run attack
+	for p in "${ATTACK_PIDS[@]}"; do a1=$((a1 + $(cpu_ticks "$p"))); done
+	echo "$(((a1 - a0) * 100 / CLK_TCK / DUR_S))" >>"$TMP/attack-cpu"
 	printf '%s\t%s\t%s\t%s\t%s\n' "$(attack_col 2)" "$(metric tailor_open_connections)" \
 		"$(rss_mib "${PID_OF[tailor]}")" "$(attack_col 6)" "$(metric tailor_connections_evicted_total)" >>"$TMP/held"
 	stop_attack
@@ -173,6 +178,7 @@ printf '  ratio (with / without): req/s %.2f, p99 %.2f, tailor CPU per request %
 	"$(awk -v a="$(med attack 2)" -v b="$(med baseline 2)" 'BEGIN {print a / b}')" \
 	"$(awk -v a="$(p99med attack)" -v b="$(p99med baseline)" 'BEGIN {print a / b}')" \
 	"$(awk -v a="$(med attack 6)" -v b="$(med baseline 6)" 'BEGIN {print a / b}')"
+echo "  the attackers used $(median <"$TMP/attack-cpu")% of core 0 (wrk's core) during the attack runs (median)"
 echo "  tailor_connections_refused_total: $(curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | grep '^tailor_connections_refused_total' | tr '\n' ' ')"
 echo "  tailor_rejected_requests_total{reason=\"timeout\"}: $(metric 'tailor_rejected_requests_total{reason="timeout"}')"
 
