@@ -62,13 +62,7 @@ func Load(dir string) (*Set, error) {
 			}
 			mode = fi.Mode().Type()
 		}
-		switch {
-		case mode.IsDir():
-		case mode.IsRegular():
-			names = append(names, name)
-		default:
-			skipped = append(skipped, skippedFile{name, regular.Type(mode)})
-		}
+		names, skipped = sortRuleFile(names, skipped, name, mode)
 	}
 	return load(src, names, skipped)
 }
@@ -101,15 +95,23 @@ func LoadFS(fsys fs.FS, dir string) (*Set, error) {
 		if err != nil {
 			return nil, fmt.Errorf("load rules: %w", err)
 		}
-		switch mode := fi.Mode(); {
-		case mode.IsDir():
-		case mode.IsRegular():
-			names = append(names, name)
-		default:
-			skipped = append(skipped, skippedFile{name, regular.Type(mode)})
-		}
+		names, skipped = sortRuleFile(names, skipped, name, fi.Mode())
 	}
 	return load(src, names, skipped)
+}
+
+// sortRuleFile adds the rule file name of the given mode to the files to
+// load when it is a regular file, to those skipped (with a warning) when
+// it is not a directory either.
+func sortRuleFile(names []string, skipped []skippedFile, name string, mode fs.FileMode) ([]string, []skippedFile) {
+	switch {
+	case mode.IsDir():
+	case mode.IsRegular():
+		names = append(names, name)
+	default:
+		skipped = append(skipped, skippedFile{name, regular.Type(mode)})
+	}
+	return names, skipped
 }
 
 func isRuleFile(e fs.DirEntry) bool {

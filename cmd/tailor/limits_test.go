@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -135,18 +136,13 @@ func TestSlowlorisHeaderIsCutAtHeaderTimeout(t *testing.T) {
 // whole.
 func TestSlowUploadBodyReachesTheOrigin(t *testing.T) {
 	got := make(chan string, 1)
-	origin := http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		got <- string(b)
 		io.WriteString(w, "ok")
-	})}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go origin.Serve(ln)
+	}))
 	defer origin.Close()
-	addr := serveTailor(t, ln.Addr().String(), "limits: { header_timeout: 1s }\n", "")
+	addr := serveTailor(t, origin.Listener.Addr().String(), "limits: { header_timeout: 1s }\n", "")
 	c := dialFrom(t, "127.0.0.1", addr)
 	body := "0123456789ab"
 	io.WriteString(c, "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\n")
@@ -214,19 +210,14 @@ func TestConnectionsPerIPAreCapped(t *testing.T) {
 // descriptors running out; when every connection has a request under way,
 // the newcomer is closed. The gauge shows how many are open.
 func TestMaxConnsCapsOpenConnections(t *testing.T) {
-	origin := http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
 			time.Sleep(1500 * time.Millisecond)
 		}
 		io.WriteString(w, "ok")
-	})}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go origin.Serve(ln)
+	}))
 	defer origin.Close()
-	addr, admin := serveTailorAdmin(t, ln.Addr().String(), "limits: { max_conns: 3 }\n", "")
+	addr, admin := serveTailorAdmin(t, origin.Listener.Addr().String(), "limits: { max_conns: 3 }\n", "")
 
 	// Three idle keep-alive connections: a fourth takes the oldest's place.
 	var held []net.Conn
