@@ -2,11 +2,17 @@
 // forwards their requests to the origin with a fasthttp client, and streams
 // the origin's responses back.
 //
-// A response passes through byte for byte — status, headers in order,
-// Set-Cookie untouched, body streamed in both directions — except for the
-// hop-by-hop headers RFC 9110 section 7.6.1 says a proxy must drop and the
-// X-Forwarded-* headers a proxy adds. The one place where a response may be
-// changed is Proxy.respond; everything else is plumbing.
+// A response passes through byte for byte — status, headers in order and
+// case, the origin's Date (startResponseHeader; one is added when it has
+// none), Set-Cookie untouched, body streamed in both directions — except
+// for the hop-by-hop headers RFC 9110 section 7.6.1 says a proxy must drop
+// and the X-Forwarded-* and Forwarded headers a proxy adds. Requests with
+// header names that are not tokens are refused (checkFraming); names with
+// an underscore are dropped unless underscores_in_headers is on; country
+// headers count only from trusted proxies. A HEAD on a page with rules is
+// asked of the origin as a GET and answered the personalized page's
+// headers. The one place where a response may be changed is
+// Proxy.respond; everything else is plumbing.
 //
 // A page with rules takes one of three paths (personalize.go, stream.go):
 // buffered whole, compiled or reused from the page cache, and rendered;
@@ -28,7 +34,13 @@
 // their Upgrade dropped.
 //
 // The visitor listener rides out accept errors such as running out of file
-// descriptors (deadline.go) instead of ending Serve.
+// descriptors (deadline.go) instead of ending Serve. Its connections
+// (idleConn) have an inactivity timeout, and a deadline for a whole request
+// header (limits.header_timeout, against slowloris) that ends when
+// fasthttp's HeaderReceived hook says the header is in. limits.go caps
+// connections per client address and in all; at the cap a newcomer takes
+// the place of the connection that has waited longest without a request
+// under way.
 //
 // ServeTLS serves the same site over TLS (listen_tls). TLS sits on top of
 // the visitor listener, so its connections are under the same limits and
