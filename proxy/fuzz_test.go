@@ -32,7 +32,6 @@ func FuzzHeaderParsers(f *testing.F) {
 		conn.add(value)
 		conn.has(value)
 		_ = rawHeader(raw, string(value))
-		_ = primaryLanguage(value)
 		_ = accepts(value, "gzip")
 		_ = parseContentEncoding(value)
 		_ = negotiate(value, encGzip)

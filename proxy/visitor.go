@@ -59,7 +59,7 @@ func visitorOf(req *fasthttp.Request, id *visitorIdentity, profile *cache.Profil
 		Header:    func(name string) string { return string(rawHeader(raw, name)) },
 		Cookie:    func(name string) string { return string(h.Cookie(name)) },
 		Referrer:  string(rawHeader(raw, fasthttp.HeaderReferer)),
-		Language:  primaryLanguage(rawHeader(raw, fasthttp.HeaderAcceptLanguage)),
+		Language:  string(rawHeader(raw, fasthttp.HeaderAcceptLanguage)), // rules take its first tag
 		UserAgent: string(rawHeader(raw, fasthttp.HeaderUserAgent)),
 		Time:      now,
 	}
@@ -109,20 +109,4 @@ func queryValues(args *fasthttp.Args) url.Values {
 		q[string(k)] = append(q[string(k)], string(v))
 	}
 	return q
-}
-
-// primaryLanguage returns the primary subtag of the first language in an
-// Accept-Language value, lowercased: "de-AT,de;q=0.9" → "de".
-func primaryLanguage(v []byte) string {
-	if i := bytes.IndexAny(v, ",;"); i >= 0 {
-		v = v[:i]
-	}
-	v = bytes.TrimSpace(v)
-	if i := bytes.IndexAny(v, "-_"); i >= 0 {
-		v = v[:i]
-	}
-	if len(v) == 0 || v[0] == '*' {
-		return ""
-	}
-	return string(bytes.ToLower(v))
 }

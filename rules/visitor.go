@@ -184,12 +184,17 @@ func hasPrefixFold(s, prefix string) bool {
 }
 
 // primaryLanguage returns the first language tag of an Accept-Language
-// value (or of a bare tag): "de-AT" for "de-AT,de;q=0.9,en;q=0.5".
+// value (or of a bare tag): "de-AT" for "de-AT,de;q=0.9,en;q=0.5", with
+// "_" read as "-" (pt_BR, as some clients send it); "" for none or "*".
 func primaryLanguage(s string) string {
 	if i := strings.IndexAny(s, ",;"); i >= 0 {
 		s = s[:i]
 	}
-	return strings.TrimSpace(s)
+	s = strings.TrimSpace(s)
+	if s == "*" {
+		return ""
+	}
+	return strings.ReplaceAll(s, "_", "-")
 }
 
 // referrerHost returns the lower-case host of a Referer URL, without port
