@@ -391,8 +391,9 @@ func TestRuleFileChangesAreWatched(t *testing.T) {
 	p := startProxy(t, origin, edit)
 	ctx, cancel := contextWithCancel()
 	defer cancel()
-	go p.WatchRules(ctx)
-	time.Sleep(50 * time.Millisecond) // let the watcher start
+	started := make(chan struct{})
+	go p.WatchRules(ctx, func() { close(started) })
+	<-started
 	writeRules(t, dir, map[string]string{"shop.yaml": strings.Replace(shopRules, "Hello & welcome", "Bonjour", 1)})
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -525,5 +526,61 @@ func TestPagesLeftUnchangedReportNoRuleFired(t *testing.T) {
 	}
 	if h := counterValue(t, p.Registry(), "tailor_rule_hits_total", "rule", "greet"); h != 1 {
 		t.Errorf("tailor_rule_hits_total{rule=greet} = %v, want 1", h)
+	}
+}
+
+// Issue 16: SIGHUP and the file watcher may reload at once. Every load
+// gets a generation of its own (page cache keys hold it): after n
+// concurrent loads the generation has moved by n.
+func TestConcurrentReloadsNeverShareAGeneration(t *testing.T) {
+	_, edit := withRules(t, map[string]string{"shop.yaml": shopRules})
+	p := startProxy(t, pageOrigin(t, shopPage, nil), edit)
+	before := p.rules.Load().gen
+	const goroutines, loads = 8, 25
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	seen := map[*ruleState]bool{}
+	for range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range loads {
+				if err := p.LoadRules(); err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				seen[p.rules.Load()] = true
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if got, want := p.rules.Load().gen, before+goroutines*loads; got != want {
+		t.Errorf("generation after %d concurrent loads = %d, want %d", goroutines*loads, got, want)
+	}
+	gens := map[uint64]bool{}
+	for st := range seen {
+		if gens[st.gen] {
+			t.Errorf("two rule sets share generation %d", st.gen)
+		}
+		gens[st.gen] = true
+	}
+}
+
+// Issue 16: a rule file edited after the first load but before the watch
+// was in place is not lost: the watch reloads it as it starts.
+func TestEditBeforeTheWatchStartsIsNotLost(t *testing.T) {
+	dir, edit := withRules(t, map[string]string{"shop.yaml": shopRules})
+	origin := pageOrigin(t, shopPage, nil)
+	p := startProxy(t, origin, edit)
+	writeRules(t, dir, map[string]string{"shop.yaml": strings.Replace(shopRules, "Hello & welcome", "Before the watch", 1)})
+	ctx, cancel := contextWithCancel()
+	defer cancel()
+	started := make(chan struct{})
+	go p.WatchRules(ctx, func() { close(started) })
+	<-started
+	if _, body := get(t, p.url+"/"); !strings.Contains(string(body), ">Before the watch</p>") {
+		t.Errorf("an edit made before the watch started was lost: %q", between(string(body), "data-x=1>", "</p>"))
 	}
 }

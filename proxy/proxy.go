@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -77,6 +78,10 @@ type Proxy struct {
 
 	rules atomic.Pointer[ruleState]
 	pages *cache.Pages[*pageShapes]
+	// loadMu serializes rule loads (LoadRules); rulesReadAt is when the
+	// last one began reading the files (Unix nanoseconds).
+	loadMu      sync.Mutex
+	rulesReadAt atomic.Int64
 
 	signer   *signer
 	jwt      *jwtVerifier // nil without identity.jwt

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/tailor-edge/tailor/rules"
@@ -20,7 +21,14 @@ type ruleState struct {
 // LoadRules (re)loads the rule files. On error the rules already serving
 // stay in place, and the error, with every problem as file:line:col, is
 // returned for the caller to log or print.
+//
+// Loads are serialized: SIGHUP and the file watcher may ask at once, and
+// each load must get a generation of its own (page cache keys hold it)
+// and never put an older reading of the files over a newer one.
 func (p *Proxy) LoadRules() error {
+	p.loadMu.Lock()
+	defer p.loadMu.Unlock()
+	p.rulesReadAt.Store(time.Now().UnixNano())
 	dir := p.cfg.Resolve(p.cfg.Rules.Dir)
 	var set *rules.Set
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
@@ -59,11 +67,38 @@ const reloadDebounce = 150 * time.Millisecond
 
 // WatchRules reloads the rules whenever a file in the rules directory
 // changes, until ctx ends. A bad edit is logged and the last good rules
-// keep serving.
-func (p *Proxy) WatchRules(ctx context.Context) error {
+// keep serving. started, when not nil, is called once the watch is in
+// place; a file changed after the last load began but before then is
+// reloaded at that point, so no edit falls between the two.
+func (p *Proxy) WatchRules(ctx context.Context, started func()) error {
+	dir := p.cfg.Resolve(p.cfg.Rules.Dir)
 	// Subdirectories too: fragments often live beside the rule files.
-	return watchFiles(ctx, p.cfg.Resolve(p.cfg.Rules.Dir), true, reloadDebounce, p.log, nil,
-		func() { p.reload("file change") })
+	return watchFiles(ctx, dir, true, reloadDebounce, p.log, func() {
+		if changedSince(dir, time.Unix(0, p.rulesReadAt.Load())) {
+			p.reload("a change before the watch started")
+		}
+		if started != nil {
+			started()
+		}
+	}, func() { p.reload("file change") })
+}
+
+// changedSince reports whether a file under dir was modified at or after
+// t, give or take the coarse clock file times come from (the kernel's,
+// which lags the one time.Now reads by up to a tick).
+func changedSince(dir string, t time.Time) bool {
+	t = t.Add(-100 * time.Millisecond)
+	changed := false
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || changed {
+			return nil
+		}
+		if fi, err := d.Info(); err == nil && !fi.ModTime().Before(t) {
+			changed = true
+		}
+		return nil
+	})
+	return changed
 }
 
 // reload loads the rules and logs the outcome; why says what triggered it.

@@ -155,7 +155,7 @@ func (m *Main) run(ctx context.Context, cfg *config.Config, log *slog.Logger) in
 	}()
 	if cfg.Rules.Watch {
 		go func() {
-			if err := p.WatchRules(wctx); err != nil {
+			if err := p.WatchRules(wctx, nil); err != nil {
 				log.Warn("not watching the rules directory; SIGHUP still reloads", "err", err)
 			}
 		}()
