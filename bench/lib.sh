@@ -333,7 +333,7 @@ pid $dir/nginx.pid;
 error_log $dir/error.log error;
 events { worker_connections 4096; }
 http {
-    types { text/html html; application/octet-stream bin; }
+    types { text/html html; application/json json; application/octet-stream bin; }
     default_type application/octet-stream;
     access_log off;
     keepalive_timeout 120s;

@@ -23,8 +23,11 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 NGINX_PROXY_EXTRA=${NGINX_PROXY_EXTRA:-}
 
-TARGETS=(direct nginx tailor)
-FILES=(page.html blob.bin)
+# tailor-returning is the same tailor, asked with a returning visitor's
+# signed id and state cookies (RUN_HOOK below); tailor alone is a new
+# visitor on every request, who gets an id cookie on HTML.
+TARGETS=(direct nginx tailor tailor-returning)
+FILES=(page.html small.html small.json blob.bin)
 
 check_knobs
 need_tools
@@ -43,12 +46,20 @@ declare -A URL_BASE=(
 	[direct]="http://127.0.0.1:$ORIGIN_PORT"
 	[nginx]="http://127.0.0.1:$NGINX_PORT"
 	[tailor]="http://127.0.0.1:$TAILOR_PORT"
+	[tailor-returning]="http://127.0.0.1:$TAILOR_PORT"
 )
 
 # ---------------------------------------------------------------- content
 WWW=$TMP/www
 mkdir -p "$WWW"
 gen_html >"$WWW/page.html"
+# 1 KB responses (issue 16): where per-request work (identity, state,
+# headers) weighs most. A small HTML page and a JSON document.
+awk 'BEGIN { printf "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Small</title></head><body><main>";
+	for (i = 0; i < 14; i++) printf "<p>Line %02d of a small page, about a kilobyte in all.</p>", i;
+	print "</main></body></html>" }' >"$WWW/small.html"
+awk 'BEGIN { printf "{\"items\":["; for (i = 0; i < 24; i++) printf "%s{\"id\":%d,\"name\":\"item %02d\"}", (i ? "," : ""), i, i;
+	print "],\"next\":null}" }' >"$WWW/small.json"
 head -c 1048576 /dev/urandom >"$WWW/blob.bin"
 chmod 755 "$WWW"
 chmod 644 "$WWW"/*
@@ -57,7 +68,7 @@ for f in "${FILES[@]}"; do
 	SIZE[$f]=$(stat -c %s "$WWW/$f")
 	SUM[$f]=$(sha256sum <"$WWW/$f" | cut -d' ' -f1)
 done
-log "content: page.html ${SIZE[page.html]} bytes (text/html), blob.bin ${SIZE[blob.bin]} bytes"
+log "content: page.html ${SIZE[page.html]} bytes (text/html), small.html ${SIZE[small.html]}, small.json ${SIZE[small.json]}, blob.bin ${SIZE[blob.bin]} bytes"
 
 # ---------------------------------------------------------------- configs
 nginx_conf origin "
@@ -75,7 +86,18 @@ cat >"$TMP/tailor.yaml" <<EOC
 listen: "127.0.0.1:$TAILOR_PORT"
 origin: "http://127.0.0.1:$ORIGIN_PORT"
 admin: { listen: "127.0.0.1:$ADMIN_PORT" }
+identity: { cookie: { keys: ["$COOKIE_KEY"], secure: false } }
 EOC
+
+# The returning visitor's cookies, for tailor-returning's runs.
+new_visitor
+RETURNING_COOKIE="$ID_COOKIE; $(state_cookie)"
+returning_hook() { # pre|post ROUND FILE TARGET DURATION
+	WRK_ARGS=()
+	[[ $1 == pre && $4 == tailor-returning ]] && WRK_ARGS=(-H "Cookie: $RETURNING_COOKIE")
+	return 0
+}
+RUN_HOOK=returning_hook
 
 # ---------------------------------------------------------------- build
 build_tailor
@@ -88,6 +110,7 @@ PID_OF[direct]=${PID_OF[origin]}
 start_nginx nginx
 wait_http nginx "${URL_BASE[nginx]}/page.html" "${PID_OF[nginx]}"
 start_tailor tailor "$TMP/tailor.yaml" "$ADMIN_PORT"
+PID_OF[tailor-returning]=${PID_OF[tailor]}
 log "origin nginx :$ORIGIN_PORT (pid ${PID_OF[origin]}), nginx proxy :$NGINX_PORT (pid ${PID_OF[nginx]})," \
 	"tailor :$TAILOR_PORT admin :$ADMIN_PORT (pid ${PID_OF[tailor]}, GOMAXPROCS=1);" \
 	"$( ((PIN)) && echo "wrk on core $WRK_CPU, servers on core $SERVER_CPU" || echo "unpinned")"
@@ -106,7 +129,7 @@ verify() { # every target must answer 200 with the exact bytes of each file
 	done
 }
 verify
-log "checked: all 3 targets answer 200 with the exact bytes of both files"
+log "checked: all targets answer 200 with the exact bytes of every file"
 
 # ---------------------------------------------------------------- measure
 init_results
@@ -131,8 +154,9 @@ echo
 report_table
 echo
 for f in "${FILES[@]}"; do
-	awk -v f="$f" -v t="${MED[$f/tailor]}" -v n="${MED[$f/nginx]}" -v d="${MED[$f/direct]}" 'BEGIN{
-		printf "%-10s tailor/nginx req/s = %.2f   (tailor/direct %.2f, nginx/direct %.2f)\n", f, t/n, t/d, n/d }'
+	awk -v f="$f" -v t="${MED[$f/tailor]}" -v r="${MED[$f/tailor-returning]}" -v n="${MED[$f/nginx]}" -v d="${MED[$f/direct]}" 'BEGIN{
+		printf "%-10s tailor/nginx req/s = %.2f, returning visitor %.2f   (tailor/direct %.2f, nginx/direct %.2f)\n", f, t/n, r/n, t/d, n/d }'
 done
+echo "issue 16's goals: 1 KB HTML >= 0.7x nginx for a new and a returning visitor, 1 KB JSON >= 0.8x"
 echo
 report_legend "proxy us/r: CPU time (user+sys) of the proxy process per request; for direct, in parentheses, the origin's."

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unique"
 	"unsafe"
 
 	"golang.org/x/sync/singleflight"
@@ -224,7 +225,6 @@ func NewProfiles(size int, ttl, negativeTTL time.Duration, now func() time.Time)
 	}
 	c := &Profiles{seed: maphash.MakeSeed(), now: now, base: now().UnixNano(),
 		ttl: seconds(ttl), negTTL: seconds(negativeTTL)}
-	c.names.m = make(map[string]string)
 	n, per, table := shardCount(size)
 	c.shards = make([]profileShard, n)
 	// One allocation for all tables, so that most of it lies in whole,
@@ -487,52 +487,40 @@ func (c *Profiles) Fill(id string, fetch func() (*Profile, uint64, error)) <-cha
 }
 
 // interner shares the strings that many profiles repeat (segment, stage,
-// trait and score names), up to a bound, so that a million profiles do not
-// hold a million copies of "newsletter".
-type interner struct {
-	mu sync.Mutex
-	m  map[string]string
-}
+// trait and score names, short trait values), so that a million profiles
+// do not hold a million copies of "newsletter". unique.Make keeps one copy
+// of each while any profile holds it, and lets it go after.
+type interner struct{}
 
-const (
-	maxInterned      = 16384
-	maxInternedValue = 32
-)
+// maxInternedValue is the longest trait value shared: short values repeat
+// (a city, a tier); long ones (an address) seldom do.
+const maxInternedValue = 32
 
-func (in *interner) profile(p *Profile) {
+func (interner) profile(p *Profile) {
 	if p == nil {
 		return
 	}
-	in.mu.Lock()
-	defer in.mu.Unlock()
 	for i, s := range p.Segments {
-		p.Segments[i] = in.get(s)
+		p.Segments[i] = intern(s)
 	}
-	p.Stage = in.get(p.Stage)
+	p.Stage = intern(p.Stage)
 	for i := range p.Traits {
 		t := &p.Traits[i]
-		t.Name = in.get(t.Name)
-		// Short values repeat too (a city, a tier): share those as well.
+		t.Name = intern(t.Name)
 		if v, ok := t.Value.(string); ok && len(v) <= maxInternedValue {
-			if w := in.get(v); unsafe.StringData(w) != unsafe.StringData(v) {
+			if w := intern(v); unsafe.StringData(w) != unsafe.StringData(v) {
 				t.Value = w
 			}
 		}
 	}
 	for i := range p.Scores {
-		p.Scores[i].Name = in.get(p.Scores[i].Name)
+		p.Scores[i].Name = intern(p.Scores[i].Name)
 	}
 }
 
-func (in *interner) get(s string) string {
-	if s == "" {
-		return ""
+func intern(s string) string {
+	if s == "" || len(s) > maxNameLen {
+		return s
 	}
-	if v, ok := in.m[s]; ok {
-		return v
-	}
-	if len(in.m) < maxInterned && len(s) <= maxNameLen {
-		in.m[s] = s
-	}
-	return s
+	return unique.Make(s).Value()
 }
