@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/internal/testkit"
 	"github.com/tailor-edge/tailor/rules"
 	natsync "github.com/tailor-edge/tailor/sync"
 )
@@ -127,7 +128,7 @@ func summary(e natsync.Event) string {
 }
 
 func TestJourneyEventsReachTheStream(t *testing.T) {
-	ns := runNATS(t, t.TempDir(), -1)
+	ns := testkit.JetStream(t, t.TempDir(), -1)
 	url := ns.ClientURL()
 	p, _ := startEventsProxy(t, url, 0, nil)
 
@@ -234,8 +235,8 @@ func TestJourneyEventsReachTheStream(t *testing.T) {
 }
 
 func TestNATSOutageDuringBrowsingLosesNoRequestAndPublishesNoDuplicate(t *testing.T) {
-	dir, port := t.TempDir(), freePort(t)
-	ns := runNATS(t, dir, port)
+	dir, port := t.TempDir(), testkit.FreePort(t)
+	ns := testkit.JetStream(t, dir, port)
 	url := ns.ClientURL()
 	// At most 40 queued and 10 in a batch being published: the outage
 	// below cannot be taken without dropping.
@@ -268,7 +269,7 @@ func TestNATSOutageDuringBrowsingLosesNoRequestAndPublishesNoDuplicate(t *testin
 		t.Error("no event counted dropped, though the queue was too small for the outage")
 	}
 
-	runNATS(t, dir, port)
+	testkit.JetStream(t, dir, port)
 	queued := counterValue(t, p.Registry(), "tailor_events_total", "result", "queued")
 	checkFor(t, 15*time.Second, 20*time.Millisecond, func() error {
 		if s := pub.Stats(); s.Depth != 0 {
@@ -300,7 +301,7 @@ func TestNATSOutageDuringBrowsingLosesNoRequestAndPublishesNoDuplicate(t *testin
 // within the budget. The edge, not knowing their stage, must not move it
 // to interest: its newer stage would win over the profile's for good.
 func TestStageStaysWhileTheProfileIsUnknown(t *testing.T) {
-	ns := runNATS(t, t.TempDir(), -1)
+	ns := testkit.JetStream(t, t.TempDir(), -1)
 	kv := kvOf(t, ns.ClientURL())
 	store, profiles := watchedStore(t, ns.ClientURL())
 	o := startJourneyOrigin(t)
@@ -341,7 +342,7 @@ func TestStageStaysWhileTheProfileIsUnknown(t *testing.T) {
 // reported, an exposure only for the holdout (who sees the origin's block
 // anyway). A page the origin broke off (502) reports nothing.
 func TestFailOpenPagesReportNoVariant(t *testing.T) {
-	ns := runNATS(t, t.TempDir(), -1)
+	ns := testkit.JetStream(t, t.TempDir(), -1)
 	url := ns.ClientURL()
 	p, _ := startEventsProxy(t, url, 0, func(c *config.Config, _ *Options) {
 		c.MaxRewriteBody = 64 // smaller than the page: every rewrite fails open

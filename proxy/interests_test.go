@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/internal/testkit"
 	natsync "github.com/tailor-edge/tailor/sync"
 )
 
@@ -104,7 +105,7 @@ func startInterestProxy(t *testing.T, url string, clock *fakeClock) *syncedProxy
 }
 
 func TestBrowsingRunningPagesPicksTheRunningHeroAndTheRunnerPersona(t *testing.T) {
-	ns := runNATS(t, t.TempDir(), -1)
+	ns := testkit.JetStream(t, t.TempDir(), -1)
 	p := startInterestProxy(t, ns.ClientURL(), nil)
 	b := newBrowser(t, p.url)
 
@@ -149,7 +150,7 @@ func TestBrowsingRunningPagesPicksTheRunningHeroAndTheRunnerPersona(t *testing.T
 }
 
 func TestInterestsHalveEveryHalfLife(t *testing.T) {
-	ns := runNATS(t, t.TempDir(), -1)
+	ns := testkit.JetStream(t, t.TempDir(), -1)
 	clock := &fakeClock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
 	p := startInterestProxy(t, ns.ClientURL(), clock)
 	b := newBrowser(t, p.url)
@@ -182,7 +183,7 @@ func TestInterestsHalveEveryHalfLife(t *testing.T) {
 }
 
 func TestTamperedStateResetsInterests(t *testing.T) {
-	ns := runNATS(t, t.TempDir(), -1)
+	ns := testkit.JetStream(t, t.TempDir(), -1)
 	p := startInterestProxy(t, ns.ClientURL(), nil)
 	b := newBrowser(t, p.url)
 	b.get("/")
@@ -219,7 +220,7 @@ func TestTamperedStateResetsInterests(t *testing.T) {
 }
 
 func TestProfileScoresJoinTheEdgesInterests(t *testing.T) {
-	ns := runNATS(t, t.TempDir(), -1)
+	ns := testkit.JetStream(t, t.TempDir(), -1)
 	p := startInterestProxy(t, ns.ClientURL(), nil)
 	kv := kvOf(t, ns.ClientURL())
 	// The CDP knows Hana hikes; engagement and lifetime_value are no

@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/internal/testkit"
 )
 
 // testProxy is a running proxy in front of an origin, both on loopback.
@@ -67,22 +68,10 @@ func startProxy(t *testing.T, origin string, edit func(*config.Config, *Options)
 	return &testProxy{Proxy: p, addr: ln.Addr().String(), url: "http://" + ln.Addr().String()}
 }
 
-// checkFor polls fn every `every` until it returns nil, and fails the
-// test with fn's last error once total has passed (nats-server's tests
-// poll the same way, never sleeping a fixed time).
+// checkFor is testkit.Eventually, under the name this package's tests use.
 func checkFor(t testing.TB, total, every time.Duration, fn func() error) {
 	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still failing after %v: %v", total, err)
-		}
-		time.Sleep(every)
-	}
+	testkit.Eventually(t, total, every, fn)
 }
 
 // startOrigin starts a real HTTP origin on loopback.

@@ -11,21 +11,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tailor-edge/tailor/cache"
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/internal/testkit"
 	natsync "github.com/tailor-edge/tailor/sync"
 )
 
@@ -48,33 +46,6 @@ pages:
 
 const profilePage = `<!doctype html><html><head><title>Shop</title></head><body>
 <p class="greeting">Hello there</p><div id="hero"><h1>Run</h1></div></body></html>`
-
-// freePort returns a loopback port nothing listens on now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// runNATS starts a JetStream server on port (-1: any) keeping its files in
-// dir, as nats-server's own tests do.
-func runNATS(t *testing.T, dir string, port int) *server.Server {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	return s
-}
 
 // syncedProxy is a proxy whose profiles come from a NATS bucket.
 type syncedProxy struct {
@@ -193,7 +164,7 @@ func greeting(t *testing.T, url, tok string) string {
 }
 
 func TestProfilesFromTheStoreReachThePage(t *testing.T) {
-	ns := runNATS(t, t.TempDir(), -1)
+	ns := testkit.JetStream(t, t.TempDir(), -1)
 	kv := kvOf(t, ns.ClientURL())
 	p := startSyncedProxy(t, ns.ClientURL(), nil, nil)
 	tok := token(t, "cust-42")
@@ -241,7 +212,7 @@ func TestProfilesFromTheStoreReachThePage(t *testing.T) {
 }
 
 func TestAnonymousVisitorsProfileAndTokenSegments(t *testing.T) {
-	ns := runNATS(t, t.TempDir(), -1)
+	ns := testkit.JetStream(t, t.TempDir(), -1)
 	kv := kvOf(t, ns.ClientURL())
 	p := startSyncedProxy(t, ns.ClientURL(), nil, nil)
 	// A first visit mints an id; the CDP then pushes a profile for it. A
@@ -281,7 +252,7 @@ func (s slowSource) Get(ctx context.Context, id string) (*cache.Profile, uint64,
 }
 
 func TestMissPastBudgetIsServedEmptyThenFilled(t *testing.T) {
-	ns := runNATS(t, t.TempDir(), -1)
+	ns := testkit.JetStream(t, t.TempDir(), -1)
 	kv := kvOf(t, ns.ClientURL())
 	p := startSyncedProxy(t, ns.ClientURL(), func(c *config.Config, _ *Options) {
 		c.Profiles.MissBudget = 20 * time.Millisecond
@@ -316,8 +287,8 @@ func TestMissPastBudgetIsServedEmptyThenFilled(t *testing.T) {
 }
 
 func TestNATSOutageKeepsServingAndResumesTheWatch(t *testing.T) {
-	dir, port := t.TempDir(), freePort(t)
-	ns := runNATS(t, dir, port)
+	dir, port := t.TempDir(), testkit.FreePort(t)
+	ns := testkit.JetStream(t, dir, port)
 	url := ns.ClientURL()
 	kv := kvOf(t, url)
 	p := startSyncedProxy(t, url, nil, nil)
@@ -345,7 +316,7 @@ func TestNATSOutageKeepsServingAndResumesTheWatch(t *testing.T) {
 	// NATS comes back on the same port and data: updates written right
 	// away reach the proxy within a second, although the proxy's client
 	// reconnects on its own schedule.
-	ns2 := runNATS(t, dir, port)
+	ns2 := testkit.JetStream(t, dir, port)
 	back := time.Now()
 	kv2 := kvOf(t, ns2.ClientURL())
 	for i := range 5 {
@@ -363,40 +334,8 @@ func TestNATSOutageKeepsServingAndResumesTheWatch(t *testing.T) {
 	}
 }
 
-// cluster starts three JetStream servers routed to each other on loopback.
-func cluster(t *testing.T) []*server.Server {
-	t.Helper()
-	ports := []int{freePort(t), freePort(t), freePort(t)}
-	var routes []string
-	for _, p := range ports {
-		routes = append(routes, "nats://127.0.0.1:"+strconv.Itoa(p))
-	}
-	servers := make([]*server.Server, 3)
-	for i := range servers {
-		o := &server.Options{
-			ServerName: fmt.Sprint("n", i), Host: "127.0.0.1", Port: -1,
-			JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
-			Cluster: server.ClusterOpts{Name: "tailor-test", Host: "127.0.0.1", Port: ports[i]},
-			Routes:  server.RoutesFromStr(strings.Join(routes, ",")),
-		}
-		s, err := server.NewServer(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		go s.Start()
-		servers[i] = s
-		t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	}
-	for _, s := range servers {
-		if !s.ReadyForConnections(10 * time.Second) {
-			t.Fatal("cluster node not ready")
-		}
-	}
-	return servers
-}
-
 func TestClusterWithANodeDownKeepsPropagating(t *testing.T) {
-	nodes := cluster(t)
+	nodes := testkit.Cluster(t, 3)
 	all := nodes[0].ClientURL() + "," + nodes[1].ClientURL() + "," + nodes[2].ClientURL()
 	// The central store's writer makes the bucket replicated on all three.
 	nc, err := nats.Connect(all, nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
@@ -451,7 +390,7 @@ func TestClusterWithANodeDownKeepsPropagating(t *testing.T) {
 }
 
 func TestInvalidTokensAreServedAsAnonymous(t *testing.T) {
-	ns := runNATS(t, t.TempDir(), -1)
+	ns := testkit.JetStream(t, t.TempDir(), -1)
 	kv := kvOf(t, ns.ClientURL())
 	p := startSyncedProxy(t, ns.ClientURL(), func(c *config.Config, _ *Options) {
 		c.Identity.JWT.Issuer = "https://login.example"
@@ -507,7 +446,7 @@ func TestInvalidTokensAreServedAsAnonymous(t *testing.T) {
 }
 
 func TestAdminProfilesAPI(t *testing.T) {
-	ns := runNATS(t, t.TempDir(), -1)
+	ns := testkit.JetStream(t, t.TempDir(), -1)
 	kvOf(t, ns.ClientURL())
 	const adminToken = "s3cret-admin-token"
 	p := startSyncedProxy(t, ns.ClientURL(), func(c *config.Config, _ *Options) { c.Admin.Token = adminToken }, nil)
@@ -594,7 +533,7 @@ func adminCall(t *testing.T, method, url, tok, body string) (int, string) {
 }
 
 func TestProxyStartsWithNATSDownAndSyncsOnceItIsUp(t *testing.T) {
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
 	store, err := natsync.Open(context.Background(), natsync.Options{URL: url, Bucket: "tailor_profiles"})
 	if err != nil {
@@ -622,7 +561,7 @@ func TestProxyStartsWithNATSDownAndSyncsOnceItIsUp(t *testing.T) {
 	// The server comes up: the store connects, creates the bucket and
 	// the watch starts; profiles then flow. (Served without one so far,
 	// cust-late was not cached: a miss before the watch runs is not.)
-	ns := runNATS(t, t.TempDir(), port)
+	ns := testkit.JetStream(t, t.TempDir(), port)
 	kv := kvOf(t, ns.ClientURL())
 	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if !store.Watching() {

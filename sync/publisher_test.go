@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"net"
 	"reflect"
 	"slices"
 	"strings"
@@ -15,9 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tailor-edge/tailor/internal/testkit"
 )
 
 const testStream = "TAILOR_EVENTS"
@@ -32,35 +32,6 @@ var publishPaths = []struct {
 }{
 	{"fast-batch", false},
 	{"per-message", true},
-}
-
-// jetStreamAt starts a JetStream server on a fixed port keeping its files
-// in dir, so that a server started again on both finds the stream as it
-// was. It stops when the test ends.
-func jetStreamAt(tb testing.TB, dir string, port int) *server.Server {
-	tb.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true,
-		StoreDir: dir, NoLog: true, NoSigs: true})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		tb.Fatal("nats server not ready")
-	}
-	tb.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	return s
-}
-
-// unusedPort returns a loopback port nothing listens on now.
-func unusedPort(tb testing.TB) int {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // publisher opens a Store at url and starts its event publisher with o
@@ -273,7 +244,7 @@ func TestEventsUpdatesLimitsAndBatchingOfAnExistingStreamButNotItsSubjectsOrStor
 }
 
 func TestEventsPublishedBeforeTheServerIsUpLandOnceItIs(t *testing.T) {
-	dir, port := t.TempDir(), unusedPort(t)
+	dir, port := t.TempDir(), testkit.FreePort(t)
 	start := time.Now()
 	_, p := publisher(t, fmt.Sprintf("nats://127.0.0.1:%d", port), PublisherOptions{})
 	for i := range 100 {
@@ -288,7 +259,7 @@ func TestEventsPublishedBeforeTheServerIsUpLandOnceItIs(t *testing.T) {
 	if st := p.Stats(); st.StreamReady || st.Depth != 100 {
 		t.Errorf("with no server, Stats = %+v; want 100 queued, stream not ready", st)
 	}
-	srv := jetStreamAt(t, dir, port)
+	srv := testkit.JetStream(t, dir, port)
 	waitFor(t, func() bool { return p.Stats().Published == 100 })
 	if n := streamInfo(t, inspector(t, srv.ClientURL()), testStream).State.Msgs; n != 100 {
 		t.Errorf("stream holds %d events, want 100", n)
@@ -358,7 +329,7 @@ func TestPublishedEventsArriveOnceInOrderWithTheirIDs(t *testing.T) {
 			// The events are queued before the server is up, so that
 			// every batch is a full one: fast batches where the stream
 			// allows them.
-			dir, port := t.TempDir(), unusedPort(t)
+			dir, port := t.TempDir(), testkit.FreePort(t)
 			_, p := publisher(t, fmt.Sprintf("nats://127.0.0.1:%d", port), PublisherOptions{Batch: 64, perMessage: path.perMessage})
 			const n = 1000
 			sent := make([]Event, n)
@@ -368,7 +339,7 @@ func TestPublishedEventsArriveOnceInOrderWithTheirIDs(t *testing.T) {
 					t.Fatalf("Publish(%d) = false", i)
 				}
 			}
-			srv := jetStreamAt(t, dir, port)
+			srv := testkit.JetStream(t, dir, port)
 			wire := watchWire(t, srv.ClientURL())
 			waitFor(t, func() bool { return p.Stats().Published == n })
 
@@ -485,8 +456,8 @@ func TestPublishDoesNotKeepTheCallersEvent(t *testing.T) {
 func TestNATSDownQueuesUpToTheBoundThenDropsAndDeliversOnceAfterRestart(t *testing.T) {
 	for _, path := range publishPaths {
 		t.Run(path.name, func(t *testing.T) {
-			dir, port := t.TempDir(), unusedPort(t)
-			srv := jetStreamAt(t, dir, port)
+			dir, port := t.TempDir(), testkit.FreePort(t)
+			srv := testkit.JetStream(t, dir, port)
 			const queue, batch = 2000, 100
 			s, p := publisher(t, srv.ClientURL(), PublisherOptions{Queue: queue, Batch: batch, perMessage: path.perMessage})
 			for i := range 10 {
@@ -525,7 +496,7 @@ func TestNATSDownQueuesUpToTheBoundThenDropsAndDeliversOnceAfterRestart(t *testi
 			}
 			waitFor(t, func() bool { return p.Stats().Depth == accepted })
 
-			srv = jetStreamAt(t, dir, port)
+			srv = testkit.JetStream(t, dir, port)
 			waitFor(t, func() bool { return p.Stats().Published == uint64(10+accepted) })
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
@@ -545,8 +516,8 @@ func TestNATSDownQueuesUpToTheBoundThenDropsAndDeliversOnceAfterRestart(t *testi
 func TestServerStoppedMidBatchStoresEveryEventOnce(t *testing.T) {
 	for _, path := range publishPaths {
 		t.Run(path.name, func(t *testing.T) {
-			dir, port := t.TempDir(), unusedPort(t)
-			srv := jetStreamAt(t, dir, port)
+			dir, port := t.TempDir(), testkit.FreePort(t)
+			srv := testkit.JetStream(t, dir, port)
 			s, p := publisher(t, srv.ClientURL(), PublisherOptions{perMessage: path.perMessage})
 			waitFor(t, func() bool { return p.Stats().StreamReady })
 			const n = 10000
@@ -567,7 +538,7 @@ func TestServerStoppedMidBatchStoresEveryEventOnce(t *testing.T) {
 			if at >= n {
 				t.Fatalf("the server stopped after all %d events were published", n)
 			}
-			srv = jetStreamAt(t, dir, port)
+			srv = testkit.JetStream(t, dir, port)
 			back := time.Now()
 			waitWithin(t, 20*time.Second, func() bool { return p.Stats().Published == n })
 			st := p.Stats()
@@ -599,8 +570,8 @@ func TestServerStoppedMidBatchStoresEveryEventOnce(t *testing.T) {
 // stores fails at once (its first message finds no responder), and the
 // publisher looks for the stream again before the next try.
 func TestFastBatchToAMissingStreamCreatesItAgain(t *testing.T) {
-	dir, port := t.TempDir(), unusedPort(t)
-	srv := jetStreamAt(t, dir, port)
+	dir, port := t.TempDir(), testkit.FreePort(t)
+	srv := testkit.JetStream(t, dir, port)
 	s, p := publisher(t, srv.ClientURL(), PublisherOptions{Batch: 64})
 	e := testEvent(0)
 	p.Publish(&e)
@@ -622,7 +593,7 @@ func TestFastBatchToAMissingStreamCreatesItAgain(t *testing.T) {
 		ids[i] = e.ID
 		p.Publish(&e)
 	}
-	srv = jetStreamAt(t, dir, port)
+	srv = testkit.JetStream(t, dir, port)
 	// Well within ackWait: the publisher did not wait for the batch's
 	// acknowledgements to time out.
 	waitWithin(t, ackWait/2, func() bool { return p.Stats().Published == n+1 })
@@ -738,7 +709,7 @@ func TestCloseGivesUpInTimeWhenTheServerStopsMidBatch(t *testing.T) {
 }
 
 func TestCloseWithNothingQueuedDoesNotWaitForNATS(t *testing.T) {
-	_, p := publisher(t, fmt.Sprintf("nats://127.0.0.1:%d", unusedPort(t)), PublisherOptions{})
+	_, p := publisher(t, fmt.Sprintf("nats://127.0.0.1:%d", testkit.FreePort(t)), PublisherOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	start := time.Now()

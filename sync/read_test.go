@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/tailor-edge/tailor/internal/testkit"
 )
 
 // fillStream publishes n testEvents to the test stream at url and waits
@@ -30,7 +32,7 @@ func fillStream(tb testing.TB, url string, n int) {
 }
 
 func TestReadEventsReadsTheStreamInOrderFromATime(t *testing.T) {
-	srv := jetStreamAt(t, t.TempDir(), -1)
+	srv := testkit.JetStream(t, t.TempDir(), -1)
 	s, err := Open(context.Background(), Options{URL: srv.ClientURL(), Bucket: "tailor_profiles"})
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +156,7 @@ func TestDecodeEventRejectsWhatIsNoEvent(t *testing.T) {
 // BenchmarkReadEvents reads a stream of 200,000 events and decodes each:
 // what tailor report does before counting. Reports events/s.
 func BenchmarkReadEvents(b *testing.B) {
-	srv := jetStreamAt(b, b.TempDir(), -1)
+	srv := testkit.JetStream(b, b.TempDir(), -1)
 	const n = 200_000
 	fillStream(b, srv.ClientURL(), n)
 	s, err := Open(context.Background(), Options{URL: srv.ClientURL(), Bucket: "tailor_profiles"})

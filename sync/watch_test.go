@@ -3,7 +3,6 @@ package sync
 import (
 	"context"
 	"fmt"
-	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,46 +14,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tailor-edge/tailor/cache"
+	"github.com/tailor-edge/tailor/internal/testkit"
 )
-
-// startJetStream starts JetStream servers on loopback: one, or a cluster
-// of n routed to each other. They stop when the test ends.
-func startJetStream(tb testing.TB, n int) []*server.Server {
-	tb.Helper()
-	var routes []string
-	ports := make([]int, n)
-	for i := range ports {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			tb.Fatal(err)
-		}
-		ports[i] = ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		routes = append(routes, "nats://127.0.0.1:"+strconv.Itoa(ports[i]))
-	}
-	servers := make([]*server.Server, n)
-	for i := range servers {
-		o := &server.Options{ServerName: fmt.Sprint("n", i), Host: "127.0.0.1", Port: -1,
-			JetStream: true, StoreDir: tb.TempDir(), NoLog: true, NoSigs: true}
-		if n > 1 {
-			o.Cluster = server.ClusterOpts{Name: "bench", Host: "127.0.0.1", Port: ports[i]}
-			o.Routes = server.RoutesFromStr(strings.Join(routes, ","))
-		}
-		s, err := server.NewServer(o)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		go s.Start()
-		servers[i] = s
-		tb.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	}
-	for _, s := range servers {
-		if !s.ReadyForConnections(10 * time.Second) {
-			tb.Fatal("server not ready")
-		}
-	}
-	return servers
-}
 
 // writer is the central store's side: a connection that writes profiles.
 func writer(tb testing.TB, url string, replicas int) jetstream.KeyValue {
@@ -131,11 +92,19 @@ func TestWatchAppliesPutsAndDeletesToCachedProfilesOnly(t *testing.T) {
 
 func waitFor(t *testing.T, ok func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !ok(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
+	if !testkit.Within(5*time.Second, time.Millisecond, ok) {
+		t.Fatal("condition not met within 5s")
 	}
+}
+
+// startJetStream starts JetStream on loopback: one server, or a cluster of
+// n routed to each other.
+func startJetStream(tb testing.TB, n int) []*server.Server {
+	tb.Helper()
+	if n == 1 {
+		return []*server.Server{testkit.JetStream(tb, "", -1)}
+	}
+	return testkit.Cluster(tb, n)
 }
 
 func TestKeyEncoding(t *testing.T) {

@@ -28,24 +28,8 @@ import (
 	"time"
 
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/internal/testkit"
 )
-
-// checkFor polls fn every `every` until it returns nil, and fails the
-// test with fn's last error once total has passed.
-func checkFor(t testing.TB, total, every time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still failing after %v: %v", total, err)
-		}
-		time.Sleep(every)
-	}
-}
 
 // serveInBackground runs "tailor serve" on the config at path until the
 // test ends, and returns its log once admin answers /readyz.
@@ -176,11 +160,11 @@ func TestFragmentFileMustBeRegular(t *testing.T) {
 	os.WriteFile(home, []byte(greetingRule("first")), 0o644)
 	os.WriteFile(cfg, []byte(fmt.Sprintf("listen: %q\norigin: %q\nadmin: { listen: %q }\nrules: { dir: rules, watch: true }\n", addr, origin, admin)), 0o644)
 	logs := serveInBackground(t, cfg, admin)
-	checkFor(t, 5*time.Second, 20*time.Millisecond, pageContains("http://"+addr+"/", "", ">first<"))
+	testkit.Eventually(t, 5*time.Second, 20*time.Millisecond, pageContains("http://"+addr+"/", "", ">first<"))
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
 	os.WriteFile(home, []byte(fragmentRule("/dev/zero")), 0o644)
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	testkit.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if !strings.Contains(logs.String(), "not a regular file (a character device)") {
 			return fmt.Errorf("no failed reload logged:\n%s", logs.String())
 		}
@@ -230,22 +214,22 @@ func TestFIFOInRulesDirDoesNotStallWatcher(t *testing.T) {
 	cfg := filepath.Join(dir, "tailor.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("listen: %q\norigin: %q\nadmin: { listen: %q }\nrules: { dir: rules, watch: true }\n", addr, origin, admin)), 0o644)
 	logs := serveInBackground(t, cfg, admin)
-	checkFor(t, 5*time.Second, 20*time.Millisecond, pageContains("http://"+addr+"/", "", ">first<"))
+	testkit.Eventually(t, 5*time.Second, 20*time.Millisecond, pageContains("http://"+addr+"/", "", ">first<"))
 
 	pipe := filepath.Join(rulesDir, "pipe.yaml")
 	if err := syscall.Mkfifo(pipe, 0o644); err != nil {
 		t.Skipf("mkfifo: %v", err)
 	}
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	testkit.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if !strings.Contains(logs.String(), "pipe.yaml: warning: skipped: a named pipe, not a regular file") {
 			return fmt.Errorf("the pipe was not reported as skipped:\n%s", logs.String())
 		}
 		return nil
 	})
 	os.WriteFile(home, []byte(greetingRule("second")), 0o644)
-	checkFor(t, 10*time.Second, 20*time.Millisecond, pageContains("http://"+addr+"/", "", ">second<"))
+	testkit.Eventually(t, 10*time.Second, 20*time.Millisecond, pageContains("http://"+addr+"/", "", ">second<"))
 	os.WriteFile(home, []byte(greetingRule("third")), 0o644)
-	checkFor(t, 10*time.Second, 20*time.Millisecond, pageContains("http://"+addr+"/", "", ">third<"))
+	testkit.Eventually(t, 10*time.Second, 20*time.Millisecond, pageContains("http://"+addr+"/", "", ">third<"))
 
 	// check warns of the pipe, and passes.
 	code, stdout, stderr := runBounded(t, 20*time.Second, "check", "--config", cfg)
@@ -417,7 +401,7 @@ rules: { dir: rules }
 	}
 	// The proxy fetches and caches it (the first request may go on
 	// without it while the fetch completes).
-	checkFor(t, 10*time.Second, 20*time.Millisecond, pageContains("http://"+addr+"/", cookie, ">Hello VIP<"))
+	testkit.Eventually(t, 10*time.Second, 20*time.Millisecond, pageContains("http://"+addr+"/", cookie, ">Hello VIP<"))
 
 	for i, bad := range []string{
 		`not json at all`,
@@ -427,7 +411,7 @@ rules: { dir: rules }
 			t.Fatal(err)
 		}
 		want := fmt.Sprintf("tailor_profile_rejected_total %d\n", i+1)
-		checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		testkit.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
 			m, err := page("http://"+admin+"/metrics", "")
 			if err != nil {
 				return err
@@ -448,7 +432,7 @@ rules: { dir: rules }
 	if _, err := kv.Put(ctx, id, []byte(`{"id":"`+id+`","segments":[]}`)); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 10*time.Second, 20*time.Millisecond, pageContains("http://"+addr+"/", cookie, ">Welcome!<"))
+	testkit.Eventually(t, 10*time.Second, 20*time.Millisecond, pageContains("http://"+addr+"/", cookie, ">Welcome!<"))
 }
 
 // writePEM writes a PEM block of type typ holding der to dir/name.

@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/tailor-edge/tailor/internal/testkit"
 )
 
 // testCA is a self-signed certificate authority that issues leaf
@@ -133,19 +135,6 @@ func servedSerial(client *http.Client, url string) (body string, serial int64, e
 	return string(b), resp.TLS.PeerCertificates[0].SerialNumber.Int64(), nil
 }
 
-// eventually polls cond every 50ms until it holds, and reports whether it
-// did within total.
-func eventually(total time.Duration, cond func() bool) bool {
-	for deadline := time.Now().Add(total); ; time.Sleep(50 * time.Millisecond) {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-	}
-}
-
 // TestTLSListenerServesAndReloadsCertificates (issue 15): for a site with
 // no load balancer in front, tailor terminates TLS itself on listen_tls.
 // Through the real binary: a client trusting a test CA gets the page, the
@@ -226,7 +215,7 @@ func TestTLSListenerServesAndReloadsCertificates(t *testing.T) {
 	certPEM2, keyPEM2 := ca.issue(t, 2, 48*time.Hour)
 	replaceFile(t, certFile, certPEM2)
 	replaceFile(t, keyFile, keyPEM2)
-	if !eventually(5*time.Second, func() bool { _, s, err := servedSerial(client, base); return err == nil && s == 2 }) {
+	if !testkit.Within(5*time.Second, 50*time.Millisecond, func() bool { _, s, err := servedSerial(client, base); return err == nil && s == 2 }) {
 		_, s, err := servedSerial(client, base)
 		t.Fatalf("5s after the renewal, new connections get certificate %d (%v), want 2", s, err)
 	}
@@ -243,7 +232,7 @@ func TestTLSListenerServesAndReloadsCertificates(t *testing.T) {
 	// good certificate keeps serving.
 	errorsBefore := metric(t, admin, `tailor_tls_reloads_total{result="error"}`)
 	replaceFile(t, certFile, certPEM2[:len(certPEM2)/2])
-	if !eventually(5*time.Second, func() bool {
+	if !testkit.Within(5*time.Second, 50*time.Millisecond, func() bool {
 		return metric(t, admin, `tailor_tls_reloads_total{result="error"}`) > errorsBefore
 	}) {
 		t.Fatal(`a broken certificate file was not counted in tailor_tls_reloads_total{result="error"}`)

@@ -1,0 +1,105 @@
+// Package testkit is what tests across tailor share: a real JetStream
+// server (one, or a cluster) on loopback, a free port, and waiting for a
+// condition instead of sleeping a fixed time (as nats-server's own tests
+// poll). It is for tests only.
+package testkit
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// JetStream starts a JetStream server on loopback, on port (-1: any),
+// keeping its files in dir ("" for a new temporary directory). A server
+// started again on the same dir and port finds its streams as they were.
+// It stops when the test ends.
+func JetStream(tb testing.TB, dir string, port int) *server.Server {
+	tb.Helper()
+	if dir == "" {
+		dir = tb.TempDir()
+	}
+	return start(tb, &server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
+}
+
+// Cluster starts n JetStream servers on loopback, routed to each other.
+// They stop when the test ends.
+func Cluster(tb testing.TB, n int) []*server.Server {
+	tb.Helper()
+	ports := make([]int, n)
+	var routes []string
+	for i := range ports {
+		ports[i] = FreePort(tb)
+		routes = append(routes, "nats://127.0.0.1:"+strconv.Itoa(ports[i]))
+	}
+	servers := make([]*server.Server, n)
+	for i := range servers {
+		servers[i] = start(tb, &server.Options{
+			ServerName: fmt.Sprint("n", i), Host: "127.0.0.1", Port: -1,
+			JetStream: true, StoreDir: tb.TempDir(), NoLog: true, NoSigs: true,
+			Cluster: server.ClusterOpts{Name: "tailor-test", Host: "127.0.0.1", Port: ports[i]},
+			Routes:  server.RoutesFromStr(strings.Join(routes, ",")),
+		})
+	}
+	return servers
+}
+
+func start(tb testing.TB, o *server.Options) *server.Server {
+	tb.Helper()
+	s, err := server.NewServer(o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	go s.Start()
+	tb.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	if !s.ReadyForConnections(10 * time.Second) {
+		tb.Fatal("nats server not ready within 10s")
+	}
+	return s
+}
+
+// FreePort returns a loopback port nothing listens on now.
+func FreePort(tb testing.TB) int {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Eventually calls fn every `every` until it returns nil, and fails the
+// test with fn's last error once total has passed.
+func Eventually(tb testing.TB, total, every time.Duration, fn func() error) {
+	tb.Helper()
+	deadline := time.Now().Add(total)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("still failing after %v: %v", total, err)
+		}
+		time.Sleep(every)
+	}
+}
+
+// Within polls cond every `every` until it holds, and reports whether it
+// did within total.
+func Within(total, every time.Duration, cond func() bool) bool {
+	for deadline := time.Now().Add(total); ; time.Sleep(every) {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+}
