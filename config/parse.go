@@ -142,10 +142,16 @@ func (d *decoder) document() (root *yaml.Node) {
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// syntaxError turns a yaml.v3 error, which has a line at best, into an
-// Error with the best position we can find.
+// syntaxError records a yaml.v3 error at the best position found.
 func (d *decoder) syntaxError(err error) {
-	e := &Error{File: d.file, Line: 1, Col: 1, Err: ErrSyntax}
+	d.errs = append(d.errs, SyntaxError(d.file, d.src, err))
+}
+
+// SyntaxError turns a yaml.v3 error about src, which has a line at best,
+// into an Error of file with the best position that can be found: the
+// rule files' loader reports theirs the same way.
+func SyntaxError(file string, src []byte, err error) *Error {
+	e := &Error{File: file, Line: 1, Col: 1, Err: ErrSyntax}
 	msg := err.Error()
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		e.Line, _ = strconv.Atoi(m[1])
@@ -157,12 +163,12 @@ func (d *decoder) syntaxError(err error) {
 		}
 	} else {
 		msg = strings.TrimPrefix(msg, "yaml: ")
-		if line, col, ok := d.locate(msg); ok {
+		if line, col, ok := locate(src, msg); ok {
 			e.Line, e.Col = line, col
 		}
 	}
 	e.Msg = "invalid YAML: " + msg
-	d.errs = append(d.errs, e)
+	return e
 }
 
 // isParserError reports whether msg is one of yaml.v3's parser messages
@@ -178,17 +184,17 @@ func isParserError(msg string) bool {
 
 var unknownAnchor = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
 
-// locate finds in the source the place a line-less yaml.v3 error is about.
-func (d *decoder) locate(msg string) (line, col int, ok bool) {
+// locate finds in src the place a line-less yaml.v3 error is about.
+func locate(src []byte, msg string) (line, col int, ok bool) {
 	off := -1
 	switch {
 	case strings.Contains(msg, "control characters"):
-		off = bytes.IndexFunc(d.src, func(r rune) bool {
+		off = bytes.IndexFunc(src, func(r rune) bool {
 			return r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0x7f
 		})
 	case strings.Contains(msg, "UTF-8"), strings.Contains(msg, "Unicode"):
-		for i := 0; i < len(d.src); {
-			r, size := utf8.DecodeRune(d.src[i:])
+		for i := 0; i < len(src); {
+			r, size := utf8.DecodeRune(src[i:])
 			if r == utf8.RuneError && size <= 1 {
 				off = i
 				break
@@ -197,13 +203,13 @@ func (d *decoder) locate(msg string) (line, col int, ok bool) {
 		}
 	default:
 		if m := unknownAnchor.FindStringSubmatch(msg); m != nil {
-			off = bytes.Index(d.src, []byte("*"+m[1]))
+			off = bytes.Index(src, []byte("*"+m[1]))
 		}
 	}
 	if off < 0 {
 		return 0, 0, false
 	}
-	before := d.src[:off]
+	before := src[:off]
 	line = bytes.Count(before, []byte("\n")) + 1
 	col = utf8.RuneCount(before[bytes.LastIndexByte(before, '\n')+1:]) + 1
 	return line, col, true

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -71,65 +70,10 @@ func (f *fileReader) document(src []byte) (root *yaml.Node) {
 	return doc.Content[0]
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-// syntaxError turns a yaml.v3 error, which has a line at best, into an
-// error with the best position we can find.
+// syntaxError records a yaml.v3 error at the best position found, as
+// config reports its own.
 func (f *fileReader) syntaxError(src []byte, err error) {
-	e := &config.Error{File: f.file, Line: 1, Col: 1, Err: config.ErrSyntax}
-	msg := err.Error()
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		e.Line, _ = strconv.Atoi(m[1])
-		msg = m[2]
-		// The parser (unlike the scanner) reports the 0-based line of the
-		// construct it was in.
-		for _, p := range []string{"did not find expected", "found duplicate %", "found incompatible YAML document", "found undefined tag handle"} {
-			if strings.HasPrefix(msg, p) {
-				e.Line++
-				break
-			}
-		}
-	} else {
-		msg = strings.TrimPrefix(msg, "yaml: ")
-		if line, col, ok := locate(src, msg); ok {
-			e.Line, e.Col = line, col
-		}
-	}
-	e.Msg = "invalid YAML: " + msg
-	f.errs = append(f.errs, e)
-}
-
-var unknownAnchor = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
-
-// locate finds in src the place a line-less yaml.v3 error is about.
-func locate(src []byte, msg string) (line, col int, ok bool) {
-	off := -1
-	switch {
-	case strings.Contains(msg, "control characters"):
-		off = bytes.IndexFunc(src, func(r rune) bool {
-			return r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0x7f
-		})
-	case strings.Contains(msg, "UTF-8"), strings.Contains(msg, "Unicode"):
-		for i := 0; i < len(src); {
-			r, size := utf8.DecodeRune(src[i:])
-			if r == utf8.RuneError && size <= 1 {
-				off = i
-				break
-			}
-			i += size
-		}
-	default:
-		if m := unknownAnchor.FindStringSubmatch(msg); m != nil {
-			off = bytes.Index(src, []byte("*"+m[1]))
-		}
-	}
-	if off < 0 {
-		return 0, 0, false
-	}
-	before := src[:off]
-	line = bytes.Count(before, []byte("\n")) + 1
-	col = utf8.RuneCount(before[bytes.LastIndexByte(before, '\n')+1:]) + 1
-	return line, col, true
+	f.errs = append(f.errs, config.SyntaxError(f.file, src, err))
 }
 
 // entry is one key/value pair of a mapping; key is where the key is
