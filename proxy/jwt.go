@@ -30,6 +30,7 @@ import (
 
 	"github.com/tailor-edge/tailor/config"
 	"github.com/tailor-edge/tailor/internal/regular"
+	"github.com/tailor-edge/tailor/internal/watch"
 )
 
 // Reasons verify gives for turning a token down, one label value each for a
@@ -707,7 +708,7 @@ func (v *jwtVerifier) watch(ctx context.Context) error {
 	}
 	// reloadJWKS once the watch is in place: the file may have changed
 	// between newJWTVerifier and then.
-	if err := watchFiles(ctx, filepath.Dir(v.jwksPath), false, jwksDebounce, v.log, v.reloadJWKS, v.reloadJWKS); err != nil {
+	if err := watch.Dir(ctx, filepath.Dir(v.jwksPath), false, jwksDebounce, v.log, v.reloadJWKS, v.reloadJWKS); err != nil {
 		return fmt.Errorf("watch jwks: %w", err)
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/tailor-edge/tailor/internal/watch"
 	"github.com/tailor-edge/tailor/rules"
 )
 
@@ -62,7 +63,7 @@ const reloadDebounce = 150 * time.Millisecond
 // keep serving.
 func (p *Proxy) WatchRules(ctx context.Context) error {
 	// Subdirectories too: fragments often live beside the rule files.
-	return watchFiles(ctx, p.cfg.Resolve(p.cfg.Rules.Dir), true, reloadDebounce, p.log, nil,
+	return watch.Dir(ctx, p.cfg.Resolve(p.cfg.Rules.Dir), true, reloadDebounce, p.log, nil,
 		func() { p.reload("file change") })
 }
 
