@@ -10,6 +10,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/valyala/fasthttp"
 
+	"github.com/tailor-edge/tailor/identity"
 	"github.com/tailor-edge/tailor/rules"
 )
 
@@ -168,9 +169,9 @@ func previewVisitor(set *rules.Set, v *rules.Visitor, c *PreviewClaims) {
 	v.Known = c.Known
 	v.Segments, v.Stage, v.Traits, v.Scores = c.Segments, c.Stage, c.Traits, c.Scores
 	v.Visits, v.NewVisitor, v.Engagement = max(c.Visits, 1), c.Visits <= 1, c.Engagement
-	var edge []interestScore
+	var edge []identity.InterestScore
 	for tag, score := range c.Interests {
-		edge = append(edge, interestScore{tag, score})
+		edge = append(edge, identity.InterestScore{Tag: tag, Score: score})
 	}
 	v.Interests, v.TopInterest, v.Persona = visitorInterests(set, edge, nil)
 	if c.Persona != "" {

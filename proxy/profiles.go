@@ -168,7 +168,7 @@ func (p *Proxy) setVisitorCookies(h *fasthttp.ResponseHeader, v *visit) {
 		set = true
 	}
 	if view := v.view; view != nil && view.changed && v.tracked {
-		h.Add(fasthttp.HeaderSetCookie, p.stateName+"="+p.signer.encodeState(v.id.AnonymousID, &view.state)+p.signer.attrs)
+		h.Add(fasthttp.HeaderSetCookie, p.signer.SetStateCookie(v.id.AnonymousID, &view.state))
 		set = true
 	}
 	if set {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/tailor-edge/tailor/cache"
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/identity"
 	"github.com/tailor-edge/tailor/rules"
 	natsync "github.com/tailor-edge/tailor/sync"
 )
@@ -78,14 +79,13 @@ type Proxy struct {
 	rules atomic.Pointer[ruleState]
 	pages *cache.Pages[*pageShapes]
 
-	signer   *signer
+	signer   *identity.Signer
 	jwt      *jwtVerifier // nil without identity.jwt
 	profiles *cache.Profiles
 	source   ProfileSource // nil without a central store
 	events   EventSink     // nil: no events
 
-	stateName string // the visitor state cookie's name
-	now       func() time.Time
+	now func() time.Time
 
 	version       string
 	eventReader   EventReader  // nil: no readouts in the console
@@ -129,10 +129,9 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		return nil, err
 	}
 	p.m.pageCacheBytes(p.pages)
-	if p.signer, err = newSigner(cfg.Identity.Cookie, p.log); err != nil {
+	if p.signer, err = identity.NewSigner(cfg.Identity.Cookie, p.log); err != nil {
 		return nil, err
 	}
-	p.stateName = stateCookieName(cfg.Identity.Cookie.Name)
 	p.events = opts.Events
 	p.eventReader = opts.EventReader
 	p.version = opts.Version
