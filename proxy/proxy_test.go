@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/internal/testkit"
 )
 
 // testProxy is a running proxy in front of an origin, both on loopback.
@@ -67,23 +68,9 @@ func startProxy(t *testing.T, origin string, edit func(*config.Config, *Options)
 	return &testProxy{Proxy: p, addr: ln.Addr().String(), url: "http://" + ln.Addr().String()}
 }
 
-// checkFor polls fn every `every` until it returns nil, and fails the
-// test with fn's last error once total has passed (nats-server's tests
-// poll the same way, never sleeping a fixed time).
-func checkFor(t testing.TB, total, every time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still failing after %v: %v", total, err)
-		}
-		time.Sleep(every)
-	}
-}
+// checkFor polls fn until it returns nil, failing the test once total has
+// passed.
+var checkFor = testkit.CheckFor
 
 // startOrigin starts a real HTTP origin on loopback.
 func startOrigin(t *testing.T, h http.Handler) *httptest.Server {

@@ -28,24 +28,12 @@ import (
 	"time"
 
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/internal/testkit"
 )
 
-// checkFor polls fn every `every` until it returns nil, and fails the
-// test with fn's last error once total has passed.
-func checkFor(t testing.TB, total, every time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still failing after %v: %v", total, err)
-		}
-		time.Sleep(every)
-	}
-}
+// checkFor polls fn until it returns nil, failing the test once total has
+// passed.
+var checkFor = testkit.CheckFor
 
 // serveInBackground runs "tailor serve" on the config at path until the
 // test ends, and returns its log once admin answers /readyz.
