@@ -55,8 +55,8 @@ func (p *Proxy) identify(req *fasthttp.Request, now time.Time, optOut bool) visi
 		p.m.identity.WithLabelValues(identityNew).Inc()
 	}
 	if p.jwt != nil {
-		if tok := p.jwt.token(req); len(tok) > 0 {
-			claims, reason := p.jwt.verify(tok, now)
+		if tok := p.jwt.Token(req); len(tok) > 0 {
+			claims, reason := p.jwt.Verify(tok, now)
 			if reason != "" {
 				p.m.jwtRejected.WithLabelValues(reason).Inc()
 			} else {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/valyala/fasthttp"
 
 	"github.com/tailor-edge/tailor/config"
@@ -97,4 +98,28 @@ func BenchmarkIdentifyCookie(b *testing.B) {
 			b.Fatal("cookie did not verify")
 		}
 	}
+}
+
+const jwtSecret = "a-test-secret-that-is-32-bytes-long!"
+
+// testJWT is the login configuration token's tokens verify under.
+func testJWT() *config.JWT {
+	j := config.DefaultJWT()
+	j.Algorithms = []string{"HS256"}
+	j.Keys = []string{"hmac:" + jwtSecret}
+	return j
+}
+
+// token returns a login token for subject.
+func token(t *testing.T, subject string, segments ...string) string {
+	t.Helper()
+	claims := jwt.MapClaims{"sub": subject, "exp": time.Now().Add(time.Hour).Unix()}
+	if len(segments) > 0 {
+		claims["segments"] = segments
+	}
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(jwtSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

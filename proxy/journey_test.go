@@ -346,11 +346,11 @@ func TestPreviewLinksRenderAsTheNamedVisitor(t *testing.T) {
 	o := startJourneyOrigin(t)
 	const key = "preview-key-0123456789abcdef01234567"
 	p := startProxy(t, o.url, journeyConfig(t, func(c *config.Config, _ *Options) { c.Preview.Key = key }))
-	tok, err := SignPreview(key, PreviewClaims{Stage: "intent", Visits: 3}, time.Hour, time.Now())
+	tok, err := identity.SignPreview(key, identity.PreviewClaims{Stage: "intent", Visits: 3}, time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, page := newBrowser(t, p.url).get("/?a=1&" + PreviewParam + "=" + tok)
+	resp, page := newBrowser(t, p.url).get("/?a=1&" + identity.PreviewParam + "=" + tok)
 	if text(page, "cta") != "Finish your order" || text(page, "visits") != "visit 3" {
 		t.Errorf("preview page: CTA %q, visits %q; want intent's, visit 3", text(page, "cta"), text(page, "visits"))
 	}
@@ -370,15 +370,15 @@ func TestPreviewLinksRenderAsTheNamedVisitor(t *testing.T) {
 		t.Errorf("the origin was asked for %q, want the link without its token", uri)
 	}
 	// A preview of a page without rules is not stored either.
-	if resp, _ := newBrowser(t, p.url).get("/products/x?" + PreviewParam + "=" + tok); resp.Header.Get("Cache-Control") != "no-store" {
+	if resp, _ := newBrowser(t, p.url).get("/products/x?" + identity.PreviewParam + "=" + tok); resp.Header.Get("Cache-Control") != "no-store" {
 		t.Errorf("preview of a page without rules: Cache-Control %q", resp.Header.Get("Cache-Control"))
 	}
 
 	// Forged, expired and foreign tokens are ignored: a normal page.
-	expired, _ := SignPreview(key, PreviewClaims{Stage: "intent"}, time.Minute, time.Now().Add(-time.Hour))
-	forged, _ := SignPreview("another-key-0123456789abcdef0123456", PreviewClaims{Stage: "intent"}, time.Hour, time.Now())
+	expired, _ := identity.SignPreview(key, identity.PreviewClaims{Stage: "intent"}, time.Minute, time.Now().Add(-time.Hour))
+	forged, _ := identity.SignPreview("another-key-0123456789abcdef0123456", identity.PreviewClaims{Stage: "intent"}, time.Hour, time.Now())
 	for name, tok := range map[string]string{"expired": expired, "forged": forged, "garbage": "x.y.z", "login token": token(t, "cust-1")} {
-		resp, page := newBrowser(t, p.url).get("/?" + PreviewParam + "=" + tok)
+		resp, page := newBrowser(t, p.url).get("/?" + identity.PreviewParam + "=" + tok)
 		if text(page, "cta") != "Shop now" || resp.Header.Get("Cache-Control") == "no-store" {
 			t.Errorf("%s preview token: CTA %q, Cache-Control %q; want a normal page", name, text(page, "cta"), resp.Header.Get("Cache-Control"))
 		}
@@ -400,7 +400,7 @@ func TestCutQueryParamKeepsEveryOtherByte(t *testing.T) {
 		{"/?tailor%5Fpreview=1", "", ""},
 		{"/no-query", "", ""},
 	} {
-		out, value, found := cutQueryParam([]byte(tc.in), PreviewParam)
+		out, value, found := cutQueryParam([]byte(tc.in), identity.PreviewParam)
 		if tc.out == "" {
 			if found || string(out) != tc.in {
 				t.Errorf("cut(%q) = %q, %v; want it untouched", tc.in, out, found)

@@ -80,7 +80,7 @@ type Proxy struct {
 	pages *cache.Pages[*pageShapes]
 
 	signer   *identity.Signer
-	jwt      *jwtVerifier // nil without identity.jwt
+	jwt      *identity.Verifier // nil without identity.jwt
 	profiles *cache.Profiles
 	source   ProfileSource // nil without a central store
 	events   EventSink     // nil: no events
@@ -142,10 +142,8 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	if s, ok := p.events.(interface{ Stats() natsync.PublisherStats }); ok {
 		p.m.publisherStats(s)
 	}
-	if cfg.Identity.JWT != nil {
-		if p.jwt, err = newJWTVerifier(cfg.Identity.JWT, cfg.Resolve, p.log); err != nil {
-			return nil, keyErrors(cfg, err)
-		}
+	if p.jwt, err = identity.NewVerifier(cfg, p.log); err != nil {
+		return nil, err
 	}
 	p.profiles, p.source = opts.Profiles, opts.Source
 	if p.profiles == nil && p.source != nil {
@@ -271,7 +269,7 @@ func (p *Proxy) WatchKeys(ctx context.Context) error {
 	if p.jwt == nil {
 		return nil
 	}
-	return p.jwt.watch(ctx)
+	return p.jwt.Watch(ctx)
 }
 
 // Ready reports whether the proxy is serving.
@@ -307,8 +305,8 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 
 	// A preview link renders the page as the visitor it names; its
 	// parameter is taken off the URL before the origin sees it.
-	var preview *PreviewClaims
-	if (ctx.IsGet() || ctx.IsHead()) && bytes.Contains(ctx.Request.Header.RequestURI(), []byte(PreviewParam)) {
+	var preview *identity.PreviewClaims
+	if (ctx.IsGet() || ctx.IsHead()) && bytes.Contains(ctx.Request.Header.RequestURI(), []byte(identity.PreviewParam)) {
 		preview = p.preview(&ctx.Request, start)
 	}
 

@@ -1,4 +1,4 @@
-package proxy
+package identity
 
 import (
 	"bytes"
@@ -33,7 +33,7 @@ import (
 	"github.com/tailor-edge/tailor/internal/watch"
 )
 
-// Reasons verify gives for turning a token down, one label value each for a
+// Reasons Verify gives for turning a token down, one label value each for a
 // rejection metric.
 const (
 	jwtMalformed   = "malformed"     // not three base64url JSON parts, or a claim of the wrong type
@@ -48,12 +48,16 @@ const (
 	jwtUnknownKey  = "unknown_key"   // the kid names no key, or no key suits the algorithm
 )
 
-// jwtReasons lists every reason verify can return, so a metric can create
-// its label values up front and a first rejection shows as a rise from zero.
+// jwtReasons lists every reason Verify can return.
 var jwtReasons = []string{
 	jwtMalformed, jwtAlgorithm, jwtSignature, jwtExpired, jwtNotYetValid,
 	jwtIssuer, jwtAudience, jwtSubject, jwtOversized, jwtUnknownKey,
 }
+
+// RejectReasons lists every reason Verify can give for turning a token
+// down, so that a metric can create its label values up front and a
+// first rejection shows as a rise from zero.
+func RejectReasons() []string { return slices.Clone(jwtReasons) }
 
 // maxJWTSize bounds the work an anonymous client can make verify do: login
 // tokens are a few hundred bytes, and 8 KiB leaves room for fat claims.
@@ -87,21 +91,21 @@ const verifiedTokens = 16384
 
 // verifiedToken is a verified-token cache entry.
 type verifiedToken struct {
-	claims knownClaims
+	claims Claims
 	set    *keySet   // the key set it verified under
 	nbf    time.Time // not valid before (leeway applied)
 	until  time.Time // not valid after (leeway applied)
 }
 
-// knownClaims is what a verified token says about the visitor.
-type knownClaims struct {
+// Claims are what a verified token says about the visitor.
+type Claims struct {
 	Subject  string   // value of SubjectClaim: the profile id
 	Segments []string // SegmentsClaim, nil when absent or of another shape
 }
 
-// jwtVerifier checks the site's login tokens. It is safe for concurrent use;
-// the keys can be swapped underneath it by watch.
-type jwtVerifier struct {
+// Verifier checks the site's login tokens (identity.jwt). It is safe for
+// concurrent use; Watch swaps the keys underneath it.
+type Verifier struct {
 	header        string
 	cookie        string
 	algs          []string
@@ -130,10 +134,25 @@ type jwtVerifier struct {
 	lastJWKS []byte     // the file as last loaded, to skip no-op reloads
 }
 
-// newJWTVerifier loads the keys j names. resolve turns a path from the
+// NewVerifier loads the keys cfg's identity.jwt names, or returns nil
+// without identity.jwt. Keys that do not load are returned as
+// config.Errors at their file:line:col. log receives key warnings and
+// JWKS reloads (nil: slog.Default()).
+func NewVerifier(cfg *config.Config, log *slog.Logger) (*Verifier, error) {
+	if cfg.Identity.JWT == nil {
+		return nil, nil
+	}
+	v, err := newVerifier(cfg.Identity.JWT, cfg.Resolve, log)
+	if err != nil {
+		return nil, keyErrors(cfg, err)
+	}
+	return v, nil
+}
+
+// newVerifier loads the keys j names. resolve turns a path from the
 // config file into one to open (nil: paths are used as they are); log
 // receives key warnings and JWKS reloads (nil: slog.Default()).
-func newJWTVerifier(j *config.JWT, resolve func(string) string, log *slog.Logger) (*jwtVerifier, error) {
+func newVerifier(j *config.JWT, resolve func(string) string, log *slog.Logger) (*Verifier, error) {
 	if j == nil {
 		return nil, errors.New("create jwt verifier: no jwt configuration")
 	}
@@ -143,7 +162,7 @@ func newJWTVerifier(j *config.JWT, resolve func(string) string, log *slog.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	v := &jwtVerifier{
+	v := &Verifier{
 		header:        j.Header,
 		cookie:        j.Cookie,
 		issuer:        j.Issuer,
@@ -231,20 +250,17 @@ type keyError struct {
 func (e *keyError) Error() string { return e.key + ": " + e.err.Error() }
 func (e *keyError) Unwrap() error { return e.err }
 
-// CheckKeys loads every key file cfg names, as New does, and returns what
-// does not load as config.Errors at each key's file:line:col, so that
-// tailor check finds what serve would refuse. With no identity.jwt it
-// returns nil.
+// CheckKeys loads every key file cfg names, as NewVerifier does, and
+// returns what does not load as config.Errors at each key's file:line:col,
+// so that tailor check finds what serve would refuse. With no identity.jwt
+// it returns nil.
 func CheckKeys(cfg *config.Config) error {
-	if cfg.Identity.JWT == nil {
-		return nil
-	}
-	_, err := newJWTVerifier(cfg.Identity.JWT, cfg.Resolve, slog.New(slog.DiscardHandler))
-	return keyErrors(cfg, err)
+	_, err := NewVerifier(cfg, slog.New(slog.DiscardHandler))
+	return err
 }
 
-// keyErrors turns newJWTVerifier's keyErrors into config.Errors; any
-// other error is returned as it is.
+// keyErrors turns newVerifier's keyErrors into config.Errors; any other
+// error is returned as it is.
 func keyErrors(cfg *config.Config, err error) error {
 	if err == nil {
 		return nil
@@ -280,11 +296,11 @@ func keyLabel(spec string) string {
 	return spec
 }
 
-// token returns the raw token of req: from the header, written
+// Token returns the raw token of req: from the header, written
 // "Bearer <token>" (scheme in any case), else from the cookie. It returns
-// nil when there is none. The slice points into req: it is valid until req
-// is released and must be copied to be kept.
-func (v *jwtVerifier) token(req *fasthttp.Request) []byte {
+// nil when there is none, and does not allocate. The slice points into
+// req: it is valid until req is released and must be copied to be kept.
+func (v *Verifier) Token(req *fasthttp.Request) []byte {
 	if v.header != "" {
 		h := req.Header.Peek(v.header)
 		if h == nil {
@@ -324,15 +340,16 @@ func bearer(h []byte) []byte {
 	return t
 }
 
-// verify checks tok at time now and returns what it says about the
-// visitor, or the reason it was turned down (one of jwtReasons). It never
-// blocks on a key reload.
-func (v *jwtVerifier) verify(tok []byte, now time.Time) (knownClaims, string) {
+// Verify checks tok at time now and returns what it says about the
+// visitor, or the reason it was turned down (one of RejectReasons). It
+// never blocks on a key reload. A token that verified before is found in
+// a cache until it expires, without allocating.
+func (v *Verifier) Verify(tok []byte, now time.Time) (c Claims, reason string) {
 	if len(tok) > maxJWTSize {
-		return knownClaims{}, jwtOversized
+		return Claims{}, jwtOversized
 	}
 	if len(tok) == 0 {
-		return knownClaims{}, jwtMalformed
+		return Claims{}, jwtMalformed
 	}
 	set := v.keys.Load()
 	sum := sha256.Sum256(tok)
@@ -345,18 +362,18 @@ func (v *jwtVerifier) verify(tok []byte, now time.Time) (knownClaims, string) {
 	opts := append(v.opts[:len(v.opts):len(v.opts)], jwt.WithTimeFunc(func() time.Time { return now }))
 	t, err := jwt.NewParser(opts...).ParseWithClaims(string(tok), claims, set.keyFor)
 	if err != nil {
-		return knownClaims{}, v.reason(t, claims, err)
+		return Claims{}, v.reason(t, claims, err)
 	}
 	if iss, _ := claims["iss"].(string); iss == previewIssuer {
 		// A preview link's token names a visitor to render as, not one
 		// who logged in, even where preview.key is also a login key.
-		return knownClaims{}, jwtIssuer
+		return Claims{}, jwtIssuer
 	}
 	sub, _ := claims[v.subjectClaim].(string)
 	if sub == "" {
-		return knownClaims{}, jwtSubject
+		return Claims{}, jwtSubject
 	}
-	kc := knownClaims{Subject: sub}
+	kc := Claims{Subject: sub}
 	if v.segmentsClaim != "" {
 		kc.Segments = segmentsOf(claims[v.segmentsClaim])
 	}
@@ -373,7 +390,7 @@ func (v *jwtVerifier) verify(tok []byte, now time.Time) (knownClaims, string) {
 // reason turns a parse error into a metric label. The validator joins all
 // the claim errors it finds; the order here picks the one an operator most
 // needs to see (a wrong issuer matters more than a stale token).
-func (v *jwtVerifier) reason(t *jwt.Token, claims jwt.MapClaims, err error) string {
+func (v *Verifier) reason(t *jwt.Token, claims jwt.MapClaims, err error) string {
 	switch {
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return jwtMalformed
@@ -669,7 +686,7 @@ func checkPublicKey(pub any) error {
 
 // loadJWKS reads the JWKS file and, if it parses, swaps its keys in; on
 // error the keys in force stay.
-func (v *jwtVerifier) loadJWKS() error {
+func (v *Verifier) loadJWKS() error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	data, err := regular.ReadFile(v.jwksPath, maxKeyFileBytes)
@@ -696,18 +713,18 @@ func (v *jwtVerifier) loadJWKS() error {
 	return nil
 }
 
-// watch re-reads the JWKS file whenever its directory changes, until ctx
+// Watch re-reads the JWKS file whenever its directory changes, until ctx
 // ends. The directory, not the file, is watched: editors save by renaming
 // a new file over the old one, and Kubernetes updates a mounted ConfigMap
 // by swapping a symlink beside it, and neither is seen by a watch on the
 // file itself. A file that fails to read or parse is logged and the keys in
 // force stay. Without jwks_file it returns at once.
-func (v *jwtVerifier) watch(ctx context.Context) error {
+func (v *Verifier) Watch(ctx context.Context) error {
 	if v.jwksPath == "" {
 		return nil
 	}
 	// reloadJWKS once the watch is in place: the file may have changed
-	// between newJWTVerifier and then.
+	// between newVerifier and then.
 	if err := watch.Dir(ctx, filepath.Dir(v.jwksPath), false, jwksDebounce, v.log, v.reloadJWKS, v.reloadJWKS); err != nil {
 		return fmt.Errorf("watch jwks: %w", err)
 	}
@@ -715,7 +732,7 @@ func (v *jwtVerifier) watch(ctx context.Context) error {
 }
 
 // reloadJWKS is loadJWKS for the watcher, which has no one to return to.
-func (v *jwtVerifier) reloadJWKS() {
+func (v *Verifier) reloadJWKS() {
 	if err := v.loadJWKS(); err != nil {
 		v.log.Warn("jwks reload failed; the previous keys keep verifying", "err", err)
 	}
