@@ -27,10 +27,11 @@
 // RSA public key is never taken for an HMAC secret; then issuer, audience,
 // exp (required) and nbf with leeway. A token that does not verify gives
 // a reason (RejectReasons) and the visitor stays anonymous: it is never an
-// error page. Keys come from PEM files, hmac: secrets and a JWKS file,
-// re-read when it changes (Watch); a JWKS that does not load leaves the
-// keys in force. RSA keys must have 2048 bits or more, and JWKs whose
-// "use" is not "sig" are left out. Tokens that verified are
+// error page. Keys come from PEM files, hmac: secrets and a JWKS file
+// (its keys built by go-jose), re-read when it changes (Watch); a JWKS
+// that does not load leaves the keys in force. RSA keys must have 2048
+// bits or more; JWKs whose "use" is not "sig", or that go-jose does not
+// support (RSA past 4096 bits among them), are left out with a warning. Tokens that verified are
 // remembered until they expire, so a returning visitor's token costs a
 // hash and a look-up, not a signature check.
 //

@@ -527,6 +527,22 @@ func TestJWTParseJWKS(t *testing.T) {
 	}
 	ec := jwkOf(t, "e", &k.ec.PublicKey)
 	offCurve := with(ec, "y", base64.RawURLEncoding.EncodeToString(make([]byte, 32)))
+	// An issuer that trims the leading zero byte off a coordinate: one
+	// key in 256 has one to trim.
+	var trimmed map[string]any
+	for trimmed == nil {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pt, _ := key.PublicKey.Bytes(); pt[1] == 0 {
+			trimmed = with(jwkOf(t, "t", &key.PublicKey), "x", base64.RawURLEncoding.EncodeToString(pt[2:33]))
+		}
+	}
+	small, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name      string
 		doc       string
@@ -552,6 +568,9 @@ func TestJWTParseJWKS(t *testing.T) {
 		{"no kty", doc(map[string]any{"kid": "x"}), 0, 0, true},
 		{"bad base64", doc(with(rsaKey, "n", "!!!")), 0, 0, true},
 		{"RSA exponent 1", doc(with(rsaKey, "e", "AQ")), 0, 0, true},
+		{"RSA exponent 2", doc(with(rsaKey, "e", "Ag")), 0, 0, true},
+		{"RSA below 2048 bits skipped", doc(rsaKey, jwkOf(t, "small", &small.PublicKey)), 1, 1, false},
+		{"EC coordinate without its leading zero", doc(trimmed), 1, 0, false},
 		{"EC point off the curve", doc(offCurve), 0, 0, true},
 		{"EC coordinate too long", doc(with(ec, "x", base64.RawURLEncoding.EncodeToString(make([]byte, 40)))), 0, 0, true},
 		{"Ed25519 of the wrong size", doc(map[string]any{"kty": "OKP", "crv": "Ed25519", "x": "AAAA"}), 0, 0, true},

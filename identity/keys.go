@@ -14,12 +14,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math/big"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tailor-edge/tailor/internal/regular"
@@ -325,20 +325,22 @@ func (v *Verifier) reloadJWKS() {
 	}
 }
 
-// jwk is the part of an RFC 7517 JSON Web Key tailor reads.
+// jwk is what tailor reads of an RFC 7517 JSON Web Key: the members that
+// say whether the key is for verifying tokens at all, and the public-key
+// members, which go-jose turns into the key.
 type jwk struct {
-	Kty    string   `json:"kty"`
-	Kid    string   `json:"kid"`
-	Use    string   `json:"use"`
-	KeyOps []string `json:"key_ops"`
-	Alg    string   `json:"alg"`
-	Crv    string   `json:"crv"`
-	N      string   `json:"n"`
-	E      string   `json:"e"`
-	X      string   `json:"x"`
-	Y      string   `json:"y"`
-	K      string   `json:"k"`
-	D      string   `json:"d"`
+	Kty    string   `json:"kty,omitempty"`
+	Kid    string   `json:"kid,omitempty"`
+	Use    string   `json:"use,omitempty"`
+	KeyOps []string `json:"key_ops,omitempty"`
+	Alg    string   `json:"alg,omitempty"`
+	Crv    string   `json:"crv,omitempty"`
+	N      string   `json:"n,omitempty"`
+	E      string   `json:"e,omitempty"`
+	X      string   `json:"x,omitempty"`
+	Y      string   `json:"y,omitempty"`
+	K      string   `json:"k,omitempty"`
+	D      string   `json:"d,omitempty"`
 }
 
 // parseJWKS reads a JWK Set. Keys tailor cannot use (another kty or curve,
@@ -391,98 +393,71 @@ func parseJWKS(data []byte) (keys []jwtKey, notes []string, err error) {
 	return keys, notes, nil
 }
 
-// publicKey builds k's verification key. A note instead means k is of a
-// kind tailor does not use; an error, that it is broken.
+// publicKey builds k's verification key with go-jose. A note instead means
+// k is of a kind tailor does not use; an error, that it is broken.
+//
+// go-jose is handed the public members only: from "d" it would build a
+// private key, and refuse an RSA one without its primes, where tailor
+// wants the public part and a note. It decodes strictly, so the leniency
+// tailor has always had is kept here: padded base64url, and EC
+// coordinates that lost their leading zeros (RFC 7518 section 6.2.1.2
+// says full length; some issuers trim).
 func (k jwk) publicKey() (key any, note string, err error) {
-	switch k.Kty {
-	case "RSA":
-		n, err := b64Member("n", k.N)
-		if err != nil {
-			return nil, "", err
+	pub := jwk{Kty: k.Kty, Crv: k.Crv}
+	pub.N, pub.E, pub.K = strings.TrimRight(k.N, "="), strings.TrimRight(k.E, "="), strings.TrimRight(k.K, "=")
+	pub.X, pub.Y = strings.TrimRight(k.X, "="), strings.TrimRight(k.Y, "=")
+	if k.Kty == "EC" {
+		pub.X, pub.Y = padCoordinate(k.Crv, pub.X), padCoordinate(k.Crv, pub.Y)
+	}
+	raw, err := json.Marshal(pub)
+	if err != nil {
+		return nil, "", err
+	}
+	var jk jose.JSONWebKey
+	if err := jk.UnmarshalJSON(raw); errors.Is(err, jose.ErrUnsupportedKeyType) {
+		switch k.Kty {
+		case "RSA":
+			return nil, fmt.Sprintf("RSA modulus over %d bits", jose.MaxRSAModulusBits), nil
+		case "EC", "OKP":
+			return nil, fmt.Sprintf("unsupported curve %q", k.Crv), nil
 		}
-		e, err := b64Member("e", k.E)
-		if err != nil {
-			return nil, "", err
-		}
-		// RFC 7518 section 6.3.1: e is unsigned big-endian; anything past
-		// 31 bits is no exponent a real key uses.
-		ev := new(big.Int).SetBytes(e)
-		if !ev.IsInt64() || ev.Int64() < 3 || ev.Int64() > 1<<31-1 {
+		return nil, fmt.Sprintf("unsupported kty %q", k.Kty), nil
+	} else if err != nil {
+		return nil, "", err
+	}
+	if rk, ok := jk.Key.(*rsa.PublicKey); ok {
+		// RFC 7518 section 6.3.1: e is unsigned big-endian; go-jose takes
+		// 2 and up to 63 bits, no exponent a real key uses.
+		if rk.E < 3 || rk.E > 1<<31-1 {
 			return nil, "", errors.New(`RSA exponent "e" out of range`)
 		}
-		pub := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(ev.Int64())}
-		if pub.N.BitLen() < 2048 {
-			return nil, fmt.Sprintf("RSA modulus of %d bits is below 2048", pub.N.BitLen()), nil
+		if rk.N.BitLen() < 2048 {
+			return nil, fmt.Sprintf("RSA modulus of %d bits is below 2048", rk.N.BitLen()), nil
 		}
-		return pub, "", nil
-	case "EC":
-		var curve elliptic.Curve
-		switch k.Crv {
-		case "P-256":
-			curve = elliptic.P256()
-		case "P-384":
-			curve = elliptic.P384()
-		case "P-521":
-			curve = elliptic.P521()
-		default:
-			return nil, fmt.Sprintf("unsupported curve %q", k.Crv), nil
-		}
-		size := (curve.Params().BitSize + 7) / 8
-		x, err := b64Member("x", k.X)
-		if err != nil {
-			return nil, "", err
-		}
-		y, err := b64Member("y", k.Y)
-		if err != nil {
-			return nil, "", err
-		}
-		if len(x) > size || len(y) > size {
-			return nil, "", fmt.Errorf("EC coordinates longer than %d bytes", size)
-		}
-		// RFC 7518 section 6.2.1.2 wants full-length coordinates; some
-		// issuers drop leading zeros, so pad rather than refuse.
-		point := make([]byte, 1+2*size)
-		point[0] = 4 // uncompressed
-		copy(point[1+size-len(x):1+size], x)
-		copy(point[1+2*size-len(y):], y)
-		pub, err := ecdsa.ParseUncompressedPublicKey(curve, point)
-		if err != nil {
-			return nil, "", fmt.Errorf("parse EC point: %w", err)
-		}
-		return pub, "", nil
-	case "OKP":
-		if k.Crv != "Ed25519" {
-			return nil, fmt.Sprintf("unsupported curve %q", k.Crv), nil
-		}
-		x, err := b64Member("x", k.X)
-		if err != nil {
-			return nil, "", err
-		}
-		if len(x) != ed25519.PublicKeySize {
-			return nil, "", fmt.Errorf("Ed25519 key of %d bytes, want %d", len(x), ed25519.PublicKeySize)
-		}
-		return ed25519.PublicKey(x), "", nil
-	case "oct":
-		secret, err := b64Member("k", k.K)
-		if err != nil {
-			return nil, "", err
-		}
-		return secret, "", nil
-	case "":
-		return nil, "", errors.New(`no "kty"`)
 	}
-	return nil, fmt.Sprintf("unsupported kty %q", k.Kty), nil
+	return jk.Key, "", nil
 }
 
-// b64Member decodes a base64url JWK member. RFC 7515 says unpadded; padded
-// values from lenient issuers are accepted too.
-func b64Member(name, s string) ([]byte, error) {
-	if s == "" {
-		return nil, fmt.Errorf("no %q", name)
+// padCoordinate left-pads base64url EC coordinate c with zero bytes to the
+// size of curve crv. c is returned as it is when it is not short, or not
+// base64url, or crv is no curve tailor knows: go-jose then says what is
+// wrong.
+func padCoordinate(crv, c string) string {
+	var curve elliptic.Curve
+	switch crv {
+	case "P-256":
+		curve = elliptic.P256()
+	case "P-384":
+		curve = elliptic.P384()
+	case "P-521":
+		curve = elliptic.P521()
+	default:
+		return c
 	}
-	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
-	if err != nil {
-		return nil, fmt.Errorf("decode %q: %w", name, err)
+	size := (curve.Params().BitSize + 7) / 8
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || len(b) >= size {
+		return c
 	}
-	return b, nil
+	return base64.RawURLEncoding.EncodeToString(append(make([]byte, size-len(b)), b...))
 }
