@@ -2,7 +2,6 @@ package identity
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -157,26 +156,13 @@ func jwkOf(t testing.TB, kid string, key any) map[string]any {
 	return m
 }
 
-// writeFileAtomic saves like an editor does: a new file renamed over the
-// old one.
-func writeFileAtomic(t testing.TB, path string, data []byte) {
-	t.Helper()
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func writeJWKS(t testing.TB, path string, keys ...map[string]any) {
 	t.Helper()
 	b, err := json.Marshal(map[string]any{"keys": keys})
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFileAtomic(t, path, b)
+	testkit.ReplaceFile(t, path, b)
 }
 
 // jwtConfig is identity.jwt as a site with every kind of key would write it.
@@ -602,24 +588,6 @@ func mustJSON(t testing.TB, v any) string {
 	return string(b)
 }
 
-// jwtLog is a log a test can read while the watcher writes it.
-type jwtLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *jwtLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *jwtLog) count(s string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.buf.String(), s)
-}
-
 // startJWKSWatch runs v.Watch until the test ends.
 func startJWKSWatch(t *testing.T, v *Verifier) {
 	t.Helper()
@@ -651,7 +619,7 @@ func TestJWTKeyRotationIsPickedUpAndBrokenJWKSKeepsOldKeys(t *testing.T) {
 	writeJWKS(t, path, jwkOf(t, "k1", &k.rsa.PublicKey))
 	j := jwtConfig("RS256")
 	j.JWKSFile = "jwks.json"
-	log := &jwtLog{}
+	log := &testkit.Buffer{}
 	v := newTestVerifier(t, j, dir, slog.New(slog.NewTextHandler(log, nil)))
 	startJWKSWatch(t, v)
 
@@ -671,9 +639,9 @@ func TestJWTKeyRotationIsPickedUpAndBrokenJWKSKeepsOldKeys(t *testing.T) {
 	}
 
 	for i, broken := range []string{`{"keys": [`, `{"keys": []}`, ""} {
-		writeFileAtomic(t, path, []byte(broken))
+		testkit.ReplaceFile(t, path, []byte(broken))
 		testkit.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
-			if n := log.count("jwks reload failed"); n <= i {
+			if n := strings.Count(log.String(), "jwks reload failed"); n <= i {
 				return fmt.Errorf("%d reload failures logged, want %d", n, i+1)
 			}
 			return nil
