@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/internal/watch"
 )
 
 // certDebounce lets a renewal finish before the files are read: certbot
@@ -217,7 +218,7 @@ func (c *certificate) watch(ctx context.Context) error {
 		go func() {
 			// A reload once the watch is in place: the files may have
 			// changed since they were loaded.
-			if err := watchFiles(ctx, dir, false, certDebounce, c.log, changed, changed); err != nil {
+			if err := watch.Dir(ctx, dir, false, certDebounce, c.log, changed, changed); err != nil {
 				errc <- fmt.Errorf("watch %s: %w", dir, err)
 				return
 			}

@@ -48,10 +48,17 @@
 // certificate, re-read when its files change, the last good one serving
 // while a new pair does not load.
 //
+// Who a page view comes from is the identity package's: the id and state
+// cookies, login tokens and preview links. The proxy asks it once per
+// page view (identify, in identity.go), counts what it says in
+// tailor_visitors_total and tailor_jwt_rejected_total, and keeps what is
+// about the request rather than the visitor: the privacy signals
+// (tracking), the journey and interests the state cookie carries
+// (journey.go, interests.go) and the events (events.go).
+//
 // The package also runs the admin listener: health, readiness,
 // Prometheus metrics, the profiles API and the console. Wrong admin tokens
 // are rate-limited per client address (adminlimit.go), and the profiles
 // API stores only documents that are JSON with finite numbers, as its GET
-// serves them back. CheckKeys loads the key files New loads, for tailor
-// check.
+// serves them back.
 package proxy

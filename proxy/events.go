@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
+	"github.com/tailor-edge/tailor/identity"
 	"github.com/tailor-edge/tailor/rules"
 	natsync "github.com/tailor-edge/tailor/sync"
 )
@@ -146,12 +147,12 @@ func (p *Proxy) report(ctx *fasthttp.RequestCtx, v *visit, dec *rules.Decision, 
 // expose records the exposure in the visitor's state and reports whether
 // it is new in this visit.
 func (view *pageView) expose(x rules.Exposure) bool {
-	h := exposureHash(x.Experiment, x.Variant)
+	h := identity.ExposureHash(x.Experiment, x.Variant)
 	if slices.Contains(view.state.Exposed, h) {
 		return false
 	}
 	exposed := view.state.Exposed
-	if len(exposed) >= maxExposed {
+	if len(exposed) >= identity.MaxExposed {
 		exposed = exposed[1:]
 	}
 	// Clipped, append copies: the list read from the cookie stays as it

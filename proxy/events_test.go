@@ -317,7 +317,7 @@ func TestStageStaysWhileTheProfileIsUnknown(t *testing.T) {
 	b := newBrowser(t, p.url)
 	b.header.Set("Authorization", "Bearer "+token(t, "cust-9"))
 	b.get("/products/x") // the fetch starts; the page does not wait past the budget
-	if st, _ := p.signer.decodeState(b.anonymousID(), []byte(b.cookie("tailor_state"))); st.Stage != "" {
+	if st, _ := p.signer.DecodeState(b.anonymousID(), []byte(b.cookie("tailor_state"))); st.Stage != "" {
 		t.Errorf("the edge moved an unknown customer to %q", st.Stage)
 	}
 	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {

@@ -3,70 +3,60 @@ package proxy
 import (
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/tailor-edge/tailor/cache"
+	"github.com/tailor-edge/tailor/identity"
 	"github.com/tailor-edge/tailor/rules"
 )
 
 // Interests (SPEC "interests:") are scores per tag that the pages a
-// visitor views add to, kept in the state cookie: no edge holds them. They
-// decay with the rules' half-life, and only the strongest maxInterests
-// are kept, so the cookie stays small however long the visitor browses.
-const (
-	maxInterests = 8
-	// minInterest is the score below which a decayed tag is forgotten.
-	minInterest = 0.001
-	// interestDigits is the precision a score is kept to in the cookie.
-	interestDigits = 4
-)
-
-// interestScore is one tag's score.
-type interestScore struct {
-	Tag   string
-	Score float64
-}
+// visitor views add to, kept in the state cookie (identity.State): no edge
+// holds them. They decay with the rules' half-life, and only the strongest
+// identity.MaxInterests are kept, so the cookie stays small however long
+// the visitor browses.
 
 // decayed returns scores, last updated at the Unix second at, as they are
 // worth at now: halved every halfLife (no decay without one).
-func decayed(scores []interestScore, at, now int64, halfLife time.Duration) []interestScore {
+func decayed(scores []identity.InterestScore, at, now int64, halfLife time.Duration) []identity.InterestScore {
 	if len(scores) == 0 || halfLife <= 0 || now <= at {
 		return scores
 	}
 	f := math.Exp2(-float64(now-at) / halfLife.Seconds())
-	out := make([]interestScore, 0, len(scores))
+	out := make([]identity.InterestScore, 0, len(scores))
 	for _, s := range scores {
-		if v := s.Score * f; v >= minInterest {
-			out = append(out, interestScore{s.Tag, v})
+		if v := s.Score * f; v >= identity.MinInterest {
+			out = append(out, identity.InterestScore{Tag: s.Tag, Score: v})
 		}
 	}
 	return out
 }
 
-// addInterests returns scores plus adds, the strongest maxInterests of
-// them, strongest first (ties by tag, so that the cookie is the same for
-// the same scores).
-func addInterests(scores []interestScore, adds map[string]float64) []interestScore {
+// addInterests returns scores plus adds, the strongest
+// identity.MaxInterests of them, strongest first (ties by tag, so that the
+// cookie is the same for the same scores).
+func addInterests(scores []identity.InterestScore, adds map[string]float64) []identity.InterestScore {
 	out := slices.Clone(scores)
 	for tag, v := range adds {
-		if i := slices.IndexFunc(out, func(s interestScore) bool { return s.Tag == tag }); i >= 0 {
+		if i := slices.IndexFunc(out, func(s identity.InterestScore) bool { return s.Tag == tag }); i >= 0 {
 			out[i].Score += v
 		} else {
-			out = append(out, interestScore{tag, v})
+			out = append(out, identity.InterestScore{Tag: tag, Score: v})
 		}
 	}
-	out = slices.DeleteFunc(out, func(s interestScore) bool { return !(s.Score >= minInterest) || math.IsInf(s.Score, 0) })
+	out = slices.DeleteFunc(out, func(s identity.InterestScore) bool {
+		return !(s.Score >= identity.MinInterest) || math.IsInf(s.Score, 0)
+	})
 	sortInterests(out)
-	if len(out) > maxInterests {
-		out = out[:maxInterests]
+	if len(out) > identity.MaxInterests {
+		out = out[:identity.MaxInterests]
 	}
 	return out
 }
 
-func sortInterests(s []interestScore) {
-	slices.SortFunc(s, func(a, b interestScore) int {
+func sortInterests(s []identity.InterestScore) {
+	slices.SortFunc(s, func(a, b identity.InterestScore) int {
 		switch {
 		case a.Score > b.Score:
 			return -1
@@ -81,7 +71,7 @@ func sortInterests(s []interestScore) {
 // plus, for a visitor with a profile, the profile's scores of interest
 // tags (SPEC: "merged with the profile's scores"); with the top one and
 // the nearest persona. nil when there are none.
-func visitorInterests(set *rules.Set, edge []interestScore, profile *cache.Profile) (scores map[string]float64, top, persona string) {
+func visitorInterests(set *rules.Set, edge []identity.InterestScore, profile *cache.Profile) (scores map[string]float64, top, persona string) {
 	n := len(edge)
 	if profile != nil {
 		n += len(profile.Scores)
@@ -112,54 +102,4 @@ func visitorInterests(set *rules.Set, edge []interestScore, profile *cache.Profi
 		}
 	}
 	return scores, top, set.NearestPersona(scores)
-}
-
-// writableInterests returns the scores that parseInterests reads back
-// (a tag that is no state name, as a 200-character one, would make the
-// whole state unreadable), at most maxInterests.
-func writableInterests(scores []interestScore) []interestScore {
-	ok := func(s interestScore) bool {
-		return s.Tag != "" && isStateName(s.Tag) && s.Score >= minInterest && !math.IsInf(s.Score, 0)
-	}
-	if !slices.ContainsFunc(scores, func(s interestScore) bool { return !ok(s) }) && len(scores) <= maxInterests {
-		return scores
-	}
-	out := make([]interestScore, 0, len(scores))
-	for _, s := range scores {
-		if ok(s) && len(out) < maxInterests {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// appendInterests writes scores as the state's interests field:
-// "tag:score|tag:score".
-func appendInterests(b []byte, scores []interestScore) []byte {
-	for i, s := range scores {
-		if i > 0 {
-			b = append(b, '|')
-		}
-		b = append(b, s.Tag...)
-		b = append(b, ':')
-		b = strconv.AppendFloat(b, s.Score, 'g', interestDigits, 64)
-	}
-	return b
-}
-
-// parseInterests reads the state's interests field; ok is false when it
-// is not one appendInterests writes.
-func parseInterests(field string) (scores []interestScore, ok bool) {
-	if field == "" {
-		return nil, true
-	}
-	for pair := range strings.SplitSeq(field, "|") {
-		tag, num, found := strings.Cut(pair, ":")
-		v, err := strconv.ParseFloat(num, 64)
-		if !found || tag == "" || !isStateName(tag) || err != nil || !(v >= minInterest) || math.IsInf(v, 0) || len(scores) == maxInterests {
-			return nil, false
-		}
-		scores = append(scores, interestScore{tag, v})
-	}
-	return scores, true
 }

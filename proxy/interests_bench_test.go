@@ -8,6 +8,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/identity"
 	natsync "github.com/tailor-edge/tailor/sync"
 )
 
@@ -55,10 +56,10 @@ func BenchmarkPageView(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			anon, id := p.signer.mint()
+			anon, id := p.signer.Mint()
 			now := time.Now().Unix()
-			state := p.signer.encodeState(anon, &visitState{Visits: 2, LastSeen: now + 240,
-				Interests: []interestScore{{"running", 12}, {"trail", 3}, {"camping", 1}}, InterestsAt: now})
+			state := p.signer.EncodeState(anon, &identity.State{Visits: 2, LastSeen: now + 240,
+				Interests: []identity.InterestScore{{Tag: "running", Score: 12}, {Tag: "trail", Score: 3}, {Tag: "camping", Score: 1}}, InterestsAt: now})
 			var req fasthttp.Request
 			req.SetRequestURI("/plain.html")
 			req.Header.SetHost("shop.example")

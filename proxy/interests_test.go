@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/identity"
 	"github.com/tailor-edge/tailor/internal/testkit"
 	natsync "github.com/tailor-edge/tailor/sync"
 )
@@ -130,8 +131,8 @@ func TestBrowsingRunningPagesPicksTheRunningHeroAndTheRunnerPersona(t *testing.T
 	if h := resp.Header.Get("X-Tailor-Decision"); !strings.Contains(h, "; persona=runner") {
 		t.Errorf("X-Tailor-Decision = %q, want the persona in it", h)
 	}
-	st, ok := p.signer.decodeState(b.anonymousID(), []byte(b.cookie("tailor_state")))
-	if !ok || len(st.Interests) != 1 || st.Interests[0] != (interestScore{"running", 15}) {
+	st, ok := p.signer.DecodeState(b.anonymousID(), []byte(b.cookie("tailor_state")))
+	if !ok || len(st.Interests) != 1 || st.Interests[0] != (identity.InterestScore{Tag: "running", Score: 15}) {
 		t.Errorf("state = %+v (ok %v), want running 15", st, ok)
 	}
 
@@ -189,7 +190,8 @@ func TestTamperedStateResetsInterests(t *testing.T) {
 	b.get("/")
 	anon := b.anonymousID()
 	now := time.Now().Unix()
-	good := p.signer.encodeState(anon, &visitState{Visits: 2, LastSeen: now, Interests: []interestScore{{"running", 15}}, InterestsAt: now})
+	good := p.signer.EncodeState(anon, &identity.State{Visits: 2, LastSeen: now, Interests: []identity.InterestScore{{Tag: "running", Score: 15}}, InterestsAt: now})
+	other := p.signer.EncodeState("x"+anon[1:], &identity.State{Visits: 1})
 	tampered := map[string]string{
 		"score raised":   strings.Replace(good, "running:15", "running:95", 1),
 		"tag changed":    strings.Replace(good, "running:15", "camping:15", 1),
@@ -197,7 +199,7 @@ func TestTamperedStateResetsInterests(t *testing.T) {
 		"bad score":      strings.Replace(good, "running:15", "running:x", 1),
 		"tags added":     strings.Replace(good, "running:15", "running:15|trail:9", 1),
 		"not a name":     strings.Replace(good, "running:15", "run<ing:15", 1),
-		"another's mac":  good[:len(good)-macLen] + p.signer.encodeState("x"+anon[1:], &visitState{Visits: 1})[len(good)-macLen:],
+		"another's mac":  good[:strings.LastIndexByte(good, '.')] + other[strings.LastIndexByte(other, '.'):],
 		"time backdated": strings.Replace(good, fmt.Sprintf("~%d~running", now), "~1~running", 1),
 	}
 	for name, value := range tampered {
@@ -209,7 +211,7 @@ func TestTamperedStateResetsInterests(t *testing.T) {
 		if text(page, "persona") != "none" || strings.Contains(page, "next run") {
 			t.Errorf("%s: persona %q, page %q; want no interests", name, text(page, "persona"), page)
 		}
-		if st, ok := p.signer.decodeState(anon, []byte(b.cookie("tailor_state"))); !ok || st.Visits != 1 || len(st.Interests) != 0 {
+		if st, ok := p.signer.DecodeState(anon, []byte(b.cookie("tailor_state"))); !ok || st.Visits != 1 || len(st.Interests) != 0 {
 			t.Errorf("%s: the new state is %+v (ok %v), want a fresh one", name, st, ok)
 		}
 	}

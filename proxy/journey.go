@@ -7,13 +7,25 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/tailor-edge/tailor/cache"
+	"github.com/tailor-edge/tailor/identity"
 	"github.com/tailor-edge/tailor/rules"
+)
+
+const (
+	// visitGap ends a visit: a page view after this much inactivity starts
+	// the next one (the usual web-analytics definition).
+	visitGap = 30 * time.Minute
+	// stateRefresh is how stale the state's last-seen time may get before
+	// a page view that changes nothing else rewrites the cookie. It keeps
+	// Set-Cookie off most page views, at the cost of a visit lasting up to
+	// this much longer than visitGap.
+	stateRefresh = time.Minute
 )
 
 // pageView is what one HTML page view did to the visitor's journey: the
 // state after it, and what changed, for the rules and the events.
 type pageView struct {
-	state visitState
+	state identity.State
 	// stage is the visitor's effective stage after this view ("" for the
 	// first declared stage).
 	stage string
@@ -49,9 +61,9 @@ func (p *Proxy) track(set *rules.Set, req *fasthttp.Request, v *visit, profile *
 	view := &pageView{}
 	v.view = view
 	anon := v.id.AnonymousID
-	prev, ok := visitState{}, false
-	if c := req.Header.Cookie(p.stateName); len(c) > 0 && !v.id.Fresh {
-		prev, ok = p.signer.decodeState(anon, c)
+	prev, ok := identity.State{}, false
+	if c := req.Header.Cookie(p.signer.StateName()); len(c) > 0 && !v.id.Fresh {
+		prev, ok = p.signer.DecodeState(anon, c)
 		if !ok {
 			p.m.stateResets.Inc()
 		}
@@ -66,9 +78,9 @@ func (p *Proxy) track(set *rules.Set, req *fasthttp.Request, v *visit, profile *
 	}
 	switch {
 	case !ok:
-		st = visitState{Visits: 1}
+		st = identity.State{Visits: 1}
 	case nowSec-st.LastSeen >= int64(visitGap/time.Second):
-		st.Visits = min(st.Visits+1, maxVisits)
+		st.Visits = min(st.Visits+1, identity.MaxVisits)
 		st.Engagement, st.Exposed = 0, nil
 	}
 	if set != nil && set.StageIndex(st.Stage) < 0 {
@@ -101,7 +113,7 @@ func (p *Proxy) track(set *rules.Set, req *fasthttp.Request, v *visit, profile *
 	}
 	view.interests, view.topInterest, view.persona = visitorInterests(set, edge, profile)
 	if v.id.Subject != "" {
-		if h := linkHash(v.id.Subject); st.Linked != h {
+		if h := identity.LinkHash(v.id.Subject); st.Linked != h {
 			view.identify = true
 			st.Linked = h
 		}
@@ -123,7 +135,7 @@ const maxSkew = 5 * 60
 // sync"): the stage the edge saw them reach when that is newer than the
 // profile, else the profile's stage, else "" (the first declared stage).
 // A profile without a stage does not hide the edge's.
-func effectiveStage(st *visitState, profile *cache.Profile) string {
+func effectiveStage(st *identity.State, profile *cache.Profile) string {
 	if profile == nil || profile.Stage == "" {
 		return st.Stage
 	}

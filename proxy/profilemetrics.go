@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tailor-edge/tailor/cache"
+	"github.com/tailor-edge/tailor/identity"
 	natsync "github.com/tailor-edge/tailor/sync"
 )
 
@@ -54,7 +55,7 @@ func (m *metrics) registerIdentity(reg prometheus.Registerer) {
 	for _, k := range []string{identityNew, identityForged, identityKnown} {
 		m.identity.WithLabelValues(k)
 	}
-	for _, r := range jwtReasons {
+	for _, r := range identity.RejectReasons() {
 		m.jwtRejected.WithLabelValues(r)
 	}
 	for _, r := range []string{lookupHit, lookupMissing, lookupFetched, lookupNotFound, lookupTimeout, lookupError, lookupDisabled} {

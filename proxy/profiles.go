@@ -8,6 +8,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/tailor-edge/tailor/cache"
+	"github.com/tailor-edge/tailor/identity"
 )
 
 // ProfileSource is the central customer store as the proxy reads it on a
@@ -42,7 +43,7 @@ type visit struct {
 	view *pageView
 	// preview, when not nil, is the visitor a preview link names; id
 	// and profile are then unused.
-	preview *PreviewClaims
+	preview *identity.PreviewClaims
 }
 
 // lookup starts looking up the visitor's profile: a cache hit settles it
@@ -168,7 +169,7 @@ func (p *Proxy) setVisitorCookies(h *fasthttp.ResponseHeader, v *visit) {
 		set = true
 	}
 	if view := v.view; view != nil && view.changed && v.tracked {
-		h.Add(fasthttp.HeaderSetCookie, p.stateName+"="+p.signer.encodeState(v.id.AnonymousID, &view.state)+p.signer.attrs)
+		h.Add(fasthttp.HeaderSetCookie, p.signer.SetStateCookie(v.id.AnonymousID, &view.state))
 		set = true
 	}
 	if set {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/tailor-edge/tailor/cache"
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/identity"
 	"github.com/tailor-edge/tailor/rules"
 	natsync "github.com/tailor-edge/tailor/sync"
 )
@@ -83,14 +84,13 @@ type Proxy struct {
 	loadMu      sync.Mutex
 	rulesReadAt atomic.Int64
 
-	signer   *signer
-	jwt      *jwtVerifier // nil without identity.jwt
+	signer   *identity.Signer
+	jwt      *identity.Verifier // nil without identity.jwt
 	profiles *cache.Profiles
 	source   ProfileSource // nil without a central store
 	events   EventSink     // nil: no events
 
-	stateName string // the visitor state cookie's name
-	now       func() time.Time
+	now func() time.Time
 
 	version       string
 	eventReader   EventReader  // nil: no readouts in the console
@@ -134,10 +134,9 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		return nil, err
 	}
 	p.m.pageCacheBytes(p.pages)
-	if p.signer, err = newSigner(cfg.Identity.Cookie, p.log); err != nil {
+	if p.signer, err = identity.NewSigner(cfg.Identity.Cookie, p.log); err != nil {
 		return nil, err
 	}
-	p.stateName = stateCookieName(cfg.Identity.Cookie.Name)
 	p.events = opts.Events
 	p.eventReader = opts.EventReader
 	p.version = opts.Version
@@ -148,10 +147,8 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	if s, ok := p.events.(interface{ Stats() natsync.PublisherStats }); ok {
 		p.m.publisherStats(s)
 	}
-	if cfg.Identity.JWT != nil {
-		if p.jwt, err = newJWTVerifier(cfg.Identity.JWT, cfg.Resolve, p.log); err != nil {
-			return nil, keyErrors(cfg, err)
-		}
+	if p.jwt, err = identity.NewVerifier(cfg, p.log); err != nil {
+		return nil, err
 	}
 	p.profiles, p.source = opts.Profiles, opts.Source
 	if p.profiles == nil && p.source != nil {
@@ -277,7 +274,7 @@ func (p *Proxy) WatchKeys(ctx context.Context) error {
 	if p.jwt == nil {
 		return nil
 	}
-	return p.jwt.watch(ctx)
+	return p.jwt.Watch(ctx)
 }
 
 // Ready reports whether the proxy is serving.
@@ -313,8 +310,8 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 
 	// A preview link renders the page as the visitor it names; its
 	// parameter is taken off the URL before the origin sees it.
-	var preview *PreviewClaims
-	if (ctx.IsGet() || ctx.IsHead()) && bytes.Contains(ctx.Request.Header.RequestURI(), []byte(PreviewParam)) {
+	var preview *identity.PreviewClaims
+	if (ctx.IsGet() || ctx.IsHead()) && bytes.Contains(ctx.Request.Header.RequestURI(), []byte(identity.PreviewParam)) {
 		preview = p.preview(&ctx.Request, start)
 	}
 

@@ -68,11 +68,9 @@ func startProxy(t *testing.T, origin string, edit func(*config.Config, *Options)
 	return &testProxy{Proxy: p, addr: ln.Addr().String(), url: "http://" + ln.Addr().String()}
 }
 
-// checkFor is testkit.Eventually, under the name this package's tests use.
-func checkFor(t testing.TB, total, every time.Duration, fn func() error) {
-	t.Helper()
-	testkit.Eventually(t, total, every, fn)
-}
+// checkFor polls fn until it returns nil, failing the test once total has
+// passed.
+var checkFor = testkit.CheckFor
 
 // startOrigin starts a real HTTP origin on loopback.
 func startOrigin(t *testing.T, h http.Handler) *httptest.Server {

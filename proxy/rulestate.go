@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/tailor-edge/tailor/internal/watch"
 	"github.com/tailor-edge/tailor/rules"
 )
 
@@ -73,7 +74,7 @@ const reloadDebounce = 150 * time.Millisecond
 func (p *Proxy) WatchRules(ctx context.Context, started func()) error {
 	dir := p.cfg.Resolve(p.cfg.Rules.Dir)
 	// Subdirectories too: fragments often live beside the rule files.
-	return watchFiles(ctx, dir, true, reloadDebounce, p.log, func() {
+	return watch.Dir(ctx, dir, true, reloadDebounce, p.log, func() {
 		if changedSince(dir, time.Unix(0, p.rulesReadAt.Load())) {
 			p.reload("a change before the watch started")
 		}

@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/net/html"
 
-	"github.com/tailor-edge/tailor/proxy"
+	"github.com/tailor-edge/tailor/identity"
 )
 
 // The hostile-value fixture (issue 15): a page whose rules write one
@@ -113,11 +113,11 @@ func serveContexts(t *testing.T) (preview func(v string) string) {
 	const key = "contexts-preview-key"
 	addr := serveTailor(t, origin.ln.Addr().String(), "preview: { key: "+key+" }\n", contextRules)
 	return func(v string) string {
-		tok, err := proxy.SignPreview(key, proxy.PreviewClaims{Traits: map[string]any{"v": v}}, time.Hour, time.Now())
+		tok, err := identity.SignPreview(key, identity.PreviewClaims{Traits: map[string]any{"v": v}}, time.Hour, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
-		return "http://" + addr + "/?" + proxy.PreviewParam + "=" + tok
+		return "http://" + addr + "/?" + identity.PreviewParam + "=" + tok
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	udiff "github.com/aymanbagabas/go-udiff"
 
 	"github.com/tailor-edge/tailor/cache"
+	"github.com/tailor-edge/tailor/identity"
 	"github.com/tailor-edge/tailor/proxy"
 )
 
@@ -89,12 +90,12 @@ const previewTTL = 24 * time.Hour
 // previewLink returns target with a preview token for the visitor with
 // profile (nil: an anonymous visitor) appended.
 func previewLink(key, target string, profile *cache.Profile, now time.Time) (string, error) {
-	var c proxy.PreviewClaims
+	var c identity.PreviewClaims
 	if profile != nil {
 		c.Segments, c.Stage, c.Traits, c.Scores = profile.Segments, profile.Stage, profile.TraitMap(), profile.ScoreMap()
 		c.Known, c.Subject, c.Label = true, profile.ID, profile.ID
 	}
-	tok, err := proxy.SignPreview(key, c, previewTTL, now)
+	tok, err := identity.SignPreview(key, c, previewTTL, now)
 	if err != nil {
 		return "", err
 	}
@@ -103,7 +104,7 @@ func previewLink(key, target string, profile *cache.Profile, now time.Time) (str
 	if strings.Contains(target, "?") {
 		sep = "&"
 	}
-	link := target + sep + proxy.PreviewParam + "=" + tok
+	link := target + sep + identity.PreviewParam + "=" + tok
 	if fragment != "" {
 		link += "#" + fragment
 	}

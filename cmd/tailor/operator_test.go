@@ -160,11 +160,11 @@ func TestFragmentFileMustBeRegular(t *testing.T) {
 	os.WriteFile(home, []byte(greetingRule("first")), 0o644)
 	os.WriteFile(cfg, []byte(fmt.Sprintf("listen: %q\norigin: %q\nadmin: { listen: %q }\nrules: { dir: rules, watch: true }\n", addr, origin, admin)), 0o644)
 	logs := serveInBackground(t, cfg, admin)
-	testkit.Eventually(t, 5*time.Second, 20*time.Millisecond, pageContains("http://"+addr+"/", "", ">first<"))
+	testkit.CheckFor(t, 5*time.Second, 20*time.Millisecond, pageContains("http://"+addr+"/", "", ">first<"))
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
 	os.WriteFile(home, []byte(fragmentRule("/dev/zero")), 0o644)
-	testkit.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
+	testkit.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if !strings.Contains(logs.String(), "not a regular file (a character device)") {
 			return fmt.Errorf("no failed reload logged:\n%s", logs.String())
 		}
@@ -214,22 +214,22 @@ func TestFIFOInRulesDirDoesNotStallWatcher(t *testing.T) {
 	cfg := filepath.Join(dir, "tailor.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("listen: %q\norigin: %q\nadmin: { listen: %q }\nrules: { dir: rules, watch: true }\n", addr, origin, admin)), 0o644)
 	logs := serveInBackground(t, cfg, admin)
-	testkit.Eventually(t, 5*time.Second, 20*time.Millisecond, pageContains("http://"+addr+"/", "", ">first<"))
+	testkit.CheckFor(t, 5*time.Second, 20*time.Millisecond, pageContains("http://"+addr+"/", "", ">first<"))
 
 	pipe := filepath.Join(rulesDir, "pipe.yaml")
 	if err := syscall.Mkfifo(pipe, 0o644); err != nil {
 		t.Skipf("mkfifo: %v", err)
 	}
-	testkit.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
+	testkit.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if !strings.Contains(logs.String(), "pipe.yaml: warning: skipped: a named pipe, not a regular file") {
 			return fmt.Errorf("the pipe was not reported as skipped:\n%s", logs.String())
 		}
 		return nil
 	})
 	os.WriteFile(home, []byte(greetingRule("second")), 0o644)
-	testkit.Eventually(t, 10*time.Second, 20*time.Millisecond, pageContains("http://"+addr+"/", "", ">second<"))
+	testkit.CheckFor(t, 10*time.Second, 20*time.Millisecond, pageContains("http://"+addr+"/", "", ">second<"))
 	os.WriteFile(home, []byte(greetingRule("third")), 0o644)
-	testkit.Eventually(t, 10*time.Second, 20*time.Millisecond, pageContains("http://"+addr+"/", "", ">third<"))
+	testkit.CheckFor(t, 10*time.Second, 20*time.Millisecond, pageContains("http://"+addr+"/", "", ">third<"))
 
 	// check warns of the pipe, and passes.
 	code, stdout, stderr := runBounded(t, 20*time.Second, "check", "--config", cfg)
@@ -401,7 +401,7 @@ rules: { dir: rules }
 	}
 	// The proxy fetches and caches it (the first request may go on
 	// without it while the fetch completes).
-	testkit.Eventually(t, 10*time.Second, 20*time.Millisecond, pageContains("http://"+addr+"/", cookie, ">Hello VIP<"))
+	testkit.CheckFor(t, 10*time.Second, 20*time.Millisecond, pageContains("http://"+addr+"/", cookie, ">Hello VIP<"))
 
 	for i, bad := range []string{
 		`not json at all`,
@@ -411,7 +411,7 @@ rules: { dir: rules }
 			t.Fatal(err)
 		}
 		want := fmt.Sprintf("tailor_profile_rejected_total %d\n", i+1)
-		testkit.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
+		testkit.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 			m, err := page("http://"+admin+"/metrics", "")
 			if err != nil {
 				return err
@@ -432,7 +432,7 @@ rules: { dir: rules }
 	if _, err := kv.Put(ctx, id, []byte(`{"id":"`+id+`","segments":[]}`)); err != nil {
 		t.Fatal(err)
 	}
-	testkit.Eventually(t, 10*time.Second, 20*time.Millisecond, pageContains("http://"+addr+"/", cookie, ">Welcome!<"))
+	testkit.CheckFor(t, 10*time.Second, 20*time.Millisecond, pageContains("http://"+addr+"/", cookie, ">Welcome!<"))
 }
 
 // writePEM writes a PEM block of type typ holding der to dir/name.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/tailor-edge/tailor/cache"
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/identity"
 	"github.com/tailor-edge/tailor/proxy"
 	natsync "github.com/tailor-edge/tailor/sync"
 	"github.com/tailor-edge/tailor/sync/embedded"
@@ -34,7 +35,7 @@ func preflight(cfg *config.Config) error {
 			errs = append(errs, &config.Error{File: cfg.Path, Msg: err.Error(), Err: config.ErrInvalid})
 		}
 	}
-	add(proxy.CheckKeys(cfg))
+	add(identity.CheckKeys(cfg))
 	nats := cfg.NATS.URL != "" || cfg.NATS.Embedded
 	if nats && cfg.NATS.Creds != "" {
 		if err := natsync.CheckCreds(cfg.Resolve(cfg.NATS.Creds)); err != nil {

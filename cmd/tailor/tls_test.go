@@ -95,19 +95,6 @@ func (ca *testCA) issue(t *testing.T, serial int64, lifetime time.Duration) (cer
 		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})
 }
 
-// replaceFile puts data at path as certificate managers do: written
-// beside it, then renamed over it, so that no reader sees half a file.
-func replaceFile(t *testing.T, path string, data []byte) {
-	t.Helper()
-	tmp := path + ".new"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // tlsClient trusts only pool and opens a new connection per request, so
 // that each request sees the certificate served at that moment.
 func tlsClient(pool *x509.CertPool) *http.Client {
@@ -162,8 +149,8 @@ func TestTLSListenerServesAndReloadsCertificates(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 	certPEM, keyPEM := ca.issue(t, 1, 24*time.Hour)
-	replaceFile(t, certFile, certPEM)
-	replaceFile(t, keyFile, keyPEM)
+	testkit.ReplaceFile(t, certFile, certPEM)
+	testkit.ReplaceFile(t, keyFile, keyPEM)
 	tlsAddr := freeAddr(t)
 	listen, admin := startServe(t, origin.URL, fmt.Sprintf("listen_tls: %q\ntls: { cert_file: %q, key_file: %q }\n", tlsAddr, certFile, keyFile))
 
@@ -213,8 +200,8 @@ func TestTLSListenerServesAndReloadsCertificates(t *testing.T) {
 	// A renewal: a new certificate (serial 2) and key, each renamed over
 	// the old file, as certificate managers do.
 	certPEM2, keyPEM2 := ca.issue(t, 2, 48*time.Hour)
-	replaceFile(t, certFile, certPEM2)
-	replaceFile(t, keyFile, keyPEM2)
+	testkit.ReplaceFile(t, certFile, certPEM2)
+	testkit.ReplaceFile(t, keyFile, keyPEM2)
 	if !testkit.Within(5*time.Second, 50*time.Millisecond, func() bool { _, s, err := servedSerial(client, base); return err == nil && s == 2 }) {
 		_, s, err := servedSerial(client, base)
 		t.Fatalf("5s after the renewal, new connections get certificate %d (%v), want 2", s, err)
@@ -231,7 +218,7 @@ func TestTLSListenerServesAndReloadsCertificates(t *testing.T) {
 	// A broken certificate (a half-written file): counted, and the last
 	// good certificate keeps serving.
 	errorsBefore := metric(t, admin, `tailor_tls_reloads_total{result="error"}`)
-	replaceFile(t, certFile, certPEM2[:len(certPEM2)/2])
+	testkit.ReplaceFile(t, certFile, certPEM2[:len(certPEM2)/2])
 	if !testkit.Within(5*time.Second, 50*time.Millisecond, func() bool {
 		return metric(t, admin, `tailor_tls_reloads_total{result="error"}`) > errorsBefore
 	}) {

@@ -1,14 +1,19 @@
-// Package testkit is what tests across tailor share: a real JetStream
-// server (one, or a cluster) on loopback, a free port, and waiting for a
-// condition instead of sleeping a fixed time (as nats-server's own tests
-// poll). It is for tests only.
+// Package testkit holds the helpers that tests in several packages share,
+// so that each is written once: a real JetStream server (one, or a
+// cluster) on loopback, a free port, waiting for a condition instead of
+// sleeping a fixed time (as nats-server's own tests poll), a log buffer
+// goroutines may write, and replacing a file as editors do. It is for
+// tests only.
 package testkit
 
 import (
+	"bytes"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -74,9 +79,9 @@ func FreePort(tb testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// Eventually calls fn every `every` until it returns nil, and fails the
+// CheckFor calls fn every `every` until it returns nil, and fails the
 // test with fn's last error once total has passed.
-func Eventually(tb testing.TB, total, every time.Duration, fn func() error) {
+func CheckFor(tb testing.TB, total, every time.Duration, fn func() error) {
 	tb.Helper()
 	deadline := time.Now().Add(total)
 	for {
@@ -101,5 +106,39 @@ func Within(total, every time.Duration, cond func() bool) bool {
 		if time.Now().After(deadline) {
 			return false
 		}
+	}
+}
+
+// Buffer is a bytes.Buffer that a server or watcher goroutine may write,
+// as its log, while the test reads it.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *Buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns what has been written so far.
+func (s *Buffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// ReplaceFile puts data at path as editors and certificate managers do:
+// written beside it, then renamed over it, so that no reader sees half a
+// file and a watcher sees the rename.
+func ReplaceFile(t testing.TB, path string, data []byte) {
+	t.Helper()
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,4 +1,7 @@
-package proxy
+// Package watch calls a function when files in a directory change, for the
+// parts of tailor that re-read their input while serving: rule files,
+// certificates and JWKS documents.
+package watch
 
 import (
 	"context"
@@ -11,7 +14,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-// watchFiles calls reload, wait after the last of a burst of changes,
+// Dir calls reload, wait after the last of a burst of changes,
 // whenever something in dir changes, until ctx ends. Watching the
 // directory rather than a file catches editors' rename-on-save and
 // Kubernetes' ConfigMap symlink swaps. With recursive, subdirectories are
@@ -19,7 +22,7 @@ import (
 // count: backup and indexing tools touch modes, the bytes did not change.
 // started, when not nil, runs once the watch is in place: a change made
 // before it would otherwise go unseen.
-func watchFiles(ctx context.Context, dir string, recursive bool, wait time.Duration, log *slog.Logger, started, reload func()) error {
+func Dir(ctx context.Context, dir string, recursive bool, wait time.Duration, log *slog.Logger, started, reload func()) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return err

@@ -1,8 +1,7 @@
-package proxy
+package identity
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -32,6 +31,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/internal/testkit"
 )
 
 // jwtNow is the clock of every verification in these tests.
@@ -156,26 +156,13 @@ func jwkOf(t testing.TB, kid string, key any) map[string]any {
 	return m
 }
 
-// writeFileAtomic saves like an editor does: a new file renamed over the
-// old one.
-func writeFileAtomic(t testing.TB, path string, data []byte) {
-	t.Helper()
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func writeJWKS(t testing.TB, path string, keys ...map[string]any) {
 	t.Helper()
 	b, err := json.Marshal(map[string]any{"keys": keys})
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFileAtomic(t, path, b)
+	testkit.ReplaceFile(t, path, b)
 }
 
 // jwtConfig is identity.jwt as a site with every kind of key would write it.
@@ -191,19 +178,19 @@ func jwtConfig(algs ...string) *config.JWT {
 	}
 }
 
-func newTestVerifier(t testing.TB, j *config.JWT, dir string, log *slog.Logger) *jwtVerifier {
+func newTestVerifier(t testing.TB, j *config.JWT, dir string, log *slog.Logger) *Verifier {
 	t.Helper()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	v, err := newJWTVerifier(j, func(p string) string {
+	v, err := newVerifier(j, func(p string) string {
 		if filepath.IsAbs(p) {
 			return p
 		}
 		return filepath.Join(dir, p)
 	}, log)
 	if err != nil {
-		t.Fatalf("newJWTVerifier: %v", err)
+		t.Fatalf("newVerifier: %v", err)
 	}
 	return v
 }
@@ -244,7 +231,7 @@ func TestJWTVerifyAcceptsValidTokens(t *testing.T) {
 	pemCfg.Keys = []string{"rsa.pem", s.ecPEM, "ed.pem", "hmac:" + string(k.hmac)}
 	jwksCfg := jwtConfig(algs...)
 	jwksCfg.JWKSFile = "jwks.json"
-	verifiers := map[string]*jwtVerifier{
+	verifiers := map[string]*Verifier{
 		"pem":  newTestVerifier(t, pemCfg, s.dir, nil),
 		"jwks": newTestVerifier(t, jwksCfg, s.dir, nil),
 	}
@@ -263,14 +250,14 @@ func TestJWTVerifyAcceptsValidTokens(t *testing.T) {
 		{"HS256", jwt.SigningMethodHS256, k.hmac, ""},
 		{"HS256 with kid", jwt.SigningMethodHS256, k.hmac, "hs-1"},
 	}
-	want := knownClaims{Subject: "user-42", Segments: []string{"vip", "runner"}}
+	want := Claims{Subject: "user-42", Segments: []string{"vip", "runner"}}
 	for src, v := range verifiers {
 		for _, tc := range tokens {
 			t.Run(src+"/"+tc.name, func(t *testing.T) {
 				tok := signJWT(t, tc.method, tc.key, tc.kid, jwtClaims(nil))
-				got, reason := v.verify([]byte(tok), jwtNow)
+				got, reason := v.Verify([]byte(tok), jwtNow)
 				if reason != "" || !reflect.DeepEqual(got, want) {
-					t.Errorf("verify(%s) = %+v, %q; want %+v, accepted", tc.name, got, reason, want)
+					t.Errorf("Verify(%s) = %+v, %q; want %+v, accepted", tc.name, got, reason, want)
 				}
 			})
 		}
@@ -286,23 +273,23 @@ func TestJWTClaimsBecomeSubjectAndSegments(t *testing.T) {
 	tests := []struct {
 		name   string
 		claims map[string]any
-		want   knownClaims
+		want   Claims
 	}{
-		{"array", map[string]any{"customer_id": "c-1", "groups": []string{"vip", "", "runner"}}, knownClaims{"c-1", []string{"vip", "runner"}}},
-		{"single string", map[string]any{"customer_id": "c-1", "groups": "vip"}, knownClaims{"c-1", []string{"vip"}}},
-		{"absent", map[string]any{"customer_id": "c-1"}, knownClaims{"c-1", nil}},
-		{"empty array", map[string]any{"customer_id": "c-1", "groups": []string{}}, knownClaims{"c-1", nil}},
-		{"number ignored", map[string]any{"customer_id": "c-1", "groups": 7}, knownClaims{"c-1", nil}},
-		{"mixed array ignored", map[string]any{"customer_id": "c-1", "groups": []any{"vip", 7}}, knownClaims{"c-1", nil}},
-		{"object ignored", map[string]any{"customer_id": "c-1", "groups": map[string]any{"vip": true}}, knownClaims{"c-1", nil}},
-		{"audience among several", map[string]any{"customer_id": "c-1", "aud": []string{"shop", "tailor"}}, knownClaims{"c-1", nil}},
+		{"array", map[string]any{"customer_id": "c-1", "groups": []string{"vip", "", "runner"}}, Claims{"c-1", []string{"vip", "runner"}}},
+		{"single string", map[string]any{"customer_id": "c-1", "groups": "vip"}, Claims{"c-1", []string{"vip"}}},
+		{"absent", map[string]any{"customer_id": "c-1"}, Claims{"c-1", nil}},
+		{"empty array", map[string]any{"customer_id": "c-1", "groups": []string{}}, Claims{"c-1", nil}},
+		{"number ignored", map[string]any{"customer_id": "c-1", "groups": 7}, Claims{"c-1", nil}},
+		{"mixed array ignored", map[string]any{"customer_id": "c-1", "groups": []any{"vip", 7}}, Claims{"c-1", nil}},
+		{"object ignored", map[string]any{"customer_id": "c-1", "groups": map[string]any{"vip": true}}, Claims{"c-1", nil}},
+		{"audience among several", map[string]any{"customer_id": "c-1", "aud": []string{"shop", "tailor"}}, Claims{"c-1", nil}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tok := signJWT(t, jwt.SigningMethodHS256, k.hmac, "", jwtClaims(tc.claims))
-			got, reason := v.verify([]byte(tok), jwtNow)
+			got, reason := v.Verify([]byte(tok), jwtNow)
 			if reason != "" || !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("verify = %+v, %q; want %+v, accepted", got, reason, tc.want)
+				t.Errorf("Verify = %+v, %q; want %+v, accepted", got, reason, tc.want)
 			}
 		})
 	}
@@ -325,7 +312,7 @@ func TestJWTVerifyRejects(t *testing.T) {
 	rsaAndHS.Keys = []string{"rsa.pem"}
 	jwks := jwtConfig("RS256", "ES256", "EdDSA", "HS256")
 	jwks.JWKSFile = "jwks.json"
-	v := map[string]*jwtVerifier{}
+	v := map[string]*Verifier{}
 	for name, j := range map[string]*config.JWT{"full": full, "rsaOnly": rsaOnly, "rsaAndHS": rsaAndHS, "jwks": jwks} {
 		v[name] = newTestVerifier(t, j, s.dir, nil)
 	}
@@ -388,11 +375,11 @@ func TestJWTVerifyRejects(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, reason := v[tc.verifier].verify([]byte(tc.tok), jwtNow)
+			got, reason := v[tc.verifier].Verify([]byte(tc.tok), jwtNow)
 			if reason != tc.want {
-				t.Errorf("verify(%.40q…) = %+v, %q; want %q", tc.tok, got, reason, tc.want)
+				t.Errorf("Verify(%.40q…) = %+v, %q; want %q", tc.tok, got, reason, tc.want)
 			}
-			if reason != "" && !reflect.DeepEqual(got, knownClaims{}) {
+			if reason != "" && !reflect.DeepEqual(got, Claims{}) {
 				t.Errorf("rejected token still gave claims %+v", got)
 			}
 			if !slices.Contains(jwtReasons, reason) {
@@ -420,15 +407,15 @@ func TestJWTLeewayToleratesClockSkew(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tok := signJWT(t, jwt.SigningMethodHS256, k.hmac, "", jwtClaims(tc.claim))
-			if _, reason := v.verify([]byte(tok), jwtNow); reason != tc.want {
-				t.Errorf("verify = %q, want %q", reason, tc.want)
+			if _, reason := v.Verify([]byte(tok), jwtNow); reason != tc.want {
+				t.Errorf("Verify = %q, want %q", reason, tc.want)
 			}
 		})
 	}
 	// The clock is the caller's: the same token is expired an hour later.
 	tok := signJWT(t, jwt.SigningMethodHS256, k.hmac, "", jwtClaims(nil))
-	if _, reason := v.verify([]byte(tok), jwtNow.Add(2*time.Hour)); reason != jwtExpired {
-		t.Errorf("verify two hours on = %q, want %q", reason, jwtExpired)
+	if _, reason := v.Verify([]byte(tok), jwtNow.Add(2*time.Hour)); reason != jwtExpired {
+		t.Errorf("Verify two hours on = %q, want %q", reason, jwtExpired)
 	}
 }
 
@@ -481,7 +468,7 @@ func TestJWTKeyFiles(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			j := jwtConfig("RS256", "ES256")
 			j.Keys = []string{tc.key}
-			v, err := newJWTVerifier(j, func(p string) string {
+			v, err := newVerifier(j, func(p string) string {
 				if filepath.IsAbs(p) {
 					return p
 				}
@@ -489,19 +476,19 @@ func TestJWTKeyFiles(t *testing.T) {
 			}, slog.New(slog.DiscardHandler))
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("newJWTVerifier(%s) error = %v, want one mentioning %q", tc.key, err, tc.wantErr)
+					t.Fatalf("newVerifier(%s) error = %v, want one mentioning %q", tc.key, err, tc.wantErr)
 				}
 				return
 			}
 			if err != nil {
-				t.Fatalf("newJWTVerifier(%s): %v", tc.key, err)
+				t.Fatalf("newVerifier(%s): %v", tc.key, err)
 			}
-			if _, reason := v.verify([]byte(tc.tok), jwtNow); reason != "" {
-				t.Errorf("verify = %q, want accepted", reason)
+			if _, reason := v.Verify([]byte(tc.tok), jwtNow); reason != "" {
+				t.Errorf("Verify = %q, want accepted", reason)
 			}
 		})
 	}
-	if _, err := newJWTVerifier(func() *config.JWT { j := jwtConfig("RS256"); j.Keys = []string{"absent.pem"}; return j }(),
+	if _, err := newVerifier(func() *config.JWT { j := jwtConfig("RS256"); j.Keys = []string{"absent.pem"}; return j }(),
 		func(p string) string { return filepath.Join(dir, p) }, nil); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing key file error = %v, want fs.ErrNotExist", err)
 	}
@@ -526,6 +513,22 @@ func TestJWTParseJWKS(t *testing.T) {
 	}
 	ec := jwkOf(t, "e", &k.ec.PublicKey)
 	offCurve := with(ec, "y", base64.RawURLEncoding.EncodeToString(make([]byte, 32)))
+	// An issuer that trims the leading zero byte off a coordinate: one
+	// key in 256 has one to trim.
+	var trimmed map[string]any
+	for trimmed == nil {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pt, _ := key.PublicKey.Bytes(); pt[1] == 0 {
+			trimmed = with(jwkOf(t, "t", &key.PublicKey), "x", base64.RawURLEncoding.EncodeToString(pt[2:33]))
+		}
+	}
+	small, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name      string
 		doc       string
@@ -551,6 +554,9 @@ func TestJWTParseJWKS(t *testing.T) {
 		{"no kty", doc(map[string]any{"kid": "x"}), 0, 0, true},
 		{"bad base64", doc(with(rsaKey, "n", "!!!")), 0, 0, true},
 		{"RSA exponent 1", doc(with(rsaKey, "e", "AQ")), 0, 0, true},
+		{"RSA exponent 2", doc(with(rsaKey, "e", "Ag")), 0, 0, true},
+		{"RSA below 2048 bits skipped", doc(rsaKey, jwkOf(t, "small", &small.PublicKey)), 1, 1, false},
+		{"EC coordinate without its leading zero", doc(trimmed), 1, 0, false},
 		{"EC point off the curve", doc(offCurve), 0, 0, true},
 		{"EC coordinate too long", doc(with(ec, "x", base64.RawURLEncoding.EncodeToString(make([]byte, 40)))), 0, 0, true},
 		{"Ed25519 of the wrong size", doc(map[string]any{"kty": "OKP", "crv": "Ed25519", "x": "AAAA"}), 0, 0, true},
@@ -582,30 +588,12 @@ func mustJSON(t testing.TB, v any) string {
 	return string(b)
 }
 
-// jwtLog is a log a test can read while the watcher writes it.
-type jwtLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *jwtLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *jwtLog) count(s string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.buf.String(), s)
-}
-
-// startJWKSWatch runs v.watch until the test ends.
-func startJWKSWatch(t *testing.T, v *jwtVerifier) {
+// startJWKSWatch runs v.Watch until the test ends.
+func startJWKSWatch(t *testing.T, v *Verifier) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- v.watch(ctx) }()
+	go func() { done <- v.Watch(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -615,9 +603,9 @@ func startJWKSWatch(t *testing.T, v *jwtVerifier) {
 }
 
 // jwtAccepted is a poll condition: tok verifies.
-func jwtAccepted(v *jwtVerifier, tok string) func() error {
+func jwtAccepted(v *Verifier, tok string) func() error {
 	return func() error {
-		if _, reason := v.verify([]byte(tok), jwtNow); reason != "" {
+		if _, reason := v.Verify([]byte(tok), jwtNow); reason != "" {
 			return fmt.Errorf("token rejected: %s", reason)
 		}
 		return nil
@@ -631,7 +619,7 @@ func TestJWTKeyRotationIsPickedUpAndBrokenJWKSKeepsOldKeys(t *testing.T) {
 	writeJWKS(t, path, jwkOf(t, "k1", &k.rsa.PublicKey))
 	j := jwtConfig("RS256")
 	j.JWKSFile = "jwks.json"
-	log := &jwtLog{}
+	log := &testkit.Buffer{}
 	v := newTestVerifier(t, j, dir, slog.New(slog.NewTextHandler(log, nil)))
 	startJWKSWatch(t, v)
 
@@ -640,20 +628,20 @@ func TestJWTKeyRotationIsPickedUpAndBrokenJWKSKeepsOldKeys(t *testing.T) {
 	if err := jwtAccepted(v, oldTok)(); err != nil {
 		t.Fatalf("before rotation: %v", err)
 	}
-	if _, reason := v.verify([]byte(newTok), jwtNow); reason != jwtUnknownKey {
+	if _, reason := v.Verify([]byte(newTok), jwtNow); reason != jwtUnknownKey {
 		t.Fatalf("new key's token before rotation = %q, want %q", reason, jwtUnknownKey)
 	}
 
 	writeJWKS(t, path, jwkOf(t, "k2", &k.rsa2.PublicKey))
-	checkFor(t, 5*time.Second, 20*time.Millisecond, jwtAccepted(v, newTok))
-	if _, reason := v.verify([]byte(oldTok), jwtNow); reason != jwtUnknownKey {
+	testkit.CheckFor(t, 5*time.Second, 20*time.Millisecond, jwtAccepted(v, newTok))
+	if _, reason := v.Verify([]byte(oldTok), jwtNow); reason != jwtUnknownKey {
 		t.Errorf("retired key's token = %q, want %q", reason, jwtUnknownKey)
 	}
 
 	for i, broken := range []string{`{"keys": [`, `{"keys": []}`, ""} {
-		writeFileAtomic(t, path, []byte(broken))
-		checkFor(t, 5*time.Second, 20*time.Millisecond, func() error {
-			if n := log.count("jwks reload failed"); n <= i {
+		testkit.ReplaceFile(t, path, []byte(broken))
+		testkit.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+			if n := strings.Count(log.String(), "jwks reload failed"); n <= i {
 				return fmt.Errorf("%d reload failures logged, want %d", n, i+1)
 			}
 			return nil
@@ -666,7 +654,7 @@ func TestJWTKeyRotationIsPickedUpAndBrokenJWKSKeepsOldKeys(t *testing.T) {
 	// Deleted, then back: the keys stay, then follow the file again.
 	os.Remove(path)
 	writeJWKS(t, path, jwkOf(t, "k1", &k.rsa.PublicKey), jwkOf(t, "k2", &k.rsa2.PublicKey))
-	checkFor(t, 5*time.Second, 20*time.Millisecond, jwtAccepted(v, oldTok))
+	testkit.CheckFor(t, 5*time.Second, 20*time.Millisecond, jwtAccepted(v, oldTok))
 	if err := jwtAccepted(v, newTok)(); err != nil {
 		t.Errorf("after restoring both keys: %v", err)
 	}
@@ -703,11 +691,11 @@ func TestJWTConfigMapSymlinkSwapIsPickedUp(t *testing.T) {
 		t.Fatalf("before the swap: %v", err)
 	}
 	version("..2030_01_02_v2", jwkOf(t, "k2", &k.rsa2.PublicKey))
-	checkFor(t, 5*time.Second, 20*time.Millisecond, jwtAccepted(v, signJWT(t, jwt.SigningMethodRS256, k.rsa2, "k2", jwtClaims(nil))))
+	testkit.CheckFor(t, 5*time.Second, 20*time.Millisecond, jwtAccepted(v, signJWT(t, jwt.SigningMethodRS256, k.rsa2, "k2", jwtClaims(nil))))
 	// The watch is surely set up by now (the first swap may have been read
 	// when it started), so this one can only be seen through an event.
 	version("..2030_01_02_v3", jwkOf(t, "k3", &k.rsa.PublicKey))
-	checkFor(t, 5*time.Second, 20*time.Millisecond, jwtAccepted(v, signJWT(t, jwt.SigningMethodRS256, k.rsa, "k3", jwtClaims(nil))))
+	testkit.CheckFor(t, 5*time.Second, 20*time.Millisecond, jwtAccepted(v, signJWT(t, jwt.SigningMethodRS256, k.rsa, "k3", jwtClaims(nil))))
 }
 
 func TestJWTWatchWithoutJWKSReturns(t *testing.T) {
@@ -715,7 +703,7 @@ func TestJWTWatchWithoutJWKSReturns(t *testing.T) {
 	j := jwtConfig("HS256")
 	j.Keys = []string{"hmac:" + string(k.hmac)}
 	v := newTestVerifier(t, j, "", nil)
-	if err := v.watch(context.Background()); err != nil {
+	if err := v.Watch(context.Background()); err != nil {
 		t.Errorf("watch without jwks_file = %v, want nil", err)
 	}
 }
@@ -743,8 +731,8 @@ func TestJWTVerifyDuringReload(t *testing.T) {
 					return
 				default:
 				}
-				if _, reason := v.verify(toks[(g+i)%2], jwtNow); reason != "" && reason != jwtUnknownKey {
-					t.Errorf("verify during reload = %q, want accepted or %q", reason, jwtUnknownKey)
+				if _, reason := v.Verify(toks[(g+i)%2], jwtNow); reason != "" && reason != jwtUnknownKey {
+					t.Errorf("Verify during reload = %q, want accepted or %q", reason, jwtUnknownKey)
 					return
 				}
 			}
@@ -789,10 +777,10 @@ func TestJWTTokenFromHeaderOrCookie(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			v := &jwtVerifier{header: tc.header, cookie: tc.cookie}
+			v := &Verifier{header: tc.header, cookie: tc.cookie}
 			req := readJWTRequest(t, tc.request)
-			if got := v.token(req); string(got) != tc.want || (tc.want == "" && got != nil) {
-				t.Errorf("token(%q) = %q, want %q", tc.request, got, tc.want)
+			if got := v.Token(req); string(got) != tc.want || (tc.want == "" && got != nil) {
+				t.Errorf("Token(%q) = %q, want %q", tc.request, got, tc.want)
 			}
 		})
 	}
@@ -815,15 +803,15 @@ func TestJWTTokenDoesNotAllocate(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates on its own")
 	}
-	v := &jwtVerifier{header: "Authorization", cookie: "sess"}
+	v := &Verifier{header: "Authorization", cookie: "sess"}
 	for _, hdr := range []string{
 		"Authorization: Bearer abc\r\n",
 		"authorization: Bearer abc\r\n",
 		"Cookie: a=1; sess=abc\r\n",
 	} {
 		req := readJWTRequest(t, hdr)
-		if n := testing.AllocsPerRun(100, func() { v.token(req) }); n != 0 {
-			t.Errorf("token(%q) allocates %.1f times, want 0", hdr, n)
+		if n := testing.AllocsPerRun(100, func() { v.Token(req) }); n != 0 {
+			t.Errorf("Token(%q) allocates %.1f times, want 0", hdr, n)
 		}
 	}
 }
@@ -850,12 +838,12 @@ func FuzzJWTVerify(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, tok []byte) {
-		got, reason := v.verify(tok, jwtNow)
+		got, reason := v.Verify(tok, jwtNow)
 		switch {
 		case reason == "" && got.Subject == "":
-			t.Errorf("verify(%q) accepted a token without a subject", tok)
+			t.Errorf("Verify(%q) accepted a token without a subject", tok)
 		case reason != "" && !slices.Contains(jwtReasons, reason):
-			t.Errorf("verify(%q) gave reason %q, not in jwtReasons", tok, reason)
+			t.Errorf("Verify(%q) gave reason %q, not in jwtReasons", tok, reason)
 		}
 	})
 }
@@ -863,22 +851,22 @@ func FuzzJWTVerify(f *testing.F) {
 func benchmarkJWTVerify(b *testing.B, j *config.JWT, dir, tok string) {
 	v := newTestVerifier(b, j, dir, nil)
 	raw := []byte(tok)
-	if _, reason := v.verify(raw, jwtNow); reason != "" {
-		b.Fatalf("verify = %q, want accepted", reason)
+	if _, reason := v.Verify(raw, jwtNow); reason != "" {
+		b.Fatalf("Verify = %q, want accepted", reason)
 	}
 	// A returning visitor's token is found in the verified-token cache;
 	// a first sight of it pays for the signature.
 	b.Run("cached", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			v.verify(raw, jwtNow)
+			v.Verify(raw, jwtNow)
 		}
 	})
 	b.Run("first", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			v.verified.Purge()
-			v.verify(raw, jwtNow)
+			v.Verify(raw, jwtNow)
 		}
 	})
 }
@@ -899,30 +887,6 @@ func BenchmarkJWTVerifyHS256(b *testing.B) {
 	benchmarkJWTVerify(b, j, "", signJWT(b, jwt.SigningMethodHS256, k.hmac, "", jwtClaims(nil)))
 }
 
-const jwtSecret = "a-test-secret-that-is-32-bytes-long!"
-
-// testJWT is the login configuration token's tokens verify under.
-func testJWT() *config.JWT {
-	j := config.DefaultJWT()
-	j.Algorithms = []string{"HS256"}
-	j.Keys = []string{"hmac:" + jwtSecret}
-	return j
-}
-
-// token returns a login token for subject.
-func token(t *testing.T, subject string, segments ...string) string {
-	t.Helper()
-	claims := jwt.MapClaims{"sub": subject, "exp": time.Now().Add(time.Hour).Unix()}
-	if len(segments) > 0 {
-		claims["segments"] = segments
-	}
-	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(jwtSecret))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 func TestPreviewTokensAreNeverLogins(t *testing.T) {
 	const shared = "one-secret-for-logins-and-previews-0123"
 	j := jwtConfig("HS256")
@@ -933,7 +897,7 @@ func TestPreviewTokensAreNeverLogins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if claims, reason := v.verify([]byte(tok), jwtNow); reason != jwtIssuer {
+	if claims, reason := v.Verify([]byte(tok), jwtNow); reason != jwtIssuer {
 		t.Errorf("a preview token as a login: %+v, reason %q; want it refused for its issuer", claims, reason)
 	}
 }

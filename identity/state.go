@@ -1,4 +1,4 @@
-package proxy
+package identity
 
 import (
 	"crypto/hmac"
@@ -6,9 +6,9 @@ import (
 	"encoding/base64"
 	"hash"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // The visitor's state cookie (SPEC "Visitor identity") keeps what the edge
@@ -25,20 +25,12 @@ const (
 	// stateMaxLen bounds the cookie a visitor may send; tailor writes
 	// well under it.
 	stateMaxLen = 1024
-	// visitGap ends a visit: a page view after this much inactivity starts
-	// the next one (the usual web-analytics definition).
-	visitGap = 30 * time.Minute
-	// stateRefresh is how stale the state's last-seen time may get before
-	// a page view that changes nothing else rewrites the cookie. It keeps
-	// Set-Cookie off most page views, at the cost of a visit lasting up to
-	// this much longer than visitGap.
-	stateRefresh = time.Minute
-	// maxVisits caps the visit counter.
-	maxVisits = 1_000_000
+	// MaxVisits caps the visit counter: a state with more does not read.
+	MaxVisits = 1_000_000
 )
 
-// visitState is the visitor's state as the cookie carries it.
-type visitState struct {
+// State is the visitor's state as the cookie carries it.
+type State struct {
 	// Visits is the visit number: 1 on a first visit; 0 in a state not
 	// yet read or started.
 	Visits int
@@ -57,30 +49,32 @@ type visitState struct {
 	Linked string
 	// Exposed holds a short hash of each (experiment, variant) the
 	// visitor has been reported exposed to in this visit, oldest first,
-	// at most maxExposed: an exposure is reported once per visit, not on
+	// at most MaxExposed: an exposure is reported once per visit, not on
 	// every page that shows the experiment.
 	Exposed []string
 	// Interests are the visitor's interest scores as of InterestsAt (Unix
-	// seconds), strongest first, at most maxInterests.
-	Interests   []interestScore
+	// seconds), strongest first, at most MaxInterests.
+	Interests   []InterestScore
 	InterestsAt int64
 }
 
-// maxExposed bounds visitState.Exposed; past it the oldest is forgotten
+// MaxExposed bounds State.Exposed; past it the oldest is forgotten
 // (and reported again if seen again this visit: harmless, as readouts
 // count distinct visitors).
-const maxExposed = 16
+const MaxExposed = 16
 
-// exposureHash is what the state keeps of an exposure: 36 bits of
+// ExposureHash is what the state keeps of an exposure: 36 bits of
 // SHA-256, 6 base64url characters.
-func exposureHash(experiment, variant string) string {
+func ExposureHash(experiment, variant string) string {
 	sum := sha256.Sum256([]byte(experiment + "\x00" + variant))
 	return base64.RawURLEncoding.EncodeToString(sum[:6])[:6]
 }
 
-// encodeState returns the cookie value for st, bound to the anonymous id.
-// A stage or link that could not be read back (not a name) is left out.
-func (s *signer) encodeState(anon string, st *visitState) string {
+// EncodeState returns the state cookie value for st, bound to the
+// anonymous id anon. A stage or link that could not be read back (not a
+// name) is left out, and so are the weakest interests when they would not
+// fit the cookie.
+func (s *Signer) EncodeState(anon string, st *State) string {
 	stage, linked := st.Stage, st.Linked
 	if !isStateName(stage) {
 		stage = ""
@@ -129,10 +123,10 @@ func (s *signer) encodeState(anon string, st *visitState) string {
 	return string(b)
 }
 
-// decodeState returns the state in cookie value v when its MAC verifies
-// for the anonymous id under one of the keys and every field is well
-// formed; ok is false otherwise.
-func (s *signer) decodeState(anon string, v []byte) (st visitState, ok bool) {
+// DecodeState returns the state in state cookie value v when its MAC
+// verifies for the anonymous id anon under one of the keys and every field
+// is well formed; ok is false otherwise, and the visitor starts afresh.
+func (s *Signer) DecodeState(anon string, v []byte) (st State, ok bool) {
 	if len(v) > stateMaxLen || len(v) < len(stateVersion)+macLen+1 || string(v[:len(stateVersion)]) != stateVersion {
 		return st, false
 	}
@@ -165,19 +159,19 @@ func (s *signer) decodeState(anon string, v []byte) (st visitState, ok bool) {
 	at, err3 := strconv.ParseInt(f[3], 10, 64)
 	eng, err4 := strconv.ParseFloat(f[4], 64)
 	if err1 != nil || err2 != nil || err3 != nil || err4 != nil ||
-		visits < 1 || visits > maxVisits || last < 0 || at < 0 ||
+		visits < 1 || visits > MaxVisits || last < 0 || at < 0 ||
 		math.IsNaN(eng) || math.IsInf(eng, 0) || !isStateName(f[2]) || !isStateName(f[5]) {
-		return visitState{}, false
+		return State{}, false
 	}
-	st = visitState{Visits: visits, LastSeen: last, Stage: f[2], StageAt: at, Engagement: eng, Linked: f[5]}
+	st = State{Visits: visits, LastSeen: last, Stage: f[2], StageAt: at, Engagement: eng, Linked: f[5]}
 	if len(f) > 6 && f[6] != "" {
 		st.Exposed = strings.Split(f[6], ".")
-		if len(st.Exposed) > maxExposed {
-			return visitState{}, false
+		if len(st.Exposed) > MaxExposed {
+			return State{}, false
 		}
 		for _, h := range st.Exposed {
 			if len(h) != 6 || !isStateName(h) {
-				return visitState{}, false
+				return State{}, false
 			}
 		}
 	}
@@ -185,7 +179,7 @@ func (s *signer) decodeState(anon string, v []byte) (st visitState, ok bool) {
 		at, err := strconv.ParseInt(f[7], 10, 64)
 		interests, ok := parseInterests(f[8])
 		if err != nil || at < 0 || !ok {
-			return visitState{}, false
+			return State{}, false
 		}
 		st.Interests, st.InterestsAt = interests, at
 	}
@@ -221,16 +215,24 @@ func (k *macPool) stateMAC(dst []byte, anon string, payload []byte) []byte {
 	return dst
 }
 
-// linkHash is what the state keeps of a token subject: enough to notice
-// that it changed, nothing that names the customer.
-func linkHash(subject string) string {
+// LinkHash is what the state keeps of a token subject (State.Linked):
+// enough to notice that it changed, nothing that names the customer.
+func LinkHash(subject string) string {
 	sum := sha256.Sum256([]byte(subject))
 	return base64.RawURLEncoding.EncodeToString(sum[:8])
 }
 
-// stateCookieName is the state cookie's name: "tailor_state", with the
-// identity cookie's __Host- or __Secure- prefix, whose rules it then
-// follows too.
+// StateName is the state cookie's name: "tailor_state", with the id
+// cookie's __Host- or __Secure- prefix, whose rules it then follows too.
+func (s *Signer) StateName() string { return s.stateName }
+
+// SetStateCookie returns the Set-Cookie value that gives the visitor
+// anon the state st, with the id cookie's attributes.
+func (s *Signer) SetStateCookie(anon string, st *State) string {
+	return s.stateName + "=" + s.EncodeState(anon, st) + s.attrs
+}
+
+// stateCookieName is StateName for an id cookie named idName.
 func stateCookieName(idName string) string {
 	for _, prefix := range []string{"__Host-", "__Secure-"} {
 		if strings.HasPrefix(idName, prefix) {
@@ -238,4 +240,73 @@ func stateCookieName(idName string) string {
 		}
 	}
 	return "tailor_state"
+}
+
+// Interests (SPEC "interests:") are kept in the state as
+// "tag:score|tag:score", strongest first: at most MaxInterests of them,
+// none below MinInterest, each score to interestDigits.
+const (
+	// MaxInterests is how many interests a state holds.
+	MaxInterests = 8
+	// MinInterest is the smallest score a state holds: below it a decayed
+	// tag is forgotten.
+	MinInterest = 0.001
+	// interestDigits is the precision a score is kept to in the cookie.
+	interestDigits = 4
+)
+
+// InterestScore is one tag's interest score.
+type InterestScore struct {
+	Tag   string
+	Score float64
+}
+
+// writableInterests returns the scores that parseInterests reads back
+// (a tag that is no state name, as a 200-character one, would make the
+// whole state unreadable), at most MaxInterests.
+func writableInterests(scores []InterestScore) []InterestScore {
+	ok := func(s InterestScore) bool {
+		return s.Tag != "" && isStateName(s.Tag) && s.Score >= MinInterest && !math.IsInf(s.Score, 0)
+	}
+	if !slices.ContainsFunc(scores, func(s InterestScore) bool { return !ok(s) }) && len(scores) <= MaxInterests {
+		return scores
+	}
+	out := make([]InterestScore, 0, len(scores))
+	for _, s := range scores {
+		if ok(s) && len(out) < MaxInterests {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// appendInterests writes scores as the state's interests field:
+// "tag:score|tag:score".
+func appendInterests(b []byte, scores []InterestScore) []byte {
+	for i, s := range scores {
+		if i > 0 {
+			b = append(b, '|')
+		}
+		b = append(b, s.Tag...)
+		b = append(b, ':')
+		b = strconv.AppendFloat(b, s.Score, 'g', interestDigits, 64)
+	}
+	return b
+}
+
+// parseInterests reads the state's interests field; ok is false when it
+// is not one appendInterests writes.
+func parseInterests(field string) (scores []InterestScore, ok bool) {
+	if field == "" {
+		return nil, true
+	}
+	for pair := range strings.SplitSeq(field, "|") {
+		tag, num, found := strings.Cut(pair, ":")
+		v, err := strconv.ParseFloat(num, 64)
+		if !found || tag == "" || !isStateName(tag) || err != nil || !(v >= MinInterest) || math.IsInf(v, 0) || len(scores) == MaxInterests {
+			return nil, false
+		}
+		scores = append(scores, InterestScore{tag, v})
+	}
+	return scores, true
 }
