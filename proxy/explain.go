@@ -57,8 +57,10 @@ type SelectorMatch struct {
 }
 
 // Explain fetches a page from the origin and applies the current rules to
-// it in-process, exactly as a request through the proxy would, without
-// caching anything.
+// it in-process, as a request through the proxy would: the same visitor
+// identification (cookies, token), profile, journey step and decision
+// (evaluate), without caching anything, setting cookies or reporting
+// events. Country headers are believed, as from a trusted proxy.
 func (p *Proxy) Explain(er ExplainRequest) (*Explanation, error) {
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
@@ -139,7 +141,20 @@ func (p *Proxy) Explain(er ExplainRequest) (*Explanation, error) {
 	for i := range page.Selectors() {
 		ex.Selectors = append(ex.Selectors, SelectorMatch{page.SelectorText(i), tpl.Matched(i), tpl.Skipped(i)})
 	}
-	visitor, request := visitorOf(req, nil, er.Profile, nil, time.Now(), true)
+	// The visitor as the proxy sees one: identified by the request's
+	// cookies or token, their profile (the one given, else the store's),
+	// and this page view's step in their journey.
+	now := p.now()
+	v := p.visitorFor(req, now)
+	if er.Profile != nil {
+		v.profile = er.Profile
+		if !v.id.Known() {
+			v.id.Subject = er.Profile.ID // a profile given by hand stands for a known visitor
+		}
+	} else {
+		p.lookup(v, time.Now())
+	}
+	visitor, request := p.evaluate(st.set, req, v, now, true)
 	ex.Decision = st.set.Decide(page, visitor, request)
 	edits := editsOf(ex.Decision.Actions)
 	for i, a := range ex.Decision.Actions {

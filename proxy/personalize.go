@@ -138,8 +138,7 @@ func (p *Proxy) decide(ctx *fasthttp.RequestCtx, st *ruleState, page *rules.Page
 		visitor, request = visitorOf(&ctx.Request, nil, nil, nil, now, p.trustsClient(ctx))
 		previewVisitor(st.set, visitor, v.preview)
 	} else {
-		profile := p.await(v)
-		p.track(st.set, &ctx.Request, v, profile, journeyStep(st.set, string(ctx.Path())), now)
+		visitor, request = p.evaluate(st.set, &ctx.Request, v, now, p.trustsClient(ctx))
 		switch {
 		case !ctx.IsHead():
 			p.countView(v)
@@ -148,13 +147,23 @@ func (p *Proxy) decide(ctx *fasthttp.RequestCtx, st *ruleState, page *rules.Page
 			// view: the visitor's journey state is not written.
 			v.view.changed = false
 		}
-		visitor, request = visitorOf(&ctx.Request, &v.id, profile, v.view, now, p.trustsClient(ctx))
 	}
 	dec = st.set.Decide(page, visitor, request)
 	if len(dec.Actions) == 0 {
 		return dec, rewriteNoChange
 	}
 	return dec, ""
+}
+
+// evaluate is the visitor side of a decision, the one the proxy and
+// tailor explain both run: the visitor's profile (awaited within
+// miss_budget), this page view's step in their journey (track), and what
+// the rules read of both and of the request. trusted says whether the
+// request's country headers count.
+func (p *Proxy) evaluate(set *rules.Set, req *fasthttp.Request, v *visit, now time.Time, trusted bool) (*rules.Visitor, *rules.Request) {
+	profile := p.await(v)
+	p.track(set, req, v, profile, journeyStep(set, string(req.URI().Path())), now)
+	return visitorOf(req, &v.id, profile, v.view, now, trusted)
 }
 
 // settle counts what became of a decision, once the page is served: the

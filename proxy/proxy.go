@@ -333,7 +333,7 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	case preview != nil:
 		v = &visit{preview: preview}
 	case page != nil:
-		v = p.visitorFor(&ctx.Request, start)
+		v = p.visitorFor(&ctx.Request, p.now()) // the clock decisions use
 		p.lookup(v, start)
 	}
 

@@ -701,6 +701,17 @@ func TestLargeRuleFileLoadsLinearly(t *testing.T) {
 		small = again
 	}
 	large := measureCheck(t, 76_000)
+	// Times on a shared machine jump when other work lands: a ratio over
+	// the bound is measured again (both sizes, quickest kept) before it
+	// counts. The allocation ratio does not depend on the machine.
+	for retry := 0; retry < 2 && float64(large.took) > 8*float64(small.took); retry++ {
+		if again := measureCheck(t, 19_000); again.took < small.took {
+			small = again
+		}
+		if again := measureCheck(t, 76_000); again.took < large.took {
+			large = again
+		}
+	}
 	for _, f := range []loadFigures{small, large} {
 		t.Logf("%d rules, %.1f MB: %v, %d MB allocated, peak heap %d MB", f.rules, float64(f.fileBytes)/1e6, f.took.Round(time.Millisecond), f.alloc>>20, f.peak>>20)
 	}
