@@ -18,8 +18,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/valyala/fasthttp"
 
 	"github.com/tailor-edge/tailor/report"
@@ -42,7 +40,6 @@ type EventReader interface {
 }
 
 const (
-	consoleCookie = "tailor_console"
 	// readoutTTL is how long the console reuses a readout: reading the
 	// stream costs a few seconds per million events.
 	readoutTTL = 30 * time.Second
@@ -102,7 +99,7 @@ func (a *Admin) consoleAuthorized(ctx *fasthttp.RequestCtx) bool {
 	if a.authorized(ctx) {
 		return true
 	}
-	c := ctx.Request.Header.Cookie(consoleCookie)
+	c := ctx.Request.Header.Cookie(ConsoleCookie)
 	exp, _, ok := strings.Cut(string(c), ".")
 	if !ok {
 		return false
@@ -164,7 +161,7 @@ func (a *Admin) consoleLogin(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	var c fasthttp.Cookie
-	c.SetKey(consoleCookie)
+	c.SetKey(ConsoleCookie)
 	c.SetValue(a.consoleSession(time.Now().Add(consoleSessionTTL).Unix()))
 	c.SetPath("/")
 	c.SetHTTPOnly(true)
@@ -261,12 +258,12 @@ type sizeChart struct {
 func (a *Admin) consoleView(ctx *fasthttp.RequestCtx) *consoleView {
 	p := a.proxy
 	v := &consoleView{Version: p.version}
-	st := p.rules.Load()
-	if st == nil || st.set == nil {
+	set, loaded := p.Rules()
+	if set == nil {
 		v.RulesLoaded = "no rules: every page passes through"
 	} else {
-		v.RulesLoaded = time.Unix(0, p.rulesLoadedAt.Load()).UTC().Format("2006-01-02 15:04:05 MST")
-		v.Pages = a.consolePages(ctx, st.set, &v.PreviewNote)
+		v.RulesLoaded = loaded.UTC().Format("2006-01-02 15:04:05 MST")
+		v.Pages = a.consolePages(ctx, set, &v.PreviewNote)
 	}
 	v.Readout, v.ReadoutNote = a.consoleReadout(ctx.QueryArgs().Has("refresh"))
 	if v.Readout != nil {
@@ -274,7 +271,7 @@ func (a *Admin) consoleView(ctx *fasthttp.RequestCtx) *consoleView {
 			v.Experiments = append(v.Experiments, experimentView{ExperimentResult: x, Goals: goalViews(x)})
 		}
 		v.Sizes = []sizeChart{
-			{"Visitors by stage", barChart(v.Readout.Stages, stageOrder(st))},
+			{"Visitors by stage", barChart(v.Readout.Stages, stageOrder(set))},
 			{"Visitors by segment", barChart(v.Readout.Segments, nil)},
 			{"Visitors by persona", barChart(v.Readout.Personas, nil)},
 		}
@@ -282,11 +279,11 @@ func (a *Admin) consoleView(ctx *fasthttp.RequestCtx) *consoleView {
 	return v
 }
 
-func stageOrder(st *ruleState) []string {
-	if st == nil || st.set == nil {
+func stageOrder(set *rules.Set) []string {
+	if set == nil {
 		return nil
 	}
-	return st.set.Stages()
+	return set.Stages()
 }
 
 // consolePages lays out each page's rules: maps in grids, the rest as a
@@ -315,7 +312,7 @@ func (a *Admin) consolePages(ctx *fasthttp.RequestCtx, set *rules.Set, note *str
 		for _, r := range page.Rules() {
 			if r.Kind != "map" {
 				pv.Others = append(pv.Others, ruleRow{ID: r.ID, Selector: r.Selector, Kind: r.Kind, Action: r.Action,
-					Conditional: r.Conditional, Hits: counterOf(p.m.ruleHits, r.ID)})
+					Conditional: r.Conditional, Hits: p.RuleHits(r.ID)})
 				continue
 			}
 			g := grids[r.By]
@@ -348,7 +345,7 @@ func (a *Admin) consolePages(ctx *fasthttp.RequestCtx, set *rules.Set, note *str
 				cell := &row.Cells[col]
 				if c := slices.IndexFunc(r.Cases, func(c rules.CaseInfo) bool { return c.Key == k }); c >= 0 {
 					cell.Action = r.Cases[c].Action
-					cell.Hits = counterOf(p.m.caseHits, r.ID, k)
+					cell.Hits = p.MapCaseHits(r.ID, k)
 				}
 				if key != "" && path != "" && base != "" && k != "default" {
 					claims := PreviewClaims{Label: r.By + " " + k}
@@ -405,19 +402,6 @@ func (a *Admin) previewBase(ctx *fasthttp.RequestCtx) string {
 	return "http://" + net.JoinHostPort(host, port)
 }
 
-// counterOf reads one counter of vec, 0 when it has not counted yet.
-func counterOf(vec *prometheus.CounterVec, labels ...string) float64 {
-	c, err := vec.GetMetricWithLabelValues(labels...)
-	if err != nil {
-		return 0
-	}
-	var m dto.Metric
-	if c.Write(&m) != nil {
-		return 0
-	}
-	return m.GetCounter().GetValue()
-}
-
 // consoleReadout returns the readout of the last readoutWindow of events,
 // read again at most every readoutTTL, or readoutMinAge when refresh is
 // asked for (?refresh); a note says why there is none.
@@ -450,10 +434,7 @@ func (a *Admin) consoleReadout(refresh bool) (*report.Report, string) {
 // experiments and goals of the rules serving now.
 func (a *Admin) readEvents(since time.Time) (*report.Report, bool, error) {
 	p := a.proxy
-	var set *rules.Set
-	if st := p.rules.Load(); st != nil {
-		set = st.set
-	}
+	set, _ := p.Rules()
 	ctx, cancel := context.WithTimeout(context.Background(), readoutTimeout)
 	defer cancel()
 	r, err := Readout(ctx, p.eventReader, p.cfg.NATS.EventsStream, set, since, nil)

@@ -80,7 +80,7 @@ func TestConsoleNeedsTheAdminToken(t *testing.T) {
 	}
 	u, _ := url.Parse(admin)
 	cookies := jar.Cookies(u)
-	if len(cookies) != 1 || cookies[0].Name != consoleCookie || strings.Contains(cookies[0].Value, "s3cret") {
+	if len(cookies) != 1 || cookies[0].Name != ConsoleCookie || strings.Contains(cookies[0].Value, "s3cret") {
 		t.Errorf("console cookie: %+v", cookies)
 	}
 	for _, want := range []string{

@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // metrics are what an operator watches on a proxy: traffic by status
@@ -255,4 +256,26 @@ func (m *metrics) ruleHit(id string) {
 	c := m.ruleHits.WithLabelValues(id)
 	m.ruleHitCounts.Store(id, c)
 	c.Inc()
+}
+
+// RuleHits is how often rule id's action has been applied since the proxy
+// started (tailor_rule_hits_total), for the console.
+func (p *Proxy) RuleHits(id string) float64 { return counterOf(p.m.ruleHits, id) }
+
+// MapCaseHits is how often map rule id has chosen its case key (a stage,
+// a segment or default) since the proxy started
+// (tailor_map_case_hits_total), for the console.
+func (p *Proxy) MapCaseHits(id, key string) float64 { return counterOf(p.m.caseHits, id, key) }
+
+// counterOf reads one counter of vec, 0 when it has not counted yet.
+func counterOf(vec *prometheus.CounterVec, labels ...string) float64 {
+	c, err := vec.GetMetricWithLabelValues(labels...)
+	if err != nil {
+		return 0
+	}
+	var m dto.Metric
+	if c.Write(&m) != nil {
+		return 0
+	}
+	return m.GetCounter().GetValue()
 }

@@ -87,9 +87,8 @@ type Proxy struct {
 	stateName string // the visitor state cookie's name
 	now       func() time.Time
 
-	version       string
-	eventReader   EventReader  // nil: no readouts in the console
-	rulesLoadedAt atomic.Int64 // Unix nanoseconds of the last good load
+	version     string
+	eventReader EventReader // nil: no readouts in the console
 
 	spliced splices // upgraded connections open now (upgrade.go)
 }
@@ -544,7 +543,7 @@ func (p *Proxy) outboundHeaders(ctx *fasthttp.RequestCtx, req *fasthttp.Request,
 		case equalFold(name, fasthttp.HeaderCookie) && bytes.Contains(value, consoleCookiePrefix):
 			// An operator's console login, sent along because the admin
 			// listener is on the same host: it never reaches the origin.
-			if value = withoutCookie(value, consoleCookie); len(value) > 0 {
+			if value = withoutCookie(value, ConsoleCookie); len(value) > 0 {
 				out.AddBytesKV(name, value)
 			}
 		case equalFold(name, fasthttp.HeaderXForwardedFor):
@@ -642,8 +641,14 @@ func appendForwardedValue(dst, v []byte) []byte {
 	return append(dst, '"')
 }
 
+// ConsoleCookie is the cookie of an operator's console login (the admin
+// package sets it). A browser sends it along to the proxy too when the
+// admin listener is on the same host; outboundHeaders keeps it from the
+// origin.
+const ConsoleCookie = "tailor_console"
+
 // consoleCookiePrefix spots the console's cookie in a Cookie header.
-var consoleCookiePrefix = []byte(consoleCookie + "=")
+var consoleCookiePrefix = []byte(ConsoleCookie + "=")
 
 // withoutCookie returns the Cookie header value without the pairs named
 // name, the others' bytes as they were.
