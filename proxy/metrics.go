@@ -27,7 +27,6 @@ type metrics struct {
 	// droppedHeaders counts request headers not forwarded because their
 	// names hold an underscore (underscores_in_headers is off).
 	droppedHeaders prometheus.Counter
-	adminAuth      *prometheus.CounterVec // failed admin logins, by result
 
 	rewrites    *prometheus.CounterVec
 	rewriteTime prometheus.Histogram
@@ -150,15 +149,8 @@ func newMetrics(reg prometheus.Registerer, version string) *metrics {
 		Name: "tailor_dropped_request_headers_total",
 		Help: "Request headers not forwarded to the origin because their names hold an underscore (see underscores_in_headers).",
 	})
-	m.adminAuth = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "tailor_admin_auth_failures_total",
-		Help: "Admin requests refused for their token: wrong_token (a wrong bearer token or console login), rate_limited (429 to an address after too many wrong ones).",
-	}, []string{"result"})
-	for _, r := range []string{authWrongToken, authRateLimited} {
-		m.adminAuth.WithLabelValues(r)
-	}
 	reg.MustRegister(requests, m.duration, m.upstream, m.inFlight, m.requestBytes,
-		m.responseBytes, m.originErrors, m.rejected, info, m.acceptErrors, m.droppedHeaders, m.adminAuth,
+		m.responseBytes, m.originErrors, m.rejected, info, m.acceptErrors, m.droppedHeaders,
 		m.rewrites, m.rewriteTime, m.ruleHits, m.caseHits, m.pageCache, m.reloads, m.rulesLoaded)
 	m.registerUpgrades(reg)
 	m.registerIdentity(reg)

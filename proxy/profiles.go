@@ -8,6 +8,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/tailor-edge/tailor/cache"
+	natsync "github.com/tailor-edge/tailor/sync"
 )
 
 // ProfileSource is the central customer store as the proxy reads it on a
@@ -18,6 +19,8 @@ type ProfileSource interface {
 	// It must return promptly (an error) when the store is unreachable.
 	Get(ctx context.Context, id string) (*cache.Profile, uint64, error)
 }
+
+var _ ProfileSource = (*natsync.Store)(nil)
 
 // fetchTimeout bounds a background fill: a request stops waiting after
 // miss_budget, the fill itself after this.

@@ -45,9 +45,6 @@ type Options struct {
 	// Events receives page views, goals, stage changes, exposures and
 	// identity links; nil reports none.
 	Events EventSink
-	// EventReader reads the events stream back, for the console's
-	// experiment readouts; nil shows none.
-	EventReader EventReader
 	// Clock is the time page views are tracked and reported at: visits,
 	// stages, interest decay, event times. nil means time.Now; tests move
 	// it forward.
@@ -86,9 +83,6 @@ type Proxy struct {
 
 	stateName string // the visitor state cookie's name
 	now       func() time.Time
-
-	version     string
-	eventReader EventReader // nil: no readouts in the console
 
 	spliced splices // upgraded connections open now (upgrade.go)
 }
@@ -133,8 +127,6 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	}
 	p.stateName = stateCookieName(cfg.Identity.Cookie.Name)
 	p.events = opts.Events
-	p.eventReader = opts.EventReader
-	p.version = opts.Version
 	p.now = opts.Clock
 	if p.now == nil {
 		p.now = time.Now

@@ -1,28 +1,25 @@
-package proxy
+package admin
 
 import (
-	"context"
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
 	_ "embed"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"html/template"
 	"math"
 	"net"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/valyala/fasthttp"
-
+	"github.com/tailor-edge/tailor/proxy"
 	"github.com/tailor-edge/tailor/report"
 	"github.com/tailor-edge/tailor/rules"
-	natsync "github.com/tailor-edge/tailor/sync"
 )
 
 // The console (SPEC "Admin listener": GET /) is the marketer's view of a
@@ -31,24 +28,11 @@ import (
 // plot of conversion per variant, and segment, stage and persona sizes.
 // Server-rendered with html/template, no JavaScript. Behind the admin
 // token: as a bearer token, or typed once into its form, which sets an
-// HttpOnly cookie holding an expiry and a MAC under a per-process key
-// (never the token), which the proxy never forwards to the origin.
-
-// EventReader reads the events stream; *sync.Store is one.
-type EventReader interface {
-	ReadEvents(ctx context.Context, stream string, since time.Time, progress func(read, total uint64), fn func(data []byte)) (uint64, error)
-}
+// HttpOnly cookie (proxy.ConsoleCookie) holding an expiry and a MAC under
+// a per-process key (never the token), which the proxy never forwards to
+// the origin.
 
 const (
-	// readoutTTL is how long the console reuses a readout: reading the
-	// stream costs a few seconds per million events.
-	readoutTTL = 30 * time.Second
-	// readoutMinAge is how often ?refresh may read the stream again.
-	readoutMinAge = 2 * time.Second
-	// readoutWindow is how far back the console's readout reads.
-	readoutWindow = 7 * 24 * time.Hour
-	// readoutTimeout bounds one read of the stream.
-	readoutTimeout = 20 * time.Second
 	// consoleSessionTTL is how long a console login lasts.
 	consoleSessionTTL = 12 * time.Hour
 	// previewTTL is how long the console's preview links work.
@@ -71,23 +55,83 @@ var consoleTmpl = template.Must(template.New("console").Funcs(template.FuncMap{
 	},
 }).Parse(consoleHTML))
 
-// consoleState is what the console keeps between requests.
-type consoleState struct {
-	mu      sync.Mutex
-	readout *report.Report
-	partial bool
-	err     error
-	at      time.Time
-	took    time.Duration
+// consoleRoutes adds the console: GET / and its token form's POST /login.
+func (a *Admin) consoleRoutes(mux *http.ServeMux) {
+	mux.Handle("GET /{$}", a.consolePage(http.HandlerFunc(a.console)))
+	mux.Handle("/{$}", a.consolePage(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Allow", "GET, HEAD")
+		text(w, http.StatusMethodNotAllowed, "use GET\n")
+	})))
+	mux.Handle("POST /login", a.consolePage(http.HandlerFunc(a.login)))
+	mux.Handle("/login", a.consolePage(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+	})))
 }
 
-// consoleSession is the console cookie's value until expires:
+// consolePage answers 404 while admin.token is not set, and otherwise
+// lets h answer with headers that keep the console out of caches, frames
+// and other sites' reach.
+func (a *Admin) consolePage(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !a.enabled {
+			text(w, http.StatusNotFound, "the console is off: set admin.token to turn it on\n")
+			return
+		}
+		hdr := w.Header()
+		hdr.Set("Cache-Control", "no-store")
+		hdr.Set("X-Frame-Options", "DENY")
+		hdr.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'")
+		hdr.Set("Referrer-Policy", "no-referrer")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// console serves GET /: the console, or its token form.
+func (a *Admin) console(w http.ResponseWriter, r *http.Request) {
+	bearer := r.Header.Get("Authorization") != ""
+	if bearer && a.limited(w, r) {
+		return
+	}
+	if !a.consoleAuthorized(r) {
+		if bearer {
+			a.loginFailed(r)
+		}
+		a.render(w, http.StatusUnauthorized, &consoleView{Login: true})
+		return
+	}
+	a.render(w, http.StatusOK, a.view(r))
+}
+
+// login checks the token typed into the form and sets the cookie.
+func (a *Admin) login(w http.ResponseWriter, r *http.Request) {
+	if a.limited(w, r) {
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	got := sha256.Sum256([]byte(r.PostFormValue("token")))
+	if subtle.ConstantTimeCompare(got[:], a.tokenHash[:]) != 1 {
+		a.loginFailed(r)
+		a.render(w, http.StatusUnauthorized, &consoleView{Login: true, LoginFailed: true})
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name:     proxy.ConsoleCookie,
+		Value:    a.session(time.Now().Add(consoleSessionTTL).Unix()),
+		Path:     "/",
+		MaxAge:   int(consoleSessionTTL.Seconds()),
+		HttpOnly: true,
+		SameSite: http.SameSiteStrictMode,
+	})
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// session is the console cookie's value until expires:
 // "<expires>.<mac>", the MAC under a key made when the process started
 // and the admin token, so that a copy works only on this process, only
 // until it expires, and not after the token changes.
-func (a *Admin) consoleSession(expires int64) string {
+func (a *Admin) session(expires int64) string {
 	m := hmac.New(sha256.New, a.sessionKey[:])
-	m.Write([]byte(a.proxy.cfg.Admin.Token))
+	m.Write([]byte(a.cfg.Admin.Token))
 	m.Write([]byte{0})
 	m.Write(strconv.AppendInt(nil, expires, 10))
 	return strconv.FormatInt(expires, 10) + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
@@ -95,12 +139,15 @@ func (a *Admin) consoleSession(expires int64) string {
 
 // consoleAuthorized accepts the bearer token or an unexpired console
 // cookie.
-func (a *Admin) consoleAuthorized(ctx *fasthttp.RequestCtx) bool {
-	if a.authorized(ctx) {
+func (a *Admin) consoleAuthorized(r *http.Request) bool {
+	if a.authorized(r) {
 		return true
 	}
-	c := ctx.Request.Header.Cookie(ConsoleCookie)
-	exp, _, ok := strings.Cut(string(c), ".")
+	c, err := r.Cookie(proxy.ConsoleCookie)
+	if err != nil {
+		return false
+	}
+	exp, _, ok := strings.Cut(c.Value, ".")
 	if !ok {
 		return false
 	}
@@ -108,75 +155,21 @@ func (a *Admin) consoleAuthorized(ctx *fasthttp.RequestCtx) bool {
 	if err != nil || time.Now().Unix() > expires {
 		return false
 	}
-	return subtle.ConstantTimeCompare(c, []byte(a.consoleSession(expires))) == 1
+	return subtle.ConstantTimeCompare([]byte(c.Value), []byte(a.session(expires))) == 1
 }
 
-// console serves GET / (the console, or its token form) and POST /login.
-func (a *Admin) console(ctx *fasthttp.RequestCtx) {
-	if !a.enabled {
-		ctx.SetContentType("text/plain; charset=utf-8")
-		ctx.SetStatusCode(fasthttp.StatusNotFound)
-		ctx.SetBodyString("the console is off: set admin.token to turn it on\n")
-		return
-	}
-	ctx.Response.Header.Set("Cache-Control", "no-store")
-	ctx.Response.Header.Set("X-Frame-Options", "DENY")
-	ctx.Response.Header.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'")
-	ctx.Response.Header.Set("Referrer-Policy", "no-referrer")
-	if string(ctx.Path()) == "/login" {
-		a.consoleLogin(ctx)
-		return
-	}
-	if !ctx.IsGet() && !ctx.IsHead() {
-		ctx.Error("use GET\n", fasthttp.StatusMethodNotAllowed)
-		return
-	}
-	bearer := len(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)) > 0
-	if bearer && a.limited(ctx) {
-		return
-	}
-	if !a.consoleAuthorized(ctx) {
-		if bearer {
-			a.loginFailed(ctx)
-		}
-		a.renderConsole(ctx, fasthttp.StatusUnauthorized, &consoleView{Login: true})
-		return
-	}
-	a.renderConsole(ctx, fasthttp.StatusOK, a.consoleView(ctx))
-}
-
-// consoleLogin checks the token typed into the form and sets the cookie.
-func (a *Admin) consoleLogin(ctx *fasthttp.RequestCtx) {
-	if !ctx.IsPost() {
-		ctx.Redirect("/", fasthttp.StatusSeeOther)
-		return
-	}
-	if a.limited(ctx) {
-		return
-	}
-	got := sha256.Sum256(ctx.PostArgs().Peek("token"))
-	if subtle.ConstantTimeCompare(got[:], a.tokenHash[:]) != 1 {
-		a.loginFailed(ctx)
-		a.renderConsole(ctx, fasthttp.StatusUnauthorized, &consoleView{Login: true, LoginFailed: true})
-		return
-	}
-	var c fasthttp.Cookie
-	c.SetKey(ConsoleCookie)
-	c.SetValue(a.consoleSession(time.Now().Add(consoleSessionTTL).Unix()))
-	c.SetPath("/")
-	c.SetHTTPOnly(true)
-	c.SetSameSite(fasthttp.CookieSameSiteStrictMode)
-	c.SetMaxAge(int(consoleSessionTTL.Seconds()))
-	ctx.Response.Header.SetCookie(&c)
-	ctx.Redirect("/", fasthttp.StatusSeeOther)
-}
-
-func (a *Admin) renderConsole(ctx *fasthttp.RequestCtx, status int, v *consoleView) {
-	ctx.SetContentType("text/html; charset=utf-8")
-	ctx.SetStatusCode(status)
-	if err := consoleTmpl.Execute(ctx, v); err != nil {
+// render answers with the console's page; a page that does not render
+// is a 500, not half a page.
+func (a *Admin) render(w http.ResponseWriter, status int, v *consoleView) {
+	var b bytes.Buffer
+	if err := consoleTmpl.Execute(&b, v); err != nil {
 		a.log.Error("rendering the console", "err", err)
+		text(w, http.StatusInternalServerError, "the console could not be rendered; see the log\n")
+		return
 	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(b.Bytes())
 }
 
 // consoleView is what the console's template shows.
@@ -201,10 +194,10 @@ type consolePage struct {
 	Others   []ruleRow
 }
 
-// drmGrid is the Digital Relevancy Maps of a page that are by the same
-// thing: a row per stage or segment, a column per block.
 type personaLink struct{ Name, Preview string }
 
+// drmGrid is the Digital Relevancy Maps of a page that are by the same
+// thing: a row per stage or segment, a column per block.
 type drmGrid struct {
 	By     string
 	Blocks []string // each map's selector (and rule id)
@@ -255,23 +248,26 @@ type sizeChart struct {
 	Plot  template.HTML
 }
 
-func (a *Admin) consoleView(ctx *fasthttp.RequestCtx) *consoleView {
-	p := a.proxy
-	v := &consoleView{Version: p.version}
-	set, loaded := p.Rules()
+func (a *Admin) view(r *http.Request) *consoleView {
+	v := &consoleView{Version: a.opts.Version}
+	set, loaded := a.proxy.Rules()
 	if set == nil {
 		v.RulesLoaded = "no rules: every page passes through"
 	} else {
 		v.RulesLoaded = loaded.UTC().Format("2006-01-02 15:04:05 MST")
-		v.Pages = a.consolePages(ctx, set, &v.PreviewNote)
+		v.Pages = a.consolePages(r, set, &v.PreviewNote)
 	}
-	v.Readout, v.ReadoutNote = a.consoleReadout(ctx.QueryArgs().Has("refresh"))
+	v.Readout, v.ReadoutNote = a.consoleReadout(r.URL.Query().Has("refresh"))
 	if v.Readout != nil {
 		for _, x := range v.Readout.Experiments {
 			v.Experiments = append(v.Experiments, experimentView{ExperimentResult: x, Goals: goalViews(x)})
 		}
+		var stages []string
+		if set != nil {
+			stages = set.Stages()
+		}
 		v.Sizes = []sizeChart{
-			{"Visitors by stage", barChart(v.Readout.Stages, stageOrder(set))},
+			{"Visitors by stage", barChart(v.Readout.Stages, stages)},
 			{"Visitors by segment", barChart(v.Readout.Segments, nil)},
 			{"Visitors by persona", barChart(v.Readout.Personas, nil)},
 		}
@@ -279,32 +275,21 @@ func (a *Admin) consoleView(ctx *fasthttp.RequestCtx) *consoleView {
 	return v
 }
 
-func stageOrder(set *rules.Set) []string {
-	if set == nil {
-		return nil
-	}
-	return set.Stages()
-}
-
 // consolePages lays out each page's rules: maps in grids, the rest as a
 // list, with their hit counts since start and preview links.
-func (a *Admin) consolePages(ctx *fasthttp.RequestCtx, set *rules.Set, note *string) []consolePage {
+func (a *Admin) consolePages(req *http.Request, set *rules.Set, note *string) []consolePage {
 	p := a.proxy
-	base := a.previewBase(ctx)
-	key := p.cfg.Preview.Key
-	if key == "" {
+	previews := newPreviewer(a.cfg.Preview.Key, a.previewBase(req))
+	if a.cfg.Preview.Key == "" {
 		*note = "Set preview.key to get a preview link in every cell."
 	}
-	now := time.Now()
 	var out []consolePage
 	for _, page := range set.Pages() {
 		pv := consolePage{Patterns: strings.Join(page.Patterns(), " ")}
 		path := previewPath(page.Patterns())
-		if key != "" && path != "" && base != "" {
-			for _, per := range set.Personas() {
-				if tok, err := SignPreview(key, PreviewClaims{Persona: per.Name, Label: "persona " + per.Name}, previewTTL, now); err == nil {
-					pv.Personas = append(pv.Personas, personaLink{per.Name, base + path + "?" + PreviewParam + "=" + tok})
-				}
+		for _, per := range set.Personas() {
+			if link := previews.link(path, proxy.PreviewClaims{Persona: per.Name, Label: "persona " + per.Name}); link != "" {
+				pv.Personas = append(pv.Personas, personaLink{per.Name, link})
 			}
 		}
 		grids := map[string]*drmGrid{}
@@ -347,16 +332,14 @@ func (a *Admin) consolePages(ctx *fasthttp.RequestCtx, set *rules.Set, note *str
 					cell.Action = r.Cases[c].Action
 					cell.Hits = p.MapCaseHits(r.ID, k)
 				}
-				if key != "" && path != "" && base != "" && k != "default" {
-					claims := PreviewClaims{Label: r.By + " " + k}
+				if k != "default" {
+					claims := proxy.PreviewClaims{Label: r.By + " " + k}
 					if r.By == "stage" {
 						claims.Stage = k
 					} else {
 						claims.Segments = []string{k}
 					}
-					if tok, err := SignPreview(key, claims, previewTTL, now); err == nil {
-						cell.Preview = base + path + "?" + PreviewParam + "=" + tok
-					}
+					cell.Preview = previews.link(path, claims)
 				}
 			}
 		}
@@ -374,6 +357,32 @@ func (a *Admin) consolePages(ctx *fasthttp.RequestCtx, set *rules.Set, note *str
 	return out
 }
 
+// previewer signs the console's preview links.
+type previewer struct {
+	key, base string
+	now       time.Time
+}
+
+// newPreviewer signs with key (preview.key) links to the proxy at base;
+// either empty makes no links.
+func newPreviewer(key, base string) previewer {
+	return previewer{key: key, base: base, now: time.Now()}
+}
+
+// link is a link to path on the proxy that renders the page for the
+// visitor claims describes; "" when there can be none (no key, no base,
+// no path).
+func (pr previewer) link(path string, claims proxy.PreviewClaims) string {
+	if pr.key == "" || pr.base == "" || path == "" {
+		return ""
+	}
+	tok, err := proxy.SignPreview(pr.key, claims, previewTTL, pr.now)
+	if err != nil {
+		return ""
+	}
+	return pr.base + path + "?" + proxy.PreviewParam + "=" + tok
+}
+
 // previewPath is a path the page's match takes: the first pattern
 // without wildcards; "" when every one has some.
 func previewPath(patterns []string) string {
@@ -388,63 +397,18 @@ func previewPath(patterns []string) string {
 // previewBase is where visitors reach the proxy, as seen from the
 // operator's browser: the listen address, its host taken from the admin
 // request when the proxy listens on every address.
-func (a *Admin) previewBase(ctx *fasthttp.RequestCtx) string {
-	host, port, err := net.SplitHostPort(a.proxy.cfg.Listen)
+func (a *Admin) previewBase(r *http.Request) string {
+	host, port, err := net.SplitHostPort(a.cfg.Listen)
 	if err != nil {
 		return ""
 	}
 	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-		host = string(ctx.Host())
+		host = r.Host
 		if h, _, err := net.SplitHostPort(host); err == nil {
 			host = h
 		}
 	}
 	return "http://" + net.JoinHostPort(host, port)
-}
-
-// consoleReadout returns the readout of the last readoutWindow of events,
-// read again at most every readoutTTL, or readoutMinAge when refresh is
-// asked for (?refresh); a note says why there is none.
-func (a *Admin) consoleReadout(refresh bool) (*report.Report, string) {
-	p := a.proxy
-	if p.eventReader == nil || p.cfg.NATS.EventsStream == "" {
-		return nil, "Events are off (no NATS, or nats.events_stream is empty): no experiment readout."
-	}
-	cs := &a.readout
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	if age := time.Since(cs.at); cs.at.IsZero() || age > readoutTTL || refresh && age > readoutMinAge {
-		start := time.Now()
-		cs.readout, cs.partial, cs.err = a.readEvents(start.Add(-readoutWindow))
-		cs.at, cs.took = time.Now(), time.Since(start)
-	}
-	if cs.err != nil {
-		return nil, "Could not read the events: " + cs.err.Error()
-	}
-	note := fmt.Sprintf("%s events of the last %d days, read %s ago in %s.",
-		report.Thousands(cs.readout.Events), int(readoutWindow.Hours()/24), time.Since(cs.at).Round(time.Second), cs.took.Round(time.Millisecond))
-	if cs.partial {
-		note = fmt.Sprintf("Partial: only the first %s events of the last %d days could be read in %s; tailor report reads them all.",
-			report.Thousands(cs.readout.Events), int(readoutWindow.Hours()/24), readoutTimeout)
-	}
-	return cs.readout, note
-}
-
-// readEvents reads the events stream since then into a readout, with the
-// experiments and goals of the rules serving now.
-func (a *Admin) readEvents(since time.Time) (*report.Report, bool, error) {
-	p := a.proxy
-	set, _ := p.Rules()
-	ctx, cancel := context.WithTimeout(context.Background(), readoutTimeout)
-	defer cancel()
-	r, err := Readout(ctx, p.eventReader, p.cfg.NATS.EventsStream, set, since, nil)
-	if errors.Is(err, natsync.ErrNoStream) {
-		return report.New(nil, nil).Report(since), false, nil // no events yet
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	return r.Report, r.Partial, nil
 }
 
 // goalViews lays out an experiment's results per goal, with a plot.
