@@ -5,11 +5,10 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
-	_ "embed"
+	"embed"
 	"encoding/base64"
 	"fmt"
 	"html/template"
-	"math"
 	"net"
 	"net/http"
 	"slices"
@@ -39,10 +38,10 @@ const (
 	previewTTL = 24 * time.Hour
 )
 
-//go:embed console.html
-var consoleHTML string
+//go:embed console.html charts.html
+var consoleFiles embed.FS
 
-var consoleTmpl = template.Must(template.New("console").Funcs(template.FuncMap{
+var consoleTmpl = template.Must(template.New("console.html").Funcs(template.FuncMap{
 	"pct":       func(f float64) string { return fmt.Sprintf("%.2f%%", 100*f) },
 	"thousands": func(n int) string { return report.Thousands(int64(n)) },
 	"count":     func(f float64) string { return report.Thousands(int64(f)) },
@@ -53,7 +52,7 @@ var consoleTmpl = template.Must(template.New("console").Funcs(template.FuncMap{
 		}
 		return report.Thousands(int64(f)) + " hits"
 	},
-}).Parse(consoleHTML))
+}).ParseFS(consoleFiles, "console.html", "charts.html"))
 
 // consoleRoutes adds the console: GET / and its token form's POST /login.
 func (a *Admin) consoleRoutes(mux *http.ServeMux) {
@@ -229,7 +228,7 @@ type experimentView struct {
 type goalView struct {
 	Goal string
 	Rows []goalRow
-	Plot template.HTML
+	Plot ratePlot
 }
 
 type goalRow struct {
@@ -243,9 +242,11 @@ type goalRow struct {
 	Clear     bool // the uplift's interval excludes 0
 }
 
+// sizeChart is one of the audience's charts; nil Bars when nothing was
+// counted.
 type sizeChart struct {
 	Title string
-	Plot  template.HTML
+	Bars  *barChart
 }
 
 func (a *Admin) view(r *http.Request) *consoleView {
@@ -267,9 +268,9 @@ func (a *Admin) view(r *http.Request) *consoleView {
 			stages = set.Stages()
 		}
 		v.Sizes = []sizeChart{
-			{"Visitors by stage", barChart(v.Readout.Stages, stages)},
-			{"Visitors by segment", barChart(v.Readout.Segments, nil)},
-			{"Visitors by persona", barChart(v.Readout.Personas, nil)},
+			{"Visitors by stage", newBarChart(v.Readout.Stages, stages)},
+			{"Visitors by segment", newBarChart(v.Readout.Segments, nil)},
+			{"Visitors by persona", newBarChart(v.Readout.Personas, nil)},
 		}
 	}
 	return v
@@ -422,108 +423,8 @@ func goalViews(x report.ExperimentResult) []goalView {
 			row.Clear = r.Uplift != nil && (r.Uplift.CI[0] > 0 || r.Uplift.CI[1] < 0)
 			gv.Rows = append(gv.Rows, row)
 		}
-		gv.Plot = ratePlot(gv.Rows)
+		gv.Plot = newRatePlot(gv.Rows)
 		out = append(out, gv)
 	}
 	return out
-}
-
-// ratePlot draws each variant's conversion rate as a dot with its 95%
-// interval as a line, on one scale: inline SVG.
-func ratePlot(rows []goalRow) template.HTML {
-	const (
-		width, left, right, rowH, top = 560.0, 90.0, 70.0, 30.0, 24.0
-	)
-	hi := 0.0
-	for _, r := range rows {
-		hi = math.Max(hi, r.CI[1])
-	}
-	hi = niceCeil(hi)
-	if hi == 0 {
-		hi = 0.01
-	}
-	x := func(f float64) float64 { return left + (width-left-right)*f/hi }
-	height := top + rowH*float64(len(rows)) + 10
-	var b strings.Builder
-	fmt.Fprintf(&b, `<svg class="plot" role="img" aria-label="conversion rate per variant, with 95%% intervals" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f" xmlns="http://www.w3.org/2000/svg">`, width, height, width, height)
-	for i := 0; i <= 4; i++ {
-		f := hi * float64(i) / 4
-		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.0f" x2="%.1f" y2="%.0f" stroke="#ddd"/><text x="%.1f" y="14" font-size="11" text-anchor="middle" fill="#666">%.1f%%</text>`,
-			x(f), top-6, x(f), height-6, x(f), 100*f)
-	}
-	for i, r := range rows {
-		y := top + rowH*float64(i) + rowH/2
-		colour := "#2d6a4f"
-		if r.Variant == report.Holdout {
-			colour = "#777"
-		}
-		fmt.Fprintf(&b, `<text class="variant" x="%.0f" y="%.1f" font-size="13" text-anchor="end" dominant-baseline="middle">%s</text>`, left-10, y, template.HTMLEscapeString(r.Variant))
-		if r.Exposed == 0 {
-			continue
-		}
-		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="3"/>`, x(r.CI[0]), y, x(r.CI[1]), y, colour)
-		fmt.Fprintf(&b, `<circle class="rate" data-variant="%s" data-rate="%.4f" cx="%.1f" cy="%.1f" r="5" fill="%s"/>`, template.HTMLEscapeString(r.Variant), r.Rate, x(r.Rate), y, colour)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="12" dominant-baseline="middle" fill="#333">%.2f%%</text>`, x(r.CI[1])+8, y, 100*r.Rate)
-	}
-	b.WriteString(`</svg>`)
-	return template.HTML(b.String()) // built from numbers and escaped names only
-}
-
-// niceCeil rounds f up to 1, 2 or 5 times a power of ten.
-func niceCeil(f float64) float64 {
-	if f <= 0 {
-		return 0
-	}
-	p := math.Pow(10, math.Floor(math.Log10(f)))
-	for _, m := range []float64{1, 2, 5, 10} {
-		if m*p >= f {
-			return m * p
-		}
-	}
-	return 10 * p
-}
-
-// barChart draws counts as horizontal bars, largest first (or in order,
-// when given, then the rest): inline SVG.
-func barChart(counts map[string]int, order []string) template.HTML {
-	if len(counts) == 0 {
-		return template.HTML(`<p class="none">None yet.</p>`)
-	}
-	keys := make([]string, 0, len(counts))
-	for _, k := range order {
-		if _, ok := counts[k]; ok {
-			keys = append(keys, k)
-		}
-	}
-	var rest []string
-	for k := range counts {
-		if !slices.Contains(keys, k) {
-			rest = append(rest, k)
-		}
-	}
-	slices.SortFunc(rest, func(a, b string) int {
-		if counts[a] != counts[b] {
-			return counts[b] - counts[a]
-		}
-		return strings.Compare(a, b)
-	})
-	keys = append(keys, rest...)
-	most := 0
-	for _, n := range counts {
-		most = max(most, n)
-	}
-	const width, left, barMax, rowH = 560.0, 130.0, 340.0, 24.0
-	height := rowH*float64(len(keys)) + 4
-	var b strings.Builder
-	fmt.Fprintf(&b, `<svg class="bars" role="img" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f" xmlns="http://www.w3.org/2000/svg">`, width, height, width, height)
-	for i, k := range keys {
-		y := rowH * float64(i)
-		w := barMax * float64(counts[k]) / float64(max(most, 1))
-		name := template.HTMLEscapeString(k)
-		fmt.Fprintf(&b, `<text x="%.0f" y="%.1f" font-size="13" text-anchor="end" dominant-baseline="middle">%s</text>`, left-8, y+rowH/2, name)
-		fmt.Fprintf(&b, `<rect class="bar" data-name="%s" data-count="%d" x="%.0f" y="%.1f" width="%.1f" height="%.0f" fill="#52b788"/>`, name, counts[k], left, y+4, w, rowH-8)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="12" dominant-baseline="middle" fill="#333">%s</text>`, left+w+6, y+rowH/2, report.Thousands(int64(counts[k])))
-	}
-	b.WriteString(`</svg>`)
-	return template.HTML(b.String()) // numbers and escaped names only
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tailor-edge/tailor/config"
 	"github.com/tailor-edge/tailor/proxy"
+	"github.com/tailor-edge/tailor/report"
 )
 
 // consoleRules have a map by stage and one by segment, a persona and an
@@ -141,6 +142,36 @@ func TestConsoleCookieIsHttpOnlyAndStrict(t *testing.T) {
 	for value, want := range map[string]int{cookies[0].Value: 200, cookies[0].Value + "x": 401, "99999999999.x": 401} {
 		if resp, _ := call(t, "GET", admin+"/", "", "Cookie", proxy.ConsoleCookie+"="+value); resp.StatusCode != want {
 			t.Errorf("console with cookie %q: %d, want %d", value, resp.StatusCode, want)
+		}
+	}
+}
+
+// TestChartsEscapeNames: the plots' names come from rule files and
+// events, and reach the page through html/template's escaping.
+func TestChartsEscapeNames(t *testing.T) {
+	hostile := `"><script>alert(1)</script>`
+	var b bytes.Buffer
+	if err := consoleTmpl.ExecuteTemplate(&b, "bar-chart", newBarChart(map[string]int{hostile: 2, "runner": 3}, nil)); err != nil {
+		t.Fatal(err)
+	}
+	x := report.ExperimentResult{ID: "x", Variants: []report.VariantResult{
+		{Name: hostile, Exposed: 10, Goals: map[string]report.GoalResult{"buy": {Converted: 1, Rate: 0.1, CI: [2]float64{0.02, 0.4}}}},
+	}}
+	if err := consoleTmpl.ExecuteTemplate(&b, "rate-plot", goalViews(x)[0].Plot); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if strings.Contains(out, "<script") {
+		t.Errorf("a name became markup:\n%s", out)
+	}
+	for _, want := range []string{
+		`<rect class="bar" data-name="runner" data-count="3"`, // largest first
+		`data-name="&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;" data-count="2"`,
+		`<circle class="rate" data-variant="&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;" data-rate="0.1000"`,
+		`>10.00%</text>`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the charts lack %s:\n%s", want, out)
 		}
 	}
 }
