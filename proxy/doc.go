@@ -56,9 +56,11 @@
 // (tracking), the journey and interests the state cookie carries
 // (journey.go, interests.go) and the events (events.go).
 //
-// The package also runs the admin listener: health, readiness,
-// Prometheus metrics, the profiles API and the console. Wrong admin tokens
-// are rate-limited per client address (adminlimit.go), and the profiles
-// API stores only documents that are JSON with finite numbers, as its GET
-// serves them back.
+// The admin listener (health, readiness, metrics, the profiles API and
+// the console) is package admin, which imports this one; proxy offers it
+// Ready, Registry (every metric, named tailor_*), Rules (the set serving
+// and when it loaded), RuleHits and MapCaseHits (the console's counts),
+// and never imports it. The console's login cookie, ConsoleCookie, is
+// named here because the visitor path keeps it from the origin.
+// CheckKeys loads the key files New loads, for tailor check.
 package proxy

@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // metrics are what an operator watches on a proxy: traffic by status
@@ -26,7 +27,6 @@ type metrics struct {
 	// droppedHeaders counts request headers not forwarded because their
 	// names hold an underscore (underscores_in_headers is off).
 	droppedHeaders prometheus.Counter
-	adminAuth      *prometheus.CounterVec // failed admin logins, by result
 
 	rewrites    *prometheus.CounterVec
 	rewriteTime prometheus.Histogram
@@ -149,15 +149,8 @@ func newMetrics(reg prometheus.Registerer, version string) *metrics {
 		Name: "tailor_dropped_request_headers_total",
 		Help: "Request headers not forwarded to the origin because their names hold an underscore (see underscores_in_headers).",
 	})
-	m.adminAuth = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "tailor_admin_auth_failures_total",
-		Help: "Admin requests refused for their token: wrong_token (a wrong bearer token or console login), rate_limited (429 to an address after too many wrong ones).",
-	}, []string{"result"})
-	for _, r := range []string{authWrongToken, authRateLimited} {
-		m.adminAuth.WithLabelValues(r)
-	}
 	reg.MustRegister(requests, m.duration, m.upstream, m.inFlight, m.requestBytes,
-		m.responseBytes, m.originErrors, m.rejected, info, m.acceptErrors, m.droppedHeaders, m.adminAuth,
+		m.responseBytes, m.originErrors, m.rejected, info, m.acceptErrors, m.droppedHeaders,
 		m.rewrites, m.rewriteTime, m.ruleHits, m.caseHits, m.pageCache, m.reloads, m.rulesLoaded)
 	m.registerUpgrades(reg)
 	m.registerIdentity(reg)
@@ -255,4 +248,26 @@ func (m *metrics) ruleHit(id string) {
 	c := m.ruleHits.WithLabelValues(id)
 	m.ruleHitCounts.Store(id, c)
 	c.Inc()
+}
+
+// RuleHits is how often rule id's action has been applied since the proxy
+// started (tailor_rule_hits_total), for the console.
+func (p *Proxy) RuleHits(id string) float64 { return counterOf(p.m.ruleHits, id) }
+
+// MapCaseHits is how often map rule id has chosen its case key (a stage,
+// a segment or default) since the proxy started
+// (tailor_map_case_hits_total), for the console.
+func (p *Proxy) MapCaseHits(id, key string) float64 { return counterOf(p.m.caseHits, id, key) }
+
+// counterOf reads one counter of vec, 0 when it has not counted yet.
+func counterOf(vec *prometheus.CounterVec, labels ...string) float64 {
+	c, err := vec.GetMetricWithLabelValues(labels...)
+	if err != nil {
+		return 0
+	}
+	var m dto.Metric
+	if c.Write(&m) != nil {
+		return 0
+	}
+	return m.GetCounter().GetValue()
 }

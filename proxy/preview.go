@@ -104,23 +104,3 @@ func previewVisitor(set *rules.Set, v *rules.Visitor, c *identity.PreviewClaims)
 		v.Persona = c.Persona
 	}
 }
-
-// PreviewParam, PreviewClaims and SignPreview are the identity package's,
-// under the names the admin console (console.go) still uses.
-//
-// Deprecated: use identity.PreviewParam, identity.PreviewClaims and
-// identity.SignPreview. These stay only until the console moves out of
-// proxy (issue 16), so that the two moves merge without touching it.
-const PreviewParam = identity.PreviewParam
-
-// PreviewClaims is identity.PreviewClaims.
-//
-// Deprecated: use identity.PreviewClaims.
-type PreviewClaims = identity.PreviewClaims
-
-// SignPreview is identity.SignPreview.
-//
-// Deprecated: use identity.SignPreview.
-func SignPreview(key string, c PreviewClaims, ttl time.Duration, now time.Time) (string, error) {
-	return identity.SignPreview(key, c, ttl, now)
-}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tailor-edge/tailor/cache"
 	"github.com/tailor-edge/tailor/identity"
+	natsync "github.com/tailor-edge/tailor/sync"
 )
 
 // ProfileSource is the central customer store as the proxy reads it on a
@@ -19,6 +20,8 @@ type ProfileSource interface {
 	// It must return promptly (an error) when the store is unreachable.
 	Get(ctx context.Context, id string) (*cache.Profile, uint64, error)
 }
+
+var _ ProfileSource = (*natsync.Store)(nil)
 
 // fetchTimeout bounds a background fill: a request stops waiting after
 // miss_budget, the fill itself after this.

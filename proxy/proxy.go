@@ -47,9 +47,6 @@ type Options struct {
 	// Events receives page views, goals, stage changes, exposures and
 	// identity links; nil reports none.
 	Events EventSink
-	// EventReader reads the events stream back, for the console's
-	// experiment readouts; nil shows none.
-	EventReader EventReader
 	// Clock is the time page views are tracked and reported at: visits,
 	// stages, interest decay, event times. nil means time.Now; tests move
 	// it forward.
@@ -91,10 +88,6 @@ type Proxy struct {
 	events   EventSink     // nil: no events
 
 	now func() time.Time
-
-	version       string
-	eventReader   EventReader  // nil: no readouts in the console
-	rulesLoadedAt atomic.Int64 // Unix nanoseconds of the last good load
 
 	spliced splices // upgraded connections open now (upgrade.go)
 }
@@ -138,8 +131,6 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		return nil, err
 	}
 	p.events = opts.Events
-	p.eventReader = opts.EventReader
-	p.version = opts.Version
 	p.now = opts.Clock
 	if p.now == nil {
 		p.now = time.Now
@@ -546,7 +537,7 @@ func (p *Proxy) outboundHeaders(ctx *fasthttp.RequestCtx, req *fasthttp.Request,
 		case equalFold(name, fasthttp.HeaderCookie) && bytes.Contains(value, consoleCookiePrefix):
 			// An operator's console login, sent along because the admin
 			// listener is on the same host: it never reaches the origin.
-			if value = withoutCookie(value, consoleCookie); len(value) > 0 {
+			if value = withoutCookie(value, ConsoleCookie); len(value) > 0 {
 				out.AddBytesKV(name, value)
 			}
 		case equalFold(name, fasthttp.HeaderXForwardedFor):
@@ -644,8 +635,14 @@ func appendForwardedValue(dst, v []byte) []byte {
 	return append(dst, '"')
 }
 
+// ConsoleCookie is the cookie of an operator's console login (the admin
+// package sets it). A browser sends it along to the proxy too when the
+// admin listener is on the same host; outboundHeaders keeps it from the
+// origin.
+const ConsoleCookie = "tailor_console"
+
 // consoleCookiePrefix spots the console's cookie in a Cookie header.
-var consoleCookiePrefix = []byte(consoleCookie + "=")
+var consoleCookiePrefix = []byte(ConsoleCookie + "=")
 
 // withoutCookie returns the Cookie header value without the pairs named
 // name, the others' bytes as they were.

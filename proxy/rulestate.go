@@ -15,8 +15,17 @@ import (
 // ruleState is one loaded rule set. It is swapped whole, atomically, so a
 // request sees either the old set or the new one, never a mix.
 type ruleState struct {
-	set *rules.Set // nil: no rules directory, pure pass-through
-	gen uint64     // bumped on every successful load; part of page cache keys
+	set    *rules.Set // nil: no rules directory, pure pass-through
+	gen    uint64     // bumped on every successful load; part of page cache keys
+	loaded time.Time  // when the load finished
+}
+
+// Rules returns the rule set serving now (nil with no rules directory:
+// every page passes through) and when it was loaded. The set is shared
+// and must not be changed.
+func (p *Proxy) Rules() (*rules.Set, time.Time) {
+	st := p.rules.Load()
+	return st.set, st.loaded
 }
 
 // LoadRules (re)loads the rule files. On error the rules already serving
@@ -47,7 +56,7 @@ func (p *Proxy) LoadRules() error {
 	if old := p.rules.Load(); old != nil {
 		gen = old.gen + 1
 	}
-	p.rules.Store(&ruleState{set: set, gen: gen})
+	p.rules.Store(&ruleState{set: set, gen: gen, loaded: time.Now()})
 	if set != nil {
 		for _, w := range set.Warnings() { // what tailor check warns of, once per load
 			p.log.Warn("rules loaded with a warning", "warning", w.Error())
@@ -58,7 +67,6 @@ func (p *Proxy) LoadRules() error {
 	p.pages.Purge()
 	p.m.reloads.WithLabelValues("ok").Inc()
 	p.m.rulesLoaded.SetToCurrentTime()
-	p.rulesLoadedAt.Store(time.Now().UnixNano())
 	return nil
 }
 

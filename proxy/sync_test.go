@@ -10,7 +10,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"sort"
 	"strings"
@@ -443,93 +442,6 @@ func TestInvalidTokensAreServedAsAnonymous(t *testing.T) {
 	if int(rejected) != len(bad) {
 		t.Errorf("tailor_jwt_rejected_total = %v, want %d", rejected, len(bad))
 	}
-}
-
-func TestAdminProfilesAPI(t *testing.T) {
-	ns := testkit.JetStream(t, t.TempDir(), -1)
-	kvOf(t, ns.ClientURL())
-	const adminToken = "s3cret-admin-token"
-	p := startSyncedProxy(t, ns.ClientURL(), func(c *config.Config, _ *Options) { c.Admin.Token = adminToken }, nil)
-	admin := startAdmin(t, p.Proxy)
-	call := func(method, path, tok, body string) (int, string) {
-		t.Helper()
-		return adminCall(t, method, admin+path, tok, body)
-	}
-	doc := `{"id":"cust-5","segments":["vip"],"stage":"intent","traits":{"first_name":"Lou"},"x-unknown":1}`
-	for _, c := range []struct {
-		name, method, path, tok, body string
-		status                        int
-		contains                      string
-	}{
-		{"no token", "GET", "/v1/profiles/cust-5", "", "", 401, "bearer"},
-		{"encoded prefix", "GET", "/v1/profiles%2Fcust-5", adminToken, "", 400, "/v1/profiles/{id}"},
-		{"wrong token", "GET", "/v1/profiles/cust-5", "s3cret-admin-tokeN", "", 401, "bearer"},
-		{"absent", "GET", "/v1/profiles/cust-5", adminToken, "", 404, "no profile"},
-		{"put", "PUT", "/v1/profiles/cust-5", adminToken, doc, 200, `"revision"`},
-		{"get", "GET", "/v1/profiles/cust-5", adminToken, "", 200, doc},
-		{"bad json", "PUT", "/v1/profiles/cust-5", adminToken, `{"id":`, 400, "invalid profile"},
-		{"no id", "PUT", "/v1/profiles/cust-5", adminToken, `{"segments":["a"]}`, 400, `is missing`},
-		{"id mismatch", "PUT", "/v1/profiles/cust-5", adminToken, `{"id":"cust-6"}`, 400, "cust-6"},
-		{"bad score", "PUT", "/v1/profiles/cust-5", adminToken, `{"id":"cust-5","scores":{"e":"high"}}`, 400, "not a number"},
-		{"oversized", "PUT", "/v1/profiles/cust-5", adminToken, `{"id":"cust-5","traits":{"x":"` + strings.Repeat("y", 70000) + `"}}`, 413, ""},
-		{"method", "POST", "/v1/profiles/cust-5", adminToken, doc, 405, "GET, PUT or DELETE"},
-		{"encoded id", "PUT", "/v1/profiles/jane%40example.com", adminToken, `{"id":"jane@example.com"}`, 200, `"revision"`},
-		{"get encoded", "GET", "/v1/profiles/jane%40example.com", adminToken, "", 200, `{"id":"jane@example.com"}`},
-		{"delete", "DELETE", "/v1/profiles/cust-5", adminToken, "", 204, ""},
-		{"deleted", "GET", "/v1/profiles/cust-5", adminToken, "", 404, "no profile"},
-		{"other endpoint", "GET", "/v1/segments", adminToken, "", 404, "no such endpoint"},
-	} {
-		status, body := call(c.method, c.path, c.tok, c.body)
-		if status != c.status || !strings.Contains(strings.ToLower(body), strings.ToLower(c.contains)) {
-			t.Errorf("%s: %s %s = %d %q; want %d containing %q", c.name, c.method, c.path, status, body, c.status, c.contains)
-		}
-	}
-	// 401 says how to authenticate; 405 says what is allowed.
-	for _, c := range []struct{ method, tok, header, want string }{
-		{"GET", "", "WWW-Authenticate", `Bearer realm="tailor"`},
-		{"POST", adminToken, "Allow", "GET, PUT, DELETE"},
-	} {
-		req, _ := http.NewRequest(c.method, admin+"/v1/profiles/cust-5", nil)
-		if c.tok != "" {
-			req.Header.Set("Authorization", "Bearer "+c.tok)
-		}
-		resp, err := client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if got := resp.Header.Get(c.header); got != c.want {
-			t.Errorf("%s: %s = %q, want %q", c.method, c.header, got, c.want)
-		}
-	}
-	// A profile written through the API reaches the page.
-	call("PUT", "/v1/profiles/cust-5", adminToken, doc)
-	if g := greeting(t, p.url, token(t, "cust-5")); g != "Hello Lou (intent)" {
-		t.Errorf("greeting after PUT = %q", g)
-	}
-
-	// Without a token configured, /v1/* does not exist.
-	plain := startProxy(t, pageOrigin(t, profilePage, nil), nil)
-	if status, body := adminCall(t, "GET", startAdmin(t, plain.Proxy)+"/v1/profiles/x", adminToken, ""); status != 404 {
-		t.Errorf("with no admin.token, /v1/profiles = %d %q; want 404", status, body)
-	}
-}
-
-// adminCall sends method url with body, and tok as the bearer token
-// unless it is "", and returns the status and the body of the answer.
-func adminCall(t *testing.T, method, url, tok, body string) (int, string) {
-	t.Helper()
-	req, _ := http.NewRequest(method, url, strings.NewReader(body))
-	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
 }
 
 func TestProxyStartsWithNATSDownAndSyncsOnceItIsUp(t *testing.T) {

@@ -15,8 +15,8 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/tailor-edge/tailor/admin"
 	"github.com/tailor-edge/tailor/config"
-	"github.com/tailor-edge/tailor/proxy"
 	"github.com/tailor-edge/tailor/report"
 	"github.com/tailor-edge/tailor/rules"
 	natsync "github.com/tailor-edge/tailor/sync"
@@ -73,7 +73,7 @@ func (m *Main) reportCmd(ctx context.Context, args []string) int {
 		}
 	}
 	start := time.Now()
-	res, err := proxy.Readout(ctx, store, cfg.NATS.EventsStream, set, since, progress)
+	res, err := admin.Readout(ctx, store, cfg.NATS.EventsStream, set, since, progress)
 	if bar != nil {
 		bar.Finish()
 	}

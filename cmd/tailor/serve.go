@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tailor-edge/tailor/admin"
 	"github.com/tailor-edge/tailor/cache"
 	"github.com/tailor-edge/tailor/config"
 	"github.com/tailor-edge/tailor/proxy"
@@ -52,6 +53,7 @@ func (m *Main) run(ctx context.Context, cfg *config.Config, log *slog.Logger) in
 		log.Warn("configuration warning", "warning", w.Error())
 	}
 	opts := proxy.Options{Logger: log, Version: Version}
+	aopts := admin.Options{Logger: log, Version: Version}
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	if cfg.NATS.URL != "" || cfg.NATS.Embedded {
@@ -62,6 +64,7 @@ func (m *Main) run(ctx context.Context, cfg *config.Config, log *slog.Logger) in
 		}
 		defer func() { stopWatch(); store.Close() }()
 		opts.Profiles, opts.Source = profiles, store
+		aopts.Profiles = store
 		if cfg.NATS.EventsStream != "" {
 			pub, err := store.Events(natsync.PublisherOptions{
 				Stream:   cfg.NATS.EventsStream,
@@ -94,7 +97,7 @@ func (m *Main) run(ctx context.Context, cfg *config.Config, log *slog.Logger) in
 				return exitRuntime
 			}
 			defer reader.Close()
-			opts.EventReader = reader
+			aopts.Events = reader
 		}
 	} else {
 		log.Info("nats is not configured: profiles come from tokens' claims only")
@@ -131,11 +134,11 @@ func (m *Main) run(ctx context.Context, cfg *config.Config, log *slog.Logger) in
 	} else if cfg.TLS.CertFile != "" || cfg.TLS.KeyFile != "" {
 		log.Warn("tls.cert_file or tls.key_file is set but listen_tls is not: no listener serves TLS")
 	}
-	admin := proxy.NewAdmin(p, log)
+	adm := admin.New(cfg, p, aopts)
 
 	errc := make(chan error, 3)
 	go func() { errc <- p.Serve(ln) }()
-	go func() { errc <- admin.Serve(aln) }()
+	go func() { errc <- adm.Serve(aln) }()
 	attrs := []any{"listen", ln.Addr().String(), "admin", aln.Addr().String()}
 	if tln != nil {
 		go func() { errc <- p.ServeTLS(tln) }()
@@ -190,7 +193,7 @@ wait:
 	if tln != nil {
 		tln.Close()
 	}
-	if err := admin.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	if err := adm.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		log.Error("admin shutdown", "err", err)
 	}
 	log.Info("stopped")

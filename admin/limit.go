@@ -1,14 +1,16 @@
-package proxy
+package admin
 
 import (
+	"errors"
 	"math"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
-	"github.com/valyala/fasthttp"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Failed admin logins are limited per client address (issue 15): after
@@ -89,21 +91,44 @@ func (l *loginLimiter) failed(a netip.Addr) {
 	l.lru.Add(k, f)
 }
 
+// authMetrics count the admin requests refused for their token.
+type authMetrics struct {
+	wrongToken, rateLimited prometheus.Counter
+}
+
+// registerAuthMetrics adds tailor_admin_auth_failures_total to reg, or
+// takes the one there: a second Admin for one proxy counts into the
+// same series.
+func registerAuthMetrics(reg prometheus.Registerer) authMetrics {
+	vec := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tailor_admin_auth_failures_total",
+		Help: "Admin requests refused for their token: wrong_token (a wrong bearer token or console login), rate_limited (429 to an address after too many wrong ones).",
+	}, []string{"result"})
+	if err := reg.Register(vec); err != nil {
+		var already prometheus.AlreadyRegisteredError
+		if !errors.As(err, &already) {
+			panic(err) // another metric of that name: a bug, as MustRegister says
+		}
+		vec = already.ExistingCollector.(*prometheus.CounterVec)
+	}
+	return authMetrics{wrongToken: vec.WithLabelValues(authWrongToken), rateLimited: vec.WithLabelValues(authRateLimited)}
+}
+
 // limited answers 429 when the client has failed too often, and reports
 // whether it did.
-func (a *Admin) limited(ctx *fasthttp.RequestCtx) bool {
-	wait := a.logins.wait(remoteAddr(ctx))
+func (a *Admin) limited(w http.ResponseWriter, r *http.Request) bool {
+	wait := a.logins.wait(clientAddr(r))
 	if wait <= 0 {
 		return false
 	}
-	a.proxy.m.adminAuth.WithLabelValues(authRateLimited).Inc()
-	apiError(ctx, fasthttp.StatusTooManyRequests, "too many wrong tokens from this address; try again later")
-	ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+	a.auth.rateLimited.Inc()
+	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+	apiError(w, http.StatusTooManyRequests, "too many wrong tokens from this address; try again later")
 	return true
 }
 
 // loginFailed counts a wrong token from the client.
-func (a *Admin) loginFailed(ctx *fasthttp.RequestCtx) {
-	a.proxy.m.adminAuth.WithLabelValues(authWrongToken).Inc()
-	a.logins.failed(remoteAddr(ctx))
+func (a *Admin) loginFailed(r *http.Request) {
+	a.auth.wrongToken.Inc()
+	a.logins.failed(clientAddr(r))
 }
