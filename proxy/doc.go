@@ -33,14 +33,11 @@
 // with a body and h2c are not switched: they go on as ordinary requests,
 // their Upgrade dropped.
 //
-// The visitor listener rides out accept errors such as running out of file
-// descriptors (deadline.go) instead of ending Serve. Its connections
-// (idleConn) have an inactivity timeout, and a deadline for a whole request
-// header (limits.header_timeout, against slowloris) that ends when
-// fasthttp's HeaderReceived hook says the header is in. limits.go caps
-// connections per client address and in all; at the cap a newcomer takes
-// the place of the connection that has waited longest without a request
-// under way.
+// The visitor listener is internal/listen's: it rides out accept errors
+// such as running out of file descriptors instead of ending Serve, gives
+// every connection an inactivity timeout and a deadline for a whole
+// request header (limits.header_timeout, against slowloris), and caps
+// connections per client address and in all.
 //
 // ServeTLS serves the same site over TLS (listen_tls). TLS sits on top of
 // the visitor listener, so its connections are under the same limits and

@@ -7,6 +7,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/tailor-edge/tailor/identity"
+	"github.com/tailor-edge/tailor/internal/listen"
 	"github.com/tailor-edge/tailor/rules"
 	natsync "github.com/tailor-edge/tailor/sync"
 )
@@ -178,7 +179,7 @@ func (p *Proxy) pageURL(ctx *fasthttp.RequestCtx) string {
 	scheme := "http"
 	if ctx.IsTLS() {
 		scheme = "https"
-	} else if isTrusted(p.trusted, remoteAddr(ctx)) {
+	} else if listen.IsTrusted(p.trusted, remoteAddr(ctx)) {
 		if proto := rawHeader(ctx.Request.Header.RawHeaders(), fasthttp.HeaderXForwardedProto); equalFold(proto, "https") {
 			scheme = "https"
 		}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"iter"
-	"net/netip"
 	"sync"
 
 	"github.com/valyala/fasthttp"
@@ -196,16 +195,6 @@ func isToken(b []byte) bool {
 		}
 	}
 	return len(b) > 0
-}
-
-// isTrusted reports whether addr belongs to one of the trusted proxies.
-func isTrusted(nets []netip.Prefix, addr netip.Addr) bool {
-	for _, n := range nets {
-		if n.Contains(addr) {
-			return true
-		}
-	}
-	return false
 }
 
 // Header names keep the case the origin sent (normalising is off so they

@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/internal/listen"
 )
 
 // defaultMaxOriginConns bounds the connections tailor keeps to the origin.
@@ -52,7 +53,7 @@ func newOriginClient(cfg *config.Config, maxConns int) (*fasthttp.HostClient, er
 			// The response timeout bounds the wait for the first byte of
 			// the response and every silence after it, not a whole
 			// download.
-			return newIdleConn(c, t.Response, t.Response), nil
+			return listen.NewConn(c, t.Response, t.Response), nil
 		},
 		MaxConns:                      maxConns,
 		MaxConnWaitTimeout:            t.Connect,

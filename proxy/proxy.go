@@ -22,6 +22,7 @@ import (
 	"github.com/tailor-edge/tailor/cache"
 	"github.com/tailor-edge/tailor/config"
 	"github.com/tailor-edge/tailor/identity"
+	"github.com/tailor-edge/tailor/internal/listen"
 	"github.com/tailor-edge/tailor/rules"
 	natsync "github.com/tailor-edge/tailor/sync"
 )
@@ -67,8 +68,8 @@ type Proxy struct {
 	origin     *fasthttp.HostClient
 	originHost []byte // Host sent to the origin; nil passes the client's
 	trusted    []netip.Prefix
-	limits     *connLimits  // limits.max_conns and max_conns_per_ip
-	cert       *certificate // the TLS listener's; nil without listen_tls
+	limits     *listen.Limits // limits.max_conns and max_conns_per_ip
+	cert       *certificate   // the TLS listener's; nil without listen_tls
 	server     *fasthttp.Server
 	ready      atomic.Bool
 	// acceptLogged is when an accept error was last logged (UnixNano).
@@ -115,7 +116,11 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		origin:  hc,
 		trusted: cfg.TrustedNets(),
 	}
-	p.limits = newConnLimits(cfg, p.trusted, reg)
+	maxOrigin := opts.MaxOriginConns
+	if maxOrigin <= 0 {
+		maxOrigin = defaultMaxOriginConns
+	}
+	p.limits = listen.NewLimits(cfg, p.trusted, maxOrigin, reg)
 	if cfg.OriginHost != "" {
 		p.originHost = []byte(cfg.OriginHost)
 	}
@@ -174,7 +179,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	p.server = &fasthttp.Server{
 		Handler:                       p.handle,
 		ErrorHandler:                  p.handleParseError,
-		HeaderReceived:                bodyDeadline,
+		HeaderReceived:                listen.BodyDeadline,
 		ReadBufferSize:                int(cfg.MaxHeaderBytes),
 		WriteBufferSize:               128 * 1024,
 		ReduceMemoryUsage:             true,
@@ -196,8 +201,8 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 // the idle timeout between reads and between writes.
 func (p *Proxy) Serve(ln net.Listener) error {
 	p.ready.Store(true)
-	p.log.Info("connection limits", "max_conns", p.limits.max, "max_conns_per_ip", p.limits.perIP,
-		"header_timeout", p.cfg.Limits.HeaderTimeout, "open_files_limit", openFilesLimit())
+	p.log.Info("connection limits", "max_conns", p.limits.Max(), "max_conns_per_ip", p.limits.PerIP(),
+		"header_timeout", p.cfg.Limits.HeaderTimeout, "open_files_limit", listen.OpenFilesLimit())
 	return p.server.Serve(p.visitorListener(ln))
 }
 
@@ -219,8 +224,8 @@ func (p *Proxy) ServeTLS(ln net.Listener) error {
 // the header deadline and the connection limits.
 func (p *Proxy) visitorListener(ln net.Listener) net.Listener {
 	idle := p.cfg.Timeouts.Idle
-	return idleListener{Listener: ln, read: idle, write: idle,
-		header: p.cfg.Limits.HeaderTimeout, limits: p.limits, failed: p.acceptFailed}
+	return listen.Listener{Listener: ln, Read: idle, Write: idle,
+		Header: p.cfg.Limits.HeaderTimeout, Limits: p.limits, Failed: p.acceptFailed}
 }
 
 // WatchCertificate reloads the TLS certificate when its files change,
@@ -512,7 +517,7 @@ func (p *Proxy) outboundHeaders(ctx *fasthttp.RequestCtx, req *fasthttp.Request,
 		}
 	})
 	client := remoteAddr(ctx)
-	trusted := len(p.trusted) > 0 && isTrusted(p.trusted, client)
+	trusted := len(p.trusted) > 0 && listen.IsTrusted(p.trusted, client)
 	xff, fwd := bytebufferpool.Get(), bytebufferpool.Get()
 	defer bytebufferpool.Put(xff)
 	defer bytebufferpool.Put(fwd)
@@ -687,7 +692,7 @@ func originForm(uri []byte) []byte {
 
 // trustsClient reports whether the client is one of trusted_proxies.
 func (p *Proxy) trustsClient(ctx *fasthttp.RequestCtx) bool {
-	return len(p.trusted) > 0 && isTrusted(p.trusted, remoteAddr(ctx))
+	return len(p.trusted) > 0 && listen.IsTrusted(p.trusted, remoteAddr(ctx))
 }
 
 func remoteAddr(ctx *fasthttp.RequestCtx) netip.Addr {

@@ -664,22 +664,3 @@ func counterValue(t testing.TB, reg *prometheus.Registry, name string, labels ..
 	}
 	return sum
 }
-
-func TestConnLimitsSizedFromOpenFiles(t *testing.T) {
-	for _, tc := range []struct {
-		l          config.Limits
-		nofile     uint64
-		max, perIP int
-	}{
-		{config.Limits{}, 1 << 20, 1<<20 - 1280, (1<<20 - 1280) / 10},
-		{config.Limits{}, 20000, 18720, 1872},
-		{config.Limits{}, 1024, 512, 51},
-		{config.Limits{}, 64, 32, 32},
-		{config.Limits{MaxConns: 100}, 64, 100, 32},
-		{config.Limits{MaxConns: 1000, MaxConnsPerIP: 7}, 64, 1000, 7},
-	} {
-		if max, perIP := ConnLimits(tc.l, tc.nofile); max != tc.max || perIP != tc.perIP {
-			t.Errorf("ConnLimits(%+v, %d) = %d, %d; want %d, %d", tc.l, tc.nofile, max, perIP, tc.max, tc.perIP)
-		}
-	}
-}

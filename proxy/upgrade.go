@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tailor-edge/tailor/internal/listen"
 	"github.com/valyala/fasthttp"
 )
 
@@ -188,11 +189,11 @@ func (p *Proxy) upgrade(ctx *fasthttp.RequestCtx, protocols []byte, start time.T
 		head = append(head, b...)
 	}
 	p.m.upgrades[upgradeDone].Inc()
-	ic.setTimeouts(p.cfg.Timeouts.Idle, p.cfg.Timeouts.Idle)
+	ic.SetTimeouts(p.cfg.Timeouts.Idle, p.cfg.Timeouts.Idle)
 	ctx.SetStatusCode(fasthttp.StatusSwitchingProtocols) // counted by finish; never written
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(visitor net.Conn) {
-		keepOpen(visitor)
+		listen.KeepOpen(visitor)
 		p.splice(visitor, conn, head)
 	})
 }
@@ -212,15 +213,15 @@ func (p *Proxy) upgradeFailed(ctx *fasthttp.RequestCtx, err error) {
 // origin client's address and TLS settings: an upgraded connection never
 // goes back to the pool, so it is not taken from it. Reads and writes
 // get the response timeout, as the origin client's do; the returned
-// idleConn is the one to set other timeouts on.
-func (p *Proxy) dialOrigin() (net.Conn, *idleConn, error) {
+// listen.Conn is the one to set other timeouts on.
+func (p *Proxy) dialOrigin() (net.Conn, *listen.Conn, error) {
 	t := p.cfg.Timeouts
 	d := net.Dialer{Timeout: t.Connect, KeepAlive: 30 * time.Second}
 	raw, err := d.Dial("tcp", p.origin.Addr)
 	if err != nil {
 		return nil, nil, err
 	}
-	ic := newIdleConn(raw, t.Response, t.Response)
+	ic := listen.NewConn(raw, t.Response, t.Response)
 	if !p.origin.IsTLS {
 		return ic, ic, nil
 	}
@@ -467,7 +468,7 @@ func closeWrite(c net.Conn) error {
 			return x.CloseWrite()
 		case interface{ UnsafeConn() net.Conn }:
 			c = x.UnsafeConn()
-		case *idleConn:
+		case *listen.Conn:
 			c = x.Conn
 		default:
 			return errors.ErrUnsupported

@@ -1,4 +1,4 @@
-package proxy
+package listen
 
 import (
 	"net"
@@ -13,7 +13,7 @@ import (
 	"github.com/tailor-edge/tailor/config"
 )
 
-// connLimits caps the visitor connections open at once, in all and per
+// Limits caps the visitor connections open at once, in all and per
 // client address (trusted proxies exempt: every visitor behind a load
 // balancer shares its address). A connection over the per-address cap is
 // closed as it is accepted, before it holds a buffer or a goroutine.
@@ -26,7 +26,7 @@ import (
 // visitors still get in. Connections with a
 // request under way (a handler running, a body streaming, a WebSocket) are
 // never closed for another; when there is none to close, the newcomer is.
-type connLimits struct {
+type Limits struct {
 	max, perIP int
 	trusted    []netip.Prefix
 
@@ -37,7 +37,7 @@ type connLimits struct {
 	// waitMu guards the list of connections without a request under
 	// way, oldest wait first: head is the one to close for a newcomer.
 	waitMu     sync.Mutex
-	head, tail *idleConn
+	head, tail *Conn
 	// overshoot counts connections admitted in place of one closed that
 	// has not yet let go of its slot.
 	overshoot atomic.Int64
@@ -47,13 +47,13 @@ type connLimits struct {
 
 // ConnLimits returns the connection caps cfg asks for; a 0 in
 // limits.max_conns is sized from the open-files limit nofile, leaving room
-// for origin connections, NATS and files; a 0 in max_conns_per_ip is a
+// for originConns connections to the origin, NATS and files; a 0 in max_conns_per_ip is a
 // tenth of max_conns (at least 32).
-func ConnLimits(l config.Limits, nofile uint64) (maxConns, perIP int) {
+func ConnLimits(l config.Limits, nofile uint64, originConns int) (maxConns, perIP int) {
 	maxConns, perIP = l.MaxConns, l.MaxConnsPerIP
 	if maxConns == 0 {
 		n := int(min(nofile, 1<<30))
-		reserve := max(64, min(n/2, defaultMaxOriginConns+256))
+		reserve := max(64, min(n/2, originConns+256))
 		maxConns = max(n-reserve, n/2, 1)
 	}
 	if perIP == 0 {
@@ -62,9 +62,9 @@ func ConnLimits(l config.Limits, nofile uint64) (maxConns, perIP int) {
 	return maxConns, perIP
 }
 
-// openFilesLimit is the process's soft RLIMIT_NOFILE (Go raises it to
+// OpenFilesLimit is the process's soft RLIMIT_NOFILE (Go raises it to
 // the hard limit at start), or a large number when it cannot be read.
-func openFilesLimit() uint64 {
+func OpenFilesLimit() uint64 {
 	var r syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err != nil || r.Cur == 0 {
 		return 1 << 20
@@ -72,9 +72,9 @@ func openFilesLimit() uint64 {
 	return r.Cur
 }
 
-func newConnLimits(cfg *config.Config, trusted []netip.Prefix, reg prometheus.Registerer) *connLimits {
-	l := &connLimits{trusted: trusted, byIP: make(map[netip.Addr]int)}
-	l.max, l.perIP = ConnLimits(cfg.Limits, openFilesLimit())
+func NewLimits(cfg *config.Config, trusted []netip.Prefix, originConns int, reg prometheus.Registerer) *Limits {
+	l := &Limits{trusted: trusted, byIP: make(map[netip.Addr]int)}
+	l.max, l.perIP = ConnLimits(cfg.Limits, OpenFilesLimit(), originConns)
 	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tailor_connections_refused_total",
 		Help: "Visitor connections closed as they were accepted, by the limit they were over: max_conns or per_ip (limits.max_conns_per_ip).",
@@ -96,9 +96,25 @@ func newConnLimits(cfg *config.Config, trusted []netip.Prefix, reg prometheus.Re
 	return l
 }
 
+// Max is the cap on connections in all.
+func (l *Limits) Max() int { return l.max }
+
+// PerIP is the cap on one client address's connections.
+func (l *Limits) PerIP() int { return l.perIP }
+
+// IsTrusted reports whether addr belongs to one of the trusted proxies.
+func IsTrusted(nets []netip.Prefix, addr netip.Addr) bool {
+	for _, n := range nets {
+		if n.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
 // admit takes a slot for a connection from addr and returns what frees
 // it, or nil when the connection is over a limit and must be closed.
-func (l *connLimits) admit(addr net.Addr) (release func()) {
+func (l *Limits) admit(addr net.Addr) (release func()) {
 	ip := netip.Addr{}
 	if ta, ok := addr.(*net.TCPAddr); ok {
 		ip, _ = netip.AddrFromSlice(ta.IP)
@@ -108,7 +124,7 @@ func (l *connLimits) admit(addr net.Addr) (release func()) {
 		// One IPv6 host has a /64 to pick addresses from.
 		ip = netip.PrefixFrom(ip, 64).Masked().Addr()
 	}
-	perIP := ip.IsValid() && !isTrusted(l.trusted, ip)
+	perIP := ip.IsValid() && !IsTrusted(l.trusted, ip)
 	if perIP {
 		// The address's own cap first: a client over it is refused
 		// before it can make anyone else give way.
@@ -146,7 +162,7 @@ func (l *connLimits) admit(addr net.Addr) (release func()) {
 }
 
 // leave gives back a slot of ip's.
-func (l *connLimits) leave(ip netip.Addr) {
+func (l *Limits) leave(ip netip.Addr) {
 	l.mu.Lock()
 	if l.byIP[ip] <= 1 {
 		delete(l.byIP, ip)
@@ -158,7 +174,7 @@ func (l *connLimits) leave(ip netip.Addr) {
 
 // waiting lists c (again, at the tail) among the connections without a
 // request under way.
-func (l *connLimits) waiting(c *idleConn) {
+func (l *Limits) waiting(c *Conn) {
 	l.waitMu.Lock()
 	l.unlink(c)
 	c.prev, c.next, c.listed = l.tail, nil, true
@@ -173,13 +189,13 @@ func (l *connLimits) waiting(c *idleConn) {
 }
 
 // busy takes c off the list: a request is under way, or c is closing.
-func (l *connLimits) busy(c *idleConn) {
+func (l *Limits) busy(c *Conn) {
 	l.waitMu.Lock()
 	l.unlink(c)
 	l.waitMu.Unlock()
 }
 
-func (l *connLimits) unlink(c *idleConn) {
+func (l *Limits) unlink(c *Conn) {
 	if !c.listed {
 		return
 	}
@@ -206,7 +222,7 @@ const evictAfter = time.Second
 // request under way, if it has waited evictAfter, and reports whether
 // there was one. Its slot is released when its own goroutine closes it
 // (see overshoot).
-func (l *connLimits) evictOldest() bool {
+func (l *Limits) evictOldest() bool {
 	l.waitMu.Lock()
 	c := l.head
 	if c != nil && time.Since(c.waitSince) >= evictAfter {

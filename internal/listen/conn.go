@@ -1,4 +1,4 @@
-package proxy
+package listen
 
 import (
 	"crypto/tls"
@@ -11,7 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// idleConn bounds the time between two successive reads and between two
+// Conn bounds the time between two successive reads and between two
 // successive writes on a connection, the way nginx's proxy_read_timeout and
 // send_timeout do. A fixed deadline for a whole response would cut a long
 // download that is making progress; an inactivity deadline cuts only a peer
@@ -21,7 +21,7 @@ import (
 // left, so a burst of small reads costs one timer update; the effective
 // timeout is therefore between timeout-slack and timeout, with slack an
 // eighth of the timeout and at most a second.
-type idleConn struct {
+type Conn struct {
 	net.Conn
 	readTimeout, writeTimeout time.Duration
 	readSlack, writeSlack     time.Duration
@@ -44,12 +44,12 @@ type idleConn struct {
 
 	// limits, when set, lists the connection among those it may close
 	// for a newcomer while it waits for a request or reads its header
-	// (see connLimits.admit); prev and next link it there, under
+	// (see Limits.admit); prev and next link it there, under
 	// limits.mu.
-	limits     *connLimits
-	prev, next *idleConn
+	limits     *Limits
+	prev, next *Conn
 	listed     bool
-	pinned     bool      // a switched protocol: never listed again (keepOpen)
+	pinned     bool      // a switched protocol: never listed again (KeepOpen)
 	waitSince  time.Time // when it was listed
 	// state is connOpen, then connClosed, or connEvicted when the limits
 	// closed it for a newcomer first.
@@ -66,13 +66,13 @@ func slack(timeout time.Duration) time.Duration {
 	return min(timeout/8, time.Second)
 }
 
-func newIdleConn(c net.Conn, read, write time.Duration) *idleConn {
-	return &idleConn{Conn: c, readTimeout: read, writeTimeout: write, readSlack: slack(read), writeSlack: slack(write)}
+func NewConn(c net.Conn, read, write time.Duration) *Conn {
+	return &Conn{Conn: c, readTimeout: read, writeTimeout: write, readSlack: slack(read), writeSlack: slack(write)}
 }
 
-// setTimeouts changes the inactivity timeouts, from the next read or
+// SetTimeouts changes the inactivity timeouts, from the next read or
 // write on. Not safe while another goroutine reads or writes c.
-func (c *idleConn) setTimeouts(read, write time.Duration) {
+func (c *Conn) SetTimeouts(read, write time.Duration) {
 	c.readTimeout, c.writeTimeout = read, write
 	c.readSlack, c.writeSlack = slack(read), slack(write)
 	// The next read and write arm the new timeouts, even when a deadline
@@ -80,7 +80,7 @@ func (c *idleConn) setTimeouts(read, write time.Duration) {
 	c.readUntil, c.writeUntil = time.Time{}, time.Time{}
 }
 
-func (c *idleConn) Read(p []byte) (int, error) {
+func (c *Conn) Read(p []byte) (int, error) {
 	if c.ownerRead {
 		c.ownerRead = false
 		n, err := c.Conn.Read(p)
@@ -105,7 +105,7 @@ func (c *idleConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
-func (c *idleConn) Write(p []byte) (int, error) {
+func (c *Conn) Write(p []byte) (int, error) {
 	if c.writeTimeout > 0 {
 		now := time.Now()
 		if c.writeUntil.Sub(now) < c.writeTimeout-c.writeSlack {
@@ -122,9 +122,9 @@ func (c *idleConn) Write(p []byte) (int, error) {
 // the next read (fasthttp does for its idle keep-alive wait); the
 // inactivity deadline takes over again on the read after. A zero t hands
 // the deadline back to the inactivity timeout at once.
-func (c *idleConn) SetReadDeadline(t time.Time) error {
+func (c *Conn) SetReadDeadline(t time.Time) error {
 	if !t.IsZero() && time.Until(t) > bodyDeadlineMark/2 {
-		// The server's HeaderReceived hook (see bodyDeadline): the
+		// The server's HeaderReceived hook (see BodyDeadline): the
 		// header is in, the body reads under the inactivity timeout.
 		c.headerDone()
 		return nil
@@ -149,7 +149,7 @@ func (c *idleConn) SetReadDeadline(t time.Time) error {
 }
 
 // armHeader starts the whole-header deadline at now.
-func (c *idleConn) armHeader(now time.Time) {
+func (c *Conn) armHeader(now time.Time) {
 	if c.pinned {
 		return
 	}
@@ -163,7 +163,7 @@ func (c *idleConn) armHeader(now time.Time) {
 
 // headerDone ends the header's deadline: the request header is in, and
 // its body (an upload may take long) reads under the inactivity timeout.
-func (c *idleConn) headerDone() {
+func (c *Conn) headerDone() {
 	if c.limits != nil {
 		c.limits.busy(c)
 	}
@@ -174,18 +174,18 @@ func (c *idleConn) headerDone() {
 	c.readUntil = time.Time{} // the next Read sets the inactivity deadline
 }
 
-// keepOpen takes the visitor connection under c (hijacked by fasthttp,
+// KeepOpen takes the visitor connection under c (hijacked by fasthttp,
 // perhaps under TLS) off the list of those the limits may close for a
 // newcomer: after a protocol switch, its deadlines are the splice's, not
 // a keep-alive wait.
-func keepOpen(c net.Conn) {
+func KeepOpen(c net.Conn) {
 	for {
 		switch x := c.(type) {
 		case interface{ UnsafeConn() net.Conn }:
 			c = x.UnsafeConn()
 		case *tls.Conn:
 			c = x.NetConn()
-		case *idleConn:
+		case *Conn:
 			if x.limits != nil {
 				x.limits.busy(x)
 			}
@@ -202,7 +202,7 @@ func keepOpen(c net.Conn) {
 
 // Close closes the connection and frees its slot in the listener's
 // limits.
-func (c *idleConn) Close() error {
+func (c *Conn) Close() error {
 	// fasthttp may close a connection from two goroutines (its own, and
 	// Shutdown's for idle ones): the slot is freed by the first Close.
 	prev := c.state.Swap(connClosed)
@@ -221,59 +221,64 @@ func (c *idleConn) Close() error {
 	return c.Conn.Close()
 }
 
-// bodyDeadlineMark is the read timeout bodyDeadline asks for: a century,
+// bodyDeadlineMark is the read timeout BodyDeadline asks for: a century,
 // which nothing else sets, so the connection knows the call.
 const bodyDeadlineMark = 100 * 365 * 24 * time.Hour
 
-// bodyDeadline is the server's HeaderReceived hook: called once a
+// BodyDeadline is the server's HeaderReceived hook: called once a
 // request header is parsed, before any of its body is read (fasthttp reads
 // a small body whole before the handler runs). The read deadline it has
-// fasthttp set, bodyDeadlineMark away, tells the idleConn that the header
+// fasthttp set, bodyDeadlineMark away, tells the Conn that the header
 // is done; the deadline itself is not set.
-func bodyDeadline(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+func BodyDeadline(*fasthttp.RequestHeader) fasthttp.RequestConfig {
 	return fasthttp.RequestConfig{ReadTimeout: bodyDeadlineMark}
 }
 
 // SetWriteDeadline is the write-side twin of SetReadDeadline.
-func (c *idleConn) SetWriteDeadline(t time.Time) error {
+func (c *Conn) SetWriteDeadline(t time.Time) error {
 	c.writeUntil = t
 	return c.Conn.SetWriteDeadline(t)
 }
 
 // SetDeadline sets both deadlines.
-func (c *idleConn) SetDeadline(t time.Time) error {
+func (c *Conn) SetDeadline(t time.Time) error {
 	c.readUntil, c.writeUntil = t, t
 	return c.Conn.SetDeadline(t)
 }
 
-// idleListener wraps every accepted connection in an idleConn. It also
+// Listener wraps every accepted connection in an Conn. It also
 // rides out accept errors that pass (see retryAccept): fasthttp's Serve
 // returns on any accept error but a timeout, and the process would exit
 // when file descriptors run out.
-type idleListener struct {
+type Listener struct {
 	net.Listener
-	read, write time.Duration
-	header      time.Duration                       // limits.header_timeout
-	limits      *connLimits                         // nil: none
-	failed      func(err error, wait time.Duration) // counts and logs a retried accept error
+	// Read and Write are the inactivity timeouts of every connection.
+	Read, Write time.Duration
+	// Header bounds a whole request header (limits.header_timeout); 0:
+	// none.
+	Header time.Duration
+	// Limits caps the connections; nil: none.
+	Limits *Limits
+	// Failed counts and logs an accept error that is retried; nil: none.
+	Failed func(err error, wait time.Duration)
 }
 
-func (l idleListener) Accept() (net.Conn, error) {
+func (l Listener) Accept() (net.Conn, error) {
 	var wait time.Duration
 	for {
 		c, err := l.Listener.Accept()
 		if err == nil {
 			var release func()
-			if l.limits != nil {
-				if release = l.limits.admit(c.RemoteAddr()); release == nil {
+			if l.Limits != nil {
+				if release = l.Limits.admit(c.RemoteAddr()); release == nil {
 					c.Close() // over a limit: the slot is not taken
 					continue
 				}
 			}
-			ic := newIdleConn(c, l.read, l.write)
-			ic.release, ic.limits = release, l.limits
-			if l.header > 0 {
-				ic.headerTimeout = l.header
+			ic := NewConn(c, l.Read, l.Write)
+			ic.release, ic.limits = release, l.Limits
+			if l.Header > 0 {
+				ic.headerTimeout = l.Header
 				ic.armHeader(time.Now())
 			}
 			return ic, nil
@@ -283,8 +288,8 @@ func (l idleListener) Accept() (net.Conn, error) {
 		}
 		// As net/http's Server does: 5 ms, doubling, at most 1 s.
 		wait = min(max(2*wait, 5*time.Millisecond), time.Second)
-		if l.failed != nil {
-			l.failed(err, wait)
+		if l.Failed != nil {
+			l.Failed(err, wait)
 		}
 		time.Sleep(wait)
 	}

@@ -1,4 +1,4 @@
-package proxy
+package listen
 
 import (
 	"net"
@@ -14,7 +14,7 @@ import (
 
 // limitsConn returns a connection admitted by l from a client at ip, and
 // the client's end.
-func limitsConn(t *testing.T, l *connLimits, ip string) (*idleConn, net.Conn) {
+func limitsConn(t *testing.T, l *Limits, ip string) (*Conn, net.Conn) {
 	t.Helper()
 	server, client := net.Pipe()
 	t.Cleanup(func() { server.Close(); client.Close() })
@@ -22,16 +22,16 @@ func limitsConn(t *testing.T, l *connLimits, ip string) (*idleConn, net.Conn) {
 	if release == nil {
 		t.Fatalf("%s was refused", ip)
 	}
-	c := newIdleConn(server, time.Minute, time.Minute)
+	c := NewConn(server, time.Minute, time.Minute)
 	c.release, c.limits, c.headerTimeout = release, l, time.Minute
 	c.armHeader(time.Now())
 	return c, client
 }
 
-func testLimits(maxConns, perIP int) *connLimits {
+func testLimits(maxConns, perIP int) *Limits {
 	cfg := config.Default()
 	cfg.Limits.MaxConns, cfg.Limits.MaxConnsPerIP = maxConns, perIP
-	return newConnLimits(cfg, nil, prometheus.NewRegistry())
+	return NewLimits(cfg, nil, 1024, prometheus.NewRegistry())
 }
 
 // A connection closed from two goroutines at once (fasthttp's own, and
@@ -63,7 +63,7 @@ func TestSplicedConnectionIsNeverEvicted(t *testing.T) {
 	l := testLimits(10, 10)
 	c, client := limitsConn(t, l, "192.0.2.1")
 	c.headerDone()
-	keepOpen(c)
+	KeepOpen(c)
 	c.SetReadDeadline(time.Now().Add(time.Second)) // the splice's idle check
 	go client.Write([]byte("x"))
 	if _, err := c.Read(make([]byte, 1)); err != nil {
@@ -105,5 +105,24 @@ func TestPerIPCapCountsAnIPv6SlashSixtyFour(t *testing.T) {
 	}
 	if l.admit(&net.TCPAddr{IP: net.ParseIP("2001:db8:0:1::1"), Port: 4}) == nil {
 		t.Error("another /64 was refused")
+	}
+}
+
+func TestConnLimitsSizedFromOpenFiles(t *testing.T) {
+	for _, tc := range []struct {
+		l          config.Limits
+		nofile     uint64
+		max, perIP int
+	}{
+		{config.Limits{}, 1 << 20, 1<<20 - 1280, (1<<20 - 1280) / 10},
+		{config.Limits{}, 20000, 18720, 1872},
+		{config.Limits{}, 1024, 512, 51},
+		{config.Limits{}, 64, 32, 32},
+		{config.Limits{MaxConns: 100}, 64, 100, 32},
+		{config.Limits{MaxConns: 1000, MaxConnsPerIP: 7}, 64, 1000, 7},
+	} {
+		if max, perIP := ConnLimits(tc.l, tc.nofile, 1024); max != tc.max || perIP != tc.perIP {
+			t.Errorf("ConnLimits(%+v, %d) = %d, %d; want %d, %d", tc.l, tc.nofile, max, perIP, tc.max, tc.perIP)
+		}
 	}
 }
