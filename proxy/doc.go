@@ -41,7 +41,7 @@
 //
 // ServeTLS serves the same site over TLS (listen_tls). TLS sits on top of
 // the visitor listener, so its connections are under the same limits and
-// header deadline, the handshake included; certificate.go keeps the
+// header deadline, the handshake included; listen.Certificate keeps the
 // certificate, re-read when its files change, the last good one serving
 // while a new pair does not load.
 //

@@ -68,8 +68,8 @@ type Proxy struct {
 	origin     *fasthttp.HostClient
 	originHost []byte // Host sent to the origin; nil passes the client's
 	trusted    []netip.Prefix
-	limits     *listen.Limits // limits.max_conns and max_conns_per_ip
-	cert       *certificate   // the TLS listener's; nil without listen_tls
+	limits     *listen.Limits      // limits.max_conns and max_conns_per_ip
+	cert       *listen.Certificate // the TLS listener's; nil without listen_tls
 	server     *fasthttp.Server
 	ready      atomic.Bool
 	// acceptLogged is when an accept error was last logged (UnixNano).
@@ -163,7 +163,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		p.m.syncStats(s)
 	}
 	if cfg.ListenTLS != "" {
-		if p.cert, err = newCertificate(cfg, log.With("component", "tls"), reg); err != nil {
+		if p.cert, err = listen.NewCertificate(cfg, log.With("component", "tls"), reg); err != nil {
 			return nil, err
 		}
 	}
@@ -217,7 +217,7 @@ func (p *Proxy) ServeTLS(ln net.Listener) error {
 	if p.cert == nil {
 		return errors.New("serve tls: listen_tls is not configured")
 	}
-	return p.server.Serve(tls.NewListener(p.visitorListener(ln), p.cert.tlsConfig()))
+	return p.server.Serve(tls.NewListener(p.visitorListener(ln), p.cert.TLSConfig()))
 }
 
 // visitorListener wraps ln so that its connections get the idle timeout,
@@ -235,7 +235,7 @@ func (p *Proxy) WatchCertificate(ctx context.Context) error {
 	if p.cert == nil {
 		return nil
 	}
-	return p.cert.watch(ctx)
+	return p.cert.Watch(ctx)
 }
 
 // acceptFailed counts an accept error that Serve rides out, and logs it

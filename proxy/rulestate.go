@@ -124,6 +124,6 @@ func (p *Proxy) reload(why string) {
 func (p *Proxy) Reload() {
 	p.reload("SIGHUP")
 	if p.cert != nil {
-		p.cert.reload("SIGHUP", false)
+		p.cert.Reload("SIGHUP", false)
 	}
 }

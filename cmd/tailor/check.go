@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tailor-edge/tailor/proxy"
+	"github.com/tailor-edge/tailor/internal/listen"
 	"github.com/tailor-edge/tailor/rules"
 )
 
@@ -40,7 +40,7 @@ func (m *Main) check(args []string) int {
 	var cert *tls.Certificate
 	if cfg.ListenTLS != "" {
 		var err error
-		if cert, err = proxy.LoadCertificate(cfg); err != nil {
+		if cert, err = listen.LoadCertificate(cfg); err != nil {
 			fmt.Fprintln(m.Stderr, err)
 			return exitInvalid
 		}

@@ -12,6 +12,9 @@
 //   - Limits caps connections per client address (trusted proxies exempt,
 //     IPv6 per /64) and in all; at the cap a newcomer takes the place of
 //     the connection that has waited longest without a request under way.
+//   - Certificate is what the TLS listener serves (listen_tls): the pair
+//     re-read when its files change, the last good one kept when a new one
+//     does not load.
 //
 // The proxy's origin client wraps its connections in Conn too, for the
 // response timeout.

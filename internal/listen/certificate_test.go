@@ -1,4 +1,4 @@
-package proxy
+package listen
 
 import (
 	"crypto/ecdsa"
@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/internal/testkit"
 )
 
 // selfSigned returns a PEM certificate for localhost with serial, and its
@@ -62,18 +64,18 @@ func TestCertificateReloadsOnlyChangedFiles(t *testing.T) {
 	cert1, key1 := selfSigned(t, 1)
 	write("tls.crt", cert1)
 	write("tls.key", key1)
-	reg := NewRegistry()
-	c, err := newCertificate(cfg, slog.New(slog.DiscardHandler), reg)
+	reg := prometheus.NewRegistry()
+	c, err := NewCertificate(cfg, slog.New(slog.DiscardHandler), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	serial := func() int64 {
-		cert, _ := c.tlsConfig().GetCertificate(nil)
+		cert, _ := c.TLSConfig().GetCertificate(nil)
 		return cert.Leaf.SerialNumber.Int64()
 	}
 	counts := func() (ok, failed float64) {
-		return counterValue(t, reg, "tailor_tls_reloads_total", "result", "ok"),
-			counterValue(t, reg, "tailor_tls_reloads_total", "result", "error")
+		return testkit.CounterValue(t, reg, "tailor_tls_reloads_total", "result", "ok"),
+			testkit.CounterValue(t, reg, "tailor_tls_reloads_total", "result", "error")
 	}
 
 	steps := []struct {
@@ -92,13 +94,13 @@ func TestCertificateReloadsOnlyChangedFiles(t *testing.T) {
 	}
 	for _, s := range steps {
 		s.change()
-		c.reload(s.name, s.onChange)
+		c.Reload(s.name, s.onChange)
 		if ok, failed := counts(); serial() != s.serial || ok != s.okN || failed != s.failedN {
 			t.Errorf("after %s: serving certificate %d, reloads ok %v, error %v; want %d, %v, %v",
 				s.name, serial(), ok, failed, s.serial, s.okN, s.failedN)
 		}
 	}
-	if got, want := counterValue(t, reg, "tailor_tls_certificate_expiry_timestamp_seconds"), float64(c.cur.Load().Leaf.NotAfter.Unix()); got != want {
+	if got, want := testkit.CounterValue(t, reg, "tailor_tls_certificate_expiry_timestamp_seconds"), float64(c.cur.Load().Leaf.NotAfter.Unix()); got != want {
 		t.Errorf("tailor_tls_certificate_expiry_timestamp_seconds = %v, want %v", got, want)
 	}
 }

@@ -1,4 +1,4 @@
-package proxy
+package listen
 
 import (
 	"bytes"
@@ -110,10 +110,10 @@ func checkChain(certPEM []byte) error {
 	return nil
 }
 
-// certificate is what the TLS listener serves: the pair last loaded from
+// Certificate is what the TLS listener serves: the pair last loaded from
 // tls.cert_file and tls.key_file, swapped for the new one when they
 // change. A pair that does not load leaves the one in force serving.
-type certificate struct {
+type Certificate struct {
 	cfg *config.Config
 	log *slog.Logger
 	cur atomic.Pointer[tls.Certificate]
@@ -124,14 +124,14 @@ type certificate struct {
 	reloadOK, reloadError prometheus.Counter
 }
 
-// newCertificate loads the pair, and registers its metrics with reg.
-func newCertificate(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (*certificate, error) {
+// NewCertificate loads the pair, and registers its metrics with reg.
+func NewCertificate(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (*Certificate, error) {
 	files := readKeyPair(cfg)
 	cert, err := parseCertificate(cfg, files)
 	if err != nil {
 		return nil, err
 	}
-	c := &certificate{cfg: cfg, log: log, last: files}
+	c := &Certificate{cfg: cfg, log: log, last: files}
 	c.cur.Store(cert)
 	c.loaded("tls certificate loaded", "start", cert)
 
@@ -150,7 +150,7 @@ func newCertificate(cfg *config.Config, log *slog.Logger, reg prometheus.Registe
 // tlsConfig is the TLS listener's: TLS 1.2 and later, Go's default cipher
 // suites (forward secret, AEAD only), HTTP/1.1 (fasthttp speaks no h2),
 // and the certificate in force at each handshake.
-func (c *certificate) tlsConfig() *tls.Config {
+func (c *Certificate) TLSConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion:     tls.VersionTLS12,
 		NextProtos:     []string{"http/1.1"},
@@ -163,7 +163,7 @@ func (c *certificate) tlsConfig() *tls.Config {
 // time are not loaded again: the change was to another file in their
 // directory — perhaps the log tailor writes, whose every line about a
 // pair that does not load would otherwise load it again.
-func (c *certificate) reload(why string, onChange bool) {
+func (c *Certificate) Reload(why string, onChange bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	files := readKeyPair(c.cfg)
@@ -188,7 +188,7 @@ func (c *certificate) reload(why string, onChange bool) {
 
 // loaded logs a certificate that now serves, and warns when browsers
 // will refuse it for its dates.
-func (c *certificate) loaded(msg, why string, cert *tls.Certificate) {
+func (c *Certificate) loaded(msg, why string, cert *tls.Certificate) {
 	leaf := cert.Leaf
 	args := []any{"trigger", why, "subject", leaf.Subject.String(), "names", leaf.DNSNames,
 		"serial", leaf.SerialNumber.Text(16), "not_after", leaf.NotAfter.UTC()}
@@ -205,14 +205,14 @@ func (c *certificate) loaded(msg, why string, cert *tls.Certificate) {
 // ctx ends. Directories, not files: certbot renews by swapping symlinks,
 // Kubernetes updates a mounted Secret by swapping a symlink beside the
 // files, and a watch on a file follows neither.
-func (c *certificate) watch(ctx context.Context) error {
+func (c *Certificate) Watch(ctx context.Context) error {
 	dirs := []string{filepath.Dir(c.cfg.Resolve(c.cfg.TLS.CertFile))}
 	if d := filepath.Dir(c.cfg.Resolve(c.cfg.TLS.KeyFile)); d != dirs[0] {
 		dirs = append(dirs, d)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	changed := func() { c.reload("file change", true) }
+	changed := func() { c.Reload("file change", true) }
 	errc := make(chan error, len(dirs))
 	for _, dir := range dirs {
 		go func() {
