@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/tailor-edge/tailor/cache"
+	"github.com/tailor-edge/tailor/internal/coding"
 	"github.com/tailor-edge/tailor/rewrite"
 	"github.com/tailor-edge/tailor/rules"
 )
@@ -100,10 +101,10 @@ func (p *Proxy) Explain(er ExplainRequest) (*Explanation, error) {
 		raw.B = append(raw.B, resp.Body()...)
 	}
 	body := raw.B
-	if enc := parseContentEncoding(resp.Header.ContentEncoding()); enc != encIdentity {
+	if enc := coding.Parse(resp.Header.ContentEncoding()); enc != coding.Identity {
 		plain := bytebufferpool.Get()
 		defer bytebufferpool.Put(plain)
-		if err := decode(plain, raw.B, enc, int(p.cfg.MaxRewriteBody)); err != nil {
+		if err := coding.Decode(plain, raw.B, enc, int(p.cfg.MaxRewriteBody)); err != nil {
 			return nil, fmt.Errorf("decode %s body of %s: %w", enc, target, err)
 		}
 		body = plain.B

@@ -3,6 +3,8 @@ package proxy
 import (
 	"bytes"
 	"testing"
+
+	"github.com/tailor-edge/tailor/internal/coding"
 )
 
 // FuzzHeaderParsers feeds arbitrary header blocks and header values to
@@ -32,9 +34,9 @@ func FuzzHeaderParsers(f *testing.F) {
 		conn.add(value)
 		conn.has(value)
 		_ = rawHeader(raw, string(value))
-		_ = accepts(value, "gzip")
-		_ = parseContentEncoding(value)
-		_ = negotiate(value, encGzip)
+		_ = coding.Accepts(value, "gzip")
+		_ = coding.Parse(value)
+		_ = coding.Negotiate(value, coding.Gzip)
 		_ = privateCacheControl(value)
 		_ = varyHas(value, "Cookie")
 		_ = originForm(value)

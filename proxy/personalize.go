@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/bytebufferpool"
 	"github.com/valyala/fasthttp"
 
+	"github.com/tailor-edge/tailor/internal/coding"
 	"github.com/tailor-edge/tailor/rewrite"
 	"github.com/tailor-edge/tailor/rules"
 )
@@ -253,16 +254,16 @@ func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, k
 			body, tpl, result = nil, nil, rewritePanicked
 		}
 	}()
-	enc := parseContentEncoding(resp.Header.ContentEncoding())
-	if enc == encUnknown {
+	enc := coding.Parse(resp.Header.ContentEncoding())
+	if enc == coding.Unknown {
 		return nil, nil, rewriteEncoding
 	}
 	html := raw
-	if enc != encIdentity {
+	if enc != coding.Identity {
 		plain := getPageBuf(2 * len(raw))
 		defer putPageBuf(plain)
-		if err := decode(plain, raw, enc, int(p.cfg.MaxRewriteBody)); err != nil {
-			if err == errTooLarge {
+		if err := coding.Decode(plain, raw, enc, int(p.cfg.MaxRewriteBody)); err != nil {
+			if err == coding.ErrTooLarge {
 				return nil, nil, rewriteTooLarge
 			}
 			p.log.Debug("decode origin body", "encoding", enc.String(), "err", err)
@@ -278,19 +279,19 @@ func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, k
 	rendered := getPageBuf(len(html) + len(html)/8)
 	rendered.B = tpl.Render(rendered.B[:0], edits)
 
-	target := negotiate(ctx.Request.Header.Peek(fasthttp.HeaderAcceptEncoding), enc)
+	target := coding.Negotiate(ctx.Request.Header.Peek(fasthttp.HeaderAcceptEncoding), enc)
 	encoded := rendered
-	if target != encIdentity {
+	if target != coding.Identity {
 		defer putPageBuf(rendered)
 		encoded = getPageBuf(len(rendered.B))
-		if err := encode(encoded, rendered.B, target); err != nil {
+		if err := coding.Encode(encoded, rendered.B, target); err != nil {
 			putPageBuf(encoded)
 			return nil, nil, rewriteError
 		}
 	}
 	if target != enc {
 		delHeader(&resp.Header, fasthttp.HeaderContentEncoding)
-		if target != encIdentity {
+		if target != coding.Identity {
 			resp.Header.Set(fasthttp.HeaderContentEncoding, target.String())
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/valyala/bytebufferpool"
 	"github.com/valyala/fasthttp"
 
+	"github.com/tailor-edge/tailor/internal/coding"
 	"github.com/tailor-edge/tailor/rewrite"
 	"github.com/tailor-edge/tailor/rules"
 )
@@ -60,7 +61,7 @@ type streamPlan struct {
 func (p *Proxy) streamable(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, page *rules.Page, key string, dec *rules.Decision, v *visit, edits []rewrite.Edit) (plan streamPlan, ok bool) {
 	if p.cfg.Debug.DecisionHeader || v.preview != nil || len(dec.Exposures) > 0 ||
 		ctx.IsHead() || !ctx.Request.Header.IsHTTP11() ||
-		parseContentEncoding(resp.Header.ContentEncoding()) != encIdentity {
+		coding.Parse(resp.Header.ContentEncoding()) != coding.Identity {
 		return plan, false
 	}
 	if cl := resp.Header.ContentLength(); cl > int(p.cfg.MaxRewriteBody) {

@@ -1,4 +1,9 @@
-package proxy
+// Package coding reads and writes the content codings an origin may send
+// (gzip, deflate, br, zstd), so that a compressed page can be rewritten and
+// compressed again for the visitor, and picks the coding the visitor
+// Accepts. Readers and writers are pooled: a rewrite costs no allocation
+// of compressor state.
+package coding
 
 import (
 	"bytes"
@@ -14,49 +19,50 @@ import (
 	"github.com/valyala/bytebufferpool"
 )
 
-// encoding is a content coding tailor can decode for rewriting and encode
+// Coding is a content coding tailor can decode for rewriting and encode
 // again for the visitor.
-type encoding uint8
+type Coding uint8
 
+// The codings, as Parse reads them.
 const (
-	encIdentity encoding = iota
-	encGzip
-	encDeflate
-	encBrotli
-	encZstd
-	encUnknown // a coding we cannot read: such a body passes through untouched
+	Identity Coding = iota
+	Gzip
+	Deflate
+	Brotli
+	Zstd
+	Unknown // a coding we cannot read: such a body passes through untouched
 )
 
-var encodingNames = [...]string{encIdentity: "", encGzip: "gzip", encDeflate: "deflate", encBrotli: "br", encZstd: "zstd"}
+var encodingNames = [...]string{Identity: "", Gzip: "gzip", Deflate: "deflate", Brotli: "br", Zstd: "zstd"}
 
-func (e encoding) String() string {
+func (e Coding) String() string {
 	if int(e) < len(encodingNames) {
 		return encodingNames[e]
 	}
 	return "unknown"
 }
 
-// parseContentEncoding reads a Content-Encoding value. Stacked codings
+// Parse reads a Content-Encoding value. Stacked codings
 // ("gzip, br") are reported unknown: rare enough not to be worth decoding.
-func parseContentEncoding(v []byte) encoding {
+func Parse(v []byte) Coding {
 	v = bytes.TrimSpace(v)
 	switch {
 	case len(v) == 0, equalFold(v, "identity"):
-		return encIdentity
+		return Identity
 	case equalFold(v, "gzip"), equalFold(v, "x-gzip"):
-		return encGzip
+		return Gzip
 	case equalFold(v, "deflate"):
-		return encDeflate
+		return Deflate
 	case equalFold(v, "br"):
-		return encBrotli
+		return Brotli
 	case equalFold(v, "zstd"):
-		return encZstd
+		return Zstd
 	}
-	return encUnknown
+	return Unknown
 }
 
-// errTooLarge is returned when a decoded body would exceed the rewrite limit.
-var errTooLarge = errors.New("decoded body exceeds max_rewrite_body")
+// ErrTooLarge is returned when a decoded body would exceed the rewrite limit.
+var ErrTooLarge = errors.New("decoded body exceeds max_rewrite_body")
 
 var (
 	gzipReaders sync.Pool // *gzip.Reader
@@ -77,16 +83,16 @@ var (
 )
 
 // decode appends body, decoded from enc, to dst; at most max decoded bytes.
-func decode(dst *bytebufferpool.ByteBuffer, body []byte, enc encoding, max int) error {
+func Decode(dst *bytebufferpool.ByteBuffer, body []byte, enc Coding, max int) error {
 	var r io.Reader
 	switch enc {
-	case encIdentity:
+	case Identity:
 		if len(body) > max {
-			return errTooLarge
+			return ErrTooLarge
 		}
 		dst.Write(body)
 		return nil
-	case encGzip:
+	case Gzip:
 		zr, _ := gzipReaders.Get().(*gzip.Reader)
 		if zr == nil {
 			zr = new(gzip.Reader)
@@ -96,7 +102,7 @@ func decode(dst *bytebufferpool.ByteBuffer, body []byte, enc encoding, max int) 
 			return err
 		}
 		r = zr
-	case encDeflate:
+	case Deflate:
 		// RFC 9110 "deflate" is zlib-wrapped; some servers send raw deflate.
 		zr, err := zlib.NewReader(bytes.NewReader(body))
 		if err != nil {
@@ -107,9 +113,9 @@ func decode(dst *bytebufferpool.ByteBuffer, body []byte, enc encoding, max int) 
 			defer zr.Close()
 			r = zr
 		}
-	case encBrotli:
+	case Brotli:
 		r = brotli.NewReader(bytes.NewReader(body))
-	case encZstd:
+	case Zstd:
 		zr, _ := zstdReaders.Get().(*zstd.Decoder)
 		if zr == nil {
 			var err error
@@ -124,71 +130,71 @@ func decode(dst *bytebufferpool.ByteBuffer, body []byte, enc encoding, max int) 
 		}
 		r = zr
 	default:
-		return errors.New("unsupported content encoding")
+		return errors.New("unsupported content coding")
 	}
 	n, err := io.Copy(dst, io.LimitReader(r, int64(max)+1))
 	if err != nil {
 		return err
 	}
 	if n > int64(max) {
-		return errTooLarge
+		return ErrTooLarge
 	}
 	return nil
 }
 
 // encode appends body encoded with enc to dst.
-func encode(dst *bytebufferpool.ByteBuffer, body []byte, enc encoding) error {
+func Encode(dst *bytebufferpool.ByteBuffer, body []byte, enc Coding) error {
 	switch enc {
-	case encIdentity:
+	case Identity:
 		dst.Write(body)
 		return nil
-	case encGzip:
+	case Gzip:
 		w := gzipWriters.Get().(*gzip.Writer)
 		defer gzipWriters.Put(w)
 		w.Reset(dst)
 		w.Write(body)
 		return w.Close()
-	case encDeflate:
+	case Deflate:
 		w := zlibWriters.Get().(*zlib.Writer)
 		defer zlibWriters.Put(w)
 		w.Reset(dst)
 		w.Write(body)
 		return w.Close()
-	case encBrotli:
+	case Brotli:
 		w := brotliWriters.Get().(*brotli.Writer)
 		defer brotliWriters.Put(w)
 		w.Reset(dst)
 		w.Write(body)
 		return w.Close()
-	case encZstd:
+	case Zstd:
 		dst.B = zstdEncoder.EncodeAll(body, dst.B)
 		return nil
 	}
-	return errors.New("unsupported content encoding")
+	return errors.New("unsupported content coding")
 }
 
-// negotiate picks the coding of a rewritten body: the origin's own choice
-// when the visitor accepts it (the origin already read Accept-Encoding),
+// Negotiate picks the coding of a rewritten body: the origin's own choice
+// when the visitor Accepts it (the origin already read Accept-Encoding),
 // identity when the origin sent identity, else the best coding the visitor
-// accepts (br, zstd, gzip, deflate), else identity.
-func negotiate(acceptEncoding []byte, origin encoding) encoding {
-	if origin == encIdentity {
-		return encIdentity
+// Accepts (br, zstd, gzip, deflate), else identity.
+func Negotiate(acceptEncoding []byte, origin Coding) Coding {
+	if origin == Identity {
+		return Identity
 	}
-	if accepts(acceptEncoding, origin.String()) {
+	if Accepts(acceptEncoding, origin.String()) {
 		return origin
 	}
-	for _, e := range []encoding{encBrotli, encZstd, encGzip, encDeflate} {
-		if accepts(acceptEncoding, e.String()) {
+	for _, e := range []Coding{Brotli, Zstd, Gzip, Deflate} {
+		if Accepts(acceptEncoding, e.String()) {
 			return e
 		}
 	}
-	return encIdentity
+	return Identity
 }
 
-// accepts reports whether an Accept-Encoding value allows coding name: it
+// Accepts reports whether an Accept-Encoding value allows coding name: it
 // is listed (or * is) without q=0.
-func accepts(header []byte, name string) bool {
+func Accepts(header []byte, name string) bool {
 	star := false
 	for len(header) > 0 {
 		var item []byte
@@ -219,4 +225,17 @@ func qualityIsZero(params []byte) bool {
 		}
 	}
 	return false
+}
+
+// equalFold reports whether b equals s in ASCII case-insensitively.
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		if b[i]|0x20 != s[i]|0x20 {
+			return false
+		}
+	}
+	return true
 }
