@@ -21,8 +21,8 @@
 // when the origin pauses) and the rest rendered once the page ends; or,
 // past max_rewrite_body, rewritten in pieces by a rewrite.Segmenter. Each
 // falls back to the origin's bytes (fail open) and says why in
-// tailor_rewrites_total. flush.go writes what has arrived when the origin
-// pauses, as nginx does.
+// tailor_rewrites_total. internal/flush writes what has arrived when the
+// origin pauses, as nginx does.
 //
 // A request to switch protocols — a WebSocket opening, or any other
 // Upgrade (RFC 9110 section 7.8) — is not HTTP for long: upgrade.go sends

@@ -22,6 +22,7 @@ import (
 	"github.com/tailor-edge/tailor/cache"
 	"github.com/tailor-edge/tailor/config"
 	"github.com/tailor-edge/tailor/identity"
+	"github.com/tailor-edge/tailor/internal/flush"
 	"github.com/tailor-edge/tailor/internal/listen"
 	"github.com/tailor-edge/tailor/rules"
 	natsync "github.com/tailor-edge/tailor/sync"
@@ -780,7 +781,7 @@ func (b *originBody) Read(p []byte) (int, error) {
 // WriteTo streams the body to fasthttp's body writer in large writes,
 // flushing when the origin pauses (flush.go).
 func (b *originBody) WriteTo(w io.Writer) (int64, error) {
-	n, err := flushCopy(w, b.r)
+	n, err := flush.Copy(w, b.r)
 	b.sent += int(n)
 	return n, err
 }

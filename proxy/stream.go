@@ -10,6 +10,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/tailor-edge/tailor/internal/coding"
+	"github.com/tailor-edge/tailor/internal/flush"
 	"github.com/tailor-edge/tailor/rewrite"
 	"github.com/tailor-edge/tailor/rules"
 )
@@ -158,26 +159,26 @@ func (s *streamedPage) WriteTo(w io.Writer) (int64, error) {
 	// (it rarely grows).
 	size := s.plan.size
 	bb := getPageBuf(min(size+size/8+4096, limit+1))
-	c := flushCopier{w: w, hold: s.plan.first, limit: limit}
+	c := flush.Copier{W: w, Hold: s.plan.first, Limit: limit}
 	if s.plan.seg != nil {
-		c.limit = min(limit, segmentWindow)
+		c.Limit = min(limit, segmentWindow)
 	}
-	if c.hold < 0 {
-		c.hold, c.probe = 0, s.probe
+	if c.Hold < 0 {
+		c.Hold, c.Probe = 0, s.probe
 	}
-	c.buf = bb.B[:cap(bb.B)]
-	eof, err := c.run(s.stream)
-	c.stop()
-	held := c.held()
+	c.Buf = bb.B[:cap(bb.B)]
+	eof, err := c.Run(s.stream)
+	c.Stop()
+	held := c.Held()
 	defer func() {
-		bb.B = c.buf[:0]
+		bb.B = c.Buf[:0]
 		putPageBuf(bb)
 	}()
 	if err != nil {
 		// The origin broke off, or the visitor left: the headers are gone,
 		// so the visitor gets a cut-short page, as from the origin.
 		p.settleMetrics(&s.dec, nil, rewriteError)
-		return c.total, err
+		return c.Total, err
 	}
 	if !eof {
 		// Larger than max_rewrite_body: rewritten in pieces when the
@@ -192,12 +193,12 @@ func (s *streamedPage) WriteTo(w io.Writer) (int64, error) {
 			return n, err
 		}
 		p.settleMetrics(&s.dec, nil, rewriteTooLarge)
-		n, err := w.Write(held[c.written:]) // more follows: flushed
-		s.sent = c.total + int64(n)
+		n, err := w.Write(held[c.Written:]) // more follows: flushed
+		s.sent = c.Total + int64(n)
 		if err != nil {
 			return s.sent, err
 		}
-		m, err := flushCopy(w, s.stream)
+		m, err := flush.Copy(w, s.stream)
 		s.sent += m
 		return s.sent, err
 	}
@@ -206,19 +207,19 @@ func (s *streamedPage) WriteTo(w io.Writer) (int64, error) {
 	tpl, result := s.render(held, rendered)
 	var rest []byte
 	if tpl != nil {
-		if bytes.HasPrefix(rendered.B, held[:c.written]) {
-			rest = rendered.B[c.written:]
+		if bytes.HasPrefix(rendered.B, held[:c.Written]) {
+			rest = rendered.B[c.Written:]
 		} else {
 			tpl, result = nil, rewriteConflict
 		}
 	}
 	if tpl == nil {
-		rest = held[c.written:]
+		rest = held[c.Written:]
 	}
 	p.settleMetrics(&s.dec, tpl, result)
 	p.m.rewriteTime.Observe(time.Since(s.start).Seconds())
-	n, err := writeLast(w, rest)
-	s.sent = c.total + int64(n)
+	n, err := flush.WriteLast(w, rest)
+	s.sent = c.Total + int64(n)
 	return s.sent, err
 }
 
@@ -230,17 +231,17 @@ const segmentWindow = 512 << 10
 
 // segmented rewrites a page larger than max_rewrite_body in pieces (see
 // rewrite.Segmenter), holding at most max_rewrite_body of it: c holds the
-// first max_rewrite_body bytes, of which c.written went out as the origin
+// first max_rewrite_body bytes, of which c.Written went out as the origin
 // sent them. When no piece can be cut within max_rewrite_body, or the
 // Segmenter fails, the rest of the page is the origin's, and the page
 // counts as too_large or error; when the first piece turns out to change
 // what went out early, as conflict.
-func (s *streamedPage) segmented(w io.Writer, c *flushCopier, seg *rewrite.Segmenter) (int64, error) {
+func (s *streamedPage) segmented(w io.Writer, c *flush.Copier, seg *rewrite.Segmenter) (int64, error) {
 	p := s.p
 	limit := int(p.cfg.MaxRewriteBody)
-	held := c.buf[:c.pending]
-	early := c.written // origin bytes sent before the first piece
-	total := c.total
+	held := c.Held()
+	early := c.Written // origin bytes sent before the first piece
+	total := c.Total
 	out := getPageBuf(segmentWindow + segmentWindow/8)
 	defer putPageBuf(out)
 	result := rewriteDone
@@ -260,7 +261,7 @@ func (s *streamedPage) segmented(w io.Writer, c *flushCopier, seg *rewrite.Segme
 		if err != nil {
 			return total, err
 		}
-		m, err := flushCopy(w, s.stream)
+		m, err := flush.Copy(w, s.stream)
 		return total + m, err
 	}
 	eof := false
@@ -269,7 +270,7 @@ func (s *streamedPage) segmented(w io.Writer, c *flushCopier, seg *rewrite.Segme
 		for len(held) < window && !eof {
 			if len(held) == cap(held) {
 				held = append(held, 0)[:len(held)]
-				c.buf = held[:cap(held)] // for the page pool
+				c.Buf = held[:cap(held)] // for the page pool
 			}
 			n, err := s.stream.Read(held[len(held):cap(held)])
 			held = held[:len(held)+n]

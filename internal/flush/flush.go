@@ -1,4 +1,9 @@
-package proxy
+// Package flush copies a streamed body to the visitor as nginx does: in
+// large writes while the origin keeps sending, and what has arrived as
+// soon as the origin pauses (see below). Copier can also hold what it
+// reads, writing only the bytes before a point that a probe moves, for a
+// page whose first change is still to come.
+package flush
 
 import (
 	"bufio"
@@ -36,45 +41,45 @@ const streamBufSize = 64 << 10
 
 var streamBufs = sync.Pool{New: func() any { b := make([]byte, streamBufSize); return &b }}
 
-// flushCopy copies r to w, as described above. w is the body writer
+// Copy copies r to w, as described above. w is the body writer
 // fasthttp hands to a BodyWriterTo.
-func flushCopy(w io.Writer, r io.Reader) (int64, error) {
+func Copy(w io.Writer, r io.Reader) (int64, error) {
 	if bw := fixedBufferOf(w); bw != nil {
-		c := flushCopier{bw: bw, hold: -1}
+		c := Copier{bw: bw, Hold: -1}
 		n, err := c.runDirect(r)
-		c.stop()
+		c.Stop()
 		return n, err
 	}
 	bp := streamBufs.Get().(*[]byte)
 	defer streamBufs.Put(bp)
-	c := flushCopier{w: w, buf: *bp, hold: -1}
-	_, err := c.run(r)
-	c.stop()
-	return c.total, err
+	c := Copier{W: w, Buf: *bp, Hold: -1}
+	_, err := c.Run(r)
+	c.Stop()
+	return c.Total, err
 }
 
-// flushCopier copies a reader to a body writer through buf. With hold < 0
+// Copier copies a reader to a body writer through buf. With hold < 0
 // it writes everything, reusing buf; with hold >= 0 it keeps every byte it
 // reads in buf (growing it, up to limit) and writes only those before hold.
-type flushCopier struct {
-	w     io.Writer
-	buf   []byte
-	bw    *bufio.Writer // for runDirect, instead of w and buf
-	hold  int           // see above
-	limit int           // with hold >= 0: run stops once buf holds more
+type Copier struct {
+	W     io.Writer
+	Buf   []byte
+	bw    *bufio.Writer // for runDirect, instead of W and Buf
+	Hold  int           // see above
+	Limit int           // with Hold >= 0: Run stops once Buf holds more
 	// probe, when set, moves hold forward when the origin pauses: it is
 	// given what has arrived and says how much of it may be written, and
 	// whether more can never move that point. It runs under mu, when what
 	// is held has doubled since the last probe (probed), so that probing
 	// costs at most twice the held bytes.
-	probe  func(held []byte) (hold int, final bool)
+	Probe  func(held []byte) (hold int, final bool)
 	probed int
 
 	mu sync.Mutex
 	// buf[written:pending] has arrived and may be written, up to hold; the
 	// copy goroutine reads into buf[pending:] without the lock.
-	written, pending int
-	total            int64
+	Written, pending int
+	Total            int64
 	err              error // the first write error
 	armed, stopped   bool
 	// reading is set while the copy goroutine waits in Read; armedRound is
@@ -84,7 +89,7 @@ type flushCopier struct {
 }
 
 // How writeLocked writes: the buffer's bytes as they come, pushed to the
-// connection (the origin paused), or as the body's last (writeLast).
+// connection (the origin paused), or as the body's last (WriteLast).
 const (
 	writeMore = iota
 	writeFlush
@@ -103,13 +108,13 @@ var flushes flushList
 // while the list is not empty, and ends when it is.
 type flushList struct {
 	mu      sync.Mutex
-	copiers []*flushCopier
-	spare   []*flushCopier
+	copiers []*Copier
+	spare   []*Copier
 	round   uint64
 	running bool
 }
 
-func (l *flushList) add(c *flushCopier) {
+func (l *flushList) add(c *Copier) {
 	l.mu.Lock()
 	c.armedRound = l.round // c.mu is held: flush reads it under c.mu
 	l.copiers = append(l.copiers, c)
@@ -121,7 +126,7 @@ func (l *flushList) add(c *flushCopier) {
 }
 
 func (l *flushList) run() {
-	var keep []*flushCopier
+	var keep []*Copier
 	for {
 		time.Sleep(flushDelay)
 		l.mu.Lock()
@@ -149,18 +154,18 @@ func (l *flushList) run() {
 	}
 }
 
-// run copies until r ends (eof true) or, when holding, buf holds more than
+// Run copies until r ends (eof true) or, when holding, Buf holds more than
 // limit (eof false). It returns the first read or write error.
-func (c *flushCopier) run(r io.Reader) (eof bool, err error) {
+func (c *Copier) Run(r io.Reader) (eof bool, err error) {
 	for {
 		c.mu.Lock()
-		if c.pending == len(c.buf) {
-			if c.hold < 0 {
+		if c.pending == len(c.Buf) {
+			if c.Hold < 0 {
 				c.writeLocked(writeMore)
-				c.written, c.pending = 0, 0
+				c.Written, c.pending = 0, 0
 			} else {
-				c.buf = append(c.buf, 0)[:c.pending]
-				c.buf = c.buf[:cap(c.buf)]
+				c.Buf = append(c.Buf, 0)[:c.pending]
+				c.Buf = c.Buf[:cap(c.Buf)]
 			}
 		}
 		err := c.err
@@ -169,12 +174,12 @@ func (c *flushCopier) run(r io.Reader) (eof bool, err error) {
 		if err != nil {
 			return false, err
 		}
-		n, rerr := r.Read(c.buf[c.pending:])
+		n, rerr := r.Read(c.Buf[c.pending:])
 		c.mu.Lock()
 		c.reading = false
 		c.pending += n
-		if rerr != nil || (c.hold >= 0 && c.pending > c.limit) {
-			if c.hold < 0 {
+		if rerr != nil || (c.Hold >= 0 && c.pending > c.Limit) {
+			if c.Hold < 0 {
 				how := writeMore
 				if rerr == io.EOF {
 					how = writeEnd // fasthttp's final flush carries it
@@ -191,7 +196,7 @@ func (c *flushCopier) run(r io.Reader) (eof bool, err error) {
 			}
 			return false, rerr
 		}
-		if (c.ready() > c.written || c.probeDue()) && !c.armed {
+		if (c.ready() > c.Written || c.probeDue()) && !c.armed {
 			c.armed = true
 			flushes.add(c)
 		}
@@ -200,17 +205,17 @@ func (c *flushCopier) run(r io.Reader) (eof bool, err error) {
 }
 
 // probeDue reports whether probe should run at the next pause.
-func (c *flushCopier) probeDue() bool {
-	return c.probe != nil && c.pending > 2*c.probed
+func (c *Copier) probeDue() bool {
+	return c.Probe != nil && c.pending > 2*c.probed
 }
 
 // probeLocked runs probe on what is held and moves hold.
-func (c *flushCopier) probeLocked() {
-	hold, final := c.probe(c.buf[:c.pending])
+func (c *Copier) probeLocked() {
+	hold, final := c.Probe(c.Buf[:c.pending])
 	c.probed = c.pending
-	c.hold = max(c.hold, min(hold, c.pending))
+	c.Hold = max(c.Hold, min(hold, c.pending))
 	if final {
-		c.probe = nil
+		c.Probe = nil
 	}
 }
 
@@ -221,13 +226,13 @@ func (c *flushCopier) probeLocked() {
 // origin pauses. Under c.mu the flusher may flush bw while a Read fills its
 // free space: the flush writes only the bytes before it, and the Write
 // after the Read moves the new bytes to where the flush left bw's end.
-func (c *flushCopier) runDirect(r io.Reader) (int64, error) {
+func (c *Copier) runDirect(r io.Reader) (int64, error) {
 	for {
 		c.mu.Lock()
 		if c.bw.Available() == 0 {
 			if err := c.bw.Flush(); err != nil {
 				c.mu.Unlock()
-				return c.total, err
+				return c.Total, err
 			}
 		}
 		free := c.bw.AvailableBuffer()
@@ -240,7 +245,7 @@ func (c *flushCopier) runDirect(r io.Reader) (int64, error) {
 		var werr error
 		if n > 0 {
 			_, werr = c.bw.Write(free[:n])
-			c.total += int64(n)
+			c.Total += int64(n)
 			if !c.armed {
 				c.armed = true
 				flushes.add(c)
@@ -249,37 +254,37 @@ func (c *flushCopier) runDirect(r io.Reader) (int64, error) {
 		c.mu.Unlock()
 		switch {
 		case werr != nil:
-			return c.total, werr
+			return c.Total, werr
 		case rerr == io.EOF:
-			return c.total, nil
+			return c.Total, nil
 		case rerr != nil:
-			return c.total, rerr
+			return c.Total, rerr
 		}
 	}
 }
 
 // ready is the end of what may be written now.
-func (c *flushCopier) ready() int {
-	if c.hold >= 0 {
-		return min(c.pending, c.hold)
+func (c *Copier) ready() int {
+	if c.Hold >= 0 {
+		return min(c.pending, c.Hold)
 	}
 	return c.pending
 }
 
-// stop ends the flushes from flushes; after it, the caller owns buf and w.
-func (c *flushCopier) stop() {
+// Stop ends the flushes from flushes; after it, the caller owns Buf and W.
+func (c *Copier) Stop() {
 	c.mu.Lock()
 	c.stopped = true
 	c.mu.Unlock()
 }
 
-// held returns the bytes read so far; call it after stop.
-func (c *flushCopier) held() []byte { return c.buf[:c.pending] }
+// Held returns the bytes read so far; call it after Stop.
+func (c *Copier) Held() []byte { return c.Buf[:c.pending] }
 
 // flush runs from flushes in the given round: when the bytes waiting
 // have waited a whole round and the copy goroutine waits for the origin,
 // it writes them out. It reports whether the copy should stay on the list.
-func (c *flushCopier) flush(round uint64) (keep bool) {
+func (c *Copier) flush(round uint64) (keep bool) {
 	// Never wait for one copy here: its goroutine may hold c.mu in a write
 	// to a visitor who does not read, and every other copy would wait too.
 	if !c.mu.TryLock() {
@@ -311,7 +316,7 @@ func (c *flushCopier) flush(round uint64) (keep bool) {
 }
 
 // writeLocked writes what may be written, as how says.
-func (c *flushCopier) writeLocked(how int) {
+func (c *Copier) writeLocked(how int) {
 	if c.bw != nil {
 		if c.err == nil && c.bw.Buffered() > 0 {
 			c.err = c.bw.Flush()
@@ -319,20 +324,20 @@ func (c *flushCopier) writeLocked(how int) {
 		return
 	}
 	end := c.ready()
-	if c.err != nil || end <= c.written {
+	if c.err != nil || end <= c.Written {
 		return
 	}
 	var n int
 	var err error
 	if how == writeEnd {
-		n, err = writeLast(c.w, c.buf[c.written:end])
+		n, err = WriteLast(c.W, c.Buf[c.Written:end])
 	} else {
-		n, err = c.w.Write(c.buf[c.written:end])
+		n, err = c.W.Write(c.Buf[c.Written:end])
 	}
-	c.written += n
-	c.total += int64(n)
+	c.Written += n
+	c.Total += int64(n)
 	if err == nil && how == writeFlush {
-		if bw := bufferOf(c.w); bw != nil {
+		if bw := bufferOf(c.W); bw != nil {
 			err = bw.Flush()
 		}
 	}
@@ -343,14 +348,14 @@ func (c *flushCopier) writeLocked(how int) {
 
 var bufioWriterType = reflect.TypeFor[*bufio.Writer]()
 
-// writeLast writes p, the last bytes of a body, to fasthttp's body writer
+// WriteLast writes p, the last bytes of a body, to fasthttp's body writer
 // w without flushing them: fasthttp flushes after the body's end, and for a
 // chunked body its writer flushes every chunk, so the last chunk and the
 // end marker would go out in two writes (two system calls per response
 // where one does). For the chunked writer the chunk is framed here, into
 // its buffer, as fasthttp frames it (RFC 9112 section 7.1: size in hex,
 // CRLF, data, CRLF).
-func writeLast(w io.Writer, p []byte) (int, error) {
+func WriteLast(w io.Writer, p []byte) (int, error) {
 	bw := chunkedBufferOf(w)
 	if bw == nil || len(p) == 0 {
 		return w.Write(p)
