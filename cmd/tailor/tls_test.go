@@ -3,16 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -28,72 +23,6 @@ import (
 
 	"github.com/tailor-edge/tailor/internal/testkit"
 )
-
-// testCA is a self-signed certificate authority that issues leaf
-// certificates for 127.0.0.1 and localhost.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
-
-func newTestCA(t *testing.T) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "tailor test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool}
-}
-
-// issue returns a PEM leaf certificate for 127.0.0.1 and localhost, with
-// serial and lifetime, and its PEM private key.
-func (ca *testCA) issue(t *testing.T, serial int64, lifetime time.Duration) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
-		Subject:      pkix.Name{CommonName: "localhost"},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(lifetime).Truncate(time.Second),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})
-}
 
 // tlsClient trusts only pool and opens a new connection per request, so
 // that each request sees the certificate served at that moment.
@@ -145,16 +74,16 @@ func TestTLSListenerServesAndReloadsCertificates(t *testing.T) {
 		return proto, forwarded
 	}
 
-	ca := newTestCA(t)
+	ca := testkit.NewCA(t)
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	certPEM, keyPEM := ca.issue(t, 1, 24*time.Hour)
+	certPEM, keyPEM := ca.Issue(t, 1, 24*time.Hour)
 	testkit.ReplaceFile(t, certFile, certPEM)
 	testkit.ReplaceFile(t, keyFile, keyPEM)
 	tlsAddr := freeAddr(t)
 	listen, admin := startServe(t, origin.URL, fmt.Sprintf("listen_tls: %q\ntls: { cert_file: %q, key_file: %q }\n", tlsAddr, certFile, keyFile))
 
-	client := tlsClient(ca.pool)
+	client := tlsClient(ca.Pool)
 	base := "https://" + tlsAddr + "/"
 	body, serial, err := servedSerial(client, base)
 	if err != nil || body != "hello from the origin" || serial != 1 {
@@ -177,7 +106,7 @@ func TestTLSListenerServesAndReloadsCertificates(t *testing.T) {
 
 	t.Run("only TLS 1.2 and later", func(t *testing.T) {
 		for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
-			c, err := tls.Dial("tcp", tlsAddr, &tls.Config{RootCAs: ca.pool, MinVersion: v, MaxVersion: v})
+			c, err := tls.Dial("tcp", tlsAddr, &tls.Config{RootCAs: ca.Pool, MinVersion: v, MaxVersion: v})
 			if err != nil {
 				t.Errorf("a %s client was refused: %v", tls.VersionName(v), err)
 				continue
@@ -187,7 +116,7 @@ func TestTLSListenerServesAndReloadsCertificates(t *testing.T) {
 			}
 			c.Close()
 		}
-		c, err := tls.Dial("tcp", tlsAddr, &tls.Config{RootCAs: ca.pool, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11})
+		c, err := tls.Dial("tcp", tlsAddr, &tls.Config{RootCAs: ca.Pool, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11})
 		if err == nil {
 			c.Close()
 			t.Fatal("a TLS 1.1 client got a connection")
@@ -199,7 +128,7 @@ func TestTLSListenerServesAndReloadsCertificates(t *testing.T) {
 
 	// A renewal: a new certificate (serial 2) and key, each renamed over
 	// the old file, as certificate managers do.
-	certPEM2, keyPEM2 := ca.issue(t, 2, 48*time.Hour)
+	certPEM2, keyPEM2 := ca.Issue(t, 2, 48*time.Hour)
 	testkit.ReplaceFile(t, certFile, certPEM2)
 	testkit.ReplaceFile(t, keyFile, keyPEM2)
 	if !testkit.Within(5*time.Second, 50*time.Millisecond, func() bool { _, s, err := servedSerial(client, base); return err == nil && s == 2 }) {
@@ -235,8 +164,8 @@ func TestTLSListenerServesAndReloadsCertificates(t *testing.T) {
 // limits.header_timeout cuts a client that never completes one.
 func TestTLSListenerIsUnderTheConnectionLimits(t *testing.T) {
 	origin := newRawOrigin(t, map[string]string{"/": "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"})
-	ca := newTestCA(t)
-	certPEM, keyPEM := ca.issue(t, 1, time.Hour)
+	ca := testkit.NewCA(t)
+	certPEM, keyPEM := ca.Issue(t, 1, time.Hour)
 	certFile, keyFile := writeFile(t, "tls.crt", string(certPEM)), writeFile(t, "tls.key", string(keyPEM))
 	tlsAddr := freeAddr(t)
 	addr := serveTailor(t, origin.ln.Addr().String(), fmt.Sprintf(
@@ -258,7 +187,7 @@ func TestTLSListenerIsUnderTheConnectionLimits(t *testing.T) {
 		t.Fatal("a plain connection under the cap was not served")
 	}
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.3")}, Timeout: 2 * time.Second}
-	tc, err := tls.DialWithDialer(d, "tcp", tlsAddr, &tls.Config{RootCAs: ca.pool})
+	tc, err := tls.DialWithDialer(d, "tcp", tlsAddr, &tls.Config{RootCAs: ca.Pool})
 	if err != nil {
 		t.Fatalf("a TLS connection under the cap: %v", err)
 	}
@@ -275,9 +204,9 @@ func TestTLSListenerIsUnderTheConnectionLimits(t *testing.T) {
 // serve load the certificate alike, and say what is wrong with it at the
 // key that names the file.
 func TestCheckAndServeReportABadKeyPairAtItsKey(t *testing.T) {
-	ca := newTestCA(t)
-	certPEM, keyPEM := ca.issue(t, 1, time.Hour)
-	_, otherKey := ca.issue(t, 2, time.Hour)
+	ca := testkit.NewCA(t)
+	certPEM, keyPEM := ca.Issue(t, 1, time.Hour)
+	_, otherKey := ca.Issue(t, 2, time.Hour)
 	dir := t.TempDir()
 	for name, data := range map[string][]byte{"tls.crt": certPEM, "tls.key": keyPEM, "other.key": otherKey} {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
@@ -347,8 +276,8 @@ func TestTLSListenerDrainsOnShutdown(t *testing.T) {
 		io.WriteString(w, "slow page")
 	}))
 	defer origin.Close()
-	ca := newTestCA(t)
-	certPEM, keyPEM := ca.issue(t, 1, time.Hour)
+	ca := testkit.NewCA(t)
+	certPEM, keyPEM := ca.Issue(t, 1, time.Hour)
 	certFile, keyFile := writeFile(t, "tls.crt", string(certPEM)), writeFile(t, "tls.key", string(keyPEM))
 	listen, tlsAddr, admin := freeAddr(t), freeAddr(t), freeAddr(t)
 	path := writeFile(t, "tailor.yaml", fmt.Sprintf("listen: %q\nlisten_tls: %q\norigin: %q\nadmin: { listen: %q }\ntls: { cert_file: %q, key_file: %q }\n",
@@ -362,7 +291,7 @@ func TestTLSListenerDrainsOnShutdown(t *testing.T) {
 
 	slow := make(chan string, 1)
 	go func() {
-		body, _, err := servedSerial(tlsClient(ca.pool), "https://"+tlsAddr+"/")
+		body, _, err := servedSerial(tlsClient(ca.Pool), "https://"+tlsAddr+"/")
 		if err != nil {
 			body = err.Error()
 		}
@@ -389,15 +318,15 @@ func TestTLSListenerDrainsOnShutdown(t *testing.T) {
 // included, and the origin is told the visitor came over https.
 func TestWebSocketOverTLSListener(t *testing.T) {
 	origin := startWSEchoOrigin(t, "")
-	ca := newTestCA(t)
-	certPEM, keyPEM := ca.issue(t, 1, time.Hour)
+	ca := testkit.NewCA(t)
+	certPEM, keyPEM := ca.Issue(t, 1, time.Hour)
 	certFile, keyFile := writeFile(t, "tls.crt", string(certPEM)), writeFile(t, "tls.key", string(keyPEM))
 	tlsAddr := freeAddr(t)
 	startServe(t, origin.URL, fmt.Sprintf("listen_tls: %q\ntls: { cert_file: %q, key_file: %q }\n", tlsAddr, certFile, keyFile))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, "wss://"+tlsAddr+"/echo", &websocket.DialOptions{HTTPClient: tlsClient(ca.pool)})
+	c, _, err := websocket.Dial(ctx, "wss://"+tlsAddr+"/echo", &websocket.DialOptions{HTTPClient: tlsClient(ca.Pool)})
 	if err != nil {
 		t.Fatalf("dial wss through tailor: %v", err)
 	}
