@@ -24,6 +24,7 @@ import (
 	"github.com/tailor-edge/tailor/identity"
 	"github.com/tailor-edge/tailor/internal/flush"
 	"github.com/tailor-edge/tailor/internal/listen"
+	"github.com/tailor-edge/tailor/internal/splice"
 	"github.com/tailor-edge/tailor/rules"
 	natsync "github.com/tailor-edge/tailor/sync"
 )
@@ -91,7 +92,7 @@ type Proxy struct {
 
 	now func() time.Time
 
-	spliced splices // upgraded connections open now (upgrade.go)
+	spliced splice.Set // upgraded connections open now (upgrade.go)
 }
 
 // New builds a Proxy from a validated config and loads its rules; an
@@ -259,7 +260,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.ready.Store(false)
 	err := p.server.ShutdownWithContext(ctx)
 	// Once ctx has ended they are still closed, just not waited for.
-	if serr := p.spliced.closeAll(ctx); err == nil {
+	if serr := p.spliced.CloseAll(ctx); err == nil {
 		err = serr
 	}
 	return err

@@ -9,12 +9,10 @@ import (
 	"io"
 	"iter"
 	"net"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tailor-edge/tailor/internal/listen"
+	"github.com/tailor-edge/tailor/internal/splice"
 	"github.com/valyala/fasthttp"
 )
 
@@ -39,16 +37,11 @@ const (
 
 // Why a spliced pair ended, labelling tailor_upgraded_closes_total.
 const (
-	closedByVisitor  = "visitor"  // the visitor closed, or its connection failed
-	closedByOrigin   = "origin"   // the origin closed, or its connection failed
-	closedIdle       = "idle"     // no byte either way for timeouts.idle, or a side stopped reading that long
-	closedByShutdown = "shutdown" // tailor stopped
+	closedByVisitor  = splice.ByVisitor
+	closedByOrigin   = splice.ByOrigin
+	closedIdle       = splice.Idle
+	closedByShutdown = splice.ByShutdown
 )
-
-// spliceBufferSize is each direction's copy buffer: a 1 MiB WebSocket
-// message crosses in 32 reads, and 10,000 quiet sockets hold 640 MB of
-// buffers less than they would at 64 KiB.
-const spliceBufferSize = 32 << 10
 
 // upgradeProtocols returns the protocols a request asks to switch to
 // (its Upgrade header), or nil when tailor handles it as an ordinary
@@ -310,222 +303,11 @@ func appendHeaderLine(dst, name, value []byte) []byte {
 }
 
 // splice relays head to the visitor, then copies bytes both ways between
-// the visitor's hijacked connection and the origin's until both
-// directions have ended. A direction that reaches end of file half-closes
-// its destination, so that the other can finish (a WebSocket's closing
-// handshake, RFC 6455 section 7.1.1); an error, the pair's idle limit or
-// Shutdown ends both at once.
+// the visitor's hijacked connection and the origin's (splice.Set.Run),
+// counting them and why the pair ended.
 func (p *Proxy) splice(visitor, origin net.Conn, head []byte) {
-	s := &spliced{visitor: visitor, origin: origin, idle: p.cfg.Timeouts.Idle}
-	defer origin.Close() // fasthttp closes the visitor's when this returns
-	if !p.spliced.add(s) {
-		s.end(closedByShutdown)
-		p.m.upgradeClosed(closedByShutdown)
-		return
-	}
-	defer p.spliced.remove(s)
 	p.m.upgradedConns.Inc()
-	defer p.m.upgradedConns.Dec()
-
-	s.touch()
-	if _, err := visitor.Write(head); err != nil {
-		s.end(closedByVisitor)
-	} else {
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			s.pipe(origin, visitor, p.m.upgradedBytes[0], closedByVisitor, closedByOrigin)
-		}()
-		s.pipe(visitor, origin, p.m.upgradedBytes[1], closedByOrigin, closedByVisitor)
-		<-done
-	}
-	p.m.upgradeClosed(s.reason())
-}
-
-// spliced is a visitor's connection spliced to the origin's.
-type spliced struct {
-	visitor, origin net.Conn
-	idle            time.Duration
-	last            atomic.Int64 // when a byte last moved, either way (Unix nanoseconds)
-
-	mu     sync.Mutex
-	why    string // the first reason a direction ended
-	closed bool   // both connections are closed
-}
-
-func (s *spliced) touch() { s.last.Store(time.Now().UnixNano()) }
-
-// pipe copies src to dst until src ends. srcSide and dstSide name the
-// side to blame when reading src or writing dst fails.
-func (s *spliced) pipe(dst, src net.Conn, n prometheus.Counter, srcSide, dstSide string) {
-	buf := make([]byte, spliceBufferSize)
-	for {
-		nr, rerr := src.Read(buf)
-		if nr > 0 {
-			s.touch()
-			nw, werr := dst.Write(buf[:nr])
-			n.Add(float64(nw))
-			if werr != nil {
-				s.end(failedSide(werr, dstSide))
-				return
-			}
-			s.touch()
-		}
-		switch {
-		case rerr == nil:
-		case errors.Is(rerr, io.EOF):
-			// A clean end of one direction: pass it on, let the other
-			// direction finish.
-			if s.halfClose(dst, srcSide) {
-				return
-			}
-			s.end(srcSide)
-			return
-		case isTimeout(rerr) && !s.isClosed():
-			// This direction was quiet for its read timeout; the pair is
-			// idle only if the other was quiet as well.
-			if left := s.idle - time.Duration(time.Now().UnixNano()-s.last.Load()); left > 0 {
-				src.SetReadDeadline(time.Now().Add(left))
-				continue
-			}
-			s.end(closedIdle)
-			return
-		default:
-			s.end(failedSide(rerr, srcSide))
-			return
-		}
-	}
-}
-
-// failedSide is the reason a read or write error ends the pair: idle for
-// a timeout (a side that stopped reading, or silence), else the side.
-func failedSide(err error, side string) string {
-	if isTimeout(err) {
-		return closedIdle
-	}
-	return side
-}
-
-// halfClose shuts down the writing side of dst after its peer ended
-// cleanly, and records why if it is the first direction to end. It
-// reports false when dst cannot be half-closed.
-func (s *spliced) halfClose(dst net.Conn, why string) bool {
-	if closeWrite(dst) != nil {
-		return false
-	}
-	s.mu.Lock()
-	if s.why == "" {
-		s.why = why
-	}
-	s.mu.Unlock()
-	return true
-}
-
-// end closes both connections, which ends both directions, and records
-// why unless a reason came first.
-func (s *spliced) end(why string) {
-	s.mu.Lock()
-	if s.why == "" {
-		s.why = why
-	}
-	closed := s.closed
-	s.closed = true
-	s.mu.Unlock()
-	if !closed {
-		underlying(s.visitor).Close()
-		s.origin.Close()
-	}
-}
-
-func (s *spliced) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
-}
-
-func (s *spliced) reason() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.why
-}
-
-// underlying returns the connection under fasthttp's hijacked one, whose
-// Close does nothing (fasthttp closes the connection when the hijack
-// handler returns; closing it before that is how a direction blocked in a
-// read is ended). Closing twice is harmless.
-func underlying(c net.Conn) net.Conn {
-	if u, ok := c.(interface{ UnsafeConn() net.Conn }); ok {
-		return u.UnsafeConn()
-	}
-	return c
-}
-
-// closeWrite half-closes c: a FIN on TCP, close_notify on TLS.
-func closeWrite(c net.Conn) error {
-	for {
-		switch x := c.(type) {
-		case interface{ CloseWrite() error }:
-			return x.CloseWrite()
-		case interface{ UnsafeConn() net.Conn }:
-			c = x.UnsafeConn()
-		case *listen.Conn:
-			c = x.Conn
-		default:
-			return errors.ErrUnsupported
-		}
-	}
-}
-
-// splices holds the spliced pairs open now, so that Shutdown can end
-// them: fasthttp forgets a connection once it is hijacked.
-type splices struct {
-	mu     sync.Mutex
-	open   map[*spliced]struct{}
-	closed bool
-	wg     sync.WaitGroup
-}
-
-// add records s, or reports false once closeAll has run.
-func (ss *splices) add(s *spliced) bool {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	if ss.closed {
-		return false
-	}
-	if ss.open == nil {
-		ss.open = make(map[*spliced]struct{})
-	}
-	ss.open[s] = struct{}{}
-	ss.wg.Add(1)
-	return true
-}
-
-func (ss *splices) remove(s *spliced) {
-	ss.mu.Lock()
-	delete(ss.open, s)
-	ss.mu.Unlock()
-	ss.wg.Done()
-}
-
-// closeAll ends every spliced pair, and any spliced later, and waits
-// until their goroutines are done or ctx ends.
-func (ss *splices) closeAll(ctx context.Context) error {
-	ss.mu.Lock()
-	ss.closed = true
-	open := make([]*spliced, 0, len(ss.open))
-	for s := range ss.open {
-		open = append(open, s)
-	}
-	ss.mu.Unlock()
-	for _, s := range open {
-		s.end(closedByShutdown)
-	}
-	done := make(chan struct{})
-	go func() { ss.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	why := p.spliced.Run(visitor, origin, head, p.cfg.Timeouts.Idle, p.m.upgradedBytes[0], p.m.upgradedBytes[1])
+	p.m.upgradedConns.Dec()
+	p.m.upgradeClosed(why)
 }

@@ -62,6 +62,10 @@ const (
 	connEvicted
 )
 
+// NetConn returns the connection c wraps (as tls.Conn's does), for a
+// half-close.
+func (c *Conn) NetConn() net.Conn { return c.Conn }
+
 func slack(timeout time.Duration) time.Duration {
 	return min(timeout/8, time.Second)
 }
