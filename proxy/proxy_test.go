@@ -46,6 +46,12 @@ func startProxy(t *testing.T, origin string, edit func(*config.Config, *Options)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	return serveTest(t, p)
+}
+
+// serveTest serves p on a loopback port until the test ends.
+func serveTest(t *testing.T, p *Proxy) *testProxy {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

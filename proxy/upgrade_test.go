@@ -336,22 +336,11 @@ func TestWebSocketToAnHTTPSOrigin(t *testing.T) {
 	roots := x509.NewCertPool()
 	roots.AddCert(origin.Certificate())
 	p.origin.TLSConfig.RootCAs = roots // the test origin's certificate is its own
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- p.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		p.Shutdown(ctx)
-		<-done
-	})
+	tp := serveTest(t, p)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, "ws://"+ln.Addr().String()+"/", nil)
+	c, _, err := websocket.Dial(ctx, "ws://"+tp.addr+"/", nil)
 	if err != nil {
 		t.Fatalf("dial through tailor: %v", err)
 	}
