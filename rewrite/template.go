@@ -405,6 +405,26 @@ func attached(n, doc *html.Node) bool {
 	return n == doc
 }
 
+// closedByCurrentNode reports whether e was closed by a start tag that
+// pops only the current node: a heading by a heading, an option or
+// optgroup by an option or optgroup (in body, where text reconstructs
+// active formatting elements).
+func closedByCurrentNode(e *htmltree.Elem) bool {
+	if html.TokenType(e.PopType) != html.StartTagToken || e.Node.Namespace != "" {
+		return false
+	}
+	switch e.Node.DataAtom {
+	case atom.H1, atom.H2, atom.H3, atom.H4, atom.H5, atom.H6:
+		switch e.PopAtom {
+		case atom.H1, atom.H2, atom.H3, atom.H4, atom.H5, atom.H6:
+			return true
+		}
+	case atom.Option, atom.Optgroup:
+		return e.PopAtom == atom.Option || e.PopAtom == atom.Optgroup
+	}
+	return false
+}
+
 // groups locate, in the tree's Pops, the first element of the groups whose
 // end tags Render may write for a span: the group closed with it, and the
 // group its start tag closed; -1 for none.
@@ -423,6 +443,14 @@ func (c *compiler) span(e *htmltree.Elem) (s span, g groups, why skip) {
 		return span{}, noGroups, leaks
 	}
 	if e.Taint != 0 && !(e.Taint == htmltree.SetsMode && c.lastInTemplate(e)) {
+		return span{}, noGroups, tainted
+	}
+	if e.Flags&htmltree.Reconstructs != 0 && closedByCurrentNode(e) {
+		// A start tag closed e only because e was the current node (<h2>
+		// after an open <h1>, <option> after <option>), and formatting
+		// elements closed before e wait to be re-opened: content written
+		// into e (text) would re-open them in it, they would then be the
+		// current node, and e would go on past its end.
 		return span{}, noGroups, tainted
 	}
 	t, b := c.t, c.base

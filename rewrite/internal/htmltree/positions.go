@@ -30,6 +30,11 @@ const (
 	// its name: a change to its attributes may change which of them the
 	// list of active formatting elements keeps, and so the tree.
 	ArkCompared
+	// Reconstructs marks an element made while the list of active
+	// formatting elements held entries not on the stack of open elements:
+	// text (and some tags) inside it would make the parser re-open them
+	// there.
+	Reconstructs
 )
 
 // Taints say why an element's tree content is not the source bytes between
@@ -272,6 +277,9 @@ func (p *parser) newRecord(n *html.Node) int32 {
 		Node: n, Start: -1, StartEnd: -1, End: -1, EndEnd: -1,
 		Created: p.tokStart, PopIdx: -1, Origin: -1, Parent: parent,
 	})
+	if top := p.afe.top(); top != nil && top.Type != scopeMarkerNode && p.oe.index(top) == -1 {
+		p.recs[ri].Flags |= Reconstructs // as reconstructActiveFormattingElements tests
+	}
 	if p.cloneOf != nil {
 		origin, ok := p.fmtRec[p.cloneOf]
 		if !ok {
