@@ -52,14 +52,7 @@ func Readout(ctx context.Context, r EventReader, stream string, set *rules.Set, 
 	var experiments []report.Experiment
 	var goals []string
 	if set != nil {
-		for _, x := range set.Experiments() {
-			rx := report.Experiment{ID: x.ID, Holdout: x.Holdout}
-			for _, v := range x.Variants {
-				rx.Variants = append(rx.Variants, report.Variant{Name: v.Name, Weight: v.Weight})
-			}
-			experiments = append(experiments, rx)
-		}
-		goals = set.Goals()
+		experiments, goals = set.Experiments(), set.Goals()
 	}
 	b := report.New(experiments, goals)
 	res := &ReadoutResult{}

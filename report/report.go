@@ -14,6 +14,8 @@ import (
 
 	"gonum.org/v1/gonum/stat"
 	"gonum.org/v1/gonum/stat/distuv"
+
+	"github.com/tailor-edge/tailor/rules"
 )
 
 // Event types the readout uses; others are counted and skipped.
@@ -55,22 +57,12 @@ type Event struct {
 	Variant     string
 }
 
-// Experiment is an experiment as configured: the weights the SRM check
-// expects.
-type Experiment struct {
-	ID string
-	// Holdout is the percentage held out.
-	Holdout float64
-	// Variants, in rule order, with weights adding up to 100 of the
-	// visitors outside the holdout.
-	Variants []Variant
-}
+// Experiment is an experiment as the rules configure it: the weights the
+// SRM check expects. It is the rules' own type, not a copy.
+type Experiment = rules.Experiment
 
 // Variant is one configured arm.
-type Variant struct {
-	Name   string
-	Weight float64
-}
+type Variant = rules.Variant
 
 // Report is the readout, as `tailor report --json` prints it.
 type Report struct {

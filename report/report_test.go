@@ -12,7 +12,7 @@ var t0 = time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
 
 func at(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
 
-var heroTest = Experiment{ID: "hero", Holdout: 10, Variants: []Variant{{"a", 50}, {"b", 50}}}
+var heroTest = Experiment{ID: "hero", Holdout: 10, Variants: []Variant{{Name: "a", Weight: 50}, {Name: "b", Weight: 50}}}
 
 func TestReadoutCountsDistinctVisitorsAndExposureBeforeConversion(t *testing.T) {
 	b := New([]Experiment{heroTest}, []string{"purchase", "subscribe"})
