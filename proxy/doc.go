@@ -51,8 +51,8 @@
 // page view (identify, in identity.go), counts what it says in
 // tailor_visitors_total and tailor_jwt_rejected_total, and keeps what is
 // about the request rather than the visitor: the privacy signals
-// (tracking), the journey and interests the state cookie carries
-// (journey.go, interests.go) and the events (events.go).
+// (tracking), reading the state cookie for the journey (journey.go; what a
+// page view means is package journey's, pure) and the events (events.go).
 //
 // The admin listener (health, readiness, metrics, the profiles API and
 // the console) is package admin, which imports this one; proxy offers it

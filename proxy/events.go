@@ -1,12 +1,9 @@
 package proxy
 
 import (
-	"slices"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
-	"github.com/tailor-edge/tailor/identity"
 	"github.com/tailor-edge/tailor/internal/listen"
 	"github.com/tailor-edge/tailor/rules"
 	natsync "github.com/tailor-edge/tailor/sync"
@@ -117,7 +114,7 @@ func (p *Proxy) report(ctx *fasthttp.RequestCtx, v *visit, dec *rules.Decision, 
 	if base.Segments == nil {
 		base.Segments = []string{}
 	}
-	if view.identify {
+	if view.Identify {
 		e := base
 		e.Type, e.ProfileID = natsync.EventIdentify, v.id.Subject
 		p.publish(&e)
@@ -125,42 +122,24 @@ func (p *Proxy) report(ctx *fasthttp.RequestCtx, v *visit, dec *rules.Decision, 
 	e := base
 	e.Type = natsync.EventPageview
 	p.publish(&e)
-	if view.stageTo != "" {
+	if view.StageTo != "" {
 		e := base
-		e.Type, e.StageFrom, e.StageTo = natsync.EventStage, view.stageFrom, view.stageTo
+		e.Type, e.StageFrom, e.StageTo = natsync.EventStage, view.StageFrom, view.StageTo
 		p.publish(&e)
 	}
-	if view.goal != "" {
+	if view.Goal != "" {
 		e := base
-		e.Type, e.Goal, e.Value = natsync.EventGoal, view.goal, view.value
+		e.Type, e.Goal, e.Value = natsync.EventGoal, view.Goal, view.Value
 		p.publish(&e)
 	}
 	for _, x := range dec.Exposures {
-		if !shown && x.Variant != rules.HoldoutVariant || !view.expose(x) {
+		if !shown && x.Variant != rules.HoldoutVariant || !view.Expose(x) {
 			continue
 		}
 		e := base
 		e.Type, e.Experiment, e.Variant = natsync.EventExposure, x.Experiment, x.Variant
 		p.publish(&e)
 	}
-}
-
-// expose records the exposure in the visitor's state and reports whether
-// it is new in this visit.
-func (view *pageView) expose(x rules.Exposure) bool {
-	h := identity.ExposureHash(x.Experiment, x.Variant)
-	if slices.Contains(view.state.Exposed, h) {
-		return false
-	}
-	exposed := view.state.Exposed
-	if len(exposed) >= identity.MaxExposed {
-		exposed = exposed[1:]
-	}
-	// Clipped, append copies: the list read from the cookie stays as it
-	// was.
-	view.state.Exposed = append(slices.Clip(exposed), h)
-	view.changed = true
-	return true
 }
 
 func (p *Proxy) publish(e *natsync.Event) {

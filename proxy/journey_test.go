@@ -13,6 +13,7 @@ import (
 
 	"github.com/tailor-edge/tailor/config"
 	"github.com/tailor-edge/tailor/identity"
+	"github.com/tailor-edge/tailor/journey"
 )
 
 // journeyRules move visitors along a journey and show, on the home page,
@@ -416,7 +417,7 @@ func TestCutQueryParamKeepsEveryOtherByte(t *testing.T) {
 func TestInterestsKeepTheStrongest(t *testing.T) {
 	var scores []identity.InterestScore
 	for i := range 12 {
-		scores = addInterests(scores, map[string]float64{fmt.Sprintf("tag%02d", i): float64(i + 1)})
+		scores = journey.AddInterests(scores, map[string]float64{fmt.Sprintf("tag%02d", i): float64(i + 1)})
 	}
 	if len(scores) != identity.MaxInterests || scores[0] != (identity.InterestScore{Tag: "tag11", Score: 12}) || scores[identity.MaxInterests-1] != (identity.InterestScore{Tag: "tag04", Score: 5}) {
 		t.Errorf("after 12 tags: %v; want the 8 strongest, strongest first", scores)

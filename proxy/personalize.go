@@ -13,6 +13,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/tailor-edge/tailor/internal/coding"
+	"github.com/tailor-edge/tailor/journey"
 	"github.com/tailor-edge/tailor/rewrite"
 	"github.com/tailor-edge/tailor/rules"
 )
@@ -146,7 +147,7 @@ func (p *Proxy) decide(ctx *fasthttp.RequestCtx, st *ruleState, page *rules.Page
 		case v.view != nil:
 			// A HEAD is decided as its GET would be, but is no page
 			// view: the visitor's journey state is not written.
-			v.view.changed = false
+			v.view.Changed = false
 		}
 	}
 	dec = st.set.Decide(page, visitor, request)
@@ -163,7 +164,7 @@ func (p *Proxy) decide(ctx *fasthttp.RequestCtx, st *ruleState, page *rules.Page
 // request's country headers count.
 func (p *Proxy) evaluate(set *rules.Set, req *fasthttp.Request, v *visit, now time.Time, trusted bool) (*rules.Visitor, *rules.Request) {
 	profile := p.await(v)
-	p.track(set, req, v, profile, journeyStep(set, string(req.URI().Path())), now)
+	p.track(set, req, v, profile, journey.StepOf(set, string(req.URI().Path())), now)
 	return visitorOf(req, &v.id, profile, v.view, now, trusted)
 }
 

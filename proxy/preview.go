@@ -8,6 +8,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/tailor-edge/tailor/identity"
+	"github.com/tailor-edge/tailor/journey"
 	"github.com/tailor-edge/tailor/rules"
 )
 
@@ -99,7 +100,7 @@ func previewVisitor(set *rules.Set, v *rules.Visitor, c *identity.PreviewClaims)
 	for tag, score := range c.Interests {
 		edge = append(edge, identity.InterestScore{Tag: tag, Score: score})
 	}
-	v.Interests, v.TopInterest, v.Persona = visitorInterests(set, edge, nil)
+	v.Interests, v.TopInterest, v.Persona = journey.Interests(set, edge, nil)
 	if c.Persona != "" {
 		v.Persona = c.Persona
 	}

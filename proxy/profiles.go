@@ -9,6 +9,7 @@ import (
 
 	"github.com/tailor-edge/tailor/cache"
 	"github.com/tailor-edge/tailor/identity"
+	"github.com/tailor-edge/tailor/journey"
 	natsync "github.com/tailor-edge/tailor/sync"
 )
 
@@ -43,7 +44,7 @@ type visit struct {
 	tracked bool
 	// view is what this page view did to the visitor's journey; nil
 	// until track runs, and for requests that are not page views.
-	view *pageView
+	view *journey.View
 	// preview, when not nil, is the visitor a preview link names; id
 	// and profile are then unused.
 	preview *identity.PreviewClaims
@@ -171,8 +172,8 @@ func (p *Proxy) setVisitorCookies(h *fasthttp.ResponseHeader, v *visit) {
 		h.Add(fasthttp.HeaderSetCookie, v.id.SetCookie)
 		set = true
 	}
-	if view := v.view; view != nil && view.changed && v.tracked {
-		h.Add(fasthttp.HeaderSetCookie, p.signer.SetStateCookie(v.id.AnonymousID, &view.state))
+	if view := v.view; view != nil && view.Changed && v.tracked {
+		h.Add(fasthttp.HeaderSetCookie, p.signer.SetStateCookie(v.id.AnonymousID, &view.State))
 		set = true
 	}
 	if set {

@@ -25,6 +25,7 @@ import (
 	"github.com/tailor-edge/tailor/internal/flush"
 	"github.com/tailor-edge/tailor/internal/listen"
 	"github.com/tailor-edge/tailor/internal/splice"
+	"github.com/tailor-edge/tailor/journey"
 	"github.com/tailor-edge/tailor/rules"
 	natsync "github.com/tailor-edge/tailor/sync"
 )
@@ -397,7 +398,7 @@ func (p *Proxy) pageView(ctx *fasthttp.RequestCtx, st *ruleState, v *visit) {
 		}
 	}()
 	now := p.now()
-	step := journeyStep(st.set, string(ctx.Path()))
+	step := journey.StepOf(st.set, string(ctx.Path()))
 	var profile *cache.Profile
 	if step.Stage != "" || p.events != nil && v.tracked {
 		profile = p.peek(v, step.Stage != "")

@@ -9,6 +9,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/tailor-edge/tailor/cache"
+	"github.com/tailor-edge/tailor/journey"
 	"github.com/tailor-edge/tailor/rules"
 )
 
@@ -23,7 +24,7 @@ var countryHeaders = []string{"CF-IPCountry", "CloudFront-Viewer-Country", "X-Co
 // (nil: a first page view, as explain sees it) and the request. The
 // request's country is read from its headers only when trusted (the
 // client is a trusted proxy, or an operator's explain).
-func visitorOf(req *fasthttp.Request, id *visitorIdentity, profile *cache.Profile, view *pageView, now time.Time, trusted bool) (*rules.Visitor, *rules.Request) {
+func visitorOf(req *fasthttp.Request, id *visitorIdentity, profile *cache.Profile, view *journey.View, now time.Time, trusted bool) (*rules.Visitor, *rules.Request) {
 	v := &rules.Visitor{NewVisitor: true, Visits: 1}
 	if id != nil {
 		v.ID, v.Known = id.Key(), id.Known()
@@ -36,9 +37,9 @@ func visitorOf(req *fasthttp.Request, id *visitorIdentity, profile *cache.Profil
 		v.Traits, v.Scores = profile.TraitMap(), profile.ScoreMap()
 	}
 	if view != nil {
-		v.Visits, v.NewVisitor = view.state.Visits, view.state.Visits <= 1
-		v.Engagement, v.Stage = view.state.Engagement, view.stage
-		v.Interests, v.TopInterest, v.Persona = view.interests, view.topInterest, view.persona
+		v.Visits, v.NewVisitor = view.State.Visits, view.State.Visits <= 1
+		v.Engagement, v.Stage = view.State.Engagement, view.Stage
+		v.Interests, v.TopInterest, v.Persona = view.Interests, view.TopInterest, view.Persona
 	}
 	if id != nil && len(id.TokenSegments) > 0 {
 		v.Segments = mergeSegments(v.Segments, id.TokenSegments)

@@ -1,4 +1,4 @@
-package proxy
+package journey
 
 import (
 	"math"
@@ -17,9 +17,9 @@ import (
 // identity.MaxInterests are kept, so the cookie stays small however long
 // the visitor browses.
 
-// decayed returns scores, last updated at the Unix second at, as they are
+// Decayed returns scores, last updated at the Unix second at, as they are
 // worth at now: halved every halfLife (no decay without one).
-func decayed(scores []identity.InterestScore, at, now int64, halfLife time.Duration) []identity.InterestScore {
+func Decayed(scores []identity.InterestScore, at, now int64, halfLife time.Duration) []identity.InterestScore {
 	if len(scores) == 0 || halfLife <= 0 || now <= at {
 		return scores
 	}
@@ -33,10 +33,10 @@ func decayed(scores []identity.InterestScore, at, now int64, halfLife time.Durat
 	return out
 }
 
-// addInterests returns scores plus adds, the strongest
+// AddInterests returns scores plus adds, the strongest
 // identity.MaxInterests of them, strongest first (ties by tag, so that the
 // cookie is the same for the same scores).
-func addInterests(scores []identity.InterestScore, adds map[string]float64) []identity.InterestScore {
+func AddInterests(scores []identity.InterestScore, adds map[string]float64) []identity.InterestScore {
 	out := slices.Clone(scores)
 	for tag, v := range adds {
 		if i := slices.IndexFunc(out, func(s identity.InterestScore) bool { return s.Tag == tag }); i >= 0 {
@@ -67,11 +67,11 @@ func sortInterests(s []identity.InterestScore) {
 	})
 }
 
-// visitorInterests returns the interests the rules see: the edge's scores
+// Interests returns the interests the rules see: the edge's scores
 // plus, for a visitor with a profile, the profile's scores of interest
 // tags (SPEC: "merged with the profile's scores"); with the top one and
 // the nearest persona. nil when there are none.
-func visitorInterests(set *rules.Set, edge []identity.InterestScore, profile *cache.Profile) (scores map[string]float64, top, persona string) {
+func Interests(set *rules.Set, edge []identity.InterestScore, profile *cache.Profile) (scores map[string]float64, top, persona string) {
 	n := len(edge)
 	if profile != nil {
 		n += len(profile.Scores)
