@@ -43,7 +43,7 @@ func (p *Proxy) identify(req *fasthttp.Request, now time.Time, optOut bool) visi
 		if anon, ok := p.signer.Verify(v); ok {
 			id.AnonymousID = anon
 		} else {
-			p.m.identity.WithLabelValues(identityForged).Inc()
+			p.m.identityCount[identityForged].Inc()
 		}
 	}
 	if id.AnonymousID == "" {
@@ -52,7 +52,7 @@ func (p *Proxy) identify(req *fasthttp.Request, now time.Time, optOut bool) visi
 		if !optOut {
 			id.SetCookie = p.signer.SetCookie(value)
 		}
-		p.m.identity.WithLabelValues(identityNew).Inc()
+		p.m.identityCount[identityNew].Inc()
 	}
 	if p.jwt != nil {
 		if tok := p.jwt.Token(req); len(tok) > 0 {
@@ -61,7 +61,7 @@ func (p *Proxy) identify(req *fasthttp.Request, now time.Time, optOut bool) visi
 				p.m.jwtRejected.WithLabelValues(reason).Inc()
 			} else {
 				id.Subject, id.TokenSegments = claims.Subject, claims.Segments
-				p.m.identity.WithLabelValues(identityKnown).Inc()
+				p.m.identityCount[identityKnown].Inc()
 			}
 		}
 	}

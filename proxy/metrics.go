@@ -12,8 +12,8 @@ import (
 // class, latency, load, bytes, and every way a request can fail.
 // Counters with fixed labels are resolved once here, and a rule's hit
 // counter on its first hit, so the request path mostly does atomic adds
-// (the identity, lookup, case and rejection counters still resolve their
-// labels per call).
+// (the map-case, JWT-rejection and request-rejection counters still
+// resolve their labels per call; they count the rarer events).
 type metrics struct {
 	requests      [6]prometheus.Counter // by status class; [0] for anything outside 1xx-5xx
 	duration      prometheus.Histogram

@@ -32,6 +32,11 @@ type identityMetrics struct {
 	jwtRejected *prometheus.CounterVec
 	lookups     *prometheus.CounterVec
 	lookupTime  prometheus.Histogram
+	// identityCount and lookupCount hold the counters of every label,
+	// resolved once: the request path reads them from a map instead of
+	// hashing the label into the vector on each page view.
+	identityCount map[string]prometheus.Counter
+	lookupCount   map[string]prometheus.Counter
 }
 
 func (m *metrics) registerIdentity(reg prometheus.Registerer) {
@@ -52,14 +57,16 @@ func (m *metrics) registerIdentity(reg prometheus.Registerer) {
 		Help:    "Time a request waited for the central store on a profile cache miss.",
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1},
 	})
+	m.identityCount = map[string]prometheus.Counter{}
 	for _, k := range []string{identityNew, identityForged, identityKnown} {
-		m.identity.WithLabelValues(k)
+		m.identityCount[k] = m.identity.WithLabelValues(k)
 	}
 	for _, r := range identity.RejectReasons() {
 		m.jwtRejected.WithLabelValues(r)
 	}
+	m.lookupCount = map[string]prometheus.Counter{}
 	for _, r := range []string{lookupHit, lookupMissing, lookupFetched, lookupNotFound, lookupTimeout, lookupError, lookupDisabled} {
-		m.lookups.WithLabelValues(r)
+		m.lookupCount[r] = m.lookups.WithLabelValues(r)
 	}
 	reg.MustRegister(m.identity, m.jwtRejected, m.lookups, m.lookupTime)
 }

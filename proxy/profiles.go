@@ -69,14 +69,14 @@ func (p *Proxy) lookup(v *visit, start time.Time) {
 	if prof, ok := p.profiles.Get(key); ok {
 		v.profile = prof
 		if prof == nil {
-			p.m.lookups.WithLabelValues(lookupMissing).Inc()
+			p.m.lookupCount[lookupMissing].Inc()
 		} else {
-			p.m.lookups.WithLabelValues(lookupHit).Inc()
+			p.m.lookupCount[lookupHit].Inc()
 		}
 		return
 	}
 	if p.source == nil {
-		p.m.lookups.WithLabelValues(lookupDisabled).Inc()
+		p.m.lookupCount[lookupDisabled].Inc()
 		return
 	}
 	v.deadline = start.Add(p.cfg.Profiles.MissBudget)
@@ -104,7 +104,7 @@ func (p *Proxy) await(v *visit) *cache.Profile {
 	default:
 		wait := time.Until(v.deadline)
 		if wait <= 0 {
-			p.m.lookups.WithLabelValues(lookupTimeout).Inc()
+			p.m.lookupCount[lookupTimeout].Inc()
 			return nil
 		}
 		t := time.NewTimer(wait)
@@ -112,7 +112,7 @@ func (p *Proxy) await(v *visit) *cache.Profile {
 		case r = <-ch:
 			t.Stop()
 		case <-t.C:
-			p.m.lookups.WithLabelValues(lookupTimeout).Inc()
+			p.m.lookupCount[lookupTimeout].Inc()
 			p.m.lookupTime.Observe(time.Since(waitStart).Seconds())
 			return nil
 		}
@@ -123,11 +123,11 @@ func (p *Proxy) await(v *visit) *cache.Profile {
 		if !errors.Is(r.Err, context.DeadlineExceeded) {
 			p.log.Debug("fetch profile", "err", r.Err)
 		}
-		p.m.lookups.WithLabelValues(lookupError).Inc()
+		p.m.lookupCount[lookupError].Inc()
 	case r.Profile == nil:
-		p.m.lookups.WithLabelValues(lookupNotFound).Inc()
+		p.m.lookupCount[lookupNotFound].Inc()
 	default:
-		p.m.lookups.WithLabelValues(lookupFetched).Inc()
+		p.m.lookupCount[lookupFetched].Inc()
 	}
 	v.profile, v.unsure = r.Profile, r.Err != nil
 	return r.Profile
