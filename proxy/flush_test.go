@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tailor-edge/tailor/internal/testkit"
 )
 
 func TestSlowDownloadFirstByteIsFlushed(t *testing.T) {
@@ -136,7 +138,7 @@ func TestPersonalizedPageStreamsBeforeItsFirstChange(t *testing.T) {
 
 	// The first request compiles the page; the cache predicts the next.
 	if _, body := get(t, p.url+"/"); string(body) != want {
-		t.Fatalf("first request: %s", differs(string(body), want))
+		t.Fatalf("first request: %s", testkit.Differs(string(body), want))
 	}
 	waiting := func() *http.Response {
 		req, err := http.NewRequest("GET", p.url+"/", nil)
@@ -164,7 +166,7 @@ func TestPersonalizedPageStreamsBeforeItsFirstChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	if body := string(got) + string(rest); body != want {
-		t.Fatalf("streamed page: %s", differs(body, want))
+		t.Fatalf("streamed page: %s", testkit.Differs(body, want))
 	}
 	if took > 2*time.Second {
 		t.Errorf("the page's first %d bytes took %v: held until the origin sent the rest", len(got), took)
@@ -188,7 +190,7 @@ func TestPersonalizedPageStreamsBeforeItsFirstChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	if body, origin := string(got)+string(rest), headOf()+late; body != origin {
-		t.Fatalf("conflicting page: %s", differs(body, origin))
+		t.Fatalf("conflicting page: %s", testkit.Differs(body, origin))
 	}
 	if n := counterValue(t, p.Registry(), "tailor_rewrites_total", "result", "conflict"); n != 1 {
 		t.Errorf("tailor_rewrites_total{result=conflict} = %v, want 1", n)
@@ -198,15 +200,6 @@ func TestPersonalizedPageStreamsBeforeItsFirstChange(t *testing.T) {
 	if !strings.Contains(string(body), "<p class=greeting>Hello &amp; welcome</p>") {
 		t.Errorf("after the conflict, the page is not personalized: %d bytes", len(body))
 	}
-}
-
-func differs(got, want string) string {
-	i := 0
-	for i < len(got) && i < len(want) && got[i] == want[i] {
-		i++
-	}
-	return fmt.Sprintf("%d bytes, want %d; they part at %d: %q vs %q", len(got), len(want), i,
-		got[i:min(len(got), i+60)], want[i:min(len(want), i+60)])
 }
 
 func TestNeverSeenPageStreamsBeforeItsFirstMatch(t *testing.T) {
@@ -274,7 +267,7 @@ func TestNeverSeenPageStreamsBeforeItsFirstMatch(t *testing.T) {
 				t.Fatal(err)
 			}
 			if body := string(got) + string(rest); body != want {
-				t.Fatalf("page: %s", differs(body, want))
+				t.Fatalf("page: %s", testkit.Differs(body, want))
 			}
 			if streamed := took < 500*time.Millisecond; streamed != tc.streams {
 				t.Errorf("first %d bytes after %v: streamed %v, want %v", len(got), took, streamed, tc.streams)

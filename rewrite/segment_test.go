@@ -2,11 +2,12 @@ package rewrite
 
 import (
 	"bytes"
-	"fmt"
 	"regexp"
 	"testing"
 
 	"github.com/andybalholm/cascadia"
+
+	"github.com/tailor-edge/tailor/internal/testkit"
 )
 
 // segmentAll rewrites page with a Segmenter as the proxy does: the page
@@ -106,7 +107,7 @@ func TestSegmenterRendersWhatRenderRenders(t *testing.T) {
 				case laterRootTag.Match(d.Data):
 					excused++
 				default:
-					t.Errorf("%s %q %v (%d cuts): segmented output differs: %s", d.Name, texts[si], edits[0].Op, n, differs(string(got), string(want)))
+					t.Errorf("%s %q %v (%d cuts): segmented output differs: %s", d.Name, texts[si], edits[0].Op, n, testkit.Differs(string(got), string(want)))
 				}
 			}
 		}
@@ -118,16 +119,6 @@ func TestSegmenterRendersWhatRenderRenders(t *testing.T) {
 	if cutPairs < pairs/10 || pageCuts < 20 {
 		t.Errorf("only %d of %d triples were cut at all, %d cuts in the large pages: the test does not exercise the Segmenter", cutPairs, pairs, pageCuts)
 	}
-}
-
-// differs describes where got and want part.
-func differs(got, want string) string {
-	i := 0
-	for i < len(got) && i < len(want) && got[i] == want[i] {
-		i++
-	}
-	return fmt.Sprintf("%d bytes, want %d; they part at %d: %q vs %q", len(got), len(want), i,
-		got[i:min(len(got), i+60)], want[i:min(len(want), i+60)])
 }
 
 // FuzzSegmenter: on any page, cut in pieces as often as safe points allow,
@@ -154,7 +145,7 @@ func FuzzSegmenter(f *testing.F) {
 			t.Fatalf("Segmenter: %v where Compile succeeds", err)
 		}
 		if !bytes.Equal(got, want) && !laterRootTag.Match(page) {
-			t.Fatalf("segmented output differs: %s\npage %q", differs(string(got), string(want)), page)
+			t.Fatalf("segmented output differs: %s\npage %q", testkit.Differs(string(got), string(want)), page)
 		}
 	})
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -114,12 +113,7 @@ func serveTailorAdmin(t *testing.T, originAddr, extra, rules string) (addr, admi
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	var stderr syncBuffer
-	go func() { done <- NewMain(io.Discard, &stderr).Run(ctx, []string{"serve", "--config", path}) }()
-	t.Cleanup(func() { cancel(); <-done })
-	waitReady(t, admin, 10*time.Second, stderr.String)
+	serveInBackground(t, path, admin)
 	return addr, admin
 }
 

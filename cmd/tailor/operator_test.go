@@ -32,14 +32,20 @@ import (
 )
 
 // serveInBackground runs "tailor serve" on the config at path until the
-// test ends, and returns its log once admin answers /readyz.
+// test ends (when it must exit 0), and returns its log once admin answers
+// /readyz.
 func serveInBackground(t *testing.T, path, admin string) *syncBuffer {
 	t.Helper()
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() { done <- NewMain(io.Discard, logs).Run(ctx, []string{"serve", "--config", path}) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		if code := <-done; code != exitOK {
+			t.Errorf("serve exit code = %d, want 0\n%s", code, logs.String())
+		}
+	})
 	waitReady(t, admin, 15*time.Second, logs.String)
 	return logs
 }

@@ -85,17 +85,7 @@ func startServe(t *testing.T, origin, extra string) (listen, admin string) {
 	t.Helper()
 	listen, admin = freeAddr(t), freeAddr(t)
 	path := writeFile(t, "tailor.yaml", fmt.Sprintf("listen: %q\norigin: %q\nadmin: { listen: %q }\n%s", listen, origin, admin, extra))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	var stderr syncBuffer
-	go func() { done <- NewMain(io.Discard, &stderr).Run(ctx, []string{"serve", "--config", path}) }()
-	t.Cleanup(func() {
-		cancel()
-		if code := <-done; code != exitOK {
-			t.Errorf("serve exit code = %d, want 0\n%s", code, stderr.String())
-		}
-	})
-	waitReady(t, admin, 5*time.Second, stderr.String)
+	serveInBackground(t, path, admin)
 	return listen, admin
 }
 

@@ -250,3 +250,13 @@ func (ca *CA) Issue(t testing.TB, serial int64, lifetime time.Duration) (certPEM
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})
 }
+
+// Differs describes where got and want part, for a failure message.
+func Differs(got, want string) string {
+	i := 0
+	for i < len(got) && i < len(want) && got[i] == want[i] {
+		i++
+	}
+	return fmt.Sprintf("%d bytes, want %d; they part at %d: %q vs %q", len(got), len(want), i,
+		got[i:min(len(got), i+60)], want[i:min(len(want), i+60)])
+}
