@@ -83,9 +83,9 @@ func (es Errors) Unwrap() []error {
 	return errs
 }
 
-// err returns es sorted by position as an error, or nil when it is empty;
+// Err returns es sorted by position as an error, or nil when it is empty;
 // never a nil Errors inside a non-nil error.
-func (es Errors) err() error {
+func (es Errors) Err() error {
 	if len(es) == 0 {
 		return nil
 	}

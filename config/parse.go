@@ -66,7 +66,7 @@ func parse(r io.Reader, name string, lookupEnv func(string) (string, bool)) (*Co
 			errs = append(errs, verr...)
 		}
 	}
-	if err := errs.err(); err != nil {
+	if err := errs.Err(); err != nil {
 		return nil, err
 	}
 	return cfg, nil

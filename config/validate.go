@@ -78,7 +78,7 @@ func (c *Config) Validate() error {
 	if s := c.Privacy.ConsentCookie; s != "" && !isToken(s) {
 		v.fail("privacy.consent_cookie", "%q is not a valid cookie name", s)
 	}
-	return v.errs.err()
+	return v.errs.Err()
 }
 
 // Upper bounds on durations. Beyond them a value is a typo (a unit

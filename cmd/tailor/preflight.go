@@ -1,9 +1,7 @@
 package main
 
 import (
-	"cmp"
 	"fmt"
-	"slices"
 
 	"github.com/tailor-edge/tailor/cache"
 	"github.com/tailor-edge/tailor/config"
@@ -52,21 +50,9 @@ func preflight(cfg *config.Config) error {
 			add(e)
 		}
 	}
-	if len(errs) == 0 {
-		return nil
-	}
 	// In file order, as the config's own problems are; those not at a
 	// place in the file last.
-	slices.SortStableFunc(errs, func(a, b *config.Error) int {
-		if (a.Line == 0) != (b.Line == 0) {
-			if a.Line == 0 {
-				return 1
-			}
-			return -1
-		}
-		return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Col, b.Col))
-	})
-	return errs
+	return errs.Err()
 }
 
 // checkMemory compares what the caches take when full with the memory
