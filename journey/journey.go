@@ -51,6 +51,7 @@ type View struct {
 	// Changed is true when the state differs from the visitor's cookie,
 	// which must then be sent again.
 	Changed bool
+	now     int64 // the view's time, Unix seconds
 }
 
 // Input is what a page view brings to the journey besides the state the
@@ -74,9 +75,9 @@ type Input struct {
 // goal and engagement value it reaches, their interests and persona, and
 // whether the state changed. It is pure: no cookie, no clock, no events.
 func Next(set *rules.Set, prev identity.State, ok bool, in Input) *View {
-	view := &View{}
-	st := prev
 	nowSec := in.Now.Unix()
+	view := &View{now: nowSec}
+	st := prev
 	skewed := ok && (st.LastSeen > nowSec+maxSkew || st.StageAt > nowSec+maxSkew)
 	if skewed {
 		// Written by an edge whose clock runs ahead: taken as seen now,
@@ -171,20 +172,47 @@ func orFirst(set *rules.Set, stage string) string {
 	return stage
 }
 
-// Expose records the exposure in the visitor's state and reports whether
-// it is new in this visit.
-func (view *View) Expose(x rules.Exposure) bool {
-	h := identity.ExposureHash(x.Experiment, x.Variant)
-	if slices.Contains(view.State.Exposed, h) {
-		return false
+// Outcome is what a page view leaves behind once the page's fate is
+// known: the state the visitor's next cookie carries and the exposures to
+// report. Conclude computes both from one view and one decision, so the
+// cookie and the events cannot disagree, whatever order they are sent in.
+type Outcome struct {
+	// State is the state for the visitor's next cookie.
+	State identity.State
+	// Send is true when the cookie must be sent: State differs from the
+	// one the visitor holds, or its last-seen time is stale.
+	Send bool
+	// Exposures are the experiments the visitor met for the first time
+	// in this visit, in the decision's order: each is reported once.
+	Exposures []rules.Exposure
+}
+
+// Conclude is the outcome of a view whose page went out. exposures are
+// the decision's (nil when nothing is reported: no event sink, an
+// opted-out visitor); shown is false when the page went out as the origin
+// sent it although rules fired (fail open), so the visitor saw no
+// variant and only holdouts count. Each new exposure is recorded in the
+// state, which keeps the last identity.MaxExposed of them. view is not
+// changed.
+func (view *View) Conclude(exposures []rules.Exposure, shown bool) Outcome {
+	out := Outcome{State: view.State, Send: view.Changed}
+	for _, x := range exposures {
+		if !shown && x.Variant != rules.HoldoutVariant {
+			continue
+		}
+		h := identity.ExposureHash(x.Experiment, x.Variant)
+		if slices.Contains(out.State.Exposed, h) {
+			continue
+		}
+		exposed := out.State.Exposed
+		if len(exposed) >= identity.MaxExposed {
+			exposed = exposed[1:]
+		}
+		// Clipped, append copies: the view's list stays as it was.
+		out.State.Exposed = append(slices.Clip(exposed), h)
+		out.State.LastSeen = view.now
+		out.Send = true
+		out.Exposures = append(out.Exposures, x)
 	}
-	exposed := view.State.Exposed
-	if len(exposed) >= identity.MaxExposed {
-		exposed = exposed[1:]
-	}
-	// Clipped, append copies: the list read from the cookie stays as it
-	// was.
-	view.State.Exposed = append(slices.Clip(exposed), h)
-	view.Changed = true
-	return true
+	return out
 }

@@ -5,6 +5,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/tailor-edge/tailor/internal/listen"
+	"github.com/tailor-edge/tailor/journey"
 	"github.com/tailor-edge/tailor/rules"
 	natsync "github.com/tailor-edge/tailor/sync"
 )
@@ -88,20 +89,34 @@ func (m *metrics) publisherStats(s interface{ Stats() natsync.PublisherStats }) 
 	)
 }
 
+// conclude settles what a page view leaves behind once its page's fate
+// is known: the visitor's next state and the events, computed together
+// from the view and the decision (journey.View.Conclude). It publishes
+// the events and returns the outcome, whose state setVisitorCookies
+// sends. dec is the visitor as the rules saw them; shown is false when
+// the page went out as the origin sent it although rules fired (fail
+// open): the visitor then saw no variant, and only holdouts are
+// exposures. A HEAD is no page view: it gets the page's headers, no new
+// state and no events.
+func (p *Proxy) conclude(ctx *fasthttp.RequestCtx, v *visit, dec *rules.Decision, shown bool) journey.Outcome {
+	if v.view == nil || ctx.IsHead() {
+		return journey.Outcome{}
+	}
+	if p.events == nil || !v.tracked {
+		return v.view.Conclude(nil, shown)
+	}
+	out := v.view.Conclude(dec.Exposures, shown)
+	p.report(ctx, v, dec, &out)
+	return out
+}
+
 // report publishes the events of one tracked page view, in this order:
 // identify, pageview, stage, goal, then one exposure per experiment the
-// visitor meets for the first time in this visit. dec is the visitor as
-// the rules saw them (its Segments and Stage). shown is false when the
-// page went out as the origin sent it although rules fired (fail-open):
-// the visitor then saw no variant, and only holdouts are exposures.
-func (p *Proxy) report(ctx *fasthttp.RequestCtx, v *visit, dec *rules.Decision, shown bool) {
+// visitor meets for the first time in this visit (out.Exposures).
+func (p *Proxy) report(ctx *fasthttp.RequestCtx, v *visit, dec *rules.Decision, out *journey.Outcome) {
 	view := v.view
-	// A HEAD is not a page view: it gets the page's headers, no events.
-	if p.events == nil || view == nil || !v.tracked || ctx.IsHead() {
-		return
-	}
 	base := natsync.Event{
-		Time:        p.now().UTC(),
+		Time:        v.now.UTC(),
 		Visitor:     v.id.Key(),
 		AnonymousID: v.id.AnonymousID,
 		URL:         p.pageURL(ctx),
@@ -132,10 +147,7 @@ func (p *Proxy) report(ctx *fasthttp.RequestCtx, v *visit, dec *rules.Decision, 
 		e.Type, e.Goal, e.Value = natsync.EventGoal, view.Goal, view.Value
 		p.publish(&e)
 	}
-	for _, x := range dec.Exposures {
-		if !shown && x.Variant != rules.HoldoutVariant || !view.Expose(x) {
-			continue
-		}
+	for _, x := range out.Exposures {
 		e := base
 		e.Type, e.Experiment, e.Variant = natsync.EventExposure, x.Experiment, x.Variant
 		p.publish(&e)

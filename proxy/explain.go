@@ -155,7 +155,7 @@ func (p *Proxy) Explain(er ExplainRequest) (*Explanation, error) {
 	} else {
 		p.lookup(v, time.Now())
 	}
-	visitor, request := p.evaluate(st.set, req, v, now, true)
+	visitor, request := p.evaluate(st.set, req, v, true)
 	ex.Decision = st.set.Decide(page, visitor, request)
 	edits := editsOf(ex.Decision.Actions)
 	for i, a := range ex.Decision.Actions {

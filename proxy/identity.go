@@ -86,8 +86,8 @@ func (p *Proxy) tracking(req *fasthttp.Request) bool {
 	return true
 }
 
-// visitorFor identifies the visitor of a request.
+// visitorFor identifies the visitor of a request made at now.
 func (p *Proxy) visitorFor(req *fasthttp.Request, now time.Time) *visit {
 	tracked := p.tracking(req)
-	return &visit{id: p.identify(req, now, !tracked), tracked: tracked}
+	return &visit{now: now, id: p.identify(req, now, !tracked), tracked: tracked}
 }

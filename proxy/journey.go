@@ -1,8 +1,6 @@
 package proxy
 
 import (
-	"time"
-
 	"github.com/valyala/fasthttp"
 
 	"github.com/tailor-edge/tailor/cache"
@@ -11,12 +9,12 @@ import (
 	"github.com/tailor-edge/tailor/rules"
 )
 
-// track works out what a page view at now means for the visitor's journey
+// track works out what a page view at v.now means for the visitor's journey
 // (journey.Next), from the state cookie they sent; the result is in
 // v.view. It reads the cookie but writes nothing: setVisitorCookies sends
 // the new state, unless the visitor opted out (who still gets pages that
 // see their visit and stage, from the cookie they hold).
-func (p *Proxy) track(set *rules.Set, req *fasthttp.Request, v *visit, profile *cache.Profile, step rules.JourneyStep, now time.Time) {
+func (p *Proxy) track(set *rules.Set, req *fasthttp.Request, v *visit, profile *cache.Profile, step rules.JourneyStep) {
 	anon := v.id.AnonymousID
 	prev, ok := identity.State{}, false
 	if c := req.Header.Cookie(p.signer.StateName()); len(c) > 0 && !v.id.Fresh {
@@ -26,5 +24,5 @@ func (p *Proxy) track(set *rules.Set, req *fasthttp.Request, v *visit, profile *
 		}
 	}
 	v.view = journey.Next(set, prev, ok, journey.Input{Path: string(req.URI().Path()), Step: step, Profile: profile,
-		Unsure: v.unsure, Subject: v.id.Subject, Now: now})
+		Unsure: v.unsure, Subject: v.id.Subject, Now: v.now})
 }

@@ -53,8 +53,8 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	dec, result := p.decide(ctx, st, page, v)
 	if result != "" {
 		p.settle(ctx, v, &dec, nil, result)
-		p.report(ctx, v, &dec, true)
-		p.passThrough(out, resp, stream, nil, v)
+		view := p.conclude(ctx, v, &dec, true)
+		p.passThrough(out, resp, stream, nil, v, &view)
 		markPersonalized(&out.Header, false)
 		markPreview(&out.Header, v) // again: markPersonalized made it private
 		return
@@ -70,8 +70,8 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	cl := resp.Header.ContentLength()
 	if cl > limit {
 		p.settle(ctx, v, &dec, nil, rewriteTooLarge)
-		p.report(ctx, v, &dec, false)
-		p.passThrough(out, resp, stream, nil, v)
+		view := p.conclude(ctx, v, &dec, false)
+		p.passThrough(out, resp, stream, nil, v, &view)
 		return
 	}
 	hint := 64 << 10 // the buffer to read a page of unknown length into
@@ -97,8 +97,8 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	if n > int64(limit) {
 		// Chunked and larger than the limit: stream what we read, then the rest.
 		p.settle(ctx, v, &dec, nil, rewriteTooLarge)
-		p.report(ctx, v, &dec, false)
-		p.passThrough(out, resp, stream, raw, v)
+		view := p.conclude(ctx, v, &dec, false)
+		p.passThrough(out, resp, stream, raw, v, &view)
 		return
 	}
 	// The whole body is in raw: the origin connection can go back to the pool.
@@ -106,7 +106,7 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 
 	body, tpl, result := p.rewriteBody(ctx, resp, key, page, edits, raw.B)
 	p.settle(ctx, v, &dec, tpl, result)
-	p.report(ctx, v, &dec, body != nil)
+	view := p.conclude(ctx, v, &dec, body != nil)
 	p.m.rewriteTime.Observe(time.Since(start).Seconds())
 	copyResponseHeaders(&out.Header, &resp.Header, false)
 	fasthttp.ReleaseResponse(resp)
@@ -120,7 +120,7 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 		out.SetBodyStream(&pageBody{b: body}, len(body.B))
 	}
 	markPersonalized(&out.Header, body != nil)
-	p.setVisitorCookies(&out.Header, v)
+	p.setVisitorCookies(&out.Header, v, &view)
 }
 
 // decide returns what the rules decide for this visitor on page. result
@@ -133,21 +133,17 @@ func (p *Proxy) decide(ctx *fasthttp.RequestCtx, st *ruleState, page *rules.Page
 			dec, result = rules.Decision{}, rewritePanicked
 		}
 	}()
-	now := p.now()
 	var visitor *rules.Visitor
 	var request *rules.Request
 	if v.preview != nil {
-		visitor, request = visitorOf(&ctx.Request, nil, nil, nil, now, p.trustsClient(ctx))
+		visitor, request = visitorOf(&ctx.Request, nil, nil, nil, v.now, p.trustsClient(ctx))
 		previewVisitor(st.set, visitor, v.preview)
 	} else {
-		visitor, request = p.evaluate(st.set, &ctx.Request, v, now, p.trustsClient(ctx))
-		switch {
-		case !ctx.IsHead():
+		// A HEAD is decided as its GET would be, but is no page view:
+		// it is not counted, and conclude writes no state for it.
+		visitor, request = p.evaluate(st.set, &ctx.Request, v, p.trustsClient(ctx))
+		if !ctx.IsHead() {
 			p.countView(v)
-		case v.view != nil:
-			// A HEAD is decided as its GET would be, but is no page
-			// view: the visitor's journey state is not written.
-			v.view.Changed = false
 		}
 	}
 	dec = st.set.Decide(page, visitor, request)
@@ -162,10 +158,10 @@ func (p *Proxy) decide(ctx *fasthttp.RequestCtx, st *ruleState, page *rules.Page
 // miss_budget), this page view's step in their journey (track), and what
 // the rules read of both and of the request. trusted says whether the
 // request's country headers count.
-func (p *Proxy) evaluate(set *rules.Set, req *fasthttp.Request, v *visit, now time.Time, trusted bool) (*rules.Visitor, *rules.Request) {
+func (p *Proxy) evaluate(set *rules.Set, req *fasthttp.Request, v *visit, trusted bool) (*rules.Visitor, *rules.Request) {
 	profile := p.await(v)
-	p.track(set, req, v, profile, journey.StepOf(set, string(req.URI().Path())), now)
-	return visitorOf(req, &v.id, profile, v.view, now, trusted)
+	p.track(set, req, v, profile, journey.StepOf(set, string(req.URI().Path())))
+	return visitorOf(req, &v.id, profile, v.view, v.now, trusted)
 }
 
 // settle counts what became of a decision, once the page is served: the
@@ -412,9 +408,9 @@ func (ps *pageShapes) Size() int {
 
 // passThrough streams the origin's response untouched, prefix first when
 // part of the body was already read.
-func (p *Proxy) passThrough(out *fasthttp.Response, resp *fasthttp.Response, stream io.Reader, prefix *bytebufferpool.ByteBuffer, v *visit) {
+func (p *Proxy) passThrough(out *fasthttp.Response, resp *fasthttp.Response, stream io.Reader, prefix *bytebufferpool.ByteBuffer, v *visit, view *journey.Outcome) {
 	copyResponseHeaders(&out.Header, &resp.Header, false)
-	p.setVisitorCookies(&out.Header, v)
+	p.setVisitorCookies(&out.Header, v, view)
 	r := stream
 	size := resp.Header.ContentLength()
 	if prefix != nil {

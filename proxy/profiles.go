@@ -31,6 +31,9 @@ const fetchTimeout = 5 * time.Second
 // visit is one request's visitor: who they are and, for a page with
 // rules, their profile, which may still be on its way from the store.
 type visit struct {
+	// now is the request's time by the proxy's clock (Options.Clock):
+	// the one time its token's expiry, journey, rules and events read.
+	now      time.Time
 	id       visitorIdentity
 	profile  *cache.Profile
 	fill     <-chan cache.Fetched // a miss being fetched; nil otherwise
@@ -154,12 +157,13 @@ func (p *Proxy) peek(v *visit, wait bool) *cache.Profile {
 	return v.profile
 }
 
-// setVisitorCookies gives the visitor their fresh id and, when this page
-// view changed it, their state. A response that sets either is the
+// setVisitorCookies gives the visitor their fresh id and, when the page
+// view's outcome (conclude) says so, their state; out is nil where the
+// request was no page view. A response that sets either is the
 // visitor's own: no shared cache may keep it, or the next visitor would be
 // handed the same id. An untracked visitor gets neither; a preview gets
 // no cookie and is kept by no cache (markPreview).
-func (p *Proxy) setVisitorCookies(h *fasthttp.ResponseHeader, v *visit) {
+func (p *Proxy) setVisitorCookies(h *fasthttp.ResponseHeader, v *visit, out *journey.Outcome) {
 	if v == nil {
 		return
 	}
@@ -172,8 +176,8 @@ func (p *Proxy) setVisitorCookies(h *fasthttp.ResponseHeader, v *visit) {
 		h.Add(fasthttp.HeaderSetCookie, v.id.SetCookie)
 		set = true
 	}
-	if view := v.view; view != nil && view.Changed && v.tracked {
-		h.Add(fasthttp.HeaderSetCookie, p.signer.SetStateCookie(v.id.AnonymousID, &view.State))
+	if out != nil && out.Send && v.tracked {
+		h.Add(fasthttp.HeaderSetCookie, p.signer.SetStateCookie(v.id.AnonymousID, &out.State))
 		set = true
 	}
 	if set {

@@ -330,9 +330,9 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	var v *visit
 	switch {
 	case preview != nil:
-		v = &visit{preview: preview}
+		v = &visit{now: p.now(), preview: preview}
 	case page != nil:
-		v = p.visitorFor(&ctx.Request, p.now()) // the clock decisions use
+		v = p.visitorFor(&ctx.Request, p.now())
 		p.lookup(v, start)
 	}
 
@@ -379,43 +379,45 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 }
 
 // pageView tracks a page view that no rule personalizes: the journey
-// advances and the events are reported as on any page. The profile is
-// looked up only when something needs it, from the cache: a page without
-// rules waits for the store (at most miss_budget) only when its journey
-// entry would move the visitor's stage, which depends on the profile's.
-func (p *Proxy) pageView(ctx *fasthttp.RequestCtx, st *ruleState, v *visit) {
+// advances and the events are reported as on any page; it returns the
+// view's outcome for the state cookie. The profile is looked up only when
+// something needs it, from the cache: a page without rules waits for the
+// store (at most miss_budget) only when its journey entry would move the
+// visitor's stage, which depends on the profile's.
+func (p *Proxy) pageView(ctx *fasthttp.RequestCtx, st *ruleState, v *visit) (out journey.Outcome) {
 	if v.preview != nil {
 		// A preview always explains itself, even where no rule applies.
 		ctx.Response.Header.Set("X-Tailor-Decision", "rules=; preview")
-		return
+		return out
 	}
 	defer func() {
 		if r := recover(); r != nil {
 			// A bug: the page goes out as the origin sent it, without
 			// tracking.
 			p.log.Error("tracking a page view panicked", "panic", r, "path", string(ctx.Path()))
-			v.view = nil
+			v.view, out = nil, journey.Outcome{}
 		}
 	}()
-	now := p.now()
 	step := journey.StepOf(st.set, string(ctx.Path()))
+	reporting := p.events != nil && v.tracked
 	var profile *cache.Profile
-	if step.Stage != "" || p.events != nil && v.tracked {
+	if step.Stage != "" || reporting {
 		profile = p.peek(v, step.Stage != "")
 	}
-	p.track(st.set, &ctx.Request, v, profile, step, now)
+	p.track(st.set, &ctx.Request, v, profile, step)
 	p.countView(v)
-	if p.events == nil || !v.tracked {
-		return
-	}
-	visitor, request := visitorOf(&ctx.Request, &v.id, profile, v.view, now, p.trustsClient(ctx))
 	var dec rules.Decision
-	if st.set != nil {
-		dec = st.set.Decide(nil, visitor, request)
-	} else {
-		dec = rules.Decision{Segments: visitor.Segments, Stage: visitor.Stage, Persona: visitor.Persona}
+	if reporting {
+		// The visitor as the rules see them, for the events: their
+		// segments and stage, and the experiments every page is in.
+		visitor, request := visitorOf(&ctx.Request, &v.id, profile, v.view, v.now, p.trustsClient(ctx))
+		if st.set != nil {
+			dec = st.set.Decide(nil, visitor, request)
+		} else {
+			dec = rules.Decision{Segments: visitor.Segments, Stage: visitor.Stage, Persona: visitor.Persona}
+		}
 	}
-	p.report(ctx, v, &dec, true)
+	return p.conclude(ctx, v, &dec, true)
 }
 
 func (p *Proxy) countView(v *visit) {
@@ -443,15 +445,16 @@ func (p *Proxy) respond(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *r
 		return
 	}
 	if html && v == nil {
-		v = p.visitorFor(&ctx.Request, time.Now())
+		v = p.visitorFor(&ctx.Request, p.now())
 	}
+	var view journey.Outcome
 	if html && !ctx.IsHead() {
-		p.pageView(ctx, st, v)
+		view = p.pageView(ctx, st, v)
 	}
 	stream := resp.BodyStream()
 	copyResponseHeaders(&out.Header, &resp.Header, stream == nil)
 	if html {
-		p.setVisitorCookies(&out.Header, v)
+		p.setVisitorCookies(&out.Header, v, &view)
 	}
 	if stream == nil {
 		fasthttp.ReleaseResponse(resp)

@@ -128,10 +128,12 @@ var _ fasthttp.BodyWriterTo = (*streamedPage)(nil)
 // streamedPage.WriteTo (see above).
 func (p *Proxy) personalizeStreamed(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, page *rules.Page, v *visit, dec *rules.Decision, edits []rewrite.Edit, key string, plan streamPlan, start time.Time) {
 	out := &ctx.Response
-	p.report(ctx, v, dec, true) // no exposures: nothing depends on the outcome
+	// A decision with exposures is never streamed (streamable), so the
+	// outcome does not hang on whether the changes land.
+	view := p.conclude(ctx, v, dec, true)
 	copyResponseHeaders(&out.Header, &resp.Header, false)
 	markPersonalized(&out.Header, true)
-	p.setVisitorCookies(&out.Header, v)
+	p.setVisitorCookies(&out.Header, v, &view)
 	out.SetBodyStream(&streamedPage{
 		p: p, resp: resp, stream: resp.BodyStream(), page: page, dec: *dec,
 		edits: edits, key: key, plan: plan, start: start,

@@ -388,6 +388,43 @@ func TestClusterWithANodeDownKeepsPropagating(t *testing.T) {
 	t.Logf("10 updates reached both proxies %v after a node went down", time.Since(down))
 }
 
+// TestTheProxyClockGovernsTokenExpiry: a visitor is identified with the
+// one clock the rules and the journey read (Options.Clock), so a token
+// that has expired by that clock is not honoured, even while the
+// machine's clock still says it is valid.
+func TestTheProxyClockGovernsTokenExpiry(t *testing.T) {
+	ns := testkit.JetStream(t, t.TempDir(), -1)
+	kv := kvOf(t, ns.ClientURL())
+	clock := &fakeClock{now: time.Now()}
+	p := startSyncedProxy(t, ns.ClientURL(), func(_ *config.Config, o *Options) { o.Clock = clock.Now }, nil)
+	putProfile(t, kv, "cust-42", "retention", "Jane", "vip")
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "cust-42",
+		"exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte(jwtSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := greeting(t, p.url, tok); g != "Hello Jane (retention)" {
+		t.Fatalf("a token valid for an hour got %q", g)
+	}
+	// A page without rules identifies the visitor too (its events and
+	// journey are theirs), by the same clock.
+	get(t, p.url+"/about", "Authorization", "Bearer "+tok)
+	expired := func() float64 {
+		return testkit.CounterValue(t, p.reg, "tailor_jwt_rejected_total", "reason", "expired")
+	}
+	if n := expired(); n != 0 {
+		t.Fatalf("before the clock moved: %v tokens rejected as expired, want 0", n)
+	}
+	clock.advance(2 * time.Hour)
+	if g := greeting(t, p.url, tok); g != "Hello  (awareness)" {
+		t.Errorf("two hours on by the proxy's clock, the token expired an hour ago, yet got %q; want the anonymous greeting", g)
+	}
+	get(t, p.url+"/about", "Authorization", "Bearer "+tok)
+	if n := expired(); n != 2 {
+		t.Errorf("tailor_jwt_rejected_total{reason=expired} = %v after a page with rules and one without, want 2", n)
+	}
+}
+
 func TestInvalidTokensAreServedAsAnonymous(t *testing.T) {
 	ns := testkit.JetStream(t, t.TempDir(), -1)
 	kv := kvOf(t, ns.ClientURL())
