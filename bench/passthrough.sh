@@ -25,8 +25,10 @@ NGINX_PROXY_EXTRA=${NGINX_PROXY_EXTRA:-}
 
 # tailor-returning is the same tailor, asked with a returning visitor's
 # signed id and state cookies (RUN_HOOK below); tailor alone is a new
-# visitor on every request, who gets an id cookie on HTML.
-TARGETS=(direct nginx tailor tailor-returning)
+# visitor on every request, who gets an id cookie on HTML. fasthttp is
+# bench/bare-proxy: the same server and client library with nothing of
+# tailor's, the ceiling fasthttp itself sets in this layout.
+TARGETS=(direct nginx fasthttp tailor tailor-returning)
 FILES=(page.html small.html small.json blob.bin)
 
 check_knobs
@@ -39,12 +41,14 @@ make_tmp
 # ---------------------------------------------------------------- ports
 take_port ORIGIN_PORT
 take_port NGINX_PORT
+take_port BARE_PORT
 take_port TAILOR_PORT
 take_port ADMIN_PORT
 
 declare -A URL_BASE=(
 	[direct]="http://127.0.0.1:$ORIGIN_PORT"
 	[nginx]="http://127.0.0.1:$NGINX_PORT"
+	[fasthttp]="http://127.0.0.1:$BARE_PORT"
 	[tailor]="http://127.0.0.1:$TAILOR_PORT"
 	[tailor-returning]="http://127.0.0.1:$TAILOR_PORT"
 )
@@ -101,6 +105,7 @@ RUN_HOOK=returning_hook
 
 # ---------------------------------------------------------------- build
 build_tailor
+(cd "$REPO" && go build -o "$TMP/bare-proxy" ./bench/bare-proxy) || die "go build ./bench/bare-proxy failed"
 "$TAILOR_BIN" check --config "$TMP/tailor.yaml" >/dev/null || die "tailor check rejected $TMP/tailor.yaml"
 
 # ---------------------------------------------------------------- start
@@ -111,6 +116,10 @@ start_nginx nginx
 wait_http nginx "${URL_BASE[nginx]}/page.html" "${PID_OF[nginx]}"
 start_tailor tailor "$TMP/tailor.yaml" "$ADMIN_PORT"
 PID_OF[tailor-returning]=${PID_OF[tailor]}
+GOMAXPROCS=1 "${SRV_PIN[@]}" "$TMP/bare-proxy" -listen "127.0.0.1:$BARE_PORT" -origin "127.0.0.1:$ORIGIN_PORT" 2>"$TMP/fasthttp.log" &
+PIDS+=($!)
+PID_OF[fasthttp]=$!
+wait_http fasthttp "${URL_BASE[fasthttp]}/page.html" "${PID_OF[fasthttp]}"
 log "origin nginx :$ORIGIN_PORT (pid ${PID_OF[origin]}), nginx proxy :$NGINX_PORT (pid ${PID_OF[nginx]})," \
 	"tailor :$TAILOR_PORT admin :$ADMIN_PORT (pid ${PID_OF[tailor]}, GOMAXPROCS=1);" \
 	"$( ((PIN)) && echo "wrk on core $WRK_CPU, servers on core $SERVER_CPU" || echo "unpinned")"
@@ -136,7 +145,7 @@ init_results
 measure_all
 
 # The processes must have survived and still serve the exact bytes.
-for t in origin nginx tailor; do
+for t in origin nginx fasthttp tailor; do
 	kill -0 "${PID_OF[$t]}" 2>/dev/null || die "$t died during the run (logs in $TMP)"
 done
 verify
@@ -154,8 +163,8 @@ echo
 report_table
 echo
 for f in "${FILES[@]}"; do
-	awk -v f="$f" -v t="${MED[$f/tailor]}" -v r="${MED[$f/tailor-returning]}" -v n="${MED[$f/nginx]}" -v d="${MED[$f/direct]}" 'BEGIN{
-		printf "%-10s tailor/nginx req/s = %.2f, returning visitor %.2f   (tailor/direct %.2f, nginx/direct %.2f)\n", f, t/n, r/n, t/d, n/d }'
+	awk -v f="$f" -v t="${MED[$f/tailor]}" -v r="${MED[$f/tailor-returning]}" -v n="${MED[$f/nginx]}" -v d="${MED[$f/direct]}" -v b="${MED[$f/fasthttp]}" 'BEGIN{
+		printf "%-10s tailor/nginx req/s = %.2f, returning visitor %.2f   (fasthttp/nginx %.2f, tailor/fasthttp %.2f, tailor/direct %.2f, nginx/direct %.2f)\n", f, t/n, r/n, b/n, t/b, t/d, n/d }'
 done
 echo "issue 16's goals: 1 KB HTML >= 0.7x nginx for a new and a returning visitor, 1 KB JSON >= 0.8x"
 echo

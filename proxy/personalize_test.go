@@ -395,20 +395,23 @@ func TestRuleFileChangesAreWatched(t *testing.T) {
 	go p.WatchRules(ctx, func() { close(started) })
 	<-started
 	writeRules(t, dir, map[string]string{"shop.yaml": strings.Replace(shopRules, "Hello & welcome", "Bonjour", 1)})
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		_, body := get(t, p.url+"/")
-		if strings.Contains(string(body), ">Bonjour</p>") {
-			break
+	checkFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+		if _, body := get(t, p.url+"/"); !strings.Contains(string(body), ">Bonjour</p>") {
+			return fmt.Errorf("the edited rule file was not picked up: %q", between(string(body), "data-x=1>", "</p>"))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the edited rule file was not picked up within 5s: %q", between(string(body), "data-x=1>", "</p>"))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	// A broken edit keeps the last good rules.
+		return nil
+	})
+	// A broken edit keeps the last good rules: once the watcher has
+	// tried it (a failed reload counted), Bonjour still serves.
+	failed := func() float64 { return counterValue(t, p.Registry(), "tailor_rules_reloads_total", "result", "error") }
+	before := failed()
 	writeRules(t, dir, map[string]string{"shop.yaml": "pages: [\n"})
-	time.Sleep(500 * time.Millisecond)
+	checkFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+		if n := failed(); n == before {
+			return fmt.Errorf("the broken edit was not tried (tailor_rules_reloads_total{result=error} still %v)", n)
+		}
+		return nil
+	})
 	if _, body := get(t, p.url+"/"); !strings.Contains(string(body), ">Bonjour</p>") {
 		t.Errorf("a broken edit replaced the last good rules")
 	}
