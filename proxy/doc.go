@@ -3,12 +3,13 @@
 // the origin's responses back.
 //
 // A response passes through byte for byte — status, headers in order and
-// case, the origin's Date (startResponseHeader; one is added when it has
-// none), Set-Cookie untouched, body streamed in both directions — except
-// for the hop-by-hop headers RFC 9110 section 7.6.1 says a proxy must drop
-// and the X-Forwarded-* and Forwarded headers a proxy adds. Requests with
-// header names that are not tokens are refused (checkFraming); names with
-// an underscore are dropped unless underscores_in_headers is on; country
+// case, the origin's Date (one is added when it has none), Set-Cookie
+// untouched, body streamed in both directions — except for the hop-by-hop
+// headers RFC 9110 section 7.6.1 says a proxy must drop and the
+// X-Forwarded-* and Forwarded headers a proxy adds: internal/header's
+// CopyResponse and Forward. Requests with ambiguous framing or header names
+// that are not tokens are refused (header.CheckFraming); names with an
+// underscore are dropped unless underscores_in_headers is on; country
 // headers count only from trusted proxies. A HEAD on a page with rules is
 // asked of the origin as a GET and answered the personalized page's
 // headers. The one place where a response may be changed is

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
+	"github.com/tailor-edge/tailor/internal/header"
 	"github.com/tailor-edge/tailor/internal/listen"
 	"github.com/tailor-edge/tailor/rules"
 	natsync "github.com/tailor-edge/tailor/sync"
@@ -159,7 +160,7 @@ func (p *Proxy) pageURL(ctx *fasthttp.RequestCtx) string {
 	if ctx.IsTLS() {
 		scheme = "https"
 	} else if listen.IsTrusted(p.trusted, remoteAddr(ctx)) {
-		if proto := rawHeader(ctx.Request.Header.RawHeaders(), fasthttp.HeaderXForwardedProto); equalFold(proto, "https") {
+		if proto := rawHeader(ctx.Request.Header.RawHeaders(), fasthttp.HeaderXForwardedProto); header.EqualFold(proto, "https") {
 			scheme = "https"
 		}
 	}
@@ -167,6 +168,6 @@ func (p *Proxy) pageURL(ctx *fasthttp.RequestCtx) string {
 	b = append(b, scheme...)
 	b = append(b, "://"...)
 	b = append(b, ctx.Host()...)
-	b = append(b, originForm(ctx.RequestURI())...)
+	b = append(b, header.OriginForm(ctx.RequestURI())...)
 	return string(b)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/tailor-edge/tailor/internal/coding"
+	"github.com/tailor-edge/tailor/internal/header"
 	"github.com/tailor-edge/tailor/journey"
 	"github.com/tailor-edge/tailor/rewrite"
 	"github.com/tailor-edge/tailor/rules"
@@ -35,7 +36,7 @@ func isHTMLType(ct []byte) bool {
 	if i := bytes.IndexByte(ct, ';'); i >= 0 {
 		ct = ct[:i]
 	}
-	return equalFold(bytes.TrimSpace(ct), "text/html")
+	return header.EqualFold(bytes.TrimSpace(ct), "text/html")
 }
 
 // personalize buffers, decodes, rewrites and re-encodes an HTML response
@@ -108,7 +109,7 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	p.settle(ctx, v, &dec, tpl, result)
 	p.report(ctx, v, &dec, body != nil)
 	p.m.rewriteTime.Observe(time.Since(start).Seconds())
-	copyResponseHeaders(&out.Header, &resp.Header, false)
+	header.CopyResponse(&out.Header, &resp.Header, false)
 	fasthttp.ReleaseResponse(resp)
 	// The response streams the page from its buffer, which goes back to
 	// the page pool when written (pagebuf.go: not through fasthttp's body
@@ -291,7 +292,7 @@ func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, k
 		}
 	}
 	if target != enc {
-		delHeader(&resp.Header, fasthttp.HeaderContentEncoding)
+		header.Del(&resp.Header, fasthttp.HeaderContentEncoding)
 		if target != coding.Identity {
 			resp.Header.Set(fasthttp.HeaderContentEncoding, target.String())
 		}
@@ -413,7 +414,7 @@ func (ps *pageShapes) Size() int {
 // passThrough streams the origin's response untouched, prefix first when
 // part of the body was already read.
 func (p *Proxy) passThrough(out *fasthttp.Response, resp *fasthttp.Response, stream io.Reader, prefix *bytebufferpool.ByteBuffer, v *visit) {
-	copyResponseHeaders(&out.Header, &resp.Header, false)
+	header.CopyResponse(&out.Header, &resp.Header, false)
 	p.setVisitorCookies(&out.Header, v)
 	r := stream
 	size := resp.Header.ContentLength()
@@ -433,19 +434,19 @@ func markPersonalized(h *fasthttp.ResponseHeader, changed bool) {
 		// Validators of the origin's page do not describe this one; a
 		// conditional request would get the origin's 304 for a page the
 		// rules may now render differently.
-		delHeader(h, fasthttp.HeaderETag)
-		delHeader(h, fasthttp.HeaderLastModified)
+		header.Del(h, fasthttp.HeaderETag)
+		header.Del(h, fasthttp.HeaderLastModified)
 		// Byte ranges of the origin's page do not address this one.
-		delHeader(h, fasthttp.HeaderAcceptRanges)
+		header.Del(h, fasthttp.HeaderAcceptRanges)
 	}
-	setHeader(h, fasthttp.HeaderCacheControl, privateCacheControl(peekHeader(h, fasthttp.HeaderCacheControl)))
+	header.Set(h, fasthttp.HeaderCacheControl, privateCacheControl(header.Peek(h, fasthttp.HeaderCacheControl)))
 	dropSharedCacheControls(h)
-	vary := peekHeader(h, fasthttp.HeaderVary)
+	vary := header.Peek(h, fasthttp.HeaderVary)
 	if !varyHas(vary, "Cookie") && !varyHas(vary, "*") {
 		if len(vary) == 0 {
-			setHeader(h, fasthttp.HeaderVary, "Cookie")
+			header.Set(h, fasthttp.HeaderVary, "Cookie")
 		} else {
-			setHeader(h, fasthttp.HeaderVary, string(vary)+", Cookie")
+			header.Set(h, fasthttp.HeaderVary, string(vary)+", Cookie")
 		}
 	}
 }
@@ -470,7 +471,7 @@ func privateCacheControl(v []byte) string {
 
 func varyHas(vary []byte, name string) bool {
 	for _, f := range bytes.Split(vary, []byte{','}) {
-		if equalFold(bytes.TrimSpace(f), name) {
+		if header.EqualFold(bytes.TrimSpace(f), name) {
 			return true
 		}
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tailor-edge/tailor/cache"
 	"github.com/tailor-edge/tailor/identity"
+	"github.com/tailor-edge/tailor/internal/header"
 	"github.com/tailor-edge/tailor/journey"
 	natsync "github.com/tailor-edge/tailor/sync"
 )
@@ -177,7 +178,7 @@ func (p *Proxy) setVisitorCookies(h *fasthttp.ResponseHeader, v *visit) {
 		set = true
 	}
 	if set {
-		setHeader(h, fasthttp.HeaderCacheControl, privateCacheControl(peekHeader(h, fasthttp.HeaderCacheControl)))
+		header.Set(h, fasthttp.HeaderCacheControl, privateCacheControl(header.Peek(h, fasthttp.HeaderCacheControl)))
 		dropSharedCacheControls(h)
 	}
 }
@@ -189,7 +190,7 @@ var sharedCacheControls = []string{"CDN-Cache-Control", "Cloudflare-CDN-Cache-Co
 
 func dropSharedCacheControls(h *fasthttp.ResponseHeader) {
 	for _, name := range sharedCacheControls {
-		delHeader(h, name)
+		header.Del(h, name)
 	}
 }
 
@@ -198,7 +199,7 @@ func dropSharedCacheControls(h *fasthttp.ResponseHeader) {
 // Referer of what the page loads or links to.
 func markPreview(h *fasthttp.ResponseHeader, v *visit) {
 	if v != nil && v.preview != nil {
-		setHeader(h, fasthttp.HeaderCacheControl, "no-store")
-		setHeader(h, "Referrer-Policy", "no-referrer")
+		header.Set(h, fasthttp.HeaderCacheControl, "no-store")
+		header.Set(h, "Referrer-Policy", "no-referrer")
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"github.com/tailor-edge/tailor/config"
 	"github.com/tailor-edge/tailor/identity"
 	"github.com/tailor-edge/tailor/internal/flush"
+	"github.com/tailor-edge/tailor/internal/header"
 	"github.com/tailor-edge/tailor/internal/listen"
 	"github.com/tailor-edge/tailor/internal/splice"
 	"github.com/tailor-edge/tailor/journey"
@@ -294,14 +294,14 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	p.m.inFlight.Inc()
 	defer p.m.inFlight.Dec()
 
-	if reason := checkFraming(ctx.Request.Header.RawHeaders()); reason != "" {
+	if reason := header.CheckFraming(ctx.Request.Header.RawHeaders()); reason != "" {
 		p.reject(ctx, fasthttp.StatusBadRequest, reason)
 		return
 	}
 
 	// A WebSocket (or another protocol switch) is tunneled to the origin:
 	// no identity, rules or events on it (upgrade.go).
-	if protocols := upgradeProtocols(&ctx.Request.Header); protocols != nil {
+	if protocols := header.UpgradeProtocols(&ctx.Request.Header); protocols != nil {
 		p.upgrade(ctx, protocols, start)
 		p.finish(ctx, start)
 		return
@@ -350,7 +350,7 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 		body := ctx.RequestBodyStream()
 		_, err := io.Copy(prefetch, io.LimitReader(body, chunkedPrefetch))
 		if err != nil {
-			p.reject(ctx, fasthttp.StatusBadRequest, rejectBadChunk)
+			p.reject(ctx, fasthttp.StatusBadRequest, header.RejectBadChunk)
 			return
 		}
 		if prefetch.Len() < chunkedPrefetch {
@@ -449,7 +449,7 @@ func (p *Proxy) respond(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *r
 		p.pageView(ctx, st, v)
 	}
 	stream := resp.BodyStream()
-	copyResponseHeaders(&out.Header, &resp.Header, stream == nil)
+	header.CopyResponse(&out.Header, &resp.Header, stream == nil)
 	if html {
 		p.setVisitorCookies(&out.Header, v)
 	}
@@ -458,33 +458,6 @@ func (p *Proxy) respond(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *r
 		return
 	}
 	out.SetBodyStream(&originBody{resp: resp, r: stream, n: p.m.responseBytes}, resp.Header.ContentLength())
-}
-
-// copyResponseHeaders copies the origin's status and headers, in order and
-// with their original case, minus the hop-by-hop ones. Content-Length is
-// copied only for a response without a body stream (HEAD, 304): otherwise
-// the body stream sets it.
-func copyResponseHeaders(dst, src *fasthttp.ResponseHeader, withLength bool) {
-	startResponseHeader(dst, peekHeader(src, fasthttp.HeaderDate))
-	dst.SetStatusCode(src.StatusCode())
-	if m := src.StatusMessage(); len(m) > 0 {
-		dst.SetStatusMessage(m)
-	}
-	var conn connectionOptions
-	for k, v := range src.All() {
-		if bytes.EqualFold(k, hopHeaders[0]) {
-			conn.add(v)
-		}
-	}
-	for k, v := range src.All() {
-		if isHopHeader(k) || conn.has(k) {
-			continue
-		}
-		if !withLength && bytes.EqualFold(k, []byte(fasthttp.HeaderContentLength)) {
-			continue
-		}
-		dst.AddBytesKV(k, v)
-	}
 }
 
 func (p *Proxy) finish(ctx *fasthttp.RequestCtx, start time.Time) {
@@ -510,137 +483,21 @@ func (p *Proxy) outboundHeaders(ctx *fasthttp.RequestCtx, req *fasthttp.Request,
 	} else {
 		out.SetMethodBytes(in.Method())
 	}
-	out.SetRequestURIBytes(originForm(in.RequestURI()))
-	raw := in.RawHeaders()
-
-	var conn connectionOptions
-	forEachRawHeader(raw, func(name, value []byte) {
-		if bytes.EqualFold(name, hopHeaders[0]) {
-			conn.add(value)
-		}
-	})
+	out.SetRequestURIBytes(header.OriginForm(in.RequestURI()))
 	client := remoteAddr(ctx)
-	trusted := len(p.trusted) > 0 && listen.IsTrusted(p.trusted, client)
-	xff, fwd := bytebufferpool.Get(), bytebufferpool.Get()
-	defer bytebufferpool.Put(xff)
-	defer bytebufferpool.Put(fwd)
-	var host, proto, fwdHost []byte
-	forEachRawHeader(raw, func(name, value []byte) {
-		switch {
-		case isHopHeader(name):
-		case equalFold(name, fasthttp.HeaderHost):
-			host = value
-			if p.originHost != nil {
-				value = p.originHost
-			}
-			// Spelt "Host", as nginx does: fasthttp's client looks for
-			// that name only.
-			out.AddBytesV(fasthttp.HeaderHost, value)
-		case conn.has(name):
-		case equalFold(name, fasthttp.HeaderContentLength):
-			// fasthttp writes the length of the body it sends.
-		case equalFold(name, fasthttp.HeaderExpect):
-			// fasthttp answered 100-continue itself.
-		case wholePage && (equalFold(name, fasthttp.HeaderRange) || equalFold(name, fasthttp.HeaderIfRange)):
-		case equalFold(name, fasthttp.HeaderCookie) && bytes.Contains(value, consoleCookiePrefix):
-			// An operator's console login, sent along because the admin
-			// listener is on the same host: it never reaches the origin.
-			if value = withoutCookie(value, ConsoleCookie); len(value) > 0 {
-				out.AddBytesKV(name, value)
-			}
-		case equalFold(name, fasthttp.HeaderXForwardedFor):
-			if trusted && len(value) > 0 {
-				xff.B = append(xff.B, value...)
-				xff.B = append(xff.B, ", "...)
-			}
-		case equalFold(name, fasthttp.HeaderXForwardedProto):
-			if trusted && proto == nil {
-				proto = value
-			}
-		case equalFold(name, fasthttp.HeaderXForwardedHost):
-			if trusted && fwdHost == nil {
-				fwdHost = value
-			}
-		case equalFold(name, "Forwarded"):
-			if trusted && len(value) > 0 {
-				fwd.B = append(fwd.B, value...)
-				fwd.B = append(fwd.B, ", "...)
-			}
-		case !p.cfg.UnderscoresInHeaders && bytes.IndexByte(name, '_') >= 0:
-			p.m.droppedHeaders.Inc()
-		default:
-			out.AddBytesKV(name, value)
-		}
-	})
-	if host == nil {
-		// HTTP/1.0 clients may send no Host; the origin still needs one.
-		if p.originHost != nil {
-			out.AddBytesV(fasthttp.HeaderHost, p.originHost)
-		} else {
-			out.Add(fasthttp.HeaderHost, p.origin.Addr)
-		}
+	fwd := header.Forward{
+		Client:        client,
+		Trusted:       p.trustsClient(ctx),
+		TLS:           ctx.IsTLS(),
+		Host:          p.originHost,
+		DefaultHost:   p.origin.Addr,
+		WholePage:     wholePage,
+		Underscores:   p.cfg.UnderscoresInHeaders,
+		PrivateCookie: ConsoleCookie,
 	}
-	xff.B = client.AppendTo(xff.B)
-	out.AddBytesV(fasthttp.HeaderXForwardedFor, xff.B)
-	scheme := "http"
-	if ctx.IsTLS() {
-		scheme = "https"
+	if n := fwd.Copy(out, in.RawHeaders()); n > 0 {
+		p.m.droppedHeaders.Add(float64(n))
 	}
-	if proto != nil {
-		out.AddBytesV(fasthttp.HeaderXForwardedProto, proto)
-	} else {
-		out.Add(fasthttp.HeaderXForwardedProto, scheme)
-	}
-	// Forwarded (RFC 7239) as X-Forwarded-*: this hop's element, after a
-	// trusted proxy's elements, in place of an untrusted client's.
-	fwd.B = append(fwd.B, "for="...)
-	if client.Is6() {
-		fwd.B = append(fwd.B, `"[`...)
-		fwd.B = client.Unmap().WithZone("").AppendTo(fwd.B)
-		fwd.B = append(fwd.B, `]"`...)
-	} else {
-		fwd.B = client.AppendTo(fwd.B)
-	}
-	if len(host) > 0 {
-		fwd.B = append(fwd.B, ";host="...)
-		fwd.B = appendForwardedValue(fwd.B, host)
-	}
-	fwd.B = append(fwd.B, ";proto="...)
-	fwd.B = append(fwd.B, scheme...)
-	out.AddBytesV("Forwarded", fwd.B)
-	if fwdHost == nil {
-		fwdHost = host
-	}
-	if len(fwdHost) > 0 {
-		out.AddBytesV(fasthttp.HeaderXForwardedHost, fwdHost)
-	}
-}
-
-// appendForwardedValue appends v as a Forwarded parameter value: as it is
-// when it is a token, else as a quoted string (RFC 7239 section 4; a
-// host with a port has a ':').
-func appendForwardedValue(dst, v []byte) []byte {
-	token := len(v) > 0
-	for _, c := range v {
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
-			token = false
-			break
-		}
-	}
-	if token {
-		return append(dst, v...)
-	}
-	dst = append(dst, '"')
-	for _, c := range v {
-		if c == '"' || c == '\\' {
-			dst = append(dst, '\\')
-		}
-		if c < ' ' && c != '\t' || c == 0x7f {
-			continue // not allowed in a quoted string
-		}
-		dst = append(dst, c)
-	}
-	return append(dst, '"')
 }
 
 // ConsoleCookie is the cookie of an operator's console login (the admin
@@ -648,50 +505,6 @@ func appendForwardedValue(dst, v []byte) []byte {
 // admin listener is on the same host; outboundHeaders keeps it from the
 // origin.
 const ConsoleCookie = "tailor_console"
-
-// consoleCookiePrefix spots the console's cookie in a Cookie header.
-var consoleCookiePrefix = []byte(ConsoleCookie + "=")
-
-// withoutCookie returns the Cookie header value without the pairs named
-// name, the others' bytes as they were.
-func withoutCookie(value []byte, name string) []byte {
-	out := make([]byte, 0, len(value))
-	for part := range bytes.SplitSeq(value, []byte(";")) {
-		k, _, _ := bytes.Cut(bytes.TrimSpace(part), []byte("="))
-		if string(k) == name {
-			continue
-		}
-		if len(out) > 0 {
-			out = append(out, ';')
-		} else {
-			part = bytes.TrimLeft(part, " ")
-		}
-		out = append(out, part...)
-	}
-	return out
-}
-
-func equalFold(b []byte, s string) bool {
-	return len(b) == len(s) && bytes.EqualFold(b, []byte(s))
-}
-
-// originForm turns an absolute-form request target ("http://host/path?q",
-// RFC 9112 section 3.2.2) into the origin-form the origin expects; other
-// forms are returned as they are.
-func originForm(uri []byte) []byte {
-	i := bytes.Index(uri, []byte("://"))
-	if i <= 0 || bytes.IndexByte(uri[:i], '/') >= 0 {
-		return uri
-	}
-	rest := uri[i+3:]
-	if j := bytes.IndexAny(rest, "/?"); j >= 0 {
-		if rest[j] == '?' {
-			return append([]byte{'/'}, rest[j:]...)
-		}
-		return rest[j:]
-	}
-	return []byte{'/'}
-}
 
 // trustsClient reports whether the client is one of trusted_proxies.
 func (p *Proxy) trustsClient(ctx *fasthttp.RequestCtx) bool {
@@ -736,11 +549,11 @@ func (p *Proxy) handleParseError(ctx *fasthttp.RequestCtx, err error) {
 	var small *fasthttp.ErrSmallBuffer
 	switch {
 	case errors.As(err, &small):
-		p.reject(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, rejectHeaderTooLarge)
+		p.reject(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, header.RejectHeaderTooLarge)
 	case isTimeout(err):
-		p.reject(ctx, fasthttp.StatusRequestTimeout, rejectTimeout)
+		p.reject(ctx, fasthttp.StatusRequestTimeout, header.RejectTimeout)
 	default:
-		p.reject(ctx, fasthttp.StatusBadRequest, rejectBadRequest)
+		p.reject(ctx, fasthttp.StatusBadRequest, header.RejectBadRequest)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tailor-edge/tailor/internal/coding"
 	"github.com/tailor-edge/tailor/internal/flush"
+	"github.com/tailor-edge/tailor/internal/header"
 	"github.com/tailor-edge/tailor/rewrite"
 	"github.com/tailor-edge/tailor/rules"
 )
@@ -129,7 +130,7 @@ var _ fasthttp.BodyWriterTo = (*streamedPage)(nil)
 func (p *Proxy) personalizeStreamed(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, page *rules.Page, v *visit, dec *rules.Decision, edits []rewrite.Edit, key string, plan streamPlan, start time.Time) {
 	out := &ctx.Response
 	p.report(ctx, v, dec, true) // no exposures: nothing depends on the outcome
-	copyResponseHeaders(&out.Header, &resp.Header, false)
+	header.CopyResponse(&out.Header, &resp.Header, false)
 	markPersonalized(&out.Header, true)
 	p.setVisitorCookies(&out.Header, v)
 	out.SetBodyStream(&streamedPage{
