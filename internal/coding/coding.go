@@ -151,28 +151,29 @@ func Encode(dst *bytebufferpool.ByteBuffer, body []byte, enc Coding) error {
 		dst.Write(body)
 		return nil
 	case Gzip:
-		w := gzipWriters.Get().(*gzip.Writer)
-		defer gzipWriters.Put(w)
-		w.Reset(dst)
-		w.Write(body)
-		return w.Close()
+		return encodePooled(&gzipWriters, dst, body)
 	case Deflate:
-		w := zlibWriters.Get().(*zlib.Writer)
-		defer zlibWriters.Put(w)
-		w.Reset(dst)
-		w.Write(body)
-		return w.Close()
+		return encodePooled(&zlibWriters, dst, body)
 	case Brotli:
-		w := brotliWriters.Get().(*brotli.Writer)
-		defer brotliWriters.Put(w)
-		w.Reset(dst)
-		w.Write(body)
-		return w.Close()
+		return encodePooled(&brotliWriters, dst, body)
 	case Zstd:
 		dst.B = zstdEncoder.EncodeAll(body, dst.B)
 		return nil
 	}
 	return errors.New("unsupported content coding")
+}
+
+// encodePooled encodes body into dst with a writer from pool: a
+// *gzip.Writer, *zlib.Writer or *brotli.Writer, reset for each body.
+func encodePooled(pool *sync.Pool, dst io.Writer, body []byte) error {
+	w := pool.Get().(interface {
+		io.WriteCloser
+		Reset(io.Writer)
+	})
+	defer pool.Put(w)
+	w.Reset(dst)
+	w.Write(body)
+	return w.Close()
 }
 
 // Negotiate picks the coding of a rewritten body: the origin's own choice
