@@ -55,9 +55,10 @@
 // (tracking), reading the state cookie for the journey (journey.go; what a
 // page view means is package journey's, pure) and the events (events.go).
 //
-// The admin listener (health, readiness, metrics, the profiles API and
-// the console) is package admin, which imports this one; proxy offers it
-// Ready, Registry (every metric, named tailor_*), Rules (the set serving
+// The metrics are declared in internal/metrics; the proxy counts into
+// them. The admin listener (health, readiness, metrics, the profiles API
+// and the console) is package admin, which imports this one; proxy offers
+// it Ready, Registry (every metric, named tailor_*), Rules (the set serving
 // and when it loaded), RuleHits and MapCaseHits (the console's counts),
 // and never imports it. The console's login cookie, ConsoleCookie, is
 // named here because the visitor path keeps it from the origin.

@@ -108,7 +108,7 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	body, tpl, result := p.rewriteBody(ctx, resp, key, page, edits, raw.B)
 	p.settle(ctx, v, &dec, tpl, result)
 	p.report(ctx, v, &dec, body != nil)
-	p.m.rewriteTime.Observe(time.Since(start).Seconds())
+	p.m.RewriteTime.Observe(time.Since(start).Seconds())
 	header.CopyResponse(&out.Header, &resp.Header, false)
 	fasthttp.ReleaseResponse(resp)
 	// The response streams the page from its buffer, which goes back to
@@ -202,11 +202,7 @@ func isNilTemplate(m matchCounts) bool {
 // settleMetrics is settle's counting, and tells whether the page changed
 // and which actions were applied.
 func (p *Proxy) settleMetrics(dec *rules.Decision, tpl matchCounts, result string) (changed bool, applied func(*rules.Action) bool) {
-	if c, ok := p.m.rewriteCounts[result]; ok {
-		c.Inc()
-	} else {
-		p.m.rewrites.WithLabelValues(result).Inc()
-	}
+	p.m.Rewrites.Inc(result)
 	changed = result == rewriteDone && tpl != nil && !isNilTemplate(tpl)
 	if seg, ok := tpl.(*rewrite.Segmenter); ok {
 		// Pieces that went out before a segmented rewrite gave up (too
@@ -225,12 +221,12 @@ func (p *Proxy) settleMetrics(dec *rules.Decision, tpl matchCounts, result strin
 	}
 	for i := range dec.Actions {
 		if a := &dec.Actions[i]; applied(a) {
-			p.m.ruleHit(a.Rule)
+			p.m.RuleHit(a.Rule)
 		}
 	}
 	for _, c := range dec.Cases {
 		if ruleApplied(dec, c.Rule, applied) {
-			p.m.caseHits.WithLabelValues(c.Rule, c.Case).Inc()
+			p.m.CaseHit(c.Rule, c.Case)
 		}
 	}
 	return changed, applied
@@ -343,7 +339,7 @@ func (p *Proxy) templateFor(key string, page *rules.Page, html []byte) (*rewrite
 	if ok {
 		for _, tpl := range cached.tpls {
 			if tpl.Same(html) {
-				p.m.pageCacheHit.Inc()
+				p.m.PageCacheHit.Inc()
 				return tpl, nil
 			}
 		}
@@ -358,7 +354,7 @@ func (p *Proxy) templateFor(key string, page *rules.Page, html []byte) (*rewrite
 					continue
 				}
 				if nt, ok := tpl.Reuse(html); ok {
-					p.m.pageCacheReuse.Inc()
+					p.m.PageCacheReuse.Inc()
 					if i > 0 && pass == 1 {
 						p.pages.Add(key, cached.with(tpl, i)) // the latest shape first
 					}
@@ -367,7 +363,7 @@ func (p *Proxy) templateFor(key string, page *rules.Page, html []byte) (*rewrite
 			}
 		}
 	}
-	p.m.pageCacheMiss.Inc()
+	p.m.PageCacheMiss.Inc()
 	tpl, err := rewrite.Compile(bytes.Clone(html), page.Matchers())
 	if err != nil {
 		return nil, err
@@ -421,7 +417,7 @@ func (p *Proxy) passThrough(out *fasthttp.Response, resp *fasthttp.Response, str
 	if prefix != nil {
 		r = io.MultiReader(bytes.NewReader(prefix.B), stream)
 	}
-	out.SetBodyStream(&originBody{resp: resp, r: r, n: p.m.responseBytes, prefix: prefix}, size)
+	out.SetBodyStream(&originBody{resp: resp, r: r, n: p.m.ResponseBytes, prefix: prefix}, size)
 }
 
 // markPersonalized fixes the headers of a page on a path with rules: no

@@ -24,6 +24,7 @@ import (
 	"github.com/tailor-edge/tailor/internal/flush"
 	"github.com/tailor-edge/tailor/internal/header"
 	"github.com/tailor-edge/tailor/internal/listen"
+	"github.com/tailor-edge/tailor/internal/metrics"
 	"github.com/tailor-edge/tailor/internal/splice"
 	"github.com/tailor-edge/tailor/journey"
 	"github.com/tailor-edge/tailor/rules"
@@ -34,7 +35,8 @@ import (
 type Options struct {
 	// Logger receives the proxy's logs; nil means slog.Default().
 	Logger *slog.Logger
-	// Registry receives the proxy's metrics; nil means a fresh NewRegistry().
+	// Registry receives the proxy's metrics; nil means a fresh
+	// metrics.NewRegistry(), with the Go and process collectors.
 	Registry *prometheus.Registry
 	// Version labels tailor_build_info.
 	Version string
@@ -67,7 +69,7 @@ type Proxy struct {
 	cfg        *config.Config
 	log        *slog.Logger
 	reg        *prometheus.Registry
-	m          *metrics
+	m          *metrics.Proxy
 	origin     *fasthttp.HostClient
 	originHost []byte // Host sent to the origin; nil passes the client's
 	trusted    []netip.Prefix
@@ -96,6 +98,11 @@ type Proxy struct {
 	spliced splice.Set // upgraded connections open now (upgrade.go)
 }
 
+// rewriteResults are every result a page with rules ends with
+// (personalize.go), the labels of tailor_rewrites_total.
+var rewriteResults = []string{rewriteDone, rewriteNoChange, rewriteTooLarge, rewriteEncoding,
+	rewriteComplex, rewriteConflict, rewriteError, rewritePanicked}
+
 // New builds a Proxy from a validated config and loads its rules; an
 // error in the rule files is returned with every problem as file:line:col.
 func New(cfg *config.Config, opts Options) (*Proxy, error) {
@@ -105,7 +112,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	}
 	reg := opts.Registry
 	if reg == nil {
-		reg = NewRegistry()
+		reg = metrics.NewRegistry()
 	}
 	hc, err := newOriginClient(cfg, opts.MaxOriginConns)
 	if err != nil {
@@ -115,7 +122,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		cfg:     cfg,
 		log:     log.With("component", "proxy"),
 		reg:     reg,
-		m:       newMetrics(reg, opts.Version),
+		m:       metrics.New(reg, opts.Version, rewriteResults),
 		origin:  hc,
 		trusted: cfg.TrustedNets(),
 	}
@@ -134,7 +141,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	if p.pages, err = cache.NewPages[*pageShapes](pageBytes); err != nil {
 		return nil, err
 	}
-	p.m.pageCacheBytes(p.pages)
+	p.m.PageCache(p.pages)
 	if p.signer, err = identity.NewSigner(cfg.Identity.Cookie, p.log); err != nil {
 		return nil, err
 	}
@@ -144,7 +151,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		p.now = time.Now
 	}
 	if s, ok := p.events.(interface{ Stats() natsync.PublisherStats }); ok {
-		p.m.publisherStats(s)
+		p.m.Publisher(s)
 	}
 	if p.jwt, err = identity.NewVerifier(cfg, p.log); err != nil {
 		return nil, err
@@ -157,13 +164,13 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		}
 	}
 	if p.profiles != nil {
-		p.m.profileCache(p.profiles)
+		p.m.ProfileCache(p.profiles)
 	}
 	if s, ok := p.source.(interface {
 		Stats() natsync.WatchStats
 		Connected() bool
 	}); ok {
-		p.m.syncStats(s)
+		p.m.Sync(s)
 	}
 	if cfg.ListenTLS != "" {
 		if p.cert, err = listen.NewCertificate(cfg, log.With("component", "tls"), reg); err != nil {
@@ -244,7 +251,7 @@ func (p *Proxy) WatchCertificate(ctx context.Context) error {
 // acceptFailed counts an accept error that Serve rides out, and logs it
 // at most once a minute (they come in bursts, every few milliseconds).
 func (p *Proxy) acceptFailed(err error, wait time.Duration) {
-	p.m.acceptErrors.Inc()
+	p.m.AcceptErrors.Inc()
 	now := time.Now().UnixNano()
 	if last := p.acceptLogged.Load(); now-last < int64(time.Minute) || !p.acceptLogged.CompareAndSwap(last, now) {
 		return
@@ -282,6 +289,15 @@ func (p *Proxy) Ready() bool { return p.ready.Load() }
 // Registry is where the proxy's metrics live, for the admin listener.
 func (p *Proxy) Registry() *prometheus.Registry { return p.reg }
 
+// RuleHits is how often rule id's action has been applied since the proxy
+// started (tailor_rule_hits_total), for the console.
+func (p *Proxy) RuleHits(id string) float64 { return p.m.RuleHits(id) }
+
+// MapCaseHits is how often map rule id has chosen its case key (a stage,
+// a segment or default) since the proxy started
+// (tailor_map_case_hits_total), for the console.
+func (p *Proxy) MapCaseHits(id, key string) float64 { return p.m.CaseHits(id, key) }
+
 // chunkedPrefetch is how much of a chunked request body is read and checked
 // before anything is sent to the origin. A body that ends within it is
 // forwarded with a Content-Length; a longer one streams, and a broken chunk
@@ -291,8 +307,8 @@ const chunkedPrefetch = 64 * 1024
 
 func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
-	p.m.inFlight.Inc()
-	defer p.m.inFlight.Dec()
+	p.m.InFlight.Inc()
+	defer p.m.InFlight.Dec()
 
 	if reason := header.CheckFraming(ctx.Request.Header.RawHeaders()); reason != "" {
 		p.reject(ctx, fasthttp.StatusBadRequest, reason)
@@ -343,7 +359,7 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	var prefetch *bytebufferpool.ByteBuffer
 	switch cl := ctx.Request.Header.ContentLength(); {
 	case cl > 0:
-		req.SetBodyStream(&countingReader{r: ctx.RequestBodyStream(), n: p.m.requestBytes}, cl)
+		req.SetBodyStream(&countingReader{r: ctx.RequestBodyStream(), n: p.m.RequestBytes}, cl)
 	case cl == -1:
 		prefetch = bytebufferpool.Get()
 		defer bytebufferpool.Put(prefetch)
@@ -355,10 +371,10 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 		}
 		if prefetch.Len() < chunkedPrefetch {
 			req.SetBodyRaw(prefetch.B)
-			p.m.requestBytes.Add(float64(prefetch.Len()))
+			p.m.RequestBytes.Add(float64(prefetch.Len()))
 		} else {
 			r := io.MultiReader(bytes.NewReader(prefetch.B), body)
-			req.SetBodyStream(&countingReader{r: r, n: p.m.requestBytes}, -1)
+			req.SetBodyStream(&countingReader{r: r, n: p.m.RequestBytes}, -1)
 		}
 	}
 
@@ -367,7 +383,7 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	// default Content-Type when the origin sent none.
 	resp.Header.SetNoDefaultContentType(true)
 	err := p.origin.Do(req, resp)
-	p.m.upstream.Observe(time.Since(start).Seconds())
+	p.m.Upstream.Observe(time.Since(start).Seconds())
 	if err != nil {
 		fasthttp.ReleaseResponse(resp)
 		p.originFailed(ctx, err)
@@ -420,9 +436,9 @@ func (p *Proxy) pageView(ctx *fasthttp.RequestCtx, st *ruleState, v *visit) {
 
 func (p *Proxy) countView(v *visit) {
 	if v.tracked {
-		p.m.tracked.Inc()
+		p.m.Tracked.Inc()
 	} else {
-		p.m.optedOut.Inc()
+		p.m.OptedOut.Inc()
 	}
 }
 
@@ -457,12 +473,12 @@ func (p *Proxy) respond(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *r
 		fasthttp.ReleaseResponse(resp)
 		return
 	}
-	out.SetBodyStream(&originBody{resp: resp, r: stream, n: p.m.responseBytes}, resp.Header.ContentLength())
+	out.SetBodyStream(&originBody{resp: resp, r: stream, n: p.m.ResponseBytes}, resp.Header.ContentLength())
 }
 
 func (p *Proxy) finish(ctx *fasthttp.RequestCtx, start time.Time) {
-	p.m.countStatus(ctx.Response.StatusCode())
-	p.m.duration.Observe(time.Since(start).Seconds())
+	p.m.CountStatus(ctx.Response.StatusCode())
+	p.m.Duration.Observe(time.Since(start).Seconds())
 }
 
 // outboundHeaders fills req with what the origin should see: the client's
@@ -496,7 +512,7 @@ func (p *Proxy) outboundHeaders(ctx *fasthttp.RequestCtx, req *fasthttp.Request,
 		PrivateCookie: ConsoleCookie,
 	}
 	if n := fwd.Copy(out, in.RawHeaders()); n > 0 {
-		p.m.droppedHeaders.Add(float64(n))
+		p.m.DroppedHeaders.Add(float64(n))
 	}
 }
 
@@ -524,8 +540,8 @@ func remoteAddr(ctx *fasthttp.RequestCtx) netip.Addr {
 // connection: after a framing error we cannot know where the next request
 // would start.
 func (p *Proxy) reject(ctx *fasthttp.RequestCtx, status int, reason string) {
-	p.m.rejected.WithLabelValues(reason).Inc()
-	p.m.countStatus(status)
+	p.m.Rejected.Inc(reason)
+	p.m.CountStatus(status)
 	ctx.Response.Reset()
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("text/plain; charset=utf-8")
@@ -535,7 +551,7 @@ func (p *Proxy) reject(ctx *fasthttp.RequestCtx, status int, reason string) {
 
 func (p *Proxy) originFailed(ctx *fasthttp.RequestCtx, err error) {
 	status, kind, body := classifyOriginError(err)
-	p.m.originErrors.WithLabelValues(kind).Inc()
+	p.m.OriginErrors.Inc(kind)
 	p.log.Debug("origin request failed", "kind", kind, "err", err)
 	ctx.Response.Reset()
 	ctx.SetStatusCode(status)

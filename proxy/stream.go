@@ -218,7 +218,7 @@ func (s *streamedPage) WriteTo(w io.Writer) (int64, error) {
 		rest = held[c.Written:]
 	}
 	p.settleMetrics(&s.dec, tpl, result)
-	p.m.rewriteTime.Observe(time.Since(s.start).Seconds())
+	p.m.RewriteTime.Observe(time.Since(s.start).Seconds())
 	n, err := flush.WriteLast(w, rest)
 	s.sent = c.Total + int64(n)
 	return s.sent, err
@@ -249,7 +249,7 @@ func (s *streamedPage) segmented(w io.Writer, c *flush.Copier, seg *rewrite.Segm
 	var counts matchCounts = seg // nil after a conflict: nothing of the rewrite went out
 	defer func() {
 		p.settleMetrics(&s.dec, counts, result)
-		p.m.rewriteTime.Observe(time.Since(s.start).Seconds())
+		p.m.RewriteTime.Observe(time.Since(s.start).Seconds())
 	}()
 	// rest sends what is held and the rest of the origin's page, unchanged.
 	rest := func(why string, first bool) (int64, error) {
@@ -392,7 +392,7 @@ func (s *streamedPage) render(page []byte, out *bytebufferpool.ByteBuffer) (tpl 
 
 // Close returns the origin connection and counts the bytes sent.
 func (s *streamedPage) Close() error {
-	s.p.m.responseBytes.Add(float64(s.sent))
+	s.p.m.ResponseBytes.Add(float64(s.sent))
 	err := s.resp.CloseBodyStream()
 	fasthttp.ReleaseResponse(s.resp)
 	return err

@@ -11,7 +11,7 @@ import (
 
 	"github.com/tailor-edge/tailor/internal/header"
 	"github.com/tailor-edge/tailor/internal/listen"
-	"github.com/tailor-edge/tailor/internal/splice"
+	"github.com/tailor-edge/tailor/internal/metrics"
 	"github.com/valyala/fasthttp"
 )
 
@@ -26,21 +26,6 @@ import (
 //
 // An upgraded connection is not HTTP any more: no identity, no rules, no
 // events. tailor never looks inside the tunnel.
-
-// Results of an upgrade request, labelling tailor_upgrades_total.
-const (
-	upgradeDone     = "upgraded" // the origin switched; the connections are spliced
-	upgradeDeclined = "declined" // the origin answered without switching; relayed
-	upgradeFailed   = "failed"   // no answer from the origin: 502 or 504
-)
-
-// Why a spliced pair ended, labelling tailor_upgraded_closes_total.
-const (
-	closedByVisitor  = splice.ByVisitor
-	closedByOrigin   = splice.ByOrigin
-	closedIdle       = splice.Idle
-	closedByShutdown = splice.ByShutdown
-)
 
 // upgrade forwards an upgrade request to the origin. A 101 hijacks the
 // visitor's connection and splices it to the origin's; any other answer
@@ -69,7 +54,7 @@ func (p *Proxy) upgrade(ctx *fasthttp.RequestCtx, protocols []byte, start time.T
 	resp.Header.SetNoDefaultContentType(true)
 	resp.StreamBody = true
 	err = resp.Read(br) // skips interim answers (100, 103) but 101
-	p.m.upstream.Observe(time.Since(start).Seconds())
+	p.m.Upstream.Observe(time.Since(start).Seconds())
 	if err != nil {
 		fasthttp.ReleaseResponse(resp)
 		conn.Close()
@@ -80,7 +65,7 @@ func (p *Proxy) upgrade(ctx *fasthttp.RequestCtx, protocols []byte, start time.T
 		return
 	}
 	if resp.StatusCode() != fasthttp.StatusSwitchingProtocols {
-		p.m.upgrades[upgradeDeclined].Inc()
+		p.m.Tunnel.Upgrades.Inc(metrics.Declined)
 		p.relayDeclined(ctx, resp, conn)
 		return
 	}
@@ -98,7 +83,7 @@ func (p *Proxy) upgrade(ctx *fasthttp.RequestCtx, protocols []byte, start time.T
 		b, _ := br.Peek(n)
 		head = append(head, b...)
 	}
-	p.m.upgrades[upgradeDone].Inc()
+	p.m.Tunnel.Upgrades.Inc(metrics.Upgraded)
 	ic.SetTimeouts(p.cfg.Timeouts.Idle, p.cfg.Timeouts.Idle)
 	ctx.SetStatusCode(fasthttp.StatusSwitchingProtocols) // counted by finish; never written
 	ctx.HijackSetNoResponse(true)
@@ -115,7 +100,7 @@ var errSwitchedProtocol = errors.New("origin switched to a protocol the client d
 // upgradeFailed answers an upgrade request the origin could not take, as
 // originFailed does for any request (502 or 504).
 func (p *Proxy) upgradeFailed(ctx *fasthttp.RequestCtx, err error) {
-	p.m.upgrades[upgradeFailed].Inc()
+	p.m.Tunnel.Upgrades.Inc(metrics.UpgradeFailed)
 	p.originFailed(ctx, err)
 }
 
@@ -156,7 +141,7 @@ func (p *Proxy) relayDeclined(ctx *fasthttp.RequestCtx, resp *fasthttp.Response,
 		conn.Close()
 		return
 	}
-	body := &originBody{resp: resp, r: stream, n: p.m.responseBytes}
+	body := &originBody{resp: resp, r: stream, n: p.m.ResponseBytes}
 	ctx.Response.SetBodyStream(&closingBody{originBody: body, conn: conn}, resp.Header.ContentLength())
 }
 
@@ -176,8 +161,9 @@ func (b *closingBody) Close() error {
 // the visitor's hijacked connection and the origin's (splice.Set.Run),
 // counting them and why the pair ended.
 func (p *Proxy) splice(visitor, origin net.Conn, head []byte) {
-	p.m.upgradedConns.Inc()
-	why := p.spliced.Run(visitor, origin, head, p.cfg.Timeouts.Idle, p.m.upgradedBytes[0], p.m.upgradedBytes[1])
-	p.m.upgradedConns.Dec()
-	p.m.upgradeClosed(why)
+	m := &p.m.Tunnel
+	m.Open.Inc()
+	why := p.spliced.Run(visitor, origin, head, p.cfg.Timeouts.Idle, m.ToOrigin, m.ToVisitor)
+	m.Open.Dec()
+	m.Closes.Inc(why)
 }
