@@ -26,13 +26,14 @@
 // origin pauses, as nginx does.
 //
 // A request to switch protocols — a WebSocket opening, or any other
-// Upgrade (RFC 9110 section 7.8) — is not HTTP for long: upgrade.go sends
-// it to the origin on a connection of its own and, on a 101, splices the
-// visitor's connection to it (internal/splice), bytes copied both ways
+// Upgrade (RFC 9110 section 7.8) — is not HTTP for long: internal/tunnel
+// sends it to the origin on a connection of its own and, on a 101, splices
+// the visitor's connection to it (internal/splice), bytes copied both ways
 // unread until either side closes or neither has sent anything for
-// timeouts.idle. No identity,
-// rules or events apply to it. HTTP/1.0, methods other than GET, requests
-// with a body and h2c are not switched: they go on as ordinary requests,
+// timeouts.idle; upgrade.go gives it the outbound headers and relays an
+// answer that is not a switch. No identity, rules or events apply to it.
+// HTTP/1.0, methods other than GET, requests with a body and h2c are not
+// switched (header.UpgradeProtocols): they go on as ordinary requests,
 // their Upgrade dropped.
 //
 // The visitor listener is internal/listen's: it rides out accept errors

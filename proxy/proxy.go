@@ -25,7 +25,7 @@ import (
 	"github.com/tailor-edge/tailor/internal/header"
 	"github.com/tailor-edge/tailor/internal/listen"
 	"github.com/tailor-edge/tailor/internal/metrics"
-	"github.com/tailor-edge/tailor/internal/splice"
+	"github.com/tailor-edge/tailor/internal/tunnel"
 	"github.com/tailor-edge/tailor/journey"
 	"github.com/tailor-edge/tailor/rules"
 	natsync "github.com/tailor-edge/tailor/sync"
@@ -95,7 +95,7 @@ type Proxy struct {
 
 	now func() time.Time
 
-	spliced splice.Set // upgraded connections open now (upgrade.go)
+	tunnel tunnel.Tunnel // protocol switches (upgrade.go)
 }
 
 // rewriteResults are every result a page with rules ends with
@@ -131,6 +131,12 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		maxOrigin = defaultMaxOriginConns
 	}
 	p.limits = listen.NewLimits(cfg, p.trusted, maxOrigin, reg)
+	t := cfg.Timeouts
+	p.tunnel = tunnel.Tunnel{Addr: hc.Addr, Connect: t.Connect, Response: t.Response, Idle: t.Idle,
+		MaxHeaderBytes: int(cfg.MaxHeaderBytes), Metrics: &p.m.Tunnel}
+	if hc.IsTLS {
+		p.tunnel.TLS = hc.TLSConfig
+	}
 	if cfg.OriginHost != "" {
 		p.originHost = []byte(cfg.OriginHost)
 	}
@@ -268,7 +274,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.ready.Store(false)
 	err := p.server.ShutdownWithContext(ctx)
 	// Once ctx has ended they are still closed, just not waited for.
-	if serr := p.spliced.CloseAll(ctx); err == nil {
+	if serr := p.tunnel.CloseAll(ctx); err == nil {
 		err = serr
 	}
 	return err
