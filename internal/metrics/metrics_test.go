@@ -1,27 +1,18 @@
 package metrics
 
 import (
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-)
 
-// exposition is reg in Prometheus's text format, as the admin listener's
-// /metrics serves it.
-func exposition(t *testing.T, reg *prometheus.Registry) string {
-	t.Helper()
-	rec := httptest.NewRecorder()
-	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	return rec.Body.String()
-}
+	"github.com/tailor-edge/tailor/internal/testkit"
+)
 
 func TestFixedLabelsAreExportedFromTheStart(t *testing.T) {
 	reg := NewRegistry()
 	New(reg, "test", []string{"rewritten", "unchanged"})
-	text := exposition(t, reg)
+	text := testkit.MetricsText(t, reg)
 	for _, want := range []string{
 		`tailor_requests_total{code="5xx"} 0`,
 		`tailor_rejected_requests_total{reason="obs_fold"} 0`,
