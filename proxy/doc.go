@@ -3,12 +3,13 @@
 // the origin's responses back.
 //
 // A response passes through byte for byte — status, headers in order and
-// case, the origin's Date (startResponseHeader; one is added when it has
-// none), Set-Cookie untouched, body streamed in both directions — except
-// for the hop-by-hop headers RFC 9110 section 7.6.1 says a proxy must drop
-// and the X-Forwarded-* and Forwarded headers a proxy adds. Requests with
-// header names that are not tokens are refused (checkFraming); names with
-// an underscore are dropped unless underscores_in_headers is on; country
+// case, the origin's Date (one is added when it has none), Set-Cookie
+// untouched, body streamed in both directions — except for the hop-by-hop
+// headers RFC 9110 section 7.6.1 says a proxy must drop and the
+// X-Forwarded-* and Forwarded headers a proxy adds: internal/header's
+// CopyResponse and Forward. Requests with ambiguous framing or header names
+// that are not tokens are refused (header.CheckFraming); names with an
+// underscore are dropped unless underscores_in_headers is on; country
 // headers count only from trusted proxies. A HEAD on a page with rules is
 // asked of the origin as a GET and answered the personalized page's
 // headers. The one place where a response may be changed is
@@ -25,13 +26,14 @@
 // origin pauses, as nginx does.
 //
 // A request to switch protocols — a WebSocket opening, or any other
-// Upgrade (RFC 9110 section 7.8) — is not HTTP for long: upgrade.go sends
-// it to the origin on a connection of its own and, on a 101, splices the
-// visitor's connection to it (internal/splice), bytes copied both ways
+// Upgrade (RFC 9110 section 7.8) — is not HTTP for long: internal/tunnel
+// sends it to the origin on a connection of its own and, on a 101, splices
+// the visitor's connection to it (internal/splice), bytes copied both ways
 // unread until either side closes or neither has sent anything for
-// timeouts.idle. No identity,
-// rules or events apply to it. HTTP/1.0, methods other than GET, requests
-// with a body and h2c are not switched: they go on as ordinary requests,
+// timeouts.idle; upgrade.go gives it the outbound headers and relays an
+// answer that is not a switch. No identity, rules or events apply to it.
+// HTTP/1.0, methods other than GET, requests with a body and h2c are not
+// switched (header.UpgradeProtocols): they go on as ordinary requests,
 // their Upgrade dropped.
 //
 // The visitor listener is internal/listen's: it rides out accept errors
@@ -54,9 +56,10 @@
 // (tracking), reading the state cookie for the journey (journey.go; what a
 // page view means is package journey's, pure) and the events (events.go).
 //
-// The admin listener (health, readiness, metrics, the profiles API and
-// the console) is package admin, which imports this one; proxy offers it
-// Ready, Registry (every metric, named tailor_*), Rules (the set serving
+// The metrics are declared in internal/metrics; the proxy counts into
+// them. The admin listener (health, readiness, metrics, the profiles API
+// and the console) is package admin, which imports this one; proxy offers
+// it Ready, Registry (every metric, named tailor_*), Rules (the set serving
 // and when it loaded), RuleHits and MapCaseHits (the console's counts),
 // and never imports it. The console's login cookie, ConsoleCookie, is
 // named here because the visitor path keeps it from the origin.

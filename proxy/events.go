@@ -1,9 +1,9 @@
 package proxy
 
 import (
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
+	"github.com/tailor-edge/tailor/internal/header"
 	"github.com/tailor-edge/tailor/internal/listen"
 	"github.com/tailor-edge/tailor/journey"
 	"github.com/tailor-edge/tailor/rules"
@@ -15,78 +15,6 @@ import (
 // when it drops the event.
 type EventSink interface {
 	Publish(e *natsync.Event) bool
-}
-
-// journeyMetrics count page views, journey steps and events.
-type journeyMetrics struct {
-	pageViews   *prometheus.CounterVec
-	tracked     prometheus.Counter // pageViews{tracking="tracked"}
-	optedOut    prometheus.Counter // pageViews{tracking="opted_out"}
-	stateResets prometheus.Counter
-	events      *prometheus.CounterVec
-	// eventCounts are events{type, result}, resolved once: [0] queued,
-	// [1] dropped.
-	eventCounts map[string][2]prometheus.Counter
-	previews    *prometheus.CounterVec
-}
-
-var eventTypes = []string{natsync.EventPageview, natsync.EventGoal, natsync.EventStage, natsync.EventExposure, natsync.EventIdentify}
-
-// Labels of tailor_page_views_total.
-const (
-	viewTracked  = "tracked"   // the visitor's state advanced; events reported
-	viewOptedOut = "opted_out" // GPC, DNT or no consent: nothing kept or reported
-)
-
-func (m *metrics) registerJourney(reg prometheus.Registerer) {
-	m.pageViews = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "tailor_page_views_total",
-		Help: "HTML page views (2xx GET), by tracking: tracked, or opted_out (GPC, DNT or no consent: no events, no new cookies).",
-	}, []string{"tracking"})
-	m.stateResets = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "tailor_state_resets_total",
-		Help: "Visitor state cookies that did not verify (tampered, another visitor's, or signed with a retired key) and were started afresh.",
-	})
-	m.events = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "tailor_events_total",
-		Help: "Events reported by the proxy, by type and result: queued for publishing, or dropped (the queue was full).",
-	}, []string{"type", "result"})
-	m.previews = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "tailor_previews_total",
-		Help: "Requests with a tailor_preview link, by result: rendered, or rejected (bad signature, expired, or previews disabled).",
-	}, []string{"result"})
-	m.tracked = m.pageViews.WithLabelValues(viewTracked)
-	m.optedOut = m.pageViews.WithLabelValues(viewOptedOut)
-	m.eventCounts = make(map[string][2]prometheus.Counter, len(eventTypes))
-	for _, t := range eventTypes {
-		m.eventCounts[t] = [2]prometheus.Counter{m.events.WithLabelValues(t, "queued"), m.events.WithLabelValues(t, "dropped")}
-	}
-	m.previews.WithLabelValues("rendered")
-	m.previews.WithLabelValues("rejected")
-	reg.MustRegister(m.pageViews, m.stateResets, m.events, m.previews)
-}
-
-// publisherStats exports the event publisher's counters, when the sink is
-// the sync package's Publisher.
-func (m *metrics) publisherStats(s interface{ Stats() natsync.PublisherStats }) {
-	m.reg.MustRegister(
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "tailor_events_published_total",
-			Help: "Events the events stream acknowledged.",
-		}, func() float64 { return float64(s.Stats().Published) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "tailor_events_dropped_total",
-			Help: "Events lost: the queue was full (NATS slow or down) or tailor stopped before they were published.",
-		}, func() float64 { return float64(s.Stats().Dropped) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "tailor_events_retried_total",
-			Help: "Publishes repeated after a failure; the stream de-duplicates by event id.",
-		}, func() float64 { return float64(s.Stats().Retried) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "tailor_events_queue_depth",
-			Help: "Events waiting to be published.",
-		}, func() float64 { return float64(s.Stats().Depth) }),
-	)
 }
 
 // conclude settles what a page view leaves behind once its page's fate
@@ -156,7 +84,7 @@ func (p *Proxy) report(ctx *fasthttp.RequestCtx, v *visit, dec *rules.Decision, 
 
 func (p *Proxy) publish(e *natsync.Event) {
 	e.ID = natsync.NewEventID()
-	c := p.m.eventCounts[e.Type]
+	c := p.m.EventCounts[e.Type]
 	if p.events.Publish(e) {
 		c[0].Inc()
 	} else {
@@ -171,7 +99,7 @@ func (p *Proxy) pageURL(ctx *fasthttp.RequestCtx) string {
 	if ctx.IsTLS() {
 		scheme = "https"
 	} else if listen.IsTrusted(p.trusted, remoteAddr(ctx)) {
-		if proto := rawHeader(ctx.Request.Header.RawHeaders(), fasthttp.HeaderXForwardedProto); equalFold(proto, "https") {
+		if proto := rawHeader(ctx.Request.Header.RawHeaders(), fasthttp.HeaderXForwardedProto); header.EqualFold(proto, "https") {
 			scheme = "https"
 		}
 	}
@@ -179,6 +107,6 @@ func (p *Proxy) pageURL(ctx *fasthttp.RequestCtx) string {
 	b = append(b, scheme...)
 	b = append(b, "://"...)
 	b = append(b, ctx.Host()...)
-	b = append(b, originForm(ctx.RequestURI())...)
+	b = append(b, header.OriginForm(ctx.RequestURI())...)
 	return string(b)
 }

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/tailor-edge/tailor/internal/metrics"
 )
 
 // visitorIdentity is who a request comes from.
@@ -43,7 +45,7 @@ func (p *Proxy) identify(req *fasthttp.Request, now time.Time, optOut bool) visi
 		if anon, ok := p.signer.Verify(v); ok {
 			id.AnonymousID = anon
 		} else {
-			p.m.identityCount[identityForged].Inc()
+			p.m.Visitors.Inc(metrics.VisitorForged)
 		}
 	}
 	if id.AnonymousID == "" {
@@ -52,16 +54,16 @@ func (p *Proxy) identify(req *fasthttp.Request, now time.Time, optOut bool) visi
 		if !optOut {
 			id.SetCookie = p.signer.SetCookie(value)
 		}
-		p.m.identityCount[identityNew].Inc()
+		p.m.Visitors.Inc(metrics.VisitorNew)
 	}
 	if p.jwt != nil {
 		if tok := p.jwt.Token(req); len(tok) > 0 {
 			claims, reason := p.jwt.Verify(tok, now)
 			if reason != "" {
-				p.m.jwtRejected.WithLabelValues(reason).Inc()
+				p.m.JWTRejected.Inc(reason)
 			} else {
 				id.Subject, id.TokenSegments = claims.Subject, claims.Segments
-				p.m.identityCount[identityKnown].Inc()
+				p.m.Visitors.Inc(metrics.VisitorKnown)
 			}
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tailor-edge/tailor/config"
 	"github.com/tailor-edge/tailor/identity"
+	"github.com/tailor-edge/tailor/internal/metrics"
 )
 
 // identifyingProxy is a Proxy with just what identify needs, its cookies
@@ -24,7 +25,7 @@ func identifyingProxy(t testing.TB) *Proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Proxy{signer: s, cfg: config.Default(), m: newMetrics(NewRegistry(), "test")}
+	return &Proxy{signer: s, cfg: config.Default(), m: metrics.New(metrics.NewRegistry(), "test", nil)}
 }
 
 // TestForgedCookieStartsFreshVisitor: a cookie that does not verify (the

@@ -20,7 +20,7 @@ func (p *Proxy) track(set *rules.Set, req *fasthttp.Request, v *visit, profile *
 	if c := req.Header.Cookie(p.signer.StateName()); len(c) > 0 && !v.id.Fresh {
 		prev, ok = p.signer.DecodeState(anon, c)
 		if !ok {
-			p.m.stateResets.Inc()
+			p.m.StateResets.Inc()
 		}
 	}
 	v.view = journey.Next(set, prev, ok, journey.Input{Path: string(req.URI().Path()), Step: step, Profile: profile,

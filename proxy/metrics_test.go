@@ -3,26 +3,16 @@ package proxy
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/tailor-edge/tailor/internal/testkit"
 )
 
-// metricsText is reg in Prometheus's text format, as the admin
-// listener's /metrics serves it.
-func metricsText(t *testing.T, reg *prometheus.Registry) string {
-	t.Helper()
-	rec := httptest.NewRecorder()
-	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	if rec.Code != http.StatusOK {
-		t.Fatalf("/metrics = %d: %s", rec.Code, rec.Body)
-	}
-	return rec.Body.String()
-}
+// metricsText is testkit.MetricsText, under the name this package's
+// tests use.
+var metricsText = testkit.MetricsText
 
 func TestMetricsCountRequestsAndAreNamedTailor(t *testing.T) {
 	origin := startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tailor-edge/tailor/config"
 	"github.com/tailor-edge/tailor/internal/listen"
+	"github.com/tailor-edge/tailor/internal/metrics"
 )
 
 // defaultMaxOriginConns bounds the connections tailor keeps to the origin.
@@ -96,29 +97,21 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// Kinds of origin failure, labelling tailor_origin_errors_total.
-const (
-	originUnreachable = "unreachable"
-	originTimeout     = "timeout"
-	originPoolFull    = "pool_exhausted"
-	originProtocol    = "protocol"
-)
-
 // classifyOriginError maps a client error to the status the visitor gets,
-// the metric label and the short body.
+// the metric label (metrics.Origin*) and the short body.
 func classifyOriginError(err error) (status int, kind, body string) {
 	switch {
 	case errors.Is(err, fasthttp.ErrNoFreeConns):
-		return fasthttp.StatusBadGateway, originPoolFull, "502 Bad Gateway: too many connections to the origin\n"
+		return fasthttp.StatusBadGateway, metrics.OriginPoolFull, "502 Bad Gateway: too many connections to the origin\n"
 	case isTimeout(err):
-		return fasthttp.StatusGatewayTimeout, originTimeout, "504 Gateway Timeout: the origin did not answer in time\n"
+		return fasthttp.StatusGatewayTimeout, metrics.OriginTimeout, "504 Gateway Timeout: the origin did not answer in time\n"
 	}
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "dial" {
-		return fasthttp.StatusBadGateway, originUnreachable, "502 Bad Gateway: the origin is unreachable\n"
+		return fasthttp.StatusBadGateway, metrics.OriginUnreachable, "502 Bad Gateway: the origin is unreachable\n"
 	}
 	if errors.Is(err, fasthttp.ErrConnectionClosed) {
-		return fasthttp.StatusBadGateway, originUnreachable, "502 Bad Gateway: the origin closed the connection\n"
+		return fasthttp.StatusBadGateway, metrics.OriginUnreachable, "502 Bad Gateway: the origin closed the connection\n"
 	}
-	return fasthttp.StatusBadGateway, originProtocol, "502 Bad Gateway: the origin sent an invalid response\n"
+	return fasthttp.StatusBadGateway, metrics.OriginProtocol, "502 Bad Gateway: the origin sent an invalid response\n"
 }

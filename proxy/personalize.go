@@ -13,6 +13,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/tailor-edge/tailor/internal/coding"
+	"github.com/tailor-edge/tailor/internal/header"
 	"github.com/tailor-edge/tailor/journey"
 	"github.com/tailor-edge/tailor/rewrite"
 	"github.com/tailor-edge/tailor/rules"
@@ -35,7 +36,7 @@ func isHTMLType(ct []byte) bool {
 	if i := bytes.IndexByte(ct, ';'); i >= 0 {
 		ct = ct[:i]
 	}
-	return equalFold(bytes.TrimSpace(ct), "text/html")
+	return header.EqualFold(bytes.TrimSpace(ct), "text/html")
 }
 
 // personalize buffers, decodes, rewrites and re-encodes an HTML response
@@ -107,8 +108,8 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	body, tpl, result := p.rewriteBody(ctx, resp, key, page, edits, raw.B)
 	p.settle(ctx, v, &dec, tpl, result)
 	view := p.conclude(ctx, v, &dec, body != nil)
-	p.m.rewriteTime.Observe(time.Since(start).Seconds())
-	copyResponseHeaders(&out.Header, &resp.Header, false)
+	p.m.RewriteTime.Observe(time.Since(start).Seconds())
+	header.CopyResponse(&out.Header, &resp.Header, false)
 	fasthttp.ReleaseResponse(resp)
 	// The response streams the page from its buffer, which goes back to
 	// the page pool when written (pagebuf.go: not through fasthttp's body
@@ -197,11 +198,7 @@ func isNilTemplate(m matchCounts) bool {
 // settleMetrics is settle's counting, and tells whether the page changed
 // and which actions were applied.
 func (p *Proxy) settleMetrics(dec *rules.Decision, tpl matchCounts, result string) (changed bool, applied func(*rules.Action) bool) {
-	if c, ok := p.m.rewriteCounts[result]; ok {
-		c.Inc()
-	} else {
-		p.m.rewrites.WithLabelValues(result).Inc()
-	}
+	p.m.Rewrites.Inc(result)
 	changed = result == rewriteDone && tpl != nil && !isNilTemplate(tpl)
 	if seg, ok := tpl.(*rewrite.Segmenter); ok {
 		// Pieces that went out before a segmented rewrite gave up (too
@@ -220,12 +217,12 @@ func (p *Proxy) settleMetrics(dec *rules.Decision, tpl matchCounts, result strin
 	}
 	for i := range dec.Actions {
 		if a := &dec.Actions[i]; applied(a) {
-			p.m.ruleHit(a.Rule)
+			p.m.RuleHit(a.Rule)
 		}
 	}
 	for _, c := range dec.Cases {
 		if ruleApplied(dec, c.Rule, applied) {
-			p.m.caseHits.WithLabelValues(c.Rule, c.Case).Inc()
+			p.m.CaseHit(c.Rule, c.Case)
 		}
 	}
 	return changed, applied
@@ -287,7 +284,7 @@ func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, k
 		}
 	}
 	if target != enc {
-		delHeader(&resp.Header, fasthttp.HeaderContentEncoding)
+		header.Del(&resp.Header, fasthttp.HeaderContentEncoding)
 		if target != coding.Identity {
 			resp.Header.Set(fasthttp.HeaderContentEncoding, target.String())
 		}
@@ -338,7 +335,7 @@ func (p *Proxy) templateFor(key string, page *rules.Page, html []byte) (*rewrite
 	if ok {
 		for _, tpl := range cached.tpls {
 			if tpl.Same(html) {
-				p.m.pageCacheHit.Inc()
+				p.m.PageCacheHit.Inc()
 				return tpl, nil
 			}
 		}
@@ -353,7 +350,7 @@ func (p *Proxy) templateFor(key string, page *rules.Page, html []byte) (*rewrite
 					continue
 				}
 				if nt, ok := tpl.Reuse(html); ok {
-					p.m.pageCacheReuse.Inc()
+					p.m.PageCacheReuse.Inc()
 					if i > 0 && pass == 1 {
 						p.pages.Add(key, cached.with(tpl, i)) // the latest shape first
 					}
@@ -362,7 +359,7 @@ func (p *Proxy) templateFor(key string, page *rules.Page, html []byte) (*rewrite
 			}
 		}
 	}
-	p.m.pageCacheMiss.Inc()
+	p.m.PageCacheMiss.Inc()
 	tpl, err := rewrite.Compile(bytes.Clone(html), page.Matchers())
 	if err != nil {
 		return nil, err
@@ -409,14 +406,14 @@ func (ps *pageShapes) Size() int {
 // passThrough streams the origin's response untouched, prefix first when
 // part of the body was already read.
 func (p *Proxy) passThrough(out *fasthttp.Response, resp *fasthttp.Response, stream io.Reader, prefix *bytebufferpool.ByteBuffer, v *visit, view *journey.Outcome) {
-	copyResponseHeaders(&out.Header, &resp.Header, false)
+	header.CopyResponse(&out.Header, &resp.Header, false)
 	p.setVisitorCookies(&out.Header, v, view)
 	r := stream
 	size := resp.Header.ContentLength()
 	if prefix != nil {
 		r = io.MultiReader(bytes.NewReader(prefix.B), stream)
 	}
-	out.SetBodyStream(&originBody{resp: resp, r: r, n: p.m.responseBytes, prefix: prefix}, size)
+	out.SetBodyStream(&originBody{resp: resp, r: r, n: p.m.ResponseBytes, prefix: prefix}, size)
 }
 
 // markPersonalized fixes the headers of a page on a path with rules: no
@@ -429,19 +426,19 @@ func markPersonalized(h *fasthttp.ResponseHeader, changed bool) {
 		// Validators of the origin's page do not describe this one; a
 		// conditional request would get the origin's 304 for a page the
 		// rules may now render differently.
-		delHeader(h, fasthttp.HeaderETag)
-		delHeader(h, fasthttp.HeaderLastModified)
+		header.Del(h, fasthttp.HeaderETag)
+		header.Del(h, fasthttp.HeaderLastModified)
 		// Byte ranges of the origin's page do not address this one.
-		delHeader(h, fasthttp.HeaderAcceptRanges)
+		header.Del(h, fasthttp.HeaderAcceptRanges)
 	}
-	setHeader(h, fasthttp.HeaderCacheControl, privateCacheControl(peekHeader(h, fasthttp.HeaderCacheControl)))
+	header.Set(h, fasthttp.HeaderCacheControl, privateCacheControl(header.Peek(h, fasthttp.HeaderCacheControl)))
 	dropSharedCacheControls(h)
-	vary := peekHeader(h, fasthttp.HeaderVary)
+	vary := header.Peek(h, fasthttp.HeaderVary)
 	if !varyHas(vary, "Cookie") && !varyHas(vary, "*") {
 		if len(vary) == 0 {
-			setHeader(h, fasthttp.HeaderVary, "Cookie")
+			header.Set(h, fasthttp.HeaderVary, "Cookie")
 		} else {
-			setHeader(h, fasthttp.HeaderVary, string(vary)+", Cookie")
+			header.Set(h, fasthttp.HeaderVary, string(vary)+", Cookie")
 		}
 	}
 }
@@ -466,7 +463,7 @@ func privateCacheControl(v []byte) string {
 
 func varyHas(vary []byte, name string) bool {
 	for _, f := range bytes.Split(vary, []byte{','}) {
-		if equalFold(bytes.TrimSpace(f), name) {
+		if header.EqualFold(bytes.TrimSpace(f), name) {
 			return true
 		}
 	}

@@ -32,9 +32,9 @@ func (p *Proxy) preview(req *fasthttp.Request, now time.Time) *identity.PreviewC
 		}
 	}
 	if c == nil {
-		p.m.previews.WithLabelValues("rejected").Inc()
+		p.m.Previews.Inc("rejected")
 	} else {
-		p.m.previews.WithLabelValues("rendered").Inc()
+		p.m.Previews.Inc("rendered")
 	}
 	return c
 }

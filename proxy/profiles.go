@@ -9,6 +9,8 @@ import (
 
 	"github.com/tailor-edge/tailor/cache"
 	"github.com/tailor-edge/tailor/identity"
+	"github.com/tailor-edge/tailor/internal/header"
+	"github.com/tailor-edge/tailor/internal/metrics"
 	"github.com/tailor-edge/tailor/journey"
 	natsync "github.com/tailor-edge/tailor/sync"
 )
@@ -72,14 +74,14 @@ func (p *Proxy) lookup(v *visit, start time.Time) {
 	if prof, ok := p.profiles.Get(key); ok {
 		v.profile = prof
 		if prof == nil {
-			p.m.lookupCount[lookupMissing].Inc()
+			p.m.Lookups.Inc(metrics.LookupMissing)
 		} else {
-			p.m.lookupCount[lookupHit].Inc()
+			p.m.Lookups.Inc(metrics.LookupHit)
 		}
 		return
 	}
 	if p.source == nil {
-		p.m.lookupCount[lookupDisabled].Inc()
+		p.m.Lookups.Inc(metrics.LookupDisabled)
 		return
 	}
 	v.deadline = start.Add(p.cfg.Profiles.MissBudget)
@@ -107,7 +109,7 @@ func (p *Proxy) await(v *visit) *cache.Profile {
 	default:
 		wait := time.Until(v.deadline)
 		if wait <= 0 {
-			p.m.lookupCount[lookupTimeout].Inc()
+			p.m.Lookups.Inc(metrics.LookupTimeout)
 			return nil
 		}
 		t := time.NewTimer(wait)
@@ -115,22 +117,22 @@ func (p *Proxy) await(v *visit) *cache.Profile {
 		case r = <-ch:
 			t.Stop()
 		case <-t.C:
-			p.m.lookupCount[lookupTimeout].Inc()
-			p.m.lookupTime.Observe(time.Since(waitStart).Seconds())
+			p.m.Lookups.Inc(metrics.LookupTimeout)
+			p.m.LookupTime.Observe(time.Since(waitStart).Seconds())
 			return nil
 		}
 	}
-	p.m.lookupTime.Observe(time.Since(waitStart).Seconds())
+	p.m.LookupTime.Observe(time.Since(waitStart).Seconds())
 	switch {
 	case r.Err != nil:
 		if !errors.Is(r.Err, context.DeadlineExceeded) {
 			p.log.Debug("fetch profile", "err", r.Err)
 		}
-		p.m.lookupCount[lookupError].Inc()
+		p.m.Lookups.Inc(metrics.LookupError)
 	case r.Profile == nil:
-		p.m.lookupCount[lookupNotFound].Inc()
+		p.m.Lookups.Inc(metrics.LookupNotFound)
 	default:
-		p.m.lookupCount[lookupFetched].Inc()
+		p.m.Lookups.Inc(metrics.LookupFetched)
 	}
 	v.profile, v.unsure = r.Profile, r.Err != nil
 	return r.Profile
@@ -181,7 +183,7 @@ func (p *Proxy) setVisitorCookies(h *fasthttp.ResponseHeader, v *visit, out *jou
 		set = true
 	}
 	if set {
-		setHeader(h, fasthttp.HeaderCacheControl, privateCacheControl(peekHeader(h, fasthttp.HeaderCacheControl)))
+		header.Set(h, fasthttp.HeaderCacheControl, privateCacheControl(header.Peek(h, fasthttp.HeaderCacheControl)))
 		dropSharedCacheControls(h)
 	}
 }
@@ -193,7 +195,7 @@ var sharedCacheControls = []string{"CDN-Cache-Control", "Cloudflare-CDN-Cache-Co
 
 func dropSharedCacheControls(h *fasthttp.ResponseHeader) {
 	for _, name := range sharedCacheControls {
-		delHeader(h, name)
+		header.Del(h, name)
 	}
 }
 
@@ -202,7 +204,7 @@ func dropSharedCacheControls(h *fasthttp.ResponseHeader) {
 // Referer of what the page loads or links to.
 func markPreview(h *fasthttp.ResponseHeader, v *visit) {
 	if v != nil && v.preview != nil {
-		setHeader(h, fasthttp.HeaderCacheControl, "no-store")
-		setHeader(h, "Referrer-Policy", "no-referrer")
+		header.Set(h, fasthttp.HeaderCacheControl, "no-store")
+		header.Set(h, "Referrer-Policy", "no-referrer")
 	}
 }

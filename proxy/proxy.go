@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,8 +22,10 @@ import (
 	"github.com/tailor-edge/tailor/config"
 	"github.com/tailor-edge/tailor/identity"
 	"github.com/tailor-edge/tailor/internal/flush"
+	"github.com/tailor-edge/tailor/internal/header"
 	"github.com/tailor-edge/tailor/internal/listen"
-	"github.com/tailor-edge/tailor/internal/splice"
+	"github.com/tailor-edge/tailor/internal/metrics"
+	"github.com/tailor-edge/tailor/internal/tunnel"
 	"github.com/tailor-edge/tailor/journey"
 	"github.com/tailor-edge/tailor/rules"
 	natsync "github.com/tailor-edge/tailor/sync"
@@ -34,7 +35,8 @@ import (
 type Options struct {
 	// Logger receives the proxy's logs; nil means slog.Default().
 	Logger *slog.Logger
-	// Registry receives the proxy's metrics; nil means a fresh NewRegistry().
+	// Registry receives the proxy's metrics; nil means a fresh
+	// metrics.NewRegistry(), with the Go and process collectors.
 	Registry *prometheus.Registry
 	// Version labels tailor_build_info.
 	Version string
@@ -67,7 +69,7 @@ type Proxy struct {
 	cfg        *config.Config
 	log        *slog.Logger
 	reg        *prometheus.Registry
-	m          *metrics
+	m          *metrics.Proxy
 	origin     *fasthttp.HostClient
 	originHost []byte // Host sent to the origin; nil passes the client's
 	trusted    []netip.Prefix
@@ -93,8 +95,13 @@ type Proxy struct {
 
 	now func() time.Time
 
-	spliced splice.Set // upgraded connections open now (upgrade.go)
+	tunnel tunnel.Tunnel // protocol switches (upgrade.go)
 }
+
+// rewriteResults are every result a page with rules ends with
+// (personalize.go), the labels of tailor_rewrites_total.
+var rewriteResults = []string{rewriteDone, rewriteNoChange, rewriteTooLarge, rewriteEncoding,
+	rewriteComplex, rewriteConflict, rewriteError, rewritePanicked}
 
 // New builds a Proxy from a validated config and loads its rules; an
 // error in the rule files is returned with every problem as file:line:col.
@@ -105,7 +112,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	}
 	reg := opts.Registry
 	if reg == nil {
-		reg = NewRegistry()
+		reg = metrics.NewRegistry()
 	}
 	hc, err := newOriginClient(cfg, opts.MaxOriginConns)
 	if err != nil {
@@ -115,7 +122,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		cfg:     cfg,
 		log:     log.With("component", "proxy"),
 		reg:     reg,
-		m:       newMetrics(reg, opts.Version),
+		m:       metrics.New(reg, opts.Version, rewriteResults),
 		origin:  hc,
 		trusted: cfg.TrustedNets(),
 	}
@@ -124,6 +131,12 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		maxOrigin = defaultMaxOriginConns
 	}
 	p.limits = listen.NewLimits(cfg, p.trusted, maxOrigin, reg)
+	t := cfg.Timeouts
+	p.tunnel = tunnel.Tunnel{Addr: hc.Addr, Connect: t.Connect, Response: t.Response, Idle: t.Idle,
+		MaxHeaderBytes: int(cfg.MaxHeaderBytes), Metrics: &p.m.Tunnel}
+	if hc.IsTLS {
+		p.tunnel.TLS = hc.TLSConfig
+	}
 	if cfg.OriginHost != "" {
 		p.originHost = []byte(cfg.OriginHost)
 	}
@@ -134,7 +147,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	if p.pages, err = cache.NewPages[*pageShapes](pageBytes); err != nil {
 		return nil, err
 	}
-	p.m.pageCacheBytes(p.pages)
+	p.m.PageCache(p.pages)
 	if p.signer, err = identity.NewSigner(cfg.Identity.Cookie, p.log); err != nil {
 		return nil, err
 	}
@@ -144,7 +157,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		p.now = time.Now
 	}
 	if s, ok := p.events.(interface{ Stats() natsync.PublisherStats }); ok {
-		p.m.publisherStats(s)
+		p.m.Publisher(s)
 	}
 	if p.jwt, err = identity.NewVerifier(cfg, p.log); err != nil {
 		return nil, err
@@ -157,13 +170,13 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		}
 	}
 	if p.profiles != nil {
-		p.m.profileCache(p.profiles)
+		p.m.ProfileCache(p.profiles)
 	}
 	if s, ok := p.source.(interface {
 		Stats() natsync.WatchStats
 		Connected() bool
 	}); ok {
-		p.m.syncStats(s)
+		p.m.Sync(s)
 	}
 	if cfg.ListenTLS != "" {
 		if p.cert, err = listen.NewCertificate(cfg, log.With("component", "tls"), reg); err != nil {
@@ -244,7 +257,7 @@ func (p *Proxy) WatchCertificate(ctx context.Context) error {
 // acceptFailed counts an accept error that Serve rides out, and logs it
 // at most once a minute (they come in bursts, every few milliseconds).
 func (p *Proxy) acceptFailed(err error, wait time.Duration) {
-	p.m.acceptErrors.Inc()
+	p.m.AcceptErrors.Inc()
 	now := time.Now().UnixNano()
 	if last := p.acceptLogged.Load(); now-last < int64(time.Minute) || !p.acceptLogged.CompareAndSwap(last, now) {
 		return
@@ -261,7 +274,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.ready.Store(false)
 	err := p.server.ShutdownWithContext(ctx)
 	// Once ctx has ended they are still closed, just not waited for.
-	if serr := p.spliced.CloseAll(ctx); err == nil {
+	if serr := p.tunnel.CloseAll(ctx); err == nil {
 		err = serr
 	}
 	return err
@@ -282,6 +295,15 @@ func (p *Proxy) Ready() bool { return p.ready.Load() }
 // Registry is where the proxy's metrics live, for the admin listener.
 func (p *Proxy) Registry() *prometheus.Registry { return p.reg }
 
+// RuleHits is how often rule id's action has been applied since the proxy
+// started (tailor_rule_hits_total), for the console.
+func (p *Proxy) RuleHits(id string) float64 { return p.m.RuleHits(id) }
+
+// MapCaseHits is how often map rule id has chosen its case key (a stage,
+// a segment or default) since the proxy started
+// (tailor_map_case_hits_total), for the console.
+func (p *Proxy) MapCaseHits(id, key string) float64 { return p.m.CaseHits(id, key) }
+
 // chunkedPrefetch is how much of a chunked request body is read and checked
 // before anything is sent to the origin. A body that ends within it is
 // forwarded with a Content-Length; a longer one streams, and a broken chunk
@@ -291,17 +313,17 @@ const chunkedPrefetch = 64 * 1024
 
 func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
-	p.m.inFlight.Inc()
-	defer p.m.inFlight.Dec()
+	p.m.InFlight.Inc()
+	defer p.m.InFlight.Dec()
 
-	if reason := checkFraming(ctx.Request.Header.RawHeaders()); reason != "" {
+	if reason := header.CheckFraming(ctx.Request.Header.RawHeaders()); reason != "" {
 		p.reject(ctx, fasthttp.StatusBadRequest, reason)
 		return
 	}
 
 	// A WebSocket (or another protocol switch) is tunneled to the origin:
 	// no identity, rules or events on it (upgrade.go).
-	if protocols := upgradeProtocols(&ctx.Request.Header); protocols != nil {
+	if protocols := header.UpgradeProtocols(&ctx.Request.Header); protocols != nil {
 		p.upgrade(ctx, protocols, start)
 		p.finish(ctx, start)
 		return
@@ -343,22 +365,22 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	var prefetch *bytebufferpool.ByteBuffer
 	switch cl := ctx.Request.Header.ContentLength(); {
 	case cl > 0:
-		req.SetBodyStream(&countingReader{r: ctx.RequestBodyStream(), n: p.m.requestBytes}, cl)
+		req.SetBodyStream(&countingReader{r: ctx.RequestBodyStream(), n: p.m.RequestBytes}, cl)
 	case cl == -1:
 		prefetch = bytebufferpool.Get()
 		defer bytebufferpool.Put(prefetch)
 		body := ctx.RequestBodyStream()
 		_, err := io.Copy(prefetch, io.LimitReader(body, chunkedPrefetch))
 		if err != nil {
-			p.reject(ctx, fasthttp.StatusBadRequest, rejectBadChunk)
+			p.reject(ctx, fasthttp.StatusBadRequest, header.RejectBadChunk)
 			return
 		}
 		if prefetch.Len() < chunkedPrefetch {
 			req.SetBodyRaw(prefetch.B)
-			p.m.requestBytes.Add(float64(prefetch.Len()))
+			p.m.RequestBytes.Add(float64(prefetch.Len()))
 		} else {
 			r := io.MultiReader(bytes.NewReader(prefetch.B), body)
-			req.SetBodyStream(&countingReader{r: r, n: p.m.requestBytes}, -1)
+			req.SetBodyStream(&countingReader{r: r, n: p.m.RequestBytes}, -1)
 		}
 	}
 
@@ -367,7 +389,7 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	// default Content-Type when the origin sent none.
 	resp.Header.SetNoDefaultContentType(true)
 	err := p.origin.Do(req, resp)
-	p.m.upstream.Observe(time.Since(start).Seconds())
+	p.m.Upstream.Observe(time.Since(start).Seconds())
 	if err != nil {
 		fasthttp.ReleaseResponse(resp)
 		p.originFailed(ctx, err)
@@ -422,9 +444,9 @@ func (p *Proxy) pageView(ctx *fasthttp.RequestCtx, st *ruleState, v *visit) (out
 
 func (p *Proxy) countView(v *visit) {
 	if v.tracked {
-		p.m.tracked.Inc()
+		p.m.Tracked.Inc()
 	} else {
-		p.m.optedOut.Inc()
+		p.m.OptedOut.Inc()
 	}
 }
 
@@ -452,7 +474,7 @@ func (p *Proxy) respond(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *r
 		view = p.pageView(ctx, st, v)
 	}
 	stream := resp.BodyStream()
-	copyResponseHeaders(&out.Header, &resp.Header, stream == nil)
+	header.CopyResponse(&out.Header, &resp.Header, stream == nil)
 	if html {
 		p.setVisitorCookies(&out.Header, v, &view)
 	}
@@ -460,39 +482,12 @@ func (p *Proxy) respond(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *r
 		fasthttp.ReleaseResponse(resp)
 		return
 	}
-	out.SetBodyStream(&originBody{resp: resp, r: stream, n: p.m.responseBytes}, resp.Header.ContentLength())
-}
-
-// copyResponseHeaders copies the origin's status and headers, in order and
-// with their original case, minus the hop-by-hop ones. Content-Length is
-// copied only for a response without a body stream (HEAD, 304): otherwise
-// the body stream sets it.
-func copyResponseHeaders(dst, src *fasthttp.ResponseHeader, withLength bool) {
-	startResponseHeader(dst, peekHeader(src, fasthttp.HeaderDate))
-	dst.SetStatusCode(src.StatusCode())
-	if m := src.StatusMessage(); len(m) > 0 {
-		dst.SetStatusMessage(m)
-	}
-	var conn connectionOptions
-	for k, v := range src.All() {
-		if bytes.EqualFold(k, hopHeaders[0]) {
-			conn.add(v)
-		}
-	}
-	for k, v := range src.All() {
-		if isHopHeader(k) || conn.has(k) {
-			continue
-		}
-		if !withLength && bytes.EqualFold(k, []byte(fasthttp.HeaderContentLength)) {
-			continue
-		}
-		dst.AddBytesKV(k, v)
-	}
+	out.SetBodyStream(&originBody{resp: resp, r: stream, n: p.m.ResponseBytes}, resp.Header.ContentLength())
 }
 
 func (p *Proxy) finish(ctx *fasthttp.RequestCtx, start time.Time) {
-	p.m.countStatus(ctx.Response.StatusCode())
-	p.m.duration.Observe(time.Since(start).Seconds())
+	p.m.CountStatus(ctx.Response.StatusCode())
+	p.m.Duration.Observe(time.Since(start).Seconds())
 }
 
 // outboundHeaders fills req with what the origin should see: the client's
@@ -513,137 +508,21 @@ func (p *Proxy) outboundHeaders(ctx *fasthttp.RequestCtx, req *fasthttp.Request,
 	} else {
 		out.SetMethodBytes(in.Method())
 	}
-	out.SetRequestURIBytes(originForm(in.RequestURI()))
-	raw := in.RawHeaders()
-
-	var conn connectionOptions
-	forEachRawHeader(raw, func(name, value []byte) {
-		if bytes.EqualFold(name, hopHeaders[0]) {
-			conn.add(value)
-		}
-	})
+	out.SetRequestURIBytes(header.OriginForm(in.RequestURI()))
 	client := remoteAddr(ctx)
-	trusted := len(p.trusted) > 0 && listen.IsTrusted(p.trusted, client)
-	xff, fwd := bytebufferpool.Get(), bytebufferpool.Get()
-	defer bytebufferpool.Put(xff)
-	defer bytebufferpool.Put(fwd)
-	var host, proto, fwdHost []byte
-	forEachRawHeader(raw, func(name, value []byte) {
-		switch {
-		case isHopHeader(name):
-		case equalFold(name, fasthttp.HeaderHost):
-			host = value
-			if p.originHost != nil {
-				value = p.originHost
-			}
-			// Spelt "Host", as nginx does: fasthttp's client looks for
-			// that name only.
-			out.AddBytesV(fasthttp.HeaderHost, value)
-		case conn.has(name):
-		case equalFold(name, fasthttp.HeaderContentLength):
-			// fasthttp writes the length of the body it sends.
-		case equalFold(name, fasthttp.HeaderExpect):
-			// fasthttp answered 100-continue itself.
-		case wholePage && (equalFold(name, fasthttp.HeaderRange) || equalFold(name, fasthttp.HeaderIfRange)):
-		case equalFold(name, fasthttp.HeaderCookie) && bytes.Contains(value, consoleCookiePrefix):
-			// An operator's console login, sent along because the admin
-			// listener is on the same host: it never reaches the origin.
-			if value = withoutCookie(value, ConsoleCookie); len(value) > 0 {
-				out.AddBytesKV(name, value)
-			}
-		case equalFold(name, fasthttp.HeaderXForwardedFor):
-			if trusted && len(value) > 0 {
-				xff.B = append(xff.B, value...)
-				xff.B = append(xff.B, ", "...)
-			}
-		case equalFold(name, fasthttp.HeaderXForwardedProto):
-			if trusted && proto == nil {
-				proto = value
-			}
-		case equalFold(name, fasthttp.HeaderXForwardedHost):
-			if trusted && fwdHost == nil {
-				fwdHost = value
-			}
-		case equalFold(name, "Forwarded"):
-			if trusted && len(value) > 0 {
-				fwd.B = append(fwd.B, value...)
-				fwd.B = append(fwd.B, ", "...)
-			}
-		case !p.cfg.UnderscoresInHeaders && bytes.IndexByte(name, '_') >= 0:
-			p.m.droppedHeaders.Inc()
-		default:
-			out.AddBytesKV(name, value)
-		}
-	})
-	if host == nil {
-		// HTTP/1.0 clients may send no Host; the origin still needs one.
-		if p.originHost != nil {
-			out.AddBytesV(fasthttp.HeaderHost, p.originHost)
-		} else {
-			out.Add(fasthttp.HeaderHost, p.origin.Addr)
-		}
+	fwd := header.Forward{
+		Client:        client,
+		Trusted:       p.trustsClient(ctx),
+		TLS:           ctx.IsTLS(),
+		Host:          p.originHost,
+		DefaultHost:   p.origin.Addr,
+		WholePage:     wholePage,
+		Underscores:   p.cfg.UnderscoresInHeaders,
+		PrivateCookie: ConsoleCookie,
 	}
-	xff.B = client.AppendTo(xff.B)
-	out.AddBytesV(fasthttp.HeaderXForwardedFor, xff.B)
-	scheme := "http"
-	if ctx.IsTLS() {
-		scheme = "https"
+	if n := fwd.Copy(out, in.RawHeaders()); n > 0 {
+		p.m.DroppedHeaders.Add(float64(n))
 	}
-	if proto != nil {
-		out.AddBytesV(fasthttp.HeaderXForwardedProto, proto)
-	} else {
-		out.Add(fasthttp.HeaderXForwardedProto, scheme)
-	}
-	// Forwarded (RFC 7239) as X-Forwarded-*: this hop's element, after a
-	// trusted proxy's elements, in place of an untrusted client's.
-	fwd.B = append(fwd.B, "for="...)
-	if client.Is6() {
-		fwd.B = append(fwd.B, `"[`...)
-		fwd.B = client.Unmap().WithZone("").AppendTo(fwd.B)
-		fwd.B = append(fwd.B, `]"`...)
-	} else {
-		fwd.B = client.AppendTo(fwd.B)
-	}
-	if len(host) > 0 {
-		fwd.B = append(fwd.B, ";host="...)
-		fwd.B = appendForwardedValue(fwd.B, host)
-	}
-	fwd.B = append(fwd.B, ";proto="...)
-	fwd.B = append(fwd.B, scheme...)
-	out.AddBytesV("Forwarded", fwd.B)
-	if fwdHost == nil {
-		fwdHost = host
-	}
-	if len(fwdHost) > 0 {
-		out.AddBytesV(fasthttp.HeaderXForwardedHost, fwdHost)
-	}
-}
-
-// appendForwardedValue appends v as a Forwarded parameter value: as it is
-// when it is a token, else as a quoted string (RFC 7239 section 4; a
-// host with a port has a ':').
-func appendForwardedValue(dst, v []byte) []byte {
-	token := len(v) > 0
-	for _, c := range v {
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
-			token = false
-			break
-		}
-	}
-	if token {
-		return append(dst, v...)
-	}
-	dst = append(dst, '"')
-	for _, c := range v {
-		if c == '"' || c == '\\' {
-			dst = append(dst, '\\')
-		}
-		if c < ' ' && c != '\t' || c == 0x7f {
-			continue // not allowed in a quoted string
-		}
-		dst = append(dst, c)
-	}
-	return append(dst, '"')
 }
 
 // ConsoleCookie is the cookie of an operator's console login (the admin
@@ -651,50 +530,6 @@ func appendForwardedValue(dst, v []byte) []byte {
 // admin listener is on the same host; outboundHeaders keeps it from the
 // origin.
 const ConsoleCookie = "tailor_console"
-
-// consoleCookiePrefix spots the console's cookie in a Cookie header.
-var consoleCookiePrefix = []byte(ConsoleCookie + "=")
-
-// withoutCookie returns the Cookie header value without the pairs named
-// name, the others' bytes as they were.
-func withoutCookie(value []byte, name string) []byte {
-	out := make([]byte, 0, len(value))
-	for part := range bytes.SplitSeq(value, []byte(";")) {
-		k, _, _ := bytes.Cut(bytes.TrimSpace(part), []byte("="))
-		if string(k) == name {
-			continue
-		}
-		if len(out) > 0 {
-			out = append(out, ';')
-		} else {
-			part = bytes.TrimLeft(part, " ")
-		}
-		out = append(out, part...)
-	}
-	return out
-}
-
-func equalFold(b []byte, s string) bool {
-	return len(b) == len(s) && bytes.EqualFold(b, []byte(s))
-}
-
-// originForm turns an absolute-form request target ("http://host/path?q",
-// RFC 9112 section 3.2.2) into the origin-form the origin expects; other
-// forms are returned as they are.
-func originForm(uri []byte) []byte {
-	i := bytes.Index(uri, []byte("://"))
-	if i <= 0 || bytes.IndexByte(uri[:i], '/') >= 0 {
-		return uri
-	}
-	rest := uri[i+3:]
-	if j := bytes.IndexAny(rest, "/?"); j >= 0 {
-		if rest[j] == '?' {
-			return append([]byte{'/'}, rest[j:]...)
-		}
-		return rest[j:]
-	}
-	return []byte{'/'}
-}
 
 // trustsClient reports whether the client is one of trusted_proxies.
 func (p *Proxy) trustsClient(ctx *fasthttp.RequestCtx) bool {
@@ -714,8 +549,8 @@ func remoteAddr(ctx *fasthttp.RequestCtx) netip.Addr {
 // connection: after a framing error we cannot know where the next request
 // would start.
 func (p *Proxy) reject(ctx *fasthttp.RequestCtx, status int, reason string) {
-	p.m.rejected.WithLabelValues(reason).Inc()
-	p.m.countStatus(status)
+	p.m.Rejected.Inc(reason)
+	p.m.CountStatus(status)
 	ctx.Response.Reset()
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("text/plain; charset=utf-8")
@@ -725,7 +560,7 @@ func (p *Proxy) reject(ctx *fasthttp.RequestCtx, status int, reason string) {
 
 func (p *Proxy) originFailed(ctx *fasthttp.RequestCtx, err error) {
 	status, kind, body := classifyOriginError(err)
-	p.m.originErrors.WithLabelValues(kind).Inc()
+	p.m.OriginErrors.Inc(kind)
 	p.log.Debug("origin request failed", "kind", kind, "err", err)
 	ctx.Response.Reset()
 	ctx.SetStatusCode(status)
@@ -739,11 +574,11 @@ func (p *Proxy) handleParseError(ctx *fasthttp.RequestCtx, err error) {
 	var small *fasthttp.ErrSmallBuffer
 	switch {
 	case errors.As(err, &small):
-		p.reject(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, rejectHeaderTooLarge)
+		p.reject(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, header.RejectHeaderTooLarge)
 	case isTimeout(err):
-		p.reject(ctx, fasthttp.StatusRequestTimeout, rejectTimeout)
+		p.reject(ctx, fasthttp.StatusRequestTimeout, header.RejectTimeout)
 	default:
-		p.reject(ctx, fasthttp.StatusBadRequest, rejectBadRequest)
+		p.reject(ctx, fasthttp.StatusBadRequest, header.RejectBadRequest)
 	}
 }
 

@@ -48,7 +48,7 @@ func (p *Proxy) LoadRules() error {
 	} else {
 		set, err = rules.Load(dir)
 		if err != nil {
-			p.m.reloads.WithLabelValues("error").Inc()
+			p.m.Reloads.Inc("error")
 			return err
 		}
 	}
@@ -65,8 +65,8 @@ func (p *Proxy) LoadRules() error {
 	// Old templates are keyed by the old generation; drop them now rather
 	// than waiting for the LRU.
 	p.pages.Purge()
-	p.m.reloads.WithLabelValues("ok").Inc()
-	p.m.rulesLoaded.SetToCurrentTime()
+	p.m.Reloads.Inc("ok")
+	p.m.RulesLoaded.SetToCurrentTime()
 	return nil
 }
 

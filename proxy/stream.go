@@ -11,6 +11,7 @@ import (
 
 	"github.com/tailor-edge/tailor/internal/coding"
 	"github.com/tailor-edge/tailor/internal/flush"
+	"github.com/tailor-edge/tailor/internal/header"
 	"github.com/tailor-edge/tailor/rewrite"
 	"github.com/tailor-edge/tailor/rules"
 )
@@ -131,7 +132,7 @@ func (p *Proxy) personalizeStreamed(ctx *fasthttp.RequestCtx, resp *fasthttp.Res
 	// A decision with exposures is never streamed (streamable), so the
 	// outcome does not hang on whether the changes land.
 	view := p.conclude(ctx, v, dec, true)
-	copyResponseHeaders(&out.Header, &resp.Header, false)
+	header.CopyResponse(&out.Header, &resp.Header, false)
 	markPersonalized(&out.Header, true)
 	p.setVisitorCookies(&out.Header, v, &view)
 	out.SetBodyStream(&streamedPage{
@@ -219,7 +220,7 @@ func (s *streamedPage) WriteTo(w io.Writer) (int64, error) {
 		rest = held[c.Written:]
 	}
 	p.settleMetrics(&s.dec, tpl, result)
-	p.m.rewriteTime.Observe(time.Since(s.start).Seconds())
+	p.m.RewriteTime.Observe(time.Since(s.start).Seconds())
 	n, err := flush.WriteLast(w, rest)
 	s.sent = c.Total + int64(n)
 	return s.sent, err
@@ -250,7 +251,7 @@ func (s *streamedPage) segmented(w io.Writer, c *flush.Copier, seg *rewrite.Segm
 	var counts matchCounts = seg // nil after a conflict: nothing of the rewrite went out
 	defer func() {
 		p.settleMetrics(&s.dec, counts, result)
-		p.m.rewriteTime.Observe(time.Since(s.start).Seconds())
+		p.m.RewriteTime.Observe(time.Since(s.start).Seconds())
 	}()
 	// rest sends what is held and the rest of the origin's page, unchanged.
 	rest := func(why string, first bool) (int64, error) {
@@ -393,7 +394,7 @@ func (s *streamedPage) render(page []byte, out *bytebufferpool.ByteBuffer) (tpl 
 
 // Close returns the origin connection and counts the bytes sent.
 func (s *streamedPage) Close() error {
-	s.p.m.responseBytes.Add(float64(s.sent))
+	s.p.m.ResponseBytes.Add(float64(s.sent))
 	err := s.resp.CloseBodyStream()
 	fasthttp.ReleaseResponse(s.resp)
 	return err

@@ -17,6 +17,8 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/internal/metrics"
+	"github.com/tailor-edge/tailor/internal/splice"
 )
 
 // The WebSocket itself, through the real binary, is tested in
@@ -151,7 +153,7 @@ func TestDeclinedUpgradeIsRelayedAsAResponse(t *testing.T) {
 		body != "forbidden, and a body to go with it" {
 		t.Errorf("got %d %v %q, want the origin's 403 with its header and body", resp.StatusCode, resp.Header, body)
 	}
-	if got := counterValue(t, p.reg, "tailor_upgrades_total", "result", upgradeDeclined); got != 1 {
+	if got := counterValue(t, p.reg, "tailor_upgrades_total", "result", metrics.Declined); got != 1 {
 		t.Errorf("tailor_upgrades_total{result=declined} = %v, want 1", got)
 	}
 }
@@ -181,7 +183,7 @@ func TestUpgradeOriginFailures(t *testing.T) {
 			if resp.StatusCode != tc.status || !strings.Contains(body, tc.want) {
 				t.Errorf("got %d %q, want %d saying %q", resp.StatusCode, body, tc.status, tc.want)
 			}
-			if got := counterValue(t, p.reg, "tailor_upgrades_total", "result", upgradeFailed); got != 1 {
+			if got := counterValue(t, p.reg, "tailor_upgrades_total", "result", metrics.UpgradeFailed); got != 1 {
 				t.Errorf("tailor_upgrades_total{result=failed} = %v, want 1", got)
 			}
 		})
@@ -265,7 +267,7 @@ func TestUpgradedConnectionIsIdleOnlyWhenBothSidesAre(t *testing.T) {
 	// Counted once both directions have ended, just after the visitor saw
 	// the end.
 	checkFor(t, 2*time.Second, 10*time.Millisecond, func() error {
-		if got := counterValue(t, p.reg, "tailor_upgraded_closes_total", "reason", closedIdle); got != 2 {
+		if got := counterValue(t, p.reg, "tailor_upgraded_closes_total", "reason", splice.Idle); got != 2 {
 			return fmt.Errorf("tailor_upgraded_closes_total{reason=idle} = %v, want 2", got)
 		}
 		return nil
@@ -299,7 +301,7 @@ func TestShutdownClosesUpgradedConnections(t *testing.T) {
 		t.Error("the tunnel is still open after Shutdown")
 	}
 	// Shutdown waited for the pair to end.
-	if got := counterValue(t, p.reg, "tailor_upgraded_closes_total", "reason", closedByShutdown); got != 1 {
+	if got := counterValue(t, p.reg, "tailor_upgraded_closes_total", "reason", splice.ByShutdown); got != 1 {
 		t.Errorf("tailor_upgraded_closes_total{reason=shutdown} = %v, want 1", got)
 	}
 	if got := counterValue(t, p.reg, "tailor_upgraded_connections"); got != 0 {

@@ -9,6 +9,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/tailor-edge/tailor/cache"
+	"github.com/tailor-edge/tailor/internal/header"
 	"github.com/tailor-edge/tailor/journey"
 	"github.com/tailor-edge/tailor/rules"
 )
@@ -93,8 +94,8 @@ func mergeSegments(a, b []string) []string {
 // request's raw header block.
 func rawHeader(raw []byte, name string) []byte {
 	var found []byte
-	forEachRawHeader(raw, func(k, v []byte) {
-		if found == nil && equalFold(k, name) {
+	header.ForEach(raw, func(k, v []byte) {
+		if found == nil && header.EqualFold(k, name) {
 			found = v
 		}
 	})

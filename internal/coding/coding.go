@@ -17,6 +17,8 @@ import (
 	"github.com/klauspost/compress/zlib"
 	"github.com/klauspost/compress/zstd"
 	"github.com/valyala/bytebufferpool"
+
+	"github.com/tailor-edge/tailor/internal/header"
 )
 
 // Coding is a content coding tailor can decode for rewriting and encode
@@ -47,15 +49,15 @@ func (e Coding) String() string {
 func Parse(v []byte) Coding {
 	v = bytes.TrimSpace(v)
 	switch {
-	case len(v) == 0, equalFold(v, "identity"):
+	case len(v) == 0, header.EqualFold(v, "identity"):
 		return Identity
-	case equalFold(v, "gzip"), equalFold(v, "x-gzip"):
+	case header.EqualFold(v, "gzip"), header.EqualFold(v, "x-gzip"):
 		return Gzip
-	case equalFold(v, "deflate"):
+	case header.EqualFold(v, "deflate"):
 		return Deflate
-	case equalFold(v, "br"):
+	case header.EqualFold(v, "br"):
 		return Brotli
-	case equalFold(v, "zstd"):
+	case header.EqualFold(v, "zstd"):
 		return Zstd
 	}
 	return Unknown
@@ -149,28 +151,29 @@ func Encode(dst *bytebufferpool.ByteBuffer, body []byte, enc Coding) error {
 		dst.Write(body)
 		return nil
 	case Gzip:
-		w := gzipWriters.Get().(*gzip.Writer)
-		defer gzipWriters.Put(w)
-		w.Reset(dst)
-		w.Write(body)
-		return w.Close()
+		return encodePooled(&gzipWriters, dst, body)
 	case Deflate:
-		w := zlibWriters.Get().(*zlib.Writer)
-		defer zlibWriters.Put(w)
-		w.Reset(dst)
-		w.Write(body)
-		return w.Close()
+		return encodePooled(&zlibWriters, dst, body)
 	case Brotli:
-		w := brotliWriters.Get().(*brotli.Writer)
-		defer brotliWriters.Put(w)
-		w.Reset(dst)
-		w.Write(body)
-		return w.Close()
+		return encodePooled(&brotliWriters, dst, body)
 	case Zstd:
 		dst.B = zstdEncoder.EncodeAll(body, dst.B)
 		return nil
 	}
 	return errors.New("unsupported content coding")
+}
+
+// encodePooled encodes body into dst with a writer from pool: a
+// *gzip.Writer, *zlib.Writer or *brotli.Writer, reset for each body.
+func encodePooled(pool *sync.Pool, dst io.Writer, body []byte) error {
+	w := pool.Get().(interface {
+		io.WriteCloser
+		Reset(io.Writer)
+	})
+	defer pool.Put(w)
+	w.Reset(dst)
+	w.Write(body)
+	return w.Close()
 }
 
 // Negotiate picks the coding of a rewritten body: the origin's own choice
@@ -194,20 +197,16 @@ func Negotiate(acceptEncoding []byte, origin Coding) Coding {
 
 // Accepts reports whether an Accept-Encoding value allows coding name: it
 // is listed (or * is) without q=0.
-func Accepts(header []byte, name string) bool {
+func Accepts(accept []byte, name string) bool {
 	star := false
-	for len(header) > 0 {
+	for len(accept) > 0 {
 		var item []byte
-		if i := bytes.IndexByte(header, ','); i >= 0 {
-			item, header = header[:i], header[i+1:]
-		} else {
-			item, header = header, nil
-		}
+		item, accept, _ = bytes.Cut(accept, []byte{','})
 		coding, params, _ := bytes.Cut(item, []byte{';'})
 		coding = bytes.TrimSpace(coding)
 		zero := qualityIsZero(params)
 		switch {
-		case equalFold(coding, name):
+		case header.EqualFold(coding, name):
 			return !zero
 		case len(coding) == 1 && coding[0] == '*':
 			star = !zero
@@ -219,23 +218,10 @@ func Accepts(header []byte, name string) bool {
 func qualityIsZero(params []byte) bool {
 	for _, p := range bytes.Split(params, []byte{';'}) {
 		k, v, ok := bytes.Cut(bytes.TrimSpace(p), []byte{'='})
-		if ok && equalFold(bytes.TrimSpace(k), "q") {
+		if ok && header.EqualFold(bytes.TrimSpace(k), "q") {
 			v = bytes.TrimSpace(v)
 			return len(bytes.Trim(v, "0.")) == 0
 		}
 	}
 	return false
-}
-
-// equalFold reports whether b equals s in ASCII case-insensitively.
-func equalFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range b {
-		if b[i]|0x20 != s[i]|0x20 {
-			return false
-		}
-	}
-	return true
 }

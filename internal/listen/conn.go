@@ -97,29 +97,37 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if !c.headerUntil.IsZero() {
 		return c.Conn.Read(p) // under the header's deadline
 	}
-	if c.readTimeout > 0 {
-		now := time.Now()
-		if c.readUntil.Sub(now) < c.readTimeout-c.readSlack {
-			c.readUntil = now.Add(c.readTimeout)
-			if err := c.Conn.SetReadDeadline(c.readUntil); err != nil {
-				return 0, err
-			}
+	if extend(&c.readUntil, c.readTimeout, c.readSlack) {
+		if err := c.Conn.SetReadDeadline(c.readUntil); err != nil {
+			return 0, err
 		}
 	}
 	return c.Conn.Read(p)
 }
 
 func (c *Conn) Write(p []byte) (int, error) {
-	if c.writeTimeout > 0 {
-		now := time.Now()
-		if c.writeUntil.Sub(now) < c.writeTimeout-c.writeSlack {
-			c.writeUntil = now.Add(c.writeTimeout)
-			if err := c.Conn.SetWriteDeadline(c.writeUntil); err != nil {
-				return 0, err
-			}
+	if extend(&c.writeUntil, c.writeTimeout, c.writeSlack) {
+		if err := c.Conn.SetWriteDeadline(c.writeUntil); err != nil {
+			return 0, err
 		}
 	}
 	return c.Conn.Write(p)
+}
+
+// extend pushes the inactivity deadline until to timeout from now when
+// less than timeout-slack of it is left, and reports whether it did: the
+// deadline on the connection is then to be set again. A timeout of 0 is
+// none.
+func extend(until *time.Time, timeout, slack time.Duration) bool {
+	if timeout <= 0 {
+		return false
+	}
+	now := time.Now()
+	if until.Sub(now) >= timeout-slack {
+		return false
+	}
+	*until = now.Add(timeout)
+	return true
 }
 
 // SetReadDeadline lets the owner of the connection choose the deadline of

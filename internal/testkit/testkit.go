@@ -2,8 +2,8 @@
 // so that each is written once: a real JetStream server (one, or a
 // cluster) on loopback, a free port, waiting for a condition instead of
 // sleeping a fixed time (as nats-server's own tests poll), a log buffer
-// goroutines may write, and replacing a file as editors do. It is for
-// tests only.
+// goroutines may write, replacing a file as editors do, and reading a
+// registry's metrics as /metrics serves them. It is for tests only.
 package testkit
 
 import (
@@ -17,6 +17,8 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
@@ -26,6 +28,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // JetStream starts a JetStream server on loopback, on port (-1: any),
@@ -149,6 +152,18 @@ func ReplaceFile(t testing.TB, path string, data []byte) {
 	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// MetricsText is reg in Prometheus's text format, as the admin listener's
+// /metrics serves it.
+func MetricsText(t testing.TB, reg *prometheus.Registry) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("/metrics = %d: %s", rec.Code, rec.Body)
+	}
+	return rec.Body.String()
 }
 
 // CounterValue sums the counters (or gauges) named name in reg whose

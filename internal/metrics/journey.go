@@ -1,0 +1,66 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	natsync "github.com/tailor-edge/tailor/sync"
+)
+
+// Journey counts page views, journey steps and events.
+type Journey struct {
+	Tracked     prometheus.Counter // tailor_page_views_total{tracking="tracked"}
+	OptedOut    prometheus.Counter // tailor_page_views_total{tracking="opted_out"}
+	StateResets prometheus.Counter
+	// EventCounts are tailor_events_total{type, result} by event type: [0]
+	// queued, [1] dropped.
+	EventCounts map[string][2]prometheus.Counter
+	Previews    Counters // by result: rendered, rejected
+}
+
+// Labels of tailor_page_views_total.
+const (
+	viewTracked  = "tracked"   // the visitor's state advanced; events reported
+	viewOptedOut = "opted_out" // GPC, DNT or no consent: nothing kept or reported
+)
+
+var eventTypes = []string{natsync.EventPageview, natsync.EventGoal, natsync.EventStage, natsync.EventExposure, natsync.EventIdentify}
+
+func newJourney(reg prometheus.Registerer) Journey {
+	pageViews := newCounters("tailor_page_views_total",
+		"HTML page views (2xx GET), by tracking: tracked, or opted_out (GPC, DNT or no consent: no events, no new cookies).",
+		"tracking", viewTracked, viewOptedOut)
+	events := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tailor_events_total",
+		Help: "Events reported by the proxy, by type and result: queued for publishing, or dropped (the queue was full).",
+	}, []string{"type", "result"})
+	m := Journey{
+		Tracked:  pageViews.of[viewTracked],
+		OptedOut: pageViews.of[viewOptedOut],
+		StateResets: counter("tailor_state_resets_total",
+			"Visitor state cookies that did not verify (tampered, another visitor's, or signed with a retired key) and were started afresh."),
+		EventCounts: make(map[string][2]prometheus.Counter, len(eventTypes)),
+		Previews: newCounters("tailor_previews_total",
+			"Requests with a tailor_preview link, by result: rendered, or rejected (bad signature, expired, or previews disabled).",
+			"result", "rendered", "rejected"),
+	}
+	for _, t := range eventTypes {
+		m.EventCounts[t] = [2]prometheus.Counter{events.WithLabelValues(t, "queued"), events.WithLabelValues(t, "dropped")}
+	}
+	reg.MustRegister(pageViews.vec, m.StateResets, events, m.Previews.vec)
+	return m
+}
+
+// Publisher exports the event publisher's counters, when the sink is the
+// sync package's Publisher.
+func (m *Proxy) Publisher(s interface{ Stats() natsync.PublisherStats }) {
+	m.reg.MustRegister(
+		counterFunc("tailor_events_published_total", "Events the events stream acknowledged.",
+			func() float64 { return float64(s.Stats().Published) }),
+		counterFunc("tailor_events_dropped_total", "Events lost: the queue was full (NATS slow or down) or tailor stopped before they were published.",
+			func() float64 { return float64(s.Stats().Dropped) }),
+		counterFunc("tailor_events_retried_total", "Publishes repeated after a failure; the stream de-duplicates by event id.",
+			func() float64 { return float64(s.Stats().Retried) }),
+		gaugeFunc("tailor_events_queue_depth", "Events waiting to be published.",
+			func() float64 { return float64(s.Stats().Depth) }),
+	)
+}
