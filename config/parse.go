@@ -327,16 +327,7 @@ func (d *decoder) scalar(at, n *yaml.Node, path, want string) (s string, ok bool
 }
 
 func (d *decoder) wrongKind(at, n *yaml.Node, path, want string) {
-	var got string
-	switch n.Kind {
-	case yaml.MappingNode:
-		got = "a mapping"
-	case yaml.SequenceNode:
-		got = "a list"
-	default:
-		got = strconv.Quote(truncate(n.Value, 40))
-	}
-	d.fail(at, path, ErrInvalid, "want %s, not %s", want, got)
+	d.fail(at, path, ErrInvalid, "want %s, not %s", want, Describe(n))
 }
 
 // mapping sets the fields of struct v from the mapping n.
@@ -397,17 +388,13 @@ func (d *decoder) entries(n *yaml.Node, path string) []Entry {
 	})
 }
 
+// kindName is Describe without the value: "a single value" for any
+// scalar.
 func kindName(n *yaml.Node) string {
-	switch {
-	case n == nil:
-		return "an alias cycle"
-	case n.Kind == yaml.MappingNode:
-		return "a mapping"
-	case n.Kind == yaml.SequenceNode:
-		return "a list"
-	default:
+	if n != nil && n.Kind == yaml.ScalarNode {
 		return "a single value"
 	}
+	return Describe(n)
 }
 
 // structFields maps the yaml key of each field of struct type t to its

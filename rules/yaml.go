@@ -212,20 +212,7 @@ func (f *fileReader) number(n *yaml.Node, what string) (float64, bool) {
 func deref(n *yaml.Node) *yaml.Node { return config.Deref(n) }
 
 // describe names the shape of n for messages.
-func describe(n *yaml.Node) string {
-	switch {
-	case n == nil:
-		return "an alias cycle"
-	case n.Kind == yaml.MappingNode:
-		return "a mapping"
-	case n.Kind == yaml.SequenceNode:
-		return "a list"
-	case n.ShortTag() == "!!null":
-		return "nothing"
-	default:
-		return strconv.Quote(truncate(n.Value, 40))
-	}
-}
+func describe(n *yaml.Node) string { return config.Describe(n) }
 
 func truncate(s string, n int) string {
 	if utf8.RuneCountInString(s) <= n {
