@@ -260,14 +260,21 @@ var nameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 // digits, _, . and -, as it appears in events, metrics and URLs.
 func (l *loader) name(f *fileReader, n *yaml.Node, what string) (string, bool) {
 	s, ok := f.str(n, what)
-	if !ok {
-		return "", false
-	}
-	if !nameRe.MatchString(s) || len(s) > 128 {
-		f.invalid(n, what, "%q is not a name: use letters, digits, _, . and - (at most 128), starting with a letter or digit", truncate(s, 40))
+	if !ok || !f.checkName(n, what, s) {
 		return "", false
 	}
 	return s, true
+}
+
+// checkName reports s, written at n, unless it is a name as name reads
+// one; a key that declares something (a segment, a persona, a variant) is
+// checked with it.
+func (f *fileReader) checkName(n *yaml.Node, what, s string) bool {
+	if nameRe.MatchString(s) && len(s) <= 128 {
+		return true
+	}
+	f.invalid(n, what, "%q is not a name: use letters, digits, _, . and - (at most 128), starting with a letter or digit", truncate(s, 40))
+	return false
 }
 
 func (l *loader) stages(f *file, e entry) {
@@ -326,8 +333,7 @@ func (l *loader) edgeSegments(f *file, e entry) {
 	}
 	for _, s := range entries {
 		key := "segments." + s.name
-		if !nameRe.MatchString(s.name) || len(s.name) > 128 {
-			f.invalid(s.key, "segments", "%q is not a name: use letters, digits, _, . and -, starting with a letter or digit", truncate(s.name, 40))
+		if !f.checkName(s.key, "segments", s.name) {
 			continue
 		}
 		if at, dup := l.segments[s.name]; dup {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"math"
 	"slices"
 	"strconv"
@@ -138,6 +139,20 @@ func (f *fileReader) list(n *yaml.Node, what string) (items []*yaml.Node, ok boo
 		return nil, true
 	}
 	return []*yaml.Node{n}, true
+}
+
+// mappings yields the items of list n that are mappings, each with its
+// pairs; an item that is not one is reported and skipped, as list
+// reports n when it is not a list.
+func (f *fileReader) mappings(n *yaml.Node, what string) iter.Seq2[*yaml.Node, []entry] {
+	return func(yield func(*yaml.Node, []entry) bool) {
+		items, _ := f.list(n, what)
+		for _, it := range items {
+			if entries, ok := f.mapping(it, what); ok && !yield(it, entries) {
+				return
+			}
+		}
+	}
 }
 
 // values is list for a condition's values: at least one.
