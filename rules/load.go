@@ -311,17 +311,24 @@ func (l *loader) stages(f *file, e entry) {
 
 // checkStage reports s at n unless it is a declared stage.
 func (l *loader) checkStage(f *fileReader, n *yaml.Node, key, s string) bool {
-	if slices.Contains(l.set.stages, s) {
+	return checkDeclared(f, n, key, "stage", s, l.set.stages, "declare the journey's stages with stages: [...]")
+}
+
+// checkDeclared reports s, a kind of name written at n, unless it is one
+// of declared: with the closest declared name, and then the declared ones
+// or, when there are none, how to declare one.
+func checkDeclared(f *fileReader, n *yaml.Node, key, kind, s string, declared []string, howTo string) bool {
+	if slices.Contains(declared, s) {
 		return true
 	}
-	msg := fmt.Sprintf("undeclared stage %q", truncate(s, 40))
-	if sug := config.Suggest(s, l.set.stages); sug != "" {
+	msg := fmt.Sprintf("undeclared %s %q", kind, truncate(s, 40))
+	if sug := config.Suggest(s, declared); sug != "" {
 		msg += fmt.Sprintf(" (did you mean %q?)", sug)
 	}
-	if len(l.set.stages) == 0 {
-		msg += "; declare the journey's stages with stages: [...]"
+	if len(declared) == 0 {
+		msg += "; " + howTo
 	} else {
-		msg += "; stages: " + strings.Join(l.set.stages, ", ")
+		msg += "; " + kind + "s: " + strings.Join(declared, ", ")
 	}
 	f.errorAt(n, ErrUndeclared, "%s: %s", key, msg)
 	return false

@@ -178,17 +178,28 @@ func (f *fileReader) str(n *yaml.Node, what string) (string, bool) {
 
 // strs returns the scalar or list of scalars n; an empty list is an error.
 func (f *fileReader) strs(n *yaml.Node, what string) ([]string, bool) {
+	return parseEach(f, n, what, func(_ *yaml.Node, s string) (string, bool) { return s, true })
+}
+
+// parseEach reads the scalar or list of scalars n, as strs does, and
+// turns each into a T with parse, which reports what it refuses at the
+// value's node, at. ok is false from the first value refused.
+func parseEach[T any](f *fileReader, n *yaml.Node, what string, parse func(at *yaml.Node, s string) (T, bool)) ([]T, bool) {
 	items, ok := f.values(n, what)
 	if !ok {
 		return nil, false
 	}
-	out := make([]string, 0, len(items))
+	out := make([]T, 0, len(items))
 	for _, it := range items {
 		s, ok := f.str(it, what)
 		if !ok {
 			return nil, false
 		}
-		out = append(out, s)
+		v, ok := parse(it, s)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, v)
 	}
 	return out, true
 }
