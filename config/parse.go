@@ -237,24 +237,16 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	}
 	switch v.Type() {
 	case durationType:
-		if s, ok := d.scalar(at, n, path, "a duration"); ok {
+		d.parsed(at, n, v, path, "a duration", func(s string) (int64, error) {
 			dur, err := ParseDuration(s)
-			if err != nil {
-				d.fail(at, path, ErrInvalid, "%v", err)
-				return
-			}
-			v.SetInt(int64(dur))
-		}
+			return int64(dur), err
+		})
 		return
 	case byteSizeType:
-		if s, ok := d.scalar(at, n, path, "a size"); ok {
+		d.parsed(at, n, v, path, "a size", func(s string) (int64, error) {
 			size, err := ParseByteSize(s)
-			if err != nil {
-				d.fail(at, path, ErrInvalid, "%v", err)
-				return
-			}
-			v.SetInt(int64(size))
-		}
+			return int64(size), err
+		})
 		return
 	}
 	switch v.Kind() {
@@ -309,6 +301,21 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		// without teaching decode about it.
 		d.fail(at, path, ErrInvalid, "cannot decode into %s", v.Type())
 	}
+}
+
+// parsed sets v, of an integer kind, to what parse makes of the scalar n
+// (want says what it should be), reporting parse's error.
+func (d *decoder) parsed(at, n *yaml.Node, v reflect.Value, path, want string, parse func(string) (int64, error)) {
+	s, ok := d.scalar(at, n, path, want)
+	if !ok {
+		return
+	}
+	i, err := parse(s)
+	if err != nil {
+		d.fail(at, path, ErrInvalid, "%v", err)
+		return
+	}
+	v.SetInt(i)
 }
 
 // scalar returns n's value with ${...} expanded; ok is false, with the
