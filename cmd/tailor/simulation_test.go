@@ -28,26 +28,22 @@ import (
 	"time"
 
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/internal/testkit"
 	"github.com/tailor-edge/tailor/proxy"
 	"github.com/tailor-edge/tailor/report"
 	natsync "github.com/tailor-edge/tailor/sync"
 	"github.com/tailor-edge/tailor/sync/embedded"
 )
 
-// The experiment of the simulation: 10% held out, a and b split evenly.
+// The experiment of the simulation, SPEC.md's: 10% held out, a and b
+// split evenly.
 const simRules = `stages: [awareness, interest, intent, purchase]
 journey:
   - { path: "/checkout/done", stage: purchase, goal: purchase, value: 100 }
 pages:
   - match: ["/"]
     rules:
-      - id: hero-test
-        select: "#hero h1"
-        experiment:
-          holdout: 10
-          variants:
-            a: { weight: 50, text: "Run further" }
-            b: { weight: 50, text: "Run faster" }
+      - ` + testkit.HeroExperiment + `
 `
 
 const simCookieKey = "simulation-cookie-key-0123456789abcdef"
@@ -200,7 +196,7 @@ func TestReportReadsASimulatedExperiment(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		_, variant, ok := strings.Cut(resp.Header.Get("X-Tailor-Decision"), "experiments=hero-test:")
+		_, variant, ok := strings.Cut(resp.Header.Get("X-Tailor-Decision"), "experiments=hero-copy-test:")
 		if !ok {
 			return fmt.Errorf("no variant in %q", resp.Header.Get("X-Tailor-Decision"))
 		}
@@ -275,7 +271,7 @@ func TestReportReadsASimulatedExperiment(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &r); err != nil {
 			t.Fatalf("tailor report --json: %v\n%s", err, out)
 		}
-		if len(r.Experiments) != 1 || r.Experiments[0].ID != "hero-test" {
+		if len(r.Experiments) != 1 || r.Experiments[0].ID != "hero-copy-test" {
 			t.Fatalf("experiments: %+v", r.Experiments)
 		}
 		t.Logf("report read %d events in %v", r.Events, time.Since(start).Round(time.Millisecond))
