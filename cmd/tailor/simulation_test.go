@@ -32,7 +32,6 @@ import (
 	"github.com/tailor-edge/tailor/proxy"
 	"github.com/tailor-edge/tailor/report"
 	natsync "github.com/tailor-edge/tailor/sync"
-	"github.com/tailor-edge/tailor/sync/embedded"
 )
 
 // The experiment of the simulation, SPEC.md's: 10% held out, a and b
@@ -95,21 +94,17 @@ func (t teeSink) Publish(e *natsync.Event) bool {
 // file and the publisher of its events stream.
 func simNATS(t *testing.T, rulesDir, origin string) (cfgFile string, cfg *config.Config, pub *natsync.Publisher) {
 	t.Helper()
-	addr := freeAddr(t)
-	srv, err := embedded.Start(t.TempDir(), addr, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	url := testkit.JetStream(t, "", -1).ClientURL()
 	cfgFile = filepath.Join(t.TempDir(), "tailor.yaml")
 	text := fmt.Sprintf("listen: %q\norigin: %q\nadmin: { listen: %q }\n"+
 		"identity: { cookie: { keys: [%q], secure: false } }\n"+
 		"nats: { url: %q, events_queue: 1048576 }\nrules: { dir: %q }\ndebug: { decision_header: true }\n",
-		freeAddr(t), origin, freeAddr(t), simCookieKey, "nats://"+addr, rulesDir)
+		freeAddr(t), origin, freeAddr(t), simCookieKey, url, rulesDir)
 	if err := os.WriteFile(cfgFile, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if cfg, err = config.Load(cfgFile); err != nil {
+	cfg, err := config.Load(cfgFile)
+	if err != nil {
 		t.Fatal(err)
 	}
 	store, err := natsync.Open(context.Background(), natsync.Options{URL: cfg.NATS.URL, Bucket: cfg.NATS.Bucket, Name: "simulation"})
