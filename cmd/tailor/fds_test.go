@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tailor-edge/tailor/internal/testkit"
 )
 
 // TestServeSurvivesRunningOutOfFileDescriptors (issue 15): idle
@@ -55,7 +57,13 @@ func TestServeSurvivesRunningOutOfFileDescriptors(t *testing.T) {
 		}
 		conns = append(conns, c)
 	}
-	time.Sleep(500 * time.Millisecond) // accept fails, and is retried, meanwhile
+	// Accept fails, and is retried: tailor says so once and goes on.
+	testkit.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if !strings.Contains(stderr.String(), "accepting connections failed") {
+			return fmt.Errorf("no accept error logged with %d connections open", len(conns))
+		}
+		return nil
+	})
 	select {
 	case <-exited:
 		t.Fatalf("tailor exited with %d connections open: %v\n%s", len(conns), waitErr, stderr.String())
@@ -67,18 +75,16 @@ func TestServeSurvivesRunningOutOfFileDescriptors(t *testing.T) {
 
 	// Served again, within the retry's back-off (at most 1 s a try).
 	var body string
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	if !testkit.Within(10*time.Second, 100*time.Millisecond, func() bool {
 		resp, err := http.Get("http://" + addr + "/")
 		if err != nil {
-			continue
+			return false
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if body = string(b); body == "hello from the origin" {
-			break
-		}
-	}
-	if body != "hello from the origin" {
+		body = string(b)
+		return body == "hello from the origin"
+	}) {
 		t.Fatalf("after the connections closed: %q\n%s", body, stderr.String())
 	}
 	resp, err := http.Get("http://" + admin + "/metrics")

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tailor-edge/tailor/internal/testkit"
 )
 
 // dialFrom connects to addr from the loopback address local (127.0.0.0/8
@@ -187,11 +189,7 @@ func TestConnectionsPerIPAreCapped(t *testing.T) {
 	for _, c := range held {
 		c.Close()
 	}
-	var ok bool
-	for deadline := time.Now().Add(3 * time.Second); !ok && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		ok = served(dialFrom(t, "127.0.0.2", addr))
-	}
-	if !ok {
+	if !testkit.Within(3*time.Second, 50*time.Millisecond, func() bool { return served(dialFrom(t, "127.0.0.2", addr)) }) {
 		t.Error("closed connections did not free their slots")
 	}
 
@@ -263,8 +261,8 @@ func TestMaxConnsCapsOpenConnections(t *testing.T) {
 			}
 		}()
 	}
-	for deadline := time.Now().Add(3 * time.Second); metric(t, admin, "tailor_in_flight_requests") < 3 && time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
+	if !testkit.Within(3*time.Second, 20*time.Millisecond, func() bool { return metric(t, admin, "tailor_in_flight_requests") >= 3 }) {
+		t.Fatal("the three slow requests are not under way after 3s")
 	}
 	if !closedAtOnce(dialFrom(t, "127.0.0.9", addr)) {
 		t.Error("a newcomer was let in although every connection had a request under way")
@@ -286,8 +284,8 @@ func TestSlowlorisFloodDoesNotLockVisitorsOut(t *testing.T) {
 		c := dialFrom(t, "127.0.0."+fmt.Sprint(2+i%10), addr)
 		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: a")
 	}
-	for deadline := time.Now().Add(3 * time.Second); metric(t, admin, "tailor_open_connections") < 50 && time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
+	if !testkit.Within(3*time.Second, 20*time.Millisecond, func() bool { return metric(t, admin, "tailor_open_connections") >= 50 }) {
+		t.Fatal("the flood does not hold max_conns' 50 connections after 3s")
 	}
 	time.Sleep(1100 * time.Millisecond) // the flood has waited a second: it gives way
 	for i := range 20 {
