@@ -112,14 +112,11 @@ func BenchmarkUpdatePropagation(b *testing.B) {
 				if _, err := kv.Put(ctx, id, []byte(doc)); err != nil {
 					b.Fatal(err)
 				}
-				for {
-					if p, _ := c.Get(id); p != nil && p.Stage == stage {
-						break
-					}
-					if time.Since(start) > 10*time.Second {
-						b.Fatalf("update %d not visible after 10s", i)
-					}
-					time.Sleep(20 * time.Microsecond)
+				if !testkit.Within(10*time.Second, 20*time.Microsecond, func() bool {
+					p, _ := c.Get(id)
+					return p != nil && p.Stage == stage
+				}) {
+					b.Fatalf("update %d not visible after 10s", i)
 				}
 				lat = append(lat, time.Since(start))
 			}
