@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tailor-edge/tailor/internal/testkit"
+	"github.com/tailor-edge/tailor/internal/testkit/fixtures"
 )
 
 // benchRules is a realistic home page: seven rules, among them a map, an
@@ -34,7 +34,7 @@ pages:
           interest: { inner: '<a href="/guide">Read the buyer''s guide</a>' }
           intent:   { inner: '<a href="/cart">Finish your order — free shipping today</a>' }
           purchase: { inner: '<a href="/accessories">Accessories for your new phone</a>' }
-      - ` + testkit.HeroExperiment + `
+      - ` + fixtures.HeroExperiment + `
       - id: de-promo
         if: 'profile.scores.engagement > 50 && request.country in ["DE", "AT"]'
         select: "footer .promo"

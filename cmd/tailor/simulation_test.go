@@ -29,6 +29,7 @@ import (
 
 	"github.com/tailor-edge/tailor/config"
 	"github.com/tailor-edge/tailor/internal/testkit"
+	"github.com/tailor-edge/tailor/internal/testkit/fixtures"
 	"github.com/tailor-edge/tailor/proxy"
 	"github.com/tailor-edge/tailor/report"
 	natsync "github.com/tailor-edge/tailor/sync"
@@ -42,7 +43,7 @@ journey:
 pages:
   - match: ["/"]
     rules:
-      - ` + testkit.HeroExperiment + `
+      - ` + fixtures.HeroExperiment + `
 `
 
 const simCookieKey = "simulation-cookie-key-0123456789abcdef"
