@@ -351,29 +351,24 @@ func (l *loader) pairsTest(f *fileReader, e entry, key string) test {
 			return true, ""
 		}
 	case "header":
-		return func(c *evalCtx) (bool, string) {
-			for i := range ms {
-				m := &ms[i]
-				v := c.r.header(m.name)
-				if v == "" {
-					return false, "no header " + m.name
-				}
-				if !m.match(v) {
-					return false, "header " + m.name + ": " + truncate(v, 60) + " does not match " + m.describe()
-				}
-			}
-			return true, ""
-		}
+		return oneValueTest(ms, "header", ": ", (*Request).header)
 	}
+	return oneValueTest(ms, "cookie", "=", (*Request).cookie)
+}
+
+// oneValueTest tests header: and cookie:, whose names have one value
+// each, which get returns ("" for none); noun and sep write a value for
+// the trace ("header Accept: text/html", "cookie ab=b").
+func oneValueTest(ms []valueMatch, noun, sep string, get func(r *Request, name string) string) test {
 	return func(c *evalCtx) (bool, string) {
 		for i := range ms {
 			m := &ms[i]
-			v := c.r.cookie(m.name)
+			v := get(c.r, m.name)
 			if v == "" {
-				return false, "no cookie " + m.name
+				return false, "no " + noun + " " + m.name
 			}
 			if !m.match(v) {
-				return false, "cookie " + m.name + "=" + truncate(v, 60) + " does not match " + m.describe()
+				return false, noun + " " + m.name + sep + truncate(v, 60) + " does not match " + m.describe()
 			}
 		}
 		return true, ""
