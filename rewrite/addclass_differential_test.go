@@ -27,11 +27,7 @@ import (
 // disagree and are listed with the other causes, and the bar is also
 // measured without them.
 func TestAddClassMarksGoquerySelection(t *testing.T) {
-	docs := diffDocs(t)
-	ms := make([]cascadia.Matcher, len(diffSelectors))
-	for i, s := range diffSelectors {
-		ms[i] = cascadia.MustCompile(s)
-	}
+	docs, ms := diffDocs(t), diffMatchers()
 	var (
 		all, scoped, issue tally // every pair; implied elements left out; issue 14's selectors
 		perSel             = make([]tally, len(diffSelectors))

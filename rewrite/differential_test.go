@@ -42,6 +42,15 @@ var diffSelectors = []string{
 	"select option",
 }
 
+// diffMatchers returns diffSelectors compiled.
+func diffMatchers() []cascadia.Matcher {
+	ms := make([]cascadia.Matcher, len(diffSelectors))
+	for i, s := range diffSelectors {
+		ms[i] = cascadia.MustCompile(s)
+	}
+	return ms
+}
+
 // diffDocs returns the html5lib documents and this package's test pages.
 func diffDocs(t *testing.T) []html5lib.Doc {
 	t.Helper()
@@ -81,11 +90,7 @@ func diffDocs(t *testing.T) []html5lib.Doc {
 // the page and that an Inner edit of each rewritable element, re-parsed,
 // gives that element the new content and leaves the rest of the text alone.
 func TestSelectionAgreesWithGoquery(t *testing.T) {
-	docs := diffDocs(t)
-	ms := make([]cascadia.Matcher, len(diffSelectors))
-	for i, s := range diffSelectors {
-		ms[i] = cascadia.MustCompile(s)
-	}
+	docs, ms := diffDocs(t), diffMatchers()
 	var (
 		pairs, agree, oracleless, blind, innerChecked int
 		causes                                        = map[string]int{}
