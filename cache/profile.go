@@ -248,36 +248,17 @@ func parseSegments(v *fastjson.Value, fail func(string, ...any)) []string {
 }
 
 func parseTraits(v *fastjson.Value, fail func(string, ...any)) []Trait {
-	if v.Type() == fastjson.TypeNull {
-		return nil
-	}
-	o, err := v.Object()
-	if err != nil {
-		fail("\"traits\" must be an object, not %s", v.Type())
-		return nil
-	}
-	out := make([]Trait, 0, o.Len())
-	o.Visit(func(k []byte, e *fastjson.Value) {
+	return parseMembers(v, "traits", fail, func(k []byte, e *fastjson.Value) (Trait, bool) {
 		if len(k) == 0 || len(k) > maxNameLen {
 			fail("trait name %q", k)
-			return
+			return Trait{}, false
 		}
-		out = append(out, Trait{Name: string(k), Value: plain(e)})
-	})
-	return lastByName(out, func(t Trait) string { return t.Name })
+		return Trait{Name: string(k), Value: plain(e)}, true
+	}, func(t Trait) string { return t.Name })
 }
 
 func parseScores(v *fastjson.Value, fail func(string, ...any)) []Score {
-	if v.Type() == fastjson.TypeNull {
-		return nil
-	}
-	o, err := v.Object()
-	if err != nil {
-		fail("\"scores\" must be an object, not %s", v.Type())
-		return nil
-	}
-	out := make([]Score, 0, o.Len())
-	o.Visit(func(k []byte, e *fastjson.Value) {
+	return parseMembers(v, "scores", fail, func(k []byte, e *fastjson.Value) (Score, bool) {
 		f, err := e.Float64()
 		switch {
 		case err != nil:
@@ -285,10 +266,31 @@ func parseScores(v *fastjson.Value, fail func(string, ...any)) []Score {
 		case len(k) == 0 || len(k) > maxNameLen:
 			fail("score name %q", k)
 		default:
-			out = append(out, Score{Name: string(k), Value: f})
+			return Score{Name: string(k), Value: f}, true
+		}
+		return Score{}, false
+	}, func(s Score) string { return s.Name })
+}
+
+// parseMembers reads the JSON object v, the profile's field, as a list
+// of what member makes of each member (leaving out those it refuses,
+// having called fail), sorted by name as lastByName sorts; null is none.
+func parseMembers[T any](v *fastjson.Value, field string, fail func(string, ...any), member func(k []byte, e *fastjson.Value) (T, bool), name func(T) string) []T {
+	if v.Type() == fastjson.TypeNull {
+		return nil
+	}
+	o, err := v.Object()
+	if err != nil {
+		fail("%q must be an object, not %s", field, v.Type())
+		return nil
+	}
+	out := make([]T, 0, o.Len())
+	o.Visit(func(k []byte, e *fastjson.Value) {
+		if x, ok := member(k, e); ok {
+			out = append(out, x)
 		}
 	})
-	return lastByName(out, func(s Score) string { return s.Name })
+	return lastByName(out, name)
 }
 
 // lastByName sorts xs by name, a repeated name keeping its last value

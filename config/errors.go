@@ -89,8 +89,14 @@ func (es Errors) Err() error {
 	if len(es) == 0 {
 		return nil
 	}
-	// Problems without a position go last: they are about the file as a
-	// whole.
+	es.Sort()
+	return es
+}
+
+// Sort sorts es by line and column, keeping the order of equal ones.
+// Problems without a position go last: they are about the file as a
+// whole.
+func (es Errors) Sort() {
 	slices.SortStableFunc(es, func(a, b *Error) int {
 		if (a.Line == 0) != (b.Line == 0) {
 			if a.Line == 0 {
@@ -100,5 +106,4 @@ func (es Errors) Err() error {
 		}
 		return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Col, b.Col))
 	})
-	return es
 }

@@ -237,24 +237,16 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	}
 	switch v.Type() {
 	case durationType:
-		if s, ok := d.scalar(at, n, path, "a duration"); ok {
+		d.parsed(at, n, v, path, "a duration", func(s string) (int64, error) {
 			dur, err := ParseDuration(s)
-			if err != nil {
-				d.fail(at, path, ErrInvalid, "%v", err)
-				return
-			}
-			v.SetInt(int64(dur))
-		}
+			return int64(dur), err
+		})
 		return
 	case byteSizeType:
-		if s, ok := d.scalar(at, n, path, "a size"); ok {
+		d.parsed(at, n, v, path, "a size", func(s string) (int64, error) {
 			size, err := ParseByteSize(s)
-			if err != nil {
-				d.fail(at, path, ErrInvalid, "%v", err)
-				return
-			}
-			v.SetInt(int64(size))
-		}
+			return int64(size), err
+		})
 		return
 	}
 	switch v.Kind() {
@@ -311,6 +303,21 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	}
 }
 
+// parsed sets v, of an integer kind, to what parse makes of the scalar n
+// (want says what it should be), reporting parse's error.
+func (d *decoder) parsed(at, n *yaml.Node, v reflect.Value, path, want string, parse func(string) (int64, error)) {
+	s, ok := d.scalar(at, n, path, want)
+	if !ok {
+		return
+	}
+	i, err := parse(s)
+	if err != nil {
+		d.fail(at, path, ErrInvalid, "%v", err)
+		return
+	}
+	v.SetInt(i)
+}
+
 // scalar returns n's value with ${...} expanded; ok is false, with the
 // problem recorded, when n is not a scalar or does not expand.
 func (d *decoder) scalar(at, n *yaml.Node, path, want string) (s string, ok bool) {
@@ -327,16 +334,7 @@ func (d *decoder) scalar(at, n *yaml.Node, path, want string) (s string, ok bool
 }
 
 func (d *decoder) wrongKind(at, n *yaml.Node, path, want string) {
-	var got string
-	switch n.Kind {
-	case yaml.MappingNode:
-		got = "a mapping"
-	case yaml.SequenceNode:
-		got = "a list"
-	default:
-		got = strconv.Quote(truncate(n.Value, 40))
-	}
-	d.fail(at, path, ErrInvalid, "want %s, not %s", want, got)
+	d.fail(at, path, ErrInvalid, "want %s, not %s", want, Describe(n))
 }
 
 // mapping sets the fields of struct v from the mapping n.
@@ -397,17 +395,13 @@ func (d *decoder) entries(n *yaml.Node, path string) []Entry {
 	})
 }
 
+// kindName is Describe without the value: "a single value" for any
+// scalar.
 func kindName(n *yaml.Node) string {
-	switch {
-	case n == nil:
-		return "an alias cycle"
-	case n.Kind == yaml.MappingNode:
-		return "a mapping"
-	case n.Kind == yaml.SequenceNode:
-		return "a list"
-	default:
+	if n != nil && n.Kind == yaml.ScalarNode {
 		return "a single value"
 	}
+	return Describe(n)
 }
 
 // structFields maps the yaml key of each field of struct type t to its

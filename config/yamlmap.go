@@ -1,6 +1,10 @@
 package config
 
-import "gopkg.in/yaml.v3"
+import (
+	"strconv"
+
+	"gopkg.in/yaml.v3"
+)
 
 // The YAML mapping walk below is shared with the rules package, whose rule
 // files are read the same way: aliases followed, << merges applied, and
@@ -112,4 +116,22 @@ func Deref(n *yaml.Node) *yaml.Node {
 		n = n.Alias
 	}
 	return nil
+}
+
+// Describe names the shape of n for messages ("want a mapping, not
+// %s"): a mapping, a list, nothing (null), or a scalar's value quoted;
+// "an alias cycle" for nil, as Deref returns for one.
+func Describe(n *yaml.Node) string {
+	switch {
+	case n == nil:
+		return "an alias cycle"
+	case n.Kind == yaml.MappingNode:
+		return "a mapping"
+	case n.Kind == yaml.SequenceNode:
+		return "a list"
+	case n.ShortTag() == "!!null":
+		return "nothing"
+	default:
+		return strconv.Quote(truncate(n.Value, 40))
+	}
 }

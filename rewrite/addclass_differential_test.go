@@ -27,11 +27,7 @@ import (
 // disagree and are listed with the other causes, and the bar is also
 // measured without them.
 func TestAddClassMarksGoquerySelection(t *testing.T) {
-	docs := diffDocs(t)
-	ms := make([]cascadia.Matcher, len(diffSelectors))
-	for i, s := range diffSelectors {
-		ms[i] = cascadia.MustCompile(s)
-	}
+	docs, ms := diffDocs(t), diffMatchers()
 	var (
 		all, scoped, issue tally // every pair; implied elements left out; issue 14's selectors
 		perSel             = make([]tally, len(diffSelectors))
@@ -308,18 +304,7 @@ func recordsOf(ref *html.Node, tree *htmltree.Tree) map[*html.Node]int32 {
 	for i := range tree.Elems {
 		rec[tree.Elems[i].Node] = int32(i)
 	}
-	out := map[*html.Node]int32{}
-	var walk func(a, b *html.Node)
-	walk = func(a, b *html.Node) {
-		if ri, ok := rec[b]; ok {
-			out[a] = ri
-		}
-		for ac, bc := a.FirstChild, b.FirstChild; ac != nil && bc != nil; ac, bc = ac.NextSibling, bc.NextSibling {
-			walk(ac, bc)
-		}
-	}
-	walk(ref, tree.Doc)
-	return out
+	return carryOver(rec, tree.Doc, ref)
 }
 
 // missCause says why the element of record ri, which selector sel

@@ -42,6 +42,15 @@ var diffSelectors = []string{
 	"select option",
 }
 
+// diffMatchers returns diffSelectors compiled.
+func diffMatchers() []cascadia.Matcher {
+	ms := make([]cascadia.Matcher, len(diffSelectors))
+	for i, s := range diffSelectors {
+		ms[i] = cascadia.MustCompile(s)
+	}
+	return ms
+}
+
 // diffDocs returns the html5lib documents and this package's test pages.
 func diffDocs(t *testing.T) []html5lib.Doc {
 	t.Helper()
@@ -81,11 +90,7 @@ func diffDocs(t *testing.T) []html5lib.Doc {
 // the page and that an Inner edit of each rewritable element, re-parsed,
 // gives that element the new content and leaves the rest of the text alone.
 func TestSelectionAgreesWithGoquery(t *testing.T) {
-	docs := diffDocs(t)
-	ms := make([]cascadia.Matcher, len(diffSelectors))
-	for i, s := range diffSelectors {
-		ms[i] = cascadia.MustCompile(s)
-	}
+	docs, ms := diffDocs(t), diffMatchers()
 	var (
 		pairs, agree, oracleless, blind, innerChecked int
 		causes                                        = map[string]int{}
@@ -339,18 +344,25 @@ func forkOracle(t *testing.T, src []byte, ref *html.Node) map[*html.Node]int32 {
 			start[e.Node] = e.Start
 		}
 	}
-	srcOf := map[*html.Node]int32{}
+	return carryOver(start, tree.Doc, ref)
+}
+
+// carryOver keys the values of m, keyed by nodes of the fork's tree doc,
+// by the nodes of ref (html.Parse's tree of the same page) at the same
+// places instead.
+func carryOver(m map[*html.Node]int32, doc, ref *html.Node) map[*html.Node]int32 {
+	out := make(map[*html.Node]int32, len(m))
 	var walk func(a, b *html.Node)
 	walk = func(a, b *html.Node) {
-		if off, ok := start[b]; ok {
-			srcOf[a] = off
+		if v, ok := m[b]; ok {
+			out[a] = v
 		}
 		for ac, bc := a.FirstChild, b.FirstChild; ac != nil && bc != nil; ac, bc = ac.NextSibling, bc.NextSibling {
 			walk(ac, bc)
 		}
 	}
-	walk(ref, tree.Doc)
-	return srcOf
+	walk(ref, doc)
+	return out
 }
 
 // checkInner renders edits of rewritable elements of tpl, one element at a

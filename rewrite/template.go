@@ -802,10 +802,7 @@ func (t *Template) Same(page []byte) bool { return bytes.Equal(t.page, page) }
 // Matched returns how many elements selector sel matched that can be
 // rewritten.
 func (t *Template) Matched(sel int) int {
-	if sel < 0 || sel >= len(t.matched) {
-		return 0
-	}
-	return int(t.matched[sel])
+	return perSelector(t.matched, sel)
 }
 
 // Skipped returns how many elements selector sel matched that content
@@ -814,10 +811,7 @@ func (t *Template) Matched(sel int) int {
 // is not their content in the tree. Start-tag edits may still rewrite them
 // (see TagMatched).
 func (t *Template) Skipped(sel int) int {
-	if sel < 0 || sel >= len(t.skipped) {
-		return 0
-	}
-	return int(t.skipped[sel])
+	return perSelector(t.skipped, sel)
 }
 
 // TagMatched returns how many elements selector sel matched that start-tag
@@ -825,10 +819,7 @@ func (t *Template) Skipped(sel int) int {
 // of their own, whatever the parser did with their content, and clones
 // that the parser made from a start tag the edit changes.
 func (t *Template) TagMatched(sel int) int {
-	if sel < 0 || sel >= len(t.tagMatched) {
-		return 0
-	}
-	return int(t.tagMatched[sel])
+	return perSelector(t.tagMatched, sel)
 }
 
 // TagSkipped returns how many elements selector sel matched that start-tag
@@ -837,10 +828,15 @@ func (t *Template) TagMatched(sel int) int {
 // elements whose attributes do not come from their tag alone or decide
 // the tree's shape (see doc.go).
 func (t *Template) TagSkipped(sel int) int {
-	if sel < 0 || sel >= len(t.tagSkipped) {
+	return perSelector(t.tagSkipped, sel)
+}
+
+// perSelector returns counts[sel], 0 for a selector out of range.
+func perSelector(counts []int32, sel int) int {
+	if sel < 0 || sel >= len(counts) {
 		return 0
 	}
-	return int(t.tagSkipped[sel])
+	return int(counts[sel])
 }
 
 // Size returns the approximate number of bytes the template retains,

@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"testing"
 	"time"
+
+	"github.com/tailor-edge/tailor/internal/testkit/fixtures"
 )
 
 // benchRules is a realistic home page: seven rules, among them a map, an
@@ -32,13 +34,7 @@ pages:
           interest: { inner: '<a href="/guide">Read the buyer''s guide</a>' }
           intent:   { inner: '<a href="/cart">Finish your order — free shipping today</a>' }
           purchase: { inner: '<a href="/accessories">Accessories for your new phone</a>' }
-      - id: hero-copy-test
-        select: "#hero h1"
-        experiment:
-          holdout: 10
-          variants:
-            a: { weight: 50, text: "Run further" }
-            b: { weight: 50, text: "Run faster" }
+      - ` + fixtures.HeroExperiment + `
       - id: de-promo
         if: 'profile.scores.engagement > 50 && request.country in ["DE", "AT"]'
         select: "footer .promo"

@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"fmt"
 	"regexp"
 	"slices"
 	"strconv"
@@ -59,29 +58,9 @@ func (l *loader) when(f *fileReader, n *yaml.Node, what string) condition {
 		case "stage":
 			t = l.stageTest(f, e, key)
 		case "known":
-			if b, ok := f.boolean(e.value, key); ok {
-				t = func(c *evalCtx) (bool, string) {
-					if c.v.Known == b {
-						return true, ""
-					}
-					if b {
-						return false, "visitor is anonymous, want known"
-					}
-					return false, "visitor is known, want anonymous"
-				}
-			}
+			t = flagTest(f, e, key, "known", "anonymous", func(v *Visitor) bool { return v.Known })
 		case "new_visitor":
-			if b, ok := f.boolean(e.value, key); ok {
-				t = func(c *evalCtx) (bool, string) {
-					if c.v.NewVisitor == b {
-						return true, ""
-					}
-					if b {
-						return false, "visitor is returning, want new"
-					}
-					return false, "visitor is new, want returning"
-				}
-			}
+			t = flagTest(f, e, key, "new", "returning", func(v *Visitor) bool { return v.NewVisitor })
 		case "device":
 			t = l.deviceTest(f, e, key)
 		case "country":
@@ -118,6 +97,25 @@ func (l *loader) when(f *fileReader, n *yaml.Node, what string) condition {
 	return cond
 }
 
+// flagTest compiles a true or false that is must equal; yes and no name
+// the visitor for the trace ("known", "anonymous").
+func flagTest(f *fileReader, e entry, key, yes, no string, is func(*Visitor) bool) test {
+	want, ok := f.boolean(e.value, key)
+	if !ok {
+		return nil
+	}
+	return func(c *evalCtx) (bool, string) {
+		switch got := is(c.v); {
+		case got == want:
+			return true, ""
+		case want:
+			return false, "visitor is " + no + ", want " + yes
+		default:
+			return false, "visitor is " + yes + ", want " + no
+		}
+	}
+}
+
 func (l *loader) segmentTest(f *fileReader, e entry, key string) test {
 	names, ok := f.strs(e.value, key)
 	if !ok {
@@ -144,20 +142,11 @@ func (l *loader) segmentTest(f *fileReader, e entry, key string) test {
 }
 
 func (l *loader) stageTest(f *fileReader, e entry, key string) test {
-	items, ok := f.values(e.value, key)
+	stages, ok := parseEach(f, e.value, key, func(at *yaml.Node, s string) (string, bool) {
+		return s, l.checkStage(f, at, key, s)
+	})
 	if !ok {
 		return nil
-	}
-	var stages []string
-	for _, it := range items {
-		s, ok := f.str(it, key)
-		if !ok {
-			return nil
-		}
-		if !l.checkStage(f, it, key, s) {
-			return nil
-		}
-		stages = append(stages, s)
 	}
 	return func(c *evalCtx) (bool, string) {
 		if slices.Contains(stages, c.stage) {
@@ -168,21 +157,15 @@ func (l *loader) stageTest(f *fileReader, e entry, key string) test {
 }
 
 func (l *loader) deviceTest(f *fileReader, e entry, key string) test {
-	items, ok := f.values(e.value, key)
+	devices, ok := parseEach(f, e.value, key, func(at *yaml.Node, s string) (string, bool) {
+		if !slices.Contains(Devices, s) {
+			f.invalid(at, key, "unknown device %q (want %s)", truncate(s, 40), strings.Join(Devices, ", "))
+			return "", false
+		}
+		return s, true
+	})
 	if !ok {
 		return nil
-	}
-	var devices []string
-	for _, it := range items {
-		s, ok := f.str(it, key)
-		if !ok {
-			return nil
-		}
-		if !slices.Contains(Devices, s) {
-			f.invalid(it, key, "unknown device %q (want %s)", truncate(s, 40), strings.Join(Devices, ", "))
-			return nil
-		}
-		devices = append(devices, s)
 	}
 	return func(c *evalCtx) (bool, string) {
 		d := c.device()
@@ -194,21 +177,15 @@ func (l *loader) deviceTest(f *fileReader, e entry, key string) test {
 }
 
 func (l *loader) countryTest(f *fileReader, e entry, key string) test {
-	items, ok := f.values(e.value, key)
+	codes, ok := parseEach(f, e.value, key, func(at *yaml.Node, s string) (string, bool) {
+		if !countryRe.MatchString(s) {
+			f.invalid(at, key, "%q is not a two-letter country code such as DE or FR", truncate(s, 40))
+			return "", false
+		}
+		return strings.ToUpper(s), true
+	})
 	if !ok {
 		return nil
-	}
-	var codes []string
-	for _, it := range items {
-		s, ok := f.str(it, key)
-		if !ok {
-			return nil
-		}
-		if !countryRe.MatchString(s) {
-			f.invalid(it, key, "%q is not a two-letter country code such as DE or FR", truncate(s, 40))
-			return nil
-		}
-		codes = append(codes, strings.ToUpper(s))
 	}
 	return func(c *evalCtx) (bool, string) {
 		for _, code := range codes {
@@ -223,21 +200,15 @@ func (l *loader) countryTest(f *fileReader, e entry, key string) test {
 // languageTest matches language tags by prefix: "de" matches de, de-AT
 // and de-CH; "de-AT" only de-AT.
 func (l *loader) languageTest(f *fileReader, e entry, key string) test {
-	items, ok := f.values(e.value, key)
+	tags, ok := parseEach(f, e.value, key, func(at *yaml.Node, s string) (string, bool) {
+		if !langRe.MatchString(s) {
+			f.invalid(at, key, "%q is not a language tag such as de or pt-BR", truncate(s, 40))
+			return "", false
+		}
+		return s, true
+	})
 	if !ok {
 		return nil
-	}
-	var tags []string
-	for _, it := range items {
-		s, ok := f.str(it, key)
-		if !ok {
-			return nil
-		}
-		if !langRe.MatchString(s) {
-			f.invalid(it, key, "%q is not a language tag such as de or pt-BR", truncate(s, 40))
-			return nil
-		}
-		tags = append(tags, s)
 	}
 	return func(c *evalCtx) (bool, string) {
 		lang := c.language()
@@ -380,29 +351,24 @@ func (l *loader) pairsTest(f *fileReader, e entry, key string) test {
 			return true, ""
 		}
 	case "header":
-		return func(c *evalCtx) (bool, string) {
-			for i := range ms {
-				m := &ms[i]
-				v := c.r.header(m.name)
-				if v == "" {
-					return false, "no header " + m.name
-				}
-				if !m.match(v) {
-					return false, "header " + m.name + ": " + truncate(v, 60) + " does not match " + m.describe()
-				}
-			}
-			return true, ""
-		}
+		return oneValueTest(ms, "header", ": ", (*Request).header)
 	}
+	return oneValueTest(ms, "cookie", "=", (*Request).cookie)
+}
+
+// oneValueTest tests header: and cookie:, whose names have one value
+// each, which get returns ("" for none); noun and sep write a value for
+// the trace ("header Accept: text/html", "cookie ab=b").
+func oneValueTest(ms []valueMatch, noun, sep string, get func(r *Request, name string) string) test {
 	return func(c *evalCtx) (bool, string) {
 		for i := range ms {
 			m := &ms[i]
-			v := c.r.cookie(m.name)
+			v := get(c.r, m.name)
 			if v == "" {
-				return false, "no cookie " + m.name
+				return false, "no " + noun + " " + m.name
 			}
 			if !m.match(v) {
-				return false, "cookie " + m.name + "=" + truncate(v, 60) + " does not match " + m.describe()
+				return false, noun + " " + m.name + sep + truncate(v, 60) + " does not match " + m.describe()
 			}
 		}
 		return true, ""
@@ -449,22 +415,15 @@ func (l *loader) referrerTest(f *fileReader, e entry, key string) test {
 }
 
 func (l *loader) compareTest(f *fileReader, e entry, key string) test {
-	items, ok := f.values(e.value, key)
-	if !ok {
-		return nil
-	}
-	var cmps []comparison
-	for _, it := range items {
-		s, ok := f.str(it, key)
-		if !ok {
-			return nil
-		}
+	cmps, ok := parseEach(f, e.value, key, func(at *yaml.Node, s string) (comparison, bool) {
 		cmp, err := parseComparison(s)
 		if err != nil {
-			f.invalid(it, key, "%v", err)
-			return nil
+			f.invalid(at, key, "%v", err)
 		}
-		cmps = append(cmps, cmp)
+		return cmp, err == nil
+	})
+	if !ok {
+		return nil
 	}
 	srcs := make([]string, len(cmps))
 	for i, cmp := range cmps {
@@ -486,22 +445,15 @@ func (l *loader) compareTest(f *fileReader, e entry, key string) test {
 }
 
 func (l *loader) timeTest(f *fileReader, e entry, key string) test {
-	items, ok := f.values(e.value, key)
-	if !ok {
-		return nil
-	}
-	var ws []window
-	for _, it := range items {
-		s, ok := f.str(it, key)
-		if !ok {
-			return nil
-		}
+	ws, ok := parseEach(f, e.value, key, func(at *yaml.Node, s string) (window, bool) {
 		w, err := parseWindow(s)
 		if err != nil {
-			f.invalid(it, key, "time window %q: %v", truncate(s, 60), err)
-			return nil
+			f.invalid(at, key, "time window %q: %v", truncate(s, 60), err)
 		}
-		ws = append(ws, w)
+		return w, err == nil
+	})
+	if !ok {
+		return nil
 	}
 	return func(c *evalCtx) (bool, string) {
 		for i := range ws {
@@ -518,30 +470,11 @@ func (l *loader) timeTest(f *fileReader, e entry, key string) test {
 }
 
 func (l *loader) personaTest(f *fileReader, e entry, key string) test {
-	items, ok := f.values(e.value, key)
+	names, ok := parseEach(f, e.value, key, func(at *yaml.Node, s string) (string, bool) {
+		return s, checkDeclared(f, at, key, "persona", s, sortedKeys(l.personas), "declare it under personas:")
+	})
 	if !ok {
 		return nil
-	}
-	var names []string
-	for _, it := range items {
-		s, ok := f.str(it, key)
-		if !ok {
-			return nil
-		}
-		if _, declared := l.personas[s]; !declared {
-			msg := fmt.Sprintf("undeclared persona %q", truncate(s, 40))
-			if sug := config.Suggest(s, sortedKeys(l.personas)); sug != "" {
-				msg += fmt.Sprintf(" (did you mean %q?)", sug)
-			}
-			if len(l.personas) == 0 {
-				msg += "; declare it under personas:"
-			} else {
-				msg += "; personas: " + strings.Join(sortedKeys(l.personas), ", ")
-			}
-			f.errorAt(it, ErrUndeclared, "%s: %s", key, msg)
-			return nil
-		}
-		names = append(names, s)
 	}
 	return func(c *evalCtx) (bool, string) {
 		if slices.Contains(names, c.v.Persona) {

@@ -68,21 +68,23 @@ type problems struct {
 
 // at records a problem at node n of file.
 func (p *problems) at(file string, n *yaml.Node, kind error, format string, args ...any) {
-	e := &config.Error{File: file, Msg: fmt.Sprintf(format, args...), Err: kind}
-	if n != nil {
-		e.Line, e.Col = n.Line, n.Column
-	}
-	p.errs = append(p.errs, e)
+	p.errs = append(p.errs, problemAt(file, n, kind, fmt.Sprintf(format, args...)))
 }
 
 // warnAt records a warning at node n of file: a problem that does not
 // stop the rules from loading. Its message starts "warning: ".
 func (p *problems) warnAt(file string, n *yaml.Node, kind error, format string, args ...any) {
-	e := &config.Error{File: file, Msg: "warning: " + fmt.Sprintf(format, args...), Err: kind}
+	p.warns = append(p.warns, problemAt(file, n, kind, "warning: "+fmt.Sprintf(format, args...)))
+}
+
+// problemAt is a problem at node n of file; without a node it is about
+// the file as a whole.
+func problemAt(file string, n *yaml.Node, kind error, msg string) *config.Error {
+	e := &config.Error{File: file, Msg: msg, Err: kind}
 	if n != nil {
 		e.Line, e.Col = n.Line, n.Column
 	}
-	p.warns = append(p.warns, e)
+	return e
 }
 
 // err returns the problems sorted by file, line and column, or nil.
@@ -100,17 +102,11 @@ func (p *problems) warnings() config.Errors {
 	return p.warns
 }
 
+// sort sorts es by position as config does, then (keeping that order
+// within a file) by the file's place in the load.
 func (p *problems) sort(es config.Errors) {
+	es.Sort()
 	slices.SortStableFunc(es, func(a, b *config.Error) int {
-		if c := cmp.Compare(p.order[a.File], p.order[b.File]); c != 0 || a.File != b.File {
-			return cmp.Or(c, cmp.Compare(a.File, b.File))
-		}
-		if (a.Line == 0) != (b.Line == 0) {
-			if a.Line == 0 {
-				return 1
-			}
-			return -1
-		}
-		return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Col, b.Col))
+		return cmp.Or(cmp.Compare(p.order[a.File], p.order[b.File]), cmp.Compare(a.File, b.File))
 	})
 }

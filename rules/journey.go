@@ -39,15 +39,7 @@ func (s *Set) Journey(path string) (step JourneyStep, ok bool) {
 var journeyKeys = []string{"path", "stage", "goal", "value"}
 
 func (l *loader) journey(f *file, e entry) {
-	items, ok := f.list(e.value, "journey")
-	if !ok {
-		return
-	}
-	for _, it := range items {
-		entries, ok := f.mapping(it, "journey")
-		if !ok {
-			continue
-		}
+	for it, entries := range f.mappings(e.value, "journey") {
 		var j journeyEntry
 		var hasPath, good, hasValue = false, true, false
 		for _, p := range entries {
@@ -55,6 +47,7 @@ func (l *loader) journey(f *file, e entry) {
 			switch p.name {
 			case "path":
 				hasPath = true
+				var ok bool
 				j.globs, ok = l.globs(f.fileReader, p.value, key)
 				good = good && ok
 			case "stage":
@@ -175,21 +168,14 @@ func (l *loader) interests(f *file, e entry) {
 }
 
 func (l *loader) interestRules(f *file, e entry) {
-	items, ok := f.list(e.value, "interests.rules")
-	if !ok {
-		return
-	}
-	for _, it := range items {
-		entries, ok := f.mapping(it, "interests.rules")
-		if !ok {
-			continue
-		}
+	for it, entries := range f.mappings(e.value, "interests.rules") {
 		var r InterestRule
 		good := true
 		for _, p := range entries {
 			key := "interests.rules." + p.name
 			switch p.name {
 			case "path":
+				var ok bool
 				r.globs, ok = l.globs(f.fileReader, p.value, key)
 				good = good && ok
 				r.Paths = globSources(r.globs)
@@ -313,8 +299,7 @@ func (l *loader) personaDecls(f *file, e entry) {
 			l.set.personaMinScore = v
 			continue
 		}
-		if !nameRe.MatchString(p.name) || len(p.name) > 128 {
-			f.invalid(p.key, "personas", "%q is not a name: use letters, digits, _, . and -, starting with a letter or digit", truncate(p.name, 40))
+		if !f.checkName(p.key, "personas", p.name) {
 			continue
 		}
 		if l.personas[p.name] {

@@ -31,7 +31,20 @@ import (
 // directory) is returned as is. A Set is only returned when there is no
 // problem at all.
 func Load(dir string) (*Set, error) {
-	src := source{
+	return load(source{
+		readDir: os.ReadDir,
+		mode: func(name string, e fs.DirEntry) (fs.FileMode, error) {
+			if e.Type()&fs.ModeSymlink == 0 {
+				return e.Type(), nil
+			}
+			// A link (a Kubernetes ConfigMap's are) counts as what it
+			// points to; Stat does not open it, so a pipe cannot block.
+			fi, err := os.Stat(name)
+			if err != nil {
+				return 0, err
+			}
+			return fi.Mode().Type(), nil
+		},
 		read: regular.ReadFile,
 		join: func(dir, p string) string {
 			if filepath.IsAbs(p) {
@@ -40,37 +53,21 @@ func Load(dir string) (*Set, error) {
 			return filepath.Join(dir, filepath.FromSlash(p))
 		},
 		dir: filepath.Dir,
-	}
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("load rules: %w", err)
-	}
-	var names []string
-	var skipped []skippedFile
-	for _, e := range ents {
-		if !isRuleFile(e) {
-			continue
-		}
-		name := filepath.Join(dir, e.Name())
-		mode := e.Type()
-		if mode&fs.ModeSymlink != 0 {
-			// A link (a Kubernetes ConfigMap's are) counts as what it
-			// points to; Stat does not open it, so a pipe cannot block.
-			fi, err := os.Stat(name)
-			if err != nil {
-				return nil, fmt.Errorf("load rules: %w", err)
-			}
-			mode = fi.Mode().Type()
-		}
-		names, skipped = sortRuleFile(names, skipped, name, mode)
-	}
-	return load(src, names, skipped)
+	}, dir)
 }
 
 // LoadFS is Load for a directory of fsys: for embedded rules and tests.
 // Fragments must be inside fsys.
 func LoadFS(fsys fs.FS, dir string) (*Set, error) {
-	src := source{
+	return load(source{
+		readDir: func(dir string) ([]fs.DirEntry, error) { return fs.ReadDir(fsys, dir) },
+		mode: func(name string, _ fs.DirEntry) (fs.FileMode, error) {
+			fi, err := fs.Stat(fsys, name)
+			if err != nil {
+				return 0, err
+			}
+			return fi.Mode(), nil
+		},
 		read: func(name string, limit int64) ([]byte, error) {
 			if !fs.ValidPath(name) {
 				return nil, &fs.PathError{Op: "open", Path: name, Err: errors.New("outside the rule file system")}
@@ -79,39 +76,34 @@ func LoadFS(fsys fs.FS, dir string) (*Set, error) {
 		},
 		join: func(dir, p string) string { return path.Join(dir, p) },
 		dir:  path.Dir,
-	}
-	ents, err := fs.ReadDir(fsys, dir)
+	}, dir)
+}
+
+// ruleFiles lists the rule files of dir: the regular files to load, in
+// name order, and the others (not directories) to skip with a warning.
+func (src source) ruleFiles(dir string) (names []string, skipped []skippedFile, err error) {
+	ents, err := src.readDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("load rules: %w", err)
+		return nil, nil, err
 	}
-	var names []string
-	var skipped []skippedFile
 	for _, e := range ents {
 		if !isRuleFile(e) {
 			continue
 		}
-		name := path.Join(dir, e.Name())
-		fi, err := fs.Stat(fsys, name)
+		name := src.join(dir, e.Name())
+		mode, err := src.mode(name, e)
 		if err != nil {
-			return nil, fmt.Errorf("load rules: %w", err)
+			return nil, nil, err
 		}
-		names, skipped = sortRuleFile(names, skipped, name, fi.Mode())
+		switch {
+		case mode.IsDir():
+		case mode.IsRegular():
+			names = append(names, name)
+		default:
+			skipped = append(skipped, skippedFile{name, regular.Type(mode)})
+		}
 	}
-	return load(src, names, skipped)
-}
-
-// sortRuleFile adds the rule file name of the given mode to the files to
-// load when it is a regular file, to those skipped (with a warning) when
-// it is not a directory either.
-func sortRuleFile(names []string, skipped []skippedFile, name string, mode fs.FileMode) ([]string, []skippedFile) {
-	switch {
-	case mode.IsDir():
-	case mode.IsRegular():
-		names = append(names, name)
-	default:
-		skipped = append(skipped, skippedFile{name, regular.Type(mode)})
-	}
-	return names, skipped
+	return names, skipped, nil
 }
 
 func isRuleFile(e fs.DirEntry) bool {
@@ -128,6 +120,11 @@ type skippedFile struct {
 // source is where rule files and fragments are read from: the OS or an
 // fs.FS, with its own path syntax.
 type source struct {
+	// readDir lists a directory, sorted by name (os.ReadDir).
+	readDir func(dir string) ([]fs.DirEntry, error)
+	// mode returns the type of directory entry e, at name, following a
+	// link without opening what it points to.
+	mode func(name string, e fs.DirEntry) (fs.FileMode, error)
 	// read reads a regular file of at most limit bytes (regular.ReadFile).
 	read func(name string, limit int64) ([]byte, error)
 	join func(dir, p string) string
@@ -170,7 +167,11 @@ type file struct {
 	keys map[string]entry
 }
 
-func load(src source, names []string, skipped []skippedFile) (*Set, error) {
+func load(src source, dir string) (*Set, error) {
+	names, skipped, err := src.ruleFiles(dir)
+	if err != nil {
+		return nil, fmt.Errorf("load rules: %w", err)
+	}
 	l := &loader{
 		problems:  problems{order: map[string]int{}},
 		src:       src,
@@ -260,14 +261,21 @@ var nameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 // digits, _, . and -, as it appears in events, metrics and URLs.
 func (l *loader) name(f *fileReader, n *yaml.Node, what string) (string, bool) {
 	s, ok := f.str(n, what)
-	if !ok {
-		return "", false
-	}
-	if !nameRe.MatchString(s) || len(s) > 128 {
-		f.invalid(n, what, "%q is not a name: use letters, digits, _, . and - (at most 128), starting with a letter or digit", truncate(s, 40))
+	if !ok || !f.checkName(n, what, s) {
 		return "", false
 	}
 	return s, true
+}
+
+// checkName reports s, written at n, unless it is a name as name reads
+// one; a key that declares something (a segment, a persona, a variant) is
+// checked with it.
+func (f *fileReader) checkName(n *yaml.Node, what, s string) bool {
+	if nameRe.MatchString(s) && len(s) <= 128 {
+		return true
+	}
+	f.invalid(n, what, "%q is not a name: use letters, digits, _, . and - (at most 128), starting with a letter or digit", truncate(s, 40))
+	return false
 }
 
 func (l *loader) stages(f *file, e entry) {
@@ -303,17 +311,24 @@ func (l *loader) stages(f *file, e entry) {
 
 // checkStage reports s at n unless it is a declared stage.
 func (l *loader) checkStage(f *fileReader, n *yaml.Node, key, s string) bool {
-	if slices.Contains(l.set.stages, s) {
+	return checkDeclared(f, n, key, "stage", s, l.set.stages, "declare the journey's stages with stages: [...]")
+}
+
+// checkDeclared reports s, a kind of name written at n, unless it is one
+// of declared: with the closest declared name, and then the declared ones
+// or, when there are none, how to declare one.
+func checkDeclared(f *fileReader, n *yaml.Node, key, kind, s string, declared []string, howTo string) bool {
+	if slices.Contains(declared, s) {
 		return true
 	}
-	msg := fmt.Sprintf("undeclared stage %q", truncate(s, 40))
-	if sug := config.Suggest(s, l.set.stages); sug != "" {
+	msg := fmt.Sprintf("undeclared %s %q", kind, truncate(s, 40))
+	if sug := config.Suggest(s, declared); sug != "" {
 		msg += fmt.Sprintf(" (did you mean %q?)", sug)
 	}
-	if len(l.set.stages) == 0 {
-		msg += "; declare the journey's stages with stages: [...]"
+	if len(declared) == 0 {
+		msg += "; " + howTo
 	} else {
-		msg += "; stages: " + strings.Join(l.set.stages, ", ")
+		msg += "; " + kind + "s: " + strings.Join(declared, ", ")
 	}
 	f.errorAt(n, ErrUndeclared, "%s: %s", key, msg)
 	return false
@@ -326,8 +341,7 @@ func (l *loader) edgeSegments(f *file, e entry) {
 	}
 	for _, s := range entries {
 		key := "segments." + s.name
-		if !nameRe.MatchString(s.name) || len(s.name) > 128 {
-			f.invalid(s.key, "segments", "%q is not a name: use letters, digits, _, . and -, starting with a letter or digit", truncate(s.name, 40))
+		if !f.checkName(s.key, "segments", s.name) {
 			continue
 		}
 		if at, dup := l.segments[s.name]; dup {

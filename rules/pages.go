@@ -19,15 +19,7 @@ var (
 )
 
 func (l *loader) pages(f *file, e entry) {
-	items, ok := f.list(e.value, "pages")
-	if !ok {
-		return
-	}
-	for _, it := range items {
-		entries, ok := f.mapping(it, "pages")
-		if !ok {
-			continue
-		}
+	for it, entries := range f.mappings(e.value, "pages") {
 		p := &Page{}
 		l.pageSels = map[string]int{}
 		var rules *yaml.Node
@@ -336,8 +328,7 @@ func (l *loader) experiment(f *fileReader, r *rule, n *yaml.Node) bool {
 	weightsGood := true
 	for _, v := range vs {
 		key := "experiment.variants." + v.name
-		if !nameRe.MatchString(v.name) || len(v.name) > 128 {
-			f.invalid(v.key, "experiment.variants", "%q is not a name: use letters, digits, _, . and -", truncate(v.name, 40))
+		if !f.checkName(v.key, "experiment.variants", v.name) {
 			good = false
 			continue
 		}

@@ -184,13 +184,15 @@ func TestLoadFromDisk(t *testing.T) {
 	must(os.MkdirAll(dir+"/rules", 0o755))
 	must(os.MkdirAll(dir+"/fragments", 0o755))
 	must(os.WriteFile(dir+"/fragments/hero.html", []byte("<h1>{{ .Persona }}</h1>"), 0o644))
-	must(os.WriteFile(dir+"/rules/a.yaml", []byte(`
+	// A fragment relative to the rule file, one by absolute path.
+	found := `
 pages:
   - match: "/"
     rules:
       - { id: a, select: "#hero", inner: { file: ../fragments/hero.html } }
-      - { id: b, select: "#x", inner: { file: `+dir+`/fragments/hero.html } }
-      - { id: c, select: "#y", inner: { file: ../fragments/missing.html } }
+      - { id: b, select: "#x", inner: { file: ` + dir + `/fragments/hero.html } }
+`
+	must(os.WriteFile(dir+"/rules/a.yaml", []byte(found+`      - { id: c, select: "#y", inner: { file: ../fragments/missing.html } }
 `), 0o644))
 	got := []string{}
 	_, err := Load(dir + "/rules")
@@ -206,13 +208,7 @@ pages:
 		t.Fatalf("Load errors = %q, want %q", got, want)
 	}
 	must(os.Remove(dir + "/rules/a.yaml"))
-	must(os.WriteFile(dir+"/rules/a.yaml", []byte(`
-pages:
-  - match: "/"
-    rules:
-      - { id: a, select: "#hero", inner: { file: ../fragments/hero.html } }
-      - { id: b, select: "#x", inner: { file: `+dir+`/fragments/hero.html } }
-`), 0o644))
+	must(os.WriteFile(dir+"/rules/a.yaml", []byte(found), 0o644))
 	s, err := Load(dir + "/rules")
 	must(err)
 	d := s.Decide(s.Match("/"), &Visitor{Persona: "runner"}, nil)

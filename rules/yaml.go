@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"math"
 	"slices"
 	"strconv"
@@ -140,6 +141,20 @@ func (f *fileReader) list(n *yaml.Node, what string) (items []*yaml.Node, ok boo
 	return []*yaml.Node{n}, true
 }
 
+// mappings yields the items of list n that are mappings, each with its
+// pairs; an item that is not one is reported and skipped, as list
+// reports n when it is not a list.
+func (f *fileReader) mappings(n *yaml.Node, what string) iter.Seq2[*yaml.Node, []entry] {
+	return func(yield func(*yaml.Node, []entry) bool) {
+		items, _ := f.list(n, what)
+		for _, it := range items {
+			if entries, ok := f.mapping(it, what); ok && !yield(it, entries) {
+				return
+			}
+		}
+	}
+}
+
 // values is list for a condition's values: at least one.
 func (f *fileReader) values(n *yaml.Node, what string) ([]*yaml.Node, bool) {
 	items, ok := f.list(n, what)
@@ -163,17 +178,28 @@ func (f *fileReader) str(n *yaml.Node, what string) (string, bool) {
 
 // strs returns the scalar or list of scalars n; an empty list is an error.
 func (f *fileReader) strs(n *yaml.Node, what string) ([]string, bool) {
+	return parseEach(f, n, what, func(_ *yaml.Node, s string) (string, bool) { return s, true })
+}
+
+// parseEach reads the scalar or list of scalars n, as strs does, and
+// turns each into a T with parse, which reports what it refuses at the
+// value's node, at. ok is false from the first value refused.
+func parseEach[T any](f *fileReader, n *yaml.Node, what string, parse func(at *yaml.Node, s string) (T, bool)) ([]T, bool) {
 	items, ok := f.values(n, what)
 	if !ok {
 		return nil, false
 	}
-	out := make([]string, 0, len(items))
+	out := make([]T, 0, len(items))
 	for _, it := range items {
 		s, ok := f.str(it, what)
 		if !ok {
 			return nil, false
 		}
-		out = append(out, s)
+		v, ok := parse(it, s)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, v)
 	}
 	return out, true
 }
@@ -212,20 +238,7 @@ func (f *fileReader) number(n *yaml.Node, what string) (float64, bool) {
 func deref(n *yaml.Node) *yaml.Node { return config.Deref(n) }
 
 // describe names the shape of n for messages.
-func describe(n *yaml.Node) string {
-	switch {
-	case n == nil:
-		return "an alias cycle"
-	case n.Kind == yaml.MappingNode:
-		return "a mapping"
-	case n.Kind == yaml.SequenceNode:
-		return "a list"
-	case n.ShortTag() == "!!null":
-		return "nothing"
-	default:
-		return strconv.Quote(truncate(n.Value, 40))
-	}
-}
+func describe(n *yaml.Node) string { return config.Describe(n) }
 
 func truncate(s string, n int) string {
 	if utf8.RuneCountInString(s) <= n {

@@ -179,10 +179,7 @@ func (p *Publisher) sendFast(ctx context.Context) error {
 		// As the client checks it: header and data (Size adds the
 		// subject).
 		if size := int64(m.Size() - len(m.Subject)); maxPayload > 0 && size > maxPayload {
-			// It would fail the same way forever.
-			p.log.Warn("drop event the server cannot take", "type", e.Type, "bytes", size, "err", nats.ErrMaxPayload)
-			p.dropped.Add(1)
-			p.release(e)
+			p.dropUnsendable(e, size, nats.ErrMaxPayload)
 			arena = arena[:start]
 			continue
 		}
@@ -237,10 +234,8 @@ func (p *Publisher) sendFast(ctx context.Context) error {
 	p.retried.Add(uint64(min(int(b.tried.Load()), retries)))
 	next := append(p.spare[:0], kept[acked:]...)
 	clear(kept)
-	clear(batch)
 	p.sent = kept[:0]
-	p.pending, p.spare, p.retrying = next, batch[:0], len(next)
-	p.held.Store(int64(len(next)))
+	p.requeue(batch, next)
 	if finished {
 		p.arena = arena
 	} else {

@@ -17,25 +17,16 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tailor-edge/tailor/cache"
-	"github.com/tailor-edge/tailor/sync/embedded"
+	"github.com/tailor-edge/tailor/internal/testkit"
 )
 
 // importStore starts an in-process server and opens a profile bucket on
 // it, both stopped when the test ends.
 func importStore(tb testing.TB) (*Store, jetstream.KeyValue) {
 	tb.Helper()
-	srv, err := embedded.Start(tb.TempDir(), "127.0.0.1:-1", nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(srv.Shutdown)
+	s := openStore(tb, testkit.JetStream(tb, "", -1).ClientURL())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := Open(ctx, Options{URL: srv.ClientURL(), Bucket: "profiles"})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(s.Close)
 	kv, err := s.KV(ctx)
 	if err != nil {
 		tb.Fatal(err)

@@ -178,45 +178,18 @@ func appendCSVProfile(b []byte, cols []csvColumn, rec []string) ([]byte, error) 
 			b = appendJSONString(b, rec[i])
 		}
 	}
-	first := true
-	for i, c := range cols {
-		if c.kind != colTrait || rec[i] == "" {
-			continue
-		}
-		if first {
-			b = append(b, `,"traits":{`...)
-			first = false
-		} else {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, c.name)
-		b = append(b, ':')
-		b = appendJSONString(b, rec[i])
-	}
-	if !first {
-		b = append(b, '}')
-	}
-	first = true
-	for i, c := range cols {
-		if c.kind != colScore || rec[i] == "" {
-			continue
-		}
-		f, err := strconv.ParseFloat(strings.TrimSpace(rec[i]), 64)
+	b, _ = appendCSVObject(b, cols, rec, colTrait, `,"traits":{`, func(b []byte, _ csvColumn, cell string) ([]byte, error) {
+		return appendJSONString(b, cell), nil
+	})
+	b, err := appendCSVObject(b, cols, rec, colScore, `,"scores":{`, func(b []byte, c csvColumn, cell string) ([]byte, error) {
+		f, err := strconv.ParseFloat(strings.TrimSpace(cell), 64)
 		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-			return b, fmt.Errorf("column %s: %q is not a number", c.label(), rec[i])
+			return b, fmt.Errorf("column %s: %q is not a number", c.label(), cell)
 		}
-		if first {
-			b = append(b, `,"scores":{`...)
-			first = false
-		} else {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, c.name)
-		b = append(b, ':')
-		b = appendJSONNumber(b, f)
-	}
-	if !first {
-		b = append(b, '}')
+		return appendJSONNumber(b, f), nil
+	})
+	if err != nil {
+		return b, err
 	}
 	for i, c := range cols {
 		if c.kind != colUpdatedAt || rec[i] == "" {
@@ -229,6 +202,34 @@ func appendCSVProfile(b []byte, cols []csvColumn, rec []string) ([]byte, error) 
 		b = appendJSONString(b, rec[i])
 	}
 	return append(b, '}'), nil
+}
+
+// appendCSVObject appends the object that the non-empty cells of the
+// columns of kind make, each a member named for its column: open (such
+// as `,"traits":{`), the members with their values written by value, and
+// the closing brace; nothing when every such cell is empty.
+func appendCSVObject(b []byte, cols []csvColumn, rec []string, kind csvKind, open string, value func(b []byte, c csvColumn, cell string) ([]byte, error)) ([]byte, error) {
+	opened := false
+	for i, c := range cols {
+		if c.kind != kind || rec[i] == "" {
+			continue
+		}
+		if opened {
+			b = append(b, ',')
+		} else {
+			b, opened = append(b, open...), true
+		}
+		b = appendJSONString(b, c.name)
+		b = append(b, ':')
+		var err error
+		if b, err = value(b, c, rec[i]); err != nil {
+			return b, err
+		}
+	}
+	if opened {
+		b = append(b, '}')
+	}
+	return b, nil
 }
 
 // label is the column's header cell.

@@ -497,10 +497,7 @@ func (p *Publisher) sendAsync(ctx context.Context) error {
 		m := &nats.Msg{Subject: e.Subject(), Data: arena[start:len(arena):len(arena)]}
 		f, err := p.js.PublishMsgAsync(m, jetstream.WithMsgID(e.ID), jetstream.WithExpectStream(p.stream.Name))
 		if errors.Is(err, nats.ErrMaxPayload) || errors.Is(err, nats.ErrBadSubject) {
-			// It would fail the same way forever.
-			p.log.Warn("drop event the server cannot take", "type", e.Type, "bytes", len(m.Data), "err", err)
-			p.dropped.Add(1)
-			p.release(e)
+			p.dropUnsendable(e, int64(len(m.Data)), err)
 			continue
 		}
 		if err != nil {
@@ -547,10 +544,8 @@ func (p *Publisher) sendAsync(ctx context.Context) error {
 	next = append(next, unsent...)
 	clear(sent)
 	clear(futures)
-	clear(batch)
 	p.sent, p.futures = sent, futures
-	p.pending, p.spare, p.retrying = next, batch[:0], len(next)
-	p.held.Store(int64(len(next)))
+	p.requeue(batch, next)
 	if resolved {
 		p.arena = arena
 	} else {
@@ -559,6 +554,23 @@ func (p *Publisher) sendAsync(ctx context.Context) error {
 		p.arena = nil
 	}
 	return firstErr
+}
+
+// dropUnsendable drops e, which the server refused for what it is (too
+// large, a subject it cannot take): it would fail the same way forever.
+func (p *Publisher) dropUnsendable(e *Event, bytes int64, err error) {
+	p.log.Warn("drop event the server cannot take", "type", e.Type, "bytes", bytes, "err", err)
+	p.dropped.Add(1)
+	p.release(e)
+}
+
+// requeue makes next, what is left of batch after a try, the pending
+// batch, to be tried first (and counted as retried) next time; batch's
+// array becomes the spare that the next try's leftovers go into.
+func (p *Publisher) requeue(batch, next []*Event) {
+	clear(batch)
+	p.pending, p.spare, p.retrying = next, batch[:0], len(next)
+	p.held.Store(int64(len(next)))
 }
 
 // abandon drops what is left when the publisher stops.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math"
 	"reflect"
 	"slices"
@@ -38,15 +37,7 @@ var publishPaths = []struct {
 // (on testStream when o names none); both are closed when the test ends.
 func publisher(tb testing.TB, url string, o PublisherOptions) (*Store, *Publisher) {
 	tb.Helper()
-	var log *slog.Logger // the default, for tests
-	if _, ok := tb.(*testing.B); ok {
-		log = slog.New(slog.DiscardHandler) // keep the benchmark's output a table
-	}
-	s, err := Open(context.Background(), Options{URL: url, Bucket: "tailor_profiles", Logger: log})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(s.Close)
+	s := openStore(tb, url)
 	if o.Stream == "" {
 		o.Stream = testStream
 	}
@@ -60,32 +51,6 @@ func publisher(tb testing.TB, url string, o PublisherOptions) (*Store, *Publishe
 		p.Close(ctx)
 	})
 	return s, p
-}
-
-// waitWithin polls ok until it holds, failing the test after d.
-func waitWithin(tb testing.TB, d time.Duration, ok func() bool) {
-	tb.Helper()
-	for deadline := time.Now().Add(d); !ok(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			tb.Fatalf("condition not met within %v", d)
-		}
-	}
-}
-
-// inspector is a separate connection to the server, for looking at the
-// stream as a consumer of events would.
-func inspector(tb testing.TB, url string) jetstream.JetStream {
-	tb.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return js
 }
 
 func streamInfo(tb testing.TB, js jetstream.JetStream, name string) *jetstream.StreamInfo {
@@ -191,7 +156,7 @@ func TestEventsCreatesTheStreamWithItsLimits(t *testing.T) {
 	_, p := publisher(t, srv.ClientURL(), PublisherOptions{
 		MaxAge: time.Hour, MaxBytes: 64 << 20, DuplicateWindow: 90 * time.Second})
 	waitFor(t, func() bool { return p.Stats().StreamReady })
-	cfg := streamInfo(t, inspector(t, srv.ClientURL()), testStream).Config
+	cfg := streamInfo(t, testkit.Client(t, srv.ClientURL()), testStream).Config
 	if !slices.Equal(cfg.Subjects, []string{"tailor.events.>"}) || cfg.Storage != jetstream.FileStorage ||
 		cfg.Discard != jetstream.DiscardOld || cfg.MaxAge != time.Hour || cfg.MaxBytes != 64<<20 ||
 		cfg.Duplicates != 90*time.Second || cfg.Replicas != 1 || !cfg.AllowBatchPublish {
@@ -207,7 +172,7 @@ func TestEventsDefaultsToUnboundedStreamWithTwoMinuteDuplicateWindow(t *testing.
 	srv := startJetStream(t, 1)[0]
 	_, p := publisher(t, srv.ClientURL(), PublisherOptions{})
 	waitFor(t, func() bool { return p.Stats().StreamReady })
-	cfg := streamInfo(t, inspector(t, srv.ClientURL()), testStream).Config
+	cfg := streamInfo(t, testkit.Client(t, srv.ClientURL()), testStream).Config
 	if cfg.MaxAge != 0 || cfg.MaxBytes != -1 || cfg.Duplicates != 2*time.Minute {
 		t.Errorf("stream limits = max age %v, max bytes %d, duplicates %v; want 0, -1, 2m",
 			cfg.MaxAge, cfg.MaxBytes, cfg.Duplicates)
@@ -216,7 +181,7 @@ func TestEventsDefaultsToUnboundedStreamWithTwoMinuteDuplicateWindow(t *testing.
 
 func TestEventsUpdatesLimitsAndBatchingOfAnExistingStreamButNotItsSubjectsOrStorage(t *testing.T) {
 	srv := startJetStream(t, 1)[0]
-	js := inspector(t, srv.ClientURL())
+	js := testkit.Client(t, srv.ClientURL())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: testStream, Subjects: []string{"tailor.events.*"},
@@ -261,7 +226,7 @@ func TestEventsPublishedBeforeTheServerIsUpLandOnceItIs(t *testing.T) {
 	}
 	srv := testkit.JetStream(t, dir, port)
 	waitFor(t, func() bool { return p.Stats().Published == 100 })
-	if n := streamInfo(t, inspector(t, srv.ClientURL()), testStream).State.Msgs; n != 100 {
+	if n := streamInfo(t, testkit.Client(t, srv.ClientURL()), testStream).State.Msgs; n != 100 {
 		t.Errorf("stream holds %d events, want 100", n)
 	}
 }
@@ -272,7 +237,7 @@ func TestDeletedStreamIsCreatedAgain(t *testing.T) {
 	e := testEvent(0)
 	p.Publish(&e)
 	waitFor(t, func() bool { return p.Stats().Published == 1 })
-	js := inspector(t, srv.ClientURL())
+	js := testkit.Client(t, srv.ClientURL())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := js.DeleteStream(ctx, testStream); err != nil {
@@ -288,11 +253,7 @@ func TestDeletedStreamIsCreatedAgain(t *testing.T) {
 
 func TestEventsRejectsBadOptions(t *testing.T) {
 	srv := startJetStream(t, 1)[0]
-	s, err := Open(context.Background(), Options{URL: srv.ClientURL(), Bucket: "tailor_profiles"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openStore(t, srv.ClientURL())
 	for name, o := range map[string]PublisherOptions{
 		"no stream":                {},
 		"stream with a dot":        {Stream: "TAILOR.EVENTS"},
@@ -344,7 +305,7 @@ func TestPublishedEventsArriveOnceInOrderWithTheirIDs(t *testing.T) {
 			waitFor(t, func() bool { return p.Stats().Published == n })
 
 			fast := !path.perMessage
-			js := inspector(t, srv.ClientURL())
+			js := testkit.Client(t, srv.ClientURL())
 			if allowed := streamInfo(t, js, testStream).Config.AllowBatchPublish; allowed != fast || p.batched.Load() != fast {
 				t.Errorf("stream allow_batched = %v, publisher uses fast batches = %v; want %v", allowed, p.batched.Load(), fast)
 			}
@@ -418,7 +379,7 @@ func TestPublishingAnEventTwiceStoresItOnce(t *testing.T) {
 	waitFor(t, func() bool { return p.Stats().Published == 1 })
 	p.Publish(&e)
 	waitFor(t, func() bool { return p.Stats().Published == 2 })
-	if n := streamInfo(t, inspector(t, srv.ClientURL()), testStream).State.Msgs; n != 1 {
+	if n := streamInfo(t, testkit.Client(t, srv.ClientURL()), testStream).State.Msgs; n != 1 {
 		t.Errorf("stream holds %d messages after the same event twice, want 1", n)
 	}
 }
@@ -444,7 +405,7 @@ func TestPublishDoesNotKeepTheCallersEvent(t *testing.T) {
 	p.Publish(&e)
 	segs[0] = "changed"
 	waitFor(t, func() bool { return p.Stats().Published == 1 })
-	got := readStream(t, inspector(t, srv.ClientURL()), testStream)[0]
+	got := readStream(t, testkit.Client(t, srv.ClientURL()), testStream)[0]
 	if got.event.ID == "" || got.msgID != got.event.ID || got.event.Time.IsZero() || !slices.Equal(got.event.Segments, []string{"vip"}) {
 		t.Errorf("stored %+v (id %q); want a fresh id and time and the segments as published", got.event, got.msgID)
 	}
@@ -504,7 +465,7 @@ func TestNATSDownQueuesUpToTheBoundThenDropsAndDeliversOnceAfterRestart(t *testi
 				t.Fatal(err)
 			}
 			st = p.Stats()
-			got := readStream(t, inspector(t, srv.ClientURL()), testStream)
+			got := readStream(t, testkit.Client(t, srv.ClientURL()), testStream)
 			if dropped := st.Dropped - uint64(refused); len(got) != int(st.Accepted-dropped) || dropped != 0 {
 				t.Errorf("stream holds %d events; accepted %d, dropped at close %d", len(got), st.Accepted, dropped)
 			}
@@ -548,7 +509,7 @@ func TestServerStoppedMidBatchStoresEveryEventOnce(t *testing.T) {
 				// two; the counts below must hold either way.
 				t.Log("the server stopped between two batches: nothing needed a retry")
 			}
-			got := readStream(t, inspector(t, srv.ClientURL()), testStream)
+			got := readStream(t, testkit.Client(t, srv.ClientURL()), testStream)
 			if len(got) != n || st.Accepted != n || st.Dropped != 0 {
 				t.Errorf("stream holds %d events; want %d (Stats %+v)", len(got), n, st)
 			}
@@ -578,7 +539,7 @@ func TestFastBatchToAMissingStreamCreatesItAgain(t *testing.T) {
 	waitFor(t, func() bool { return p.Stats().Published == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := inspector(t, srv.ClientURL()).DeleteStream(ctx, testStream); err != nil {
+	if err := testkit.Client(t, srv.ClientURL()).DeleteStream(ctx, testStream); err != nil {
 		t.Fatal(err)
 	}
 	// Queue a full batch while the server is away, so that the first
@@ -597,7 +558,7 @@ func TestFastBatchToAMissingStreamCreatesItAgain(t *testing.T) {
 	// Well within ackWait: the publisher did not wait for the batch's
 	// acknowledgements to time out.
 	waitWithin(t, ackWait/2, func() bool { return p.Stats().Published == n+1 })
-	got := readStream(t, inspector(t, srv.ClientURL()), testStream)
+	got := readStream(t, testkit.Client(t, srv.ClientURL()), testStream)
 	if len(got) != n {
 		t.Fatalf("the stream created again holds %d events, want the %d published since", len(got), n)
 	}
@@ -638,7 +599,7 @@ func TestCloseFlushesTheQueue(t *testing.T) {
 	if st := p.Stats(); st.Published != n || st.Depth != 0 || st.Dropped != 0 {
 		t.Errorf("after Close, Stats = %+v; want all %d published", st, n)
 	}
-	if got := streamInfo(t, inspector(t, srv.ClientURL()), testStream).State.Msgs; got != n {
+	if got := streamInfo(t, testkit.Client(t, srv.ClientURL()), testStream).State.Msgs; got != n {
 		t.Errorf("stream holds %d events after Close, want %d", got, n)
 	}
 	e := testEvent(0)
@@ -742,8 +703,8 @@ func BenchmarkPublisherThroughput(b *testing.B) {
 			cpu0, cpuOK := processCPU()
 			start := time.Now()
 			for i := 0; i < b.N; i++ {
-				for p.Stats().Depth > queue/2 {
-					time.Sleep(100 * time.Microsecond)
+				if !testkit.Within(time.Minute, 100*time.Microsecond, func() bool { return p.Stats().Depth <= queue/2 }) {
+					b.Fatal("the queue did not drain to half within a minute")
 				}
 				e.ID = "" // Publish gives it one
 				if !p.Publish(&e) {

@@ -33,11 +33,7 @@ func fillStream(tb testing.TB, url string, n int) {
 
 func TestReadEventsReadsTheStreamInOrderFromATime(t *testing.T) {
 	srv := testkit.JetStream(t, t.TempDir(), -1)
-	s, err := Open(context.Background(), Options{URL: srv.ClientURL(), Bucket: "tailor_profiles"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openStore(t, srv.ClientURL())
 	ctx := context.Background()
 	if _, err := s.ReadEvents(ctx, testStream, time.Time{}, nil, func([]byte) {}); !errors.Is(err, ErrNoStream) {
 		t.Errorf("a missing stream: %v, want ErrNoStream", err)
@@ -97,7 +93,7 @@ func TestReadEventsReadsTheStreamInOrderFromATime(t *testing.T) {
 	}
 	// Events deleted (expired, evicted) during a read, the last among
 	// them, do not keep it waiting for them.
-	js := inspector(t, srv.ClientURL())
+	js := testkit.Client(t, srv.ClientURL())
 	st, err := js.Stream(ctx, testStream)
 	if err != nil {
 		t.Fatal(err)
@@ -159,11 +155,7 @@ func BenchmarkReadEvents(b *testing.B) {
 	srv := testkit.JetStream(b, b.TempDir(), -1)
 	const n = 200_000
 	fillStream(b, srv.ClientURL(), n)
-	s, err := Open(context.Background(), Options{URL: srv.ClientURL(), Bucket: "tailor_profiles"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := openStore(b, srv.ClientURL())
 	d := EventDecoder{Lean: true}
 	var e Event
 	b.ResetTimer()

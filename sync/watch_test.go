@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -9,46 +10,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/tailor-edge/tailor/cache"
 	"github.com/tailor-edge/tailor/internal/testkit"
 )
 
-// writer is the central store's side: a connection that writes profiles.
-func writer(tb testing.TB, url string, replicas int) jetstream.KeyValue {
-	tb.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
-	var kv jetstream.KeyValue
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "tailor_profiles", Replicas: replicas})
-		cancel()
-		if err == nil {
-			return kv
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("create bucket: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond) // the cluster is electing its leaders
-	}
-}
-
 // watched opens a Store at url and runs its Watch into a fresh cache.
 func watched(tb testing.TB, url string) (*Store, *cache.Profiles) {
 	tb.Helper()
-	s, err := Open(context.Background(), Options{URL: url, Bucket: "tailor_profiles"})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	s := openStore(tb, url)
 	c, err := cache.NewProfiles(100000, time.Hour, time.Minute, nil)
 	if err != nil {
 		tb.Fatal(err)
@@ -56,18 +25,19 @@ func watched(tb testing.TB, url string) (*Store, *cache.Profiles) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); s.Watch(ctx, c) }()
-	tb.Cleanup(func() { cancel(); <-done; s.Close() })
-	for deadline := time.Now().Add(10 * time.Second); !s.Watching(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			tb.Fatal("watch did not start")
+	tb.Cleanup(func() { cancel(); <-done }) // before openStore's Close
+	testkit.CheckFor(tb, 10*time.Second, 5*time.Millisecond, func() error {
+		if !s.Watching() {
+			return errors.New("the watch has not started")
 		}
-	}
+		return nil
+	})
 	return s, c
 }
 
 func TestWatchAppliesPutsAndDeletesToCachedProfilesOnly(t *testing.T) {
 	srv := startJetStream(t, 1)[0]
-	kv := writer(t, srv.ClientURL(), 1)
+	kv := testkit.Bucket(t, srv.ClientURL(), "tailor_profiles", 1)
 	s, c := watched(t, srv.ClientURL())
 	c.Put("held", &cache.Profile{ID: "held", Stage: "awareness"}, 0)
 	ctx := context.Background()
@@ -88,23 +58,6 @@ func TestWatchAppliesPutsAndDeletesToCachedProfilesOnly(t *testing.T) {
 	if st.Applied != 2 || st.Ignored != 1 || st.Revision <= rev {
 		t.Errorf("Stats = %+v; want 2 applied, 1 ignored, revision past %d", st, rev)
 	}
-}
-
-func waitFor(t *testing.T, ok func() bool) {
-	t.Helper()
-	if !testkit.Within(5*time.Second, time.Millisecond, ok) {
-		t.Fatal("condition not met within 5s")
-	}
-}
-
-// startJetStream starts JetStream on loopback: one server, or a cluster of
-// n routed to each other.
-func startJetStream(tb testing.TB, n int) []*server.Server {
-	tb.Helper()
-	if n == 1 {
-		return []*server.Server{testkit.JetStream(tb, "", -1)}
-	}
-	return testkit.Cluster(tb, n)
 }
 
 func TestKeyEncoding(t *testing.T) {
@@ -140,7 +93,7 @@ func BenchmarkUpdatePropagation(b *testing.B) {
 	for _, n := range []int{1, 3} {
 		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
 			servers := startJetStream(b, n)
-			kv := writer(b, servers[0].ClientURL(), n)
+			kv := testkit.Bucket(b, servers[0].ClientURL(), "tailor_profiles", n)
 			_, c := watched(b, servers[len(servers)-1].ClientURL())
 			const ids = 1000
 			for i := range ids {
@@ -159,14 +112,11 @@ func BenchmarkUpdatePropagation(b *testing.B) {
 				if _, err := kv.Put(ctx, id, []byte(doc)); err != nil {
 					b.Fatal(err)
 				}
-				for {
-					if p, _ := c.Get(id); p != nil && p.Stage == stage {
-						break
-					}
-					if time.Since(start) > 10*time.Second {
-						b.Fatalf("update %d not visible after 10s", i)
-					}
-					time.Sleep(20 * time.Microsecond)
+				if !testkit.Within(10*time.Second, 20*time.Microsecond, func() bool {
+					p, _ := c.Get(id)
+					return p != nil && p.Stage == stage
+				}) {
+					b.Fatalf("update %d not visible after 10s", i)
 				}
 				lat = append(lat, time.Since(start))
 			}

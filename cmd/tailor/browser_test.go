@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/tailor-edge/tailor/internal/testkit"
 )
 
 // personalizedBlocks are the home page's blocks that examples/rules
@@ -307,15 +308,7 @@ func TestBrowserConsoleShowsMapsExperimentsAndAudience(t *testing.T) {
 		}
 		return nil
 	}
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(2100 * time.Millisecond) {
-		err := checkReadout()
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-	}
+	testkit.CheckFor(t, 15*time.Second, 2100*time.Millisecond, checkReadout)
 
 	ctx := newBrowser(t, chrome)
 	if err := chromedp.Do(ctx,

@@ -25,12 +25,8 @@ import (
 // file:line:col: warning: message, which does not make it fail.
 func (m *Main) check(args []string) int {
 	var c commonFlags
-	flags := m.flagSet("check", &c)
-	if code, ok := parseFlags(flags, args); !ok {
-		return code
-	}
-	cfg, code := m.loadConfig(c.config)
-	if code != exitOK {
+	cfg, code := m.configure(m.flagSet("check", &c), &c, args)
+	if cfg == nil {
 		return code
 	}
 	for _, w := range cfg.Warnings() {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tailor-edge/tailor/internal/testkit"
 )
 
 // startDemo runs "tailor demo" on free ports until the test ends, and
@@ -34,17 +36,16 @@ func startDemo(t *testing.T) (listen, admin string, out *syncBuffer) {
 // fails the test with logs() after total.
 func waitReady(t *testing.T, admin string, total time.Duration, logs func() string) {
 	t.Helper()
-	for deadline := time.Now().Add(total); ; time.Sleep(20 * time.Millisecond) {
-		resp, err := http.Get("http://" + admin + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
+	var err error
+	if !testkit.Within(total, 20*time.Millisecond, func() bool {
+		var resp *http.Response
+		if resp, err = http.Get("http://" + admin + "/readyz"); err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready after %v: %v\n%s", total, err, logs())
-		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}) {
+		t.Fatalf("not ready after %v: %v\n%s", total, err, logs())
 	}
 }
 

@@ -81,10 +81,37 @@ type demoPage struct {
 	Personas                              []demoSwitch
 }
 
+// demoTextPages are the shop's pages of a heading, a line of text and a
+// link onward, by path; "/blog/trail/" serves every path under it.
+var demoTextPages = map[string]demoPage{
+	"/cart": {Title: "Your cart", Heading: "Your cart", Text: "Road Racer 3, size 42: €129. Shipping is free over €50.",
+		Next: "/checkout/done", NextLabel: "Pay now"},
+	"/checkout/done": {Title: "Thank you", Heading: "Thank you for your order!", Text: "Order #4711 is on its way; you will get an email when it ships.",
+		Next: "/account/orders", NextLabel: "See your orders"},
+	"/account/orders": {Title: "Your orders", Heading: "Your orders", Text: "#4711 Road Racer 3, shipped.",
+		Next: "/products/", NextLabel: "Keep shopping"},
+	"/newsletter/ok": {Title: "Subscribed", Heading: "You are on the list", Text: "One email a month, trail tips and early access.",
+		Next: "/", NextLabel: "Back to the shop"},
+	"/blog/trail/": {Title: "Trail blog", Heading: "From the trail", Text: "Five climbs in the Vercors that every trail runner should know.",
+		Next: "/products/running/trail-blazer", NextLabel: "Shoes for the Vercors"},
+}
+
+// textPage returns the text page at path, or nil.
+func textPage(path string) *demoPage {
+	if strings.HasPrefix(path, "/blog/trail/") {
+		path = "/blog/trail/"
+	}
+	if p, ok := demoTextPages[path]; ok {
+		return &p
+	}
+	return nil
+}
+
 func (s *demoSite) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	page := &demoPage{Personas: s.switches}
 	tpl := "page"
+	text := textPage(path)
 	switch {
 	case path == "/" || path == "/index.html":
 		tpl, page.Title, page.Products = "home", "Gear for every trail", demoCatalog[:4]
@@ -113,21 +140,9 @@ func (s *demoSite) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			tpl, page.Title, page.Heading, page.Products = "list", strings.ToUpper(cat[:1])+cat[1:], "Our "+cat+" range.", list
 		}
-	case path == "/cart":
-		page.Title, page.Heading, page.Text = "Your cart", "Your cart", "Road Racer 3, size 42: €129. Shipping is free over €50."
-		page.Next, page.NextLabel = "/checkout/done", "Pay now"
-	case path == "/checkout/done":
-		page.Title, page.Heading, page.Text = "Thank you", "Thank you for your order!", "Order #4711 is on its way; you will get an email when it ships."
-		page.Next, page.NextLabel = "/account/orders", "See your orders"
-	case path == "/account/orders":
-		page.Title, page.Heading, page.Text = "Your orders", "Your orders", "#4711 Road Racer 3, shipped."
-		page.Next, page.NextLabel = "/products/", "Keep shopping"
-	case path == "/newsletter/ok":
-		page.Title, page.Heading, page.Text = "Subscribed", "You are on the list", "One email a month, trail tips and early access."
-		page.Next, page.NextLabel = "/", "Back to the shop"
-	case strings.HasPrefix(path, "/blog/trail/"):
-		page.Title, page.Heading, page.Text = "Trail blog", "From the trail", "Five climbs in the Vercors that every trail runner should know."
-		page.Next, page.NextLabel = "/products/running/trail-blazer", "Shoes for the Vercors"
+	case text != nil:
+		page = text
+		page.Personas = s.switches
 	case path == "/style.css":
 		s.static.ServeHTTP(w, r)
 		return

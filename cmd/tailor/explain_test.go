@@ -83,13 +83,20 @@ func TestExplainAnonymousVisitorChangesNothing(t *testing.T) {
 	}
 }
 
-func TestCheckReportsRuleErrors(t *testing.T) {
+// checkSelector runs tailor check on explainSetup's files with sel as the
+// call to action's selector.
+func checkSelector(t *testing.T, sel string) (code int, stdout, stderr string) {
+	t.Helper()
 	cfg := explainSetup(t)
-	bad := strings.Replace(explainRules, `select: ".cta"`, `select: "div["`, 1)
-	if err := os.WriteFile(filepath.Join(filepath.Dir(cfg), "rules", "home.yaml"), []byte(bad), 0o644); err != nil {
+	rules := strings.Replace(explainRules, `select: ".cta"`, `select: "`+sel+`"`, 1)
+	if err := os.WriteFile(filepath.Join(filepath.Dir(cfg), "rules", "home.yaml"), []byte(rules), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, _, stderr := run(t, context.Background(), "check", "--config", cfg)
+	return run(t, context.Background(), "check", "--config", cfg)
+}
+
+func TestCheckReportsRuleErrors(t *testing.T) {
+	code, _, stderr := checkSelector(t, "div[")
 	if code != exitInvalid {
 		t.Errorf("check with a bad selector exit %d, want 1", code)
 	}
@@ -99,13 +106,8 @@ func TestCheckReportsRuleErrors(t *testing.T) {
 }
 
 func TestCheckWarnsOfSelectorsCostlyOnDeepPagesButPasses(t *testing.T) {
-	cfg := explainSetup(t)
 	// Issue 14's selector: its cost grows with the depth of the page.
-	costly := strings.Replace(explainRules, `select: ".cta"`, `select: "span div div div div div div div div div div div div div p"`, 1)
-	if err := os.WriteFile(filepath.Join(filepath.Dir(cfg), "rules", "home.yaml"), []byte(costly), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	code, stdout, stderr := run(t, context.Background(), "check", "--config", cfg)
+	code, stdout, stderr := checkSelector(t, "span div div div div div div div div div div div div div p")
 	if code != exitOK {
 		t.Errorf("check with a costly selector exit %d, want 0:\n%s", code, stderr)
 	}

@@ -17,12 +17,8 @@ const healthTimeout = 2 * time.Second
 // distroless image has no curl; this is its health check.
 func (m *Main) health(ctx context.Context, args []string) int {
 	var c commonFlags
-	flags := m.flagSet("health", &c)
-	if code, ok := parseFlags(flags, args); !ok {
-		return code
-	}
-	cfg, code := m.loadConfig(c.config)
-	if code != exitOK {
+	cfg, code := m.configure(m.flagSet("health", &c), &c, args)
+	if cfg == nil {
 		return code
 	}
 	host, port, err := net.SplitHostPort(cfg.Admin.Listen)

@@ -61,13 +61,8 @@ func (m *Main) importProfiles(ctx context.Context, args []string) int {
 		fmt.Fprintf(m.Stderr, "tailor import: --format %q: want jsonl or csv\n", *format)
 		return exitUsage
 	}
-	log, err := c.logger(m.Stderr)
-	if err != nil {
-		fmt.Fprintln(m.Stderr, err)
-		return exitUsage
-	}
-	cfg, code := m.loadConfig(c.config)
-	if code != exitOK {
+	cfg, log, code := m.loggedConfig(&c)
+	if cfg == nil {
 		return code
 	}
 

@@ -13,38 +13,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tailor-edge/tailor/cache"
-	natsync "github.com/tailor-edge/tailor/sync"
-	"github.com/tailor-edge/tailor/sync/embedded"
+	"github.com/tailor-edge/tailor/internal/testkit"
 )
-
-// importServer starts an in-process NATS server with JetStream for the
-// test and returns its URL.
-func importServer(t *testing.T, dataDir string) string {
-	t.Helper()
-	srv, err := embedded.Start(dataDir, "127.0.0.1:-1", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	return srv.ClientURL()
-}
-
-// importBucket opens the profile bucket at url.
-func importBucket(t *testing.T, url, bucket string) jetstream.KeyValue {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s, err := natsync.Open(ctx, natsync.Options{URL: url, Bucket: bucket})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	kv, err := s.KV(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kv
-}
 
 func profileIDs(t *testing.T, kv jetstream.KeyValue) []string {
 	t.Helper()
@@ -70,7 +40,7 @@ func profileIDs(t *testing.T, kv jetstream.KeyValue) []string {
 var summaryLine = regexp.MustCompile(`^imported (\d+) profiles? from (\S+) in \d+\.\ds \([\d,]+/s\); (\d+) bad lines?\n$`)
 
 func TestImportLoadsProfilesAndExitsByBadLines(t *testing.T) {
-	url := importServer(t, t.TempDir())
+	url := testkit.JetStream(t, "", -1).ClientURL()
 	cfg := writeFile(t, "tailor.yaml", fmt.Sprintf("nats:\n  url: %q\n  bucket: imported\n", url))
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.jsonl")
@@ -101,7 +71,7 @@ func TestImportLoadsProfilesAndExitsByBadLines(t *testing.T) {
 		}
 	}
 
-	got := profileIDs(t, importBucket(t, url, "imported"))
+	got := profileIDs(t, testkit.Bucket(t, url, "imported", 1))
 	want := map[string]bool{"cust-1": true, "jane@example.com": true, "cust-2": true}
 	if len(got) != len(want) {
 		t.Errorf("bucket holds %q, want the ids %v", got, want)
@@ -126,20 +96,20 @@ func TestImportStartsTheEmbeddedServerWhenNoProxyRuns(t *testing.T) {
 	}
 	// The server is gone with the import; the profile stayed in data_dir,
 	// relative to the config file.
-	url := importServer(t, filepath.Join(dir, "nats-data"))
-	if got := profileIDs(t, importBucket(t, url, "tailor_profiles")); len(got) != 1 || got[0] != "cust-1" {
+	url := testkit.JetStream(t, filepath.Join(dir, "nats-data"), -1).ClientURL()
+	if got := profileIDs(t, testkit.Bucket(t, url, "tailor_profiles", 1)); len(got) != 1 || got[0] != "cust-1" {
 		t.Errorf("data_dir bucket holds %q, want [cust-1]", got)
 	}
 }
 
 func TestImportUsesTheRunningProxysEmbeddedServer(t *testing.T) {
-	url := importServer(t, t.TempDir()) // what a running "tailor serve" with embedded: true starts
+	url := testkit.JetStream(t, "", -1).ClientURL() // stands for the one a running "tailor serve" with embedded: true started
 	cfg := writeFile(t, "tailor.yaml", fmt.Sprintf("nats:\n  embedded: true\n  url: %q\n  data_dir: %q\n", url, t.TempDir()))
 	file := writeFile(t, "p.jsonl", `{"id":"cust-1"}`+"\n")
 	if code, stdout, stderr := run(t, context.Background(), "import", "--config", cfg, file); code != exitOK {
 		t.Fatalf("import = %d, %q\n%s", code, stdout, stderr)
 	}
-	if got := profileIDs(t, importBucket(t, url, "tailor_profiles")); len(got) != 1 {
+	if got := profileIDs(t, testkit.Bucket(t, url, "tailor_profiles", 1)); len(got) != 1 {
 		t.Errorf("running server's bucket holds %q, want [cust-1]", got)
 	}
 }
@@ -147,7 +117,7 @@ func TestImportUsesTheRunningProxysEmbeddedServer(t *testing.T) {
 func TestImportRefusesBadUsageAndConfig(t *testing.T) {
 	nowhere := writeFile(t, "tailor.yaml", "nats: { url: \"\" }\n")
 	csvFile := writeFile(t, "p.csv", "id,colour\ncust-1,red\n")
-	url := importServer(t, t.TempDir())
+	url := testkit.JetStream(t, "", -1).ClientURL()
 	withNATS := writeFile(t, "tailor.yaml", fmt.Sprintf("nats: { url: %q }\n", url))
 	for _, tc := range []struct {
 		args   []string

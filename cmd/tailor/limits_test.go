@@ -7,10 +7,15 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tailor-edge/tailor/internal/testkit"
 )
 
 // dialFrom connects to addr from the loopback address local (127.0.0.0/8
@@ -187,11 +192,7 @@ func TestConnectionsPerIPAreCapped(t *testing.T) {
 	for _, c := range held {
 		c.Close()
 	}
-	var ok bool
-	for deadline := time.Now().Add(3 * time.Second); !ok && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		ok = served(dialFrom(t, "127.0.0.2", addr))
-	}
-	if !ok {
+	if !testkit.Within(3*time.Second, 50*time.Millisecond, func() bool { return served(dialFrom(t, "127.0.0.2", addr)) }) {
 		t.Error("closed connections did not free their slots")
 	}
 
@@ -263,8 +264,8 @@ func TestMaxConnsCapsOpenConnections(t *testing.T) {
 			}
 		}()
 	}
-	for deadline := time.Now().Add(3 * time.Second); metric(t, admin, "tailor_in_flight_requests") < 3 && time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
+	if !testkit.Within(3*time.Second, 20*time.Millisecond, func() bool { return metric(t, admin, "tailor_in_flight_requests") >= 3 }) {
+		t.Fatal("the three slow requests are not under way after 3s")
 	}
 	if !closedAtOnce(dialFrom(t, "127.0.0.9", addr)) {
 		t.Error("a newcomer was let in although every connection had a request under way")
@@ -286,8 +287,8 @@ func TestSlowlorisFloodDoesNotLockVisitorsOut(t *testing.T) {
 		c := dialFrom(t, "127.0.0."+fmt.Sprint(2+i%10), addr)
 		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: a")
 	}
-	for deadline := time.Now().Add(3 * time.Second); metric(t, admin, "tailor_open_connections") < 50 && time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
+	if !testkit.Within(3*time.Second, 20*time.Millisecond, func() bool { return metric(t, admin, "tailor_open_connections") >= 50 }) {
+		t.Fatal("the flood does not hold max_conns' 50 connections after 3s")
 	}
 	time.Sleep(1100 * time.Millisecond) // the flood has waited a second: it gives way
 	for i := range 20 {
@@ -302,4 +303,96 @@ func TestSlowlorisFloodDoesNotLockVisitorsOut(t *testing.T) {
 	if n := metric(t, admin, "tailor_connections_evicted_total"); n < 20 {
 		t.Errorf("tailor_connections_evicted_total = %v, want at least 20 (30 floods past the cap, 20 visitors)", n)
 	}
+}
+
+// TestServeSurvivesRunningOutOfFileDescriptors (issue 15): idle
+// connections past the open-files limit made accept fail with EMFILE, and
+// fasthttp's Serve returned: `tailor serve` exited 3. The real binary (this
+// test binary as the CLI) runs under `ulimit -n 64`; 150 idle connections
+// exhaust its descriptors; it must keep running, count the errors, and
+// serve again once they close.
+func TestServeSurvivesRunningOutOfFileDescriptors(t *testing.T) {
+	needCommands(t, "bash")
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello from the origin")
+	}))
+	defer origin.Close()
+	addr, admin := freeAddr(t), freeAddr(t)
+	// max_conns is set past the descriptors: sized from the limit, it
+	// would close the extra connections before accept ever failed.
+	path := writeFile(t, "tailor.yaml", fmt.Sprintf("listen: %q\norigin: %q\nadmin: { listen: %q }\nlimits: { max_conns: 1000 }\n", addr, origin.URL, admin))
+	var stderr syncBuffer
+	cmd := exec.Command("bash", "-c", `ulimit -n 64 && exec "$0" serve --config "$1"`, os.Args[0], path)
+	cmd.Env = append(os.Environ(), "TAILOR_TEST_MAIN=1")
+	cmd.Stderr = &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	defer func() {
+		killGroup(cmd.Process.Pid)
+		<-exited
+	}()
+	waitReady(t, admin, 10*time.Second, stderr.String)
+
+	var conns []net.Conn
+	for range 150 {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			break // the listen backlog is full: the point is made
+		}
+		conns = append(conns, c)
+	}
+	// Accept fails, and is retried: tailor says so once and goes on.
+	testkit.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if !strings.Contains(stderr.String(), "accepting connections failed") {
+			return fmt.Errorf("no accept error logged with %d connections open", len(conns))
+		}
+		return nil
+	})
+	select {
+	case <-exited:
+		t.Fatalf("tailor exited with %d connections open: %v\n%s", len(conns), waitErr, stderr.String())
+	default:
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+
+	// Served again, within the retry's back-off (at most 1 s a try).
+	var body string
+	if !testkit.Within(10*time.Second, 100*time.Millisecond, func() bool {
+		resp, err := http.Get("http://" + addr + "/")
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body = string(b)
+		return body == "hello from the origin"
+	}) {
+		t.Fatalf("after the connections closed: %q\n%s", body, stderr.String())
+	}
+	resp, err := http.Get("http://" + admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	line := ""
+	for _, l := range strings.Split(string(metrics), "\n") {
+		if strings.HasPrefix(l, "tailor_accept_errors_total ") {
+			line = l
+		}
+	}
+	if line == "" || line == "tailor_accept_errors_total 0" {
+		t.Errorf("tailor_accept_errors_total after %d idle connections past ulimit -n 64: %q", len(conns), line)
+	}
+	if n := strings.Count(stderr.String(), "accepting connections failed"); n != 1 {
+		t.Errorf("the accept error was logged %d times, want once (rate-limited)\n%s", n, stderr.String())
+	}
+	t.Logf("%d idle connections; %s", len(conns), line)
 }

@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -97,10 +97,37 @@ func TestExitCodes(t *testing.T) {
 	}
 }
 
+// slowly answers body 300 ms after a request comes, long enough for a
+// test to shut down while it is in flight; arrived tells the test that it
+// has come.
+func slowly(body string) (h http.HandlerFunc, arrived <-chan struct{}) {
+	came := make(chan struct{}, 1)
+	return func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case came <- struct{}{}:
+		default:
+		}
+		time.Sleep(300 * time.Millisecond)
+		io.WriteString(w, body)
+	}, came
+}
+
+// awaitArrival waits for a request to reach the origin of slowly.
+func awaitArrival(t *testing.T, arrived <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-arrived:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request did not reach the origin within 5s")
+	}
+}
+
 func TestServeProxiesAndDrainsOnSignal(t *testing.T) {
+	slow, arrived := slowly("hello from the origin")
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
-			time.Sleep(300 * time.Millisecond)
+			slow(w, r)
+			return
 		}
 		io.WriteString(w, "hello from the origin")
 	}))
@@ -124,20 +151,20 @@ func TestServeProxiesAndDrainsOnSignal(t *testing.T) {
 	if code, out, errs := run(t, context.Background(), "health", "--config", path); code != exitOK || !strings.Contains(out, "ready") {
 		t.Errorf("tailor health with the proxy ready: exit %d, %q %q", code, out, errs)
 	}
-	slow := make(chan string, 1)
+	answer := make(chan string, 1)
 	go func() {
 		resp, err := http.Get("http://" + addr + "/slow")
 		if err != nil {
-			slow <- err.Error()
+			answer <- err.Error()
 			return
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		slow <- string(b)
+		answer <- string(b)
 	}()
-	time.Sleep(100 * time.Millisecond) // let the slow request reach the origin
-	cancel()                           // what SIGTERM does
-	if got := <-slow; got != "hello from the origin" {
+	awaitArrival(t, arrived)
+	cancel() // what SIGTERM does
+	if got := <-answer; got != "hello from the origin" {
 		t.Errorf("in-flight request during SIGTERM got %q", got)
 	}
 	if code := <-done; code != exitOK {
@@ -150,12 +177,7 @@ func TestServeProxiesAndDrainsOnSignal(t *testing.T) {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return "127.0.0.1:" + strconv.Itoa(testkit.FreePort(t))
 }
 
 func TestSIGHUPReloadsRules(t *testing.T) {
@@ -183,33 +205,16 @@ func TestSIGHUPReloadsRules(t *testing.T) {
 	go func() { done <- NewMain(io.Discard, io.Discard).Run(ctx, []string{"serve", "--config", path}) }()
 	defer func() { cancel(); <-done }()
 
-	page := func() string {
-		resp, err := http.Get("http://" + addr + "/")
-		if err != nil {
-			return err.Error()
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
-	}
-	waitFor := func(want string) {
-		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for got := page(); !strings.Contains(got, want); got = page() {
-			if time.Now().After(deadline) {
-				t.Fatalf("page = %q, want it to contain %q", got, want)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	waitFor(">first<")
+	home := "http://" + addr + "/"
+	testkit.CheckFor(t, 5*time.Second, 20*time.Millisecond, pageContains(home, "", ">first<"))
 	writeRule("second")
+	// Time for a watch, were there one, to reload: nothing to wait for.
 	time.Sleep(100 * time.Millisecond)
-	if got := page(); !strings.Contains(got, ">first<") {
-		t.Fatalf("rules changed without SIGHUP while watch is off: %q", got)
+	if err := pageContains(home, "", ">first<")(); err != nil {
+		t.Fatalf("rules changed without SIGHUP while watch is off: %v", err)
 	}
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(">second<")
+	testkit.CheckFor(t, 5*time.Second, 20*time.Millisecond, pageContains(home, "", ">second<"))
 }

@@ -247,7 +247,7 @@ func TestFIFOInRulesDirDoesNotStallWatcher(t *testing.T) {
 // profiles.cache_size: 2000000000 passed check, and serve died
 // allocating 206 GB.
 func TestHugeCacheSizeFailsCheck(t *testing.T) {
-	url := importServer(t, t.TempDir())
+	url := testkit.JetStream(t, "", -1).ClientURL()
 	admin := freeAddr(t)
 	limit, from := memoryLimit()
 	cases := []struct {
@@ -311,7 +311,7 @@ func TestAbsurdTimeoutFailsCheck(t *testing.T) {
 // The admin API stored NaN, 1e999 and -Inf scores, which its own GET then
 // served as invalid JSON.
 func TestAdminRefusesNonFiniteNumbers(t *testing.T) {
-	url := importServer(t, t.TempDir())
+	url := testkit.JetStream(t, "", -1).ClientURL()
 	addr, admin := freeAddr(t), freeAddr(t)
 	cfg := writeFile(t, "tailor.yaml", fmt.Sprintf("listen: %q\nadmin: { listen: %q, token: secret-admin-token }\nnats: { url: %q, events_stream: \"\" }\n", addr, admin, url))
 	serveInBackground(t, cfg, admin)
@@ -358,8 +358,8 @@ func TestAdminRefusesNonFiniteNumbers(t *testing.T) {
 // A KV value for a profile that did not parse evicted the visitor's cached
 // profile: they were served as a stranger until the store was fixed.
 func TestBadKVValueKeepsLastGoodProfile(t *testing.T) {
-	url := importServer(t, t.TempDir())
-	kv := importBucket(t, url, "tailor_profiles")
+	url := testkit.JetStream(t, "", -1).ClientURL()
+	kv := testkit.Bucket(t, url, "tailor_profiles", 1)
 	origin := greetingOrigin(t)
 	dir := t.TempDir()
 	os.Mkdir(filepath.Join(dir, "rules"), 0o755)

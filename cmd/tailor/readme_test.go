@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tailor-edge/tailor/internal/testkit"
 )
 
 // TestMain lets the README's commands run this test binary as the tailor
@@ -180,11 +182,7 @@ func runConsole(t *testing.T, steps []consoleStep, dir string, addrs *strings.Re
 // folders as they are removed.
 func killGroup(pgid int) {
 	syscall.Kill(-pgid, syscall.SIGKILL)
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if syscall.Kill(-pgid, 0) == syscall.ESRCH {
-			return
-		}
-	}
+	testkit.Within(10*time.Second, 10*time.Millisecond, func() bool { return syscall.Kill(-pgid, 0) == syscall.ESRCH })
 }
 
 func needCommands(t *testing.T, names ...string) {

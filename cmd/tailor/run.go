@@ -134,6 +134,29 @@ func (c *commonFlags) logger(w io.Writer) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format %q: want text or json", c.logFormat)
 }
 
+// configure parses args into fs, made by flagSet with c, and loads the
+// config that --config names, printing what is wrong; cfg is nil when the
+// subcommand should return code.
+func (m *Main) configure(fs *flag.FlagSet, c *commonFlags, args []string) (cfg *config.Config, code int) {
+	if code, ok := parseFlags(fs, args); !ok {
+		return nil, code
+	}
+	return m.loadConfig(c.config)
+}
+
+// loggedConfig returns the logger that c's log flags ask for and then the
+// config that --config names, printing what is wrong; cfg is nil when the
+// subcommand should return code.
+func (m *Main) loggedConfig(c *commonFlags) (cfg *config.Config, log *slog.Logger, code int) {
+	log, err := c.logger(m.Stderr)
+	if err != nil {
+		fmt.Fprintln(m.Stderr, err)
+		return nil, nil, exitUsage
+	}
+	cfg, code = m.loadConfig(c.config)
+	return cfg, log, code
+}
+
 // loadConfig loads and validates the config, printing every problem.
 func (m *Main) loadConfig(path string) (*config.Config, int) {
 	cfg, err := config.Load(path)

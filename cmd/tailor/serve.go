@@ -30,13 +30,8 @@ func (m *Main) serve(ctx context.Context, args []string) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	log, err := c.logger(m.Stderr)
-	if err != nil {
-		fmt.Fprintln(m.Stderr, err)
-		return exitUsage
-	}
-	cfg, code := m.loadConfig(c.config)
-	if code != exitOK {
+	cfg, log, code := m.loggedConfig(&c)
+	if cfg == nil {
 		return code
 	}
 	// Before anything is allocated or started: what check would refuse.

@@ -28,26 +28,22 @@ import (
 	"time"
 
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/internal/testkit"
+	"github.com/tailor-edge/tailor/internal/testkit/fixtures"
 	"github.com/tailor-edge/tailor/proxy"
 	"github.com/tailor-edge/tailor/report"
 	natsync "github.com/tailor-edge/tailor/sync"
-	"github.com/tailor-edge/tailor/sync/embedded"
 )
 
-// The experiment of the simulation: 10% held out, a and b split evenly.
+// The experiment of the simulation, SPEC.md's: 10% held out, a and b
+// split evenly.
 const simRules = `stages: [awareness, interest, intent, purchase]
 journey:
   - { path: "/checkout/done", stage: purchase, goal: purchase, value: 100 }
 pages:
   - match: ["/"]
     rules:
-      - id: hero-test
-        select: "#hero h1"
-        experiment:
-          holdout: 10
-          variants:
-            a: { weight: 50, text: "Run further" }
-            b: { weight: 50, text: "Run faster" }
+      - ` + fixtures.HeroExperiment + `
 `
 
 const simCookieKey = "simulation-cookie-key-0123456789abcdef"
@@ -99,21 +95,17 @@ func (t teeSink) Publish(e *natsync.Event) bool {
 // file and the publisher of its events stream.
 func simNATS(t *testing.T, rulesDir, origin string) (cfgFile string, cfg *config.Config, pub *natsync.Publisher) {
 	t.Helper()
-	addr := freeAddr(t)
-	srv, err := embedded.Start(t.TempDir(), addr, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	url := testkit.JetStream(t, "", -1).ClientURL()
 	cfgFile = filepath.Join(t.TempDir(), "tailor.yaml")
 	text := fmt.Sprintf("listen: %q\norigin: %q\nadmin: { listen: %q }\n"+
 		"identity: { cookie: { keys: [%q], secure: false } }\n"+
 		"nats: { url: %q, events_queue: 1048576 }\nrules: { dir: %q }\ndebug: { decision_header: true }\n",
-		freeAddr(t), origin, freeAddr(t), simCookieKey, "nats://"+addr, rulesDir)
+		freeAddr(t), origin, freeAddr(t), simCookieKey, url, rulesDir)
 	if err := os.WriteFile(cfgFile, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if cfg, err = config.Load(cfgFile); err != nil {
+	cfg, err := config.Load(cfgFile)
+	if err != nil {
 		t.Fatal(err)
 	}
 	store, err := natsync.Open(context.Background(), natsync.Options{URL: cfg.NATS.URL, Bucket: cfg.NATS.Bucket, Name: "simulation"})
@@ -200,7 +192,7 @@ func TestReportReadsASimulatedExperiment(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		_, variant, ok := strings.Cut(resp.Header.Get("X-Tailor-Decision"), "experiments=hero-test:")
+		_, variant, ok := strings.Cut(resp.Header.Get("X-Tailor-Decision"), "experiments=hero-copy-test:")
 		if !ok {
 			return fmt.Errorf("no variant in %q", resp.Header.Get("X-Tailor-Decision"))
 		}
@@ -275,7 +267,7 @@ func TestReportReadsASimulatedExperiment(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &r); err != nil {
 			t.Fatalf("tailor report --json: %v\n%s", err, out)
 		}
-		if len(r.Experiments) != 1 || r.Experiments[0].ID != "hero-test" {
+		if len(r.Experiments) != 1 || r.Experiments[0].ID != "hero-copy-test" {
 			t.Fatalf("experiments: %+v", r.Experiments)
 		}
 		t.Logf("report read %d events in %v", r.Events, time.Since(start).Round(time.Millisecond))

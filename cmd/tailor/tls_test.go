@@ -271,10 +271,8 @@ func TestCheckAndServeReportABadKeyPairAtItsKey(t *testing.T) {
 // TestTLSListenerDrainsOnShutdown: SIGTERM stops both listeners and lets
 // a request in flight over TLS finish.
 func TestTLSListenerDrainsOnShutdown(t *testing.T) {
-	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(300 * time.Millisecond)
-		io.WriteString(w, "slow page")
-	}))
+	slow, arrived := slowly("slow page")
+	origin := httptest.NewServer(slow)
 	defer origin.Close()
 	ca := testkit.NewCA(t)
 	certPEM, keyPEM := ca.Issue(t, 1, time.Hour)
@@ -289,17 +287,17 @@ func TestTLSListenerDrainsOnShutdown(t *testing.T) {
 	go func() { done <- NewMain(io.Discard, &stderr).Run(ctx, []string{"serve", "--config", path}) }()
 	waitReady(t, admin, 5*time.Second, stderr.String)
 
-	slow := make(chan string, 1)
+	answer := make(chan string, 1)
 	go func() {
 		body, _, err := servedSerial(tlsClient(ca.Pool), "https://"+tlsAddr+"/")
 		if err != nil {
 			body = err.Error()
 		}
-		slow <- body
+		answer <- body
 	}()
-	time.Sleep(100 * time.Millisecond) // let the request reach the origin
+	awaitArrival(t, arrived)
 	cancel()
-	if got := <-slow; got != "slow page" {
+	if got := <-answer; got != "slow page" {
 		t.Errorf("a request in flight over TLS at shutdown got %q", got)
 	}
 	if code := <-done; code != exitOK {

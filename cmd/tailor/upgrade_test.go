@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/tailor-edge/tailor/internal/testkit"
 )
 
 // wsEchoOrigin is an origin with a WebSocket echo at /echo (every message
@@ -235,10 +236,8 @@ func TestWebSocketAndUpgradeAreNotCut(t *testing.T) {
 	if got := metric(t, admin, `tailor_upgrades_total{result="upgraded"}`); got != 2 {
 		t.Errorf(`tailor_upgrades_total{result="upgraded"} = %v, want 2`, got)
 	}
-	for deadline := time.Now().Add(5 * time.Second); metric(t, admin, "tailor_upgraded_connections") != 0; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("tailor_upgraded_connections did not go back to 0 once both tunnels closed")
-		}
+	if !testkit.Within(5*time.Second, 10*time.Millisecond, func() bool { return metric(t, admin, "tailor_upgraded_connections") == 0 }) {
+		t.Fatal("tailor_upgraded_connections did not go back to 0 once both tunnels closed")
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tailor-edge/tailor/internal/testkit"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
 )
@@ -62,10 +63,17 @@ func TestFasthttpBodyWritersAreKnown(t *testing.T) {
 }
 
 // blockingWriter blocks every Write until release is closed: a visitor
-// that does not read.
-type blockingWriter struct{ release chan struct{} }
+// that does not read. entered is closed when the first Write blocks.
+type blockingWriter struct {
+	release, entered chan struct{}
+	once             sync.Once
+}
 
-func (w *blockingWriter) Write(p []byte) (int, error) { <-w.release; return len(p), nil }
+func (w *blockingWriter) Write(p []byte) (int, error) {
+	w.once.Do(func() { close(w.entered) })
+	<-w.release
+	return len(p), nil
+}
 
 // fastReader gives endless bytes at once: a fast origin.
 type fastReader struct{}
@@ -107,19 +115,26 @@ func (w *timedWriter) Write(p []byte) (int, error) {
 // responses, must still write out another response's first bytes when
 // that response's origin pauses.
 func TestSlowVisitorHoldsNoOtherFlush(t *testing.T) {
-	slow := &blockingWriter{release: make(chan struct{})}
+	slow := &blockingWriter{release: make(chan struct{}), entered: make(chan struct{})}
 	go Copy(slow, fastReader{}) // blocks in a buffer-full write, holding c.mu
-	time.Sleep(20 * time.Millisecond)
+	select {
+	case <-slow.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the slow visitor's copy never wrote")
+	}
 
 	tw := &timedWriter{}
 	pr := &pausingReader{pause: make(chan struct{})}
 	start := time.Now()
 	done := make(chan struct{})
 	go func() { Copy(tw, pr); close(done) }()
-	time.Sleep(500 * time.Millisecond)
-	tw.mu.Lock()
-	got := tw.first
-	tw.mu.Unlock()
+	var got time.Time
+	testkit.Within(500*time.Millisecond, 5*time.Millisecond, func() bool {
+		tw.mu.Lock()
+		defer tw.mu.Unlock()
+		got = tw.first
+		return !got.IsZero()
+	})
 	close(slow.release)
 	close(pr.pause)
 	<-done

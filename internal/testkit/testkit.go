@@ -1,19 +1,22 @@
 // Package testkit holds the helpers that tests in several packages share,
 // so that each is written once: a real JetStream server (one, or a
-// cluster) on loopback, a free port, waiting for a condition instead of
-// sleeping a fixed time (as nats-server's own tests poll), a log buffer
-// goroutines may write, replacing a file as editors do, and reading a
-// registry's metrics as /metrics serves them. It is for tests only.
+// cluster) on loopback, a client of it and a key-value bucket on it, a
+// free port, waiting for a condition instead of sleeping a fixed time (as
+// nats-server's own tests poll), a log buffer goroutines may write,
+// replacing a file as editors do, and reading a registry's metrics as
+// /metrics serves them. It is for tests only.
 package testkit
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -27,6 +30,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -77,6 +82,44 @@ func start(tb testing.TB, o *server.Options) *server.Server {
 		tb.Fatal("nats server not ready within 10s")
 	}
 	return s
+}
+
+// Client connects to the server at url as a process of its own would (the
+// central store's writer, a consumer of events) and returns its
+// JetStream. The connection reconnects every 20 ms for as long as the
+// test runs, across a server's restart, and closes when the test ends.
+func Client(tb testing.TB, url string) jetstream.JetStream {
+	tb.Helper()
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return js
+}
+
+// Bucket returns the key-value bucket name on the server at url, over a
+// Client connection, creating it with replicas copies when it is missing.
+// It tries for 30 s: a cluster elects the bucket's leader first, and a
+// store under test may be creating the bucket at the same moment.
+func Bucket(tb testing.TB, url, name string, replicas int) jetstream.KeyValue {
+	tb.Helper()
+	js := Client(tb, url)
+	var kv jetstream.KeyValue
+	CheckFor(tb, 30*time.Second, 100*time.Millisecond, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		var err error
+		if kv, err = js.KeyValue(ctx, name); errors.Is(err, jetstream.ErrBucketNotFound) {
+			kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: name, Replicas: replicas})
+		}
+		return err
+	})
+	return kv
 }
 
 // FreePort returns a loopback port nothing listens on now.
