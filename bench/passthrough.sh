@@ -12,6 +12,9 @@
 #   WRK_CPU=0         core for wrk
 #   SERVER_CPU=1      core shared by the origin nginx and the proxy under test
 #   TAILOR_BIN=...    use this binary instead of building ./cmd/tailor
+#   BASELINE_BIN=...  also measure this tailor binary (say, an older commit's)
+#                     as targets baseline and baseline-returning, interleaved
+#                     with the others: a before/after on the same machine state
 #   NGINX_PROXY_EXTRA=... extra directives for the proxy nginx's location,
 #                     e.g. 'proxy_buffers 16 64k; proxy_buffer_size 64k;'
 #   IDLE_WAIT=60      seconds to wait for an idle machine before starting
@@ -22,6 +25,7 @@ set -euo pipefail
 # shellcheck source=bench/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 NGINX_PROXY_EXTRA=${NGINX_PROXY_EXTRA:-}
+BASELINE_BIN=${BASELINE_BIN:-}
 
 # tailor-returning is the same tailor, asked with a returning visitor's
 # signed id and state cookies (RUN_HOOK below); tailor alone is a new
@@ -29,6 +33,10 @@ NGINX_PROXY_EXTRA=${NGINX_PROXY_EXTRA:-}
 # bench/bare-proxy: the same server and client library with nothing of
 # tailor's, the ceiling fasthttp itself sets in this layout.
 TARGETS=(direct nginx fasthttp tailor tailor-returning)
+if [[ -n $BASELINE_BIN ]]; then
+	[[ -x $BASELINE_BIN ]] || die "BASELINE_BIN=$BASELINE_BIN is not an executable"
+	TARGETS+=(baseline baseline-returning)
+fi
 FILES=(page.html small.html small.json blob.bin)
 
 check_knobs
@@ -44,6 +52,8 @@ take_port NGINX_PORT
 take_port BARE_PORT
 take_port TAILOR_PORT
 take_port ADMIN_PORT
+take_port BASE_PORT
+take_port BASE_ADMIN_PORT
 
 declare -A URL_BASE=(
 	[direct]="http://127.0.0.1:$ORIGIN_PORT"
@@ -51,6 +61,8 @@ declare -A URL_BASE=(
 	[fasthttp]="http://127.0.0.1:$BARE_PORT"
 	[tailor]="http://127.0.0.1:$TAILOR_PORT"
 	[tailor-returning]="http://127.0.0.1:$TAILOR_PORT"
+	[baseline]="http://127.0.0.1:$BASE_PORT"
+	[baseline-returning]="http://127.0.0.1:$BASE_PORT"
 )
 
 # ---------------------------------------------------------------- content
@@ -98,7 +110,7 @@ new_visitor
 RETURNING_COOKIE="$ID_COOKIE; $(state_cookie)"
 returning_hook() { # pre|post ROUND FILE TARGET DURATION
 	WRK_ARGS=()
-	[[ $1 == pre && $4 == tailor-returning ]] && WRK_ARGS=(-H "Cookie: $RETURNING_COOKIE")
+	[[ $1 == pre && $4 == *-returning ]] && WRK_ARGS=(-H "Cookie: $RETURNING_COOKIE")
 	return 0
 }
 RUN_HOOK=returning_hook
@@ -116,6 +128,13 @@ start_nginx nginx
 wait_http nginx "${URL_BASE[nginx]}/page.html" "${PID_OF[nginx]}"
 start_tailor tailor "$TMP/tailor.yaml" "$ADMIN_PORT"
 PID_OF[tailor-returning]=${PID_OF[tailor]}
+if [[ -n $BASELINE_BIN ]]; then
+	sed -e "s/127.0.0.1:$TAILOR_PORT/127.0.0.1:$BASE_PORT/" -e "s/127.0.0.1:$ADMIN_PORT/127.0.0.1:$BASE_ADMIN_PORT/" \
+		"$TMP/tailor.yaml" >"$TMP/baseline.yaml"
+	TAILOR_BIN=$BASELINE_BIN start_tailor baseline "$TMP/baseline.yaml" "$BASE_ADMIN_PORT"
+	PID_OF[baseline-returning]=${PID_OF[baseline]}
+	log "baseline: $BASELINE_BIN on :$BASE_PORT (pid ${PID_OF[baseline]})"
+fi
 GOMAXPROCS=1 "${SRV_PIN[@]}" "$TMP/bare-proxy" -listen "127.0.0.1:$BARE_PORT" -origin "127.0.0.1:$ORIGIN_PORT" 2>"$TMP/fasthttp.log" &
 PIDS+=($!)
 PID_OF[fasthttp]=$!
@@ -145,7 +164,7 @@ init_results
 measure_all
 
 # The processes must have survived and still serve the exact bytes.
-for t in origin nginx fasthttp tailor; do
+for t in origin nginx fasthttp tailor ${BASELINE_BIN:+baseline}; do
 	kill -0 "${PID_OF[$t]}" 2>/dev/null || die "$t died during the run (logs in $TMP)"
 done
 verify
@@ -166,6 +185,12 @@ for f in "${FILES[@]}"; do
 	awk -v f="$f" -v t="${MED[$f/tailor]}" -v r="${MED[$f/tailor-returning]}" -v n="${MED[$f/nginx]}" -v d="${MED[$f/direct]}" -v b="${MED[$f/fasthttp]}" 'BEGIN{
 		printf "%-10s tailor/nginx req/s = %.2f, returning visitor %.2f   (fasthttp/nginx %.2f, tailor/fasthttp %.2f, tailor/direct %.2f, nginx/direct %.2f)\n", f, t/n, r/n, b/n, t/b, t/d, n/d }'
 done
+if [[ -n $BASELINE_BIN ]]; then
+	for f in "${FILES[@]}"; do
+		awk -v f="$f" -v t="${MED[$f/tailor]}" -v r="${MED[$f/tailor-returning]}" -v bt="${MED[$f/baseline]}" -v br="${MED[$f/baseline-returning]}" \
+			-v n="${MED[$f/nginx]}" 'BEGIN{ printf "%-10s tailor/baseline req/s = %.2f, returning %.2f   (baseline/nginx %.2f, returning %.2f)\n", f, t/bt, r/br, bt/n, br/n }'
+	done
+fi
 echo "issue 16's goals: 1 KB HTML >= 0.7x nginx for a new and a returning visitor, 1 KB JSON >= 0.8x"
 echo
 report_legend "proxy us/r: CPU time (user+sys) of the proxy process per request; for direct, in parentheses, the origin's."
