@@ -50,11 +50,16 @@
 //
 // Who a page view comes from is the identity package's: the id and state
 // cookies, login tokens and preview links. The proxy asks it once per
-// page view (identify, in identity.go), counts what it says in
-// tailor_visitors_total and tailor_jwt_rejected_total, and keeps what is
-// about the request rather than the visitor: the privacy signals
-// (tracking), reading the state cookie for the journey (journey.go; what a
-// page view means is package journey's, pure) and the events (events.go).
+// page view (visitorFor, in identity.go), at one time by Options.Clock
+// (visit.now, which token expiry, the journey, the rules and the events
+// all read), counts what it says in tailor_visitors_total and
+// tailor_jwt_rejected_total, and keeps what is about the request rather
+// than the visitor: the privacy signals (tracking) and reading the state
+// cookie for the journey (journey.go). What a page view means is package
+// journey's, pure: journey.Next when the page is asked for, and, once
+// the page's fate is known, journey.View.Conclude, which gives the next
+// state cookie and the exposures together; conclude (events.go) publishes
+// the events and setVisitorCookies sends that same state.
 //
 // The metrics are declared in internal/metrics; the proxy counts into
 // them. The admin listener (health, readiness, metrics, the profiles API
