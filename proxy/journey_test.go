@@ -13,12 +13,14 @@ import (
 
 	"github.com/tailor-edge/tailor/config"
 	"github.com/tailor-edge/tailor/identity"
+	"github.com/tailor-edge/tailor/internal/testkit/fixtures"
 	"github.com/tailor-edge/tailor/journey"
 )
 
 // journeyRules move visitors along a journey and show, on the home page,
 // the call to action for their stage, their visit number and whether
-// this visit's goals made them engaged.
+// this visit's goals made them engaged; its heading runs SPEC.md's
+// experiment, whose variants the events and preview tests look for.
 const journeyRules = `stages: [awareness, interest, intent, purchase, retention]
 segments:
   returning: { visits: ">= 2" }
@@ -44,13 +46,7 @@ pages:
         when: { engagement: ">= 20" }
         select: ".eng"
         text: "engaged"
-      - id: hero-copy-test
-        select: "#hero h1"
-        experiment:
-          holdout: 10
-          variants:
-            a: { weight: 50, text: "Run further" }
-            b: { weight: 50, text: "Run faster" }
+      - ` + fixtures.HeroExperiment + `
   - match: ["/checkout/done"]
     rules:
       - id: thanks
