@@ -301,7 +301,7 @@ func TestNATSOutageDuringBrowsingLosesNoRequestAndPublishesNoDuplicate(t *testin
 // to interest: its newer stage would win over the profile's for good.
 func TestStageStaysWhileTheProfileIsUnknown(t *testing.T) {
 	ns := testkit.JetStream(t, t.TempDir(), -1)
-	kv := kvOf(t, ns.ClientURL())
+	kv := testkit.Bucket(t, ns.ClientURL(), "tailor_profiles", 1)
 	store, profiles := watchedStore(t, ns.ClientURL())
 	o := startJourneyOrigin(t)
 	p := startProxy(t, o.url, journeyConfig(t, func(c *config.Config, opts *Options) {

@@ -224,7 +224,7 @@ func TestTamperedStateResetsInterests(t *testing.T) {
 func TestProfileScoresJoinTheEdgesInterests(t *testing.T) {
 	ns := testkit.JetStream(t, t.TempDir(), -1)
 	p := startInterestProxy(t, ns.ClientURL(), nil)
-	kv := kvOf(t, ns.ClientURL())
+	kv := testkit.Bucket(t, ns.ClientURL(), "tailor_profiles", 1)
 	// The CDP knows Hana hikes; engagement and lifetime_value are no
 	// interests (no rule adds them, no persona weighs them).
 	doc, _ := json.Marshal(map[string]any{"id": "hana", "scores": map[string]float64{"trail": 10, "camping": 4, "engagement": 90, "lifetime_value": 900}})
