@@ -89,18 +89,22 @@ func (o *journeyOrigin) lastURI() string {
 	return o.uris[len(o.uris)-1]
 }
 
-// journeyConfig sets what a browser over plain HTTP needs (cookies
-// without Secure) and the journey rules.
-func journeyConfig(t *testing.T, more func(*config.Config, *Options)) func(*config.Config, *Options) {
+// startJourneyProxy starts a journey origin and, in front of it, a proxy
+// with the journey rules and what a browser over plain HTTP needs
+// (cookies without Secure); more, when not nil, adjusts the config after.
+func startJourneyProxy(t *testing.T, more func(*config.Config, *Options)) (*journeyOrigin, *testProxy) {
+	t.Helper()
+	o := startJourneyOrigin(t)
 	_, rulesEdit := withRules(t, map[string]string{"j.yaml": journeyRules})
-	return func(c *config.Config, o *Options) {
-		rulesEdit(c, o)
+	p := startProxy(t, o.url, func(c *config.Config, opts *Options) {
+		rulesEdit(c, opts)
 		c.Identity.Cookie.Keys = []string{"cookie-key-0123456789abcdef0123456789"}
 		c.Identity.Cookie.Secure = false
 		if more != nil {
-			more(c, o)
+			more(c, opts)
 		}
-	}
+	})
+	return o, p
 }
 
 // browser is a visitor with a cookie jar, as a browser keeps cookies.
@@ -178,8 +182,7 @@ func text(page, class string) string {
 }
 
 func TestJourneyMovesTheStageForwardAndTheRulesSeeIt(t *testing.T) {
-	o := startJourneyOrigin(t)
-	p := startProxy(t, o.url, journeyConfig(t, nil))
+	_, p := startJourneyProxy(t, nil)
 	b := newBrowser(t, p.url)
 
 	home := func(cta, visits, eng string) {
@@ -218,8 +221,7 @@ func TestJourneyMovesTheStageForwardAndTheRulesSeeIt(t *testing.T) {
 }
 
 func TestANewVisitStartsAfterThirtyMinutes(t *testing.T) {
-	o := startJourneyOrigin(t)
-	p := startProxy(t, o.url, journeyConfig(t, nil))
+	_, p := startJourneyProxy(t, nil)
 	b := newBrowser(t, p.url)
 	b.get("/")
 	anon := b.anonymousID()
@@ -264,8 +266,7 @@ func TestANewVisitStartsAfterThirtyMinutes(t *testing.T) {
 }
 
 func TestTamperedStateStartsAfresh(t *testing.T) {
-	o := startJourneyOrigin(t)
-	p := startProxy(t, o.url, journeyConfig(t, nil))
+	_, p := startJourneyProxy(t, nil)
 	b := newBrowser(t, p.url)
 	b.get("/")
 	anon := b.anonymousID()
@@ -305,10 +306,9 @@ func TestTamperedStateStartsAfresh(t *testing.T) {
 }
 
 func TestOptedOutVisitorsGetNoCookiesButStillPersonalizedPages(t *testing.T) {
-	o := startJourneyOrigin(t)
-	p := startProxy(t, o.url, journeyConfig(t, func(c *config.Config, _ *Options) {
+	_, p := startJourneyProxy(t, func(c *config.Config, _ *Options) {
 		c.Privacy.ConsentCookie = "consent"
-	}))
+	})
 	for _, tc := range []struct {
 		name    string
 		header  [2]string
@@ -340,9 +340,8 @@ func TestOptedOutVisitorsGetNoCookiesButStillPersonalizedPages(t *testing.T) {
 }
 
 func TestPreviewLinksRenderAsTheNamedVisitor(t *testing.T) {
-	o := startJourneyOrigin(t)
 	const key = "preview-key-0123456789abcdef01234567"
-	p := startProxy(t, o.url, journeyConfig(t, func(c *config.Config, _ *Options) { c.Preview.Key = key }))
+	o, p := startJourneyProxy(t, func(c *config.Config, _ *Options) { c.Preview.Key = key })
 	tok, err := identity.SignPreview(key, identity.PreviewClaims{Stage: "intent", Visits: 3}, time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
