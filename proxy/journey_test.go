@@ -7,12 +7,12 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tailor-edge/tailor/config"
 	"github.com/tailor-edge/tailor/identity"
+	"github.com/tailor-edge/tailor/internal/testkit"
 	"github.com/tailor-edge/tailor/internal/testkit/fixtures"
 	"github.com/tailor-edge/tailor/journey"
 )
@@ -58,20 +58,14 @@ pages:
 const journeyPage = `<!doctype html><html><body><p class="cta">Shop now</p><p class="visits">-</p>` +
 	`<p class="eng">-</p><div id="hero"><h1>Run</h1></div></body></html>`
 
-// journeyOrigin serves journeyPage at every path and remembers the
-// request URIs it was asked for.
-type journeyOrigin struct {
-	url  string
-	mu   sync.Mutex
-	uris []string
-}
-
-func startJourneyOrigin(t *testing.T) *journeyOrigin {
-	o := &journeyOrigin{}
-	o.url = startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		o.mu.Lock()
-		o.uris = append(o.uris, r.RequestURI)
-		o.mu.Unlock()
+// startJourneyProxy starts an origin serving journeyPage at every path
+// (a stylesheet at *.css) and, in front of it, a proxy with the journey
+// rules and what a browser over plain HTTP needs (cookies without
+// Secure); more, when not nil, adjusts the config after. The lines are
+// the request URIs the origin was asked for.
+func startJourneyProxy(t *testing.T, more func(*config.Config, *Options)) (*testkit.Lines, *testProxy) {
+	t.Helper()
+	origin, asked := recordingOrigin(t, func(r *http.Request) string { return r.RequestURI }, func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, ".css") {
 			w.Header().Set("Content-Type", "text/css")
 			io.WriteString(w, "body{}")
@@ -79,24 +73,9 @@ func startJourneyOrigin(t *testing.T) *journeyOrigin {
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		io.WriteString(w, journeyPage)
-	})).URL
-	return o
-}
-
-func (o *journeyOrigin) lastURI() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.uris[len(o.uris)-1]
-}
-
-// startJourneyProxy starts a journey origin and, in front of it, a proxy
-// with the journey rules and what a browser over plain HTTP needs
-// (cookies without Secure); more, when not nil, adjusts the config after.
-func startJourneyProxy(t *testing.T, more func(*config.Config, *Options)) (*journeyOrigin, *testProxy) {
-	t.Helper()
-	o := startJourneyOrigin(t)
+	})
 	_, rulesEdit := withRules(t, map[string]string{"j.yaml": journeyRules})
-	p := startProxy(t, o.url, func(c *config.Config, opts *Options) {
+	p := startProxy(t, origin, func(c *config.Config, opts *Options) {
 		rulesEdit(c, opts)
 		c.Identity.Cookie.Keys = []string{"cookie-key-0123456789abcdef0123456789"}
 		c.Identity.Cookie.Secure = false
@@ -104,7 +83,7 @@ func startJourneyProxy(t *testing.T, more func(*config.Config, *Options)) (*jour
 			more(c, opts)
 		}
 	})
-	return o, p
+	return asked, p
 }
 
 // browser is a visitor with a cookie jar, as a browser keeps cookies.
@@ -341,7 +320,7 @@ func TestOptedOutVisitorsGetNoCookiesButStillPersonalizedPages(t *testing.T) {
 
 func TestPreviewLinksRenderAsTheNamedVisitor(t *testing.T) {
 	const key = "preview-key-0123456789abcdef01234567"
-	o, p := startJourneyProxy(t, func(c *config.Config, _ *Options) { c.Preview.Key = key })
+	asked, p := startJourneyProxy(t, func(c *config.Config, _ *Options) { c.Preview.Key = key })
 	tok, err := identity.SignPreview(key, identity.PreviewClaims{Stage: "intent", Visits: 3}, time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -362,7 +341,7 @@ func TestPreviewLinksRenderAsTheNamedVisitor(t *testing.T) {
 			t.Errorf("X-Tailor-Decision = %q, want %q in it", d, want)
 		}
 	}
-	if uri := o.lastURI(); uri != "/?a=1" {
+	if uri := asked.Last(); uri != "/?a=1" {
 		t.Errorf("the origin was asked for %q, want the link without its token", uri)
 	}
 	// A preview of a page without rules is not stored either.
@@ -378,7 +357,7 @@ func TestPreviewLinksRenderAsTheNamedVisitor(t *testing.T) {
 		if text(page, "cta") != "Shop now" || resp.Header.Get("Cache-Control") == "no-store" {
 			t.Errorf("%s preview token: CTA %q, Cache-Control %q; want a normal page", name, text(page, "cta"), resp.Header.Get("Cache-Control"))
 		}
-		if uri := o.lastURI(); uri != "/" {
+		if uri := asked.Last(); uri != "/" {
 			t.Errorf("%s preview token: the origin was asked for %q", name, uri)
 		}
 	}

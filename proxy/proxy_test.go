@@ -85,6 +85,19 @@ func startOrigin(t *testing.T, h http.Handler) *httptest.Server {
 	return s
 }
 
+// recordingOrigin starts an origin that, for every request r, adds
+// line(r) to the lines it returns, then answers with h (nil: an empty 200).
+func recordingOrigin(t *testing.T, line func(r *http.Request) string, h http.HandlerFunc) (string, *testkit.Lines) {
+	t.Helper()
+	sent := &testkit.Lines{}
+	return startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sent.Add(line(r))
+		if h != nil {
+			h(w, r)
+		}
+	})).URL, sent
+}
+
 // client is a plain HTTP client that does not decompress, so bodies are
 // compared as they travelled.
 func client() *http.Client {

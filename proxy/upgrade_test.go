@@ -105,15 +105,10 @@ func askOnce(t *testing.T, addr, raw string) (*http.Response, string) {
 }
 
 func TestUpgradesTailorDoesNotTunnelAreOrdinaryRequests(t *testing.T) {
-	var mu sync.Mutex
-	var sawUpgrade []string
-	origin := startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		sawUpgrade = append(sawUpgrade, r.Header.Get("Upgrade"))
-		mu.Unlock()
+	origin, sawUpgrade := recordingOrigin(t, func(r *http.Request) string { return r.Header.Get("Upgrade") }, func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, "plain")
-	}))
-	p := startProxy(t, origin.URL, nil)
+	})
+	p := startProxy(t, origin, nil)
 	for _, tc := range []struct{ name, req string }{
 		{"h2c", "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"},
 		{"h2c among others", "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket, h2c\r\n\r\n"},
@@ -129,9 +124,7 @@ func TestUpgradesTailorDoesNotTunnelAreOrdinaryRequests(t *testing.T) {
 			}
 		})
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	for i, u := range sawUpgrade {
+	for i, u := range sawUpgrade.All() {
 		if u != "" {
 			t.Errorf("request %d reached the origin with Upgrade: %s", i, u)
 		}
