@@ -19,6 +19,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/internal/testkit"
 )
 
 const shopPage = "\ufeff<!DOCTYPE html>\n<HTML lang=en><head><title>Shop</title>\n" +
@@ -315,7 +316,8 @@ func TestReloadStormNeverMixesRuleSets(t *testing.T) {
 	var mu sync.Mutex
 	var problems []string
 	var wg sync.WaitGroup
-	for g := 0; g < 4; g++ {
+	const clients = 4
+	for range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -353,7 +355,12 @@ func TestReloadStormNeverMixesRuleSets(t *testing.T) {
 			}
 			okLoads++
 		}
-		time.Sleep(10 * time.Millisecond)
+		// About one request a client on these rules before the next load.
+		n := requests.Load()
+		if !testkit.Within(5*time.Second, time.Millisecond, func() bool { return requests.Load() >= n+clients }) {
+			t.Errorf("reload %d: fewer than %d requests ran within 5s", i, clients)
+			break
+		}
 	}
 	stop.Store(true)
 	wg.Wait()
