@@ -186,9 +186,7 @@ func TestInterestsHalveEveryHalfLife(t *testing.T) {
 func TestTamperedStateResetsInterests(t *testing.T) {
 	ns := testkit.JetStream(t, t.TempDir(), -1)
 	p := startInterestProxy(t, ns.ClientURL(), nil)
-	b := newBrowser(t, p.url)
-	b.get("/")
-	anon := b.anonymousID()
+	b, anon := newVisitor(t, p.url)
 	now := time.Now().Unix()
 	good := p.signer.EncodeState(anon, &identity.State{Visits: 2, LastSeen: now, Interests: []identity.InterestScore{{Tag: "running", Score: 15}}, InterestsAt: now})
 	other := p.signer.EncodeState("x"+anon[1:], &identity.State{Visits: 1})

@@ -104,6 +104,15 @@ func newBrowser(t *testing.T, base string) *browser {
 	return &browser{t: t, base: base, c: c, header: http.Header{}}
 }
 
+// newVisitor is a browser back from its first view of the home page, and
+// the anonymous id it was given there.
+func newVisitor(t *testing.T, base string) (*browser, string) {
+	t.Helper()
+	b := newBrowser(t, base)
+	b.get("/")
+	return b, b.anonymousID()
+}
+
 // get fetches path and fails the test on anything but a 200.
 func (b *browser) get(path string) (*http.Response, string) {
 	b.t.Helper()
@@ -201,9 +210,7 @@ func TestJourneyMovesTheStageForwardAndTheRulesSeeIt(t *testing.T) {
 
 func TestANewVisitStartsAfterThirtyMinutes(t *testing.T) {
 	_, p := startJourneyProxy(t, nil)
-	b := newBrowser(t, p.url)
-	b.get("/")
-	anon := b.anonymousID()
+	b, anon := newVisitor(t, p.url)
 	now := time.Now().Unix()
 
 	// Five minutes since the last page: the same visit, its engagement kept.
@@ -246,17 +253,14 @@ func TestANewVisitStartsAfterThirtyMinutes(t *testing.T) {
 
 func TestTamperedStateStartsAfresh(t *testing.T) {
 	_, p := startJourneyProxy(t, nil)
-	b := newBrowser(t, p.url)
-	b.get("/")
-	anon := b.anonymousID()
+	b, anon := newVisitor(t, p.url)
 	now := time.Now().Unix()
 	good := p.signer.EncodeState(anon, &identity.State{Visits: 7, LastSeen: now, Stage: "intent", StageAt: now, Engagement: 50})
-	other := newBrowser(t, p.url)
-	other.get("/")
+	_, otherAnon := newVisitor(t, p.url)
 	tampered := map[string]string{
 		"visits raised":         strings.Replace(good, "s1.7~", "s1.9~", 1),
 		"stage changed":         strings.Replace(good, "~intent~", "~purchase~", 1),
-		"another visitor's":     p.signer.EncodeState(other.anonymousID(), &identity.State{Visits: 7, LastSeen: now, Stage: "intent", StageAt: now}),
+		"another visitor's":     p.signer.EncodeState(otherAnon, &identity.State{Visits: 7, LastSeen: now, Stage: "intent", StageAt: now}),
 		"mac cut":               good[:len(good)-3],
 		"garbage":               "s1.~~~~~.AAAA",
 		"wrong version":         "s2" + good[2:],
