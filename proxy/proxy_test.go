@@ -31,6 +31,13 @@ type testProxy struct {
 // letting edit adjust the config.
 func startProxy(t *testing.T, origin string, edit func(*config.Config, *Options)) *testProxy {
 	t.Helper()
+	return serveTest(t, newTestProxy(t, origin, edit))
+}
+
+// newTestProxy is the proxy startProxy starts, before it serves: for a
+// test that must set what no config sets.
+func newTestProxy(t *testing.T, origin string, edit func(*config.Config, *Options)) *Proxy {
+	t.Helper()
 	cfg := config.Default()
 	cfg.Origin = origin
 	cfg.Timeouts.Connect = time.Second
@@ -46,7 +53,7 @@ func startProxy(t *testing.T, origin string, edit func(*config.Config, *Options)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	return serveTest(t, p)
+	return p
 }
 
 // serveTest serves p on a loopback port until the test ends.

@@ -319,15 +319,7 @@ func TestWebSocketToAnHTTPSOrigin(t *testing.T) {
 		c.Close(websocket.StatusNormalClosure, "")
 	}))
 	t.Cleanup(origin.Close)
-	cfg := config.Default()
-	cfg.Origin = origin.URL
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	p, err := New(cfg, Options{Version: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newTestProxy(t, origin.URL, nil)
 	roots := x509.NewCertPool()
 	roots.AddCert(origin.Certificate())
 	p.origin.TLSConfig.RootCAs = roots // the test origin's certificate is its own
