@@ -36,7 +36,7 @@ func startProxy(t *testing.T, origin string, edit func(*config.Config, *Options)
 
 // newTestProxy is the proxy startProxy starts, before it serves: for a
 // test that must set what no config sets.
-func newTestProxy(t *testing.T, origin string, edit func(*config.Config, *Options)) *Proxy {
+func newTestProxy(t testing.TB, origin string, edit func(*config.Config, *Options)) *Proxy {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Origin = origin
@@ -56,8 +56,9 @@ func newTestProxy(t *testing.T, origin string, edit func(*config.Config, *Option
 	return p
 }
 
-// serveTest serves p on a loopback port until the test ends.
-func serveTest(t *testing.T, p *Proxy) *testProxy {
+// serveTest serves p on a loopback port until the test (or benchmark)
+// ends.
+func serveTest(t testing.TB, p *Proxy) *testProxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
