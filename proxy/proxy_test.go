@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -488,13 +489,7 @@ func TestHeadAndConditionalRequests(t *testing.T) {
 }
 
 func TestOriginUnreachableIs502(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
-	p := startProxy(t, "http://"+addr, nil)
+	p := startProxy(t, "http://127.0.0.1:"+strconv.Itoa(testkit.FreePort(t)), nil)
 	resp, body := get(t, p.url+"/")
 	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), "unreachable") {
 		t.Errorf("got %d %q, want 502 naming the unreachable origin", resp.StatusCode, body)

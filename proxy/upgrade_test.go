@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/tailor-edge/tailor/config"
 	"github.com/tailor-edge/tailor/internal/metrics"
 	"github.com/tailor-edge/tailor/internal/splice"
+	"github.com/tailor-edge/tailor/internal/testkit"
 )
 
 // The WebSocket itself, through the real binary, is tested in
@@ -152,12 +154,7 @@ func TestDeclinedUpgradeIsRelayedAsAResponse(t *testing.T) {
 }
 
 func TestUpgradeOriginFailures(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := ln.Addr().String()
-	ln.Close() // nothing listens there now
+	closed := "127.0.0.1:" + strconv.Itoa(testkit.FreePort(t)) // nothing listens there
 	otherProtocol := startTunnelOrigin(t, func(c net.Conn, _ *bufio.Reader, _ *http.Request) {
 		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: something-else\r\nConnection: Upgrade\r\n\r\n")
 	})
