@@ -82,6 +82,19 @@ func serveTest(t testing.TB, p *Proxy) *testProxy {
 	return &testProxy{Proxy: p, addr: ln.Addr().String(), url: "http://" + ln.Addr().String()}
 }
 
+// shutdown shuts p down as SIGTERM does, allowing it 5 s, and returns how
+// long it took.
+func shutdown(t *testing.T, p *testProxy) time.Duration {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	return time.Since(start)
+}
+
 // checkFor polls fn until it returns nil, failing the test once total has
 // passed.
 var checkFor = testkit.CheckFor
