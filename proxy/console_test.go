@@ -3,7 +3,6 @@ package proxy
 import (
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -11,15 +10,8 @@ import (
 // (the admin package sets it) is sent along to the proxy when the admin
 // listener is on the same host; it is no business of the origin's.
 func TestConsoleCookieNeverReachesTheOrigin(t *testing.T) {
-	var mu sync.Mutex
-	var seen []string
-	origin := startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		seen = append(seen, strings.Join(r.Header.Values("Cookie"), "|"))
-		mu.Unlock()
-		w.Write([]byte("ok"))
-	}))
-	p := startProxy(t, origin.URL, nil)
+	origin, sent := recordingOrigin(t, func(r *http.Request) string { return strings.Join(r.Header.Values("Cookie"), "|") }, nil)
+	p := startProxy(t, origin, nil)
 	for cookie, want := range map[string]string{
 		"a=1; tailor_console=123.abc; b=2": "a=1; b=2",
 		"tailor_console=123.abc":           "",
@@ -27,13 +19,10 @@ func TestConsoleCookieNeverReachesTheOrigin(t *testing.T) {
 		"a=1;  b=2":                        "a=1;  b=2",                 // untouched without it
 		"not_tailor_console=1; x=2":        "not_tailor_console=1; x=2", // another cookie, kept
 	} {
-		seen = nil
+		sent.Reset()
 		get(t, p.url+"/x", "Cookie", cookie)
-		mu.Lock()
-		got := seen[0]
-		mu.Unlock()
-		if got != want {
-			t.Errorf("Cookie %q reached the origin as %q, want %q", cookie, got, want)
+		if got := sent.All(); len(got) != 1 || got[0] != want {
+			t.Errorf("Cookie %q reached the origin as %q, want [%q]", cookie, got, want)
 		}
 	}
 }

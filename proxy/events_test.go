@@ -29,8 +29,7 @@ func startEventsProxy(t *testing.T, url string, batch int, more func(*config.Con
 		t.Fatal(err)
 	}
 	var pub *natsync.Publisher
-	o := startJourneyOrigin(t)
-	p := startProxy(t, o.url, journeyConfig(t, func(c *config.Config, opts *Options) {
+	_, p := startJourneyProxy(t, func(c *config.Config, opts *Options) {
 		c.Identity.JWT = testJWT()
 		if more != nil {
 			more(c, opts)
@@ -40,7 +39,7 @@ func startEventsProxy(t *testing.T, url string, batch int, more func(*config.Con
 			t.Fatal(err)
 		}
 		opts.Events = pub
-	}))
+	})
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -301,14 +300,13 @@ func TestNATSOutageDuringBrowsingLosesNoRequestAndPublishesNoDuplicate(t *testin
 // to interest: its newer stage would win over the profile's for good.
 func TestStageStaysWhileTheProfileIsUnknown(t *testing.T) {
 	ns := testkit.JetStream(t, t.TempDir(), -1)
-	kv := kvOf(t, ns.ClientURL())
+	kv := testkit.Bucket(t, ns.ClientURL(), "tailor_profiles", 1)
 	store, profiles := watchedStore(t, ns.ClientURL())
-	o := startJourneyOrigin(t)
-	p := startProxy(t, o.url, journeyConfig(t, func(c *config.Config, opts *Options) {
+	_, p := startJourneyProxy(t, func(c *config.Config, opts *Options) {
 		c.Identity.JWT = testJWT()
 		c.Profiles.MissBudget = 20 * time.Millisecond
 		opts.Profiles, opts.Source = profiles, slowSource{store, 300 * time.Millisecond}
-	}))
+	})
 	doc := `{"id":"cust-9","stage":"purchase","updated_at":"` + time.Now().Add(-24*time.Hour).UTC().Format(time.RFC3339) + `"}`
 	if _, err := kv.Put(context.Background(), "cust-9", []byte(doc)); err != nil {
 		t.Fatal(err)

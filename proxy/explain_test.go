@@ -14,6 +14,7 @@ import (
 	"github.com/tailor-edge/tailor/cache"
 	"github.com/tailor-edge/tailor/config"
 	"github.com/tailor-edge/tailor/identity"
+	"github.com/tailor-edge/tailor/internal/testkit/fixtures"
 )
 
 const equivalenceRules = `stages: [awareness, interest, intent]
@@ -42,13 +43,7 @@ pages:
           by: stage
           interest: { text: "See more" }
           intent: { text: "Buy now" }
-      - id: hero-test
-        select: "#hero"
-        experiment:
-          holdout: 10
-          variants:
-            a: { weight: 50, text: "Variant A" }
-            b: { weight: 50, text: "Variant B, {{ .Stage }}" }
+      - ` + fixtures.HeroExperiment + `
       - { id: vip, when: { segment: vip }, select: .promo, text: "VIP deal" }
       - { id: beta, when: { segment: beta }, select: .promo, append: "<b>beta</b>" }
       - { id: runner, when: { persona: runner }, select: .picks, text: "For runners" }
@@ -56,7 +51,7 @@ pages:
 `
 
 const equivalencePage = `<!doctype html><html><body><p class="greeting">Welcome!</p><div class="cta">Shop</div>` +
-	`<div id="hero">Run</div><p class="promo">Deals</p><ul class="picks"></ul><p class="lang">Hi</p></body></html>`
+	`<div id="hero"><h1>Run</h1></div><p class="promo">Deals</p><ul class="picks"></ul><p class="lang">Hi</p></body></html>`
 
 // TestExplainMatchesTheProxy (issue 16): tailor explain claimed to work
 // "exactly as a request through the proxy would" but skipped identity and

@@ -4,7 +4,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -12,15 +11,11 @@ import (
 // request-smuggling shapes. Each must get a 400, and the origin must see
 // nothing: neither the request nor anything hidden in its body.
 func TestAmbiguousRequestsAreRefusedAndNeverForwarded(t *testing.T) {
-	var mu sync.Mutex
-	var seen []string
-	origin := startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	origin, sent := recordingOrigin(t, func(r *http.Request) string {
 		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		seen = append(seen, r.Method+" "+r.URL.Path+" "+string(b))
-		mu.Unlock()
-	}))
-	p := startProxy(t, origin.URL, nil)
+		return r.Method + " " + r.URL.Path + " " + string(b)
+	}, nil)
+	p := startProxy(t, origin, nil)
 	smuggled := "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
 	for _, tc := range []struct{ name, raw string }{
 		{"content-length and transfer-encoding",
@@ -69,9 +64,7 @@ func TestAmbiguousRequestsAreRefusedAndNeverForwarded(t *testing.T) {
 			}
 		})
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(seen) > 0 {
+	if seen := sent.All(); len(seen) > 0 {
 		t.Errorf("origin received %d requests that should have been refused: %q", len(seen), seen)
 	}
 }

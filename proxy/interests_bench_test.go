@@ -47,31 +47,17 @@ func BenchmarkPageView(b *testing.B) {
 		name, rules string
 	}{{"interests=off", benchJourney}, {"interests=on", benchJourney + benchInterests}} {
 		b.Run(tc.name, func(b *testing.B) {
-			dir := b.TempDir()
-			writeRules(b, dir, map[string]string{"r.yaml": tc.rules})
-			cfg := config.Default()
-			cfg.Rules.Dir = dir
-			cfg.Identity.Cookie.Keys = []string{"cookie-key-0123456789abcdef0123456789"}
-			p, err := New(cfg, Options{Events: nopSink{}})
-			if err != nil {
-				b.Fatal(err)
-			}
+			p := benchVisitorProxy(b, tc.rules, Options{Events: nopSink{}})
 			anon, id := p.signer.Mint()
 			now := time.Now().Unix()
 			state := p.signer.EncodeState(anon, &identity.State{Visits: 2, LastSeen: now + 240,
 				Interests: []identity.InterestScore{{Tag: "running", Score: 12}, {Tag: "trail", Score: 3}, {Tag: "camping", Score: 1}}, InterestsAt: now})
-			var req fasthttp.Request
-			req.SetRequestURI("/plain.html")
-			req.Header.SetHost("shop.example")
-			req.Header.SetCookie("tailor_id", id)
-			req.Header.SetCookie("tailor_state", state)
-			var ctx fasthttp.RequestCtx
-			ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}, nil)
+			ctx := benchPageView("/plain.html", id, state)
 			st := p.rules.Load()
 			b.ReportAllocs()
 			for b.Loop() {
 				v := p.visitorFor(&ctx.Request, time.Now())
-				p.pageView(&ctx, st, v)
+				p.pageView(ctx, st, v)
 			}
 		})
 	}
@@ -83,36 +69,53 @@ func BenchmarkPageView(b *testing.B) {
 // visitor gets a fresh id and state; a returning one within a minute
 // of their last view sends both and gets neither back.
 func BenchmarkHTMLVisitor(b *testing.B) {
-	cfg := config.Default()
-	cfg.Identity.Cookie.Keys = []string{"cookie-key-0123456789abcdef0123456789"}
-	p, err := New(cfg, Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	p := benchVisitorProxy(b, "", Options{})
 	anon, id := p.signer.Mint()
 	state := p.signer.EncodeState(anon, &identity.State{Visits: 1, LastSeen: time.Now().Unix()})
-	for _, tc := range []struct {
-		name    string
-		cookies bool
-	}{{"new", false}, {"returning", true}} {
+	for _, tc := range []struct{ name, id, state string }{{"new", "", ""}, {"returning", id, state}} {
 		b.Run(tc.name, func(b *testing.B) {
-			var req fasthttp.Request
-			req.SetRequestURI("/small.html")
-			req.Header.SetHost("shop.example")
-			if tc.cookies {
-				req.Header.SetCookie("tailor_id", id)
-				req.Header.SetCookie("tailor_state", state)
-			}
-			var ctx fasthttp.RequestCtx
-			ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}, nil)
+			ctx := benchPageView("/small.html", tc.id, tc.state)
 			st := p.rules.Load()
 			b.ReportAllocs()
 			for b.Loop() {
 				ctx.Response.Header.Reset()
 				v := p.visitorFor(&ctx.Request, time.Now())
-				out := p.pageView(&ctx, st, v)
+				out := p.pageView(ctx, st, v)
 				p.setVisitorCookies(&ctx.Response.Header, v, &out)
 			}
 		})
 	}
+}
+
+// benchVisitorProxy is a proxy that signs visitor cookies, with the rules
+// of one file (none for "") and o; it serves nothing: the benchmarks call
+// the steps of a request themselves.
+func benchVisitorProxy(b *testing.B, rules string, o Options) *Proxy {
+	b.Helper()
+	cfg := config.Default()
+	if rules != "" {
+		cfg.Rules.Dir = b.TempDir()
+		writeRules(b, cfg.Rules.Dir, map[string]string{"r.yaml": rules})
+	}
+	cfg.Identity.Cookie.Keys = []string{"cookie-key-0123456789abcdef0123456789"}
+	p, err := New(cfg, o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+// benchPageView is a GET of path on shop.example from loopback, sending
+// the visitor's tailor_id and tailor_state cookies when id is not "".
+func benchPageView(path, id, state string) *fasthttp.RequestCtx {
+	var req fasthttp.Request
+	req.SetRequestURI(path)
+	req.Header.SetHost("shop.example")
+	if id != "" {
+		req.Header.SetCookie("tailor_id", id)
+		req.Header.SetCookie("tailor_state", state)
+	}
+	var ctx fasthttp.RequestCtx
+	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}, nil)
+	return &ctx
 }

@@ -186,9 +186,7 @@ func TestInterestsHalveEveryHalfLife(t *testing.T) {
 func TestTamperedStateResetsInterests(t *testing.T) {
 	ns := testkit.JetStream(t, t.TempDir(), -1)
 	p := startInterestProxy(t, ns.ClientURL(), nil)
-	b := newBrowser(t, p.url)
-	b.get("/")
-	anon := b.anonymousID()
+	b, anon := newVisitor(t, p.url)
 	now := time.Now().Unix()
 	good := p.signer.EncodeState(anon, &identity.State{Visits: 2, LastSeen: now, Interests: []identity.InterestScore{{Tag: "running", Score: 15}}, InterestsAt: now})
 	other := p.signer.EncodeState("x"+anon[1:], &identity.State{Visits: 1})
@@ -224,7 +222,7 @@ func TestTamperedStateResetsInterests(t *testing.T) {
 func TestProfileScoresJoinTheEdgesInterests(t *testing.T) {
 	ns := testkit.JetStream(t, t.TempDir(), -1)
 	p := startInterestProxy(t, ns.ClientURL(), nil)
-	kv := kvOf(t, ns.ClientURL())
+	kv := testkit.Bucket(t, ns.ClientURL(), "tailor_profiles", 1)
 	// The CDP knows Hana hikes; engagement and lifetime_value are no
 	// interests (no rule adds them, no persona weighs them).
 	doc, _ := json.Marshal(map[string]any{"id": "hana", "scores": map[string]float64{"trail": 10, "camping": 4, "engagement": 90, "lifetime_value": 900}})

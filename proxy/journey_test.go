@@ -7,18 +7,20 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tailor-edge/tailor/config"
 	"github.com/tailor-edge/tailor/identity"
+	"github.com/tailor-edge/tailor/internal/testkit"
+	"github.com/tailor-edge/tailor/internal/testkit/fixtures"
 	"github.com/tailor-edge/tailor/journey"
 )
 
 // journeyRules move visitors along a journey and show, on the home page,
 // the call to action for their stage, their visit number and whether
-// this visit's goals made them engaged.
+// this visit's goals made them engaged; its heading runs SPEC.md's
+// experiment, whose variants the events and preview tests look for.
 const journeyRules = `stages: [awareness, interest, intent, purchase, retention]
 segments:
   returning: { visits: ">= 2" }
@@ -44,13 +46,7 @@ pages:
         when: { engagement: ">= 20" }
         select: ".eng"
         text: "engaged"
-      - id: hero-copy-test
-        select: "#hero h1"
-        experiment:
-          holdout: 10
-          variants:
-            a: { weight: 50, text: "Run further" }
-            b: { weight: 50, text: "Run faster" }
+      - ` + fixtures.HeroExperiment + `
   - match: ["/checkout/done"]
     rules:
       - id: thanks
@@ -62,20 +58,14 @@ pages:
 const journeyPage = `<!doctype html><html><body><p class="cta">Shop now</p><p class="visits">-</p>` +
 	`<p class="eng">-</p><div id="hero"><h1>Run</h1></div></body></html>`
 
-// journeyOrigin serves journeyPage at every path and remembers the
-// request URIs it was asked for.
-type journeyOrigin struct {
-	url  string
-	mu   sync.Mutex
-	uris []string
-}
-
-func startJourneyOrigin(t *testing.T) *journeyOrigin {
-	o := &journeyOrigin{}
-	o.url = startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		o.mu.Lock()
-		o.uris = append(o.uris, r.RequestURI)
-		o.mu.Unlock()
+// startJourneyProxy starts an origin serving journeyPage at every path
+// (a stylesheet at *.css) and, in front of it, a proxy with the journey
+// rules and what a browser over plain HTTP needs (cookies without
+// Secure); more, when not nil, adjusts the config after. The lines are
+// the request URIs the origin was asked for.
+func startJourneyProxy(t *testing.T, more func(*config.Config, *Options)) (*testkit.Lines, *testProxy) {
+	t.Helper()
+	origin, asked := recordingOrigin(t, func(r *http.Request) string { return r.RequestURI }, func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, ".css") {
 			w.Header().Set("Content-Type", "text/css")
 			io.WriteString(w, "body{}")
@@ -83,28 +73,17 @@ func startJourneyOrigin(t *testing.T) *journeyOrigin {
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		io.WriteString(w, journeyPage)
-	})).URL
-	return o
-}
-
-func (o *journeyOrigin) lastURI() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.uris[len(o.uris)-1]
-}
-
-// journeyConfig sets what a browser over plain HTTP needs (cookies
-// without Secure) and the journey rules.
-func journeyConfig(t *testing.T, more func(*config.Config, *Options)) func(*config.Config, *Options) {
+	})
 	_, rulesEdit := withRules(t, map[string]string{"j.yaml": journeyRules})
-	return func(c *config.Config, o *Options) {
-		rulesEdit(c, o)
+	p := startProxy(t, origin, func(c *config.Config, opts *Options) {
+		rulesEdit(c, opts)
 		c.Identity.Cookie.Keys = []string{"cookie-key-0123456789abcdef0123456789"}
 		c.Identity.Cookie.Secure = false
 		if more != nil {
-			more(c, o)
+			more(c, opts)
 		}
-	}
+	})
+	return asked, p
 }
 
 // browser is a visitor with a cookie jar, as a browser keeps cookies.
@@ -123,6 +102,15 @@ func newBrowser(t *testing.T, base string) *browser {
 	c := client()
 	c.Jar = jar
 	return &browser{t: t, base: base, c: c, header: http.Header{}}
+}
+
+// newVisitor is a browser back from its first view of the home page, and
+// the anonymous id it was given there.
+func newVisitor(t *testing.T, base string) (*browser, string) {
+	t.Helper()
+	b := newBrowser(t, base)
+	b.get("/")
+	return b, b.anonymousID()
 }
 
 // get fetches path and fails the test on anything but a 200.
@@ -182,8 +170,7 @@ func text(page, class string) string {
 }
 
 func TestJourneyMovesTheStageForwardAndTheRulesSeeIt(t *testing.T) {
-	o := startJourneyOrigin(t)
-	p := startProxy(t, o.url, journeyConfig(t, nil))
+	_, p := startJourneyProxy(t, nil)
 	b := newBrowser(t, p.url)
 
 	home := func(cta, visits, eng string) {
@@ -222,11 +209,8 @@ func TestJourneyMovesTheStageForwardAndTheRulesSeeIt(t *testing.T) {
 }
 
 func TestANewVisitStartsAfterThirtyMinutes(t *testing.T) {
-	o := startJourneyOrigin(t)
-	p := startProxy(t, o.url, journeyConfig(t, nil))
-	b := newBrowser(t, p.url)
-	b.get("/")
-	anon := b.anonymousID()
+	_, p := startJourneyProxy(t, nil)
+	b, anon := newVisitor(t, p.url)
 	now := time.Now().Unix()
 
 	// Five minutes since the last page: the same visit, its engagement kept.
@@ -268,19 +252,15 @@ func TestANewVisitStartsAfterThirtyMinutes(t *testing.T) {
 }
 
 func TestTamperedStateStartsAfresh(t *testing.T) {
-	o := startJourneyOrigin(t)
-	p := startProxy(t, o.url, journeyConfig(t, nil))
-	b := newBrowser(t, p.url)
-	b.get("/")
-	anon := b.anonymousID()
+	_, p := startJourneyProxy(t, nil)
+	b, anon := newVisitor(t, p.url)
 	now := time.Now().Unix()
 	good := p.signer.EncodeState(anon, &identity.State{Visits: 7, LastSeen: now, Stage: "intent", StageAt: now, Engagement: 50})
-	other := newBrowser(t, p.url)
-	other.get("/")
+	_, otherAnon := newVisitor(t, p.url)
 	tampered := map[string]string{
 		"visits raised":         strings.Replace(good, "s1.7~", "s1.9~", 1),
 		"stage changed":         strings.Replace(good, "~intent~", "~purchase~", 1),
-		"another visitor's":     p.signer.EncodeState(other.anonymousID(), &identity.State{Visits: 7, LastSeen: now, Stage: "intent", StageAt: now}),
+		"another visitor's":     p.signer.EncodeState(otherAnon, &identity.State{Visits: 7, LastSeen: now, Stage: "intent", StageAt: now}),
 		"mac cut":               good[:len(good)-3],
 		"garbage":               "s1.~~~~~.AAAA",
 		"wrong version":         "s2" + good[2:],
@@ -309,10 +289,9 @@ func TestTamperedStateStartsAfresh(t *testing.T) {
 }
 
 func TestOptedOutVisitorsGetNoCookiesButStillPersonalizedPages(t *testing.T) {
-	o := startJourneyOrigin(t)
-	p := startProxy(t, o.url, journeyConfig(t, func(c *config.Config, _ *Options) {
+	_, p := startJourneyProxy(t, func(c *config.Config, _ *Options) {
 		c.Privacy.ConsentCookie = "consent"
-	}))
+	})
 	for _, tc := range []struct {
 		name    string
 		header  [2]string
@@ -344,9 +323,8 @@ func TestOptedOutVisitorsGetNoCookiesButStillPersonalizedPages(t *testing.T) {
 }
 
 func TestPreviewLinksRenderAsTheNamedVisitor(t *testing.T) {
-	o := startJourneyOrigin(t)
 	const key = "preview-key-0123456789abcdef01234567"
-	p := startProxy(t, o.url, journeyConfig(t, func(c *config.Config, _ *Options) { c.Preview.Key = key }))
+	asked, p := startJourneyProxy(t, func(c *config.Config, _ *Options) { c.Preview.Key = key })
 	tok, err := identity.SignPreview(key, identity.PreviewClaims{Stage: "intent", Visits: 3}, time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -367,7 +345,7 @@ func TestPreviewLinksRenderAsTheNamedVisitor(t *testing.T) {
 			t.Errorf("X-Tailor-Decision = %q, want %q in it", d, want)
 		}
 	}
-	if uri := o.lastURI(); uri != "/?a=1" {
+	if uri := asked.Last(); uri != "/?a=1" {
 		t.Errorf("the origin was asked for %q, want the link without its token", uri)
 	}
 	// A preview of a page without rules is not stored either.
@@ -383,7 +361,7 @@ func TestPreviewLinksRenderAsTheNamedVisitor(t *testing.T) {
 		if text(page, "cta") != "Shop now" || resp.Header.Get("Cache-Control") == "no-store" {
 			t.Errorf("%s preview token: CTA %q, Cache-Control %q; want a normal page", name, text(page, "cta"), resp.Header.Get("Cache-Control"))
 		}
-		if uri := o.lastURI(); uri != "/" {
+		if uri := asked.Last(); uri != "/" {
 			t.Errorf("%s preview token: the origin was asked for %q", name, uri)
 		}
 	}

@@ -1,11 +1,9 @@
 package proxy
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tailor-edge/tailor/internal/testkit"
 )
@@ -50,9 +48,7 @@ func TestMetricsCountRequestsAndAreNamedTailor(t *testing.T) {
 		}
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	p.Shutdown(ctx)
+	shutdown(t, p)
 	if p.Ready() {
 		t.Error("Ready() after Shutdown, want false")
 	}

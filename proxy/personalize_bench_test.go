@@ -91,26 +91,13 @@ func BenchmarkPersonalizeDynamicPage(b *testing.B) {
 // returns its address.
 func startBenchProxy(b *testing.B, origin string, edit func(*config.Config)) string {
 	b.Helper()
-	cfg := config.Default()
-	cfg.Origin = origin
-	cfg.Identity.Cookie.Keys = []string{"0123456789abcdef0123456789abcdef"}
-	if edit != nil {
-		edit(cfg)
-	}
-	if err := cfg.Validate(); err != nil {
-		b.Fatal(err)
-	}
-	px, err := New(cfg, Options{Version: "bench"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go px.Serve(ln)
-	b.Cleanup(func() { px.Shutdown(b.Context()) })
-	return ln.Addr().String()
+	return serveTest(b, newTestProxy(b, origin, func(c *config.Config, o *Options) {
+		c.Identity.Cookie.Keys = []string{"0123456789abcdef0123456789abcdef"}
+		o.Version = "bench"
+		if edit != nil {
+			edit(c)
+		}
+	})).addr
 }
 
 // dynamicBlog is the blog page as the CMS sends it on request i.

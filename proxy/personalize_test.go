@@ -19,6 +19,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/internal/testkit"
 )
 
 const shopPage = "\ufeff<!DOCTYPE html>\n<HTML lang=en><head><title>Shop</title>\n" +
@@ -315,7 +316,8 @@ func TestReloadStormNeverMixesRuleSets(t *testing.T) {
 	var mu sync.Mutex
 	var problems []string
 	var wg sync.WaitGroup
-	for g := 0; g < 4; g++ {
+	const clients = 4
+	for range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -353,7 +355,12 @@ func TestReloadStormNeverMixesRuleSets(t *testing.T) {
 			}
 			okLoads++
 		}
-		time.Sleep(10 * time.Millisecond)
+		// About one request a client on these rules before the next load.
+		n := requests.Load()
+		if !testkit.Within(5*time.Second, time.Millisecond, func() bool { return requests.Load() >= n+clients }) {
+			t.Errorf("reload %d: fewer than %d requests ran within 5s", i, clients)
+			break
+		}
 	}
 	stop.Store(true)
 	wg.Wait()
@@ -423,26 +430,12 @@ func TestRuleFileChangesAreWatched(t *testing.T) {
 // personalized page with its own token.
 func TestNoncePagesReuseTheirTemplate(t *testing.T) {
 	_, edit := withRules(t, map[string]string{"shop.yaml": shopRules})
-	var n atomic.Int64
-	nonced := func(i int64) string {
-		return strings.Replace(shopPage, "<title>Shop</title>", fmt.Sprintf(`<title>Shop</title><meta name="csrf-token" content="tok-%d">`, i*7919), 1)
+	nonced := func(page string, i int64) string {
+		return strings.Replace(page, "<title>Shop</title>", fmt.Sprintf(`<title>Shop</title><meta name="csrf-token" content="tok-%d">`, i*7919), 1)
 	}
-	origin := startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html")
-		io.WriteString(w, nonced(n.Add(1)))
-	}))
-	p := startProxy(t, origin.URL, edit)
-	for i := int64(1); i <= 20; i++ {
-		_, body := get(t, p.url+"/")
-		want := strings.Replace(wantShop, "<title>Shop</title>", fmt.Sprintf(`<title>Shop</title><meta name="csrf-token" content="tok-%d">`, i*7919), 1)
-		if string(body) != want {
-			t.Fatalf("request %d:\n%q\nwant\n%q", i, body, want)
-		}
-	}
-	hits := map[string]float64{}
-	for _, r := range []string{"miss", "reuse"} {
-		hits[r] = counterValue(t, p.Registry(), "tailor_page_cache_requests_total", "result", r)
-	}
+	p := startProxy(t, sequenceOrigin(t, func(i int64) string { return nonced(shopPage, i) }), edit)
+	getEach(t, p.url+"/", 20, func(i int64) string { return nonced(wantShop, i) })
+	hits := pageCacheResults(t, p, "miss", "reuse")
 	if hits["miss"] != 1 || hits["reuse"] != 19 {
 		t.Errorf("page cache: %v; want 1 miss then 19 reuses", hits)
 	}
@@ -455,7 +448,6 @@ func TestNoncePagesReuseTheirTemplate(t *testing.T) {
 // page with the rules applied.
 func TestDynamicPagesReuseTheirTemplates(t *testing.T) {
 	_, edit := withRules(t, map[string]string{"shop.yaml": shopRules})
-	var n atomic.Int64
 	dynamic := func(i int64) string {
 		id := fmt.Sprintf("%016x", uint64(i)*0x9e3779b97f4a7c15)
 		page := strings.Replace(shopPage, "<title>Shop</title>", fmt.Sprintf(
@@ -467,27 +459,48 @@ func TestDynamicPagesReuseTheirTemplates(t *testing.T) {
 		}
 		return page
 	}
-	origin := startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html")
-		io.WriteString(w, dynamic(n.Add(1)))
-	}))
-	p := startProxy(t, origin.URL, edit)
-	for i := int64(1); i <= 40; i++ {
-		_, body := get(t, p.url+"/")
-		want := dynamic(i)
-		want = strings.Replace(want, "Welcome!", "Hello &amp; welcome", 1)
-		want = strings.Replace(want, "<h1>Gear for every trail</h1>", "<h1><em>Run further</em></h1>", 1)
-		if string(body) != want {
-			t.Fatalf("request %d:\n%q\nwant\n%q", i, body, want)
-		}
-	}
-	hits := map[string]float64{}
-	for _, r := range []string{"miss", "reuse", "hit"} {
-		hits[r] = counterValue(t, p.Registry(), "tailor_page_cache_requests_total", "result", r)
-	}
+	p := startProxy(t, sequenceOrigin(t, dynamic), edit)
+	getEach(t, p.url+"/", 40, func(i int64) string {
+		want := strings.Replace(dynamic(i), "Welcome!", "Hello &amp; welcome", 1)
+		return strings.Replace(want, "<h1>Gear for every trail</h1>", "<h1><em>Run further</em></h1>", 1)
+	})
+	hits := pageCacheResults(t, p, "miss", "reuse", "hit")
 	if hits["miss"] != 2 || hits["reuse"] != 38 {
 		t.Errorf("page cache: %v; want 2 misses (one per shape) then 38 reuses", hits)
 	}
+}
+
+// sequenceOrigin serves page(i) as HTML for the i-th request (from 1): a
+// page that changes on every request, as a CMS sends one.
+func sequenceOrigin(t *testing.T, page func(i int64) string) string {
+	t.Helper()
+	var n atomic.Int64
+	return startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, page(n.Add(1)))
+	})).URL
+}
+
+// getEach fetches url n times and fails the test unless the i-th body
+// (from 1) is want(i).
+func getEach(t *testing.T, url string, n int64, want func(i int64) string) {
+	t.Helper()
+	for i := int64(1); i <= n; i++ {
+		if _, body := get(t, url); string(body) != want(i) {
+			t.Fatalf("request %d:\n%q\nwant\n%q", i, body, want(i))
+		}
+	}
+}
+
+// pageCacheResults is tailor_page_cache_requests_total for each of
+// results (miss, hit, reuse).
+func pageCacheResults(t *testing.T, p *testProxy, results ...string) map[string]float64 {
+	t.Helper()
+	hits := map[string]float64{}
+	for _, r := range results {
+		hits[r] = counterValue(t, p.Registry(), "tailor_page_cache_requests_total", "result", r)
+	}
+	return hits
 }
 
 // TestPagesLeftUnchangedReportNoRuleFired: when the page is served as the

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,6 +32,13 @@ type testProxy struct {
 // letting edit adjust the config.
 func startProxy(t *testing.T, origin string, edit func(*config.Config, *Options)) *testProxy {
 	t.Helper()
+	return serveTest(t, newTestProxy(t, origin, edit))
+}
+
+// newTestProxy is the proxy startProxy starts, before it serves: for a
+// test that must set what no config sets.
+func newTestProxy(t testing.TB, origin string, edit func(*config.Config, *Options)) *Proxy {
+	t.Helper()
 	cfg := config.Default()
 	cfg.Origin = origin
 	cfg.Timeouts.Connect = time.Second
@@ -46,11 +54,12 @@ func startProxy(t *testing.T, origin string, edit func(*config.Config, *Options)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	return serveTest(t, p)
+	return p
 }
 
-// serveTest serves p on a loopback port until the test ends.
-func serveTest(t *testing.T, p *Proxy) *testProxy {
+// serveTest serves p on a loopback port until the test (or benchmark)
+// ends.
+func serveTest(t testing.TB, p *Proxy) *testProxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -73,6 +82,19 @@ func serveTest(t *testing.T, p *Proxy) *testProxy {
 	return &testProxy{Proxy: p, addr: ln.Addr().String(), url: "http://" + ln.Addr().String()}
 }
 
+// shutdown shuts p down as SIGTERM does, allowing it 5 s, and returns how
+// long it took.
+func shutdown(t *testing.T, p *testProxy) time.Duration {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	return time.Since(start)
+}
+
 // checkFor polls fn until it returns nil, failing the test once total has
 // passed.
 var checkFor = testkit.CheckFor
@@ -83,6 +105,19 @@ func startOrigin(t *testing.T, h http.Handler) *httptest.Server {
 	s := httptest.NewServer(h)
 	t.Cleanup(s.Close)
 	return s
+}
+
+// recordingOrigin starts an origin that, for every request r, adds
+// line(r) to the lines it returns, then answers with h (nil: an empty 200).
+func recordingOrigin(t *testing.T, line func(r *http.Request) string, h http.HandlerFunc) (string, *testkit.Lines) {
+	t.Helper()
+	sent := &testkit.Lines{}
+	return startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sent.Add(line(r))
+		if h != nil {
+			h(w, r)
+		}
+	})).URL, sent
 }
 
 // client is a plain HTTP client that does not decompress, so bodies are
@@ -467,13 +502,7 @@ func TestHeadAndConditionalRequests(t *testing.T) {
 }
 
 func TestOriginUnreachableIs502(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
-	p := startProxy(t, "http://"+addr, nil)
+	p := startProxy(t, "http://127.0.0.1:"+strconv.Itoa(testkit.FreePort(t)), nil)
 	resp, body := get(t, p.url+"/")
 	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), "unreachable") {
 		t.Errorf("got %d %q, want 502 naming the unreachable origin", resp.StatusCode, body)

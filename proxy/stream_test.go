@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"context"
 	"crypto/sha256"
 	"io"
 	"net"
@@ -164,17 +163,12 @@ func TestShutdownDrainsInFlightRequests(t *testing.T) {
 		res <- result{resp.StatusCode, string(b), err}
 	}()
 	<-entered
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	start := time.Now()
-	if err := p.Shutdown(ctx); err != nil {
-		t.Fatalf("Shutdown: %v", err)
-	}
+	took := shutdown(t, p)
 	r := <-res
 	if r.err != nil || r.status != 200 || r.body != "finished" {
 		t.Errorf("in-flight request during shutdown: %d %q %v, want 200 finished", r.status, r.body, r.err)
 	}
-	if took := time.Since(start); took > 3*time.Second {
+	if took > 3*time.Second {
 		t.Errorf("Shutdown took %v", took)
 	}
 	if _, err := client().Get(p.url + "/after"); err == nil {

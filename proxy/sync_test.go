@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tailor-edge/tailor/cache"
@@ -110,32 +109,6 @@ func watchedStore(t *testing.T, url string) (*natsync.Store, *cache.Profiles) {
 	return store, c
 }
 
-// kvOf opens the profile bucket at url, as the central store's writer would.
-func kvOf(t *testing.T, url string) jetstream.KeyValue {
-	t.Helper()
-	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A proxy's store may be creating the bucket at the same moment.
-	var kv jetstream.KeyValue
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if kv, err = js.KeyValue(ctx, "tailor_profiles"); err == nil {
-			return nil
-		}
-		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "tailor_profiles"})
-		return err
-	})
-	return kv
-}
-
 func putProfile(t *testing.T, kv jetstream.KeyValue, id, stage, name string, segments ...string) uint64 {
 	t.Helper()
 	doc, _ := json.Marshal(map[string]any{"id": id, "stage": stage, "segments": segments,
@@ -164,7 +137,7 @@ func greeting(t *testing.T, url, tok string) string {
 
 func TestProfilesFromTheStoreReachThePage(t *testing.T) {
 	ns := testkit.JetStream(t, t.TempDir(), -1)
-	kv := kvOf(t, ns.ClientURL())
+	kv := testkit.Bucket(t, ns.ClientURL(), "tailor_profiles", 1)
 	p := startSyncedProxy(t, ns.ClientURL(), nil, nil)
 	tok := token(t, "cust-42")
 
@@ -212,7 +185,7 @@ func TestProfilesFromTheStoreReachThePage(t *testing.T) {
 
 func TestAnonymousVisitorsProfileAndTokenSegments(t *testing.T) {
 	ns := testkit.JetStream(t, t.TempDir(), -1)
-	kv := kvOf(t, ns.ClientURL())
+	kv := testkit.Bucket(t, ns.ClientURL(), "tailor_profiles", 1)
 	p := startSyncedProxy(t, ns.ClientURL(), nil, nil)
 	// A first visit mints an id; the CDP then pushes a profile for it. A
 	// minted id cannot have a profile yet: the store is not asked.
@@ -252,7 +225,7 @@ func (s slowSource) Get(ctx context.Context, id string) (*cache.Profile, uint64,
 
 func TestMissPastBudgetIsServedEmptyThenFilled(t *testing.T) {
 	ns := testkit.JetStream(t, t.TempDir(), -1)
-	kv := kvOf(t, ns.ClientURL())
+	kv := testkit.Bucket(t, ns.ClientURL(), "tailor_profiles", 1)
 	p := startSyncedProxy(t, ns.ClientURL(), func(c *config.Config, _ *Options) {
 		c.Profiles.MissBudget = 20 * time.Millisecond
 	}, func(s ProfileSource) ProfileSource { return slowSource{s, 300 * time.Millisecond} })
@@ -289,7 +262,7 @@ func TestNATSOutageKeepsServingAndResumesTheWatch(t *testing.T) {
 	dir, port := t.TempDir(), testkit.FreePort(t)
 	ns := testkit.JetStream(t, dir, port)
 	url := ns.ClientURL()
-	kv := kvOf(t, url)
+	kv := testkit.Bucket(t, url, "tailor_profiles", 1)
 	p := startSyncedProxy(t, url, nil, nil)
 	tok := token(t, "cust-1")
 	putProfile(t, kv, "cust-1", "interest", "Kim")
@@ -317,7 +290,7 @@ func TestNATSOutageKeepsServingAndResumesTheWatch(t *testing.T) {
 	// reconnects on its own schedule.
 	ns2 := testkit.JetStream(t, dir, port)
 	back := time.Now()
-	kv2 := kvOf(t, ns2.ClientURL())
+	kv2 := testkit.Bucket(t, ns2.ClientURL(), "tailor_profiles", 1)
 	for i := range 5 {
 		putProfile(t, kv2, "cust-1", "purchase", fmt.Sprint("Kim", i))
 	}
@@ -337,19 +310,7 @@ func TestClusterWithANodeDownKeepsPropagating(t *testing.T) {
 	nodes := testkit.Cluster(t, 3)
 	all := nodes[0].ClientURL() + "," + nodes[1].ClientURL() + "," + nodes[2].ClientURL()
 	// The central store's writer makes the bucket replicated on all three.
-	nc, err := nats.Connect(all, nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	var kv jetstream.KeyValue
-	checkFor(t, 30*time.Second, 100*time.Millisecond, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "tailor_profiles", Replicas: 3})
-		return err
-	})
+	kv := testkit.Bucket(t, all, "tailor_profiles", 3)
 	// Two proxies, each connected to one node first.
 	p0 := startSyncedProxy(t, nodes[0].ClientURL()+","+nodes[1].ClientURL(), nil, nil)
 	p1 := startSyncedProxy(t, nodes[1].ClientURL()+","+nodes[2].ClientURL(), nil, nil)
@@ -394,7 +355,7 @@ func TestClusterWithANodeDownKeepsPropagating(t *testing.T) {
 // machine's clock still says it is valid.
 func TestTheProxyClockGovernsTokenExpiry(t *testing.T) {
 	ns := testkit.JetStream(t, t.TempDir(), -1)
-	kv := kvOf(t, ns.ClientURL())
+	kv := testkit.Bucket(t, ns.ClientURL(), "tailor_profiles", 1)
 	clock := &fakeClock{now: time.Now()}
 	p := startSyncedProxy(t, ns.ClientURL(), func(_ *config.Config, o *Options) { o.Clock = clock.Now }, nil)
 	putProfile(t, kv, "cust-42", "retention", "Jane", "vip")
@@ -427,7 +388,7 @@ func TestTheProxyClockGovernsTokenExpiry(t *testing.T) {
 
 func TestInvalidTokensAreServedAsAnonymous(t *testing.T) {
 	ns := testkit.JetStream(t, t.TempDir(), -1)
-	kv := kvOf(t, ns.ClientURL())
+	kv := testkit.Bucket(t, ns.ClientURL(), "tailor_profiles", 1)
 	p := startSyncedProxy(t, ns.ClientURL(), func(c *config.Config, _ *Options) {
 		c.Identity.JWT.Issuer = "https://login.example"
 		c.Identity.JWT.Audience = "shop"
@@ -511,7 +472,7 @@ func TestProxyStartsWithNATSDownAndSyncsOnceItIsUp(t *testing.T) {
 	// the watch starts; profiles then flow. (Served without one so far,
 	// cust-late was not cached: a miss before the watch runs is not.)
 	ns := testkit.JetStream(t, t.TempDir(), port)
-	kv := kvOf(t, ns.ClientURL())
+	kv := testkit.Bucket(t, ns.ClientURL(), "tailor_profiles", 1)
 	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if !store.Watching() {
 			return fmt.Errorf("the watch has not started")

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/tailor-edge/tailor/config"
 	"github.com/tailor-edge/tailor/internal/metrics"
 	"github.com/tailor-edge/tailor/internal/splice"
+	"github.com/tailor-edge/tailor/internal/testkit"
 )
 
 // The WebSocket itself, through the real binary, is tested in
@@ -105,15 +107,10 @@ func askOnce(t *testing.T, addr, raw string) (*http.Response, string) {
 }
 
 func TestUpgradesTailorDoesNotTunnelAreOrdinaryRequests(t *testing.T) {
-	var mu sync.Mutex
-	var sawUpgrade []string
-	origin := startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		sawUpgrade = append(sawUpgrade, r.Header.Get("Upgrade"))
-		mu.Unlock()
+	origin, sawUpgrade := recordingOrigin(t, func(r *http.Request) string { return r.Header.Get("Upgrade") }, func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, "plain")
-	}))
-	p := startProxy(t, origin.URL, nil)
+	})
+	p := startProxy(t, origin, nil)
 	for _, tc := range []struct{ name, req string }{
 		{"h2c", "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"},
 		{"h2c among others", "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket, h2c\r\n\r\n"},
@@ -129,9 +126,7 @@ func TestUpgradesTailorDoesNotTunnelAreOrdinaryRequests(t *testing.T) {
 			}
 		})
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	for i, u := range sawUpgrade {
+	for i, u := range sawUpgrade.All() {
 		if u != "" {
 			t.Errorf("request %d reached the origin with Upgrade: %s", i, u)
 		}
@@ -159,12 +154,7 @@ func TestDeclinedUpgradeIsRelayedAsAResponse(t *testing.T) {
 }
 
 func TestUpgradeOriginFailures(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := ln.Addr().String()
-	ln.Close() // nothing listens there now
+	closed := "127.0.0.1:" + strconv.Itoa(testkit.FreePort(t)) // nothing listens there
 	otherProtocol := startTunnelOrigin(t, func(c net.Conn, _ *bufio.Reader, _ *http.Request) {
 		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: something-else\r\nConnection: Upgrade\r\n\r\n")
 	})
@@ -288,13 +278,7 @@ func TestShutdownClosesUpgradedConnections(t *testing.T) {
 	if got := counterValue(t, p.reg, "tailor_upgraded_connections"); got != 1 {
 		t.Errorf("tailor_upgraded_connections = %v, want 1", got)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	start := time.Now()
-	if err := p.Shutdown(ctx); err != nil {
-		t.Fatalf("Shutdown: %v", err)
-	}
-	if took := time.Since(start); took > 2*time.Second {
+	if took := shutdown(t, p); took > 2*time.Second {
 		t.Errorf("Shutdown took %v with a tunnel open", took)
 	}
 	if _, err := br.ReadByte(); err == nil {
@@ -326,15 +310,7 @@ func TestWebSocketToAnHTTPSOrigin(t *testing.T) {
 		c.Close(websocket.StatusNormalClosure, "")
 	}))
 	t.Cleanup(origin.Close)
-	cfg := config.Default()
-	cfg.Origin = origin.URL
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	p, err := New(cfg, Options{Version: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newTestProxy(t, origin.URL, nil)
 	roots := x509.NewCertPool()
 	roots.AddCert(origin.Certificate())
 	p.origin.TLSConfig.RootCAs = roots // the test origin's certificate is its own

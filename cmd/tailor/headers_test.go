@@ -9,17 +9,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/tailor-edge/tailor/internal/testkit"
 )
 
 // rawOrigin is an origin on loopback that records each request head as it
 // came off the wire and answers with the bytes responses gives its path.
 type rawOrigin struct {
 	ln    net.Listener
-	mu    sync.Mutex
-	heads []string
+	heads testkit.Lines
 }
 
 func newRawOrigin(t *testing.T, responses map[string]string) *rawOrigin {
@@ -57,9 +57,7 @@ func (o *rawOrigin) serve(c net.Conn, responses map[string]string) {
 				break
 			}
 		}
-		o.mu.Lock()
-		o.heads = append(o.heads, head.String())
-		o.mu.Unlock()
+		o.heads.Add(head.String())
 		path := strings.Fields(head.String())[1]
 		resp, ok := responses[path]
 		if !ok {
@@ -69,22 +67,6 @@ func (o *rawOrigin) serve(c net.Conn, responses map[string]string) {
 			return
 		}
 	}
-}
-
-// last returns the last request head the origin saw, "" for none.
-func (o *rawOrigin) last() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if len(o.heads) == 0 {
-		return ""
-	}
-	return o.heads[len(o.heads)-1]
-}
-
-func (o *rawOrigin) count() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return len(o.heads)
 }
 
 // serveTailor runs `tailor serve` with the config text (listen, origin
@@ -200,7 +182,7 @@ func TestRequestHeaderNameCaseIsKept(t *testing.T) {
 	if !strings.HasPrefix(head, "HTTP/1.1 200") {
 		t.Fatalf("got %s", head)
 	}
-	got := origin.last()
+	got := origin.heads.Last()
 	for _, want := range []string{"\r\nx-MiXeD-CaSe: 1\r\n", "\r\nACCEPT: */*\r\n", "\r\nHost: example.test\r\n"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("the origin did not get %q as sent:\n%s", strings.TrimSpace(want), got)
@@ -232,13 +214,13 @@ func TestHeaderNamesThatAreNotTokensAreRefused(t *testing.T) {
 			t.Errorf("header %q: got %q, want 400", line, strings.SplitN(head, "\r\n", 2)[0])
 		}
 	}
-	if n := origin.count(); n != 0 {
-		t.Errorf("%d requests with bad header names reached the origin:\n%s", n, origin.last())
+	if n := origin.heads.Len(); n != 0 {
+		t.Errorf("%d requests with bad header names reached the origin:\n%s", n, origin.heads.Last())
 	}
 	// Every tchar of RFC 9110 section 5.6.2 is fine.
 	head, _ := rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: example.test\r\nX!#$%&'*+-.^`|~09az: 1\r\nConnection: close\r\n\r\n")
-	if !strings.HasPrefix(head, "HTTP/1.1 200") || !strings.Contains(origin.last(), "\r\nX!#$%&'*+-.^`|~09az: 1\r\n") {
-		t.Errorf("a name of tchars: %q\norigin got:\n%s", head, origin.last())
+	if !strings.HasPrefix(head, "HTTP/1.1 200") || !strings.Contains(origin.heads.Last(), "\r\nX!#$%&'*+-.^`|~09az: 1\r\n") {
+		t.Errorf("a name of tchars: %q\norigin got:\n%s", head, origin.heads.Last())
 	}
 }
 
@@ -252,13 +234,13 @@ func TestUnderscoreHeadersAreDropped(t *testing.T) {
 
 	addr := serveTailor(t, origin.ln.Addr().String(), "", "")
 	head, _ := rawExchange(t, addr, req)
-	if got := origin.last(); !strings.HasPrefix(head, "HTTP/1.1 200") || strings.Contains(got, "6.6.6.6") || !strings.Contains(got, "X-Keep: 1") {
+	if got := origin.heads.Last(); !strings.HasPrefix(head, "HTTP/1.1 200") || strings.Contains(got, "6.6.6.6") || !strings.Contains(got, "X-Keep: 1") {
 		t.Errorf("by default: %q; the origin got:\n%s", strings.SplitN(head, "\r\n", 2)[0], got)
 	}
 
 	addr = serveTailor(t, origin.ln.Addr().String(), "underscores_in_headers: true\n", "")
 	head, _ = rawExchange(t, addr, req)
-	if got := origin.last(); !strings.HasPrefix(head, "HTTP/1.1 200") || !strings.Contains(got, "\r\nX_Forwarded_For: 6.6.6.6\r\n") {
+	if got := origin.heads.Last(); !strings.HasPrefix(head, "HTTP/1.1 200") || !strings.Contains(got, "\r\nX_Forwarded_For: 6.6.6.6\r\n") {
 		t.Errorf("with underscores_in_headers: %q; the origin got:\n%s", strings.SplitN(head, "\r\n", 2)[0], got)
 	}
 }
@@ -273,14 +255,14 @@ func TestForwardedFromUntrustedClientIsReplaced(t *testing.T) {
 
 	addr := serveTailor(t, origin.ln.Addr().String(), "", "")
 	rawExchange(t, addr, req)
-	got := origin.last()
+	got := origin.heads.Last()
 	if v, _ := headerLine(got, "Forwarded"); v != "for=127.0.0.1;host=example.test;proto=http" || strings.Count(got, "Forwarded:") != 1 {
 		t.Errorf("from an untrusted client the origin got:\n%s", got)
 	}
 
 	addr = serveTailor(t, origin.ln.Addr().String(), "trusted_proxies: [127.0.0.1]\n", "")
 	rawExchange(t, addr, req)
-	got = origin.last()
+	got = origin.heads.Last()
 	if v, _ := headerLine(got, "Forwarded"); v != "for=1.2.3.4;host=evil.example, for=127.0.0.1;host=example.test;proto=http" {
 		t.Errorf("from a trusted proxy the origin got:\n%s", got)
 	}
@@ -325,8 +307,8 @@ func TestHEADOnRulesPageAnswersGETHeaders(t *testing.T) {
 	if body != "" {
 		t.Errorf("HEAD answered a body: %q", body)
 	}
-	if !strings.Contains(origin.last(), "GET / HTTP/1.1") {
-		t.Errorf("for HEAD on a page with rules, the origin should be asked for the page:\n%s", origin.last())
+	if !strings.Contains(origin.heads.Last(), "GET / HTTP/1.1") {
+		t.Errorf("for HEAD on a page with rules, the origin should be asked for the page:\n%s", origin.heads.Last())
 	}
 	for _, name := range []string{"Content-Length", "Content-Type", "Cache-Control", "Vary", "Date"} {
 		want, _ := headerLine(getHead, name)

@@ -2,8 +2,8 @@
 // so that each is written once: a real JetStream server (one, or a
 // cluster) on loopback, a client of it and a key-value bucket on it, a
 // free port, waiting for a condition instead of sleeping a fixed time (as
-// nats-server's own tests poll), a log buffer goroutines may write,
-// replacing a file as editors do, and reading a registry's metrics as
+// nats-server's own tests poll), a log buffer and a list of lines
+// goroutines may write (what an origin was sent), replacing a file as editors do, and reading a registry's metrics as
 // /metrics serves them. It is for tests only.
 package testkit
 
@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -181,6 +182,51 @@ func (s *Buffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Lines is a list of lines that server goroutines add to, one for each
+// request they were sent, while the test reads it.
+type Lines struct {
+	mu sync.Mutex
+	l  []string
+}
+
+// Add appends line.
+func (s *Lines) Add(line string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.l = append(s.l, line)
+}
+
+// All returns the lines so far, oldest first.
+func (s *Lines) All() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.l)
+}
+
+// Last returns the latest line, "" when there is none.
+func (s *Lines) Last() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.l) == 0 {
+		return ""
+	}
+	return s.l[len(s.l)-1]
+}
+
+// Len returns how many lines there are.
+func (s *Lines) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.l)
+}
+
+// Reset forgets the lines so far.
+func (s *Lines) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.l = nil
 }
 
 // ReplaceFile puts data at path as editors and certificate managers do:
