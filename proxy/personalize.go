@@ -222,7 +222,7 @@ func (p *Proxy) settleMetrics(dec *rules.Decision, tpl matchCounts, result strin
 	}
 	for _, c := range dec.Cases {
 		if ruleApplied(dec, c.Rule, applied) {
-			p.m.CaseHit(c.Rule, c.Case)
+			p.m.CaseHit(c.Map, c.Case)
 		}
 	}
 	return changed, applied
@@ -502,7 +502,7 @@ func decisionHeader(d *rules.Decision, preview bool, applied func(*rules.Action)
 			b.WriteByte(',')
 		}
 		maps++
-		fmt.Fprintf(&b, "%s:%s", c.Rule, c.Case)
+		fmt.Fprintf(&b, "%s:%s", c.Map, c.Case)
 	}
 	if len(d.Exposures) > 0 {
 		b.WriteString("; experiments=")

@@ -299,8 +299,10 @@ func (p *Proxy) Registry() *prometheus.Registry { return p.reg }
 // started (tailor_rule_hits_total), for the console.
 func (p *Proxy) RuleHits(id string) float64 { return p.m.RuleHits(id) }
 
-// MapCaseHits is how often map rule id has chosen its case key (a stage,
-// a segment or default) since the proxy started
+// MapCaseHits is how often map id (rules.MapChoice.Map: a map rule's
+// id) has chosen its case key (rules.MapChoice.Case: a stage, a segment,
+// default, or a two-dimensional map's cell such as "vip/retention") with
+// its change applied, since the proxy started
 // (tailor_map_case_hits_total), for the console.
 func (p *Proxy) MapCaseHits(id, key string) float64 { return p.m.CaseHits(id, key) }
 

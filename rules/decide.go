@@ -144,22 +144,11 @@ type rule struct {
 	kind ruleKind
 	// act is a plain rule's action.
 	act *action
-	// by, cases and def are a map's: by "stage" or "segment".
-	by    string
-	cases []mapCase
-	def   *action
-	// exp is an experiment's.
-	exp *experiment
+	// choice is what the rule shows: its action, map or experiment.
+	choice choice
 	// takes is the trace's reason for a later rule of the page on the
 	// same selector when this rule has taken it.
 	takes string
-}
-
-type mapCase struct {
-	key string
-	act *action
-	// reason is the trace's when the case fires.
-	reason string
 }
 
 // Decision is what the rules decided for one request.
@@ -176,8 +165,9 @@ type Decision struct {
 	// Exposures are the experiments the visitor was bucketed into on
 	// this page, holdouts included.
 	Exposures []Exposure
-	// Cases are the Digital Relevancy Map cases that fired, in rule
-	// order.
+	// Cases are the Digital Relevancy Map cases chosen, in rule order:
+	// those of maps nested in experiments and experiments nested in maps
+	// too, and an empty case's, which leaves the block.
 	Cases []MapChoice
 	// Trace has one entry per rule of the page, in order.
 	Trace []Trace
@@ -191,11 +181,17 @@ type Exposure struct {
 	Variant string
 }
 
-// MapChoice is the case a map rule chose.
+// MapChoice is the case a map chose.
 type MapChoice struct {
-	// Rule is the map rule's id.
+	// Rule is the id of the rule the map is in.
 	Rule string
-	// Case is the stage or segment of the case, or "default".
+	// Map names the map: the rule's id, or for a map in an experiment's
+	// variant the experiment's id and "[variant]" ("hero-test[a]").
+	Map string
+	// Case is the chosen case: its key (a stage, a segment, a persona,
+	// an interest, "*"), "default", or for a two-dimensional map the
+	// cell, row and column joined by CellSep ("vip/retention",
+	// "vip/default").
 	Case string
 }
 
@@ -356,68 +352,35 @@ func (s *Set) Decide(p *Page, v *Visitor, r *Request) Decision {
 			continue
 		}
 		var a *action
-		var variant string
+		nc, ne := len(d.Cases), len(d.Exposures)
 		switch ru.kind {
 		case kindAction:
 			a, tr.Reason = ru.act, "matched"
-		case kindMap:
-			a, variant, tr.Reason = ru.mapCase(c)
+		default:
+			var hold bool
+			a, hold, tr.Reason = ru.choice.choose(c, ru.id, &d)
+			for j := nc; j < len(d.Cases); j++ {
+				d.Cases[j].Rule = ru.id
+			}
+			if hold {
+				takenBy[ru.sel] = i + 1
+				continue
+			}
 			if a == nil {
 				continue
 			}
-		case kindExperiment:
-			va := ru.exp.bucket(ru.id, v.ID)
-			if va == nil {
-				d.Exposures = append(d.Exposures, Exposure{Experiment: ru.id, Variant: HoldoutVariant})
-				takenBy[ru.sel] = i + 1
-				tr.Reason = "experiment holdout: the origin's block is kept"
-				continue
-			}
-			a, variant, tr.Reason = va.act, va.name, va.reason
 		}
 		act, err := a.do(ru.sel, ru.id, c.data())
 		if err != nil {
 			tr.Reason = "render: " + firstLine(err.Error())
+			d.Cases, d.Exposures = d.Cases[:nc], d.Exposures[:ne]
 			continue
-		}
-		switch ru.kind {
-		case kindExperiment:
-			d.Exposures = append(d.Exposures, Exposure{Experiment: ru.id, Variant: variant})
-		case kindMap:
-			d.Cases = append(d.Cases, MapChoice{Rule: ru.id, Case: variant})
 		}
 		takenBy[ru.sel] = i + 1
 		tr.Fired = true
 		d.Actions = append(d.Actions, act)
 	}
 	return d
-}
-
-// mapCase picks a map's case for the visitor: the stage's, or the first
-// segment case (in file order) the visitor is in; else the default. It
-// returns the case's action and key ("default" for the default) and the
-// trace's reason.
-func (r *rule) mapCase(c *evalCtx) (a *action, key, reason string) {
-	if r.by == "stage" {
-		for i := range r.cases {
-			if r.cases[i].key == c.stage {
-				return r.cases[i].act, r.cases[i].key, r.cases[i].reason
-			}
-		}
-		if r.def != nil {
-			return r.def, "default", "map default (no case for stage " + orNone(c.stage) + ")"
-		}
-		return nil, "", "stage " + orNone(c.stage) + ": no map case and no default"
-	}
-	for i := range r.cases {
-		if slices.Contains(c.segs, r.cases[i].key) {
-			return r.cases[i].act, r.cases[i].key, r.cases[i].reason
-		}
-	}
-	if r.def != nil {
-		return r.def, "default", "map default (no case for segments [" + joinSpace(c.segs) + "])"
-	}
-	return nil, "", "segments [" + joinSpace(c.segs) + "]: no map case and no default"
 }
 
 func joinSpace(list []string) string { return strings.Join(list, " ") }

@@ -39,7 +39,7 @@ type experiment struct {
 type variant struct {
 	name   string
 	weight float64
-	act    *action
+	choice
 	// reason is the trace's when the variant fires.
 	reason string
 }

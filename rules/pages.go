@@ -111,19 +111,16 @@ func (l *loader) rule(f *fileReader, p *Page, n *yaml.Node) {
 		good = false
 	} else {
 		e := act.first
-		what := "rule " + r.id
 		switch e.name {
 		case "map":
 			r.kind = kindMap
-			good = l.ruleMap(f, r, e.value) && good
 		case "experiment":
 			r.kind = kindExperiment
-			good = l.experiment(f, r, e.value) && good
 		default:
 			r.kind = kindAction
-			r.act = l.compileAction(f, *e, what)
-			good = r.act != nil && good
 		}
+		good = l.choice(f, &r.choice, r.id, *e, 0) && good
+		r.act = r.choice.act
 	}
 	if !good {
 		return
@@ -133,13 +130,6 @@ func (l *loader) rule(f *fileReader, p *Page, n *yaml.Node) {
 	// selector, which was quadratic in a page's rules.
 	r.takes = fmt.Sprintf("selector %s already taken by rule %s", p.selText[r.sel], r.id)
 	p.rules = append(p.rules, r)
-	if r.kind == kindExperiment {
-		x := Experiment{ID: r.id, Holdout: r.exp.holdout}
-		for _, v := range r.exp.variants {
-			x.Variants = append(x.Variants, Variant{Name: v.name, Weight: v.weight})
-		}
-		l.set.experiments = append(l.set.experiments, x)
-	}
 }
 
 // selector compiles the selector at n into page p's list, reusing an
@@ -191,104 +181,11 @@ func compileSelector(s string) (*selector.Selector, error) {
 	return selector.Compile(s)
 }
 
-// ruleMap compiles a Digital Relevancy Map: content per stage or per
-// segment, with an optional default.
-func (l *loader) ruleMap(f *fileReader, r *rule, n *yaml.Node) bool {
-	entries, ok := f.mapping(n, "map")
-	if !ok {
-		return false
-	}
-	good := true
-	var byNode *yaml.Node
-	for _, e := range entries {
-		if e.name == "by" {
-			byNode = e.value
-		}
-	}
-	if byNode == nil {
-		f.invalid(n, "map", "a map needs by: stage or by: segment")
-		return false
-	}
-	by, ok := f.str(byNode, "map.by")
-	if !ok {
-		return false
-	}
-	switch by {
-	case "stage", "segment":
-		r.by = by
-	default:
-		f.invalid(byNode, "map.by", "want stage or segment, not %q", truncate(by, 40))
-		return false
-	}
-	for _, e := range entries {
-		key := "map." + e.name
-		switch {
-		case e.name == "by":
-			continue
-		case e.name == "default":
-			r.def = l.caseAction(f, e.value, key, "rule "+r.id+" default")
-			good = good && r.def != nil
-			continue
-		case isActionKey(e.name):
-			f.invalid(e.key, "map", "%q is an action; a map's cases are %ss, each with its own action, as in %s: {inner: ...}", e.name, by, exampleCase(l, by))
-			good = false
-			continue
-		}
-		if by == "stage" && !l.checkStage(f, e.key, "map", e.name) {
-			good = false
-			continue
-		}
-		if by == "segment" && e.name == "" {
-			f.invalid(e.key, "map", "a segment case needs a name")
-			good = false
-			continue
-		}
-		a := l.caseAction(f, e.value, key, "rule "+r.id+" "+e.name)
-		if a == nil {
-			good = false
-			continue
-		}
-		r.cases = append(r.cases, mapCase{key: e.name, act: a, reason: "map " + by + " " + e.name})
-	}
-	if good && len(r.cases) == 0 {
-		f.invalid(n, "map", "a map needs at least one %s case beside default", by)
-		good = false
-	}
-	return good
-}
-
-func exampleCase(l *loader, by string) string {
-	if by == "stage" && len(l.set.stages) > 0 {
-		return l.set.stages[0]
-	}
-	return "vip"
-}
-
-// caseAction compiles a map case: a mapping holding one action.
-func (l *loader) caseAction(f *fileReader, n *yaml.Node, key, what string) *action {
-	entries, ok := f.mapping(n, key)
-	if !ok {
-		return nil
-	}
-	var act oneAction
-	for _, e := range entries {
-		if isActionKey(e.name) {
-			act.add(f, e, key)
-			continue
-		}
-		f.unknownKey(e, key, actionKeys)
-	}
-	if !act.ok(f, n, key, actionKeys) {
-		return nil
-	}
-	return l.compileAction(f, *act.first, what)
-}
-
 var experimentKeys = []string{"holdout", "variants"}
 
 // experiment compiles an A/B test: a holdout share that keeps the origin's
 // block, and variants whose weights add up to 100.
-func (l *loader) experiment(f *fileReader, r *rule, n *yaml.Node) bool {
+func (l *loader) experiment(f *fileReader, ch *choice, id string, n *yaml.Node, depth int) bool {
 	entries, ok := f.mapping(n, "experiment")
 	if !ok {
 		return false
@@ -357,10 +254,10 @@ func (l *loader) experiment(f *fileReader, r *rule, n *yaml.Node) bool {
 				default:
 					va.weight = w
 				}
-			case isActionKey(e.name):
+			case isActionKey(e.name) || e.name == "map" || e.name == "experiment":
 				act.add(f, e, key)
 			default:
-				f.unknownKey(e, key, append([]string{"weight"}, actionKeys...))
+				f.unknownKey(e, key, append([]string{"weight"}, ruleActionKeys...))
 				good = false
 			}
 		}
@@ -372,9 +269,8 @@ func (l *loader) experiment(f *fileReader, r *rule, n *yaml.Node) bool {
 		} else {
 			sum += va.weight
 		}
-		if act.ok(f, v.value, key, actionKeys) {
-			va.act = l.compileAction(f, *act.first, "rule "+r.id+" variant "+v.name)
-			good = good && va.act != nil
+		if act.ok(f, v.value, key, ruleActionKeys) {
+			good = l.choice(f, &va.choice, id+"["+v.name+"]", *act.first, depth+1) && good
 		} else {
 			good = false
 		}
@@ -388,6 +284,6 @@ func (l *loader) experiment(f *fileReader, r *rule, n *yaml.Node) bool {
 		f.errorAt(variants, config.ErrInvalid, "experiment.variants: weights add up to %v, not 100", sum)
 		good = false
 	}
-	r.exp = x
+	ch.exp = x
 	return good && weightsGood
 }

@@ -104,7 +104,7 @@ func New(reg prometheus.Registerer, version string, rewriteResults []string) *Pr
 	}, []string{"rule"})
 	m.caseHits = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tailor_map_case_hits_total",
-		Help: "Digital Relevancy Map cases chosen, by map rule id and case (a stage, a segment, or default).",
+		Help: "Digital Relevancy Map cases chosen, by map (its rule id) and case (a stage, a segment, a persona, an interest, default, or a two-dimensional map's cell row/column).",
 	}, []string{"rule", "case"})
 	pageCache := newCounters("tailor_page_cache_requests_total",
 		"Compiled-page cache lookups, by result: hit (same page), reuse (the page changed only where no selector looks, e.g. a nonce: adjusted without a parse), miss (compiled).",
