@@ -156,6 +156,9 @@ func (m *Main) printExplanation(ex *proxy.Explanation) {
 		}
 		fmt.Fprintf(w, "%s %s (%s): %s\n", mark, t.Rule, t.Selector, t.Reason)
 	}
+	for _, c := range d.Cases {
+		fmt.Fprintf(w, "map %s: %s\n", c.Map, c.Case)
+	}
 	for _, e := range d.Exposures {
 		fmt.Fprintf(w, "experiment %s: variant %s\n", e.Experiment, e.Variant)
 	}

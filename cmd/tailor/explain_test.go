@@ -33,6 +33,13 @@ pages:
 
 func explainSetup(t *testing.T) string {
 	t.Helper()
+	return explainSetupWith(t, explainRules)
+}
+
+// explainSetupWith writes a config and the rule file src, in front of an
+// origin serving explainPage, and returns the config's path.
+func explainSetupWith(t *testing.T, src string) string {
+	t.Helper()
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
 		io.WriteString(w, explainPage)
@@ -42,7 +49,7 @@ func explainSetup(t *testing.T) string {
 	if err := os.MkdirAll(filepath.Join(dir, "rules"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "rules", "home.yaml"), []byte(explainRules), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "rules", "home.yaml"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(dir, "tailor.yaml")
@@ -65,6 +72,34 @@ func TestExplainShowsTraceAndDiff(t *testing.T) {
 		"-<p class=\"greeting\">Welcome!</p>",
 		"+<p class=\"greeting\">Welcome back, &lt;b&gt;Jane&lt;/b&gt;!</p>",
 		"+<div class=\"cta\"><a href=\"/cart\">Finish your order</a></div>",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("explain output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestExplainNamesTheCellOfAGrid(t *testing.T) {
+	cfg := explainSetupWith(t, `stages: [awareness, interest, intent]
+pages:
+  - match: ["/"]
+    rules:
+      - id: cta-drm
+        select: ".cta"
+        map:
+          by: [segment, stage]
+          vip: { intent: { inner: '<a href="/cart">Your VIP cart</a>' } }
+          "*": { intent: { inner: '<a href="/cart">Your cart</a>' } }
+`)
+	code, out, stderr := run(t, context.Background(), "explain", "--config", cfg, "--url", "/",
+		"--profile", `{"id":"cust-1","stage":"intent","segments":["vip"]}`)
+	if code != exitOK {
+		t.Fatalf("explain exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{
+		"✓ cta-drm (.cta): map cell segment vip × stage intent",
+		"map cta-drm: vip/intent",
+		`+<div class="cta"><a href="/cart">Your VIP cart</a></div>`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("explain output lacks %q:\n%s", want, out)
