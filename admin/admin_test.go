@@ -17,8 +17,9 @@ import (
 // on loopback.
 type testAdmin struct {
 	*Admin
-	proxy *proxy.Proxy
-	url   string // http://host:port of the admin listener
+	proxy    *proxy.Proxy
+	url      string // http://host:port of the admin listener
+	visitors string // http://host:port of the proxy
 }
 
 // startAdmin starts a proxy and its admin listener, after letting edit
@@ -67,7 +68,7 @@ func startAdmin(t *testing.T, edit func(*config.Config, *Options)) *testAdmin {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return &testAdmin{Admin: a, proxy: p, url: "http://" + operators.Addr().String()}
+	return &testAdmin{Admin: a, proxy: p, url: "http://" + operators.Addr().String(), visitors: "http://" + visitors.Addr().String()}
 }
 
 // call sends method url with body and the headers given as name, value

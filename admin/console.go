@@ -191,7 +191,9 @@ type consolePage struct {
 	// Personas link to the page as each declared persona sees it.
 	Personas []personaLink
 	Grids    []drmGrid
-	Others   []ruleRow
+	// Tables are the page's two-dimensional maps, one grid each.
+	Tables []drmTable
+	Others []ruleRow
 }
 
 type personaLink struct{ Name, Preview string }
@@ -210,9 +212,24 @@ type drmRow struct {
 }
 
 type drmCell struct {
-	Action  string // "" for no case: the origin's block
-	Hits    float64
-	Preview string
+	Action string // "" for no case or an empty one: the origin's block
+	// Name is a two-dimensional map's cell as its hits count it
+	// ("vip/intent"); "" for a cell with no case.
+	Name string
+	// Fallback says what a cell without a case shows: the row's or the
+	// map's default; "" for the origin's block.
+	Fallback string
+	Hits     float64
+	Preview  string
+}
+
+// drmTable is a two-dimensional map: a row per case of its first
+// dimension (a segment), a column per case of its second (a stage, all
+// the declared ones), then the row's default.
+type drmTable struct {
+	Rule, Selector, By, Across string
+	Columns                    []string
+	Rows                       []drmRow
 }
 
 type ruleRow struct {
@@ -297,6 +314,10 @@ func (a *Admin) consolePages(req *http.Request, set *rules.Set, note *string) []
 		grids := map[string]*drmGrid{}
 		var order []string
 		for _, r := range page.Rules() {
+			if r.Kind == "map" && r.Across != "" {
+				pv.Tables = append(pv.Tables, a.drmTable(set, r, previews, path))
+				continue
+			}
 			if r.Kind != "map" {
 				pv.Others = append(pv.Others, ruleRow{ID: r.ID, Selector: r.Selector, Kind: r.Kind, Action: r.Action,
 					Conditional: r.Conditional, Hits: p.RuleHits(r.ID)})
@@ -357,6 +378,81 @@ func (a *Admin) consolePages(req *http.Request, set *rules.Set, note *string) []
 		out = append(out, pv)
 	}
 	return out
+}
+
+// drmTable lays out the two-dimensional map r with its hit counts and a
+// preview link per cell.
+func (a *Admin) drmTable(set *rules.Set, r rules.RuleInfo, previews previewer, path string) drmTable {
+	t := drmTable{Rule: r.ID, Selector: r.Selector, By: r.By, Across: r.Across}
+	if r.Across == "stage" {
+		t.Columns = set.Stages()
+	}
+	hasDefault := false
+	for _, row := range r.Rows {
+		for _, c := range row.Cells {
+			if c.Key == "default" {
+				hasDefault = true
+			} else if !slices.Contains(t.Columns, c.Key) {
+				t.Columns = append(t.Columns, c.Key)
+			}
+		}
+	}
+	mapDefault := len(r.Cases) > 0
+	if hasDefault || mapDefault {
+		t.Columns = append(t.Columns, "default")
+	}
+	cell := func(c rules.CaseInfo, name string, claims identity.PreviewClaims) drmCell {
+		return drmCell{Action: c.Action, Name: name, Hits: a.proxy.MapCaseHits(r.ID, name), Preview: previews.link(path, claims)}
+	}
+	for _, row := range r.Rows {
+		dr := drmRow{Key: row.Key}
+		rowDefault := slices.IndexFunc(row.Cells, func(c rules.CaseInfo) bool { return c.Key == "default" }) >= 0
+		for _, col := range t.Columns {
+			claims := identity.PreviewClaims{Label: r.ID + " " + row.Key + rules.CellSep + col}
+			previewAs(&claims, r.By, row.Key)
+			previewAs(&claims, r.Across, col)
+			i := slices.IndexFunc(row.Cells, func(c rules.CaseInfo) bool { return c.Key == col })
+			switch {
+			case i >= 0:
+				dr.Cells = append(dr.Cells, cell(row.Cells[i], row.Key+rules.CellSep+col, claims))
+			case rowDefault:
+				dr.Cells = append(dr.Cells, drmCell{Fallback: "the row's default", Preview: previews.link(path, claims)})
+			case mapDefault:
+				dr.Cells = append(dr.Cells, drmCell{Fallback: "the map's default", Preview: previews.link(path, claims)})
+			default:
+				dr.Cells = append(dr.Cells, drmCell{Preview: previews.link(path, claims)})
+			}
+		}
+		t.Rows = append(t.Rows, dr)
+	}
+	if mapDefault {
+		dr := drmRow{Key: "default"}
+		for range t.Columns[:len(t.Columns)-1] {
+			dr.Cells = append(dr.Cells, drmCell{})
+		}
+		dr.Cells = append(dr.Cells, cell(r.Cases[0], "default", identity.PreviewClaims{}))
+		dr.Cells[len(dr.Cells)-1].Preview = ""
+		t.Rows = append(t.Rows, dr)
+	}
+	return t
+}
+
+// previewAs makes claims preview a visitor whose dim (what a map is by)
+// is key; "*" and "default" are any visitor, and set nothing.
+func previewAs(claims *identity.PreviewClaims, dim, key string) {
+	if key == "*" || key == "default" {
+		return
+	}
+	switch dim {
+	case "segment":
+		claims.Segments = append(claims.Segments, key)
+	case "stage":
+		claims.Stage = key
+	case "persona":
+		claims.Persona = key
+	case "interest":
+		claims.Interests = map[string]float64{key: 1}
+	}
 }
 
 // previewer signs the console's preview links.

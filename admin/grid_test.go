@@ -1,0 +1,133 @@
+package admin
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/cookiejar"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/tailor-edge/tailor/config"
+)
+
+// gridRules are a 3 × 4 segment × stage map; segments come from a cookie
+// (edge segments), stages from the journey.
+const gridRules = `stages: [awareness, interest, intent, purchase]
+segments:
+  vip: { cookie: { tier: vip } }
+  new: { cookie: { tier: new } }
+journey:
+  - { path: "/products/*",    stage: interest }
+  - { path: "/cart",          stage: intent }
+  - { path: "/checkout/done", stage: purchase }
+pages:
+  - match: ["/"]
+    rules:
+      - id: hero-drm
+        select: "#hero"
+        map:
+          by: [segment, stage]
+          vip: { awareness: { text: "vip a" }, interest: { text: "vip i" }, intent: { text: "vip c" }, purchase: { text: "vip p" } }
+          new: { awareness: { text: "new a" }, interest: { text: "new i" }, intent: { text: "new c" }, purchase: { text: "new p" } }
+          "*": { awareness: { text: "any a" }, interest: { text: "any i" }, intent: { text: "any c" }, purchase: { text: "<b>any</b> p" } }
+`
+
+// TestConsoleDrawsAGridWithEachCellsHits sends visitors of each row and
+// stage through the proxy, cell (row i, stage j) i+j+1 times, and finds
+// the console's grid: 12 cells, each with its count and a preview link,
+// the content escaped.
+func TestConsoleDrawsAGridWithEachCellsHits(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, `<html><body><h1 id="hero">Hello</h1></body></html>`)
+	}))
+	t.Cleanup(origin.Close)
+	a := startAdmin(t, func(c *config.Config, _ *Options) {
+		c.Origin = origin.URL
+		c.Rules.Dir = t.TempDir()
+		if err := os.WriteFile(filepath.Join(c.Rules.Dir, "g.yaml"), []byte(gridRules), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c.Admin.Token = "s3cret-token"
+		c.Preview.Key = "preview-key-0123456789abcdef0123456789"
+		c.Identity.Cookie.Keys = []string{"cookie-key-0123456789abcdef0123456789"}
+		c.Identity.Cookie.Secure = false
+	})
+	rows := []string{"vip", "new", "*"}
+	stages := []struct{ name, path string }{{"awareness", ""}, {"interest", "/products/x"}, {"intent", "/cart"}, {"purchase", "/checkout/done"}}
+	for i, row := range rows {
+		for j, st := range stages {
+			for range i + j + 1 {
+				jar, _ := cookiejar.New(nil)
+				c := &http.Client{Jar: jar}
+				visit := func(path string) {
+					req, _ := http.NewRequest("GET", a.visitors+path, nil)
+					if row != "*" {
+						req.AddCookie(&http.Cookie{Name: "tier", Value: row})
+					}
+					resp, err := c.Do(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				if st.path != "" {
+					visit(st.path)
+				}
+				visit("/")
+			}
+		}
+	}
+	_, body := call(t, "GET", a.url+"/", "", "Authorization", "Bearer s3cret-token")
+	table := between(body, `<table class="drm grid" data-rule="hero-drm"`, "</table>")
+	if table == "" {
+		t.Fatalf("the console has no grid for hero-drm:\n%s", body)
+	}
+	if got := strings.Count(table, "<td data-cell="); got != 12 {
+		t.Errorf("the grid has %d cells, want 12:\n%s", got, table)
+	}
+	header := regexp.MustCompile(`<th>([^<]*)</th>`).FindAllStringSubmatch(between(table, "<tr>", "</tr>"), -1)
+	var cols []string
+	for _, m := range header {
+		cols = append(cols, m[1])
+	}
+	if want := "segment \\ stage,awareness,interest,intent,purchase"; strings.Join(cols, ",") != want {
+		t.Errorf("grid columns = %v, want %s", cols, want)
+	}
+	cell := regexp.MustCompile(`<td data-cell="([^"]+)"><code>([^<]*(?:&lt;[^<]*)*)</code><span class="hits" data-hits="(\d+)">[^<]*</span><a class="preview" href="[^"]+tailor_preview=`)
+	found := map[string]string{}
+	for _, m := range cell.FindAllStringSubmatch(table, -1) {
+		found[m[1]] = m[3]
+	}
+	for i, row := range rows {
+		for j, st := range stages {
+			name := row + "/" + st.name
+			if want := fmt.Sprint(i + j + 1); found[name] != want {
+				t.Errorf("cell %s shows %q hits, want %s", name, found[name], want)
+			}
+		}
+	}
+	if !strings.Contains(table, "text: &lt;b&gt;any&lt;/b&gt; p") {
+		t.Errorf("the grid does not show the escaped content of */purchase:\n%s", table)
+	}
+}
+
+// between returns what s holds from the first from (included) to the
+// next to; "" when from is not in s.
+func between(s, from, to string) string {
+	i := strings.Index(s, from)
+	if i < 0 {
+		return ""
+	}
+	j := strings.Index(s[i:], to)
+	if j < 0 {
+		return s[i:]
+	}
+	return s[i : i+j]
+}
