@@ -53,6 +53,20 @@
 // Content without {{ is rendered once at load. Its trace says, for every rule of the page, whether it
 // fired and if not why.
 //
+// A Digital Relevancy Map (map:) is by one or two of segment, stage,
+// persona and interest. With two, its keys are rows of the first (the
+// first row the visitor fits, in file order; "*" fits everyone), each a
+// mapping of cells by the second with an optional default:, and the map
+// may have a default: of its own for visitors no row or cell takes. A
+// case or cell that is empty ({}) leaves the block; one may hold an
+// experiment, and an experiment's variant may hold a map. A nested
+// experiment buckets under, and is reported (Decision.Exposures,
+// Set.Experiments) as, the rule's id with the case in brackets
+// ("hero-drm[vip/intent]"). Decision.Cases names each case chosen, a
+// cell as row and column joined by CellSep ("vip/intent"), which the
+// proxy's decision header, tailor explain and the per-case hit counter
+// show.
+//
 // Set also answers the questions of the visitor's journey, which the
 // proxy tracks: what a page view means (Journey), what interests it adds
 // (Interests, InterestHalfLife) and which persona a visitor's interests

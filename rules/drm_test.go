@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -166,5 +167,42 @@ func TestGridDescribesItsRows(t *testing.T) {
 		}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Rules()[0] =\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+// TestReadmeGridLoads loads the two-dimensional map the README plans, and
+// checks a cell of each of its rows.
+func TestReadmeGridLoads(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, _ := strings.Cut(string(b), "<!-- drm:begin -->")
+	sec, _, _ = strings.Cut(sec, "<!-- drm:end -->")
+	_, src, _ := strings.Cut(sec, "```yaml\n")
+	src, _, _ = strings.Cut(src, "```")
+	var indented strings.Builder
+	for line := range strings.Lines(src) {
+		indented.WriteString("      " + line)
+	}
+	s := mustLoad(t, map[string]string{"a.yaml": "stages: [awareness, interest, intent, purchase]\npages:\n  - match: [/]\n    rules:\n" + indented.String()})
+	p := s.Match("/")
+	for _, tt := range []struct {
+		segs        []string
+		stage, want string
+	}{
+		{[]string{"vip"}, "intent", "<h1>Free express shipping</h1>"},
+		{[]string{"new"}, "interest", "<h1>Our buyer's guide</h1>"},
+		{[]string{"new"}, "purchase", ""},
+		{nil, "awareness", ""},
+	} {
+		d := s.Decide(p, &Visitor{ID: "v", Segments: tt.segs, Stage: tt.stage}, nil)
+		got := ""
+		if len(d.Actions) > 0 {
+			got = string(d.Actions[0].Value)
+		}
+		if got != tt.want {
+			t.Errorf("Decide(%v, %s) = %q, want %q", tt.segs, tt.stage, got, tt.want)
+		}
 	}
 }
