@@ -13,29 +13,8 @@ import (
 	"testing"
 
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/internal/testkit/fixtures"
 )
-
-// gridRules are a 3 × 4 segment × stage map; segments come from a cookie
-// (edge segments), stages from the journey.
-const gridRules = `stages: [awareness, interest, intent, purchase]
-segments:
-  vip: { cookie: { tier: vip } }
-  new: { cookie: { tier: new } }
-journey:
-  - { path: "/products/*",    stage: interest }
-  - { path: "/cart",          stage: intent }
-  - { path: "/checkout/done", stage: purchase }
-pages:
-  - match: ["/"]
-    rules:
-      - id: hero-drm
-        select: "#hero"
-        map:
-          by: [segment, stage]
-          vip: { awareness: { text: "vip a" }, interest: { text: "vip i" }, intent: { text: "vip c" }, purchase: { text: "vip p" } }
-          new: { awareness: { text: "new a" }, interest: { text: "new i" }, intent: { text: "new c" }, purchase: { text: "new p" } }
-          "*": { awareness: { text: "any a" }, interest: { text: "any i" }, intent: { text: "any c" }, purchase: { text: "<b>any</b> p" } }
-`
 
 // TestConsoleDrawsAGridWithEachCellsHits sends visitors of each row and
 // stage through the proxy, cell (row i, stage j) i+j+1 times, and finds
@@ -50,7 +29,7 @@ func TestConsoleDrawsAGridWithEachCellsHits(t *testing.T) {
 	a := startAdmin(t, func(c *config.Config, _ *Options) {
 		c.Origin = origin.URL
 		c.Rules.Dir = t.TempDir()
-		if err := os.WriteFile(filepath.Join(c.Rules.Dir, "g.yaml"), []byte(gridRules), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(c.Rules.Dir, "g.yaml"), []byte(fixtures.Grid), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		c.Admin.Token = "s3cret-token"
