@@ -27,7 +27,7 @@ type Set struct {
 	// combos holds the pages made for paths that several pages match.
 	combos      *combos
 	experiments []Experiment
-	warnings     config.Errors
+	warnings    config.Errors
 }
 
 // Warnings returns what tailor check warns about in rules that load:
