@@ -215,9 +215,13 @@ func (p *Proxy) settleMetrics(dec *rules.Decision, tpl matchCounts, result strin
 		}
 		return tpl.Matched(a.Sel) > 0
 	}
+	// A rule counts once however many changes it made: the actions of
+	// one rule (an attr: with several pairs) are next to each other.
+	counted := ""
 	for i := range dec.Actions {
-		if a := &dec.Actions[i]; applied(a) {
+		if a := &dec.Actions[i]; a.Rule != counted && applied(a) {
 			p.m.RuleHit(a.Rule)
+			counted = a.Rule
 		}
 	}
 	for _, c := range dec.Cases {

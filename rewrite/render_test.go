@@ -107,6 +107,27 @@ func TestRender(t *testing.T) {
 			want:  `<p id=a class=x title="one">X</p>`,
 		},
 		{
+			name:  "content and attributes of one element from edits on one selector",
+			page:  `<p>a<a class=cta href="/x" data-x=1>old</a>b</p>`,
+			sels:  []string{".cta"},
+			edits: []Edit{{Sel: 0, Op: Inner, Value: []byte("new")}, {Sel: 0, Op: SetAttr, Name: "href", Value: []byte("/cart")}, {Sel: 0, Op: SetAttr, Name: "data-x"}, {Sel: 0, Op: SetAttr, Name: "data-y", Value: []byte("intent")}, {Sel: 0, Op: AddClass, Value: []byte("vip")}},
+			want:  `<p>a<a class="cta vip" href="/cart" data-y="intent">new</a>b</p>`,
+		},
+		{
+			name:  "replacing an element wins over its attribute and class edits",
+			page:  `<p>a<a class=cta href="/x">old</a>b</p>`,
+			sels:  []string{".cta"},
+			edits: []Edit{{Sel: 0, Op: SetAttr, Name: "href", Value: []byte("/cart")}, {Sel: 0, Op: Replace, Value: []byte("<i>new</i>")}, {Sel: 0, Op: AddClass, Value: []byte("vip")}},
+			want:  `<p>a<i>new</i>b</p>`,
+		},
+		{
+			name:  "removing an element wins over its attribute edits",
+			page:  `<p>a<a class=cta href="/x">old</a>b</p>`,
+			sels:  []string{".cta"},
+			edits: []Edit{{Sel: 0, Op: SetAttr, Name: "href", Value: []byte("/cart")}, {Sel: 0, Op: Remove}},
+			want:  `<p>ab</p>`,
+		},
+		{
 			name:  "remove class wins over a later add",
 			page:  `<p class="a b">x</p>`,
 			sels:  []string{"p"},

@@ -86,9 +86,32 @@ type action struct {
 	// summary is the action as written, shortened: what the console
 	// shows of it.
 	summary string
+	// also are the further pairs of an attr: with several, each a
+	// SetAttr of its own.
+	also []*action
 }
 
-// do renders the action for the visitor.
+// render appends the actions a makes for the visitor (one per pair of an
+// attr:) to dst; on an error it returns dst as it was.
+func (a *action) render(dst []Action, sel int, rule string, data *Visitor) ([]Action, error) {
+	n := len(dst)
+	var err error
+	a.each(func(m *action) bool {
+		var act Action
+		if act, err = m.do(sel, rule, data); err != nil {
+			return false
+		}
+		dst = append(dst, act)
+		return true
+	})
+	if err != nil {
+		return dst[:n], err
+	}
+	return dst, nil
+}
+
+// do renders the action, without its further attr: pairs, for the
+// visitor.
 func (a *action) do(sel int, rule string, data *Visitor) (Action, error) {
 	act := Action{Sel: sel, Op: a.op, Name: a.name, Rule: rule}
 	if a.content != nil {
@@ -201,34 +224,37 @@ func (l *loader) compileActionOnly(f *fileReader, e entry, what string) *action 
 		if !ok {
 			return nil
 		}
-		if len(entries) != 1 {
-			f.invalid(e.value, key, "want one name: value pair, not %d (write another rule for another attribute)", len(entries))
+		if len(entries) == 0 {
+			f.invalid(e.value, key, "want at least one name: value pair")
 			return nil
 		}
-		p := entries[0]
-		if !attrName.MatchString(p.name) {
-			f.invalid(p.key, key, "%q is not an attribute name", truncate(p.name, 40))
+		// Each pair is a change of its own kind ("attribute NAME"): the
+		// first action, with the others in also.
+		var first *action
+		seen := map[string]int{}
+		good := true
+		for _, p := range entries {
+			a := l.attrPair(f, p, key, what)
+			if a == nil {
+				good = false
+				continue
+			}
+			if line, dup := seen[a.name]; dup {
+				f.invalid(p.key, key, "attribute %q is already set at line %d", a.name, line)
+				good = false
+				continue
+			}
+			seen[a.name] = p.key.Line
+			if first == nil {
+				first = a
+			} else {
+				first.also = append(first.also, a)
+			}
+		}
+		if !good {
 			return nil
 		}
-		name := strings.ToLower(p.name)
-		d := deref(p.value)
-		if d != nil && d.Kind == yaml.ScalarNode && d.ShortTag() == "!!null" {
-			return &action{op: SetAttr, name: name}
-		}
-		v, ok := f.str(p.value, key+"."+p.name)
-		if !ok {
-			return nil
-		}
-		if v == "" {
-			return &action{op: SetAttr, name: name}
-		}
-		ct, err := compileContent(what+" attr "+name, v, modeAttr, name)
-		if err != nil {
-			f.errorAt(p.value, ErrTemplate, "%s.%s: %s", key, p.name, templateMessage(err))
-			return nil
-		}
-		warnContexts(f, p.value, key+"."+p.name, ct, "")
-		return &action{op: SetAttr, name: name, content: ct}
+		return first
 	case "add_class", "remove_class":
 		v, ok := f.str(e.value, key)
 		if !ok {
@@ -269,6 +295,33 @@ func (l *loader) compileActionOnly(f *fileReader, e entry, what string) *action 
 	}
 	warnContexts(f, e.value, key, ct, into)
 	return &action{op: op, content: ct}
+}
+
+// attrPair compiles one name: value pair of an attr: action.
+func (l *loader) attrPair(f *fileReader, p entry, key, what string) *action {
+	if !attrName.MatchString(p.name) {
+		f.invalid(p.key, key, "%q is not an attribute name", truncate(p.name, 40))
+		return nil
+	}
+	name := strings.ToLower(p.name)
+	d := deref(p.value)
+	if d != nil && d.Kind == yaml.ScalarNode && d.ShortTag() == "!!null" {
+		return &action{op: SetAttr, name: name}
+	}
+	v, ok := f.str(p.value, key+"."+p.name)
+	if !ok {
+		return nil
+	}
+	if v == "" {
+		return &action{op: SetAttr, name: name}
+	}
+	ct, err := compileContent(what+" attr "+name, v, modeAttr, name)
+	if err != nil {
+		f.errorAt(p.value, ErrTemplate, "%s.%s: %s", key, p.name, templateMessage(err))
+		return nil
+	}
+	warnContexts(f, p.value, key+"."+p.name, ct, "")
+	return &action{op: SetAttr, name: name, content: ct}
 }
 
 // contentSource returns the content written inline or in a {file: ...}

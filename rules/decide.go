@@ -24,8 +24,10 @@ type Set struct {
 	// interestTags are the tags interests rules add or personas weigh.
 	interestTags map[string]bool
 	pages        []*Page
-	experiments  []Experiment
-	warnings     config.Errors
+	// combos holds the pages made for paths that several pages match.
+	combos      *combos
+	experiments []Experiment
+	warnings    config.Errors
 }
 
 // Warnings returns what tailor check warns about in rules that load:
@@ -78,16 +80,28 @@ func (s *Set) EdgeSegments() []string {
 	return out
 }
 
-// Match returns the first page, in file order, with a match: glob that
-// matches path, or nil when there is none: no rules apply, and the
-// response should pass through untouched.
+// Match returns the rules for path: those of every page, in file order,
+// with a match: glob that matches it, as one Page; nil when there is
+// none: no rules apply, and the response should pass through untouched.
+// When one page matches, it is that page; when several do, a page that
+// holds their rules one after the other and their selectors once each,
+// made on first use and the same for every path that matches those pages
+// (up to maxCombos combinations).
 func (s *Set) Match(path string) *Page {
-	for _, p := range s.pages {
+	var small [8]int
+	idx := small[:0]
+	for i, p := range s.pages {
 		if anyPath(p.globs, path) {
-			return p
+			idx = append(idx, i)
 		}
 	}
-	return nil
+	switch len(idx) {
+	case 0:
+		return nil
+	case 1:
+		return s.pages[idx[0]]
+	}
+	return s.match(idx)
 }
 
 // Page is one pages: entry: the paths it matches and its rules, with their
@@ -98,6 +112,9 @@ type Page struct {
 	sels     []cascadia.Sel
 	matchers []cascadia.Matcher
 	selText  []string
+	// keys are the selectors' canonical texts (cascadia's String), by
+	// which the selectors of pages that compose are merged.
+	keys []string
 }
 
 // Selectors returns the page's distinct selectors; Action.Sel indexes it.
@@ -146,9 +163,6 @@ type rule struct {
 	act *action
 	// choice is what the rule shows: its action, map or experiment.
 	choice choice
-	// takes is the trace's reason for a later rule of the page on the
-	// same selector when this rule has taken it.
-	takes string
 }
 
 // Decision is what the rules decided for one request.
@@ -203,6 +217,10 @@ type Trace struct {
 	Fired bool
 	// Reason says which case or variant fired, or why the rule did not.
 	Reason string
+	// Overridden are the changes the rule would have made that earlier
+	// rules on its selector made instead (all of them when it did not
+	// fire for that reason).
+	Overridden []Override `json:",omitempty"`
 }
 
 // evalCtx is one Decide call's view of the visitor and the request, with
@@ -295,11 +313,14 @@ func (c *evalCtx) data() *Visitor {
 // with no facts.
 //
 // The edge segments are computed first, in file order (each sees those
-// before it). Then the page's rules are tried in order: a rule whose
-// selector an earlier rule has taken is skipped, else its conditions are
-// tested and its action, map case or experiment variant rendered. An
-// experiment's holdout takes the selector without an action, so that the
-// control sees the origin's block.
+// before it). Then the page's rules are tried in order: a rule's
+// conditions are tested and its action, map case or experiment variant
+// rendered, keeping the changes no earlier rule made to its selector: per
+// selector, the first matching rule makes each kind of change (the
+// content, each attribute, each class; see Action.Change), so rules
+// making different kinds compose. An experiment's holdout makes the
+// changes its variants would, without an action, so that the control
+// sees the origin's block.
 func (s *Set) Decide(p *Page, v *Visitor, r *Request) Decision {
 	if v == nil {
 		v = &Visitor{}
@@ -332,27 +353,26 @@ func (s *Set) Decide(p *Page, v *Visitor, r *Request) Decision {
 	}
 
 	d.Trace = make([]Trace, len(p.rules))
-	// takenBy[sel] is 1 + the index of the rule that took the selector.
+	// tk records which rule made each kind of change to each selector.
 	var small [32]int
-	var takenBy []int
+	var tk taken
 	if len(p.sels) <= len(small) {
-		takenBy = small[:len(p.sels)]
+		tk.content = small[:len(p.sels)]
 	} else {
-		takenBy = make([]int, len(p.sels))
+		tk.content = make([]int, len(p.sels))
 	}
 	for i, ru := range p.rules {
 		tr := &d.Trace[i]
 		tr.Rule, tr.Selector = ru.id, p.selText[ru.sel]
-		if by := takenBy[ru.sel]; by > 0 {
-			tr.Reason = p.rules[by-1].takes
-			continue
-		}
 		if ok, reason := ru.cond.eval(c); !ok {
 			tr.Reason = reason
 			continue
 		}
 		var a *action
 		nc, ne := len(d.Cases), len(d.Exposures)
+		// unchoose takes back the map cases and exposures the rule's
+		// choice recorded, when none of its changes reach the page.
+		unchoose := func() { d.Cases, d.Exposures = d.Cases[:nc], d.Exposures[:ne] }
 		switch ru.kind {
 		case kindAction:
 			a, tr.Reason = ru.act, "matched"
@@ -363,22 +383,63 @@ func (s *Set) Decide(p *Page, v *Visitor, r *Request) Decision {
 				d.Cases[j].Rule = ru.id
 			}
 			if hold {
-				takenBy[ru.sel] = i + 1
+				// A holdout keeps the origin's block: it takes the
+				// changes the rule could make, unless earlier rules
+				// made them all.
+				if !holdout(ru, i, &tk, p, tr) {
+					unchoose()
+				}
 				continue
 			}
 			if a == nil {
 				continue
 			}
 		}
-		act, err := a.do(ru.sel, ru.id, c.data())
-		if err != nil {
-			tr.Reason = "render: " + firstLine(err.Error())
-			d.Cases, d.Exposures = d.Cases[:nc], d.Exposures[:ne]
+		// Changes that earlier rules made are known before rendering,
+		// but for class names that are templates.
+		if _, all := tk.allTaken(a, ru.sel); all {
+			a.each(func(m *action) bool {
+				ch, _ := m.staticChange(ru.sel)
+				tr.Overridden = append(tr.Overridden, Override{Change: ch.String(), By: p.rules[tk.by(ch)-1].id})
+				return true
+			})
+			tr.Reason = overriddenReason(tr.Overridden)
+			unchoose()
 			continue
 		}
-		takenBy[ru.sel] = i + 1
+		n := len(d.Actions)
+		var err error
+		d.Actions, err = a.render(d.Actions, ru.sel, ru.id, c.data())
+		if err != nil {
+			tr.Reason = "render: " + firstLine(err.Error())
+			unchoose()
+			continue
+		}
+		// Keep the changes no earlier rule made.
+		kept := n
+		for j := n; j < len(d.Actions); j++ {
+			ch := changeOf(&d.Actions[j])
+			if by := tk.by(ch); by > 0 {
+				tr.Overridden = append(tr.Overridden, Override{Change: ch.String(), By: p.rules[by-1].id})
+				continue
+			}
+			d.Actions[kept] = d.Actions[j]
+			kept++
+		}
+		clear(d.Actions[kept:])
+		d.Actions = d.Actions[:kept]
+		if kept == n {
+			tr.Reason = overriddenReason(tr.Overridden)
+			unchoose()
+			continue
+		}
+		if len(tr.Overridden) > 0 {
+			tr.Reason += "; " + overriddenReason(tr.Overridden)
+		}
+		for j := n; j < kept; j++ {
+			tk.take(changeOf(&d.Actions[j]), i)
+		}
 		tr.Fired = true
-		d.Actions = append(d.Actions, act)
 	}
 	return d
 }

@@ -75,19 +75,25 @@ func TestDecide(t *testing.T) {
 			v:    Visitor{ID: findID(t, "test", false), Segments: []string{"vip", "runner", "vip"}, Stage: "intent"},
 			r:    Request{UserAgent: iPhoneUA},
 			actions: []act{
+				// hero-all's class is another kind of change than
+				// hero-vip's content: both are decided (the rewrite
+				// engine lets the replace win on the element).
 				{"hero-vip", "#hero", "replace", "<div id=hero>VIP</div>"},
+				{"hero-all", "#hero", "add_class", "seen"},
 				{"cta-by-stage", ".cta", "inner", "cart"},
 				{"picks", ".picks", "inner", "running picks"},
 				{"test", "#hero h1", "inner", "A"},
+				{"other", "p", "remove", ""},
 			},
 			reasons: []string{
 				"matched",
-				"selector #hero already taken by rule hero-vip",
+				"matched",
 				"map stage intent",
-				"selector .cta already taken by rule cta-by-stage",
+				"content overridden by rule cta-by-stage",
 				"map segment runner",
 				"experiment variant a",
-				"selector #hero h1 already taken by rule test",
+				"content overridden by rule test",
+				"matched",
 			},
 			segments:  []string{"vip", "runner", "mobile", "vip-mobile"},
 			stage:     "intent",
@@ -100,6 +106,7 @@ func TestDecide(t *testing.T) {
 				{"hero-all", "#hero", "add_class", "seen"},
 				{"cta-fallback", ".cta", "inner", "fallback"},
 				{"picks", ".picks", "inner", "picks"},
+				{"other", "p", "remove", ""},
 			},
 			reasons: []string{
 				"segment vip not in []",
@@ -108,7 +115,8 @@ func TestDecide(t *testing.T) {
 				"matched",
 				"map default (no case for segments [])",
 				"experiment holdout: the origin's block is kept",
-				"selector #hero h1 already taken by rule test",
+				"content overridden by rule test",
+				"matched",
 			},
 			segments:  []string{},
 			stage:     "awareness",

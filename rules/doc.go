@@ -37,7 +37,24 @@
 //
 // A Set is immutable and safe for concurrent use. Per request, the proxy
 // calls Match with the path to find the page's rules (nil: leave the page
-// alone), then Decide with the visitor and the request facts. Decide is a
+// alone), then Decide with the visitor and the request facts. Every page
+// whose match: fits the path applies, in file order: Match returns one
+// Page holding their rules in that order and their selectors once each,
+// made once per combination of pages and kept in the Set (issue 17).
+//
+// Rules compose. Per selector, the first matching rule wins per kind of
+// change (Action.Change): the content (replace, inner, text, prepend,
+// append, before, after, remove: one kind together), each attribute name,
+// each class name. An attr: takes any number of pairs, each a change of
+// its own kind. A later rule's change of a kind already made is dropped
+// and its trace names the rule that made it (Trace.Overridden); a rule
+// left with no change does not fire. An experiment's holdout makes, by
+// keeping the origin's, the changes its variants would. Where a replace
+// or a remove and attribute changes meet on one element, the rewrite
+// engine lets the replace or remove win. Set.Warnings holds a warning
+// (ErrShadowedRule) for a plain rule that can never fire because an
+// earlier rule of its page without when: or if: makes every change it
+// makes on the same selector. Decide is a
 // pure function of its arguments: it reads no clock (the request carries
 // its time), no network and no globals, so "tailor explain" and the proxy
 // see the same decision for the same inputs.

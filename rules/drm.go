@@ -72,6 +72,35 @@ func (c *choice) summary() string {
 	return ""
 }
 
+// eachAction calls fn with every action the choice could show: its own,
+// or those of every case, cell, default and variant within it.
+func (c *choice) eachAction(fn func(*action)) {
+	switch {
+	case c.act != nil:
+		fn(c.act)
+	case c.m != nil:
+		each := func(mc *mapCase) {
+			mc.eachAction(fn)
+			for i := range mc.cells {
+				mc.cells[i].eachAction(fn)
+			}
+			if mc.def != nil {
+				mc.def.eachAction(fn)
+			}
+		}
+		for i := range c.m.cases {
+			each(&c.m.cases[i])
+		}
+		if c.m.def != nil {
+			each(c.m.def)
+		}
+	case c.exp != nil:
+		for i := range c.exp.variants {
+			c.exp.variants[i].eachAction(fn)
+		}
+	}
+}
+
 // drm is a compiled map.
 type drm struct {
 	// dims are what the map is by: one or two of mapDims.

@@ -206,3 +206,44 @@ func TestReadmeGridLoads(t *testing.T) {
 		}
 	}
 }
+
+// A map composes with other rules on its element like any rule: an
+// earlier rule's content change overrides the cell's (and the cell is then
+// not reported as chosen), while an attribute rule applies beside the
+// cell's content.
+func TestMapsComposeWithOtherRules(t *testing.T) {
+	s := mustLoad(t, map[string]string{"a.yaml": `stages: [awareness, intent]
+pages:
+  - match: ["/first"]
+    rules:
+      - { id: plain, select: "#hero", text: "plain" }
+      - id: grid
+        select: "#hero"
+        map:
+          by: [segment, stage]
+          "*": { intent: { text: "cell" } }
+  - match: ["/attr"]
+    rules:
+      - { id: link, select: "#hero", attr: { data-x: "1" } }
+      - id: grid2
+        select: "#hero"
+        map:
+          by: [segment, stage]
+          "*": { intent: { text: "cell" } }
+`})
+	d := s.Decide(s.Match("/first"), &Visitor{ID: "v1", Stage: "intent"}, nil)
+	if len(d.Actions) != 1 || d.Actions[0].Rule != "plain" {
+		t.Errorf("/first at intent: actions %+v, want plain's text alone", d.Actions)
+	}
+	if len(d.Cases) != 0 || d.Trace[1].Fired || !strings.Contains(d.Trace[1].Reason, "overridden by rule plain") {
+		t.Errorf("/first at intent: cases %+v, grid trace %+v; want no case and grid overridden by plain", d.Cases, d.Trace[1])
+	}
+	d = s.Decide(s.Match("/attr"), &Visitor{ID: "v1", Stage: "intent"}, nil)
+	var rulesSeen []string
+	for _, a := range d.Actions {
+		rulesSeen = append(rulesSeen, a.Rule)
+	}
+	if !slices.Equal(rulesSeen, []string{"link", "grid2"}) || len(d.Cases) != 1 || d.Cases[0].Case != "*/intent" {
+		t.Errorf("/attr at intent: actions by %v, cases %+v; want link and grid2, the cell */intent", rulesSeen, d.Cases)
+	}
+}

@@ -51,6 +51,10 @@ var (
 	// a style or an event handler. They are escaped for it (JavaScript,
 	// CSS), but code that reads them may still misuse them.
 	ErrScriptContext = errors.New("visitor values in script")
+	// ErrShadowedRule: a warning: a rule that can never change anything,
+	// because an earlier rule of its page without conditions makes every
+	// change it makes on the same selector.
+	ErrShadowedRule = errors.New("shadowed rule")
 	// ErrSkippedFile: a warning, not an error: an entry of the rules
 	// directory named *.yaml that is not a regular file (a named pipe, a
 	// socket, a device) and is left out of the load.

@@ -156,6 +156,9 @@ type loader struct {
 	sels      map[string]compiledSelector // selector text -> compiled
 	exprs     map[string]compiledExpr     // if: source -> compiled
 	pageSels  map[string]int              // the page being compiled: selector key -> index
+	// pageChanges are the changes that rules of the page being compiled
+	// make whatever the visitor, by the first rule that makes each.
+	pageChanges map[change]shadowing
 	// target is the selector of the rule being compiled, as written:
 	// the element its actions write into, for warnings.
 	target string
@@ -175,7 +178,7 @@ func load(src source, dir string) (*Set, error) {
 	l := &loader{
 		problems:  problems{order: map[string]int{}},
 		src:       src,
-		set:       &Set{personaMinScore: defaultMinScore},
+		set:       &Set{personaMinScore: defaultMinScore, combos: &combos{}},
 		personas:  map[string]bool{},
 		segments:  map[string]string{},
 		ids:       map[string]string{},

@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"fmt"
 	"math"
 	"slices"
 
@@ -22,6 +21,7 @@ func (l *loader) pages(f *file, e entry) {
 	for it, entries := range f.mappings(e.value, "pages") {
 		p := &Page{}
 		l.pageSels = map[string]int{}
+		l.pageChanges = map[change]shadowing{}
 		var rules *yaml.Node
 		hasMatch := false
 		for _, pe := range entries {
@@ -125,10 +125,7 @@ func (l *loader) rule(f *fileReader, p *Page, n *yaml.Node) {
 	if !good {
 		return
 	}
-	// What the trace says of a later rule on the same selector when this
-	// one takes it: made once per rule, not once per pair of rules on a
-	// selector, which was quadratic in a page's rules.
-	r.takes = fmt.Sprintf("selector %s already taken by rule %s", p.selText[r.sel], r.id)
+	l.shadowed(f, p, r, act.first.key, whenNode != nil || ifNode != nil)
 	p.rules = append(p.rules, r)
 }
 
@@ -162,6 +159,7 @@ func (l *loader) selector(f *fileReader, p *Page, n *yaml.Node) (int, bool) {
 	}
 	p.sels = append(p.sels, c.sel)
 	p.selText = append(p.selText, s)
+	p.keys = append(p.keys, c.key)
 	l.pageSels[c.key] = len(p.sels) - 1
 	return len(p.sels) - 1, true
 }

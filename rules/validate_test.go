@@ -54,7 +54,7 @@ func TestValidationPositions(t *testing.T) {
 		`invalid/bad.yaml:52:9: rule: no action: want one of replace, inner, text, attr, add_class, remove_class, prepend, append, before, after, remove, map, experiment`,
 		`invalid/bad.yaml:56:13: if: expected bool, but got string`,
 		`invalid/bad.yaml:57:17: remove: remove takes true; to keep the element, leave the rule out`,
-		`invalid/bad.yaml:60:15: attr: want one name: value pair, not 2 (write another rule for another attribute)`,
+		`invalid/bad.yaml:60:29: attr: attribute "href" is already set at line 60`,
 		`invalid/bad.yaml:63:20: add_class: "two classes" is not a class name (one name, without spaces)`,
 		`invalid/bad.yaml:66:16: inner: html/template:rule context inner: ends in a non-text context (an unclosed tag, attribute, quote or comment)`,
 		`invalid/bad.yaml:69:15: text: template: {{range}} over a number is not allowed; range over visitor data`,

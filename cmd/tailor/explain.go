@@ -159,6 +159,7 @@ func (m *Main) printExplanation(ex *proxy.Explanation) {
 	for _, c := range d.Cases {
 		fmt.Fprintf(w, "map %s: %s\n", c.Map, c.Case)
 	}
+	printChanges(w, ex)
 	for _, e := range d.Exposures {
 		fmt.Fprintf(w, "experiment %s: variant %s\n", e.Experiment, e.Variant)
 	}
@@ -172,4 +173,40 @@ func (m *Main) printExplanation(ex *proxy.Explanation) {
 		return
 	}
 	fmt.Fprint(w, diff)
+}
+
+// printChanges prints, per selector, which rule made each kind of change
+// (the content, an attribute, a class) and which rules' changes of the
+// same kind were overridden, by which rule: for one element, the first
+// matching rule wins per kind of change.
+func printChanges(w io.Writer, ex *proxy.Explanation) {
+	d := ex.Decision
+	header := false
+	for i, s := range ex.Selectors {
+		var lines []string
+		for j := range d.Actions {
+			if a := &d.Actions[j]; a.Sel == i {
+				lines = append(lines, fmt.Sprintf("    %-24s %s", a.Change(), a.Rule))
+			}
+		}
+		for _, t := range d.Trace {
+			if t.Selector != s.Selector {
+				continue
+			}
+			for _, o := range t.Overridden {
+				lines = append(lines, fmt.Sprintf("    %-24s %s: overridden by %s", o.Change, t.Rule, o.By))
+			}
+		}
+		if len(lines) == 0 {
+			continue
+		}
+		if !header {
+			fmt.Fprintln(w, "\nchanges (per element, the first matching rule makes each kind of change):")
+			header = true
+		}
+		fmt.Fprintf(w, "  %s\n", s.Selector)
+		for _, l := range lines {
+			fmt.Fprintln(w, l)
+		}
+	}
 }

@@ -187,3 +187,72 @@ func TestExplainPrintsAPreviewLinkForTheProfile(t *testing.T) {
 		t.Errorf("preview claims = %v", claims)
 	}
 }
+
+// composeRules adds, on the call to action, a rule of another kind (it
+// composes) and one of the same kind as cta-by-stage's (overridden when
+// the map has a case for the visitor).
+const composeRules = `
+      - id: cta-track
+        select: ".cta"
+        attr: { data-track: cta, data-stage: "{{ .Stage }}", data-old: "" }
+      - id: cta-plain
+        select: ".cta"
+        text: "Shop now"
+`
+
+// TestExplainShowsWhichRuleOverrodeAChange: per element, explain names
+// the rule behind each kind of change and the rules overridden by it.
+func TestExplainShowsWhichRuleOverrodeAChange(t *testing.T) {
+	cfg := explainSetup(t)
+	if err := os.WriteFile(filepath.Join(filepath.Dir(cfg), "rules", "home.yaml"), []byte(explainRules+composeRules), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := run(t, context.Background(), "explain", "--config", cfg, "--url", "/",
+		"--profile", `{"id":"cust-1","stage":"intent"}`)
+	if code != exitOK {
+		t.Fatalf("explain exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{
+		"  ✓ cta-track (.cta): matched\n",
+		"  - cta-plain (.cta): content overridden by rule cta-by-stage\n",
+		"changes (per element, the first matching rule makes each kind of change):\n",
+		"  .cta\n" +
+			"    content                  cta-by-stage\n" +
+			"    attribute data-track     cta-track\n" +
+			"    attribute data-stage     cta-track\n" +
+			"    attribute data-old       cta-track\n" +
+			"    content                  cta-plain: overridden by cta-by-stage\n",
+		`+<div class="cta" data-track="cta" data-stage="intent"><a href="/cart">Finish your order</a></div>`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("explain output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestCheckWarnsOfAShadowedRuleOnly: a rule whose every change an earlier
+// unconditional rule makes is a warning (check passes); rules that
+// compose are not.
+func TestCheckWarnsOfAShadowedRuleOnly(t *testing.T) {
+	cfg := explainSetup(t)
+	rulesDir := filepath.Join(filepath.Dir(cfg), "rules")
+	if err := os.WriteFile(filepath.Join(rulesDir, "home.yaml"), []byte(explainRules+composeRules), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := run(t, context.Background(), "check", "--config", cfg)
+	if code != exitOK || strings.Contains(stderr, "warning") {
+		t.Errorf("check of rules that compose: exit %d, %s%s; want 0 and no warning", code, stdout, stderr)
+	}
+	shadowed := composeRules + `      - id: cta-plain-again
+        select: ".cta"
+        inner: "<b>Shop</b>"
+`
+	if err := os.WriteFile(filepath.Join(rulesDir, "home.yaml"), []byte(explainRules+shadowed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = run(t, context.Background(), "check", "--config", cfg)
+	want := `home.yaml:23:9: warning: inner: rule cta-plain-again never fires: what it changes on ".cta" (content) is changed first by rule cta-plain (line 20), which has no conditions`
+	if code != exitOK || !strings.Contains(stderr, want) || !strings.Contains(stdout, "1 warning") {
+		t.Errorf("check of a shadowed rule: exit %d,\n%s%s\nwant 0 and %q", code, stdout, stderr, want)
+	}
+}
