@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -37,31 +36,9 @@ func TestConsoleDrawsAGridWithEachCellsHits(t *testing.T) {
 		c.Identity.Cookie.Keys = []string{"cookie-key-0123456789abcdef0123456789"}
 		c.Identity.Cookie.Secure = false
 	})
-	rows := []string{"vip", "new", "*"}
-	stages := []struct{ name, path string }{{"awareness", ""}, {"interest", "/products/x"}, {"intent", "/cart"}, {"purchase", "/checkout/done"}}
-	for i, row := range rows {
-		for j, st := range stages {
-			for range i + j + 1 {
-				jar, _ := cookiejar.New(nil)
-				c := &http.Client{Jar: jar}
-				visit := func(path string) {
-					req, _ := http.NewRequest("GET", a.visitors+path, nil)
-					if row != "*" {
-						req.AddCookie(&http.Cookie{Name: "tier", Value: row})
-					}
-					resp, err := c.Do(req)
-					if err != nil {
-						t.Fatal(err)
-					}
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-				}
-				if st.path != "" {
-					visit(st.path)
-				}
-				visit("/")
-			}
-		}
+	shown, err := fixtures.VisitGrid(a.visitors)
+	if err != nil {
+		t.Fatal(err)
 	}
 	_, body := call(t, "GET", a.url+"/", "", "Authorization", "Bearer s3cret-token")
 	table := between(body, `<table class="drm grid" data-rule="hero-drm"`, "</table>")
@@ -84,15 +61,15 @@ func TestConsoleDrawsAGridWithEachCellsHits(t *testing.T) {
 	for _, m := range cell.FindAllStringSubmatch(table, -1) {
 		found[m[1]] = m[3]
 	}
-	for i, row := range rows {
-		for j, st := range stages {
-			name := row + "/" + st.name
-			if want := fmt.Sprint(i + j + 1); found[name] != want {
-				t.Errorf("cell %s shows %q hits, want %s", name, found[name], want)
-			}
+	if len(shown) != 12 {
+		t.Fatalf("VisitGrid showed %d cells, want 12", len(shown))
+	}
+	for name, n := range shown {
+		if want := fmt.Sprint(n); found[name] != want {
+			t.Errorf("cell %s shows %q hits, want %s", name, found[name], want)
 		}
 	}
-	if !strings.Contains(table, "text: &lt;b&gt;any&lt;/b&gt; p") {
+	if !strings.Contains(table, "inner: &lt;h1&gt;* purchase&lt;/h1&gt;") {
 		t.Errorf("the grid does not show the escaped content of */purchase:\n%s", table)
 	}
 }

@@ -9,45 +9,9 @@ import (
 	"testing"
 
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/internal/testkit/fixtures"
 	"github.com/tailor-edge/tailor/rules"
 )
-
-// gridRules is SPEC's two-dimensional Digital Relevancy Map as a
-// marketer plans it: three rows of segments (vip, new, everyone else)
-// by the four stages of the journey, one hero per cell.
-const gridRules = `stages: [awareness, interest, intent, purchase]
-journey:
-  - { path: "/products/*",    stage: interest }
-  - { path: "/cart",          stage: intent }
-  - { path: "/checkout/done", stage: purchase }
-pages:
-  - match: ["/"]
-    rules:
-      - id: hero-drm
-        select: "#hero"
-        map:
-          by: [segment, stage]
-          vip:
-            awareness: { inner: "<h1>vip awareness</h1>" }
-            interest:  { inner: "<h1>vip interest</h1>" }
-            intent:    { inner: "<h1>vip intent</h1>" }
-            purchase:  { inner: "<h1>vip purchase</h1>" }
-          new:
-            awareness: { inner: "<h1>new awareness</h1>" }
-            interest:  { inner: "<h1>new interest</h1>" }
-            intent:    { inner: "<h1>new intent</h1>" }
-            purchase:  { inner: "<h1>new purchase</h1>" }
-          "*":
-            awareness: { inner: "<h1>* awareness</h1>" }
-            interest:  { inner: "<h1>* interest</h1>" }
-            intent:    { inner: "<h1>* intent</h1>" }
-            purchase:  { inner: "<h1>* purchase</h1>" }
-`
-
-// gridStages are the journey paths that take a visitor to each stage.
-var gridStages = []struct{ stage, path string }{
-	{"awareness", ""}, {"interest", "/products/shoe"}, {"intent", "/cart"}, {"purchase", "/checkout/done"},
-}
 
 // TestGridShowsEachCellToItsVisitors visits each of the 12 cells of a
 // segment × stage map through the proxy: the segment from the login
@@ -59,7 +23,7 @@ func TestGridShowsEachCellToItsVisitors(t *testing.T) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		io.WriteString(w, `<!doctype html><html><body><div id="hero"><h1>Welcome</h1></div></body></html>`)
 	})
-	_, rulesEdit := withRules(t, map[string]string{"grid.yaml": gridRules})
+	_, rulesEdit := withRules(t, map[string]string{"grid.yaml": fixtures.Grid})
 	p := startProxy(t, origin, func(c *config.Config, o *Options) {
 		rulesEdit(c, o)
 		c.Identity.Cookie.Keys = []string{"cookie-key-0123456789abcdef0123456789"}
@@ -67,19 +31,19 @@ func TestGridShowsEachCellToItsVisitors(t *testing.T) {
 		c.Identity.JWT = testJWT()
 		c.Debug.DecisionHeader = true
 	})
-	for _, row := range []string{"vip", "new", "*"} {
-		for _, st := range gridStages {
-			cell := row + rules.CellSep + st.stage
+	for _, row := range fixtures.GridRows {
+		for _, st := range fixtures.GridStages {
+			cell := row + rules.CellSep + st.Stage
 			t.Run(cell, func(t *testing.T) {
 				b := newBrowser(t, p.url)
 				if row != "*" {
-					b.header.Set("Authorization", "Bearer "+token(t, "cust-"+row+"-"+st.stage, row))
+					b.header.Set("Authorization", "Bearer "+token(t, "cust-"+row+"-"+st.Stage, row))
 				}
-				if st.path != "" {
-					b.get(st.path)
+				if st.Path != "" {
+					b.get(st.Path)
 				}
 				resp, page := b.get("/")
-				if want := fmt.Sprintf(`<div id="hero"><h1>%s %s</h1></div>`, row, st.stage); !strings.Contains(page, want) {
+				if want := fmt.Sprintf(`<div id="hero"><h1>%s %s</h1></div>`, row, st.Stage); !strings.Contains(page, want) {
 					t.Errorf("GET / as %s: page\n%s\nwant %s", cell, page, want)
 				}
 				if maps := headerField(resp.Header.Get("X-Tailor-Decision"), "maps"); !slices.Equal(maps, []string{"hero-drm:" + cell}) {
@@ -104,8 +68,8 @@ func TestGridShowsEachCellToItsVisitors(t *testing.T) {
 				if !slices.Equal(ex.Decision.Cases, []rules.MapChoice{want}) {
 					t.Errorf("Explain cases = %v, want %v", ex.Decision.Cases, want)
 				}
-				if tr := ex.Decision.Trace[0]; !tr.Fired || !strings.Contains(tr.Reason, "segment "+row+" × stage "+st.stage) {
-					t.Errorf("Explain trace = %+v, want the cell segment %s × stage %s", tr, row, st.stage)
+				if tr := ex.Decision.Trace[0]; !tr.Fired || !strings.Contains(tr.Reason, "segment "+row+" × stage "+st.Stage) {
+					t.Errorf("Explain trace = %+v, want the cell segment %s × stage %s", tr, row, st.Stage)
 				}
 			})
 		}
