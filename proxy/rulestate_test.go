@@ -14,7 +14,7 @@ import (
 // fragment beside the rules directory as fragments often are.
 func greetingRules(text string) fstest.MapFS {
 	return fstest.MapFS{
-		"rules/home.yaml": {Data: []byte("pages:\n  - match: [\"/\"]\n    rules:\n      - id: greet\n        select: .greeting\n        replace: { file: ../fragments/greeting.html }\n")},
+		"rules/home.yaml":         {Data: []byte("pages:\n  - match: [\"/\"]\n    rules:\n      - id: greet\n        select: .greeting\n        replace: { file: ../fragments/greeting.html }\n")},
 		"fragments/greeting.html": {Data: []byte(`<p class="greeting">` + text + `</p>`)},
 	}
 }
