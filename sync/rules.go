@@ -305,8 +305,9 @@ func cmpUint(a, b uint64) int {
 // and whenever the watch may have missed versions (a reconnect, a
 // stall, NATS down at the start) it catches up from the newest, trying
 // older ones still newer than have while the newest is refused. It waits
-// for NATS as long as it must.
-func (s *Store) FollowRules(ctx context.Context, name string, have uint64, apply func(RuleVersion) error) {
+// for NATS as long as it must. caughtUp, when not nil, is called once,
+// after the first catch-up: what the bucket held then has been handed on.
+func (s *Store) FollowRules(ctx context.Context, name string, have uint64, apply func(RuleVersion) error, caughtUp func()) {
 	log := s.log.With("bucket", name)
 	seen := have // the newest version handed to apply, taken or not
 	var b *RuleBucket
@@ -349,6 +350,10 @@ func (s *Store) FollowRules(ctx context.Context, name string, have uint64, apply
 			continue
 		}
 		attempt = 0
+		if caughtUp != nil {
+			caughtUp()
+			caughtUp = nil
+		}
 		b.follow(ctx, s, w, head, &seen, apply, log)
 		w.Stop()
 		go drain(w)

@@ -136,7 +136,7 @@ func TestFollowRulesHandsOnNewerVersionsAndSkipsRefusedOnes(t *testing.T) {
 			served = append(served, v.Number)
 			mu.Unlock()
 			return nil
-		})
+		}, nil)
 	}()
 	defer func() { cancel(); <-done }()
 	last := func() uint64 {
