@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -273,5 +274,59 @@ func TestEdgeStartsWithItsLastVersionWhileNATSIsDown(t *testing.T) {
 	testkit.CheckFor(t, 10*time.Second, 10*time.Millisecond, servesVersion(listen, "second", 2))
 	if got := readyz(admin); got != "ready\nrules version 2\n" {
 		t.Errorf("/readyz after catching up = %q, want version 2", got)
+	}
+}
+
+// examples/ keeps its fragments beside the rules directory, as
+// ../fragments: a push carries them, at the same place relative to the
+// rules, and nothing the rules do not load.
+func TestPushCarriesFragmentsOutsideTheRulesDirectory(t *testing.T) {
+	v, err := packRules("../../examples/rules", "me", "why")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Dir != "rules" {
+		t.Errorf("Dir = %q, want rules", v.Dir)
+	}
+	files, err := v.Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	fs.WalkDir(files, ".", func(name string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			names = append(names, name)
+		}
+		return err
+	})
+	for _, want := range []string{"rules/00-journey.yaml", "rules/10-home.yaml", "fragments/hero-vip.html"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("the pushed files %q lack %s", names, want)
+		}
+	}
+	for _, n := range names {
+		if !strings.HasPrefix(n, "rules/") && !strings.HasPrefix(n, "fragments/") {
+			t.Errorf("the push carries %s, which the rules do not load", n)
+		}
+	}
+}
+
+func TestRulesCommandsWithoutABucketOrArguments(t *testing.T) {
+	noBucket := writeFile(t, "tailor.yaml", "nats: { url: 'nats://127.0.0.1:1' }\n")
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"rules"}, exitUsage},
+		{[]string{"rules", "publish"}, exitUsage},
+		{[]string{"rules", "rollback", "--config", noBucket}, exitUsage},
+		{[]string{"rules", "rollback", "two", "--config", noBucket}, exitUsage},
+		{[]string{"rules", "history", "--config", noBucket}, exitInvalid},
+		{[]string{"rules", "rollback", "2", "--config", noBucket}, exitInvalid},
+	} {
+		code, _, errs := runBounded(t, 10*time.Second, tc.args...)
+		if code != tc.want {
+			t.Errorf("tailor %q: exit %d, want %d\n%s", tc.args, code, tc.want, errs)
+		}
 	}
 }
