@@ -52,6 +52,10 @@ func (m *Main) check(args []string) int {
 	}
 	dir := cfg.Resolve(cfg.Rules.Dir)
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if cfg.Rules.Bucket != "" { // an edge: its rules come from the bucket
+			fmt.Fprintf(m.Stdout, "%s: no rules directory: serve loads the versions pushed to %s\n", dir, cfg.Rules.Bucket)
+			return code
+		}
 		fmt.Fprintf(m.Stdout, "%s: no rules directory: tailor will pass every page through\n", dir)
 		return code
 	}
