@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -110,6 +111,10 @@ func (a *Admin) Shutdown(ctx context.Context) error { return a.server.Shutdown(c
 
 func (a *Admin) ready(w http.ResponseWriter, _ *http.Request) {
 	if a.proxy.Ready() {
+		if v := a.proxy.RulesVersion(); v > 0 { // rules.bucket: which version this edge serves
+			text(w, http.StatusOK, "ready\nrules version "+strconv.FormatUint(v, 10)+"\n")
+			return
+		}
 		text(w, http.StatusOK, "ready\n")
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/tailor-edge/tailor/config"
@@ -143,5 +144,24 @@ func TestAdminHealthReadinessAndMetrics(t *testing.T) {
 	a.proxy.Shutdown(ctx)
 	if resp, body := call(t, "GET", a.url+"/readyz", ""); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("/readyz after the proxy's shutdown = %d %q, want 503", resp.StatusCode, body)
+	}
+}
+
+// An edge following rules.bucket says which version it serves, where a
+// fleet's health checks already look.
+func TestReadyzNamesThePublishedRuleVersion(t *testing.T) {
+	a := startAdmin(t, func(c *config.Config, _ *Options) {
+		c.NATS.URL = "nats://127.0.0.1:1"
+		c.Rules.Bucket = "tailor_rules"
+	})
+	if _, body := call(t, "GET", a.url+"/readyz", ""); body != "ready\n" {
+		t.Errorf("/readyz before any version = %q, want %q", body, "ready\n")
+	}
+	rules := fstest.MapFS{"r/home.yaml": {Data: []byte("pages:\n  - match: [\"/\"]\n    rules:\n      - {id: greet, select: .greeting, text: hi}\n")}}
+	if err := a.proxy.LoadRulesFS(rules, "r", 12); err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := call(t, "GET", a.url+"/readyz", ""); resp.StatusCode != 200 || body != "ready\nrules version 12\n" {
+		t.Errorf("/readyz serving version 12 = %d %q", resp.StatusCode, body)
 	}
 }

@@ -177,6 +177,7 @@ type consoleView struct {
 	Login, LoginFailed bool
 	Version            string
 	RulesLoaded        string
+	RulesVersion       uint64 // the published version serving (rules.bucket); 0 for rules.dir
 	PreviewNote        string
 	Pages              []consolePage
 	Readout            *report.Report
@@ -268,7 +269,7 @@ type sizeChart struct {
 }
 
 func (a *Admin) view(r *http.Request) *consoleView {
-	v := &consoleView{Version: a.opts.Version}
+	v := &consoleView{Version: a.opts.Version, RulesVersion: a.proxy.RulesVersion()}
 	set, loaded := a.proxy.Rules()
 	if set == nil {
 		v.RulesLoaded = "no rules: every page passes through"

@@ -2,7 +2,8 @@
 // the visitors' and on loopback by default. It serves:
 //
 //   - GET /healthz: 200 "ok" while the process runs.
-//   - GET /readyz: 200 "ready" while the proxy serves, 503 "not ready"
+//   - GET /readyz: 200 "ready" while the proxy serves (with rules.bucket,
+//     a second line "rules version N": the version it serves), 503 "not ready"
 //     once it drains (container health checks, tailor health).
 //   - GET /metrics: the proxy's Prometheus registry, every metric named
 //     tailor_*, this listener's tailor_admin_auth_failures_total among

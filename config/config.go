@@ -229,6 +229,13 @@ type Rules struct {
 	// Watch reloads the rules on change; a bad edit keeps the last good
 	// rules.
 	Watch bool `yaml:"watch"`
+	// Bucket, when set, is the JetStream KV bucket that "tailor rules
+	// push" publishes numbered versions of the rule files to: serve then
+	// loads the newest version from it instead of Dir, follows new ones,
+	// and keeps the version it serves under nats.data_dir so that it
+	// starts with it while NATS is down. It needs nats.url or
+	// nats.embedded. Dir is what "tailor rules push" publishes.
+	Bucket string `yaml:"bucket"`
 }
 
 // Privacy controls tracking for visitors who opt out.

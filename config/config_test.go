@@ -57,6 +57,7 @@ func TestDefaultsAreTheSpecsDefaults(t *testing.T) {
 		{"nats.events_stream", c.NATS.EventsStream, "TAILOR_EVENTS"},
 		{"rules.dir", c.Rules.Dir, "rules/"},
 		{"rules.watch", c.Rules.Watch, true},
+		{"rules.bucket", c.Rules.Bucket, ""},
 		{"privacy.respect_gpc", c.Privacy.RespectGPC, true},
 		{"privacy.consent_cookie", c.Privacy.ConsentCookie, ""},
 		{"debug.decision_header", c.Debug.DecisionHeader, false},

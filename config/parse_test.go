@@ -102,7 +102,7 @@ func TestEveryKeyIsParsed(t *testing.T) {
 			EventsMaxBytes: 2 * GiB,
 			EventsQueue:    4096,
 		},
-		Rules:   Rules{Dir: "personalization", Watch: false},
+		Rules:   Rules{Dir: "personalization", Watch: false, Bucket: "tailor_rules"},
 		Privacy: Privacy{RespectGPC: false, ConsentCookie: "cookie_consent"},
 		Debug:   Debug{DecisionHeader: true},
 		Preview: Preview{Key: "preview-secret"},

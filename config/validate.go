@@ -75,6 +75,7 @@ func (c *Config) Validate() error {
 	if c.Rules.Dir == "" {
 		v.fail("rules.dir", "must not be empty")
 	}
+	v.rulesBucket()
 	if s := c.Privacy.ConsentCookie; s != "" && !isToken(s) {
 		v.fail("privacy.consent_cookie", "%q is not a valid cookie name", s)
 	}
@@ -391,6 +392,25 @@ func (v *validator) nats() {
 	}
 	if n.EventsQueue < 1 || n.EventsQueue > 1<<24 {
 		v.fail("nats.events_queue", "want 1 to 16777216 events, not %d", n.EventsQueue)
+	}
+}
+
+// rulesBucket checks rules.bucket: a bucket name, reached over the NATS
+// the profiles use, and not the profile bucket itself (a rule version
+// there would be read as a profile).
+func (v *validator) rulesBucket() {
+	c := v.c
+	b := c.Rules.Bucket
+	switch {
+	case b == "":
+	case !isBucketName(b):
+		v.fail("rules.bucket", "%q is not a valid bucket name (letters, digits, - and _)", b)
+	case c.NATS.URL == "" && !c.NATS.Embedded:
+		v.fail("rules.bucket", "needs nats.url or nats.embedded: the rule versions are read over NATS")
+	case b == c.NATS.Bucket:
+		v.fail("rules.bucket", "%q is nats.bucket, the profiles' bucket: name another", b)
+	case c.NATS.DataDir == "":
+		v.fail("rules.bucket", "needs nats.data_dir: the version served is kept there for a start while NATS is down")
 	}
 }
 

@@ -81,6 +81,10 @@ func TestValidateRejects(t *testing.T) {
 		{"no events queue", func(c *Config) { c.NATS.EventsQueue = 0 }, `nats.events_queue: want 1 to 16777216 events, not 0`},
 		{"negative events age", func(c *Config) { c.NATS.EventsMaxAge = -time.Hour }, `nats.events_max_age: must not be negative`},
 		{"empty rules dir", func(c *Config) { c.Rules.Dir = "" }, `rules.dir: must not be empty`},
+		{"rules bucket with a dot", func(c *Config) { c.NATS.URL = "nats://a:4222"; c.Rules.Bucket = "tailor.rules" }, `rules.bucket: "tailor.rules" is not a valid bucket name`},
+		{"rules bucket without nats", func(c *Config) { c.Rules.Bucket = "tailor_rules" }, `rules.bucket: needs nats.url or nats.embedded`},
+		{"rules bucket is the profiles'", func(c *Config) { c.NATS.Embedded = true; c.Rules.Bucket = "tailor_profiles" }, `rules.bucket: "tailor_profiles" is nats.bucket`},
+		{"rules bucket without data_dir", func(c *Config) { c.NATS.URL = "nats://a:4222"; c.NATS.DataDir = ""; c.Rules.Bucket = "tailor_rules" }, `rules.bucket: needs nats.data_dir`},
 		{"bad consent cookie", func(c *Config) { c.Privacy.ConsentCookie = "consent given" }, `privacy.consent_cookie: "consent given" is not a valid cookie name`},
 	}
 	for _, tt := range tests {
@@ -198,6 +202,18 @@ func TestValidationProblemsWithoutAPlace(t *testing.T) {
 	c.Path = ""
 	if want := "rules.dir: must not be empty"; err == nil || c.Validate().Error() != want {
 		t.Errorf("Validate() = %v, want %s", c.Validate(), want)
+	}
+}
+
+// rules.bucket's problems are at the bucket's name in the file.
+func TestRulesBucketProblemsPointAtTheBucket(t *testing.T) {
+	got := problems(t, "nats: {url: 'nats://a:4222'}\nrules:\n  bucket: tailor.rules\n", env())
+	if want := []string{`tailor.yaml:3:11: rules.bucket: "tailor.rules" is not a valid bucket name (letters, digits, - and _)`}; !reflect.DeepEqual(got, want) {
+		t.Errorf("problems = %q, want %q", got, want)
+	}
+	got = problems(t, "rules: {bucket: tailor_rules}\n", env())
+	if want := []string{`tailor.yaml:1:17: rules.bucket: needs nats.url or nats.embedded: the rule versions are read over NATS`}; !reflect.DeepEqual(got, want) {
+		t.Errorf("problems = %q, want %q", got, want)
 	}
 }
 

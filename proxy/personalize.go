@@ -47,6 +47,7 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	out := &ctx.Response
 	stream := resp.BodyStream()
 	limit := int(p.cfg.MaxRewriteBody)
+	v.rulesVersion = st.version
 
 	// Decide first: the decision needs the visitor and the request, not
 	// the page. When no rule applies, the page streams through as the
@@ -177,6 +178,9 @@ func (p *Proxy) settle(ctx *fasthttp.RequestCtx, v *visit, dec *rules.Decision, 
 		h := decisionHeader(dec, v.preview != nil, applied)
 		if !changed && len(dec.Actions) > 0 {
 			h += "; unchanged=" + result
+		}
+		if v.rulesVersion > 0 {
+			h += "; version=" + strconv.FormatUint(v.rulesVersion, 10)
 		}
 		ctx.Response.Header.Set("X-Tailor-Decision", h)
 	}

@@ -53,6 +53,9 @@ type visit struct {
 	// preview, when not nil, is the visitor a preview link names; id
 	// and profile are then unused.
 	preview *identity.PreviewClaims
+	// rulesVersion is the published rule version (rules.bucket) that
+	// decides for this request, for the decision header; 0 for none.
+	rulesVersion uint64
 }
 
 // lookup starts looking up the visitor's profile: a cache hit settles it

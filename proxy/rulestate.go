@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -18,6 +19,9 @@ type ruleState struct {
 	set    *rules.Set // nil: no rules directory, pure pass-through
 	gen    uint64     // bumped on every successful load; part of page cache keys
 	loaded time.Time  // when the load finished
+	// version is the published version (rules.bucket) set is; 0 for
+	// rules read from rules.dir.
+	version uint64
 }
 
 // Rules returns the rule set serving now (nil with no rules directory:
@@ -28,7 +32,16 @@ func (p *Proxy) Rules() (*rules.Set, time.Time) {
 	return st.set, st.loaded
 }
 
-// LoadRules (re)loads the rule files. On error the rules already serving
+// RulesVersion returns the published version (rules.bucket, "tailor
+// rules push") serving now: 0 with rules read from rules.dir, or before
+// the first version has loaded.
+func (p *Proxy) RulesVersion() uint64 {
+	return p.rules.Load().version
+}
+
+// LoadRules (re)loads the rule files. With rules.bucket set the rules
+// come from LoadRulesFS instead: LoadRules then keeps what serves (no
+// rules at all until the first version loads). On error the rules already serving
 // stay in place, and the error, with every problem as file:line:col, is
 // returned for the caller to log or print.
 //
@@ -38,6 +51,12 @@ func (p *Proxy) Rules() (*rules.Set, time.Time) {
 func (p *Proxy) LoadRules() error {
 	p.loadMu.Lock()
 	defer p.loadMu.Unlock()
+	if p.cfg.Rules.Bucket != "" {
+		if p.rules.Load() == nil {
+			p.rules.Store(&ruleState{gen: 1, loaded: time.Now()})
+		}
+		return nil
+	}
 	p.rulesReadAt.Store(time.Now().UnixNano())
 	dir := p.cfg.Resolve(p.cfg.Rules.Dir)
 	var set *rules.Set
@@ -52,11 +71,40 @@ func (p *Proxy) LoadRules() error {
 			return err
 		}
 	}
+	p.swapRules(set, 0)
+	return nil
+}
+
+// LoadRulesFS loads the rule set of version (rules.bucket) from the
+// directory dir of fsys, fragments included, and serves it in place of
+// the rules serving now. On error the rules serving stay, the error is
+// counted as a failed reload (tailor_rules_reloads_total{result="error"})
+// and returned with every problem as file:line:col. A version older than
+// the one serving is refused: versions only move forward (a rollback is
+// a new version).
+func (p *Proxy) LoadRulesFS(fsys fs.FS, dir string, version uint64) error {
+	p.loadMu.Lock()
+	defer p.loadMu.Unlock()
+	if old := p.rules.Load(); old != nil && old.version > version {
+		return fmt.Errorf("rule version %d is older than version %d, serving", version, old.version)
+	}
+	set, err := rules.LoadFS(fsys, dir)
+	if err != nil {
+		p.m.Reloads.Inc("error")
+		return err
+	}
+	p.swapRules(set, version)
+	return nil
+}
+
+// swapRules serves set, of version (0: rules.dir), from now on. The
+// caller holds loadMu.
+func (p *Proxy) swapRules(set *rules.Set, version uint64) {
 	var gen uint64 = 1
 	if old := p.rules.Load(); old != nil {
 		gen = old.gen + 1
 	}
-	p.rules.Store(&ruleState{set: set, gen: gen, loaded: time.Now()})
+	p.rules.Store(&ruleState{set: set, gen: gen, loaded: time.Now(), version: version})
 	if set != nil {
 		for _, w := range set.Warnings() { // what tailor check warns of, once per load
 			p.log.Warn("rules loaded with a warning", "warning", w.Error())
@@ -67,7 +115,7 @@ func (p *Proxy) LoadRules() error {
 	p.pages.Purge()
 	p.m.Reloads.Inc("ok")
 	p.m.RulesLoaded.SetToCurrentTime()
-	return nil
+	p.m.RulesVersion.Set(float64(version))
 }
 
 // reloadDebounce lets an editor finish writing (save = truncate + write +

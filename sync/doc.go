@@ -9,6 +9,12 @@
 // also publishes the edge's events to a JetStream stream (Store.Events),
 // through a bounded queue that never makes a request wait for NATS.
 //
+// It carries the rule files too (rules.go): "tailor rules push" publishes
+// them as one immutable, numbered RuleVersion to a KV bucket of their
+// own, and every edge follows that bucket (Store.FollowRules), keeping the
+// version it serves on disk (SaveRuleVersion) to start with while NATS is
+// down.
+//
 // It shares its name with the standard library's package: import it as
 // natsync where both are needed.
 package sync

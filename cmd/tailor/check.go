@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/tailor-edge/tailor/internal/listen"
-	"github.com/tailor-edge/tailor/rules"
 )
 
 // check validates the configuration, the TLS certificate and key when
@@ -53,19 +52,19 @@ func (m *Main) check(args []string) int {
 	}
 	dir := cfg.Resolve(cfg.Rules.Dir)
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if cfg.Rules.Bucket != "" { // an edge: its rules come from the bucket
+			fmt.Fprintf(m.Stdout, "%s: no rules directory: serve loads the versions pushed to %s\n", dir, cfg.Rules.Bucket)
+			return code
+		}
 		fmt.Fprintf(m.Stdout, "%s: no rules directory: tailor will pass every page through\n", dir)
 		return code
 	}
-	set, err := rules.Load(dir)
-	if err != nil {
-		fmt.Fprintln(m.Stderr, err)
-		return exitInvalid
+	// The same load, and messages, as tailor rules push.
+	set, rcode := m.loadRules(dir)
+	if set == nil {
+		return rcode
 	}
-	// Warnings go where errors go, but the rules load: exit 0.
 	warnings := set.Warnings()
-	for _, w := range warnings {
-		fmt.Fprintln(m.Stderr, w)
-	}
 	pages, rules := int64(set.PageCount()), int64(set.RuleCount())
 	fmt.Fprintf(m.Stdout, "%s: ok (%d %s, %d %s", dir, pages, plural(pages, "page", "pages"), rules, plural(rules, "rule", "rules"))
 	if n := int64(len(warnings)); n > 0 {

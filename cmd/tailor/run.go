@@ -43,6 +43,12 @@ Usage:
                                           bulk-load profiles (JSON Lines or CSV, - for stdin) into the profile bucket
   tailor report  [--config tailor.yaml] [--since 24h] [--json]
                                           read the events: experiment readouts, visitors per segment, stage, persona
+  tailor rules push [--config tailor.yaml] [--message TEXT]
+                                          validate the rules directory as check does and publish it as one numbered version
+  tailor rules history [--config tailor.yaml]
+                                          list the published versions: number, time, author, checksum, message
+  tailor rules rollback [--config tailor.yaml] N
+                                          publish version N again as the newest
   tailor demo    [--listen 127.0.0.1:8080] run the example site with tailor in front
   tailor health  [--config tailor.yaml]   exit 0 when the proxy on admin.listen is ready (for container health checks)
   tailor version                          print the version
@@ -72,6 +78,8 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		return m.reportCmd(ctx, args[1:])
 	case "health":
 		return m.health(ctx, args[1:])
+	case "rules":
+		return m.rulesCmd(ctx, args[1:])
 	case "version", "--version", "-version":
 		fmt.Fprintf(m.Stdout, "tailor %s\n", Version)
 		return exitOK

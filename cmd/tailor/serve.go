@@ -51,8 +51,12 @@ func (m *Main) run(ctx context.Context, cfg *config.Config, log *slog.Logger) in
 	aopts := admin.Options{Logger: log, Version: Version}
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
+	var store *natsync.Store // nil without NATS
 	if cfg.NATS.URL != "" || cfg.NATS.Embedded {
-		store, profiles, urls, err := openStore(wctx, cfg, log)
+		var profiles *cache.Profiles
+		var urls string
+		var err error
+		store, profiles, urls, err = openStore(wctx, cfg, log)
 		if err != nil {
 			log.Error("open the central store", "err", err)
 			return exitRuntime
@@ -107,6 +111,9 @@ func (m *Main) run(ctx context.Context, cfg *config.Config, log *slog.Logger) in
 		log.Error("start proxy", "err", err)
 		return exitRuntime
 	}
+	if cfg.Rules.Bucket != "" {
+		followRules(wctx, cfg, p, store, log)
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		log.Error("listen", "addr", cfg.Listen, "err", err)
@@ -151,7 +158,7 @@ func (m *Main) run(ctx context.Context, cfg *config.Config, log *slog.Logger) in
 			log.Warn("not watching the JWKS file; restart to pick up new keys", "err", err)
 		}
 	}()
-	if cfg.Rules.Watch {
+	if cfg.Rules.Watch && cfg.Rules.Bucket == "" {
 		go func() {
 			if err := p.WatchRules(wctx, nil); err != nil {
 				log.Warn("not watching the rules directory; SIGHUP still reloads", "err", err)
@@ -245,6 +252,54 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (*nats
 		log.Warn("profile watch not started yet; serving, profiles follow once it is", "waited", watchGrace)
 	}
 	return store, profiles, urls, nil
+}
+
+// followRules serves the rule versions of rules.bucket: first the one
+// kept on disk, so that the edge starts with its rules while NATS is
+// down, then the bucket's newest and every one pushed after it, each kept
+// on disk once it serves. It waits up to watchGrace for the bucket's
+// newest before the listeners open, as openStore waits for the profile
+// watch: NATS down is no reason to wait longer.
+func followRules(ctx context.Context, cfg *config.Config, p *proxy.Proxy, store *natsync.Store, log *slog.Logger) {
+	bucket := cfg.Rules.Bucket
+	log = log.With("component", "rules", "bucket", bucket)
+	kept := natsync.RuleCachePath(cfg.Resolve(cfg.NATS.DataDir), bucket)
+	load := func(v natsync.RuleVersion) error {
+		files, err := v.Files()
+		if err == nil {
+			err = p.LoadRulesFS(files, v.Dir, v.Number)
+		}
+		return err
+	}
+	switch v, err := natsync.ReadRuleVersion(kept); {
+	case errors.Is(err, os.ErrNotExist):
+		log.Info("no rule version kept on disk yet: pages pass through until one loads from the bucket")
+	case err != nil:
+		log.Warn("the rule version kept on disk does not read; waiting for the bucket's", "file", kept, "err", err)
+	default:
+		if err := load(v); err != nil {
+			log.Warn("the rule version kept on disk does not load; waiting for the bucket's", "file", kept, "version", v.Number, "err", err)
+		} else {
+			log.Info("serving the rule version kept on disk until the bucket answers", "version", v.Number)
+		}
+	}
+	caughtUp := make(chan struct{})
+	go store.FollowRules(ctx, bucket, p.RulesVersion(), func(v natsync.RuleVersion) error {
+		if err := load(v); err != nil {
+			return err
+		}
+		log.Info("rule version loaded", "version", v.Number, "author", v.Author, "message", v.Message)
+		if err := natsync.SaveRuleVersion(kept, v); err != nil {
+			log.Warn("rule version serving but not kept on disk: a restart while NATS is down starts with an older one", "err", err)
+		}
+		return nil
+	}, func() { close(caughtUp) })
+	select {
+	case <-caughtUp:
+	case <-time.After(watchGrace):
+		log.Warn("rule bucket not read yet; serving, the newest version follows once it is", "serving", p.RulesVersion(), "waited", watchGrace)
+	case <-ctx.Done():
+	}
 }
 
 // watchGrace bounds how long tailor waits at start for the profile watch.

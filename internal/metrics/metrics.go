@@ -37,6 +37,7 @@ type Proxy struct {
 	PageCacheHit, PageCacheReuse, PageCacheMiss prometheus.Counter
 	Reloads                                     Counters // by result: ok, error
 	RulesLoaded                                 prometheus.Gauge
+	RulesVersion                                prometheus.Gauge
 
 	// Tunnel counts upgraded (WebSocket) connections, internal/tunnel.
 	Tunnel Tunnel
@@ -113,10 +114,11 @@ func New(reg prometheus.Registerer, version string, rewriteResults []string) *Pr
 	m.Reloads = newCounters("tailor_rules_reloads_total",
 		"Rule loads, by result (ok, error). An error keeps the previous rules serving.", "result", "ok", "error")
 	m.RulesLoaded = gauge("tailor_rules_loaded_timestamp_seconds", "When the rules serving now were loaded.")
+	m.RulesVersion = gauge("tailor_rules_version", "The published rule version serving now (rules.bucket, tailor rules push); 0 for rules read from rules.dir.")
 
 	reg.MustRegister(requests, m.Duration, m.Upstream, m.InFlight, m.RequestBytes,
 		m.ResponseBytes, m.OriginErrors.vec, m.Rejected.vec, info, m.AcceptErrors, m.DroppedHeaders,
-		m.Rewrites.vec, m.RewriteTime, m.ruleHits, m.caseHits, pageCache.vec, m.Reloads.vec, m.RulesLoaded)
+		m.Rewrites.vec, m.RewriteTime, m.ruleHits, m.caseHits, pageCache.vec, m.Reloads.vec, m.RulesLoaded, m.RulesVersion)
 	m.Tunnel = newTunnel(reg, m.Upstream)
 	m.Identity = newIdentity(reg)
 	m.Journey = newJourney(reg)

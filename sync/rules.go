@@ -1,0 +1,504 @@
+package sync
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing/fstest"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tailor-edge/tailor/internal/regular"
+)
+
+// Rule versions live in a KV bucket of their own, one key per version,
+// "v.<number>", each holding a whole RuleVersion (its metadata and the
+// rule files as one archive) as JSON. A KV rather than an object store:
+//   - a version is one message, so an edge sees all of it or none of it,
+//     and never pairs the metadata of one push with the files of another;
+//   - numbers come from Create, which the server refuses for a key that
+//     exists (optimistic concurrency on the key's revision 0): two pushes
+//     that pick the same number cannot both succeed, and the loser takes
+//     the next;
+//   - the watch delivers new versions with their content, and says when
+//     it has caught up.
+//
+// The price is size: a version must fit in one message (the server's
+// max_payload, 1 MiB by default). Rule files and fragments are text and
+// are gzipped, so a rule set of several MiB fits; Push says so when one
+// does not.
+const ruleKeyPrefix = "v."
+
+// maxUnpacked bounds a version's files once unpacked: an archive is small
+// on the wire and could be a gzip bomb.
+const maxUnpacked = 64 << 20
+
+// ErrNoVersion: the bucket holds no rule version of that number, or none
+// at all.
+var ErrNoVersion = errors.New("no such rule version")
+
+// RuleVersion is one published version of the rule files: immutable once
+// pushed.
+type RuleVersion struct {
+	// Number counts versions from 1, in the order they were pushed.
+	Number uint64 `json:"number"`
+	// Time is when it was pushed.
+	Time time.Time `json:"time"`
+	// Author is who pushed it ($USER of the pushing machine).
+	Author string `json:"author"`
+	// Message says why.
+	Message string `json:"message"`
+	// Checksum is the SHA-256 of Archive, in hex.
+	Checksum string `json:"checksum"`
+	// Dir is the rules directory inside the archive: fragments named
+	// relative to a rule file may sit beside it ("../fragments/x.html").
+	Dir string `json:"dir"`
+	// Archive is the files: a gzipped tar (PackRules).
+	Archive []byte `json:"archive"`
+}
+
+// NewRuleVersion packs files (slash paths, relative, as PackRules takes
+// them) with the rules directory dir among them into an unnumbered
+// version; Push numbers it.
+func NewRuleVersion(files map[string][]byte, dir, author, message string) (RuleVersion, error) {
+	archive, err := PackRules(files)
+	if err != nil {
+		return RuleVersion{}, err
+	}
+	sum := sha256.Sum256(archive)
+	return RuleVersion{Author: author, Message: message, Dir: dir, Archive: archive,
+		Checksum: hex.EncodeToString(sum[:])}, nil
+}
+
+// PackRules makes the archive of a rule version: the files, by relative
+// slash path, in a gzipped tar in name order with no times or owners, so
+// that the same files always make the same archive and checksum.
+func PackRules(files map[string][]byte) ([]byte, error) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	names := make([]string, 0, len(files))
+	for name := range files {
+		if !fs.ValidPath(name) || name == "." {
+			return nil, fmt.Errorf("pack rules: %q is not a relative slash path", name)
+		}
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		data := files[name]
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: int64(len(data)), Format: tar.FormatPAX}); err != nil {
+			return nil, fmt.Errorf("pack rules: %w", err)
+		}
+		if _, err := tw.Write(data); err != nil {
+			return nil, fmt.Errorf("pack rules: %w", err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, fmt.Errorf("pack rules: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return nil, fmt.Errorf("pack rules: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// Files checks the archive against the checksum and returns its files, for
+// rules.LoadFS(files, v.Dir).
+func (v *RuleVersion) Files() (fs.FS, error) {
+	sum := sha256.Sum256(v.Archive)
+	if hex.EncodeToString(sum[:]) != v.Checksum {
+		return nil, fmt.Errorf("rule version %d: the archive does not match its checksum", v.Number)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(v.Archive))
+	if err != nil {
+		return nil, fmt.Errorf("rule version %d: %w", v.Number, err)
+	}
+	tr := tar.NewReader(io.LimitReader(zr, maxUnpacked))
+	files := fstest.MapFS{}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("rule version %d: read archive: %w", v.Number, err)
+		}
+		if h.Typeflag != tar.TypeReg || !fs.ValidPath(h.Name) {
+			return nil, fmt.Errorf("rule version %d: archive entry %q is not a regular file at a relative path", v.Number, h.Name)
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			return nil, fmt.Errorf("rule version %d: read archive: %w", v.Number, err)
+		}
+		files[h.Name] = &fstest.MapFile{Data: data, Mode: 0o644}
+	}
+	return files, nil
+}
+
+// RuleBucket is the KV bucket of rule versions.
+type RuleBucket struct {
+	kv         jetstream.KeyValue
+	maxPayload int64
+}
+
+// RuleBucket opens the bucket of rule versions called name, creating it
+// when missing. It fails rather than waits when NATS is down.
+func (s *Store) RuleBucket(ctx context.Context, name string) (*RuleBucket, error) {
+	if !s.nc.IsConnected() {
+		return nil, ErrUnavailable
+	}
+	kv, err := s.js.KeyValue(ctx, name)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = s.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      name,
+			Description: "tailor: numbered versions of the rule files (tailor rules push)",
+			History:     1, // a version is never rewritten
+		})
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = s.js.KeyValue(ctx, name)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open rule bucket %q: %w", name, err)
+	}
+	return &RuleBucket{kv: kv, maxPayload: s.nc.MaxPayload()}, nil
+}
+
+func ruleKey(n uint64) string { return ruleKeyPrefix + strconv.FormatUint(n, 10) }
+
+func ruleNumber(key string) (uint64, bool) {
+	n, err := strconv.ParseUint(strings.TrimPrefix(key, ruleKeyPrefix), 10, 64)
+	return n, err == nil && strings.HasPrefix(key, ruleKeyPrefix) && n > 0
+}
+
+// Newest returns the newest version's number, 0 when there is none. It
+// reads keys only, not the archives.
+func (b *RuleBucket) Newest(ctx context.Context) (uint64, error) {
+	l, err := b.kv.ListKeysFiltered(ctx, ruleKeyPrefix+">")
+	if err != nil {
+		return 0, fmt.Errorf("list rule versions: %w", err)
+	}
+	var newest uint64
+	for k := range l.Keys() {
+		if n, ok := ruleNumber(k); ok {
+			newest = max(newest, n)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("list rule versions: %w", err)
+	}
+	return newest, nil
+}
+
+// Push publishes v as the newest version: it numbers it one past the
+// newest, stamps the time, and returns it as stored. Concurrent pushes get
+// numbers of their own: a number taken meanwhile is refused by the server
+// and the next is tried.
+func (b *RuleBucket) Push(ctx context.Context, v RuleVersion) (RuleVersion, error) {
+	n, err := b.Newest(ctx)
+	if err != nil {
+		return RuleVersion{}, err
+	}
+	v.Time = time.Now().UTC().Truncate(time.Millisecond)
+	for attempt := 0; attempt < 100; attempt++ {
+		v.Number = n + 1
+		data, err := json.Marshal(v)
+		if err != nil {
+			return RuleVersion{}, err
+		}
+		if b.maxPayload > 0 && int64(len(data)) > b.maxPayload-1024 { // headroom for the headers
+			return RuleVersion{}, fmt.Errorf("push rule version: %d bytes (archive %d) is more than the NATS server's max_payload of %d allows; raise max_payload or move large fragments out",
+				len(data), len(v.Archive), b.maxPayload)
+		}
+		_, err = b.kv.Create(ctx, ruleKey(v.Number), data)
+		if err == nil {
+			return v, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return RuleVersion{}, fmt.Errorf("push rule version %d: %w", v.Number, err)
+		}
+		n = v.Number // taken by a concurrent push
+	}
+	return RuleVersion{}, errors.New("push rule version: too many concurrent pushes; try again")
+}
+
+// Version returns version n.
+func (b *RuleBucket) Version(ctx context.Context, n uint64) (RuleVersion, error) {
+	e, err := b.kv.Get(ctx, ruleKey(n))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return RuleVersion{}, fmt.Errorf("rule version %d: %w", n, ErrNoVersion)
+	}
+	if err != nil {
+		return RuleVersion{}, fmt.Errorf("read rule version %d: %w", n, err)
+	}
+	return decodeRuleVersion(e)
+}
+
+func decodeRuleVersion(e jetstream.KeyValueEntry) (RuleVersion, error) {
+	var v RuleVersion
+	if err := json.Unmarshal(e.Value(), &v); err != nil {
+		return RuleVersion{}, fmt.Errorf("rule version %s: %w", e.Key(), err)
+	}
+	if n, _ := ruleNumber(e.Key()); n != v.Number {
+		return RuleVersion{}, fmt.Errorf("rule version %s: says it is number %d", e.Key(), v.Number)
+	}
+	return v, nil
+}
+
+// Versions returns every version, oldest first.
+func (b *RuleBucket) Versions(ctx context.Context) ([]RuleVersion, error) {
+	w, err := b.kv.Watch(ctx, ruleKeyPrefix+">", jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("read rule versions: %w", err)
+	}
+	defer w.Stop()
+	var vs []RuleVersion
+	for {
+		select {
+		case e := <-w.Updates():
+			if e == nil { // all there is
+				slices.SortFunc(vs, func(a, b RuleVersion) int { return cmpUint(a.Number, b.Number) })
+				return vs, nil
+			}
+			v, err := decodeRuleVersion(e)
+			if err != nil {
+				return nil, err
+			}
+			vs = append(vs, v)
+		case <-ctx.Done():
+			return nil, fmt.Errorf("read rule versions: %w", ctx.Err())
+		}
+	}
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// FollowRules hands apply the newest version of the bucket called name
+// newer than have, then every newer one as it is pushed, until ctx ends.
+// A version apply refuses (it does not load) is skipped: the next newer
+// one is handed on when it comes, never an older one again. At the start
+// and whenever the watch may have missed versions (a reconnect, a
+// stall, NATS down at the start) it catches up from the newest, trying
+// older ones still newer than have while the newest is refused. It waits
+// for NATS as long as it must. caughtUp, when not nil, is called once,
+// after the first catch-up: what the bucket held then has been handed on.
+func (s *Store) FollowRules(ctx context.Context, name string, have uint64, apply func(RuleVersion) error, caughtUp func()) {
+	log := s.log.With("bucket", name)
+	seen := have // the newest version handed to apply, taken or not
+	var b *RuleBucket
+	for attempt := 0; ctx.Err() == nil; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(reconnectDelay(attempt)):
+			}
+		}
+		if b == nil {
+			var err error
+			octx, cancel := context.WithTimeout(ctx, statTimeout)
+			b, err = s.RuleBucket(octx, name)
+			cancel()
+			if err != nil {
+				if attempt%20 == 0 {
+					log.Warn("open rule bucket; retrying, the rules serving stay", "err", err)
+				}
+				continue
+			}
+		}
+		// Watch first, then catch up: a push between the two is seen by
+		// both, and the second sighting is ignored (number <= seen).
+		w, err := b.kv.Watch(ctx, ruleKeyPrefix+">", jetstream.UpdatesOnly(), jetstream.IgnoreDeletes())
+		if err != nil {
+			if attempt%20 == 0 {
+				log.Warn("watch rule bucket; retrying", "err", err)
+			}
+			continue
+		}
+		head, err := b.catchUp(ctx, &seen, apply, log)
+		if err != nil {
+			w.Stop()
+			go drain(w)
+			if attempt%20 == 0 {
+				log.Warn("read rule bucket; retrying", "err", err)
+			}
+			continue
+		}
+		attempt = 0
+		if caughtUp != nil {
+			caughtUp()
+			caughtUp = nil
+		}
+		b.follow(ctx, s, w, head, &seen, apply, log)
+		w.Stop()
+		go drain(w)
+	}
+}
+
+// catchUp hands apply the newest version newer than *seen that it takes,
+// trying older ones while it refuses, and returns the bucket's newest
+// revision.
+func (b *RuleBucket) catchUp(ctx context.Context, seen *uint64, apply func(RuleVersion) error, log *slog.Logger) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*statTimeout)
+	defer cancel()
+	head, err := b.lastRevision(ctx)
+	if err != nil {
+		return 0, err
+	}
+	newest, err := b.Newest(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for n := newest; n > *seen; n-- {
+		v, err := b.Version(ctx, n)
+		if errors.Is(err, ErrNoVersion) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		if err := apply(v); err != nil {
+			log.Warn("rule version does not load; trying the one before", "version", n, "err", err)
+			continue
+		}
+		break
+	}
+	*seen = max(*seen, newest)
+	return head, nil
+}
+
+// follow hands apply the versions w delivers until ctx ends or the watch
+// must be re-created: it was closed, the connection came back, or the
+// bucket has versions w did not deliver.
+func (b *RuleBucket) follow(ctx context.Context, s *Store, w jetstream.KeyWatcher, last uint64, seen *uint64, apply func(RuleVersion) error, log *slog.Logger) {
+	tick := time.NewTicker(idleCheck)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok := <-w.Updates():
+			if !ok {
+				return
+			}
+			if e == nil {
+				continue
+			}
+			last = max(last, e.Revision())
+			v, err := decodeRuleVersion(e)
+			if err != nil {
+				log.Warn("rule version is not readable; the rules serving stay", "key", e.Key(), "err", err)
+				continue
+			}
+			if v.Number <= *seen {
+				continue
+			}
+			*seen = v.Number
+			if err := apply(v); err != nil {
+				log.Warn("rule version does not load; the rules serving stay", "version", v.Number, "err", err)
+			}
+		case <-tick.C:
+			if !s.nc.IsConnected() {
+				continue
+			}
+			sctx, cancel := context.WithTimeout(ctx, statTimeout)
+			head, err := b.lastRevision(sctx)
+			cancel()
+			if err == nil && head > last {
+				return // missed some: catch up
+			}
+		}
+	}
+}
+
+func (b *RuleBucket) lastRevision(ctx context.Context) (uint64, error) {
+	st, err := b.kv.Status(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("read rule bucket status: %w", err)
+	}
+	bs, ok := st.(*jetstream.KeyValueBucketStatus)
+	if !ok {
+		return 0, errors.New("read rule bucket status: no stream info")
+	}
+	return bs.StreamInfo().State.LastSeq, nil
+}
+
+// SaveRuleVersion keeps v at path, whole or not at all: written beside it,
+// synced, then renamed over it.
+func SaveRuleVersion(path string, v RuleVersion) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("keep rule version: %w", err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("keep rule version: %w", err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("keep rule version: %w", err)
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil { // the rename, durably
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// ReadRuleVersion reads the version SaveRuleVersion kept at path.
+func ReadRuleVersion(path string) (RuleVersion, error) {
+	data, err := regular.ReadFile(path, maxUnpacked)
+	if err != nil {
+		return RuleVersion{}, err
+	}
+	var v RuleVersion
+	if err := json.Unmarshal(data, &v); err != nil {
+		return RuleVersion{}, fmt.Errorf("read kept rule version %s: %w", path, err)
+	}
+	return v, nil
+}
+
+// RuleCachePath is where an edge keeps the version it serves from bucket,
+// under dataDir.
+func RuleCachePath(dataDir, bucket string) string {
+	return filepath.Join(dataDir, "rules", path.Clean(bucket)+".json")
+}
