@@ -18,6 +18,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -44,6 +45,39 @@ func serveInBackground(t *testing.T, path, admin string) *syncBuffer {
 		cancel()
 		if code := <-done; code != exitOK {
 			t.Errorf("serve exit code = %d, want 0\n%s", code, logs.String())
+		}
+	})
+	waitReady(t, admin, 15*time.Second, logs.String)
+	return logs
+}
+
+// serveProcess runs `tailor serve --config path` as a process of its own
+// (this test binary as the CLI), as an operator runs an edge, until the
+// test ends; then it stops it with SIGTERM and wants exit 0. It returns
+// once the admin listener says ready, with the process's logs.
+func serveProcess(t *testing.T, path, admin string) *syncBuffer {
+	t.Helper()
+	logs := &syncBuffer{}
+	cmd := exec.Command(os.Args[0], "serve", "--config", path)
+	cmd.Env = append(os.Environ(), "TAILOR_TEST_MAIN=1")
+	cmd.Stderr = logs
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Errorf("tailor serve (pid %d) ended with %v\n%s", cmd.Process.Pid, err, logs.String())
+			}
+		case <-time.After(15 * time.Second):
+			killGroup(cmd.Process.Pid)
+			<-exited
+			t.Errorf("tailor serve (pid %d) did not stop within 15 s of SIGTERM\n%s", cmd.Process.Pid, logs.String())
 		}
 	})
 	waitReady(t, admin, 15*time.Second, logs.String)
@@ -169,7 +203,9 @@ func TestFragmentFileMustBeRegular(t *testing.T) {
 	testkit.CheckFor(t, 5*time.Second, 20*time.Millisecond, pageContains("http://"+addr+"/", "", ">first<"))
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
-	os.WriteFile(home, []byte(fragmentRule("/dev/zero")), 0o644)
+	// Renamed into place, as editors save: a truncate-then-write could
+	// be reloaded half-written, an empty rule file that loads.
+	testkit.ReplaceFile(t, home, []byte(fragmentRule("/dev/zero")))
 	testkit.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if !strings.Contains(logs.String(), "not a regular file (a character device)") {
 			return fmt.Errorf("no failed reload logged:\n%s", logs.String())

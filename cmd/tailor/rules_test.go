@@ -124,8 +124,10 @@ func TestRulesPushReachesEveryEdge(t *testing.T) {
 	origin := greetingOrigin(t)
 	var edges []string
 	for _, srv := range cluster {
+		// Three edges, three processes, each with its own empty folder
+		// and its own NATS node.
 		path, listen, admin := edgeConfig(t, srv.ClientURL(), origin)
-		serveInBackground(t, path, admin)
+		serveProcess(t, path, admin)
 		edges = append(edges, listen)
 	}
 	ws := newWorkstation(t, cluster[0].ClientURL())
@@ -153,7 +155,7 @@ func TestRulesPushReachesEveryEdge(t *testing.T) {
 				if !ok {
 					t.Errorf("push %d: %v", i, servesVersion(edge, text, i)())
 				}
-				lat = append(lat, time.Since(published))
+				lat = append(lat, time.Since(start))
 			})
 		}
 		wg.Wait()
@@ -164,10 +166,10 @@ func TestRulesPushReachesEveryEdge(t *testing.T) {
 	slices.Sort(lat)
 	slices.Sort(pushTime)
 	p50, p99 := lat[len(lat)/2], lat[(len(lat)*99+99)/100-1]
-	t.Logf("published-to-served over %d pushes x %d edges: p50 %v, p99 %v, max %v; tailor rules push itself: p50 %v, max %v",
+	t.Logf("push-to-served (from the start of tailor rules push) over %d pushes x %d edges: p50 %v, p99 %v, max %v; tailor rules push itself: p50 %v, max %v",
 		pushes, len(edges), p50, p99, lat[len(lat)-1], pushTime[len(pushTime)/2], pushTime[len(pushTime)-1])
 	if p99 >= time.Second {
-		t.Errorf("p99 published-to-served = %v, want < 1s", p99)
+		t.Errorf("p99 push-to-served = %v, want < 1s", p99)
 	}
 	history := historyLines(t, ws.config)
 	if len(history) != pushes || !regexp.MustCompile(`^20\s+\S+Z\s+\S+\s+[0-9a-f]{64}\s+push 20$`).MatchString(history[pushes-1]) {
