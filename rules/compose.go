@@ -259,15 +259,19 @@ func mergePages(parts []*Page) *Page {
 	return m
 }
 
-// holdout records the changes experiment rule ru (index i) keeps the
-// origin's for, in the visitor's holdout: every change the rule could
-// make (its variants, and the maps within them) that no earlier rule
-// made. It reports false, with the trace saying so,
+// holdout records the changes that experiment x of rule ru (index i)
+// keeps the origin's for, in the visitor's holdout: every change x's
+// variants (and the maps within them) could make that no earlier rule
+// made. Only x's: when x is nested in a map's cell, the other cells'
+// changes are not the holdout's to keep, and a later rule may make them
+// for holdout and variant visitors alike, so that the arms differ by the
+// variant alone. It reports false, with the trace saying so,
 // when earlier rules made them all. A class name that is a template is
 // not known without a variant: the holdout leaves it to later rules.
-func holdout(ru *rule, i int, tk *taken, p *Page, tr *Trace) bool {
+func holdout(ru *rule, x *experiment, i int, tk *taken, p *Page, tr *Trace) bool {
 	var free []change
-	ru.choice.eachAction(func(a *action) {
+	held := choice{exp: x}
+	held.eachAction(func(a *action) {
 		a.each(func(m *action) bool {
 			ch, ok := m.staticChange(ru.sel)
 			if !ok {

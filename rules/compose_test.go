@@ -206,6 +206,59 @@ pages:
 	}
 }
 
+// TestNestedHoldoutKeepsOnlyItsExperimentsChanges: the holdout of an
+// experiment in one cell of a map keeps the origin's for what that
+// experiment's variants change, not for what the map's other cells would:
+// a later rule changing those reaches holdout and variant visitors alike,
+// so that the arms differ by the variant alone.
+func TestNestedHoldoutKeepsOnlyItsExperimentsChanges(t *testing.T) {
+	s := mustLoad(t, map[string]string{"a.yaml": `
+stages: [awareness, interest, intent]
+pages:
+  - match: ["/"]
+    rules:
+      - id: m
+        select: "#hero"
+        map:
+          by: stage
+          intent:
+            experiment:
+              holdout: 50
+              variants:
+                a: {weight: 100, text: "A"}
+          interest: {attr: {href: /interest}}
+      - id: later
+        select: "#hero"
+        attr: {href: /later}
+      - id: later-text
+        select: "#hero"
+        text: "later"
+`})
+	p := s.Match("/")
+	for _, arm := range []struct {
+		holdout bool
+		want    []string
+	}{
+		{true, []string{"later href=/later"}},
+		{false, []string{"m =A", "later href=/later"}},
+	} {
+		d := s.Decide(p, &Visitor{ID: findID(t, "m[intent]", arm.holdout), Stage: "intent"}, nil)
+		var got []string
+		for _, a := range d.Actions {
+			got = append(got, fmt.Sprintf("%s %s=%s", a.Rule, a.Name, a.Value))
+		}
+		if !slices.Equal(got, arm.want) {
+			t.Errorf("holdout %v: Decide actions = %q, want %q", arm.holdout, got, arm.want)
+		}
+		if r := d.Trace[1].Reason; r != "matched" {
+			t.Errorf("holdout %v: later: %q, want matched", arm.holdout, r)
+		}
+		if r := d.Trace[2].Reason; r != "content overridden by rule m" {
+			t.Errorf("holdout %v: later-text: %q, want overridden by m", arm.holdout, r)
+		}
+	}
+}
+
 func TestAttrTakesManyPairs(t *testing.T) {
 	s := mustLoad(t, map[string]string{"a.yaml": `
 pages:

@@ -377,16 +377,16 @@ func (s *Set) Decide(p *Page, v *Visitor, r *Request) Decision {
 		case kindAction:
 			a, tr.Reason = ru.act, "matched"
 		default:
-			var hold bool
-			a, hold, tr.Reason = ru.choice.choose(c, ru.id, &d)
+			var held *experiment
+			a, held, tr.Reason = ru.choice.choose(c, ru.id, &d)
 			for j := nc; j < len(d.Cases); j++ {
 				d.Cases[j].Rule = ru.id
 			}
-			if hold {
+			if held != nil {
 				// A holdout keeps the origin's block: it takes the
-				// changes the rule could make, unless earlier rules
-				// made them all.
-				if !holdout(ru, i, &tk, p, tr) {
+				// changes the experiment's variants could make,
+				// unless earlier rules made them all.
+				if !holdout(ru, held, i, &tk, p, tr) {
 					unchoose()
 				}
 				continue

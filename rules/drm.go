@@ -203,40 +203,42 @@ func (m *drm) pick(c *evalCtx) (mc *mapCase, reason string) {
 // or experiment it is in, so that an experiment in a map's cell buckets
 // and reports as one experiment of its own ("hero-drm[vip/intent]"). The
 // maps' cases and the experiments' exposures it passes through are
-// appended to d; hold is true for an experiment's holdout, which keeps
-// the origin's block. A nil action without hold leaves the block.
-func (ch *choice) choose(c *evalCtx, id string, d *Decision) (a *action, hold bool, reason string) {
+// appended to d; held is the experiment whose holdout the visitor is in,
+// which keeps the origin's block for the changes of that experiment's
+// variants only (not of other cases of a map it is nested in). A nil
+// action with a nil held leaves the block.
+func (ch *choice) choose(c *evalCtx, id string, d *Decision) (a *action, held *experiment, reason string) {
 	switch {
 	case ch.act != nil:
-		return ch.act, false, "matched"
+		return ch.act, nil, "matched"
 	case ch.m != nil:
 		mc, reason := ch.m.pick(c)
 		if mc == nil {
-			return nil, false, reason
+			return nil, nil, reason
 		}
 		d.Cases = append(d.Cases, MapChoice{Map: id, Case: mc.name})
 		if mc.act != nil {
-			return mc.act, false, reason
+			return mc.act, nil, reason
 		}
 		if mc.m == nil && mc.exp == nil {
-			return nil, false, reason + ": empty, the block is left"
+			return nil, nil, reason + ": empty, the block is left"
 		}
-		a, hold, inner := mc.choose(c, id+"["+mc.name+"]", d)
-		return a, hold, reason + "; " + inner
+		a, held, inner := mc.choose(c, id+"["+mc.name+"]", d)
+		return a, held, reason + "; " + inner
 	case ch.exp != nil:
 		va := ch.exp.bucket(id, c.v.ID)
 		if va == nil {
 			d.Exposures = append(d.Exposures, Exposure{Experiment: id, Variant: HoldoutVariant})
-			return nil, true, "experiment holdout: the origin's block is kept"
+			return nil, ch.exp, "experiment holdout: the origin's block is kept"
 		}
 		d.Exposures = append(d.Exposures, Exposure{Experiment: id, Variant: va.name})
 		if va.act != nil {
-			return va.act, false, va.reason
+			return va.act, nil, va.reason
 		}
-		a, hold, inner := va.choose(c, id+"["+va.name+"]", d)
-		return a, hold, va.reason + "; " + inner
+		a, held, inner := va.choose(c, id+"["+va.name+"]", d)
+		return a, held, va.reason + "; " + inner
 	}
-	return nil, false, "empty: the block is left"
+	return nil, nil, "empty: the block is left"
 }
 
 // ruleMap compiles a Digital Relevancy Map at n into ch; id names it in
