@@ -75,3 +75,86 @@ func TestGridShowsEachCellToItsVisitors(t *testing.T) {
 		}
 	}
 }
+
+// emptyCaseRules have a map whose awareness case is empty ({}: the
+// origin's block), beside a plain rule.
+const emptyCaseRules = `
+stages: [awareness, interest, intent]
+pages:
+  - match: ["/"]
+    rules:
+      - id: cta
+        select: ".cta"
+        map:
+          by: stage
+          awareness: {}
+          intent: {text: "Finish your order"}
+      - id: greet
+        select: "h1"
+        text: "Hello"
+`
+
+// TestEmptyMapCaseCountsItsViews: an empty case shows the origin's
+// block; the map chose it, so each page view served with it counts as a
+// hit of the case and the decision header names it — with or without
+// another rule changing the page.
+func TestEmptyMapCaseCountsItsViews(t *testing.T) {
+	for _, tc := range []struct {
+		name, rules string
+	}{
+		{"with another rule", emptyCaseRules},
+		{"alone", strings.Replace(emptyCaseRules, "      - id: greet\n        select: \"h1\"\n        text: \"Hello\"\n", "", 1)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			origin, _ := recordingOrigin(t, func(r *http.Request) string { return r.RequestURI }, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/html; charset=utf-8")
+				io.WriteString(w, `<html><body><h1>Hi</h1><p class="cta">Shop</p></body></html>`)
+			})
+			_, rulesEdit := withRules(t, map[string]string{"a.yaml": tc.rules})
+			p := startProxy(t, origin, func(c *config.Config, o *Options) {
+				rulesEdit(c, o)
+				c.Debug.DecisionHeader = true
+			})
+			for i := 1; i <= 2; i++ {
+				resp, page := newBrowser(t, p.url).get("/")
+				if !strings.Contains(page, `<p class="cta">Shop</p>`) {
+					t.Errorf("GET /: page %s, want the origin's cta", page)
+				}
+				if maps := headerField(resp.Header.Get("X-Tailor-Decision"), "maps"); !slices.Equal(maps, []string{"cta:awareness"}) {
+					t.Errorf("X-Tailor-Decision = %q, want maps=cta:awareness", resp.Header.Get("X-Tailor-Decision"))
+				}
+				if got := p.MapCaseHits("cta", "awareness"); got != float64(i) {
+					t.Errorf("after %d views: MapCaseHits(cta, awareness) = %v, want %d", i, got, i)
+				}
+			}
+		})
+	}
+}
+
+// TestHeadCountsNoHits: a HEAD is decided as its GET would be, but is no
+// page view: it adds to no rule's or map case's hits.
+func TestHeadCountsNoHits(t *testing.T) {
+	origin, _ := recordingOrigin(t, func(r *http.Request) string { return r.RequestURI }, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, `<html><body><h1>Hi</h1><p class="cta">Shop</p></body></html>`)
+	})
+	_, rulesEdit := withRules(t, map[string]string{"a.yaml": emptyCaseRules})
+	p := startProxy(t, origin, rulesEdit)
+	get(t, p.url+"/")
+	for range 3 {
+		resp, err := http.Head(p.url + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("HEAD / = %d, want 200", resp.StatusCode)
+		}
+	}
+	if got := p.RuleHits("greet"); got != 1 {
+		t.Errorf("RuleHits(greet) = %v after a GET and 3 HEADs, want 1", got)
+	}
+	if got := p.MapCaseHits("cta", "awareness"); got != 1 {
+		t.Errorf("MapCaseHits(cta, awareness) = %v after a GET and 3 HEADs, want 1", got)
+	}
+}

@@ -54,7 +54,7 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	// origin sends it, never buffered, decoded or compiled.
 	dec, result := p.decide(ctx, st, page, v)
 	if result != "" {
-		p.settle(ctx, v, &dec, nil, result)
+		p.settle(ctx, v, &dec, nil, result, true)
 		view := p.conclude(ctx, v, &dec, true)
 		p.passThrough(out, resp, stream, nil, v, &view)
 		markPersonalized(&out.Header, false)
@@ -71,7 +71,7 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 
 	cl := resp.Header.ContentLength()
 	if cl > limit {
-		p.settle(ctx, v, &dec, nil, rewriteTooLarge)
+		p.settle(ctx, v, &dec, nil, rewriteTooLarge, true)
 		view := p.conclude(ctx, v, &dec, false)
 		p.passThrough(out, resp, stream, nil, v, &view)
 		return
@@ -86,7 +86,7 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 		// The origin broke off mid-body, before anything was sent: the
 		// visitor gets a 502, as for any origin that fails to answer.
 		putPageBuf(raw)
-		p.settle(ctx, v, &dec, nil, rewriteError)
+		p.settle(ctx, v, &dec, nil, rewriteError, false)
 		p.log.Debug("read origin body", "err", err)
 		resp.CloseBodyStream()
 		fasthttp.ReleaseResponse(resp)
@@ -98,7 +98,7 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	}
 	if n > int64(limit) {
 		// Chunked and larger than the limit: stream what we read, then the rest.
-		p.settle(ctx, v, &dec, nil, rewriteTooLarge)
+		p.settle(ctx, v, &dec, nil, rewriteTooLarge, true)
 		view := p.conclude(ctx, v, &dec, false)
 		p.passThrough(out, resp, stream, raw, v, &view)
 		return
@@ -107,7 +107,7 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	resp.CloseBodyStream()
 
 	body, tpl, result := p.rewriteBody(ctx, resp, key, page, edits, raw.B)
-	p.settle(ctx, v, &dec, tpl, result)
+	p.settle(ctx, v, &dec, tpl, result, true)
 	view := p.conclude(ctx, v, &dec, body != nil)
 	p.m.RewriteTime.Observe(time.Since(start).Seconds())
 	header.CopyResponse(&out.Header, &resp.Header, false)
@@ -169,11 +169,14 @@ func (p *Proxy) evaluate(set *rules.Set, req *fasthttp.Request, v *visit, truste
 // settle counts what became of a decision, once the page is served: the
 // rewrite's result, and the rules and map cases that changed the page —
 // only those whose selector matched an element tpl can rewrite, and none
-// when the page was not changed (tpl nil, or result not rewriteDone). The
-// decision header says the same, and why the page was left as the origin
-// sent it when rules applied.
-func (p *Proxy) settle(ctx *fasthttp.RequestCtx, v *visit, dec *rules.Decision, tpl *rewrite.Template, result string) {
-	changed, applied := p.settleMetrics(dec, tpl, result)
+// when the page was not changed (tpl nil, or result not rewriteDone) —
+// and the empty map cases chosen, which leave the block whatever became
+// of the rewrite. A HEAD, or a page not served (served false: the origin
+// broke off), is no page view: no rule or case hit is counted for it.
+// The decision header says the same, and why the page was left as the
+// origin sent it when rules applied.
+func (p *Proxy) settle(ctx *fasthttp.RequestCtx, v *visit, dec *rules.Decision, tpl *rewrite.Template, result string, served bool) {
+	changed, applied := p.settleMetrics(dec, tpl, result, served && !ctx.IsHead())
 	if p.cfg.Debug.DecisionHeader || v.preview != nil {
 		h := decisionHeader(dec, v.preview != nil, applied)
 		if !changed && len(dec.Actions) > 0 {
@@ -200,8 +203,9 @@ func isNilTemplate(m matchCounts) bool {
 }
 
 // settleMetrics is settle's counting, and tells whether the page changed
-// and which actions were applied.
-func (p *Proxy) settleMetrics(dec *rules.Decision, tpl matchCounts, result string) (changed bool, applied func(*rules.Action) bool) {
+// and which actions were applied. Rule and map case hits are counted for
+// a page view only (view).
+func (p *Proxy) settleMetrics(dec *rules.Decision, tpl matchCounts, result string, view bool) (changed bool, applied func(*rules.Action) bool) {
 	p.m.Rewrites.Inc(result)
 	changed = result == rewriteDone && tpl != nil && !isNilTemplate(tpl)
 	if seg, ok := tpl.(*rewrite.Segmenter); ok {
@@ -219,6 +223,9 @@ func (p *Proxy) settleMetrics(dec *rules.Decision, tpl matchCounts, result strin
 		}
 		return tpl.Matched(a.Sel) > 0
 	}
+	if !view {
+		return changed, applied
+	}
 	// A rule counts once however many changes it made: the actions of
 	// one rule (an attr: with several pairs) are next to each other.
 	counted := ""
@@ -229,7 +236,9 @@ func (p *Proxy) settleMetrics(dec *rules.Decision, tpl matchCounts, result strin
 		}
 	}
 	for _, c := range dec.Cases {
-		if ruleApplied(dec, c.Rule, applied) {
+		// An empty case applies nothing: the map chose it, and the
+		// page shows the origin's block as it says.
+		if c.Empty || ruleApplied(dec, c.Rule, applied) {
 			p.m.CaseHit(c.Map, c.Case)
 		}
 	}
@@ -501,7 +510,7 @@ func decisionHeader(d *rules.Decision, preview bool, applied func(*rules.Action)
 	}
 	maps := 0
 	for _, c := range d.Cases {
-		if !seen[c.Rule] {
+		if !seen[c.Rule] && !c.Empty {
 			continue
 		}
 		if maps == 0 {

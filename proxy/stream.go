@@ -180,7 +180,7 @@ func (s *streamedPage) WriteTo(w io.Writer) (int64, error) {
 	if err != nil {
 		// The origin broke off, or the visitor left: the headers are gone,
 		// so the visitor gets a cut-short page, as from the origin.
-		p.settleMetrics(&s.dec, nil, rewriteError)
+		p.settleMetrics(&s.dec, nil, rewriteError, false)
 		return c.Total, err
 	}
 	if !eof {
@@ -195,7 +195,7 @@ func (s *streamedPage) WriteTo(w io.Writer) (int64, error) {
 			s.sent = n
 			return n, err
 		}
-		p.settleMetrics(&s.dec, nil, rewriteTooLarge)
+		p.settleMetrics(&s.dec, nil, rewriteTooLarge, true)
 		n, err := w.Write(held[c.Written:]) // more follows: flushed
 		s.sent = c.Total + int64(n)
 		if err != nil {
@@ -219,7 +219,7 @@ func (s *streamedPage) WriteTo(w io.Writer) (int64, error) {
 	if tpl == nil {
 		rest = held[c.Written:]
 	}
-	p.settleMetrics(&s.dec, tpl, result)
+	p.settleMetrics(&s.dec, tpl, result, true)
 	p.m.RewriteTime.Observe(time.Since(s.start).Seconds())
 	n, err := flush.WriteLast(w, rest)
 	s.sent = c.Total + int64(n)
@@ -250,7 +250,7 @@ func (s *streamedPage) segmented(w io.Writer, c *flush.Copier, seg *rewrite.Segm
 	result := rewriteDone
 	var counts matchCounts = seg // nil after a conflict: nothing of the rewrite went out
 	defer func() {
-		p.settleMetrics(&s.dec, counts, result)
+		p.settleMetrics(&s.dec, counts, result, true)
 		p.m.RewriteTime.Observe(time.Since(s.start).Seconds())
 	}()
 	// rest sends what is held and the rest of the origin's page, unchanged.

@@ -207,6 +207,10 @@ type MapChoice struct {
 	// cell, row and column joined by CellSep ("vip/retention",
 	// "vip/default").
 	Case string
+	// Empty is true when the case holds nothing to apply (an empty case,
+	// {}, or one whose map has no case for the visitor): it leaves the
+	// origin's block, and counts as chosen whenever the page is served.
+	Empty bool
 }
 
 // Trace says what one rule did for one request.
@@ -392,6 +396,9 @@ func (s *Set) Decide(p *Page, v *Visitor, r *Request) Decision {
 				continue
 			}
 			if a == nil {
+				for j := nc; j < len(d.Cases); j++ {
+					d.Cases[j].Empty = true
+				}
 				continue
 			}
 		}
