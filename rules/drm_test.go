@@ -78,7 +78,8 @@ func TestTwoDimensionalMapPicksRowThenCell(t *testing.T) {
 		if got != tt.want {
 			t.Errorf("Decide(%v, %s) hero = %q, want %q (trace %q)", tt.segs, tt.stage, got, tt.want, d.Trace[0].Reason)
 		}
-		if want := []MapChoice{{Rule: "hero-drm", Map: "hero-drm", Case: tt.cell}}; !slices.Contains(d.Cases, want[0]) {
+		// An empty cell is marked so: it applies nothing, yet counts.
+		if want := []MapChoice{{Rule: "hero-drm", Map: "hero-drm", Case: tt.cell, Empty: tt.want == ""}}; !slices.Contains(d.Cases, want[0]) {
 			t.Errorf("Decide(%v, %s) cases = %v, want %v among them", tt.segs, tt.stage, d.Cases, want)
 		}
 		if !strings.Contains(d.Trace[0].Reason, tt.reasonHas) {
