@@ -158,3 +158,27 @@ func TestHeadCountsNoHits(t *testing.T) {
 		t.Errorf("MapCaseHits(cta, awareness) = %v after a GET and 3 HEADs, want 1", got)
 	}
 }
+
+// TestFirstRuleMakesTheContentPerElement: rules with different selectors
+// that match one element compose per element, as per selector: the first
+// makes its content, whatever the later ones would have done.
+func TestFirstRuleMakesTheContentPerElement(t *testing.T) {
+	origin, _ := recordingOrigin(t, func(r *http.Request) string { return r.RequestURI }, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, `<html><body><div id="hero" class="hero">origin</div></body></html>`)
+	})
+	_, rulesEdit := withRules(t, map[string]string{"a.yaml": `
+pages:
+  - match: ["/"]
+    rules:
+      - {id: first, select: "#hero", text: "first"}
+      - {id: second, select: ".hero", append: "<i>second</i>"}
+      - {id: third, select: "div.hero", replace: "<p>third</p>"}
+      - {id: track, select: ".hero", attr: {data-track: hero}}
+`})
+	p := startProxy(t, origin, rulesEdit)
+	_, page := get(t, p.url+"/")
+	if want := `<html><body><div id="hero" class="hero" data-track="hero">first</div></body></html>`; string(page) != want {
+		t.Errorf("GET / = %s, want %s", page, want)
+	}
+}

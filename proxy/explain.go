@@ -181,7 +181,10 @@ func (p *Proxy) Explain(er ExplainRequest) (*Explanation, error) {
 func editsOf(actions []rules.Action) []rewrite.Edit {
 	edits := make([]rewrite.Edit, len(actions))
 	for i, a := range actions {
-		edits[i] = rewrite.Edit{Sel: a.Sel, Op: rewrite.Op(a.Op), Name: a.Name, Value: a.Value, RawText: a.RawText}
+		// Sole: for one element, the first rule makes the content, even
+		// when rules with different selectors match it (SPEC "Rule
+		// files"); attributes and classes are per element already.
+		edits[i] = rewrite.Edit{Sel: a.Sel, Op: rewrite.Op(a.Op), Name: a.Name, Value: a.Value, RawText: a.RawText, Sole: true}
 	}
 	return edits
 }

@@ -49,12 +49,20 @@ func (o Op) String() string {
 // and Value is not used. RawText is nil when Value is right there too (no
 // visitor value in it); it returns nil when the value cannot be written
 // there, and the edit then writes nothing.
+//
+// Sole, on a content edit (Replace, Inner, Prepend, Append, Before, After,
+// Remove), makes it exclude the other Sole content edits: of those that
+// apply to one element, only the earliest in the slice does, whatever
+// their selectors. The rules package's decisions need it: for one
+// element the first rule makes the content, though rules with different
+// selectors match it. Edits without Sole compose as Render says.
 type Edit struct {
 	Sel     int
 	Op      Op
 	Name    string // attribute name, for SetAttr
 	Value   []byte
 	RawText func(elem string) []byte
+	Sole    bool
 }
 
 // valueIn returns what e writes into the content of an element with

@@ -122,10 +122,17 @@ func (r *renderer) resolve(s *span) (a actions) {
 	if s.mask&r.mask == 0 && !r.wide {
 		return a
 	}
+	sole := false // a Sole content edit applies to the element
 	for i := range r.edits {
 		ed := &r.edits[i]
 		if !r.applies(s, ed) {
 			continue
+		}
+		if ed.Sole && ed.Op <= Remove {
+			if sole {
+				continue
+			}
+			sole = true
 		}
 		switch ed.Op {
 		case Replace, Remove:

@@ -430,3 +430,37 @@ func TestRawTextGoesWhereTheContentIsScriptOrStyle(t *testing.T) {
 		t.Errorf("Render =\n%s\nwant\n%s", got, want)
 	}
 }
+
+// TestSoleContentEditsExcludeOneAnother: of the Sole content edits that
+// apply to one element, through any selectors, the earliest alone does;
+// elements only a later one matches take it; edits without Sole compose.
+func TestSoleContentEditsExcludeOneAnother(t *testing.T) {
+	page := `<body><div id="hero" class="hero">origin</div><div class="hero">other</div></body>`
+	sels := []string{"#hero", ".hero", "div.hero"}
+	tests := []struct {
+		name  string
+		edits []Edit
+		want  string
+	}{
+		{"sole: the first per element", []Edit{
+			{Sel: 0, Op: Inner, Value: []byte("first"), Sole: true},
+			{Sel: 1, Op: Append, Value: []byte("<i>second</i>"), Sole: true},
+			{Sel: 2, Op: Replace, Value: []byte("<p>third</p>"), Sole: true},
+		}, `<body><div id="hero" class="hero">first</div><div class="hero">other<i>second</i></div></body>`},
+		{"sole and start-tag edits", []Edit{
+			{Sel: 0, Op: Before, Value: []byte("B"), Sole: true},
+			{Sel: 1, Op: After, Value: []byte("A"), Sole: true},
+			{Sel: 1, Op: SetAttr, Name: "data-x", Value: []byte("1")},
+		}, `<body>B<div id="hero" class="hero" data-x="1">origin</div><div class="hero" data-x="1">other</div>A</body>`},
+		{"without sole they compose", []Edit{
+			{Sel: 0, Op: Inner, Value: []byte("first")},
+			{Sel: 1, Op: Append, Value: []byte("<i>second</i>")},
+		}, `<body><div id="hero" class="hero">first<i>second</i></div><div class="hero">other<i>second</i></div></body>`},
+	}
+	tpl := compileT(t, page, sels...)
+	for _, tt := range tests {
+		if got := string(tpl.Render(nil, tt.edits)); got != tt.want {
+			t.Errorf("%s: Render =\n%s\nwant\n%s", tt.name, got, tt.want)
+		}
+	}
+}
