@@ -42,13 +42,18 @@
 // Page holding their rules in that order and their selectors once each,
 // made once per combination of pages and kept in the Set (issue 17).
 //
-// Rules compose. Per selector, the first matching rule wins per kind of
-// change (Action.Change): the content (replace, inner, text, prepend,
+// Rules compose. For one element, the first matching rule wins per kind
+// of change (Action.Change): the content (replace, inner, text, prepend,
 // append, before, after, remove: one kind together), each attribute name,
 // each class name. An attr: takes any number of pairs, each a change of
 // its own kind. A later rule's change of a kind already made is dropped
 // and its trace names the rule that made it (Trace.Overridden); a rule
-// left with no change does not fire. An experiment's holdout makes, by
+// left with no change does not fire. Decide judges this per selector,
+// not knowing the page; where rules with different selectors match one
+// element, the rewrite engine keeps the first's content (rewrite.Edit's
+// Sole, which the proxy sets) and the first's attribute or class of each
+// name, and the trace still shows the later rules as fired. An
+// experiment's holdout makes, by
 // keeping the origin's, the changes its variants would. Where a replace
 // or a remove and attribute changes meet on one element, the rewrite
 // engine lets the replace or remove win. Set.Warnings holds a warning
