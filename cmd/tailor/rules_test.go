@@ -204,8 +204,8 @@ func TestRulesPushReachesEveryEdge(t *testing.T) {
 	if got := historyLines(t, ws.config); len(got) != pushes+1 || !strings.HasSuffix(got[pushes], "rollback to 5") {
 		t.Errorf("history after the rollback:\n%s", strings.Join(got, "\n"))
 	}
-	if code, _, _ := runBounded(t, 15*time.Second, "rules", "rollback", "99", "--config", ws.config); code != exitInvalid {
-		t.Errorf("rollback to a version that does not exist: exit %d, want %d", code, exitInvalid)
+	if code, _, _ := runBounded(t, 15*time.Second, "rules", "rollback", "99", "--config", ws.config); code != exitUsage {
+		t.Errorf("rollback to a version that does not exist: exit %d, want %d", code, exitUsage)
 	}
 }
 
