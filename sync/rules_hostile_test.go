@@ -52,7 +52,9 @@ func versionOf(tarball []byte, dir string) RuleVersion {
 
 const hostileRule = "pages:\n  - match: [\"/\"]\n    rules:\n      - {id: a, select: \"#h\", replace: {file: ../f/x.html}}\n"
 
-func reg(name, data string) tarEntry { return tarEntry{name: name, typ: tar.TypeReg, data: []byte(data)} }
+func reg(name, data string) tarEntry {
+	return tarEntry{name: name, typ: tar.TypeReg, data: []byte(data)}
+}
 
 // No hand-made archive gets an edge to read outside it, or to serve
 // something other than what the archive says: each is refused when it
@@ -260,4 +262,3 @@ func TestRuleVersionThatCrashedTheEdgeIsNotTriedAgain(t *testing.T) {
 		t.Errorf("temporary files left: %v", m)
 	}
 }
-
