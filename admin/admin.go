@@ -110,6 +110,13 @@ func (a *Admin) Serve(ln net.Listener) error {
 func (a *Admin) Shutdown(ctx context.Context) error { return a.server.Shutdown(ctx) }
 
 func (a *Admin) ready(w http.ResponseWriter, _ *http.Request) {
+	if a.proxy.Ready() && a.cfg.Rules.Bucket != "" && a.proxy.RulesVersion() == 0 {
+		// Not ready to be put in front of visitors: every page would
+		// pass through unpersonalized. Visitors who reach it anyway get
+		// the origin's pages (fail open).
+		text(w, http.StatusServiceUnavailable, "not ready\nno rule version yet\n")
+		return
+	}
 	if a.proxy.Ready() {
 		if v := a.proxy.RulesVersion(); v > 0 { // rules.bucket: which version this edge serves
 			text(w, http.StatusOK, "ready\nrules version "+strconv.FormatUint(v, 10)+"\n")

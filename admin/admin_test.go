@@ -147,6 +147,20 @@ func TestAdminHealthReadinessAndMetrics(t *testing.T) {
 	}
 }
 
+// An edge following rules.bucket with no version loaded yet (a fresh
+// edge, NATS down, nothing kept on disk) would serve every page
+// unpersonalized: a load balancer should not send it visitors yet.
+func TestReadyzNotReadyBeforeTheFirstRuleVersion(t *testing.T) {
+	a := startAdmin(t, func(c *config.Config, _ *Options) {
+		c.NATS.URL = "nats://127.0.0.1:1"
+		c.Rules.Bucket = "tailor_rules"
+	})
+	want := "not ready\nno rule version yet\n"
+	if resp, body := call(t, "GET", a.url+"/readyz", ""); resp.StatusCode != http.StatusServiceUnavailable || body != want {
+		t.Errorf("/readyz before any version = %d %q, want 503 %q", resp.StatusCode, body, want)
+	}
+}
+
 // An edge following rules.bucket says which version it serves, where a
 // fleet's health checks already look.
 func TestReadyzNamesThePublishedRuleVersion(t *testing.T) {
@@ -154,9 +168,6 @@ func TestReadyzNamesThePublishedRuleVersion(t *testing.T) {
 		c.NATS.URL = "nats://127.0.0.1:1"
 		c.Rules.Bucket = "tailor_rules"
 	})
-	if _, body := call(t, "GET", a.url+"/readyz", ""); body != "ready\n" {
-		t.Errorf("/readyz before any version = %q, want %q", body, "ready\n")
-	}
 	rules := fstest.MapFS{"r/home.yaml": {Data: []byte("pages:\n  - match: [\"/\"]\n    rules:\n      - {id: greet, select: .greeting, text: hi}\n")}}
 	if err := a.proxy.LoadRulesFS(rules, "r", 12); err != nil {
 		t.Fatal(err)

@@ -97,6 +97,11 @@ func (p *Proxy) LoadRulesFS(fsys fs.FS, dir string, version uint64) error {
 	return nil
 }
 
+// RulesRefused counts a rule version refused without loading it (one
+// that crashed the edge while it loaded, before a restart) as a failed
+// reload: tailor_rules_reloads_total{result="error"}.
+func (p *Proxy) RulesRefused() { p.m.Reloads.Inc("error") }
+
 // swapRules serves set, of version (0: rules.dir), from now on. The
 // caller holds loadMu.
 func (p *Proxy) swapRules(set *rules.Set, version uint64) {

@@ -25,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tailor-edge/tailor/internal/regular"
+	"github.com/tailor-edge/tailor/rules"
 )
 
 // Rule versions live in a KV bucket of their own, one key per version,
@@ -45,9 +46,24 @@ import (
 // does not.
 const ruleKeyPrefix = "v."
 
-// maxUnpacked bounds a version's files once unpacked: an archive is small
-// on the wire and could be a gzip bomb.
-const maxUnpacked = 64 << 20
+// Limits on a version's files once unpacked: an archive is small on the
+// wire and could be a gzip bomb, and rule YAML takes some 100 times its
+// size in memory while it parses (a 15 MiB rule file: 1.5 GB, 7.5 s).
+// Every edge loads a version at once, so these bound what one push can
+// make every edge spend. 16 MiB in all is the largest single rule file a
+// local load reads (rules.MaxRuleFileBytes): any rule set that loads from
+// disk in one file fits; a 76,000-rule file is some 10 MB.
+const (
+	// MaxRuleVersionBytes bounds a version's files, unpacked, in all.
+	MaxRuleVersionBytes = 16 << 20
+	// MaxRuleVersionFiles bounds how many files a version holds.
+	MaxRuleVersionFiles = 1000
+)
+
+// maxRuleNumber is the largest version number Push gives: far beyond any
+// real history, and far from wrapping around (a stray key
+// "v.18446744073709551615" would otherwise make the next number 0).
+const maxRuleNumber = 1 << 40
 
 // ErrNoVersion: the bucket holds no rule version of that number, or none
 // at all.
@@ -71,6 +87,9 @@ type RuleVersion struct {
 	Dir string `json:"dir"`
 	// Archive is the files: a gzipped tar (PackRules).
 	Archive []byte `json:"archive"`
+	// Unreadable, set by Versions only, says why the key of this number
+	// holds no readable version; the other fields are then empty.
+	Unreadable string `json:"-"`
 }
 
 // NewRuleVersion packs files (slash paths, relative, as PackRules takes
@@ -130,24 +149,57 @@ func (v *RuleVersion) Files() (fs.FS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rule version %d: %w", v.Number, err)
 	}
-	tr := tar.NewReader(io.LimitReader(zr, maxUnpacked))
+	// One byte more than allowed: reading it means the archive is too
+	// large. At exactly the limit the tar reader would otherwise see a
+	// clean end and drop the files after it without a word.
+	lr := &io.LimitedReader{R: zr, N: MaxRuleVersionBytes + 1}
+	tooLarge := func() error {
+		return fmt.Errorf("rule version %d: %w: more than %d MiB unpacked", v.Number, ErrArchiveTooLarge, MaxRuleVersionBytes>>20)
+	}
+	tr := tar.NewReader(lr)
 	files := fstest.MapFS{}
 	for {
 		h, err := tr.Next()
+		if lr.N <= 0 {
+			return nil, tooLarge()
+		}
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
 			return nil, fmt.Errorf("rule version %d: read archive: %w", v.Number, err)
 		}
-		if h.Typeflag != tar.TypeReg || !fs.ValidPath(h.Name) {
+		if h.Typeflag != tar.TypeReg || !fs.ValidPath(h.Name) || h.Name == "." {
 			return nil, fmt.Errorf("rule version %d: archive entry %q is not a regular file at a relative path", v.Number, h.Name)
 		}
+		if _, dup := files[h.Name]; dup {
+			return nil, fmt.Errorf("rule version %d: archive holds %q twice", v.Number, h.Name)
+		}
+		if len(files) == MaxRuleVersionFiles {
+			return nil, fmt.Errorf("rule version %d: %w: more than %d files", v.Number, ErrArchiveTooLarge, MaxRuleVersionFiles)
+		}
+		// The largest file a local load reads (a rule file); fragments
+		// have a lower limit of their own, which rules.LoadFS applies.
+		if h.Size > rules.MaxRuleFileBytes {
+			return nil, fmt.Errorf("rule version %d: %w: %q is %d bytes, more than a rule file may be (%d)", v.Number, ErrArchiveTooLarge, h.Name, h.Size, rules.MaxRuleFileBytes)
+		}
 		data, err := io.ReadAll(tr)
+		if lr.N <= 0 {
+			return nil, tooLarge()
+		}
 		if err != nil {
 			return nil, fmt.Errorf("rule version %d: read archive: %w", v.Number, err)
 		}
 		files[h.Name] = &fstest.MapFile{Data: data, Mode: 0o644}
+	}
+	// A file where another needs a directory ("r" and "r/a.yaml") makes
+	// a tree with two readings.
+	for name := range files {
+		for d := path.Dir(name); d != "."; d = path.Dir(d) {
+			if _, ok := files[d]; ok {
+				return nil, fmt.Errorf("rule version %d: archive entry %q is a file and the directory of %q", v.Number, d, name)
+			}
+		}
 	}
 	return files, nil
 }
@@ -158,25 +210,42 @@ type RuleBucket struct {
 	maxPayload int64
 }
 
-// RuleBucket opens the bucket of rule versions called name, creating it
-// when missing. It fails rather than waits when NATS is down.
+// RuleBucket opens the bucket of rule versions called name. It does not
+// create it (CreateRuleBucket does, for a push): an edge or a reader
+// that made it would make it with one replica, before the operator made
+// it replicated (ErrNoBucket). It fails rather than waits when NATS is
+// down.
 func (s *Store) RuleBucket(ctx context.Context, name string) (*RuleBucket, error) {
 	if !s.nc.IsConnected() {
 		return nil, ErrUnavailable
 	}
 	kv, err := s.js.KeyValue(ctx, name)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = s.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:      name,
-			Description: "tailor: numbered versions of the rule files (tailor rules push)",
-			History:     1, // a version is never rewritten
-		})
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			kv, err = s.js.KeyValue(ctx, name)
-		}
+		return nil, fmt.Errorf("open rule bucket %q: %w", name, ErrNoBucket)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open rule bucket %q: %w", name, err)
+	}
+	return &RuleBucket{kv: kv, maxPayload: s.nc.MaxPayload()}, nil
+}
+
+// CreateRuleBucket is RuleBucket, creating the bucket, with one
+// replica, when it is missing: for "tailor rules push".
+func (s *Store) CreateRuleBucket(ctx context.Context, name string) (*RuleBucket, error) {
+	b, err := s.RuleBucket(ctx, name)
+	if !errors.Is(err, ErrNoBucket) {
+		return b, err
+	}
+	kv, err := s.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      name,
+		Description: "tailor: numbered versions of the rule files (tailor rules push)",
+		History:     1, // a version is never rewritten
+	})
+	if errors.Is(err, jetstream.ErrBucketExists) {
+		kv, err = s.js.KeyValue(ctx, name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create rule bucket %q: %w", name, err)
 	}
 	return &RuleBucket{kv: kv, maxPayload: s.nc.MaxPayload()}, nil
 }
@@ -188,23 +257,34 @@ func ruleNumber(key string) (uint64, bool) {
 	return n, err == nil && strings.HasPrefix(key, ruleKeyPrefix) && n > 0
 }
 
-// Newest returns the newest version's number, 0 when there is none. It
-// reads keys only, not the archives.
-func (b *RuleBucket) Newest(ctx context.Context) (uint64, error) {
+// numbers returns the numbers of the versions in the bucket, newest
+// first. It reads keys only, not the archives.
+func (b *RuleBucket) numbers(ctx context.Context) ([]uint64, error) {
 	l, err := b.kv.ListKeysFiltered(ctx, ruleKeyPrefix+">")
 	if err != nil {
-		return 0, fmt.Errorf("list rule versions: %w", err)
+		return nil, fmt.Errorf("list rule versions: %w", err)
 	}
-	var newest uint64
+	var ns []uint64
 	for k := range l.Keys() {
 		if n, ok := ruleNumber(k); ok {
-			newest = max(newest, n)
+			ns = append(ns, n)
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return 0, fmt.Errorf("list rule versions: %w", err)
+		return nil, fmt.Errorf("list rule versions: %w", err)
 	}
-	return newest, nil
+	slices.SortFunc(ns, func(a, b uint64) int { return cmpUint(b, a) })
+	return ns, nil
+}
+
+// Newest returns the newest version's number, 0 when there is none. It
+// reads keys only, not the archives.
+func (b *RuleBucket) Newest(ctx context.Context) (uint64, error) {
+	ns, err := b.numbers(ctx)
+	if err != nil || len(ns) == 0 {
+		return 0, err
+	}
+	return ns[0], nil
 }
 
 // Push publishes v as the newest version: it numbers it one past the
@@ -218,6 +298,9 @@ func (b *RuleBucket) Push(ctx context.Context, v RuleVersion) (RuleVersion, erro
 	}
 	v.Time = time.Now().UTC().Truncate(time.Millisecond)
 	for attempt := 0; attempt < 100; attempt++ {
+		if n >= maxRuleNumber {
+			return RuleVersion{}, fmt.Errorf("push rule version: the bucket's newest key is %s, past the largest version number tailor gives (%d): delete that key (nats kv del) or push to a new bucket", ruleKey(n), uint64(maxRuleNumber))
+		}
 		v.Number = n + 1
 		data, err := json.Marshal(v)
 		if err != nil {
@@ -239,7 +322,8 @@ func (b *RuleBucket) Push(ctx context.Context, v RuleVersion) (RuleVersion, erro
 	return RuleVersion{}, errors.New("push rule version: too many concurrent pushes; try again")
 }
 
-// Version returns version n.
+// Version returns version n: ErrNoVersion when there is none,
+// ErrUnreadableVersion when its key holds something else.
 func (b *RuleBucket) Version(ctx context.Context, n uint64) (RuleVersion, error) {
 	e, err := b.kv.Get(ctx, ruleKey(n))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
@@ -254,15 +338,17 @@ func (b *RuleBucket) Version(ctx context.Context, n uint64) (RuleVersion, error)
 func decodeRuleVersion(e jetstream.KeyValueEntry) (RuleVersion, error) {
 	var v RuleVersion
 	if err := json.Unmarshal(e.Value(), &v); err != nil {
-		return RuleVersion{}, fmt.Errorf("rule version %s: %w", e.Key(), err)
+		return RuleVersion{}, fmt.Errorf("%s: %w: %v", e.Key(), ErrUnreadableVersion, err)
 	}
 	if n, _ := ruleNumber(e.Key()); n != v.Number {
-		return RuleVersion{}, fmt.Errorf("rule version %s: says it is number %d", e.Key(), v.Number)
+		return RuleVersion{}, fmt.Errorf("%s: %w: it says it is number %d", e.Key(), ErrUnreadableVersion, v.Number)
 	}
 	return v, nil
 }
 
-// Versions returns every version, oldest first.
+// Versions returns every version, oldest first. A key that holds no
+// readable version is listed too, with its number and Unreadable set:
+// one bad entry does not hide the history.
 func (b *RuleBucket) Versions(ctx context.Context) ([]RuleVersion, error) {
 	w, err := b.kv.Watch(ctx, ruleKeyPrefix+">", jetstream.IgnoreDeletes())
 	if err != nil {
@@ -277,9 +363,13 @@ func (b *RuleBucket) Versions(ctx context.Context) ([]RuleVersion, error) {
 				slices.SortFunc(vs, func(a, b RuleVersion) int { return cmpUint(a.Number, b.Number) })
 				return vs, nil
 			}
+			n, ok := ruleNumber(e.Key())
+			if !ok {
+				continue // not a version's key
+			}
 			v, err := decodeRuleVersion(e)
 			if err != nil {
-				return nil, err
+				v = RuleVersion{Number: n, Unreadable: err.Error()}
 			}
 			vs = append(vs, v)
 		case <-ctx.Done():
@@ -310,6 +400,10 @@ func cmpUint(a, b uint64) int {
 func (s *Store) FollowRules(ctx context.Context, name string, have uint64, apply func(RuleVersion) error, caughtUp func()) {
 	log := s.log.With("bucket", name)
 	seen := have // the newest version handed to apply, taken or not
+	// Versions apply refused, or that do not read, during a catch-up: a
+	// retry goes on to older ones rather than trying them again.
+	refused := map[uint64]bool{}
+	saidNoBucket := false
 	var b *RuleBucket
 	for attempt := 0; ctx.Err() == nil; attempt++ {
 		if attempt > 0 {
@@ -324,7 +418,14 @@ func (s *Store) FollowRules(ctx context.Context, name string, have uint64, apply
 			octx, cancel := context.WithTimeout(ctx, statTimeout)
 			b, err = s.RuleBucket(octx, name)
 			cancel()
-			if err != nil {
+			switch {
+			case errors.Is(err, ErrNoBucket):
+				if !saidNoBucket { // an edge may well start before the first push
+					log.Warn("rule bucket does not exist yet; waiting for tailor rules push to create it, the rules serving stay")
+					saidNoBucket = true
+				}
+				continue
+			case err != nil:
 				if attempt%20 == 0 {
 					log.Warn("open rule bucket; retrying, the rules serving stay", "err", err)
 				}
@@ -340,7 +441,7 @@ func (s *Store) FollowRules(ctx context.Context, name string, have uint64, apply
 			}
 			continue
 		}
-		head, err := b.catchUp(ctx, &seen, apply, log)
+		head, err := b.catchUp(ctx, &seen, refused, apply, log)
 		if err != nil {
 			w.Stop()
 			go drain(w)
@@ -362,31 +463,59 @@ func (s *Store) FollowRules(ctx context.Context, name string, have uint64, apply
 
 // catchUp hands apply the newest version newer than *seen that it takes,
 // trying older ones while it refuses, and returns the bucket's newest
-// revision.
-func (b *RuleBucket) catchUp(ctx context.Context, seen *uint64, apply func(RuleVersion) error, log *slog.Logger) (uint64, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*statTimeout)
-	defer cancel()
-	head, err := b.lastRevision(ctx)
+// revision. Each call to NATS has a deadline of its own, loading none:
+// a version slow to be refused must not leave the older ones unread
+// (which would make every retry start again from the same newest one).
+// Versions refused, or unreadable, are noted in refused and not tried
+// again.
+func (b *RuleBucket) catchUp(ctx context.Context, seen *uint64, refused map[uint64]bool, apply func(RuleVersion) error, log *slog.Logger) (uint64, error) {
+	kctx, cancel := context.WithTimeout(ctx, statTimeout)
+	head, err := b.lastRevision(kctx)
+	var ns []uint64
+	if err == nil {
+		ns, err = b.numbers(kctx)
+	}
+	cancel()
 	if err != nil {
 		return 0, err
 	}
-	newest, err := b.Newest(ctx)
-	if err != nil {
-		return 0, err
+	var newest uint64
+	if len(ns) > 0 {
+		newest = ns[0]
 	}
-	for n := newest; n > *seen; n-- {
-		v, err := b.Version(ctx, n)
-		if errors.Is(err, ErrNoVersion) {
+	if newest < *seen {
+		// Pushes numbered up to *seen are ignored here: the bucket was
+		// recreated, or this edge's kept copy is another cluster's.
+		log.Warn("the rule version serving is newer than the bucket's newest; pushes are ignored until one is numbered past it (bucket recreated, or a kept copy from another bucket?)",
+			"serving", *seen, "bucket_newest", newest)
+	}
+walk:
+	for _, n := range ns { // only the keys there are: no walk through gaps
+		if n <= *seen {
+			break
+		}
+		if refused[n] {
 			continue
 		}
-		if err != nil {
+		kctx, cancel := context.WithTimeout(ctx, statTimeout)
+		v, err := b.Version(kctx, n)
+		cancel()
+		switch {
+		case errors.Is(err, ErrNoVersion): // deleted meanwhile
+			continue
+		case errors.Is(err, ErrUnreadableVersion):
+			log.Warn("rule version is not readable; trying the one before", "version", n, "err", err)
+			refused[n] = true
+			continue
+		case err != nil:
 			return 0, err
 		}
 		if err := apply(v); err != nil {
 			log.Warn("rule version does not load; trying the one before", "version", n, "err", err)
+			refused[n] = true
 			continue
 		}
-		break
+		break walk
 	}
 	*seen = max(*seen, newest)
 	return head, nil
@@ -455,12 +584,21 @@ func SaveRuleVersion(path string, v RuleVersion) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := writeSynced(path, data); err != nil {
 		return fmt.Errorf("keep rule version: %w", err)
+	}
+	return nil
+}
+
+// writeSynced writes data to path, whole or not at all: written beside
+// it, synced, then renamed over it, the rename synced too.
+func writeSynced(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
 	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
-		return fmt.Errorf("keep rule version: %w", err)
+		return err
 	}
 	tmp := f.Name()
 	_, err = f.Write(data)
@@ -475,7 +613,7 @@ func SaveRuleVersion(path string, v RuleVersion) error {
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("keep rule version: %w", err)
+		return err
 	}
 	if d, err := os.Open(filepath.Dir(path)); err == nil { // the rename, durably
 		d.Sync()
@@ -484,9 +622,13 @@ func SaveRuleVersion(path string, v RuleVersion) error {
 	return nil
 }
 
+// maxKeptBytes bounds the kept copy: a version's JSON, its archive
+// gzipped and in base64, is one NATS message (1 MiB by default).
+const maxKeptBytes = 64 << 20
+
 // ReadRuleVersion reads the version SaveRuleVersion kept at path.
 func ReadRuleVersion(path string) (RuleVersion, error) {
-	data, err := regular.ReadFile(path, maxUnpacked)
+	data, err := regular.ReadFile(path, maxKeptBytes)
 	if err != nil {
 		return RuleVersion{}, err
 	}

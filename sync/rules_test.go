@@ -33,7 +33,7 @@ func openRuleBucket(t *testing.T, s *Store) *RuleBucket {
 	var b *RuleBucket
 	waitFor(t, func() bool {
 		var err error
-		b, err = s.RuleBucket(context.Background(), "tailor_rules")
+		b, err = s.CreateRuleBucket(context.Background(), "tailor_rules")
 		return err == nil
 	})
 	return b

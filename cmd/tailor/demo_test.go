@@ -32,7 +32,9 @@ func startDemo(t *testing.T) (listen, admin string, out *syncBuffer) {
 	return listen, admin, out
 }
 
-// waitReady polls the admin listener's /readyz until it answers 200, and
+// waitReady polls the admin listener's /readyz until it answers 200 (or
+// 503 "no rule version yet": up, serving pages unchanged, with
+// rules.bucket and no version yet), and
 // fails the test with logs() after total.
 func waitReady(t *testing.T, admin string, total time.Duration, logs func() string) {
 	t.Helper()
@@ -42,7 +44,11 @@ func waitReady(t *testing.T, admin string, total time.Duration, logs func() stri
 		if resp, err = http.Get("http://" + admin + "/readyz"); err != nil {
 			return false
 		}
-		resp.Body.Close()
+		defer resp.Body.Close()
+		if resp.StatusCode == http.StatusServiceUnavailable { // up, serving, and waiting for its first rule version
+			b, _ := io.ReadAll(resp.Body)
+			return strings.Contains(string(b), "no rule version yet")
+		}
 		return resp.StatusCode == 200
 	}) {
 		t.Fatalf("not ready after %v: %v\n%s", total, err, logs())

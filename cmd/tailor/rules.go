@@ -62,9 +62,12 @@ func (m *Main) rulesFlagSet(name string, c *commonFlags) *flag.FlagSet {
 	return fs
 }
 
-// ruleBucket connects cmd to rules.bucket; nil comes with the exit code,
-// its reason printed.
-func (m *Main) ruleBucket(ctx context.Context, c *commonFlags, cfg *config.Config, cmd string) (*natsync.RuleBucket, func(), int) {
+// ruleBucket connects cmd to rules.bucket, creating it when create is
+// set (push and rollback: the first push makes the bucket, with one
+// replica, unless the operator made it first); nil comes with the exit
+// code, its reason printed. A bucket that does not exist (create unset)
+// comes as nil with exitOK: no versions yet, the caller says so.
+func (m *Main) ruleBucket(ctx context.Context, c *commonFlags, cfg *config.Config, cmd string, create bool) (*natsync.RuleBucket, func(), int) {
 	if cfg.Rules.Bucket == "" {
 		fmt.Fprintf(m.Stderr, "%s: %v\n", cmd, cfg.ErrorAt("rules.bucket", "is not set: no bucket to publish rule versions to"))
 		return nil, nil, exitInvalid
@@ -80,7 +83,15 @@ func (m *Main) ruleBucket(ctx context.Context, c *commonFlags, cfg *config.Confi
 	}
 	bctx, cancel := context.WithTimeout(ctx, bucketWait)
 	defer cancel()
-	b, err := store.RuleBucket(bctx, cfg.Rules.Bucket)
+	open := store.RuleBucket
+	if create {
+		open = store.CreateRuleBucket
+	}
+	b, err := open(bctx, cfg.Rules.Bucket)
+	if errors.Is(err, natsync.ErrNoBucket) {
+		store.Close()
+		return nil, nil, exitOK
+	}
 	if err != nil {
 		store.Close()
 		fmt.Fprintf(m.Stderr, "%s: %v\n", cmd, err)
@@ -118,7 +129,7 @@ func (m *Main) rulesPush(ctx context.Context, args []string) int {
 
 // publish pushes v and says which number it got.
 func (m *Main) publish(ctx context.Context, c *commonFlags, cfg *config.Config, cmd string, v natsync.RuleVersion) int {
-	b, closeStore, code := m.ruleBucket(ctx, c, cfg, cmd)
+	b, closeStore, code := m.ruleBucket(ctx, c, cfg, cmd, true)
 	if b == nil {
 		return code
 	}
@@ -237,7 +248,11 @@ func (m *Main) rulesHistory(ctx context.Context, args []string) int {
 	if cfg == nil {
 		return code
 	}
-	b, closeStore, code := m.ruleBucket(ctx, &c, cfg, "tailor rules history")
+	b, closeStore, code := m.ruleBucket(ctx, &c, cfg, "tailor rules history", false)
+	if b == nil && code == exitOK {
+		fmt.Fprintf(m.Stdout, "no versions in %s yet: tailor rules push publishes one\n", cfg.Rules.Bucket)
+		return exitOK
+	}
 	if b == nil {
 		return code
 	}
@@ -256,6 +271,10 @@ func (m *Main) rulesHistory(ctx context.Context, args []string) int {
 	tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "VERSION\tTIME\tAUTHOR\tSHA256\tMESSAGE")
 	for _, v := range vs {
+		if v.Unreadable != "" {
+			fmt.Fprintf(tw, "%d\t-\t-\t-\t(unreadable: %s)\n", v.Number, oneLine(v.Unreadable))
+			continue
+		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", v.Number, v.Time.UTC().Format(time.RFC3339), v.Author, v.Checksum, oneLine(v.Message))
 	}
 	tw.Flush()
@@ -296,7 +315,11 @@ func (m *Main) rulesRollback(ctx context.Context, args []string) int {
 	if cfg == nil {
 		return code
 	}
-	b, closeStore, code := m.ruleBucket(ctx, &c, cfg, "tailor rules rollback")
+	b, closeStore, code := m.ruleBucket(ctx, &c, cfg, "tailor rules rollback", false)
+	if b == nil && code == exitOK {
+		fmt.Fprintf(m.Stderr, "tailor rules rollback: %s has no versions yet (tailor rules push publishes one)\n", cfg.Rules.Bucket)
+		return exitUsage
+	}
 	if b == nil {
 		return code
 	}
@@ -305,8 +328,10 @@ func (m *Main) rulesRollback(ctx context.Context, args []string) int {
 	defer cancel()
 	v, err := b.Version(rctx, n)
 	if errors.Is(err, natsync.ErrNoVersion) {
+		// A wrong argument, not an invalid file: usage (exit 1 is for a
+		// config, rules or profile file that does not load).
 		fmt.Fprintf(m.Stderr, "tailor rules rollback: %s has no version %d (tailor rules history lists them)\n", cfg.Rules.Bucket, n)
-		return exitInvalid
+		return exitUsage
 	}
 	if err != nil {
 		fmt.Fprintf(m.Stderr, "tailor rules rollback: %v\n", err)

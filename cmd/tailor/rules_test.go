@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tailor-edge/tailor/internal/testkit"
+	natsync "github.com/tailor-edge/tailor/sync"
 )
 
 // workstation is where rules are written and pushed from: a rules
@@ -204,8 +205,8 @@ func TestRulesPushReachesEveryEdge(t *testing.T) {
 	if got := historyLines(t, ws.config); len(got) != pushes+1 || !strings.HasSuffix(got[pushes], "rollback to 5") {
 		t.Errorf("history after the rollback:\n%s", strings.Join(got, "\n"))
 	}
-	if code, _, _ := runBounded(t, 15*time.Second, "rules", "rollback", "99", "--config", ws.config); code != exitInvalid {
-		t.Errorf("rollback to a version that does not exist: exit %d, want %d", code, exitInvalid)
+	if code, _, _ := runBounded(t, 15*time.Second, "rules", "rollback", "99", "--config", ws.config); code != exitUsage {
+		t.Errorf("rollback to a version that does not exist: exit %d, want %d", code, exitUsage)
 	}
 }
 
@@ -331,4 +332,42 @@ func TestRulesCommandsWithoutABucketOrArguments(t *testing.T) {
 			t.Errorf("tailor %q: exit %d, want %d\n%s", tc.args, code, tc.want, errs)
 		}
 	}
+}
+
+// An edge killed while it loaded version 2 (the marker it wrote before
+// loading is still there) does not try 2 again when it restarts: it
+// serves 1, says so, and takes 3 when it comes.
+func TestEdgeDoesNotRetryARuleVersionThatCrashedIt(t *testing.T) {
+	srv := testkit.JetStream(t, "", -1)
+	path, listen, admin := edgeConfig(t, srv.ClientURL(), greetingOrigin(t))
+	ws := newWorkstation(t, srv.ClientURL())
+	push := func(text string) {
+		t.Helper()
+		ws.greeting(t, text)
+		if code, out, errs := runBounded(t, 15*time.Second, "rules", "push", "--config", ws.config); code != exitOK {
+			t.Fatalf("push: exit %d, %q\n%s", code, out, errs)
+		}
+	}
+	push("first")
+	push("the one that killed it")
+	kept := natsync.RuleCachePath(filepath.Join(filepath.Dir(path), "data"), "tailor_rules")
+	if err := os.MkdirAll(filepath.Dir(kept), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(kept+".trying", []byte("trying 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	startEdge(t, path, admin)
+	testkit.CheckFor(t, 5*time.Second, 5*time.Millisecond, servesVersion(listen, "first", 1))
+	resp, err := http.Get("http://" + admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !regexp.MustCompile(`(?m)^tailor_rules_reloads_total\{result="error"\} 1$`).Match(b) {
+		t.Errorf("metrics do not count the crashed version as a failed reload:\n%s", regexp.MustCompile(`(?m)^tailor_rules_reloads.*$`).FindAll(b, -1))
+	}
+	push("third")
+	testkit.CheckFor(t, 5*time.Second, 5*time.Millisecond, servesVersion(listen, "third", 3))
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -283,9 +284,37 @@ func followRules(ctx context.Context, cfg *config.Config, p *proxy.Proxy, store 
 			log.Info("serving the rule version kept on disk until the bucket answers", "version", v.Number)
 		}
 	}
+	// A version that ended the last run while it loaded (out of memory,
+	// most likely) is not tried again: the edge would crash-loop on it.
+	guard := natsync.NewRuleGuard(kept)
+	crashed, refused, err := guard.Start()
+	if err != nil {
+		log.Warn("rule version guard", "err", err)
+	}
+	if crashed > 0 {
+		log.Error("rule version crashed this edge while it loaded; refused from now on, the one before serves",
+			"version", crashed, "serving", p.RulesVersion())
+		p.RulesRefused()
+	}
+	tryLoad := func(v natsync.RuleVersion) error {
+		if slices.Contains(refused, v.Number) {
+			return fmt.Errorf("rule version %d crashed this edge while it loaded before: not tried again", v.Number)
+		}
+		if v.Number <= p.RulesVersion() {
+			return load(v) // refused as older, or loaded before: no risk
+		}
+		if err := guard.Trying(v.Number); err != nil {
+			log.Warn("rule version guard", "err", err)
+		}
+		err := load(v)
+		if err := guard.Done(); err != nil {
+			log.Warn("rule version guard", "err", err)
+		}
+		return err
+	}
 	caughtUp := make(chan struct{})
 	go store.FollowRules(ctx, bucket, p.RulesVersion(), func(v natsync.RuleVersion) error {
-		if err := load(v); err != nil {
+		if err := tryLoad(v); err != nil {
 			return err
 		}
 		log.Info("rule version loaded", "version", v.Number, "author", v.Author, "message", v.Message)
