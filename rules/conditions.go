@@ -9,6 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/internal/match"
 )
 
 // test is one compiled condition. It returns whether the request passes
@@ -227,7 +228,7 @@ func (l *loader) pathTest(f *fileReader, e entry, key string) test {
 		return nil
 	}
 	return func(c *evalCtx) (bool, string) {
-		if anyPath(globs, c.r.Path) {
+		if match.AnyGlob(globs, c.r.Path) {
 			return true, ""
 		}
 		return false, "path " + c.r.Path + " does not match " + oneOf(globSources(globs))
@@ -235,12 +236,12 @@ func (l *loader) pathTest(f *fileReader, e entry, key string) test {
 }
 
 // globs compiles the path glob or list of globs n.
-func (l *loader) globs(f *fileReader, n *yaml.Node, key string) ([]pathGlob, bool) {
+func (l *loader) globs(f *fileReader, n *yaml.Node, key string) ([]match.Glob, bool) {
 	items, ok := f.values(n, key)
 	if !ok {
 		return nil, false
 	}
-	globs := make([]pathGlob, 0, len(items))
+	globs := make([]match.Glob, 0, len(items))
 	good := true
 	for _, it := range items {
 		s, ok := f.str(it, key)
@@ -248,7 +249,7 @@ func (l *loader) globs(f *fileReader, n *yaml.Node, key string) ([]pathGlob, boo
 			good = false
 			continue
 		}
-		g, err := compilePathGlob(s)
+		g, err := match.CompileGlob(s)
 		if err != nil {
 			f.invalid(it, key, "%v", err)
 			good = false
@@ -259,10 +260,10 @@ func (l *loader) globs(f *fileReader, n *yaml.Node, key string) ([]pathGlob, boo
 	return globs, good
 }
 
-func globSources(globs []pathGlob) []string {
+func globSources(globs []match.Glob) []string {
 	out := make([]string, len(globs))
 	for i, g := range globs {
-		out[i] = g.src
+		out[i] = g.String()
 	}
 	return out
 }
@@ -273,7 +274,7 @@ type valueMatch struct {
 	name string
 	// present is true for "*": any value, as long as there is one.
 	present bool
-	values  []wildcard
+	values  []match.Wildcard
 }
 
 func (m *valueMatch) match(vals ...string) bool {
@@ -282,7 +283,7 @@ func (m *valueMatch) match(vals ...string) bool {
 			return true
 		}
 		for _, w := range m.values {
-			if w.match(v) {
+			if w.Match(v) {
 				return true
 			}
 		}
@@ -326,7 +327,7 @@ func (l *loader) pairsTest(f *fileReader, e entry, key string) test {
 				m.present = true
 				continue
 			}
-			w, err := compileWildcard(v, false)
+			w, err := match.CompileWildcard(v, false)
 			if err != nil {
 				f.invalid(p.value, pkey, "%v", err)
 				continue
@@ -378,7 +379,7 @@ func oneValueTest(ms []valueMatch, noun, sep string, get func(r *Request, name s
 func (m *valueMatch) describe() string {
 	srcs := make([]string, len(m.values))
 	for i, w := range m.values {
-		srcs[i] = w.src
+		srcs[i] = w.String()
 	}
 	return oneOf(srcs)
 }
@@ -390,13 +391,13 @@ func (l *loader) referrerTest(f *fileReader, e entry, key string) test {
 	if !ok {
 		return nil
 	}
-	var ws []wildcard
+	var ws []match.Wildcard
 	for _, h := range hosts {
 		if strings.Contains(h, "/") {
 			f.invalid(e.value, key, "%q: want a host glob such as *.google.com, not a URL", truncate(h, 60))
 			return nil
 		}
-		w, err := compileWildcard(h, true)
+		w, err := match.CompileWildcard(h, true)
 		if err != nil {
 			f.invalid(e.value, key, "%v", err)
 			return nil
@@ -406,7 +407,7 @@ func (l *loader) referrerTest(f *fileReader, e entry, key string) test {
 	return func(c *evalCtx) (bool, string) {
 		host := c.referrerHost()
 		for _, w := range ws {
-			if w.match(host) {
+			if w.Match(host) {
 				return true, ""
 			}
 		}
@@ -415,8 +416,8 @@ func (l *loader) referrerTest(f *fileReader, e entry, key string) test {
 }
 
 func (l *loader) compareTest(f *fileReader, e entry, key string) test {
-	cmps, ok := parseEach(f, e.value, key, func(at *yaml.Node, s string) (comparison, bool) {
-		cmp, err := parseComparison(s)
+	cmps, ok := parseEach(f, e.value, key, func(at *yaml.Node, s string) (match.Comparison, bool) {
+		cmp, err := match.ParseComparison(s)
 		if err != nil {
 			f.invalid(at, key, "%v", err)
 		}
@@ -427,7 +428,7 @@ func (l *loader) compareTest(f *fileReader, e entry, key string) test {
 	}
 	srcs := make([]string, len(cmps))
 	for i, cmp := range cmps {
-		srcs[i] = cmp.src
+		srcs[i] = cmp.String()
 	}
 	visits := e.name == "visits"
 	return func(c *evalCtx) (bool, string) {
@@ -436,7 +437,7 @@ func (l *loader) compareTest(f *fileReader, e entry, key string) test {
 			v = float64(c.v.Visits)
 		}
 		for _, cmp := range cmps {
-			if cmp.test(v) {
+			if cmp.Test(v) {
 				return true, ""
 			}
 		}
@@ -445,8 +446,8 @@ func (l *loader) compareTest(f *fileReader, e entry, key string) test {
 }
 
 func (l *loader) timeTest(f *fileReader, e entry, key string) test {
-	ws, ok := parseEach(f, e.value, key, func(at *yaml.Node, s string) (window, bool) {
-		w, err := parseWindow(s)
+	ws, ok := parseEach(f, e.value, key, func(at *yaml.Node, s string) (match.Window, bool) {
+		w, err := match.ParseWindow(s)
 		if err != nil {
 			f.invalid(at, key, "time window %q: %v", truncate(s, 60), err)
 		}
@@ -457,15 +458,15 @@ func (l *loader) timeTest(f *fileReader, e entry, key string) test {
 	}
 	return func(c *evalCtx) (bool, string) {
 		for i := range ws {
-			if ws[i].contains(c.r.Time) {
+			if ws[i].Contains(c.r.Time) {
 				return true, ""
 			}
 		}
 		srcs := make([]string, len(ws))
 		for i, w := range ws {
-			srcs[i] = w.src
+			srcs[i] = w.String()
 		}
-		return false, "time " + c.r.Time.In(ws[0].loc).Format("Mon 15:04 MST") + " is outside " + oneOf(srcs)
+		return false, "time " + c.r.Time.In(ws[0].Location()).Format("Mon 15:04 MST") + " is outside " + oneOf(srcs)
 	}
 }
 

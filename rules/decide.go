@@ -9,6 +9,7 @@ import (
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/internal/match"
 )
 
 // Set is a compiled rule set: every rule file of a directory. It is
@@ -91,7 +92,7 @@ func (s *Set) Match(path string) *Page {
 	var small [8]int
 	idx := small[:0]
 	for i, p := range s.pages {
-		if anyPath(p.globs, path) {
+		if match.AnyGlob(p.globs, path) {
 			idx = append(idx, i)
 		}
 	}
@@ -107,7 +108,7 @@ func (s *Set) Match(path string) *Page {
 // Page is one pages: entry: the paths it matches and its rules, with their
 // selectors compiled once.
 type Page struct {
-	globs    []pathGlob
+	globs    []match.Glob
 	rules    []*rule
 	sels     []cascadia.Sel
 	matchers []cascadia.Matcher

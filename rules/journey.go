@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/internal/match"
 )
 
 // JourneyStep is what a page view means for the visitor's journey: the
@@ -21,7 +22,7 @@ type JourneyStep struct {
 }
 
 type journeyEntry struct {
-	globs []pathGlob
+	globs []match.Glob
 	step  JourneyStep
 }
 
@@ -29,7 +30,7 @@ type journeyEntry struct {
 // in file order; ok is false when none does.
 func (s *Set) Journey(path string) (step JourneyStep, ok bool) {
 	for i := range s.journey {
-		if anyPath(s.journey[i].globs, path) {
+		if match.AnyGlob(s.journey[i].globs, path) {
 			return s.journey[i].step, true
 		}
 	}
@@ -92,7 +93,7 @@ type InterestRule struct {
 	// Add maps interest tags to the score a page view adds.
 	Add map[string]float64
 
-	globs []pathGlob
+	globs []match.Glob
 }
 
 // Goals returns the goals the journey declares, in file order, once each.
@@ -120,7 +121,7 @@ func (s *Set) Interests(path string) map[string]float64 {
 	var out map[string]float64
 	for i := range s.interests {
 		r := &s.interests[i]
-		if !anyPath(r.globs, path) {
+		if !match.AnyGlob(r.globs, path) {
 			continue
 		}
 		if out == nil {

@@ -1,4 +1,4 @@
-package rules
+package match
 
 import (
 	"errors"
@@ -12,8 +12,8 @@ import (
 	_ "time/tzdata"
 )
 
-// window is a weekly time window: "Mon-Fri 09:00-17:00 Europe/Paris".
-type window struct {
+// Window is a weekly time window: "Mon-Fri 09:00-17:00 Europe/Paris".
+type Window struct {
 	src string
 	// days has bit d set for each time.Weekday d the window is open on.
 	days uint8
@@ -34,14 +34,14 @@ var dayNames = map[string]time.Weekday{
 
 var errWindowSyntax = errors.New(`want [days] [HH:MM-HH:MM] [time zone], such as "Mon-Fri 09:00-17:00 Europe/Paris", "Sat,Sun", "22:00-06:00 UTC"`)
 
-// parseWindow reads a time window: days (Mon, Mon-Fri, Sat,Sun, Fri-Mon,
+// ParseWindow reads a time window: days (Mon, Mon-Fri, Sat,Sun, Fri-Mon,
 // daily), hours (09:00-17:30, 22:00-06:00), and an IANA time zone (UTC
 // when left out), in that order, each optional but not all.
-func parseWindow(s string) (window, error) {
-	w := window{src: s, days: 0x7f, allDay: true, loc: time.UTC}
+func ParseWindow(s string) (Window, error) {
+	w := Window{src: s, days: 0x7f, allDay: true, loc: time.UTC}
 	fields := strings.Fields(s)
 	if len(fields) == 0 || len(fields) > 3 {
-		return window{}, errWindowSyntax
+		return Window{}, errWindowSyntax
 	}
 	i := 0
 	if f := fields[0]; !isDigit(f[0]) {
@@ -54,30 +54,30 @@ func parseWindow(s string) (window, error) {
 			// More follows, or it looks like a zone: then it was
 			// meant as days (or is a zone, which the code below reads).
 			if !strings.Contains(f, "/") {
-				return window{}, err
+				return Window{}, err
 			}
 		default:
 			// A lone word that is not days may be a zone ("UTC"); if
 			// it is not one either, the days message says more.
 			if _, zerr := time.LoadLocation(f); zerr != nil || f == "Local" {
-				return window{}, err
+				return Window{}, err
 			}
 		}
 	}
 	if i < len(fields) && isDigit(fields[i][0]) {
 		from, to, ok := strings.Cut(fields[i], "-")
 		if !ok {
-			return window{}, fmt.Errorf("hours %q: want HH:MM-HH:MM", fields[i])
+			return Window{}, fmt.Errorf("hours %q: want HH:MM-HH:MM", fields[i])
 		}
 		var err error
 		if w.from, err = parseClock(from, false); err != nil {
-			return window{}, err
+			return Window{}, err
 		}
 		if w.to, err = parseClock(to, true); err != nil {
-			return window{}, err
+			return Window{}, err
 		}
 		if w.from == w.to {
-			return window{}, fmt.Errorf("hours %q open and close at the same time", fields[i])
+			return Window{}, fmt.Errorf("hours %q open and close at the same time", fields[i])
 		}
 		w.allDay = false
 		i++
@@ -85,17 +85,17 @@ func parseWindow(s string) (window, error) {
 	if i < len(fields) {
 		name := fields[i]
 		if name == "Local" || name == "" {
-			return window{}, fmt.Errorf("time zone %q: name a zone such as Europe/Paris or UTC; the server's zone would make rules differ between machines", name)
+			return Window{}, fmt.Errorf("time zone %q: name a zone such as Europe/Paris or UTC; the server's zone would make rules differ between machines", name)
 		}
 		loc, err := time.LoadLocation(name)
 		if err != nil {
-			return window{}, fmt.Errorf("unknown time zone %q (want an IANA name such as Europe/Paris or UTC)", name)
+			return Window{}, fmt.Errorf("unknown time zone %q (want an IANA name such as Europe/Paris or UTC)", name)
 		}
 		w.loc = loc
 		i++
 	}
 	if i < len(fields) {
-		return window{}, errWindowSyntax
+		return Window{}, errWindowSyntax
 	}
 	return w, nil
 }
@@ -143,8 +143,14 @@ func parseClock(s string, end bool) (int, error) {
 	return hh*60 + mm, nil
 }
 
-// contains reports whether t falls in the window.
-func (w *window) contains(t time.Time) bool {
+// String returns the window as written.
+func (w Window) String() string { return w.src }
+
+// Location returns the window's time zone (UTC when it names none).
+func (w Window) Location() *time.Location { return w.loc }
+
+// Contains reports whether t falls in the window.
+func (w *Window) Contains(t time.Time) bool {
 	t = t.In(w.loc)
 	day := t.Weekday()
 	if w.allDay {

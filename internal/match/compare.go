@@ -1,4 +1,4 @@
-package rules
+package match
 
 import (
 	"fmt"
@@ -7,9 +7,9 @@ import (
 	"strings"
 )
 
-// comparison is a number test written as a string: ">= 2", "< 10", "== 0",
+// Comparison is a number test written as a string: ">= 2", "< 10", "== 0",
 // "!= 3", or a bare number meaning ==.
-type comparison struct {
+type Comparison struct {
 	src string
 	op  string
 	n   float64
@@ -17,7 +17,8 @@ type comparison struct {
 
 var compareOps = []string{">=", "<=", "==", "!=", ">", "<", "="}
 
-func parseComparison(s string) (comparison, error) {
+// ParseComparison reads a comparison; the error says what is wanted.
+func ParseComparison(s string) (Comparison, error) {
 	t := strings.TrimSpace(s)
 	op := "=="
 	for _, o := range compareOps {
@@ -31,12 +32,16 @@ func parseComparison(s string) (comparison, error) {
 	}
 	n, err := strconv.ParseFloat(t, 64)
 	if err != nil || math.IsNaN(n) || math.IsInf(n, 0) {
-		return comparison{}, fmt.Errorf(`invalid comparison %q (want an operator and a number: ">= 2", "< 10", "== 0", "!= 3")`, s)
+		return Comparison{}, fmt.Errorf(`invalid comparison %q (want an operator and a number: ">= 2", "< 10", "== 0", "!= 3")`, s)
 	}
-	return comparison{src: strings.TrimSpace(s), op: op, n: n}, nil
+	return Comparison{src: strings.TrimSpace(s), op: op, n: n}, nil
 }
 
-func (c comparison) test(v float64) bool {
+// String returns the comparison as written, trimmed of spaces.
+func (c Comparison) String() string { return c.src }
+
+// Test reports whether v passes the comparison.
+func (c Comparison) Test(v float64) bool {
 	switch c.op {
 	case ">=":
 		return v >= c.n

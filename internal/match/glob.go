@@ -1,4 +1,4 @@
-package rules
+package match
 
 import (
 	"fmt"
@@ -6,11 +6,11 @@ import (
 	"strings"
 )
 
-// pathGlob matches request paths: * and ? within a segment, ** across
+// Glob matches request paths: * and ? within a segment, ** across
 // segments. Globs are compiled to RE2 regular expressions, which match in
 // time linear in the path whatever the pattern: a crafted URL cannot make
 // matching slow.
-type pathGlob struct {
+type Glob struct {
 	src string
 	// kind says how to match: the common shapes without a regexp.
 	kind globKind
@@ -29,25 +29,25 @@ const (
 	globChildren          // /products/*: one segment below /products/
 )
 
-// compilePathGlob compiles a path glob:
+// CompileGlob compiles a path glob:
 //
 //	/about          the path /about only
 //	/products/*     /products/shoes, /products/ (not /products/a/b)
 //	/products/**    /products, /products/ and everything below
 //	/**/*.html      any .html page
 //	/p?ge           /page, /pige
-func compilePathGlob(s string) (pathGlob, error) {
+func CompileGlob(s string) (Glob, error) {
 	if !strings.HasPrefix(s, "/") {
-		return pathGlob{}, fmt.Errorf("path glob %q must start with /", s)
+		return Glob{}, fmt.Errorf("path glob %q must start with /", s)
 	}
 	if !strings.ContainsAny(s, "*?") {
-		return pathGlob{src: s, kind: globLiteral, lit: s}, nil
+		return Glob{src: s, kind: globLiteral, lit: s}, nil
 	}
 	if base, ok := strings.CutSuffix(s, "/**"); ok && !strings.ContainsAny(base, "*?") {
-		return pathGlob{src: s, kind: globTree, lit: base}, nil
+		return Glob{src: s, kind: globTree, lit: base}, nil
 	}
 	if base, ok := strings.CutSuffix(s, "/*"); ok && !strings.ContainsAny(base, "*?") {
-		return pathGlob{src: s, kind: globChildren, lit: base}, nil
+		return Glob{src: s, kind: globChildren, lit: base}, nil
 	}
 	var re strings.Builder
 	re.WriteString(`^`)
@@ -59,7 +59,7 @@ func compilePathGlob(s string) (pathGlob, error) {
 			continue
 		}
 		if strings.Contains(seg, "**") {
-			return pathGlob{}, fmt.Errorf("path glob %q: ** must be a whole segment, as in /a/**/b", s)
+			return Glob{}, fmt.Errorf("path glob %q: ** must be a whole segment, as in /a/**/b", s)
 		}
 		re.WriteString(`/`)
 		for i := 0; i < len(seg); {
@@ -80,12 +80,16 @@ func compilePathGlob(s string) (pathGlob, error) {
 	re.WriteString(`$`)
 	rx, err := regexp.Compile(re.String())
 	if err != nil {
-		return pathGlob{}, fmt.Errorf("path glob %q: %v", s, err)
+		return Glob{}, fmt.Errorf("path glob %q: %v", s, err)
 	}
-	return pathGlob{src: s, re: rx}, nil
+	return Glob{src: s, re: rx}, nil
 }
 
-func (g *pathGlob) match(path string) bool {
+// String returns the glob as written.
+func (g Glob) String() string { return g.src }
+
+// Match reports whether the glob matches path.
+func (g *Glob) Match(path string) bool {
 	switch g.kind {
 	case globLiteral:
 		return path == g.lit
@@ -99,27 +103,29 @@ func (g *pathGlob) match(path string) bool {
 	return g.re.MatchString(path)
 }
 
-// anyPath reports whether one of globs matches path.
-func anyPath(globs []pathGlob, path string) bool {
+// AnyGlob reports whether one of globs matches path.
+func AnyGlob(globs []Glob, path string) bool {
 	for i := range globs {
-		if globs[i].match(path) {
+		if globs[i].Match(path) {
 			return true
 		}
 	}
 	return false
 }
 
-// wildcard matches a value (a host, a query parameter, a header, a cookie)
+// Wildcard matches a value (a host, a query parameter, a header, a cookie)
 // with * standing for any run of characters, dots and slashes included: a
 // referrer glob *.google.com matches www.google.com and a.b.google.com.
-type wildcard struct {
+type Wildcard struct {
 	src  string
 	fold bool
 	re   *regexp.Regexp
 }
 
-func compileWildcard(s string, fold bool) (wildcard, error) {
-	w := wildcard{src: s, fold: fold}
+// CompileWildcard compiles a wildcard pattern; fold makes it match
+// without regard to case (host names).
+func CompileWildcard(s string, fold bool) (Wildcard, error) {
+	w := Wildcard{src: s, fold: fold}
 	if !strings.Contains(s, "*") {
 		return w, nil
 	}
@@ -137,13 +143,17 @@ func compileWildcard(s string, fold bool) (wildcard, error) {
 	re.WriteString(`$`)
 	rx, err := regexp.Compile(re.String())
 	if err != nil {
-		return wildcard{}, fmt.Errorf("pattern %q: %v", s, err)
+		return Wildcard{}, fmt.Errorf("pattern %q: %v", s, err)
 	}
 	w.re = rx
 	return w, nil
 }
 
-func (w wildcard) match(s string) bool {
+// String returns the pattern as written.
+func (w Wildcard) String() string { return w.src }
+
+// Match reports whether s matches the pattern.
+func (w Wildcard) Match(s string) bool {
 	switch {
 	case w.re != nil:
 		return w.re.MatchString(s)
