@@ -2,11 +2,10 @@ package rules
 
 import (
 	"fmt"
-	"html/template"
 	"regexp"
 	"strings"
-	"text/template/parse"
 
+	"github.com/tailor-edge/tailor/internal/content"
 	"gopkg.in/yaml.v3"
 )
 
@@ -82,7 +81,7 @@ func isActionKey(k string) bool {
 type action struct {
 	op      Op
 	name    string
-	content *content // nil for Remove and for removing an attribute
+	content *content.Content[Visitor] // nil for Remove and for removing an attribute
 	// summary is the action as written, shortened: what the console
 	// shows of it.
 	summary string
@@ -115,7 +114,7 @@ func (a *action) render(dst []Action, sel int, rule string, data *Visitor) ([]Ac
 func (a *action) do(sel int, rule string, data *Visitor) (Action, error) {
 	act := Action{Sel: sel, Op: a.op, Name: a.name, Rule: rule}
 	if a.content != nil {
-		v, err := a.content.render(data)
+		v, err := a.content.Render(data)
 		if err != nil {
 			return Action{}, err
 		}
@@ -125,8 +124,8 @@ func (a *action) do(sel int, rule string, data *Visitor) (Action, error) {
 			}
 		}
 		act.Value = v
-		if ct := a.content; ct.tmpl != nil && (a.op == Inner || a.op == Prepend || a.op == Append) {
-			act.RawText = func(elem string) []byte { return ct.renderRaw(elem, data) }
+		if ct := a.content; ct.Templated() && (a.op == Inner || a.op == Prepend || a.op == Append) {
+			act.RawText = func(elem string) []byte { return ct.RenderRaw(elem, data) }
 		}
 	}
 	return act, nil
@@ -260,7 +259,7 @@ func (l *loader) compileActionOnly(f *fileReader, e entry, what string) *action 
 		if !ok {
 			return nil
 		}
-		ct, err := compileContent(what+" "+key, v, modeClass, "")
+		ct, err := content.Compile(what+" "+key, v, content.Class, "", memoFields)
 		if err != nil {
 			f.errorAt(e.value, ErrTemplate, "%s: %s", key, templateMessage(err))
 			return nil
@@ -275,22 +274,22 @@ func (l *loader) compileActionOnly(f *fileReader, e entry, what string) *action 
 	if !ok {
 		return nil // not an action key; callers only pass action keys
 	}
-	mode := modeHTML
+	mode := content.HTML
 	if key == "text" {
-		mode = modeText
+		mode = content.Text
 	}
 	src, name, ok := l.contentSource(f, e.value, key, what)
 	if !ok {
 		return nil
 	}
-	ct, err := compileContent(name, src, mode, "")
+	ct, err := content.Compile(name, src, mode, "", memoFields)
 	if err != nil {
 		f.errorAt(e.value, ErrTemplate, "%s: %s", key, templateMessage(err))
 		return nil
 	}
 	into := ""
-	if ct.tmpl != nil && (op == Inner || op == Prepend || op == Append) {
-		ct.rawSrc = &[2]string{name, src}
+	if ct.Templated() && (op == Inner || op == Prepend || op == Append) {
+		ct.EnableRaw(name, src)
 		into = subjectTag(l.target)
 	}
 	warnContexts(f, e.value, key, ct, into)
@@ -315,7 +314,7 @@ func (l *loader) attrPair(f *fileReader, p entry, key, what string) *action {
 	if v == "" {
 		return &action{op: SetAttr, name: name}
 	}
-	ct, err := compileContent(what+" attr "+name, v, modeAttr, name)
+	ct, err := content.Compile(what+" attr "+name, v, content.Attr, name, memoFields)
 	if err != nil {
 		f.errorAt(p.value, ErrTemplate, "%s.%s: %s", key, p.name, templateMessage(err))
 		return nil
@@ -406,74 +405,16 @@ func templateMessage(err error) string {
 }
 
 // warnContexts warns, at n, when content ct writes visitor values into
-// JavaScript or CSS: in its own markup or attribute (html/template chose
-// a JS or CSS escaper for an action), or into the element into, the
-// target's tag when the selector names one ("script", "style"). Such
-// values are escaped for the language, but the page's code that reads
-// them may still misuse them (eval, innerHTML).
-func warnContexts(f *fileReader, n *yaml.Node, key string, ct *content, into string) {
-	if ct.tmpl == nil {
-		return
-	}
-	var where string
-	switch js, css := escaperContexts(ct.tmpl); {
-	case ct.mode == modeAttr && ct.attr == "srcdoc":
-		where = "an iframe's document (srcdoc: markup escaped twice)"
-	case ct.mode == modeAttr && ct.attr == "content" && ct.refresh:
-		where = "a refresh URL (only http(s) and relative URLs are kept)"
-	case into == "script" || into == "style":
-		where = "a <" + into + "> element"
-	case js:
-		where = "JavaScript (a <script> or an on* handler)"
-	case css:
-		where = "CSS (a <style> or a style attribute)"
-	default:
+// JavaScript or CSS (Content.CodeContext; into is the target's tag when
+// the selector names one). Such values are escaped for the language, but
+// the page's code that reads them may still misuse them (eval,
+// innerHTML).
+func warnContexts(f *fileReader, n *yaml.Node, key string, ct *content.Content[Visitor], into string) {
+	where := ct.CodeContext(into)
+	if where == "" {
 		return
 	}
 	f.warnAt(f.file, n, ErrScriptContext, "%s: visitor values are written into %s; they are escaped for it, but check that the page's code does not run or insert them as markup", key, where)
-}
-
-// escaperContexts reports whether html/template escapes an action of t
-// (already escaped: compileContent executes it once) as JavaScript or as
-// CSS.
-func escaperContexts(t *template.Template) (js, css bool) {
-	var walk func(n parse.Node)
-	walk = func(n parse.Node) {
-		switch n := n.(type) {
-		case *parse.ListNode:
-			if n != nil {
-				for _, c := range n.Nodes {
-					walk(c)
-				}
-			}
-		case *parse.ActionNode:
-			walk(n.Pipe)
-		case *parse.PipeNode:
-			for _, c := range n.Cmds {
-				for _, a := range c.Args {
-					if id, ok := a.(*parse.IdentifierNode); ok {
-						js = js || strings.HasPrefix(id.Ident, "_html_template_js")
-						css = css || strings.HasPrefix(id.Ident, "_html_template_css")
-					}
-				}
-			}
-		case *parse.IfNode:
-			walk(n.List)
-			walk(n.ElseList)
-		case *parse.RangeNode:
-			walk(n.List)
-			walk(n.ElseList)
-		case *parse.WithNode:
-			walk(n.List)
-			walk(n.ElseList)
-		}
-	}
-	for _, tt := range t.Templates() {
-		if tt.Tree != nil {
-			walk(tt.Tree.Root)
-		}
-	}
-	return js, css
 }
 
 // subjectTag returns the tag name the selector's subject requires, when

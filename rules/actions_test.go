@@ -89,7 +89,7 @@ func TestStaticContentIsPrecomputed(t *testing.T) {
 	for _, action := range []string{`inner: "<b>x</b>"`, `text: "a & b"`, `attr: {href: "/x?a&b"}`, `add_class: c`} {
 		s := actionSet(t, action)
 		r := s.Match("/").rules[0]
-		if r.act.content.tmpl != nil || r.act.content.static == nil {
+		if r.act.content.Templated() || r.act.content.Static() == nil {
 			t.Errorf("%s: content is a template, want precomputed bytes", action)
 		}
 	}

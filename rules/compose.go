@@ -72,10 +72,10 @@ func (a *action) staticChange(sel int) (change, bool) {
 	case SetAttr:
 		return change{sel: sel, kind: changeAttr, name: a.name}, true
 	case AddClass, RemoveClass:
-		if a.content == nil || a.content.tmpl != nil {
+		if a.content == nil || a.content.Templated() {
 			return change{}, false
 		}
-		return change{sel: sel, kind: changeClass, name: string(a.content.static)}, true
+		return change{sel: sel, kind: changeClass, name: string(a.content.Static())}, true
 	}
 	return change{sel: sel}, true
 }

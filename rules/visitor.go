@@ -2,6 +2,7 @@ package rules
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -220,4 +221,17 @@ func referrerHost(ref string) string {
 		h = h[:j]
 	}
 	return strings.ToLower(h)
+}
+
+// memoFields are the visitor's scalar fields a content template may read
+// and still be memoized (content.Compile): stages, personas and interests
+// are few, so their outputs are kept instead of executing the template
+// per request.
+var memoFields = map[string]func(*Visitor) string{
+	"Stage":       func(v *Visitor) string { return v.Stage },
+	"Persona":     func(v *Visitor) string { return v.Persona },
+	"TopInterest": func(v *Visitor) string { return v.TopInterest },
+	"Visits":      func(v *Visitor) string { return strconv.Itoa(v.Visits) },
+	"NewVisitor":  func(v *Visitor) string { return strconv.FormatBool(v.NewVisitor) },
+	"Known":       func(v *Visitor) string { return strconv.FormatBool(v.Known) },
 }

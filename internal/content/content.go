@@ -1,4 +1,4 @@
-package rules
+package content
 
 import (
 	"bytes"
@@ -7,50 +7,52 @@ import (
 	"html"
 	"html/template"
 	"io"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	texttemplate "text/template"
 	"text/template/parse"
+	"unicode/utf8"
 )
 
-// contentMode says what a piece of content is and so how it is escaped.
-type contentMode uint8
+// Mode says what a piece of content is and so how it is escaped.
+type Mode uint8
 
 const (
-	// modeHTML is markup written by the rule's author (replace, inner,
+	// HTML is markup written by the rule's author (replace, inner,
 	// prepend, append, before, after): kept as written, with visitor
 	// values escaped for the context html/template finds them in (text,
 	// attribute, URL, <script> as JSON, <style>).
-	modeHTML contentMode = iota
-	// modeText is text (text:): the author's words and the visitor's
+	HTML Mode = iota
+	// Text is text (text:): the author's words and the visitor's
 	// values are all escaped, so "<" shows as "<".
-	modeText
-	// modeAttr is an attribute's value (attr:), escaped as html/template
+	Text
+	// Attr is an attribute's value (attr:), escaped as html/template
 	// escapes a value in that attribute: URL filtering for href and src,
 	// JavaScript for on*, CSS for style.
-	modeAttr
-	// modeClass is a class name (add_class, remove_class): anything but
+	Attr
+	// Class is a class name (add_class, remove_class): anything but
 	// letters, digits, - and _ in a rendered value becomes -.
-	modeClass
-	// modeRaw is content written into a <script> or <style> element,
+	Class
+	// raw is content written into a <script> or <style> element,
 	// which the browser reads as JavaScript or CSS, not markup: rendered
 	// by html/template between the element's tags, so that visitor
 	// values are escaped as JS (JSON, or in a string literal) or CSS.
-	modeRaw
+	raw
 )
 
 // rawElems are the elements whose content is another language, in the
 // order of content.raw.
 var rawElems = [2]string{"script", "style"}
 
-// content is an action's compiled content: bytes ready to splice when it
-// has no {{ (most content), else a template rendered per request.
-type content struct {
+// Content is an action's compiled content: bytes ready to splice when it
+// has no {{ (most content), else a template rendered per request with a
+// *T as its data. A Content is safe for concurrent use once EnableRaw, if
+// called, has returned.
+type Content[T any] struct {
 	static []byte
 	tmpl   *template.Template
-	mode   contentMode
+	mode   Mode
 	// prefix and suffix wrap an attribute value while it renders, so that
 	// html/template sees it in its attribute; they are cut off after.
 	prefix, suffix string
@@ -59,45 +61,37 @@ type content struct {
 	// the output is kept per distinct value (memo, up to maxMemo of them)
 	// instead of executing the template on every request (about 2 µs
 	// each, most of a Decide for such rules).
-	keys  []func(*Visitor) string
+	keys  []func(*T) string
 	memo  sync.Map // key → []byte
 	memoN atomic.Int32
-	// attr is the attribute's name, for modeAttr.
+	// attr is the attribute's name, for Attr.
 	attr string
 	// refresh: a content attribute whose source reads as a refresh
 	// ("5; url={{ ... }}"), for warnings.
 	refresh bool
 	// raw, for markup or text with visitor values (inner, text, prepend,
 	// append), is the content compiled for a <script> and a <style>
-	// target (modeRaw), on first use (most rules never write into one);
+	// target (raw), on first use (most rules never write into one);
 	// nil where html/template refused it there (the edit then writes
 	// nothing into such an element). rawSrc is the source.
-	raw     [2]*content
+	raw     [2]*Content[T]
 	rawOnce sync.Once
 	rawSrc  *[2]string // name, source
+	// fields are the data's scalar fields a memoized template may read.
+	fields map[string]func(*T) string
 }
 
 // maxMemo bounds the outputs kept per content: stages, personas and
 // interests are few; a field with many values is executed past it.
 const maxMemo = 256
 
-// memoFields are the visitor's scalar fields a memoized template may read.
-var memoFields = map[string]func(*Visitor) string{
-	"Stage":       func(v *Visitor) string { return v.Stage },
-	"Persona":     func(v *Visitor) string { return v.Persona },
-	"TopInterest": func(v *Visitor) string { return v.TopInterest },
-	"Visits":      func(v *Visitor) string { return strconv.Itoa(v.Visits) },
-	"NewVisitor":  func(v *Visitor) string { return strconv.FormatBool(v.NewVisitor) },
-	"Known":       func(v *Visitor) string { return strconv.FormatBool(v.Known) },
-}
-
 // memoKeys returns the field readers of a template made only of text and
-// {{ .Field }} actions on memoFields, or nil.
-func memoKeys(t *template.Template) []func(*Visitor) string {
+// {{ .Field }} actions on fields, or nil.
+func memoKeys[T any](t *template.Template, fields map[string]func(*T) string) []func(*T) string {
 	if len(t.Templates()) != 1 || t.Tree == nil || t.Tree.Root == nil {
 		return nil
 	}
-	var keys []func(*Visitor) string
+	var keys []func(*T) string
 	for _, n := range t.Tree.Root.Nodes {
 		switch n := n.(type) {
 		case *parse.TextNode:
@@ -106,10 +100,10 @@ func memoKeys(t *template.Template) []func(*Visitor) string {
 				return nil
 			}
 			f, ok := n.Pipe.Cmds[0].Args[0].(*parse.FieldNode)
-			if !ok || len(f.Ident) != 1 || memoFields[f.Ident[0]] == nil {
+			if !ok || len(f.Ident) != 1 || fields[f.Ident[0]] == nil {
 				return nil
 			}
-			keys = append(keys, memoFields[f.Ident[0]])
+			keys = append(keys, fields[f.Ident[0]])
 		default:
 			return nil
 		}
@@ -117,34 +111,35 @@ func memoKeys(t *template.Template) []func(*Visitor) string {
 	return keys
 }
 
-// compileContent compiles src. name identifies the template in messages
-// (the fragment's path, or the rule and action); attr is the attribute's
-// name for modeAttr.
-func compileContent(name, src string, mode contentMode, attr string) (*content, error) {
-	ct := &content{mode: mode, attr: attr}
+// Compile compiles src. name identifies the template in messages (the
+// fragment's path, or the rule and action); attr is the attribute's name
+// for Attr. fields are the scalar fields of T, by name, whose values a
+// template that reads nothing else is memoized by (nil: none is).
+func Compile[T any](name, src string, mode Mode, attr string, fields map[string]func(*T) string) (*Content[T], error) {
+	ct := &Content[T]{mode: mode, attr: attr, fields: fields}
 	if attr == "content" {
 		ct.refresh = !bytes.Equal(filterRefresh([]byte(strings.ReplaceAll(src, "{{", "javascript:{{"))), []byte(strings.ReplaceAll(src, "{{", "javascript:{{")))
 	}
 	switch {
-	case mode == modeAttr && attr == "srcdoc":
+	case mode == Attr && attr == "srcdoc":
 		// srcdoc is a whole HTML document inside an attribute, which the
 		// browser decodes once before parsing it: the value is rendered
 		// as markup (visitor values escaped once), then escaped again
 		// as attribute text (see execute).
-	case mode == modeAttr:
+	case mode == Attr:
 		ct.prefix, ct.suffix = "<x "+attr+`="`, `">`
-	case mode == modeRaw:
+	case mode == raw:
 		ct.prefix, ct.suffix = "<"+attr+">", "</"+attr+">"
 	}
 	if !strings.Contains(src, "{{") {
 		switch mode {
-		case modeHTML:
+		case HTML:
 			ct.static = []byte(src)
 			return ct, nil
-		case modeText:
+		case Text:
 			ct.static = []byte(html.EscapeString(src))
 			return ct, nil
-		case modeClass:
+		case Class:
 			if !isClassToken(src) {
 				return nil, fmt.Errorf("%q is not a class name (one name, without spaces)", truncate(src, 40))
 			}
@@ -159,11 +154,11 @@ func compileContent(name, src string, mode contentMode, attr string) (*content, 
 		return nil, err
 	}
 	ct.tmpl = t
-	ct.keys = memoKeys(t) // before escaping adds the escapers to the tree
+	ct.keys = memoKeys(t, fields) // before escaping adds the escapers to the tree
 	// html/template escapes a template on its first execution. Doing it
 	// now reports escaping errors (an action in an ambiguous context) at
 	// load, and keeps the lock it takes for that off the request path.
-	var zero Visitor
+	var zero T
 	if err := t.Execute(io.Discard, &zero); err != nil {
 		var terr *template.Error
 		if errors.As(err, &terr) || strings.Contains(err.Error(), "maximum template depth") {
@@ -173,7 +168,7 @@ func compileContent(name, src string, mode contentMode, attr string) (*content, 
 		// that is not a map); they are a rule that does not fire.
 	}
 	if !strings.Contains(src, "{{") {
-		b, err := ct.render(&zero)
+		b, err := ct.Render(&zero)
 		if err != nil {
 			return nil, err
 		}
@@ -182,14 +177,57 @@ func compileContent(name, src string, mode contentMode, attr string) (*content, 
 	return ct, nil
 }
 
-// parseMode is how ct's source parses: markup (modeHTML), or text
-// (modeText and modeAttr: the author's words are escaped too).
-func (ct *content) parseMode() contentMode {
+// EnableRaw records that ct, markup or text written into an element
+// (inner, text, prepend, append), may find the element to be a <script>
+// or a <style>: RenderRaw then compiles src, named name, for it on first
+// use. It must be called before ct is used concurrently.
+func (ct *Content[T]) EnableRaw(name, src string) {
+	ct.rawSrc = &[2]string{name, src}
+}
+
+// Templated reports whether ct renders per request (its source has {{).
+func (ct *Content[T]) Templated() bool { return ct.tmpl != nil }
+
+// Static returns the bytes of content that does not render per request
+// (Templated is false), or nil. Callers must not change them.
+func (ct *Content[T]) Static() []byte {
+	if ct.tmpl != nil {
+		return nil
+	}
+	return ct.static
+}
+
+// CodeContext says, for a warning, where ct writes data into JavaScript
+// or CSS: in its own markup or attribute (html/template chose a JS or CSS
+// escaper for an action), or into the element into, the target's tag
+// when the selector names one ("script", "style"); "" where it does not.
+func (ct *Content[T]) CodeContext(into string) string {
+	if ct.tmpl == nil {
+		return ""
+	}
+	switch js, css := escaperContexts(ct.tmpl); {
+	case ct.mode == Attr && ct.attr == "srcdoc":
+		return "an iframe's document (srcdoc: markup escaped twice)"
+	case ct.mode == Attr && ct.attr == "content" && ct.refresh:
+		return "a refresh URL (only http(s) and relative URLs are kept)"
+	case into == "script" || into == "style":
+		return "a <" + into + "> element"
+	case js:
+		return "JavaScript (a <script> or an on* handler)"
+	case css:
+		return "CSS (a <style> or a style attribute)"
+	}
+	return ""
+}
+
+// parseMode is how ct's source parses: markup (HTML), or text
+// (Text and Attr: the author's words are escaped too).
+func (ct *Content[T]) parseMode() Mode {
 	switch {
-	case ct.mode == modeAttr && ct.attr == "srcdoc":
-		return modeHTML
-	case ct.mode == modeRaw:
-		return modeRaw
+	case ct.mode == Attr && ct.attr == "srcdoc":
+		return HTML
+	case ct.mode == raw:
+		return raw
 	}
 	return ct.mode
 }
@@ -197,26 +235,27 @@ func (ct *content) parseMode() contentMode {
 // compileRaw compiles content src, written by an inner, text, prepend or
 // append action, for a <script> or <style> target: raw[i] for each of
 // rawElems, nil where html/template cannot escape it there.
-func compileRaw(name, src string) (raw [2]*content) {
+func compileRaw[T any](name, src string, fields map[string]func(*T) string) (out [2]*Content[T]) {
 	for i, elem := range rawElems {
-		if ct, err := compileContent(name+" in <"+elem+">", src, modeRaw, elem); err == nil {
-			raw[i] = ct
+		if ct, err := Compile(name+" in <"+elem+">", src, raw, elem, fields); err == nil {
+			out[i] = ct
 		}
 	}
-	return raw
+	return out
 }
 
-// renderRaw renders ct for a target element elem ("script" or "style"),
-// or returns nil when it cannot be written there.
-func (ct *content) renderRaw(elem string, data *Visitor) []byte {
+// RenderRaw renders ct for a target element elem ("script" or "style"),
+// or returns nil when it cannot be written there (or EnableRaw was not
+// called).
+func (ct *Content[T]) RenderRaw(elem string, data *T) []byte {
 	ct.rawOnce.Do(func() {
 		if ct.rawSrc != nil {
-			ct.raw = compileRaw(ct.rawSrc[0], ct.rawSrc[1])
+			ct.raw = compileRaw(ct.rawSrc[0], ct.rawSrc[1], ct.fields)
 		}
 	})
 	for i, e := range rawElems {
 		if e == elem && ct.raw[i] != nil {
-			if out, err := ct.raw[i].render(data); err == nil {
+			if out, err := ct.raw[i].Render(data); err == nil {
 				return out
 			}
 		}
@@ -225,13 +264,13 @@ func (ct *content) renderRaw(elem string, data *Visitor) []byte {
 }
 
 // parseContent parses src as a template for mode.
-func parseContent(name, src string, mode contentMode, prefix, suffix string) (*template.Template, error) {
-	if mode == modeRaw {
+func parseContent(name, src string, mode Mode, prefix, suffix string) (*template.Template, error) {
+	if mode == raw {
 		// The author's words are JavaScript or CSS, kept as written.
 		src = prefix + src + suffix
-		mode = modeHTML
+		mode = HTML
 	}
-	if mode == modeHTML {
+	if mode == HTML {
 		t, err := template.New(name).Parse(src)
 		if err != nil {
 			return nil, err
@@ -271,138 +310,23 @@ func parseContent(name, src string, mode contentMode, prefix, suffix string) (*t
 	return template.New(name).AddParseTree(name, tree)
 }
 
-func modeName(m contentMode) string {
+func modeName(m Mode) string {
 	switch m {
-	case modeText:
+	case Text:
 		return "text"
-	case modeAttr:
+	case Attr:
 		return "attribute values"
-	case modeClass:
+	case Class:
 		return "class names"
-	case modeRaw:
+	case raw:
 		return "script or style content"
 	}
 	return "markup"
 }
 
-// filterRefresh returns a content attribute's rendered value v, unless it
-// reads as a refresh ("5; url=…", as <meta http-equiv=refresh> takes it)
-// to a URL with a scheme other than http or https: that URL is replaced
-// by #ZgotmplZ, as html/template replaces an unsafe href (a javascript:
-// refresh runs script). As for an href, only the scheme is checked: a
-// value that is a whole URL ("//elsewhere.example") still leads
-// elsewhere, so a template should write the host itself. Any other
-// content value is returned as it is.
-func filterRefresh(v []byte) []byte {
-	s := html.UnescapeString(string(v))
-	i := skipSpace(s, 0)
-	j := i
-	for j < len(s) && ('0' <= s[j] && s[j] <= '9' || s[j] == '.') {
-		j++
-	}
-	if j == i {
-		return v // no delay: not a refresh
-	}
-	k := skipSpace(s, j)
-	if k < len(s) && (s[k] == ';' || s[k] == ',') {
-		k = skipSpace(s, k+1)
-	}
-	if len(s)-k >= 3 && strings.EqualFold(s[k:k+3], "url") {
-		if m := skipSpace(s, k+3); m < len(s) && s[m] == '=' {
-			k = skipSpace(s, m+1)
-		}
-	}
-	u := s[k:]
-	if len(u) > 0 && (u[0] == '\'' || u[0] == '"') {
-		u = u[1:]
-	}
-	if safeURL(u) {
-		return v
-	}
-	return []byte(html.EscapeString(s[:k]) + "#ZgotmplZ")
-}
-
-func skipSpace(s string, i int) int {
-	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\f' || s[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// safeURL reports whether u is relative or http(s), read as a browser
-// reads it: tabs and line breaks removed, leading controls and spaces
-// skipped.
-func safeURL(u string) bool {
-	u = strings.Map(func(r rune) rune {
-		if r == '\t' || r == '\n' || r == '\r' {
-			return -1
-		}
-		return r
-	}, u)
-	u = strings.TrimLeft(u, "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f ")
-	i := strings.IndexAny(u, ":/?#")
-	if i < 0 || u[i] != ':' {
-		return true
-	}
-	scheme := strings.ToLower(u[:i])
-	return scheme == "http" || scheme == "https"
-}
-
-// escapeText HTML-escapes every literal text node under n.
-func escapeText(n parse.Node) {
-	switch n := n.(type) {
-	case *parse.ListNode:
-		if n == nil {
-			return
-		}
-		for _, c := range n.Nodes {
-			escapeText(c)
-		}
-	case *parse.TextNode:
-		n.Text = []byte(html.EscapeString(string(n.Text)))
-	case *parse.IfNode:
-		escapeText(n.List)
-		escapeText(n.ElseList)
-	case *parse.RangeNode:
-		escapeText(n.List)
-		escapeText(n.ElseList)
-	case *parse.WithNode:
-		escapeText(n.List)
-		escapeText(n.ElseList)
-	}
-}
-
-// checkTree rejects {{range}} over a number: "{{range 1000000000}}" would
-// spin on every request.
-func checkTree(n parse.Node) error {
-	switch n := n.(type) {
-	case *parse.ListNode:
-		if n == nil {
-			return nil
-		}
-		for _, c := range n.Nodes {
-			if err := checkTree(c); err != nil {
-				return err
-			}
-		}
-	case *parse.RangeNode:
-		if p := n.Pipe; p != nil && len(p.Cmds) > 0 && len(p.Cmds[0].Args) > 0 {
-			if _, isNum := p.Cmds[0].Args[0].(*parse.NumberNode); isNum {
-				return fmt.Errorf("template: {{range}} over a number is not allowed; range over visitor data")
-			}
-		}
-		return errors.Join(checkTree(n.List), checkTree(n.ElseList))
-	case *parse.IfNode:
-		return errors.Join(checkTree(n.List), checkTree(n.ElseList))
-	case *parse.WithNode:
-		return errors.Join(checkTree(n.List), checkTree(n.ElseList))
-	}
-	return nil
-}
-
-// render returns the content for the visitor data. Static content is
-// returned as is: callers must not change it.
-func (ct *content) render(data *Visitor) ([]byte, error) {
+// Render returns the content for data. Static content is returned as is:
+// callers must not change it.
+func (ct *Content[T]) Render(data *T) ([]byte, error) {
 	if ct.tmpl == nil {
 		return ct.static, nil
 	}
@@ -429,8 +353,8 @@ func (ct *content) render(data *Visitor) ([]byte, error) {
 	return out, err
 }
 
-// execute runs the template for the visitor data.
-func (ct *content) execute(data *Visitor) ([]byte, error) {
+// execute runs the template for data.
+func (ct *Content[T]) execute(data *T) ([]byte, error) {
 	var buf bytes.Buffer
 	if err := ct.tmpl.Execute(&buf, data); err != nil {
 		return nil, err
@@ -445,14 +369,14 @@ func (ct *content) execute(data *Visitor) ([]byte, error) {
 		out = out[len(ct.prefix) : len(out)-len(ct.suffix)]
 	}
 	switch ct.mode {
-	case modeAttr:
+	case Attr:
 		switch ct.attr {
 		case "srcdoc":
 			out = []byte(html.EscapeString(string(out)))
 		case "content":
 			out = filterRefresh(out)
 		}
-	case modeClass:
+	case Class:
 		out = bytes.Map(func(r rune) rune {
 			if isClassRune(r) {
 				return r
@@ -479,4 +403,12 @@ func isClassToken(s string) bool {
 		}
 	}
 	return true
+}
+
+// truncate shortens s to n runes for messages, as package rules does.
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n]) + "…"
 }
