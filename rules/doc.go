@@ -13,6 +13,13 @@
 //	rules/home.yaml:20:24: when.stage: undeclared stage "intrest" (did you mean "interest"?); stages: awareness, interest, intent
 //	rules/home.yaml:31:13: if: request has no field contry (did you mean request.country?) (1:9)
 //
+// Two jobs live in packages of their own, which rules imports and which
+// never import rules: internal/match parses and matches the path globs,
+// value wildcards, time windows and number comparisons of conditions, and
+// internal/content compiles and renders content templates (escaping per
+// HTML context, URL and refresh filtering, the memo of outputs by visitor
+// field). Their messages reach the user with the position rules adds.
+//
 // Selectors are compiled by internal/selector, which matches what
 // cascadia matches in time polynomial in the page's size. Those whose
 // matching still grows with the page's depth or width (two or more
