@@ -52,6 +52,15 @@ func (w *workstation) greeting(t *testing.T, text string) {
 	w.write(t, "fragments/greeting.html", `<p class="greeting">`+text+`</p>`)
 }
 
+// push writes the greeting text and pushes the rules as a new version.
+func (w *workstation) push(t *testing.T, text string) {
+	t.Helper()
+	w.greeting(t, text)
+	if code, out, errs := runBounded(t, 15*time.Second, "rules", "push", "--config", w.config); code != exitOK {
+		t.Fatalf("push: exit %d, %q\n%s", code, out, errs)
+	}
+}
+
 // edgeConfig writes the config of an edge on natsURL with a data dir and
 // a rules directory of its own (which does not exist: its rules come from
 // the bucket alone), and returns it with the edge's addresses.
@@ -251,18 +260,11 @@ func TestEdgeStartsWithItsLastVersionWhileNATSIsDown(t *testing.T) {
 	url := srv.ClientURL()
 	path, listen, admin := edgeConfig(t, url, greetingOrigin(t))
 	ws := newWorkstation(t, url)
-	push := func(text string) {
-		t.Helper()
-		ws.greeting(t, text)
-		if code, out, errs := runBounded(t, 15*time.Second, "rules", "push", "--config", ws.config); code != exitOK {
-			t.Fatalf("push: exit %d, %q\n%s", code, out, errs)
-		}
-	}
-	push("first")
+	ws.push(t, "first")
 	stop := startEdge(t, path, admin)
 	testkit.CheckFor(t, 5*time.Second, 5*time.Millisecond, servesVersion(listen, "first", 1))
 	stop()
-	push("second") // while the edge is down
+	ws.push(t, "second") // while the edge is down
 	srv.Shutdown()
 	srv.WaitForShutdown()
 
@@ -341,15 +343,8 @@ func TestEdgeDoesNotRetryARuleVersionThatCrashedIt(t *testing.T) {
 	srv := testkit.JetStream(t, "", -1)
 	path, listen, admin := edgeConfig(t, srv.ClientURL(), greetingOrigin(t))
 	ws := newWorkstation(t, srv.ClientURL())
-	push := func(text string) {
-		t.Helper()
-		ws.greeting(t, text)
-		if code, out, errs := runBounded(t, 15*time.Second, "rules", "push", "--config", ws.config); code != exitOK {
-			t.Fatalf("push: exit %d, %q\n%s", code, out, errs)
-		}
-	}
-	push("first")
-	push("the one that killed it")
+	ws.push(t, "first")
+	ws.push(t, "the one that killed it")
 	kept := natsync.RuleCachePath(filepath.Join(filepath.Dir(path), "data"), "tailor_rules")
 	if err := os.MkdirAll(filepath.Dir(kept), 0o755); err != nil {
 		t.Fatal(err)
@@ -368,6 +363,6 @@ func TestEdgeDoesNotRetryARuleVersionThatCrashedIt(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^tailor_rules_reloads_total\{result="error"\} 1$`).Match(b) {
 		t.Errorf("metrics do not count the crashed version as a failed reload:\n%s", regexp.MustCompile(`(?m)^tailor_rules_reloads.*$`).FindAll(b, -1))
 	}
-	push("third")
+	ws.push(t, "third")
 	testkit.CheckFor(t, 5*time.Second, 5*time.Millisecond, servesVersion(listen, "third", 3))
 }
