@@ -83,9 +83,20 @@ func (p *Proxy) LoadRules() error {
 // the one serving is refused: versions only move forward (a rollback is
 // a new version).
 func (p *Proxy) LoadRulesFS(fsys fs.FS, dir string, version uint64) error {
+	return p.loadRulesFS(fsys, dir, version, false)
+}
+
+// ReplaceRulesFS is LoadRulesFS for a version of another bucket than the
+// one serving (it was deleted and created again): its number may be
+// lower, and it is loaded all the same.
+func (p *Proxy) ReplaceRulesFS(fsys fs.FS, dir string, version uint64) error {
+	return p.loadRulesFS(fsys, dir, version, true)
+}
+
+func (p *Proxy) loadRulesFS(fsys fs.FS, dir string, version uint64, anyNumber bool) error {
 	p.loadMu.Lock()
 	defer p.loadMu.Unlock()
-	if old := p.rules.Load(); old != nil && old.version > version {
+	if old := p.rules.Load(); old != nil && old.version > version && !anyNumber {
 		return fmt.Errorf("rule version %d is older than version %d, serving", version, old.version)
 	}
 	set, err := rules.LoadFS(fsys, dir)

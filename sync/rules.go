@@ -46,6 +46,16 @@ import (
 // does not.
 const ruleKeyPrefix = "v."
 
+// Beside each version's key, "m.<number>" holds its metadata alone (the
+// RuleVersion without its archive, with Size): "tailor rules history"
+// reads those, not hundreds of archives of up to 16 MiB each. Push
+// writes it after the version's key, so a meta key written after the
+// version key of its number (a higher revision) describes that version;
+// one missing (pushed by an older tailor) or older than the version's key
+// (the version deleted and its number taken again) is not trusted, and
+// the version itself is read instead. Edges never read meta keys.
+const metaKeyPrefix = "m."
+
 // Limits on a version's files once unpacked: an archive is small on the
 // wire and could be a gzip bomb, and rule YAML takes some 100 times its
 // size in memory while it parses (a 15 MiB rule file: 1.5 GB, 7.5 s).
@@ -85,8 +95,15 @@ type RuleVersion struct {
 	// Dir is the rules directory inside the archive: fragments named
 	// relative to a rule file may sit beside it ("../fragments/x.html").
 	Dir string `json:"dir"`
-	// Archive is the files: a gzipped tar (PackRules).
-	Archive []byte `json:"archive"`
+	// Archive is the files: a gzipped tar (PackRules). Versions leaves
+	// it out.
+	Archive []byte `json:"archive,omitempty"`
+	// Size is the archive's length in bytes.
+	Size int `json:"size,omitempty"`
+	// BucketID, set by FollowRules, names the bucket the version came
+	// from (BucketID): numbers compare only between versions of one
+	// bucket. It is kept with the edge's copy on disk, never pushed.
+	BucketID string `json:"bucket_id,omitempty"`
 	// Unreadable, set by Versions only, says why the key of this number
 	// holds no readable version; the other fields are then empty.
 	Unreadable string `json:"-"`
@@ -102,7 +119,7 @@ func NewRuleVersion(files map[string][]byte, dir, author, message string) (RuleV
 	}
 	sum := sha256.Sum256(archive)
 	return RuleVersion{Author: author, Message: message, Dir: dir, Archive: archive,
-		Checksum: hex.EncodeToString(sum[:])}, nil
+		Size: len(archive), Checksum: hex.EncodeToString(sum[:])}, nil
 }
 
 // PackRules makes the archive of a rule version: the files, by relative
@@ -252,9 +269,13 @@ func (s *Store) CreateRuleBucket(ctx context.Context, name string) (*RuleBucket,
 
 func ruleKey(n uint64) string { return ruleKeyPrefix + strconv.FormatUint(n, 10) }
 
-func ruleNumber(key string) (uint64, bool) {
-	n, err := strconv.ParseUint(strings.TrimPrefix(key, ruleKeyPrefix), 10, 64)
-	return n, err == nil && strings.HasPrefix(key, ruleKeyPrefix) && n > 0
+func metaKey(n uint64) string { return metaKeyPrefix + strconv.FormatUint(n, 10) }
+
+func ruleNumber(key string) (uint64, bool) { return keyNumber(key, ruleKeyPrefix) }
+
+func keyNumber(key, prefix string) (uint64, bool) {
+	n, err := strconv.ParseUint(strings.TrimPrefix(key, prefix), 10, 64)
+	return n, err == nil && strings.HasPrefix(key, prefix) && n > 0
 }
 
 // numbers returns the numbers of the versions in the bucket, newest
@@ -297,6 +318,8 @@ func (b *RuleBucket) Push(ctx context.Context, v RuleVersion) (RuleVersion, erro
 		return RuleVersion{}, err
 	}
 	v.Time = time.Now().UTC().Truncate(time.Millisecond)
+	v.Size = len(v.Archive)
+	v.BucketID = "" // the bucket's, not the version's: FollowRules sets it
 	for attempt := 0; attempt < 100; attempt++ {
 		if n >= maxRuleNumber {
 			return RuleVersion{}, fmt.Errorf("push rule version: the bucket's newest key is %s, past the largest version number tailor gives (%d): delete that key (nats kv del) or push to a new bucket", ruleKey(n), uint64(maxRuleNumber))
@@ -312,6 +335,16 @@ func (b *RuleBucket) Push(ctx context.Context, v RuleVersion) (RuleVersion, erro
 		}
 		_, err = b.kv.Create(ctx, ruleKey(v.Number), data)
 		if err == nil {
+			// After the version, never before: a meta key with no
+			// version behind it would list a version edges never see.
+			// Put, not Create: a meta key left by a deleted version of
+			// this number is replaced. Should it fail, the version is
+			// pushed all the same and history reads the version itself.
+			meta := v
+			meta.Archive = nil
+			if data, err := json.Marshal(meta); err == nil {
+				b.kv.Put(ctx, metaKey(v.Number), data)
+			}
 			return v, nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) {
@@ -346,34 +379,77 @@ func decodeRuleVersion(e jetstream.KeyValueEntry) (RuleVersion, error) {
 	return v, nil
 }
 
-// Versions returns every version, oldest first. A key that holds no
+// Versions returns every version, oldest first, without its archive
+// (Size says how large it is). It reads the meta keys, and the versions'
+// keys without their values: only a version whose meta key is missing or
+// stale (pushed by an older tailor) is read whole. A key that holds no
 // readable version is listed too, with its number and Unreadable set:
 // one bad entry does not hide the history.
 func (b *RuleBucket) Versions(ctx context.Context) ([]RuleVersion, error) {
-	w, err := b.kv.Watch(ctx, ruleKeyPrefix+">", jetstream.IgnoreDeletes())
+	keys, err := b.entries(ctx, ruleKeyPrefix+">", jetstream.MetaOnly())
 	if err != nil {
 		return nil, fmt.Errorf("read rule versions: %w", err)
 	}
+	metas, err := b.entries(ctx, metaKeyPrefix+">")
+	if err != nil {
+		return nil, fmt.Errorf("read rule versions: %w", err)
+	}
+	revision := map[uint64]uint64{} // of each version's key
+	for _, e := range keys {
+		if n, ok := ruleNumber(e.Key()); ok {
+			revision[n] = e.Revision()
+		}
+	}
+	vs := make([]RuleVersion, 0, len(revision))
+	for _, e := range metas {
+		n, ok := keyNumber(e.Key(), metaKeyPrefix)
+		if rev, there := revision[n]; !ok || !there || e.Revision() < rev { // no version, or an older one's
+			continue
+		}
+		var v RuleVersion
+		if json.Unmarshal(e.Value(), &v) != nil || v.Number != n {
+			continue // read the version itself
+		}
+		v.Archive = nil
+		vs = append(vs, v)
+		delete(revision, n)
+	}
+	for n := range revision {
+		v, err := b.Version(ctx, n)
+		switch {
+		case errors.Is(err, ErrNoVersion): // deleted meanwhile
+			continue
+		case errors.Is(err, ErrUnreadableVersion):
+			v = RuleVersion{Number: n, Unreadable: err.Error()}
+		case err != nil:
+			return nil, err
+		}
+		v.Size = len(v.Archive)
+		v.Archive = nil
+		vs = append(vs, v)
+	}
+	slices.SortFunc(vs, func(a, b RuleVersion) int { return cmpUint(a.Number, b.Number) })
+	return vs, nil
+}
+
+// entries returns the bucket's entries under filter as they are now,
+// deleted ones left out.
+func (b *RuleBucket) entries(ctx context.Context, filter string, opts ...jetstream.WatchOpt) ([]jetstream.KeyValueEntry, error) {
+	w, err := b.kv.Watch(ctx, filter, append(opts, jetstream.IgnoreDeletes())...)
+	if err != nil {
+		return nil, err
+	}
 	defer w.Stop()
-	var vs []RuleVersion
+	var es []jetstream.KeyValueEntry
 	for {
 		select {
 		case e := <-w.Updates():
 			if e == nil { // all there is
-				slices.SortFunc(vs, func(a, b RuleVersion) int { return cmpUint(a.Number, b.Number) })
-				return vs, nil
+				return es, nil
 			}
-			n, ok := ruleNumber(e.Key())
-			if !ok {
-				continue // not a version's key
-			}
-			v, err := decodeRuleVersion(e)
-			if err != nil {
-				v = RuleVersion{Number: n, Unreadable: err.Error()}
-			}
-			vs = append(vs, v)
+			es = append(es, e)
 		case <-ctx.Done():
-			return nil, fmt.Errorf("read rule versions: %w", ctx.Err())
+			return nil, ctx.Err()
 		}
 	}
 }
@@ -397,9 +473,17 @@ func cmpUint(a, b uint64) int {
 // older ones still newer than have while the newest is refused. It waits
 // for NATS as long as it must. caughtUp, when not nil, is called once,
 // after the first catch-up: what the bucket held then has been handed on.
-func (s *Store) FollowRules(ctx context.Context, name string, have uint64, apply func(RuleVersion) error, caughtUp func()) {
+//
+// haveBucket is the BucketID of the bucket have came from ("": not
+// known, a copy kept by an older tailor). When the bucket's differs (it
+// was deleted and created again, or this is another cluster's), have
+// says nothing about the bucket's numbers: FollowRules logs an error and
+// hands on the bucket's newest version, whatever its number. Every
+// version handed to apply carries the bucket's BucketID.
+func (s *Store) FollowRules(ctx context.Context, name string, have uint64, haveBucket string, apply func(RuleVersion) error, caughtUp func()) {
 	log := s.log.With("bucket", name)
 	seen := have // the newest version handed to apply, taken or not
+	bucketID := haveBucket
 	// Versions apply refused, or that do not read, during a catch-up: a
 	// retry goes on to older ones rather than trying them again.
 	refused := map[uint64]bool{}
@@ -434,14 +518,18 @@ func (s *Store) FollowRules(ctx context.Context, name string, have uint64, apply
 		}
 		// Watch first, then catch up: a push between the two is seen by
 		// both, and the second sighting is ignored (number <= seen).
-		w, err := b.kv.Watch(ctx, ruleKeyPrefix+">", jetstream.UpdatesOnly(), jetstream.IgnoreDeletes())
+		// Meta keys too, to skip them knowingly: each push writes one
+		// after its version, and a watch blind to them would see the
+		// bucket's revision pass the last one it delivered, and catch up
+		// again after every push.
+		w, err := b.kv.WatchFiltered(ctx, []string{ruleKeyPrefix + ">", metaKeyPrefix + ">"}, jetstream.UpdatesOnly(), jetstream.IgnoreDeletes())
 		if err != nil {
 			if attempt%20 == 0 {
 				log.Warn("watch rule bucket; retrying", "err", err)
 			}
 			continue
 		}
-		head, err := b.catchUp(ctx, &seen, refused, apply, log)
+		head, err := b.catchUp(ctx, &seen, &bucketID, refused, apply, log)
 		if err != nil {
 			w.Stop()
 			go drain(w)
@@ -455,7 +543,7 @@ func (s *Store) FollowRules(ctx context.Context, name string, have uint64, apply
 			caughtUp()
 			caughtUp = nil
 		}
-		b.follow(ctx, s, w, head, &seen, apply, log)
+		b.follow(ctx, s, w, head, bucketID, &seen, apply, log)
 		w.Stop()
 		go drain(w)
 	}
@@ -467,10 +555,12 @@ func (s *Store) FollowRules(ctx context.Context, name string, have uint64, apply
 // a version slow to be refused must not leave the older ones unread
 // (which would make every retry start again from the same newest one).
 // Versions refused, or unreadable, are noted in refused and not tried
-// again.
-func (b *RuleBucket) catchUp(ctx context.Context, seen *uint64, refused map[uint64]bool, apply func(RuleVersion) error, log *slog.Logger) (uint64, error) {
+// again. When the bucket is not *bucketID (unless that is ""), *seen and
+// refused are of another bucket and are forgotten; *bucketID becomes the
+// bucket's.
+func (b *RuleBucket) catchUp(ctx context.Context, seen *uint64, bucketID *string, refused map[uint64]bool, apply func(RuleVersion) error, log *slog.Logger) (uint64, error) {
 	kctx, cancel := context.WithTimeout(ctx, statTimeout)
-	head, err := b.lastRevision(kctx)
+	head, id, err := b.lastRevision(kctx)
 	var ns []uint64
 	if err == nil {
 		ns, err = b.numbers(kctx)
@@ -483,6 +573,13 @@ func (b *RuleBucket) catchUp(ctx context.Context, seen *uint64, refused map[uint
 	if len(ns) > 0 {
 		newest = ns[0]
 	}
+	if *bucketID != "" && *bucketID != id {
+		log.Error("the rule bucket is not the one the version serving came from (deleted and created again, or another cluster's): following its newest version, whatever its number; the version serving stays until one loads",
+			"serving", *seen, "serving_bucket_id", *bucketID, "bucket_id", id, "bucket_newest", newest)
+		*seen = 0
+		clear(refused)
+	}
+	*bucketID = id
 	if newest < *seen {
 		// Pushes numbered up to *seen are ignored here: the bucket was
 		// recreated, or this edge's kept copy is another cluster's.
@@ -500,6 +597,7 @@ walk:
 		kctx, cancel := context.WithTimeout(ctx, statTimeout)
 		v, err := b.Version(kctx, n)
 		cancel()
+		v.BucketID = id
 		switch {
 		case errors.Is(err, ErrNoVersion): // deleted meanwhile
 			continue
@@ -523,8 +621,9 @@ walk:
 
 // follow hands apply the versions w delivers until ctx ends or the watch
 // must be re-created: it was closed, the connection came back, or the
-// bucket has versions w did not deliver.
-func (b *RuleBucket) follow(ctx context.Context, s *Store, w jetstream.KeyWatcher, last uint64, seen *uint64, apply func(RuleVersion) error, log *slog.Logger) {
+// bucket has versions w did not deliver, or is no longer the bucket
+// bucketID.
+func (b *RuleBucket) follow(ctx context.Context, s *Store, w jetstream.KeyWatcher, last uint64, bucketID string, seen *uint64, apply func(RuleVersion) error, log *slog.Logger) {
 	tick := time.NewTicker(idleCheck)
 	defer tick.Stop()
 	for {
@@ -539,6 +638,9 @@ func (b *RuleBucket) follow(ctx context.Context, s *Store, w jetstream.KeyWatche
 				continue
 			}
 			last = max(last, e.Revision())
+			if _, ok := ruleNumber(e.Key()); !ok {
+				continue // a meta key
+			}
 			v, err := decodeRuleVersion(e)
 			if err != nil {
 				log.Warn("rule version is not readable; the rules serving stay", "key", e.Key(), "err", err)
@@ -548,6 +650,7 @@ func (b *RuleBucket) follow(ctx context.Context, s *Store, w jetstream.KeyWatche
 				continue
 			}
 			*seen = v.Number
+			v.BucketID = bucketID
 			if err := apply(v); err != nil {
 				log.Warn("rule version does not load; the rules serving stay", "version", v.Number, "err", err)
 			}
@@ -556,25 +659,40 @@ func (b *RuleBucket) follow(ctx context.Context, s *Store, w jetstream.KeyWatche
 				continue
 			}
 			sctx, cancel := context.WithTimeout(ctx, statTimeout)
-			head, err := b.lastRevision(sctx)
+			head, id, err := b.lastRevision(sctx)
 			cancel()
-			if err == nil && head > last {
-				return // missed some: catch up
+			if err == nil && (head > last || id != bucketID) {
+				return // missed some, or the bucket was created again: catch up
 			}
 		}
 	}
 }
 
-func (b *RuleBucket) lastRevision(ctx context.Context) (uint64, error) {
+// lastRevision returns the bucket's newest revision and its identity
+// (BucketID).
+func (b *RuleBucket) lastRevision(ctx context.Context) (uint64, string, error) {
 	st, err := b.kv.Status(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("read rule bucket status: %w", err)
+		return 0, "", fmt.Errorf("read rule bucket status: %w", err)
 	}
 	bs, ok := st.(*jetstream.KeyValueBucketStatus)
 	if !ok {
-		return 0, errors.New("read rule bucket status: no stream info")
+		return 0, "", errors.New("read rule bucket status: no stream info")
 	}
-	return bs.StreamInfo().State.LastSeq, nil
+	si := bs.StreamInfo()
+	return si.State.LastSeq, bucketIdentity(si), nil
+}
+
+// BucketID returns the bucket's identity: the creation time of the
+// stream beneath it, which a bucket deleted and created again under the
+// same name does not share, nor does another cluster's.
+func (b *RuleBucket) BucketID(ctx context.Context) (string, error) {
+	_, id, err := b.lastRevision(ctx)
+	return id, err
+}
+
+func bucketIdentity(si *jetstream.StreamInfo) string {
+	return si.Created.UTC().Format(time.RFC3339Nano)
 }
 
 // SaveRuleVersion keeps v at path, whole or not at all: written beside it,

@@ -156,7 +156,7 @@ func TestUnreadableRuleVersionIsSkipped(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.FollowRules(fctx, "tailor_rules", 0, func(v RuleVersion) error { applied <- v.Number; return nil }, nil)
+		s.FollowRules(fctx, "tailor_rules", 0, "", func(v RuleVersion) error { applied <- v.Number; return nil }, nil)
 	}()
 	defer func() { cancel(); <-done }()
 	select {
@@ -208,7 +208,7 @@ func TestSlowRefusedNewestVersionFallsBackToTheOneBefore(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.FollowRules(ctx, "tailor_rules", 0, func(v RuleVersion) error {
+		s.FollowRules(ctx, "tailor_rules", 0, "", func(v RuleVersion) error {
 			if v.Number == 2 {
 				tries2.Add(1)
 				time.Sleep(2*statTimeout + 500*time.Millisecond) // past every deadline of a catch-up

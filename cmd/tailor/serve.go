@@ -265,10 +265,23 @@ func followRules(ctx context.Context, cfg *config.Config, p *proxy.Proxy, store 
 	bucket := cfg.Rules.Bucket
 	log = log.With("component", "rules", "bucket", bucket)
 	kept := natsync.RuleCachePath(cfg.Resolve(cfg.NATS.DataDir), bucket)
+	// The bucket the version serving came from: a version of another
+	// (the bucket was created again) replaces it whatever the numbers.
+	servingBucket := ""
+	sameBucket := func(v natsync.RuleVersion) bool {
+		return servingBucket == "" || v.BucketID == servingBucket
+	}
 	load := func(v natsync.RuleVersion) error {
 		files, err := v.Files()
-		if err == nil {
+		switch {
+		case err != nil:
+		case sameBucket(v):
 			err = p.LoadRulesFS(files, v.Dir, v.Number)
+		default:
+			err = p.ReplaceRulesFS(files, v.Dir, v.Number)
+		}
+		if err == nil {
+			servingBucket = v.BucketID
 		}
 		return err
 	}
@@ -300,7 +313,7 @@ func followRules(ctx context.Context, cfg *config.Config, p *proxy.Proxy, store 
 		if slices.Contains(refused, v.Number) {
 			return fmt.Errorf("rule version %d crashed this edge while it loaded before: not tried again", v.Number)
 		}
-		if v.Number <= p.RulesVersion() {
+		if v.Number <= p.RulesVersion() && sameBucket(v) {
 			return load(v) // refused as older, or loaded before: no risk
 		}
 		if err := guard.Trying(v.Number); err != nil {
@@ -313,7 +326,7 @@ func followRules(ctx context.Context, cfg *config.Config, p *proxy.Proxy, store 
 		return err
 	}
 	caughtUp := make(chan struct{})
-	go store.FollowRules(ctx, bucket, p.RulesVersion(), func(v natsync.RuleVersion) error {
+	go store.FollowRules(ctx, bucket, p.RulesVersion(), servingBucket, func(v natsync.RuleVersion) error {
 		if err := tryLoad(v); err != nil {
 			return err
 		}
