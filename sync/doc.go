@@ -13,7 +13,9 @@
 // them as one immutable, numbered RuleVersion to a KV bucket of their
 // own, and every edge follows that bucket (Store.FollowRules), keeping the
 // version it serves on disk (SaveRuleVersion) to start with while NATS is
-// down.
+// down, with the identity of the bucket it came from, so that a bucket
+// created again is followed from its own first version. Beside each
+// version, a meta key holds its metadata alone, for the history.
 //
 // It shares its name with the standard library's package: import it as
 // natsync where both are needed.

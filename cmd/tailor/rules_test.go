@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/tailor-edge/tailor/internal/testkit"
 	natsync "github.com/tailor-edge/tailor/sync"
 )
@@ -365,4 +367,54 @@ func TestEdgeDoesNotRetryARuleVersionThatCrashedIt(t *testing.T) {
 	}
 	ws.push(t, "third")
 	testkit.CheckFor(t, 5*time.Second, 5*time.Millisecond, servesVersion(listen, "third", 3))
+}
+
+// deleteRuleBucket deletes the bucket tailor_rules at url, as an operator
+// with the nats CLI would.
+func deleteRuleBucket(t *testing.T, url string) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := js.DeleteKeyValue(context.Background(), "tailor_rules"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An edge whose kept copy is version 3 of a bucket since deleted and
+// created again serves the new bucket's version 1 once it is pushed,
+// whether the bucket was recreated while the edge was down or while it
+// ran, rather than waiting for a version numbered past 3.
+func TestEdgeFollowsARecreatedBucketFromVersionOne(t *testing.T) {
+	srv := testkit.JetStream(t, "", -1)
+	url := srv.ClientURL()
+	path, listen, admin := edgeConfig(t, url, greetingOrigin(t))
+	ws := newWorkstation(t, url)
+	for _, g := range []string{"a1", "a2", "a3"} {
+		ws.push(t, g)
+	}
+	stop := startEdge(t, path, admin)
+	testkit.CheckFor(t, 5*time.Second, 5*time.Millisecond, servesVersion(listen, "a3", 3))
+	stop()
+
+	deleteRuleBucket(t, url) // while the edge is down
+	startEdge(t, path, admin)
+	if err := servesVersion(listen, "a3", 3)(); err != nil { // kept copy: fail open
+		t.Fatalf("before the new bucket has a version, the edge: %v", err)
+	}
+	ws.push(t, "b1")
+	testkit.CheckFor(t, 5*time.Second, 5*time.Millisecond, servesVersion(listen, "b1", 1))
+
+	ws.push(t, "b2")
+	ws.push(t, "b3")
+	testkit.CheckFor(t, 5*time.Second, 5*time.Millisecond, servesVersion(listen, "b3", 3))
+	deleteRuleBucket(t, url) // while the edge runs
+	ws.push(t, "c1")
+	testkit.CheckFor(t, 10*time.Second, 10*time.Millisecond, servesVersion(listen, "c1", 1))
 }
