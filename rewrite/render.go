@@ -361,3 +361,27 @@ func (t *Template) FirstChange(edits []Edit) int {
 	}
 	return len(t.page)
 }
+
+// OverriddenBy returns the edit that made, in place of Sole content edit
+// edits[i], the content of an element edits[i]'s selector matched: the
+// earliest Sole content edit there, when it is not edits[i]. It returns -1
+// when there is none, or edits[i] is not a Sole content edit. It reads the
+// page once; it is for explaining a render, not for serving one.
+func (t *Template) OverriddenBy(edits []Edit, i int) int {
+	if i < 0 || i >= len(edits) || !edits[i].Sole || edits[i].Op > Remove {
+		return -1
+	}
+	r := newRenderer(t, nil, edits)
+	for k := range t.elems {
+		s := &t.elems[k]
+		if s.flags&fTagOnly != 0 || !r.applies(s, &edits[i]) {
+			continue
+		}
+		for j := range edits[:i] {
+			if e := &edits[j]; e.Sole && e.Op <= Remove && r.applies(s, e) {
+				return j
+			}
+		}
+	}
+	return -1
+}
