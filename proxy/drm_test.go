@@ -3,6 +3,7 @@ package proxy
 import (
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -159,15 +160,20 @@ func TestHeadCountsNoHits(t *testing.T) {
 	}
 }
 
-// TestFirstRuleMakesTheContentPerElement: rules with different selectors
-// that match one element compose per element, as per selector: the first
-// makes its content, whatever the later ones would have done.
+// TestFirstRuleMakesTheContentPerElement: three rules with different
+// selectors on one element's content, and an attr rule and a map on it
+// too: the page shows the first rule's content and the attribute; the
+// decision header, the hit counters and Explain count only the rules
+// whose change is on the page, and Explain says which rule overrode the
+// others on that element.
 func TestFirstRuleMakesTheContentPerElement(t *testing.T) {
+	pad := "<p>" + strings.Repeat("a page long enough to stream ahead of its first change. ", 100) + "</p>"
 	origin, _ := recordingOrigin(t, func(r *http.Request) string { return r.RequestURI }, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		io.WriteString(w, `<html><body><div id="hero" class="hero">origin</div></body></html>`)
+		io.WriteString(w, `<html><body>`+pad+`<div id="hero" class="hero">origin</div></body></html>`)
 	})
 	_, rulesEdit := withRules(t, map[string]string{"a.yaml": `
+stages: [awareness, interest]
 pages:
   - match: ["/"]
     rules:
@@ -175,10 +181,70 @@ pages:
       - {id: second, select: ".hero", append: "<i>second</i>"}
       - {id: third, select: "div.hero", replace: "<p>third</p>"}
       - {id: track, select: ".hero", attr: {data-track: hero}}
+      - id: staged
+        select: "body > .hero"
+        map:
+          by: stage
+          awareness: {prepend: "<b>new here</b>"}
 `})
-	p := startProxy(t, origin, rulesEdit)
-	_, page := get(t, p.url+"/")
-	if want := `<html><body><div id="hero" class="hero" data-track="hero">first</div></body></html>`; string(page) != want {
-		t.Errorf("GET / = %s, want %s", page, want)
+	p := startProxy(t, origin, func(c *config.Config, o *Options) {
+		rulesEdit(c, o)
+		c.Debug.DecisionHeader = true
+	})
+	var page string
+	for range 2 {
+		var resp *http.Response
+		resp, page = newBrowser(t, p.url).get("/")
+		if want := `<html><body>` + pad + `<div id="hero" class="hero" data-track="hero">first</div></body></html>`; page != want {
+			t.Errorf("GET / = %s, want %s", page, want)
+		}
+		d := resp.Header.Get("X-Tailor-Decision")
+		if got := headerField(d, "rules"); !slices.Equal(got, []string{"first", "track"}) {
+			t.Errorf("X-Tailor-Decision = %q, want rules=first,track", d)
+		}
+		if got := headerField(d, "maps"); got != nil {
+			t.Errorf("X-Tailor-Decision = %q, want no maps: the staged case's content was overridden", d)
+		}
+	}
+	for rule, want := range map[string]float64{"first": 2, "second": 0, "third": 0, "track": 2, "staged": 0} {
+		if got := p.RuleHits(rule); got != want {
+			t.Errorf("RuleHits(%s) = %v, want %v", rule, got, want)
+		}
+	}
+	if got := p.MapCaseHits("staged", "awareness"); got != 0 {
+		t.Errorf("MapCaseHits(staged, awareness) = %v, want 0", got)
+	}
+
+	ex, err := p.Explain(ExplainRequest{URL: "/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(ex.Personalized) != string(page) {
+		t.Errorf("Explain shows %s, the proxy served %s", ex.Personalized, page)
+	}
+	fired := map[string]bool{}
+	for _, tr := range ex.Decision.Trace {
+		fired[tr.Rule] = tr.Fired
+		switch tr.Rule {
+		case "second", "third", "staged":
+			if want := []rules.Override{{Change: "content", By: "first"}}; !slices.Equal(tr.Overridden, want) {
+				t.Errorf("Explain: rule %s overridden %+v, want %+v (reason %q)", tr.Rule, tr.Overridden, want, tr.Reason)
+			}
+		}
+	}
+	if want := map[string]bool{"first": true, "second": false, "third": false, "track": true, "staged": false}; !maps.Equal(fired, want) {
+		t.Errorf("Explain: fired %v, want %v", fired, want)
+	}
+
+	// Without the decision header, the second view renders the cached
+	// page as it streams: the same counts.
+	q := startProxy(t, origin, rulesEdit)
+	for range 2 {
+		newBrowser(t, q.url).get("/")
+	}
+	for rule, want := range map[string]float64{"first": 2, "second": 0, "third": 0, "track": 2, "staged": 0} {
+		if got := q.RuleHits(rule); got != want {
+			t.Errorf("streamed: RuleHits(%s) = %v, want %v", rule, got, want)
+		}
 	}
 }

@@ -172,8 +172,47 @@ func (p *Proxy) Explain(er ExplainRequest) (*Explanation, error) {
 			return raw(elem)
 		}
 	}
-	ex.Personalized = tpl.Render(nil, edits)
+	applied := make([]bool, len(edits))
+	ex.Personalized = tpl.RenderApplied(nil, edits, applied)
+	overriddenOnPage(&ex.Decision, tpl, edits, applied)
 	return ex, nil
+}
+
+// overriddenOnPage adds to the decision's traces what rules.Decide cannot
+// see, judging per selector: a rule whose content an earlier rule with
+// another selector made on an element both match (rewrite.Edit's Sole) is
+// overridden there, by that rule. A rule none of whose changes applied
+// anywhere then did not fire, as the proxy's header and hit counts say.
+func overriddenOnPage(d *rules.Decision, tpl *rewrite.Template, edits []rewrite.Edit, applied []bool) {
+	for i := range d.Actions {
+		by := tpl.OverriddenBy(edits, i)
+		if by < 0 {
+			continue
+		}
+		a := &d.Actions[i]
+		tr := traceOf(d, a.Rule)
+		if tr == nil {
+			continue
+		}
+		o := rules.Override{Change: a.Change(), By: d.Actions[by].Rule}
+		tr.Overridden = append(tr.Overridden, o)
+		reason := o.Change + " overridden by rule " + o.By + " on an element both match"
+		if tr.Reason != "" {
+			reason = tr.Reason + "; " + reason
+		}
+		tr.Reason = reason
+		tr.Fired = ruleApplied(d, a.Rule, &outcome{done: applied, changed: true})
+	}
+}
+
+// traceOf returns the trace of rule id, or nil.
+func traceOf(d *rules.Decision, id string) *rules.Trace {
+	for i := range d.Trace {
+		if d.Trace[i].Rule == id {
+			return &d.Trace[i]
+		}
+	}
+	return nil
 }
 
 // editsOf turns the rules' actions into rewrite edits; the two packages

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/valyala/bytebufferpool"
@@ -106,8 +107,10 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	// The whole body is in raw: the origin connection can go back to the pool.
 	resp.CloseBodyStream()
 
-	body, tpl, result := p.rewriteBody(ctx, resp, key, page, edits, raw.B)
-	p.settle(ctx, v, &dec, tpl, result, true)
+	room := getApplied(len(edits))
+	body, done, result := p.rewriteBody(ctx, resp, key, page, edits, raw.B, *room)
+	p.settle(ctx, v, &dec, done, result, true)
+	appliedPool.Put(room)
 	view := p.conclude(ctx, v, &dec, body != nil)
 	p.m.RewriteTime.Observe(time.Since(start).Seconds())
 	header.CopyResponse(&out.Header, &resp.Header, false)
@@ -168,18 +171,19 @@ func (p *Proxy) evaluate(set *rules.Set, req *fasthttp.Request, v *visit, truste
 
 // settle counts what became of a decision, once the page is served: the
 // rewrite's result, and the rules and map cases that changed the page —
-// only those whose selector matched an element tpl can rewrite, and none
-// when the page was not changed (tpl nil, or result not rewriteDone) —
-// and the empty map cases chosen, which leave the block whatever became
-// of the rewrite. A HEAD, or a page not served (served false: the origin
-// broke off), is no page view: no rule or case hit is counted for it.
-// The decision header says the same, and why the page was left as the
-// origin sent it when rules applied.
-func (p *Proxy) settle(ctx *fasthttp.RequestCtx, v *visit, dec *rules.Decision, tpl *rewrite.Template, result string, served bool) {
-	changed, applied := p.settleMetrics(dec, tpl, result, served && !ctx.IsHead())
+// only those with an edit the renderer applied to an element (done, per
+// action: for one element the first rule makes the content, whatever
+// their selectors), and none when the page was not changed (done nil, or
+// result not rewriteDone) — and the empty map cases chosen, which leave
+// the block whatever became of the rewrite. A HEAD, or a page not served
+// (served false: the origin broke off), is no page view: no rule or case
+// hit is counted for it. The decision header says the same, and why the
+// page was left as the origin sent it when rules applied.
+func (p *Proxy) settle(ctx *fasthttp.RequestCtx, v *visit, dec *rules.Decision, done []bool, result string, served bool) {
+	out := p.settleMetrics(dec, outcome{done: done}, result, served && !ctx.IsHead())
 	if p.cfg.Debug.DecisionHeader || v.preview != nil {
-		h := decisionHeader(dec, v.preview != nil, applied)
-		if !changed && len(dec.Actions) > 0 {
+		h := decisionHeader(dec, v.preview != nil, &out)
+		if !out.changed && len(dec.Actions) > 0 {
 			h += "; unchanged=" + result
 		}
 		if v.rulesVersion > 0 {
@@ -189,48 +193,71 @@ func (p *Proxy) settle(ctx *fasthttp.RequestCtx, v *visit, dec *rules.Decision, 
 	}
 }
 
-// matchCounts says, per selector, whether edits changed elements: a
-// rewrite.Template, or a rewrite.Segmenter for a page rewritten in pieces.
-type matchCounts interface {
-	Matched(sel int) int
-	TagMatched(sel int) int
+// outcome is what the renderer reported of a decision's edits (one per
+// action, editsOf): done from rewrite.Template.RenderApplied, or seg for
+// a page rewritten in pieces; neither when nothing was rendered.
+type outcome struct {
+	done    []bool
+	seg     *rewrite.Segmenter
+	changed bool // settleMetrics: the page went out changed
 }
 
-// isNilTemplate reports a nil *rewrite.Template in a matchCounts.
-func isNilTemplate(m matchCounts) bool {
-	t, ok := m.(*rewrite.Template)
-	return ok && t == nil
+// applied reports whether action i's edit changed an element of the
+// page that went out.
+func (o *outcome) applied(i int) bool {
+	switch {
+	case !o.changed:
+		return false
+	case o.seg != nil:
+		return o.seg.Applied(i)
+	}
+	return i < len(o.done) && o.done[i]
+}
+
+// appliedBuf returns room to note, per edit, whether it applied: buf's
+// when it is large enough, so that a page with few rules allocates none.
+func appliedBuf(buf []bool, n int) []bool {
+	if n <= len(buf) {
+		return buf[:n]
+	}
+	return make([]bool, n)
+}
+
+// appliedPool holds the per-edit notes of buffered rewrites: they go to
+// the heap with the renderer's edits (RawText is called through them), so
+// a buffer on the stack would be an allocation per page.
+var appliedPool sync.Pool // of *[]bool
+
+// getApplied returns a pooled []bool of n entries; put it back in
+// appliedPool once read.
+func getApplied(n int) *[]bool {
+	if b, ok := appliedPool.Get().(*[]bool); ok && cap(*b) >= n {
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]bool, n, max(n, 16))
+	return &b
 }
 
 // settleMetrics is settle's counting, and tells whether the page changed
 // and which actions were applied. Rule and map case hits are counted for
 // a page view only (view).
-func (p *Proxy) settleMetrics(dec *rules.Decision, tpl matchCounts, result string, view bool) (changed bool, applied func(*rules.Action) bool) {
+func (p *Proxy) settleMetrics(dec *rules.Decision, out outcome, result string, view bool) outcome {
 	p.m.Rewrites.Inc(result)
-	changed = result == rewriteDone && tpl != nil && !isNilTemplate(tpl)
-	if seg, ok := tpl.(*rewrite.Segmenter); ok {
+	out.changed = result == rewriteDone && out.done != nil
+	if out.seg != nil {
 		// Pieces that went out before a segmented rewrite gave up (too
 		// large, an error) keep their changes.
-		changed = seg.Changed()
-	}
-	applied = func(a *rules.Action) bool {
-		if !changed {
-			return false
-		}
-		switch rewrite.Op(a.Op) {
-		case rewrite.SetAttr, rewrite.AddClass, rewrite.RemoveClass:
-			return tpl.TagMatched(a.Sel) > 0
-		}
-		return tpl.Matched(a.Sel) > 0
+		out.changed = out.seg.Changed()
 	}
 	if !view {
-		return changed, applied
+		return out
 	}
 	// A rule counts once however many changes it made: the actions of
 	// one rule (an attr: with several pairs) are next to each other.
 	counted := ""
 	for i := range dec.Actions {
-		if a := &dec.Actions[i]; a.Rule != counted && applied(a) {
+		if a := &dec.Actions[i]; a.Rule != counted && out.applied(i) {
 			p.m.RuleHit(a.Rule)
 			counted = a.Rule
 		}
@@ -238,17 +265,17 @@ func (p *Proxy) settleMetrics(dec *rules.Decision, tpl matchCounts, result strin
 	for _, c := range dec.Cases {
 		// An empty case applies nothing: the map chose it, and the
 		// page shows the origin's block as it says.
-		if c.Empty || ruleApplied(dec, c.Rule, applied) {
+		if c.Empty || ruleApplied(dec, c.Rule, &out) {
 			p.m.CaseHit(c.Map, c.Case)
 		}
 	}
-	return changed, applied
+	return out
 }
 
 // ruleApplied reports whether an action of rule id was applied.
-func ruleApplied(dec *rules.Decision, id string, applied func(*rules.Action) bool) bool {
+func ruleApplied(dec *rules.Decision, id string, out *outcome) bool {
 	for i := range dec.Actions {
-		if a := &dec.Actions[i]; a.Rule == id && applied(a) {
+		if dec.Actions[i].Rule == id && out.applied(i) {
 			return true
 		}
 	}
@@ -256,13 +283,14 @@ func ruleApplied(dec *rules.Decision, id string, applied func(*rules.Action) boo
 }
 
 // rewriteBody returns the personalized body, encoded for the visitor, or
-// nil to serve the origin's bytes, and the template it rendered; result
-// labels the metric either way.
-func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, key string, page *rules.Page, edits []rewrite.Edit, raw []byte) (body *bytebufferpool.ByteBuffer, tpl *rewrite.Template, result string) {
+// nil to serve the origin's bytes, and, in room (one per edit), which
+// edits it applied (nil when it rendered nothing); result labels the
+// metric either way.
+func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, key string, page *rules.Page, edits []rewrite.Edit, raw []byte, room []bool) (body *bytebufferpool.ByteBuffer, done []bool, result string) {
 	defer func() {
 		if r := recover(); r != nil {
 			p.log.Error("rewrite panicked; served the origin's page", "panic", r, "path", string(ctx.Path()))
-			body, tpl, result = nil, nil, rewritePanicked
+			body, done, result = nil, nil, rewritePanicked
 		}
 	}()
 	enc := coding.Parse(resp.Header.ContentEncoding())
@@ -288,7 +316,7 @@ func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, k
 		return nil, nil, p.compileFailed(err)
 	}
 	rendered := getPageBuf(len(html) + len(html)/8)
-	rendered.B = tpl.Render(rendered.B[:0], edits)
+	rendered.B = tpl.RenderApplied(rendered.B[:0], edits, room)
 
 	target := coding.Negotiate(ctx.Request.Header.Peek(fasthttp.HeaderAcceptEncoding), enc)
 	encoded := rendered
@@ -306,7 +334,7 @@ func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, k
 			resp.Header.Set(fasthttp.HeaderContentEncoding, target.String())
 		}
 	}
-	return encoded, tpl, rewriteDone
+	return encoded, room, rewriteDone
 }
 
 // compileFailed logs why a page could not be compiled and returns the
@@ -491,13 +519,13 @@ func varyHas(vary []byte, name string) bool {
 // that fired (those with an action applied), the map cases and experiment
 // variants they chose, the stage and segments, and whether a preview link
 // asked for it.
-func decisionHeader(d *rules.Decision, preview bool, applied func(*rules.Action) bool) string {
+func decisionHeader(d *rules.Decision, preview bool, out *outcome) string {
 	var b strings.Builder
 	b.WriteString("rules=")
 	seen := map[string]bool{}
 	for i := range d.Actions {
 		a := &d.Actions[i]
-		if !applied(a) {
+		if !out.applied(i) {
 			continue
 		}
 		if !seen[a.Rule] {

@@ -121,6 +121,10 @@ type streamedPage struct {
 	plan   streamPlan
 	start  time.Time
 	sent   int64
+	// done notes per edit whether it applied (rewrite.Template's
+	// RenderApplied), in doneBuf when the rules are few.
+	done    []bool
+	doneBuf [16]bool
 }
 
 var _ fasthttp.BodyWriterTo = (*streamedPage)(nil)
@@ -180,7 +184,7 @@ func (s *streamedPage) WriteTo(w io.Writer) (int64, error) {
 	if err != nil {
 		// The origin broke off, or the visitor left: the headers are gone,
 		// so the visitor gets a cut-short page, as from the origin.
-		p.settleMetrics(&s.dec, nil, rewriteError, false)
+		p.settleMetrics(&s.dec, outcome{}, rewriteError, false)
 		return c.Total, err
 	}
 	if !eof {
@@ -195,7 +199,7 @@ func (s *streamedPage) WriteTo(w io.Writer) (int64, error) {
 			s.sent = n
 			return n, err
 		}
-		p.settleMetrics(&s.dec, nil, rewriteTooLarge, true)
+		p.settleMetrics(&s.dec, outcome{}, rewriteTooLarge, true)
 		n, err := w.Write(held[c.Written:]) // more follows: flushed
 		s.sent = c.Total + int64(n)
 		if err != nil {
@@ -219,7 +223,11 @@ func (s *streamedPage) WriteTo(w io.Writer) (int64, error) {
 	if tpl == nil {
 		rest = held[c.Written:]
 	}
-	p.settleMetrics(&s.dec, tpl, result, true)
+	var out outcome
+	if tpl != nil {
+		out.done = s.done
+	}
+	p.settleMetrics(&s.dec, out, result, true)
 	p.m.RewriteTime.Observe(time.Since(s.start).Seconds())
 	n, err := flush.WriteLast(w, rest)
 	s.sent = c.Total + int64(n)
@@ -248,7 +256,7 @@ func (s *streamedPage) segmented(w io.Writer, c *flush.Copier, seg *rewrite.Segm
 	out := getPageBuf(segmentWindow + segmentWindow/8)
 	defer putPageBuf(out)
 	result := rewriteDone
-	var counts matchCounts = seg // nil after a conflict: nothing of the rewrite went out
+	counts := outcome{seg: seg} // none after a conflict: nothing of the rewrite went out
 	defer func() {
 		p.settleMetrics(&s.dec, counts, result, true)
 		p.m.RewriteTime.Observe(time.Since(s.start).Seconds())
@@ -319,7 +327,7 @@ func (s *streamedPage) segmented(w io.Writer, c *flush.Copier, seg *rewrite.Segm
 				continue
 			}
 			if !bytes.HasPrefix(b, held[:early]) {
-				counts = nil
+				counts = outcome{}
 				return rest(rewriteConflict, first)
 			}
 			b = b[early:]
@@ -388,7 +396,8 @@ func (s *streamedPage) render(page []byte, out *bytebufferpool.ByteBuffer) (tpl 
 	if err != nil {
 		return nil, s.p.compileFailed(err)
 	}
-	out.B = tpl.Render(out.B[:0], s.edits) // under the recover, as on the buffered path
+	s.done = appliedBuf(s.doneBuf[:], len(s.edits))
+	out.B = tpl.RenderApplied(out.B[:0], s.edits, s.done) // under the recover, as on the buffered path
 	return tpl, rewriteDone
 }
 

@@ -88,7 +88,9 @@
 // and Remove override all other edits on the element. For one element and
 // one Op (and one attribute name or class token), the edit earliest in the
 // slice wins; content edits marked Sole exclude one another, so that of
-// those the earliest alone applies to the element. Edits on elements inside an element whose content or whole
+// those the earliest alone applies to the element. RenderApplied says
+// which edits applied to at least one element, and OverriddenBy which
+// Sole edit took an element's content from another. Edits on elements inside an element whose content or whole
 // self is replaced or removed are dropped. Void elements (<img>, <br>) have
 // no content: Inner, Prepend and Append do nothing on them. The content of
 // a <script> or <style> (any namespace) is JavaScript or CSS: there those

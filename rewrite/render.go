@@ -4,6 +4,23 @@ package rewrite
 // extended slice. With no edit that applies, it appends the page byte for
 // byte. It allocates nothing but dst's growth.
 func (t *Template) Render(dst []byte, edits []Edit) []byte {
+	return t.RenderApplied(dst, edits, nil)
+}
+
+// RenderApplied is Render that also reports, in applied (nil, or at least
+// len(edits) long), whether each edit changed at least one element: the
+// edit that takes its place on an element (the earliest per Op, per
+// attribute name, per class token; of the Sole content edits the
+// earliest), on an element not inside replaced or removed content, and
+// that writes there (not a Prepend into a void element, nor a script's
+// content that RawText refuses). A start-tag edit counts whether or not
+// the tag's bytes differ. The caller owns applied, so that a Template
+// shared by concurrent renders needs no lock and Render no allocation.
+func (t *Template) RenderApplied(dst []byte, edits []Edit, applied []bool) []byte {
+	if applied != nil {
+		applied = applied[:len(edits)]
+		clear(applied)
+	}
 	if len(edits) == 0 || len(t.elems) == 0 {
 		return append(dst, t.page...)
 	}
@@ -11,6 +28,7 @@ func (t *Template) Render(dst []byte, edits []Edit) []byte {
 	if r.mask == 0 && !r.wide {
 		return append(dst, t.page...)
 	}
+	r.done = applied
 	r.span(0, int32(len(t.page)), true)
 	return r.dst
 }
@@ -78,6 +96,16 @@ type renderer struct {
 	// applied, when set, collects the elements edits applied to (for the
 	// Segmenter's counts).
 	applied *[]int32
+	// done, when set, is marked per edit that changed an element
+	// (RenderApplied).
+	done []bool
+}
+
+// mark notes that edit i changed an element.
+func (r *renderer) mark(i int) {
+	if r.done != nil {
+		r.done[i] = true
+	}
 }
 
 // put writes b. After a text "<" it keeps a letter, '/', '!' or '?' from
@@ -209,22 +237,28 @@ func (r *renderer) element(i int32) {
 		if ed := &r.edits[a.over]; ed.Op == Replace {
 			r.put(ed.Value)
 		}
+		r.mark(a.over)
 		r.cur, r.skip = s.e1, s.e1
 		r.removed(s, s.gi+1)
 		return
 	}
 	if a.before >= 0 {
 		r.put(r.edits[a.before].Value)
+		r.mark(a.before)
 	}
 	if a.startTag {
 		r.lt = false // the tag starts with "<"
 		r.startTag(s)
 		r.cur = s.s1
+		if r.done != nil {
+			r.markStartTag(s)
+		}
 	}
 	if s.flags&fVoid != 0 {
 		if a.after >= 0 {
 			r.copyTo(s.e1)
 			r.put(r.edits[a.after].Value)
+			r.mark(a.after)
 		}
 		return
 	}
@@ -232,14 +266,17 @@ func (r *renderer) element(i int32) {
 		r.copyTo(s.c0)
 	}
 	if a.prepend >= 0 {
-		v, _ := r.edits[a.prepend].valueIn(s.flags)
-		r.put(v)
+		if v, ok := r.edits[a.prepend].valueIn(s.flags); ok {
+			r.put(v)
+			r.mark(a.prepend)
+		}
 	}
 	if a.inner >= 0 {
 		// Content that cannot be written into this element leaves the
 		// origin's as it is.
 		if v, ok := r.edits[a.inner].valueIn(s.flags); ok {
 			r.put(v)
+			r.mark(a.inner)
 			r.cur, r.skip = s.e0, s.e0
 			r.removed(s, s.gi)
 		}
@@ -295,8 +332,10 @@ func (r *renderer) close(i int32) {
 		if a.inner < 0 {
 			r.closeTo(s, s.gi) // descendants the end tag closes
 		}
-		v, _ := r.edits[a.append].valueIn(s.flags)
-		r.put(v)
+		if v, ok := r.edits[a.append].valueIn(s.flags); ok {
+			r.put(v)
+			r.mark(a.append)
+		}
 	}
 	if a.after >= 0 {
 		if s.e1 > s.e0 {
@@ -305,6 +344,7 @@ func (r *renderer) close(i int32) {
 			r.closeTo(s, s.gi+1)
 		}
 		r.put(r.edits[a.after].Value)
+		r.mark(a.after)
 	}
 }
 
@@ -320,4 +360,28 @@ func (t *Template) FirstChange(edits []Edit) int {
 		}
 	}
 	return len(t.page)
+}
+
+// OverriddenBy returns the edit that made, in place of Sole content edit
+// edits[i], the content of an element edits[i]'s selector matched: the
+// earliest Sole content edit there, when it is not edits[i]. It returns -1
+// when there is none, or edits[i] is not a Sole content edit. It reads the
+// page once; it is for explaining a render, not for serving one.
+func (t *Template) OverriddenBy(edits []Edit, i int) int {
+	if i < 0 || i >= len(edits) || !edits[i].Sole || edits[i].Op > Remove {
+		return -1
+	}
+	r := newRenderer(t, nil, edits)
+	for k := range t.elems {
+		s := &t.elems[k]
+		if s.flags&fTagOnly != 0 || !r.applies(s, &edits[i]) {
+			continue
+		}
+		for j := range edits[:i] {
+			if e := &edits[j]; e.Sole && e.Op <= Remove && r.applies(s, e) {
+				return j
+			}
+		}
+	}
+	return -1
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -225,6 +226,10 @@ func TestRenderAllocatesNothing(t *testing.T) {
 		if n := testing.AllocsPerRun(100, func() { dst = c.tpl.Render(dst[:0], c.edits) }); n != 0 {
 			t.Errorf("%s: Render allocates %v times per run, want 0", c.name, n)
 		}
+		applied := make([]bool, len(c.edits))
+		if n := testing.AllocsPerRun(100, func() { dst = c.tpl.RenderApplied(dst[:0], c.edits, applied) }); n != 0 {
+			t.Errorf("%s: RenderApplied allocates %v times per run, want 0", c.name, n)
+		}
 	}
 }
 
@@ -438,29 +443,47 @@ func TestSoleContentEditsExcludeOneAnother(t *testing.T) {
 	page := `<body><div id="hero" class="hero">origin</div><div class="hero">other</div></body>`
 	sels := []string{"#hero", ".hero", "div.hero"}
 	tests := []struct {
-		name  string
-		edits []Edit
-		want  string
+		name    string
+		edits   []Edit
+		want    string
+		applied []bool
+		by      []int // OverriddenBy per edit
 	}{
 		{"sole: the first per element", []Edit{
 			{Sel: 0, Op: Inner, Value: []byte("first"), Sole: true},
 			{Sel: 1, Op: Append, Value: []byte("<i>second</i>"), Sole: true},
 			{Sel: 2, Op: Replace, Value: []byte("<p>third</p>"), Sole: true},
-		}, `<body><div id="hero" class="hero">first</div><div class="hero">other<i>second</i></div></body>`},
+		}, `<body><div id="hero" class="hero">first</div><div class="hero">other<i>second</i></div></body>`, []bool{true, true, false}, []int{-1, 0, 0}},
 		{"sole and start-tag edits", []Edit{
 			{Sel: 0, Op: Before, Value: []byte("B"), Sole: true},
 			{Sel: 1, Op: After, Value: []byte("A"), Sole: true},
 			{Sel: 1, Op: SetAttr, Name: "data-x", Value: []byte("1")},
-		}, `<body>B<div id="hero" class="hero" data-x="1">origin</div><div class="hero" data-x="1">other</div>A</body>`},
+		}, `<body>B<div id="hero" class="hero" data-x="1">origin</div><div class="hero" data-x="1">other</div>A</body>`, []bool{true, true, true}, []int{-1, 0, -1}},
 		{"without sole they compose", []Edit{
 			{Sel: 0, Op: Inner, Value: []byte("first")},
 			{Sel: 1, Op: Append, Value: []byte("<i>second</i>")},
-		}, `<body><div id="hero" class="hero">first<i>second</i></div><div class="hero">other<i>second</i></div></body>`},
+		}, `<body><div id="hero" class="hero">first<i>second</i></div><div class="hero">other<i>second</i></div></body>`, []bool{true, true}, []int{-1, -1}},
+		{"sole: one element, the later two applied nowhere", []Edit{
+			{Sel: 0, Op: Inner, Value: []byte("first"), Sole: true},
+			{Sel: 0, Op: Append, Value: []byte("<i>second</i>"), Sole: true},
+			{Sel: 0, Op: Replace, Value: []byte("<p>third</p>"), Sole: true},
+			{Sel: 0, Op: SetAttr, Name: "data-x", Value: []byte("1")},
+			{Sel: 1, Op: SetAttr, Name: "data-x", Value: []byte("2")},
+		}, `<body><div id="hero" class="hero" data-x="1">first</div><div class="hero" data-x="2">other</div></body>`, []bool{true, false, false, true, true}, []int{-1, 0, 0, -1, -1}},
 	}
 	tpl := compileT(t, page, sels...)
 	for _, tt := range tests {
-		if got := string(tpl.Render(nil, tt.edits)); got != tt.want {
+		applied := make([]bool, len(tt.edits))
+		if got := string(tpl.RenderApplied(nil, tt.edits, applied)); got != tt.want {
 			t.Errorf("%s: Render =\n%s\nwant\n%s", tt.name, got, tt.want)
+		}
+		if !slices.Equal(applied, tt.applied) {
+			t.Errorf("%s: applied = %v, want %v", tt.name, applied, tt.applied)
+		}
+		for i := range tt.edits {
+			if got := tpl.OverriddenBy(tt.edits, i); got != tt.by[i] {
+				t.Errorf("%s: OverriddenBy(%d) = %d, want %d", tt.name, i, got, tt.by[i])
+			}
 		}
 	}
 }

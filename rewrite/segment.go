@@ -49,6 +49,9 @@ type Segmenter struct {
 	// Per selector: whether a content edit, and a start-tag edit, changed
 	// an element so far.
 	matched, tagMatched []bool
+	// Per edit: whether it changed an element so far (applied), and in
+	// the piece being cut (piece), which counts once the cut holds.
+	applied, piece []bool
 }
 
 // segmentEvery is how often a safe point is recorded (at most): a piece
@@ -76,6 +79,7 @@ func NewSegmenter(sels []cascadia.Matcher, edits []Edit) (*Segmenter, bool) {
 	s := &Segmenter{
 		sels: sels, edits: edits, first: true, every: segmentEvery,
 		content: make([]bool, len(sels)), matched: make([]bool, len(sels)), tagMatched: make([]bool, len(sels)),
+		applied: make([]bool, len(edits)), piece: make([]bool, len(edits)),
 	}
 	for _, e := range edits {
 		if e.Sel < 0 || e.Sel >= len(sels) || e.Op < Replace || e.Op > RemoveClass {
@@ -161,6 +165,12 @@ func (s *Segmenter) Matched(sel int) int {
 }
 func (s *Segmenter) TagMatched(sel int) int {
 	return b2i(sel >= 0 && sel < len(s.tagMatched) && s.tagMatched[sel])
+}
+
+// Applied reports whether edits[edit] changed an element of the page so
+// far, as Template.RenderApplied reports it for a whole page.
+func (s *Segmenter) Applied(edit int) bool {
+	return edit >= 0 && edit < len(s.applied) && s.applied[edit]
 }
 
 // Changed reports whether an edit changed the page so far.
@@ -260,8 +270,13 @@ func (s *Segmenter) render(t *Template, dst []byte, from, to int32, final bool) 
 	}
 	var applied []int32
 	r.applied = &applied
+	clear(s.piece)
+	r.done = s.piece
 	if !r.span(from, to, final) {
 		return dst, false
+	}
+	for i, ok := range s.piece {
+		s.applied[i] = s.applied[i] || ok
 	}
 	for _, i := range applied {
 		e := &t.elems[i]

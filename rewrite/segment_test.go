@@ -15,6 +15,14 @@ import (
 // what it can. It returns the output and how many cuts were made.
 func segmentAll(t testing.TB, page []byte, sels []cascadia.Matcher, edits []Edit, chunk, window int, every int32) ([]byte, int, error) {
 	t.Helper()
+	out, cuts, _, err := segmentApplied(t, page, sels, edits, chunk, window, every)
+	return out, cuts, err
+}
+
+// segmentApplied is segmentAll that also returns the Segmenter, for its
+// counts.
+func segmentApplied(t testing.TB, page []byte, sels []cascadia.Matcher, edits []Edit, chunk, window int, every int32) ([]byte, int, *Segmenter, error) {
+	t.Helper()
 	s, ok := NewSegmenter(sels, edits)
 	if !ok {
 		t.Fatalf("selectors not local")
@@ -32,7 +40,7 @@ func segmentAll(t testing.TB, page []byte, sels []cascadia.Matcher, edits []Edit
 		}
 		o, used, err := s.Next(out, held, final)
 		if err != nil {
-			return nil, cuts, err
+			return nil, cuts, s, err
 		}
 		out = o
 		if !final && used > 0 {
@@ -42,9 +50,9 @@ func segmentAll(t testing.TB, page []byte, sels []cascadia.Matcher, edits []Edit
 	}
 	if len(page) == 0 {
 		o, _, err := s.Next(out, nil, true)
-		return o, 0, err
+		return o, 0, s, err
 	}
-	return out, cuts, nil
+	return out, cuts, s, nil
 }
 
 // laterRootTag finds an <html> or <body> start tag with attributes after
@@ -87,8 +95,9 @@ func TestSegmenterRendersWhatRenderRenders(t *testing.T) {
 				continue
 			}
 			for _, edits := range editsFor(si) {
-				want := tpl.Render(nil, edits)
-				got, n, err := segmentAll(t, d.Data, ms, edits, chunk, window, every)
+				wantApplied := make([]bool, len(edits))
+				want := tpl.RenderApplied(nil, edits, wantApplied)
+				got, n, seg, err := segmentApplied(t, d.Data, ms, edits, chunk, window, every)
 				if err != nil {
 					t.Errorf("%s %q: %v", d.Name, texts[si], err)
 					continue
@@ -104,6 +113,11 @@ func TestSegmenterRendersWhatRenderRenders(t *testing.T) {
 				switch {
 				case bytes.Equal(got, want):
 					same++
+					for k := range edits {
+						if seg.Applied(k) != wantApplied[k] {
+							t.Errorf("%s %q: Segmenter.Applied(%d) = %v, RenderApplied says %v", d.Name, texts[si], k, seg.Applied(k), wantApplied[k])
+						}
+					}
 				case laterRootTag.Match(d.Data):
 					excused++
 				default:

@@ -343,6 +343,37 @@ func (r *renderer) setAttrIndex(s *span, name string) int {
 	return -1
 }
 
+// markStartTag marks the start-tag edits that take their place on s: the
+// first SetAttr per attribute name, the first AddClass or RemoveClass per
+// class token.
+func (r *renderer) markStartTag(s *span) {
+	for i := range r.edits {
+		ed := &r.edits[i]
+		switch ed.Op {
+		case SetAttr:
+			if r.setAttrIndex(s, ed.Name) == i {
+				r.done[i] = true
+			}
+		case AddClass, RemoveClass:
+			if len(ed.Value) > 0 && r.classEditIndex(s, ed.Value) == i {
+				r.done[i] = true
+			}
+		}
+	}
+}
+
+// classEditIndex returns the first AddClass or RemoveClass edit on s for
+// token tok, or -1.
+func (r *renderer) classEditIndex(s *span, tok []byte) int {
+	for i := range r.edits {
+		ed := &r.edits[i]
+		if (ed.Op == AddClass || ed.Op == RemoveClass) && string(ed.Value) == string(tok) && r.applies(s, ed) {
+			return i
+		}
+	}
+	return -1
+}
+
 func (r *renderer) hasClassEdits(s *span) bool {
 	for i := range r.edits {
 		ed := &r.edits[i]

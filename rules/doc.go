@@ -59,7 +59,11 @@
 // not knowing the page; where rules with different selectors match one
 // element, the rewrite engine keeps the first's content (rewrite.Edit's
 // Sole, which the proxy sets) and the first's attribute or class of each
-// name, and the trace still shows the later rules as fired. An
+// name, and reports per edit whether it applied
+// (rewrite.Template.RenderApplied): the proxy's decision header, hit
+// counts and explain, which has the page, add the overrides Decide could
+// not see (Trace.Overridden) and count a rule as fired only where its
+// change is on the page. An
 // experiment's holdout makes, by
 // keeping the origin's, the changes its variants would. Where a replace
 // or a remove and attribute changes meet on one element, the rewrite
