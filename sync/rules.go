@@ -472,7 +472,8 @@ func cmpUint(a, b uint64) int {
 // stall, NATS down at the start) it catches up from the newest, trying
 // older ones still newer than have while the newest is refused. It waits
 // for NATS as long as it must. caughtUp, when not nil, is called once,
-// after the first catch-up: what the bucket held then has been handed on.
+// after the first catch-up: what the bucket held then has been handed on
+// (at once when NATS answers that there is no such bucket yet).
 //
 // haveBucket is the BucketID of the bucket have came from ("": not
 // known, a copy kept by an older tailor). When the bucket's differs (it
@@ -507,6 +508,12 @@ func (s *Store) FollowRules(ctx context.Context, name string, have uint64, haveB
 				if !saidNoBucket { // an edge may well start before the first push
 					log.Warn("rule bucket does not exist yet; waiting for tailor rules push to create it, the rules serving stay")
 					saidNoBucket = true
+				}
+				// No bucket holds no version: caught up with all there
+				// is, so a starting edge need not wait for one.
+				if caughtUp != nil {
+					caughtUp()
+					caughtUp = nil
 				}
 				continue
 			case err != nil:
