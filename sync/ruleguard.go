@@ -89,3 +89,13 @@ func (g *RuleGuard) Done() error {
 	}
 	return nil
 }
+
+// Forget clears the versions refused for good: their numbers were
+// another bucket's (it was deleted and created again, or the edge now
+// follows another cluster's), and say nothing of this one's.
+func (g *RuleGuard) Forget() error {
+	if err := os.Remove(g.refused); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("clear refused rule versions: %w", err)
+	}
+	return nil
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -367,6 +368,17 @@ func TestEdgeDoesNotRetryARuleVersionThatCrashedIt(t *testing.T) {
 	}
 	ws.push(t, "third")
 	testkit.CheckFor(t, 5*time.Second, 5*time.Millisecond, servesVersion(listen, "third", 3))
+
+	// Number 2 was the old bucket's: once the bucket is created again,
+	// its own version 2 is no longer refused.
+	deleteRuleBucket(t, srv.ClientURL())
+	ws.push(t, "new one")
+	testkit.CheckFor(t, 5*time.Second, 5*time.Millisecond, servesVersion(listen, "new one", 1))
+	ws.push(t, "new two")
+	testkit.CheckFor(t, 5*time.Second, 5*time.Millisecond, servesVersion(listen, "new two", 2))
+	if _, err := os.Stat(kept + ".refused"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the old bucket's refused versions are still kept (%v)", err)
+	}
 }
 
 // deleteRuleBucket deletes the bucket tailor_rules at url, as an operator

@@ -271,16 +271,28 @@ func followRules(ctx context.Context, cfg *config.Config, p *proxy.Proxy, store 
 	sameBucket := func(v natsync.RuleVersion) bool {
 		return servingBucket == "" || v.BucketID == servingBucket
 	}
+	// A version that ended the last run while it loaded (out of memory,
+	// most likely) is not tried again: the edge would crash-loop on it.
+	guard := natsync.NewRuleGuard(kept)
+	crashed, refused, guardErr := guard.Start()
 	load := func(v natsync.RuleVersion) error {
 		files, err := v.Files()
+		other := !sameBucket(v)
 		switch {
 		case err != nil:
-		case sameBucket(v):
+		case !other:
 			err = p.LoadRulesFS(files, v.Dir, v.Number)
 		default:
 			err = p.ReplaceRulesFS(files, v.Dir, v.Number)
 		}
 		if err == nil {
+			if other && servingBucket != "" && len(refused) > 0 {
+				// The numbers refused were the old bucket's.
+				refused = nil
+				if err := guard.Forget(); err != nil {
+					log.Warn("rule version guard", "err", err)
+				}
+			}
 			servingBucket = v.BucketID
 		}
 		return err
@@ -297,12 +309,8 @@ func followRules(ctx context.Context, cfg *config.Config, p *proxy.Proxy, store 
 			log.Info("serving the rule version kept on disk until the bucket answers", "version", v.Number)
 		}
 	}
-	// A version that ended the last run while it loaded (out of memory,
-	// most likely) is not tried again: the edge would crash-loop on it.
-	guard := natsync.NewRuleGuard(kept)
-	crashed, refused, err := guard.Start()
-	if err != nil {
-		log.Warn("rule version guard", "err", err)
+	if guardErr != nil {
+		log.Warn("rule version guard", "err", guardErr)
 	}
 	if crashed > 0 {
 		log.Error("rule version crashed this edge while it loaded; refused from now on, the one before serves",
