@@ -146,20 +146,12 @@ func (t *taken) take(c change, i int) {
 
 // allTaken reports whether every change action a (with its further attr
 // pairs) makes on sel, as far as they are known before rendering, is
-// taken, and by which rule the first one is.
-func (t *taken) allTaken(a *action, sel int) (by int, all bool) {
-	all = a.each(func(m *action) bool {
+// taken.
+func (t *taken) allTaken(a *action, sel int) bool {
+	return a.each(func(m *action) bool {
 		c, ok := m.staticChange(sel)
-		if !ok {
-			return false
-		}
-		b := t.by(c)
-		if by == 0 {
-			by = b
-		}
-		return b > 0
+		return ok && t.by(c) > 0
 	})
-	return by, all
 }
 
 // Override is a change a rule would have made to its selector's elements
@@ -278,7 +270,10 @@ func holdout(ru *rule, x *experiment, i int, tk *taken, p *Page, tr *Trace) bool
 				return true
 			}
 			if by := tk.by(ch); by > 0 {
-				tr.Overridden = append(tr.Overridden, Override{Change: ch.String(), By: p.rules[by-1].id})
+				// Two variants making one kind of change are one override.
+				if o := (Override{Change: ch.String(), By: p.rules[by-1].id}); !slices.Contains(tr.Overridden, o) {
+					tr.Overridden = append(tr.Overridden, o)
+				}
 			} else if !slices.Contains(free, ch) {
 				free = append(free, ch)
 			}

@@ -349,3 +349,28 @@ pages:
 		t.Errorf("Warnings() =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// A holdout whose variants all make a change an earlier rule made is
+// overridden once per kind of change, however many variants make it.
+func TestOverriddenHoldoutNamesEachChangeOnce(t *testing.T) {
+	s := mustLoad(t, map[string]string{"a.yaml": `
+pages:
+  - match: ["/"]
+    rules:
+      - { id: first, select: "#hero h1", text: "first" }
+      - id: test
+        select: "#hero h1"
+        experiment:
+          holdout: 50
+          variants:
+            a: { weight: 50, text: "A" }
+            b: { weight: 50, text: "B" }
+`})
+	d := s.Decide(s.Match("/"), &Visitor{ID: findID(t, "test", true)}, nil)
+	if r := d.Trace[1].Reason; r != "experiment holdout: content overridden by rule first" {
+		t.Errorf("test: %q, want the content overridden once", r)
+	}
+	if len(d.Exposures) != 0 {
+		t.Errorf("Exposures = %v, want none: the holdout kept nothing of its own", d.Exposures)
+	}
+}

@@ -405,7 +405,7 @@ func (s *Set) Decide(p *Page, v *Visitor, r *Request) Decision {
 		}
 		// Changes that earlier rules made are known before rendering,
 		// but for class names that are templates.
-		if _, all := tk.allTaken(a, ru.sel); all {
+		if tk.allTaken(a, ru.sel) {
 			a.each(func(m *action) bool {
 				ch, _ := m.staticChange(ru.sel)
 				tr.Overridden = append(tr.Overridden, Override{Change: ch.String(), By: p.rules[tk.by(ch)-1].id})
