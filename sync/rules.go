@@ -3,6 +3,7 @@ package sync
 import (
 	"archive/tar"
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
@@ -294,7 +295,7 @@ func (b *RuleBucket) numbers(ctx context.Context) ([]uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("list rule versions: %w", err)
 	}
-	slices.SortFunc(ns, func(a, b uint64) int { return cmpUint(b, a) })
+	slices.SortFunc(ns, func(a, b uint64) int { return cmp.Compare(b, a) })
 	return ns, nil
 }
 
@@ -428,7 +429,7 @@ func (b *RuleBucket) Versions(ctx context.Context) ([]RuleVersion, error) {
 		v.Archive = nil
 		vs = append(vs, v)
 	}
-	slices.SortFunc(vs, func(a, b RuleVersion) int { return cmpUint(a.Number, b.Number) })
+	slices.SortFunc(vs, func(a, b RuleVersion) int { return cmp.Compare(a.Number, b.Number) })
 	return vs, nil
 }
 
@@ -452,16 +453,6 @@ func (b *RuleBucket) entries(ctx context.Context, filter string, opts ...jetstre
 			return nil, ctx.Err()
 		}
 	}
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // FollowRules hands apply the newest version of the bucket called name
