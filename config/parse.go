@@ -448,7 +448,9 @@ func parseBool(s string) (bool, error) {
 	return false, fmt.Errorf("invalid boolean %q (want true or false)", s)
 }
 
-func truncate(s string, n int) string {
+// Truncate shortens s to n runes, with "…" when it cut, for quoting a
+// value in a message.
+func Truncate(s string, n int) string {
 	if utf8.RuneCountInString(s) <= n {
 		return s
 	}

@@ -132,6 +132,6 @@ func Describe(n *yaml.Node) string {
 	case n.ShortTag() == "!!null":
 		return "nothing"
 	default:
-		return strconv.Quote(truncate(n.Value, 40))
+		return strconv.Quote(Truncate(n.Value, 40))
 	}
 }

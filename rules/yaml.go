@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -240,12 +239,8 @@ func deref(n *yaml.Node) *yaml.Node { return config.Deref(n) }
 // describe names the shape of n for messages.
 func describe(n *yaml.Node) string { return config.Describe(n) }
 
-func truncate(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	return string([]rune(s)[:n]) + "…"
-}
+// truncate shortens s to n runes for messages.
+func truncate(s string, n int) string { return config.Truncate(s, n) }
 
 // sortedKeys returns the keys of m, sorted, for messages.
 func sortedKeys[V any](m map[string]V) []string {

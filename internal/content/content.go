@@ -12,7 +12,8 @@ import (
 	"sync/atomic"
 	texttemplate "text/template"
 	"text/template/parse"
-	"unicode/utf8"
+
+	"github.com/tailor-edge/tailor/config"
 )
 
 // Mode says what a piece of content is and so how it is escaped.
@@ -141,7 +142,7 @@ func Compile[T any](name, src string, mode Mode, attr string, fields map[string]
 			return ct, nil
 		case Class:
 			if !isClassToken(src) {
-				return nil, fmt.Errorf("%q is not a class name (one name, without spaces)", truncate(src, 40))
+				return nil, fmt.Errorf("%q is not a class name (one name, without spaces)", config.Truncate(src, 40))
 			}
 			ct.static = []byte(src)
 			return ct, nil
@@ -403,12 +404,4 @@ func isClassToken(s string) bool {
 		}
 	}
 	return true
-}
-
-// truncate shortens s to n runes for messages, as package rules does.
-func truncate(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	return string([]rune(s)[:n]) + "…"
 }

@@ -25,5 +25,5 @@
 // Content is generic over its data type: the field readers memoization
 // uses are typed, with no assertion per request, and the data reaches the
 // template as the pointer it is. The package knows nothing of rules and
-// must not import it.
+// must not import it; it takes config.Truncate for its messages.
 package content
