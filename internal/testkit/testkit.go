@@ -123,16 +123,34 @@ func Bucket(tb testing.TB, url, name string, replicas int) jetstream.KeyValue {
 	return kv
 }
 
-// FreePort returns a loopback port nothing listens on now.
+// FreePort returns a loopback port nothing listens on now, and one it
+// has not returned before in this process: the kernel may hand the same
+// ephemeral port to two listeners opened and closed in a row, and a test
+// that asks for two ports (a listener and an admin listener) must get two.
 func FreePort(tb testing.TB) int {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
+	issuedMu.Lock()
+	defer issuedMu.Unlock()
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if !issued[port] {
+			issued[port] = true
+			return port
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	tb.Fatal("no loopback port that was not handed out already in 100 tries")
+	return 0
 }
+
+var (
+	issuedMu sync.Mutex
+	issued   = map[int]bool{} // ports FreePort returned
+)
 
 // CheckFor calls fn every `every` until it returns nil, and fails the
 // test with fn's last error once total has passed.
