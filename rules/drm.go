@@ -226,6 +226,9 @@ func (ch *choice) choose(c *evalCtx, id string, d *Decision) (a *action, held *e
 		a, held, inner := mc.choose(c, id+"["+mc.name+"]", d)
 		return a, held, reason + "; " + inner
 	case ch.exp != nil:
+		if c.v.Control {
+			return nil, ch.exp, "experiment control: the origin's block is kept, nothing is counted"
+		}
 		va := ch.exp.bucket(id, c.v.ID)
 		if va == nil {
 			d.Exposures = append(d.Exposures, Exposure{Experiment: id, Variant: HoldoutVariant})

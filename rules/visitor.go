@@ -37,6 +37,11 @@ type Visitor struct {
 	TopInterest string
 	// Persona is the visitor's nearest persona, or "".
 	Persona string
+	// Control is true for a visitor who must see every experiment's
+	// control (the origin's block) and be counted in none: a bot, or a
+	// visitor who opted out of tracking. Decide buckets them into no
+	// variant and reports no exposure for them.
+	Control bool
 }
 
 // Request holds the facts about one request that conditions test. The
