@@ -269,13 +269,13 @@ func (m *Main) rulesHistory(ctx context.Context, args []string) int {
 		return exitOK
 	}
 	tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "VERSION\tTIME\tAUTHOR\tSHA256\tMESSAGE")
+	fmt.Fprintln(tw, "VERSION\tTIME\tAUTHOR\tBYTES\tSHA256\tMESSAGE")
 	for _, v := range vs {
 		if v.Unreadable != "" {
-			fmt.Fprintf(tw, "%d\t-\t-\t-\t(unreadable: %s)\n", v.Number, oneLine(v.Unreadable))
+			fmt.Fprintf(tw, "%d\t-\t-\t-\t-\t(unreadable: %s)\n", v.Number, oneLine(v.Unreadable))
 			continue
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", v.Number, v.Time.UTC().Format(time.RFC3339), v.Author, v.Checksum, oneLine(v.Message))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\n", v.Number, v.Time.UTC().Format(time.RFC3339), v.Author, v.Size, v.Checksum, oneLine(v.Message))
 	}
 	tw.Flush()
 	return exitOK

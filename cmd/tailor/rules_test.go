@@ -185,7 +185,7 @@ func TestRulesPushReachesEveryEdge(t *testing.T) {
 		t.Errorf("p99 push-to-served = %v, want < 1s", p99)
 	}
 	history := historyLines(t, ws.config)
-	if len(history) != pushes || !regexp.MustCompile(`^20\s+\S+Z\s+\S+\s+[0-9a-f]{64}\s+push 20$`).MatchString(history[pushes-1]) {
+	if len(history) != pushes || !regexp.MustCompile(`^20\s+\S+Z\s+\S+\s+[1-9][0-9]*\s+[0-9a-f]{64}\s+push 20$`).MatchString(history[pushes-1]) {
 		t.Fatalf("history, oldest first, has %d lines, want %d ending with version 20:\n%s", len(history), pushes, strings.Join(history, "\n"))
 	}
 
