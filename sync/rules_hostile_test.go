@@ -9,6 +9,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -234,29 +236,66 @@ func TestSlowRefusedNewestVersionFallsBackToTheOneBefore(t *testing.T) {
 
 // A version that crashed the edge while it loaded (the marker Trying
 // left is still there at the next start) is refused from then on, in
-// later runs too.
+// later runs too, in its own bucket only.
 func TestRuleVersionThatCrashedTheEdgeIsNotTriedAgain(t *testing.T) {
 	kept := RuleCachePath(t.TempDir(), "tailor_rules")
 	g := NewRuleGuard(kept)
-	if crashed, refused, err := g.Start(); crashed != 0 || len(refused) != 0 || err != nil {
-		t.Fatalf("Start() on a fresh edge = %d, %v, %v", crashed, refused, err)
+	if crashed, refused, err := g.Start(); crashed.Number != 0 || len(refused) != 0 || err != nil {
+		t.Fatalf("Start() on a fresh edge = %v, %v, %v", crashed, refused, err)
 	}
-	if err := g.Trying(4); err != nil { // loads, and is done
+	if err := g.Trying("old", 4); err != nil { // loads, and is done
 		t.Fatal(err)
 	}
 	if err := g.Done(); err != nil {
 		t.Fatal(err)
 	}
-	if err := g.Trying(5); err != nil { // then the process dies
+	if err := g.Trying("old", 5); err != nil { // then the process dies
 		t.Fatal(err)
 	}
+	five := Refused{"old", 5}
 	g = NewRuleGuard(kept) // the restart
-	if crashed, refused, err := g.Start(); crashed != 5 || !slices.Equal(refused, []uint64{5}) || err != nil {
-		t.Fatalf("Start() after a crash loading 5 = %d, %v, %v; want 5, [5]", crashed, refused, err)
+	if crashed, refused, err := g.Start(); crashed != five || !slices.Equal(refused, []Refused{five}) || err != nil {
+		t.Fatalf("Start() after a crash loading 5 = %v, %v, %v; want %v, [%v]", crashed, refused, err, five, five)
 	}
 	g = NewRuleGuard(kept) // and another, for any reason
-	if crashed, refused, err := g.Start(); crashed != 0 || !slices.Equal(refused, []uint64{5}) || err != nil {
-		t.Fatalf("Start() on the next run = %d, %v, %v; want 0, [5]", crashed, refused, err)
+	crashed, refused, err := g.Start()
+	if crashed.Number != 0 || !slices.Equal(refused, []Refused{five}) || err != nil {
+		t.Fatalf("Start() on the next run = %v, %v, %v; want none, [%v]", crashed, refused, err, five)
+	}
+	if !five.Of("old", 5) || five.Of("new", 5) || five.Of("old", 4) {
+		t.Errorf("%v refuses the wrong versions", five)
+	}
+
+	// The bucket is created again; its version 2 crashes the edge before
+	// any of its versions has loaded; then its version 1 loads. Version 2
+	// of the new bucket stays refused; the old bucket's 5 is forgotten.
+	if err := g.Trying("new", 2); err != nil {
+		t.Fatal(err)
+	}
+	g = NewRuleGuard(kept)
+	if _, refused, err = g.Start(); err != nil || len(refused) != 2 {
+		t.Fatalf("Start() after a crash loading the new bucket's 2 = %v, %v", refused, err)
+	}
+	if refused, err = g.Keep("new", refused); err != nil || !slices.Equal(refused, []Refused{{"new", 2}}) {
+		t.Fatalf("Keep(new) = %v, %v; want [new 2]", refused, err)
+	}
+	g = NewRuleGuard(kept)
+	if _, refused, err = g.Start(); err != nil || !slices.Equal(refused, []Refused{{"new", 2}}) {
+		t.Fatalf("Start() after Keep(new) = %v, %v; want [new 2]", refused, err)
+	}
+	if refused, err = g.Keep("third", refused); err != nil || len(refused) != 0 {
+		t.Fatalf("Keep(third) = %v, %v; want none", refused, err)
+	}
+	if _, err := os.Stat(kept + ".refused"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("no version refused, but the notes are still there (%v)", err)
+	}
+
+	// Notes written before they named their bucket refuse in any bucket.
+	if err := os.WriteFile(kept+".refused", []byte("7\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, refused, err = NewRuleGuard(kept).Start(); err != nil || len(refused) != 1 || !refused[0].Of("any", 7) {
+		t.Fatalf("an old-style note reads as %v, %v; want 7 refused in any bucket", refused, err)
 	}
 	if m, _ := filepath.Glob(filepath.Join(filepath.Dir(kept), ".*")); len(m) != 0 {
 		t.Errorf("temporary files left: %v", m)

@@ -287,9 +287,10 @@ func followRules(ctx context.Context, cfg *config.Config, p *proxy.Proxy, store 
 		}
 		if err == nil {
 			if other && servingBucket != "" && len(refused) > 0 {
-				// The numbers refused were the old bucket's.
-				refused = nil
-				if err := guard.Forget(); err != nil {
+				// The numbers refused in the old bucket say nothing of
+				// this one's; those refused in this one stay refused.
+				var err error
+				if refused, err = guard.Keep(v.BucketID, refused); err != nil {
 					log.Warn("rule version guard", "err", err)
 				}
 			}
@@ -312,19 +313,19 @@ func followRules(ctx context.Context, cfg *config.Config, p *proxy.Proxy, store 
 	if guardErr != nil {
 		log.Warn("rule version guard", "err", guardErr)
 	}
-	if crashed > 0 {
+	if crashed.Number > 0 {
 		log.Error("rule version crashed this edge while it loaded; refused from now on, the one before serves",
-			"version", crashed, "serving", p.RulesVersion())
+			"version", crashed.Number, "bucket_id", crashed.Bucket, "serving", p.RulesVersion())
 		p.RulesRefused()
 	}
 	tryLoad := func(v natsync.RuleVersion) error {
-		if slices.Contains(refused, v.Number) {
+		if slices.ContainsFunc(refused, func(r natsync.Refused) bool { return r.Of(v.BucketID, v.Number) }) {
 			return fmt.Errorf("rule version %d crashed this edge while it loaded before: not tried again", v.Number)
 		}
 		if v.Number <= p.RulesVersion() && sameBucket(v) {
 			return load(v) // refused as older, or loaded before: no risk
 		}
-		if err := guard.Trying(v.Number); err != nil {
+		if err := guard.Trying(v.BucketID, v.Number); err != nil {
 			log.Warn("rule version guard", "err", err)
 		}
 		err := load(v)
