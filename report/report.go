@@ -55,6 +55,15 @@ type Event struct {
 	Value       float64
 	Experiment  string
 	Variant     string
+	// Device (mobile, tablet, desktop, bot) and Country are the request's
+	// as the proxy saw them; UTMSource and UTMCampaign its query's; Bot
+	// says a crawler's user agent made it. They group a visitor in
+	// breakdowns (--by device, --by country).
+	Device      string
+	Country     string
+	UTMSource   string
+	UTMCampaign string
+	Bot         bool
 }
 
 // Experiment is an experiment as the rules configure it: the weights the
@@ -156,6 +165,15 @@ type visitor struct {
 type exposure struct {
 	experiment, variant string
 	at                  int64
+	// group is the visitor as their first exposure event to the
+	// experiment saw them: what breakdowns group them by.
+	group *group
+}
+
+// group is what breakdowns group a visitor's exposure by.
+type group struct {
+	segments                        []string
+	device, stage, persona, country string
 }
 
 type goalHit struct {
@@ -204,6 +222,21 @@ func (b *Builder) str(s string) string {
 	return s
 }
 
+// groupOf is the breakdown group of an exposure event.
+func (b *Builder) groupOf(e *Event) *group {
+	g := &group{device: b.str(e.Device), stage: b.str(e.Stage), persona: b.str(e.Persona), country: b.str(e.Country)}
+	if e.Bot {
+		g.device = "bot"
+	}
+	if len(e.Segments) > 0 {
+		g.segments = make([]string, len(e.Segments))
+		for i, s := range e.Segments {
+			g.segments[i] = b.str(s)
+		}
+	}
+	return g
+}
+
 // Add counts one event. Events should come in the order they were
 // published; a goal counts for an experiment when it is not earlier than
 // the visitor's exposure to it.
@@ -237,7 +270,7 @@ func (b *Builder) Add(e *Event) {
 			}
 		}
 		exp, variant := b.str(e.Experiment), b.str(e.Variant)
-		v.exposures = append(v.exposures, exposure{exp, variant, at})
+		v.exposures = append(v.exposures, exposure{exp, variant, at, b.groupOf(e)})
 		if names, ok := b.seen[exp]; !ok {
 			b.order = append(b.order, exp)
 			b.seen[exp] = []string{variant}
