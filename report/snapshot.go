@@ -8,7 +8,6 @@ import (
 	"hash"
 	"hash/crc32"
 	"io"
-	"math"
 	"slices"
 )
 
@@ -22,9 +21,10 @@ import (
 // either: ReadBuilder takes it fresh, as New does.
 //
 // Layout (version 1): the magic "TLRB", a version byte, then uvarints,
-// varints, length-prefixed strings and IEEE 754 bits; repeated names
+// varints and length-prefixed strings; repeated names
 // (experiments, variants, goals, segments, stages, ...) are written once
-// and then referred to by number; a CRC-32 (Castagnoli) of all that
+// and then referred to by number; goal values are in units of 1/10,000;
+// a CRC-32 (Castagnoli) of all that
 // precedes it ends the snapshot.
 const (
 	snapshotMagic   = "TLRB"
@@ -71,24 +71,21 @@ func (b *Builder) WriteTo(w io.Writer) (int64, error) {
 		sw.name(v.persona)
 		sw.uvarint(uint64(len(v.exposures)))
 		for _, x := range v.exposures {
-			sw.name(x.experiment)
-			sw.name(x.variant)
+			c := x.cell
+			sw.name(c.experiment)
+			sw.name(c.variant)
 			sw.varint(x.at)
-			g := x.group
-			if g == nil {
-				g = &group{}
-			}
-			sw.names_(g.segments)
-			sw.name(g.device)
-			sw.name(g.stage)
-			sw.name(g.persona)
-			sw.name(g.country)
+			sw.names_(c.group.segments)
+			sw.name(c.group.device)
+			sw.name(c.group.stage)
+			sw.name(c.group.persona)
+			sw.name(c.group.country)
 		}
 		sw.uvarint(uint64(len(v.goals)))
 		for _, g := range v.goals {
-			sw.name(g.goal)
+			sw.name(b.goals[g.goal])
 			sw.varint(g.at)
-			sw.float(g.value)
+			sw.varint(g.value)
 		}
 	}
 	if sw.err == nil {
@@ -124,9 +121,6 @@ func (s *snapWriter) raw(p []byte) {
 
 func (s *snapWriter) uvarint(u uint64) { s.raw(binary.AppendUvarint(s.buf[:0], u)) }
 func (s *snapWriter) varint(i int64)   { s.raw(binary.AppendVarint(s.buf[:0], i)) }
-func (s *snapWriter) float(f float64) {
-	s.raw(binary.LittleEndian.AppendUint64(s.buf[:0], math.Float64bits(f)))
-}
 
 // str writes a string once: its length, then its bytes.
 func (s *snapWriter) str(v string) {
@@ -216,9 +210,7 @@ func (s *snapReader) read(b *Builder) error {
 		if err != nil {
 			return err
 		}
-		if !slices.Contains(b.goals, g) {
-			b.goals = append(b.goals, g)
-		}
+		b.goal(g)
 	}
 	if n, err = s.count(); err != nil {
 		return err
@@ -278,15 +270,16 @@ func (s *snapReader) read(b *Builder) error {
 			return err
 		}
 		for range nx {
-			var x exposure
-			g := &group{}
-			if x.experiment, err = s.name(); err != nil {
+			var experiment, variant string
+			var g group
+			var at int64
+			if experiment, err = s.name(); err != nil {
 				return err
 			}
-			if x.variant, err = s.name(); err != nil {
+			if variant, err = s.name(); err != nil {
 				return err
 			}
-			if x.at, err = s.varint(); err != nil {
+			if at, err = s.varint(); err != nil {
 				return err
 			}
 			if g.segments, err = s.nameList(); err != nil {
@@ -297,8 +290,10 @@ func (s *snapReader) read(b *Builder) error {
 					return err
 				}
 			}
-			x.group = g
-			v.exposures = append(v.exposures, x)
+			if slices.ContainsFunc(v.exposures, func(x exposure) bool { return x.cell.experiment == experiment }) {
+				return fmt.Errorf("%w: two exposures of a visitor to %q", ErrSnapshot, experiment)
+			}
+			v.exposures = append(v.exposures, exposure{b.cellFor(experiment, variant, g), at})
 		}
 		ng, err := s.count()
 		if err != nil {
@@ -308,22 +303,31 @@ func (s *snapReader) read(b *Builder) error {
 			return fmt.Errorf("%w: %d goals for one visitor", ErrSnapshot, ng)
 		}
 		for range ng {
-			var g goalHit
-			if g.goal, err = s.name(); err != nil {
+			var h goalHit
+			name, err := s.name()
+			if err != nil {
 				return err
 			}
-			if g.at, err = s.varint(); err != nil {
+			h.goal = b.goal(name)
+			if h.at, err = s.varint(); err != nil {
 				return err
 			}
-			if g.value, err = s.float(); err != nil {
+			if h.value, err = s.varint(); err != nil {
 				return err
 			}
-			v.goals = append(v.goals, g)
+			if h.value > maxValue || h.value < -maxValue {
+				return fmt.Errorf("%w: a goal value of %d units", ErrSnapshot, h.value)
+			}
+			v.goals = append(v.goals, h)
 		}
 		if _, dup := b.visitors[id]; dup {
 			return fmt.Errorf("%w: visitor twice", ErrSnapshot)
 		}
 		b.visitors[id] = v
+		b.size(v, 1)
+		for i := range v.exposures {
+			b.count(v, &v.exposures[i], 1)
+		}
 	}
 	want := s.crc.Sum32()
 	var sum [4]byte
@@ -369,15 +373,6 @@ func (s *snapReader) count() (uint64, error) {
 		err = fmt.Errorf("%w: count %d", ErrSnapshot, n)
 	}
 	return n, err
-}
-
-func (s *snapReader) float() (float64, error) {
-	var p [8]byte
-	if _, err := io.ReadFull(s.r, p[:]); err != nil {
-		return 0, err
-	}
-	s.crc.Write(p[:])
-	return math.Float64frombits(binary.LittleEndian.Uint64(p[:])), nil
 }
 
 func (s *snapReader) str() (string, error) {
