@@ -34,6 +34,9 @@ const (
 // ReadoutResult is a readout and what reading it took.
 type ReadoutResult struct {
 	Report *report.Report
+	// Builder holds the fold Report was computed from: ReportBy gives
+	// the same readout broken down (tailor report --by, the console's ?by).
+	Builder *report.Builder
 	// Read is how many events were read; Bad how many of them could not
 	// be decoded (skipped), the first with FirstBad.
 	Read     uint64
@@ -78,7 +81,7 @@ func Readout(ctx context.Context, r EventReader, stream string, set *rules.Set, 
 	if err != nil {
 		return res, err
 	}
-	res.Report = b.Report(since)
+	res.Report, res.Builder = b.Report(since), b
 	return res, nil
 }
 

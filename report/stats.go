@@ -47,7 +47,11 @@ func uplift(k1, n1, k0, n0 int) *Uplift {
 	lo := d - math.Sqrt((p1-w1[0])*(p1-w1[0])+(w0[1]-p0)*(w0[1]-p0))
 	hi := d + math.Sqrt((w1[1]-p1)*(w1[1]-p1)+(p0-w0[0])*(p0-w0[0]))
 	u := &Uplift{Value: d, CI: [2]float64{lo, hi}}
-	v := p1*(1-p1)/float64(n1) + p0*(1-p0)/float64(n0)
+	// The variance of the normal approximation, with a success and a
+	// failure added to each side (Laplace): never 0 when a rate is 0 or
+	// 1, and the same as the plain one on large samples.
+	l1, l0 := float64(k1+1)/float64(n1+2), float64(k0+1)/float64(n0+2)
+	v := l1*(1-l1)/float64(n1) + l0*(1-l0)/float64(n0)
 	if ci := seqInterval(d, v, float64(n1+n0)); ci != nil {
 		ci[0], ci[1] = math.Max(ci[0], -1), math.Min(ci[1], 1)
 		u.SeqCI = ci
