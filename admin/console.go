@@ -192,10 +192,10 @@ type consoleView struct {
 	ReadoutNote        string
 	// By is the breakdown shown (?by=device), "" for none; Dimensions
 	// the ones offered.
-	By         report.Dimension
-	Dimensions []report.Dimension
-	Experiments        []experimentView
-	Sizes              []sizeChart
+	By          report.Dimension
+	Dimensions  []report.Dimension
+	Experiments []experimentView
+	Sizes       []sizeChart
 }
 
 // consolePage is one page of rules: its maps as grids, its other rules.
