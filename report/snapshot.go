@@ -1,11 +1,9 @@
 package report
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash"
 	"hash/crc32"
 	"io"
 	"slices"
@@ -41,287 +39,299 @@ const maxSnapshotString = 1 << 20
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // WriteTo writes a snapshot of everything b holds (see ReadBuilder); it
-// returns the bytes written. b is not changed.
+// returns the bytes written. b is not changed. The snapshot is made in
+// memory (about 60 bytes a visitor) and written at once.
 func (b *Builder) WriteTo(w io.Writer) (int64, error) {
-	sw := &snapWriter{w: bufio.NewWriterSize(w, 64<<10), crc: crc32.New(castagnoli), names: map[string]uint64{}}
-	sw.raw([]byte(snapshotMagic))
-	sw.raw([]byte{snapshotVersion})
-	sw.uvarint(uint64(b.events))
+	e := &snapEncoder{names: map[string]uint64{}}
+	e.buf = append(make([]byte, 0, 64+60*len(b.visitors)), snapshotMagic...)
+	e.buf = append(e.buf, snapshotVersion)
+	e.uvarint(uint64(b.events))
 
-	sw.uvarint(uint64(len(b.goals)))
+	e.uvarint(uint64(len(b.goals)))
 	for _, g := range b.goals {
-		sw.name(g)
+		e.name(g)
 	}
-	sw.uvarint(uint64(len(b.order)))
+	e.uvarint(uint64(len(b.order)))
 	for _, id := range b.order {
-		sw.name(id)
-		sw.names_(b.seen[id])
+		e.name(id)
+		e.nameList(b.seen[id])
 	}
-	sw.uvarint(uint64(len(b.alias)))
+	e.uvarint(uint64(len(b.alias)))
 	for anon, known := range b.alias {
-		sw.str(anon)
-		sw.str(known)
+		e.str(anon)
+		e.str(known)
 	}
-	sw.uvarint(uint64(len(b.visitors)))
+	e.uvarint(uint64(len(b.visitors)))
 	for id, v := range b.visitors {
-		sw.str(id)
-		sw.varint(v.lastSeen)
-		sw.names_(v.segments)
-		sw.name(v.stage)
-		sw.name(v.persona)
-		sw.uvarint(uint64(len(v.exposures)))
+		e.str(id)
+		e.varint(v.lastSeen)
+		e.nameList(v.segments)
+		e.name(v.stage)
+		e.name(v.persona)
+		e.uvarint(uint64(len(v.exposures)))
 		for _, x := range v.exposures {
 			c := x.cell
-			sw.name(c.experiment)
-			sw.name(c.variant)
-			sw.varint(x.at)
-			sw.names_(c.group.segments)
-			sw.name(c.group.device)
-			sw.name(c.group.stage)
-			sw.name(c.group.persona)
-			sw.name(c.group.country)
+			e.name(c.experiment)
+			e.name(c.variant)
+			e.varint(x.at)
+			e.nameList(c.group.segments)
+			e.name(c.group.device)
+			e.name(c.group.stage)
+			e.name(c.group.persona)
+			e.name(c.group.country)
 		}
-		sw.uvarint(uint64(len(v.goals)))
+		e.uvarint(uint64(len(v.goals)))
 		for _, g := range v.goals {
-			sw.name(b.goals[g.goal])
-			sw.varint(g.at)
-			sw.varint(g.value)
+			e.name(b.goals[g.goal])
+			e.varint(g.at)
+			e.varint(g.value)
 		}
 	}
-	if sw.err == nil {
-		var sum [4]byte
-		binary.BigEndian.PutUint32(sum[:], sw.crc.Sum32())
-		_, sw.err = sw.w.Write(sum[:])
-		sw.n += 4
+	if e.err != nil {
+		return 0, e.err
 	}
-	if sw.err == nil {
-		sw.err = sw.w.Flush()
-	}
-	return sw.n, sw.err
+	e.buf = binary.BigEndian.AppendUint32(e.buf, crc32.Checksum(e.buf, castagnoli))
+	n, err := w.Write(e.buf)
+	return int64(n), err
 }
 
-type snapWriter struct {
-	w     *bufio.Writer
-	crc   hash.Hash32
-	n     int64
-	err   error
-	buf   [binary.MaxVarintLen64]byte
+type snapEncoder struct {
+	buf   []byte
 	names map[string]uint64
+	err   error
 }
 
-func (s *snapWriter) raw(p []byte) {
-	if s.err != nil {
-		return
-	}
-	s.crc.Write(p)
-	var n int
-	n, s.err = s.w.Write(p)
-	s.n += int64(n)
-}
-
-func (s *snapWriter) uvarint(u uint64) { s.raw(binary.AppendUvarint(s.buf[:0], u)) }
-func (s *snapWriter) varint(i int64)   { s.raw(binary.AppendVarint(s.buf[:0], i)) }
+func (e *snapEncoder) uvarint(u uint64) { e.buf = binary.AppendUvarint(e.buf, u) }
+func (e *snapEncoder) varint(i int64)   { e.buf = binary.AppendVarint(e.buf, i) }
 
 // str writes a string once: its length, then its bytes.
-func (s *snapWriter) str(v string) {
-	if len(v) > maxSnapshotString && s.err == nil {
-		s.err = fmt.Errorf("write readout snapshot: a string of %d bytes (at most %d)", len(v), maxSnapshotString)
+func (e *snapEncoder) str(v string) {
+	if len(v) > maxSnapshotString && e.err == nil {
+		e.err = fmt.Errorf("write readout snapshot: a string of %d bytes (at most %d)", len(v), maxSnapshotString)
 	}
-	s.uvarint(uint64(len(v)))
-	if s.err == nil {
-		s.crc.Write([]byte(v))
-		var n int
-		n, s.err = s.w.WriteString(v)
-		s.n += int64(n)
-	}
+	e.uvarint(uint64(len(v)))
+	e.buf = append(e.buf, v...)
 }
 
 // name writes a string that recurs: 0 and the string the first time,
 // then its number plus one.
-func (s *snapWriter) name(v string) {
-	if i, ok := s.names[v]; ok {
-		s.uvarint(i + 1)
+func (e *snapEncoder) name(v string) {
+	if i, ok := e.names[v]; ok {
+		e.uvarint(i + 1)
 		return
 	}
-	s.names[v] = uint64(len(s.names))
-	s.uvarint(0)
-	s.str(v)
+	e.names[v] = uint64(len(e.names))
+	e.uvarint(0)
+	e.str(v)
 }
 
-func (s *snapWriter) names_(vs []string) {
-	s.uvarint(uint64(len(vs)))
+func (e *snapEncoder) nameList(vs []string) {
+	e.uvarint(uint64(len(vs)))
 	for _, v := range vs {
-		s.name(v)
+		e.name(v)
 	}
 }
 
 // ReadBuilder restores a Builder from a snapshot WriteTo wrote, with the
 // configured experiments and journey goals as New takes them: adding the
 // events that followed the snapshot to it gives the readout of them all.
-// It reads r to the snapshot's end, no further than its checksum.
+// It reads r to its end: the snapshot and nothing else. A snapshot that
+// is truncated, damaged (its checksum) or of another version is an error
+// wrapping ErrSnapshot.
 func ReadBuilder(r io.Reader, experiments []Experiment, goals []string) (*Builder, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read readout snapshot: %w", err)
+	}
 	b := New(experiments, goals)
-	sr := &snapReader{b: b, r: bufio.NewReaderSize(r, 64<<10), crc: crc32.New(castagnoli)}
-	if err := sr.read(b); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
+	if err := decodeSnapshot(data, b); err != nil {
 		return nil, fmt.Errorf("read readout snapshot: %w", err)
 	}
 	return b, nil
 }
 
-type snapReader struct {
-	b     *Builder
-	r     *bufio.Reader
-	crc   hash.Hash32
-	names []string
-	buf   []byte
-}
+// errTruncated is what a snapshot cut short reads as.
+var errTruncated = fmt.Errorf("%w: %w", ErrSnapshot, io.ErrUnexpectedEOF)
 
-// maxSnapshotCount bounds any count in a snapshot before it is used to
-// size anything: a corrupt count is an error, not a huge allocation.
-const maxSnapshotCount = 1 << 40
-
-func (s *snapReader) read(b *Builder) error {
-	head := make([]byte, len(snapshotMagic)+1)
-	if _, err := io.ReadFull(s.r, head); err != nil {
-		return err
+func decodeSnapshot(data []byte, b *Builder) error {
+	head := len(snapshotMagic) + 1
+	if len(data) < head+4 {
+		return errTruncated
 	}
-	s.crc.Write(head)
-	if string(head[:len(snapshotMagic)]) != snapshotMagic {
-		return fmt.Errorf("%w: not a snapshot (magic %q)", ErrSnapshot, head[:len(snapshotMagic)])
+	if string(data[:len(snapshotMagic)]) != snapshotMagic {
+		return fmt.Errorf("%w: not a snapshot (magic %q)", ErrSnapshot, data[:len(snapshotMagic)])
 	}
-	if v := head[len(snapshotMagic)]; v != snapshotVersion {
+	if v := data[len(snapshotMagic)]; v != snapshotVersion {
 		return fmt.Errorf("%w: version %d, this tailor reads version %d", ErrSnapshot, v, snapshotVersion)
 	}
-	events, err := s.uvarint()
-	if err != nil {
-		return err
+	body := data[:len(data)-4]
+	if got, want := binary.BigEndian.Uint32(data[len(body):]), crc32.Checksum(body, castagnoli); got != want {
+		return fmt.Errorf("%w: checksum %08x, want %08x (damaged or truncated)", ErrSnapshot, got, want)
 	}
-	b.events = int64(events)
+	d := &snapDecoder{b: b, buf: body[head:]}
+	d.read()
+	if d.err == nil && len(d.buf) > 0 {
+		d.fail("%d bytes after its end", len(d.buf))
+	}
+	return d.err
+}
 
-	n, err := s.count()
-	if err != nil {
-		return err
+// snapDecoder reads a snapshot's body; the first error sticks, and
+// every read after it returns zeros.
+type snapDecoder struct {
+	b     *Builder
+	buf   []byte
+	names []string
+	err   error
+}
+
+func (d *snapDecoder) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: "+format, append([]any{ErrSnapshot}, args...)...)
 	}
-	for range n {
-		g, err := s.name()
-		if err != nil {
-			return err
+	d.buf = nil
+}
+
+func (d *snapDecoder) uvarint() uint64 {
+	u, n := binary.Uvarint(d.buf)
+	if n <= 0 {
+		if d.err == nil {
+			d.err = errTruncated
 		}
-		b.goal(g)
+		d.buf = nil
+		return 0
 	}
-	if n, err = s.count(); err != nil {
-		return err
+	d.buf = d.buf[n:]
+	return u
+}
+
+func (d *snapDecoder) varint() int64 {
+	i, n := binary.Varint(d.buf)
+	if n <= 0 {
+		if d.err == nil {
+			d.err = errTruncated
+		}
+		d.buf = nil
+		return 0
 	}
-	for range n {
-		id, err := s.name()
-		if err != nil {
-			return err
+	d.buf = d.buf[n:]
+	return i
+}
+
+// count reads a count of items, each at least one byte long: a corrupt
+// count is an error, not a huge allocation.
+func (d *snapDecoder) count() int {
+	n := d.uvarint()
+	if n > uint64(len(d.buf)) {
+		d.fail("a count of %d in %d bytes", n, len(d.buf))
+		return 0
+	}
+	return int(n)
+}
+
+func (d *snapDecoder) str() string {
+	n := d.uvarint()
+	if n > maxSnapshotString || n > uint64(len(d.buf)) {
+		d.fail("a string of %d bytes", n)
+		return ""
+	}
+	s := string(d.buf[:n])
+	d.buf = d.buf[n:]
+	return s
+}
+
+func (d *snapDecoder) name() string {
+	i := d.uvarint()
+	if i == 0 {
+		v := d.b.str(d.str())
+		if d.err == nil {
+			d.names = append(d.names, v)
 		}
-		variants, err := s.nameList()
-		if err != nil {
-			return err
-		}
+		return v
+	}
+	if i > uint64(len(d.names)) {
+		d.fail("name %d of %d", i, len(d.names))
+		return ""
+	}
+	return d.names[i-1]
+}
+
+func (d *snapDecoder) nameList() []string {
+	n := d.count()
+	if n == 0 {
+		return nil
+	}
+	out := make([]string, n)
+	for i := range out {
+		out[i] = d.name()
+	}
+	return out
+}
+
+func (d *snapDecoder) read() {
+	b := d.b
+	if b.events = int64(d.uvarint()); b.events < 0 {
+		d.fail("%d events", uint64(b.events))
+	}
+	for range d.count() {
+		b.goal(d.name())
+	}
+	for range d.count() {
+		id, variants := d.name(), d.nameList()
 		if _, dup := b.seen[id]; dup {
-			return fmt.Errorf("%w: experiment %q twice", ErrSnapshot, id)
+			d.fail("experiment %q twice", id)
+			return
 		}
 		b.order = append(b.order, id)
 		b.seen[id] = variants
 	}
-	if n, err = s.count(); err != nil {
-		return err
-	}
-	for range n {
-		anon, err := s.str()
-		if err != nil {
-			return err
-		}
-		known, err := s.str()
-		if err != nil {
-			return err
-		}
+	for range d.count() {
+		anon, known := d.str(), d.str()
 		b.alias[anon] = known
 	}
-	if n, err = s.count(); err != nil {
-		return err
-	}
-	for range n {
-		id, err := s.str()
-		if err != nil {
-			return err
+	for range d.count() {
+		if d.err != nil {
+			return
 		}
-		v := &visitor{}
-		if v.lastSeen, err = s.varint(); err != nil {
-			return err
-		}
-		if v.segments, err = s.nameList(); err != nil {
-			return err
-		}
-		if v.stage, err = s.name(); err != nil {
-			return err
-		}
-		if v.persona, err = s.name(); err != nil {
-			return err
-		}
-		nx, err := s.count()
-		if err != nil {
-			return err
-		}
-		for range nx {
-			var experiment, variant string
-			var g group
-			var at int64
-			if experiment, err = s.name(); err != nil {
-				return err
-			}
-			if variant, err = s.name(); err != nil {
-				return err
-			}
-			if at, err = s.varint(); err != nil {
-				return err
-			}
-			if g.segments, err = s.nameList(); err != nil {
-				return err
-			}
-			for _, p := range []*string{&g.device, &g.stage, &g.persona, &g.country} {
-				if *p, err = s.name(); err != nil {
-					return err
+		id := d.str()
+		v := &visitor{lastSeen: d.varint(), segments: d.nameList(), stage: d.name(), persona: d.name()}
+		if n := d.count(); n > 0 {
+			v.exposures = make([]exposure, 0, n)
+			for range n {
+				experiment, variant, at := d.name(), d.name(), d.varint()
+				g := group{segments: d.nameList(), device: d.name(), stage: d.name(), persona: d.name(), country: d.name()}
+				if d.err != nil {
+					return
 				}
+				if slices.ContainsFunc(v.exposures, func(x exposure) bool { return x.cell.experiment == experiment }) {
+					d.fail("two exposures of a visitor to %q", experiment)
+					return
+				}
+				v.exposures = append(v.exposures, exposure{b.cellFor(experiment, variant, g), at})
 			}
-			if slices.ContainsFunc(v.exposures, func(x exposure) bool { return x.cell.experiment == experiment }) {
-				return fmt.Errorf("%w: two exposures of a visitor to %q", ErrSnapshot, experiment)
-			}
-			v.exposures = append(v.exposures, exposure{b.cellFor(experiment, variant, g), at})
 		}
-		ng, err := s.count()
-		if err != nil {
-			return err
+		n := d.count()
+		if n > maxGoalsPerVisitor {
+			d.fail("%d goals for one visitor", n)
+			return
 		}
-		if ng > maxGoalsPerVisitor {
-			return fmt.Errorf("%w: %d goals for one visitor", ErrSnapshot, ng)
+		if n > 0 {
+			v.goals = make([]goalHit, 0, n)
+			for range n {
+				h := goalHit{goal: b.goal(d.name()), at: d.varint(), value: d.varint()}
+				if h.value > maxValue || h.value < -maxValue {
+					d.fail("a goal value of %d units", h.value)
+					return
+				}
+				v.goals = append(v.goals, h)
+			}
 		}
-		for range ng {
-			var h goalHit
-			name, err := s.name()
-			if err != nil {
-				return err
-			}
-			h.goal = b.goal(name)
-			if h.at, err = s.varint(); err != nil {
-				return err
-			}
-			if h.value, err = s.varint(); err != nil {
-				return err
-			}
-			if h.value > maxValue || h.value < -maxValue {
-				return fmt.Errorf("%w: a goal value of %d units", ErrSnapshot, h.value)
-			}
-			v.goals = append(v.goals, h)
+		if d.err != nil {
+			return
 		}
 		if _, dup := b.visitors[id]; dup {
-			return fmt.Errorf("%w: visitor twice", ErrSnapshot)
+			d.fail("visitor twice")
+			return
 		}
 		b.visitors[id] = v
 		b.size(v, 1)
@@ -329,103 +339,4 @@ func (s *snapReader) read(b *Builder) error {
 			b.count(v, &v.exposures[i], 1)
 		}
 	}
-	want := s.crc.Sum32()
-	var sum [4]byte
-	if _, err := io.ReadFull(s.r, sum[:]); err != nil {
-		return err
-	}
-	if got := binary.BigEndian.Uint32(sum[:]); got != want {
-		return fmt.Errorf("%w: checksum %08x, want %08x", ErrSnapshot, got, want)
-	}
-	return nil
-}
-
-// byteReader feeds the checksum with each byte the varint readers take.
-type byteReader struct{ s *snapReader }
-
-func (br byteReader) ReadByte() (byte, error) {
-	c, err := br.s.r.ReadByte()
-	if err == nil {
-		br.s.crc.Write([]byte{c})
-	}
-	return c, err
-}
-
-func (s *snapReader) uvarint() (uint64, error) {
-	u, err := binary.ReadUvarint(byteReader{s})
-	if err != nil && !errors.Is(err, io.EOF) {
-		err = fmt.Errorf("%w: %v", ErrSnapshot, err)
-	}
-	return u, err
-}
-
-func (s *snapReader) varint() (int64, error) {
-	i, err := binary.ReadVarint(byteReader{s})
-	if err != nil && !errors.Is(err, io.EOF) {
-		err = fmt.Errorf("%w: %v", ErrSnapshot, err)
-	}
-	return i, err
-}
-
-func (s *snapReader) count() (uint64, error) {
-	n, err := s.uvarint()
-	if err == nil && n > maxSnapshotCount {
-		err = fmt.Errorf("%w: count %d", ErrSnapshot, n)
-	}
-	return n, err
-}
-
-func (s *snapReader) str() (string, error) {
-	n, err := s.uvarint()
-	if err != nil {
-		return "", err
-	}
-	if n > maxSnapshotString {
-		return "", fmt.Errorf("%w: a string of %d bytes", ErrSnapshot, n)
-	}
-	if cap(s.buf) < int(n) {
-		s.buf = make([]byte, n)
-	}
-	p := s.buf[:n]
-	if _, err := io.ReadFull(s.r, p); err != nil {
-		return "", err
-	}
-	s.crc.Write(p)
-	return string(p), nil
-}
-
-func (s *snapReader) name() (string, error) {
-	i, err := s.uvarint()
-	if err != nil {
-		return "", err
-	}
-	if i == 0 {
-		v, err := s.str()
-		if err != nil {
-			return "", err
-		}
-		v = s.b.str(v)
-		s.names = append(s.names, v)
-		return v, nil
-	}
-	if i > uint64(len(s.names)) {
-		return "", fmt.Errorf("%w: name %d of %d", ErrSnapshot, i, len(s.names))
-	}
-	return s.names[i-1], nil
-}
-
-func (s *snapReader) nameList() ([]string, error) {
-	n, err := s.count()
-	if err != nil || n == 0 {
-		return nil, err
-	}
-	var out []string
-	for range n {
-		v, err := s.name()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, nil
 }

@@ -2,8 +2,10 @@ package report
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"math/rand/v2"
 	"reflect"
@@ -121,8 +123,13 @@ func TestSnapshotRejectsDamage(t *testing.T) {
 	if _, err := ReadBuilder(bytes.NewReader(bad), nil, nil); !errors.Is(err, ErrSnapshot) {
 		t.Errorf("an unknown version: %v, want ErrSnapshot", err)
 	}
-	if _, err := ReadBuilder(bytes.NewReader(snap[:10]), nil, nil); !errors.Is(err, io.ErrUnexpectedEOF) {
-		t.Errorf("a truncated snapshot: %v, want io.ErrUnexpectedEOF", err)
+	for _, cut := range []int{3, 10, len(snap) - 1} {
+		if _, err := ReadBuilder(bytes.NewReader(snap[:cut]), nil, nil); !errors.Is(err, ErrSnapshot) {
+			t.Errorf("a snapshot cut at %d: %v, want ErrSnapshot", cut, err)
+		}
+	}
+	if _, err := ReadBuilder(io.MultiReader(bytes.NewReader(snap), bytes.NewReader([]byte{0})), nil, nil); err == nil {
+		t.Error("a snapshot followed by a byte was read")
 	}
 }
 
@@ -140,5 +147,55 @@ func FuzzReadBuilder(f *testing.F) {
 		if b, err := ReadBuilder(bytes.NewReader(data), []Experiment{heroTest}, nil); err == nil {
 			b.Report(t0)
 		}
+		// The same with its checksum made right: the decoder itself
+		// meets the damage.
+		if len(data) >= 9 {
+			data = binary.BigEndian.AppendUint32(data[:len(data)-4], crc32.Checksum(data[:len(data)-4], castagnoli))
+			if b, err := ReadBuilder(bytes.NewReader(data), []Experiment{heroTest}, nil); err == nil {
+				b.ReportBy(t0, BySegment)
+				b.Add(&Event{Type: "goal", Visitor: "v1", Goal: "purchase", Value: 1})
+			}
+		}
 	})
+}
+
+// BenchmarkSnapshot writes and reads back the snapshot of a builder of
+// 100,000 visitors (a page view, an exposure, a goal for one in ten).
+func BenchmarkSnapshot(b *testing.B) {
+	const n = 100_000
+	bu := New([]Experiment{heroTest}, []string{"purchase"})
+	for i := range n {
+		v := fmt.Sprintf("v1.%022d", i)
+		bu.Add(&Event{Type: "pageview", Time: at(i), Visitor: v, Segments: []string{"mobile"}, Stage: "interest"})
+		bu.Add(&Event{Type: "exposure", Time: at(i), Visitor: v, Experiment: "hero", Variant: "a", Device: "mobile", Country: "DE"})
+		if i%10 == 0 {
+			bu.Add(&Event{Type: "goal", Time: at(i), Visitor: v, Goal: "purchase", Value: 100})
+		}
+	}
+	var buf bytes.Buffer
+	b.ReportAllocs()
+	for b.Loop() {
+		buf.Reset()
+		if _, err := bu.WriteTo(&buf); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := ReadBuilder(bytes.NewReader(buf.Bytes()), []Experiment{heroTest}, []string{"purchase"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(buf.Len())/n, "bytes/visitor")
+}
+
+// BenchmarkReport computes the readout of 100,000 visitors, broken down
+// by segment: its cost does not grow with them.
+func BenchmarkReport(b *testing.B) {
+	bu := New([]Experiment{heroTest}, []string{"purchase"})
+	events := randomEvents(rand.New(rand.NewPCG(5, 6)), 800_000)
+	for i := range events {
+		bu.Add(&events[i])
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		bu.ReportBy(t0, BySegment)
+	}
 }
