@@ -144,3 +144,50 @@ func TestValuePerVisitorIntervals(t *testing.T) {
 		t.Errorf("a's purchase uplift = %+v, want an always-valid interval around the fixed one", gu)
 	}
 }
+
+// TestValueIntervalCoverageUnderPeeking does for value per visitor what
+// the test above does for conversions: 1,000 A/A experiments where 5% of
+// visitors buy, for a skewed amount (log-normal, median 50, mean 82),
+// looked at after every 1,000 visitors up to 20,000.
+func TestValueIntervalCoverageUnderPeeking(t *testing.T) {
+	const runs, every, peeks = 1000, 1000, 20
+	rng := rand.New(rand.NewPCG(20, 0x5eed))
+	amount := distuv.LogNormal{Mu: math.Log(50), Sigma: 1, Src: rng}
+	var seq, fixed int
+	for range runs {
+		var n, sum, sumSq [2]float64
+		var seqFlag, fixedFlag bool
+		for range peeks {
+			for range every {
+				arm := rng.IntN(2)
+				n[arm]++
+				if rng.Float64() < 0.05 {
+					v := amount.Rand()
+					sum[arm] += v
+					sumSq[arm] += v * v
+				}
+			}
+			var s [2]valueStats
+			for i := range s {
+				s[i] = valueStats{n: n[i], mean: sum[i] / n[i], variance: (sumSq[i] - sum[i]*sum[i]/n[i]) / (n[i] - 1)}
+			}
+			u := valueUplift(s[1], s[0])
+			fixedFlag = fixedFlag || Excludes0(u.CI)
+			seqFlag = seqFlag || u.SeqCI != nil && Excludes0(*u.SeqCI)
+		}
+		if seqFlag {
+			seq++
+		}
+		if fixedFlag {
+			fixed++
+		}
+	}
+	t.Logf("value per visitor, A/A, %d runs peeked at %d times: always-valid interval ever flagged %d (%.1f%%), fixed-horizon %d (%.1f%%)",
+		runs, peeks, seq, 100*float64(seq)/runs, fixed, 100*float64(fixed)/runs)
+	if seq > runs*5/100 {
+		t.Errorf("A/A: the always-valid interval on value flagged %d of %d runs, want at most 5%%", seq, runs)
+	}
+	if fixed <= runs*10/100 {
+		t.Errorf("A/A: the fixed-horizon interval on value flagged only %d of %d peeked-at runs", fixed, runs)
+	}
+}
