@@ -75,7 +75,7 @@ func TestConsoleBreaksAnExperimentDown(t *testing.T) {
 	}
 	page = get("/?by=segment")
 	for _, want := range []string{
-		`<strong>segment</strong>`, `<h4>Goal purchase by segment</h4>`, `<h4>Value per visitor by segment</h4>`,
+		`<strong>segment</strong>`, `<a href="/?refresh&amp;by=segment">`, `<h4>Goal purchase by segment</h4>`, `<h4>Value per visitor by segment</h4>`,
 		`<tr data-group="vip" data-variant="b"><td>vip</td><td>b</td><td class="num exposed">50</td><td class="num converted">50</td>`,
 		`<tr data-group="new" data-variant="b"><td>new</td><td>b</td><td class="num exposed">50</td>`,
 	} {
