@@ -603,24 +603,30 @@ func goalScriptSpot(page []byte, src string) (at int, nonce string, present bool
 // that could leave the attribute it is written in.
 var nonceRe = regexp.MustCompile(`^[A-Za-z0-9+/_=-]{1,256}$`)
 
-// cspNonce returns the first 'nonce-…' of the response's
-// Content-Security-Policy headers (enforced first, then report-only), or "".
+// cspNonce returns the nonce a script of the page may carry: the first
+// valid 'nonce-…' of the script-src-elem directive of the response's
+// Content-Security-Policy headers, else of script-src, else of
+// default-src (enforced policies first, then report-only), or "".
 func cspNonce(h *fasthttp.ResponseHeader) string {
 	for _, name := range []string{"Content-Security-Policy", "Content-Security-Policy-Report-Only"} {
-		for k, v := range h.All() {
-			if !header.EqualFold(k, name) {
-				continue
-			}
-			for rest := string(v); ; {
-				_, after, ok := strings.Cut(rest, "'nonce-")
-				if !ok {
-					break
+		for _, directive := range []string{"script-src-elem", "script-src", "default-src"} {
+			for k, v := range h.All() {
+				if !header.EqualFold(k, name) {
+					continue
 				}
-				n, _, _ := strings.Cut(after, "'")
-				if nonceRe.MatchString(n) {
-					return n
+				for _, d := range strings.Split(string(v), ";") {
+					f := strings.Fields(d)
+					if len(f) == 0 || !strings.EqualFold(f[0], directive) {
+						continue
+					}
+					for _, src := range f[1:] {
+						if n, ok := strings.CutPrefix(src, "'nonce-"); ok {
+							if n, ok = strings.CutSuffix(n, "'"); ok && nonceRe.MatchString(n) {
+								return n
+							}
+						}
+					}
 				}
-				rest = after
 			}
 		}
 	}

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/tailor-edge/tailor/config"
 	"github.com/tailor-edge/tailor/internal/testkit"
 	"github.com/tailor-edge/tailor/internal/testkit/fixtures"
@@ -60,6 +62,8 @@ func beaconOrigin(t *testing.T) (string, *testkit.Lines) {
 		h := w.Header()
 		h.Set("Content-Type", "text/html; charset=utf-8")
 		h.Set("ETag", `"origin-etag"`)
+		h.Set("X-Origin", "yes")
+		h.Add("Set-Cookie", "session=abc; Path=/")
 		switch p := r.URL.Path; {
 		case p == "/":
 			io.WriteString(w, beaconHome)
@@ -393,6 +397,12 @@ func TestGoalScriptIsAddedToPagesWithClickGoals(t *testing.T) {
 		if resp.Header.Get("ETag") != "" {
 			t.Errorf("GET %s: the origin's ETag %q went out with a changed page", tt.path, resp.Header.Get("ETag"))
 		}
+		if resp.Header.Get("X-Origin") != "yes" || !strings.Contains(strings.Join(resp.Header.Values("Set-Cookie"), "\n"), "session=abc; Path=/") {
+			t.Errorf("GET %s: the origin's headers did not all go out: %v", tt.path, resp.Header)
+		}
+		if strings.HasPrefix(tt.path, "/csp/") && !strings.Contains(resp.Header.Get("Content-Security-Policy"), "'nonce-c5p+N0nce='") {
+			t.Errorf("GET %s: the CSP went missing: %v", tt.path, resp.Header)
+		}
 	}
 	// gzip stays gzip.
 	req, _ := http.NewRequest("GET", p.url+"/gz/x", nil)
@@ -509,4 +519,43 @@ func has(l *testkit.Lines, line string) bool {
 		}
 	}
 	return false
+}
+
+func TestGoalScriptSpotIsTheRealEndOfBody(t *testing.T) {
+	for _, tt := range []struct {
+		page, before, nonce string
+		present             bool
+	}{
+		{`<body><p>x</p></body></html>`, `<body><p>x</p>`, "", false},
+		{`<body><!-- </body> --><p>x</p></body>`, `<body><!-- </body> --><p>x</p>`, "", false},
+		{`<body><textarea></body></textarea></body>`, `<body><textarea></body></textarea>`, "", false},
+		{`<body></body><p>late</p></body>`, `<body></body><p>late</p>`, "", false}, // the last one
+		{`<script nonce='a"b'></script><script nonce=ok></script></body>`, `<script nonce='a"b'></script><script nonce=ok></script>`, "ok", false},
+		{`<script src="/_tailor/goal.js"></script></body>`, `<script src="/_tailor/goal.js"></script>`, "", true},
+		{`<p>x</html>`, `<p>x`, "", false},
+		{`<p>x`, `<p>x`, "", false},
+		{``, ``, "", false},
+	} {
+		at, nonce, present := goalScriptSpot([]byte(tt.page), "/_tailor/goal.js")
+		if tt.page[:at] != tt.before || nonce != tt.nonce || present != tt.present {
+			t.Errorf("goalScriptSpot(%q) = %q, %q, %v; want %q, %q, %v", tt.page, tt.page[:at], nonce, present, tt.before, tt.nonce, tt.present)
+		}
+	}
+}
+
+func TestCSPNonce(t *testing.T) {
+	for csp, want := range map[string]string{
+		"script-src 'nonce-abc123=' 'strict-dynamic'":            "abc123=",
+		"default-src 'self'; script-src 'nonce-x_y-z' 'nonce-2'": "x_y-z",
+		`script-src 'nonce-"><script>'; style-src 'nonce-good1'`: "",
+		"default-src 'nonce-d1'; style-src 'nonce-s1'":           "d1",
+		"default-src 'nonce-d1'; script-src-elem 'nonce-e1'":     "e1",
+		"script-src 'self'": "",
+	} {
+		var h fasthttp.ResponseHeader
+		h.Set("Content-Security-Policy", csp)
+		if got := cspNonce(&h); got != want {
+			t.Errorf("cspNonce(%q) = %q, want %q", csp, got, want)
+		}
+	}
 }
