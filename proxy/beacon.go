@@ -62,8 +62,6 @@ const (
 	// is counted once.
 	beaconWindow = 10 * time.Minute
 	beaconSeen   = 200_000
-	// maxClientID bounds a report's id.
-	maxClientID = 64
 )
 
 // Results of adding the goal script to a page: the labels of
@@ -230,6 +228,7 @@ type goalReportBody struct {
 	ID    string   `json:"id"`
 }
 
+// clientIDRe is a report's id: up to 64 letters, digits, _ and -.
 var clientIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // goalReport answers POST beacon_path and returns the result to count.
