@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
 	"github.com/tailor-edge/tailor/config"
@@ -557,5 +558,32 @@ func TestCSPNonce(t *testing.T) {
 		if got := cspNonce(&h); got != want {
 			t.Errorf("cspNonce(%q) = %q, want %q", csp, got, want)
 		}
+	}
+}
+
+// However many visitors and reports come, the beacon keeps at most
+// beaconVisitors buckets and beaconSeen report ids (some 30 MB at most,
+// measured); an evicted visitor gets a full bucket back.
+func TestBeaconMemoryIsBounded(t *testing.T) {
+	b, err := newBeacon(config.Default(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for i := range beaconVisitors + 1000 {
+		if !b.allow(fmt.Sprint(i), now) {
+			t.Fatalf("visitor %d's first report refused", i)
+		}
+	}
+	for i := range beaconSeen + 1000 {
+		if !b.firstTime("v", fmt.Sprint(i)) {
+			t.Fatalf("report id %d taken for a duplicate", i)
+		}
+	}
+	if b.buckets.Len() != beaconVisitors || b.seen.Len() != beaconSeen {
+		t.Errorf("%d buckets and %d report ids kept, want at most %d and %d", b.buckets.Len(), b.seen.Len(), beaconVisitors, beaconSeen)
+	}
+	if b.firstTime("v", fmt.Sprint(beaconSeen+999)) {
+		t.Error("the latest report id is forgotten")
 	}
 }
