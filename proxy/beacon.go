@@ -574,10 +574,16 @@ func goalScriptSpot(page []byte, src string) (at int, nonce string, present bool
 		if tt == html.ErrorToken {
 			break
 		}
+		raw := z.Raw()
 		start := off
-		off += len(z.Raw())
+		off += len(raw)
+		// The raw tag is looked at first: asking the tokenizer for names
+		// and attributes copies and unescapes them, for every tag.
 		switch tt {
 		case html.StartTagToken, html.SelfClosingTagToken:
+			if len(raw) < 8 || !header.EqualFold(raw[1:7], "script") {
+				continue
+			}
 			name, more := z.TagName()
 			if string(name) != "script" {
 				continue
@@ -595,10 +601,10 @@ func goalScriptSpot(page []byte, src string) (at int, nonce string, present bool
 				}
 			}
 		case html.EndTagToken:
-			switch name, _ := z.TagName(); string(name) {
-			case "body":
+			switch {
+			case len(raw) >= 7 && header.EqualFold(raw[2:6], "body") && endOfName(raw[6]):
 				body = start
-			case "html":
+			case len(raw) >= 7 && header.EqualFold(raw[2:6], "html") && endOfName(raw[6]):
 				htm = start
 			}
 		}
@@ -610,6 +616,11 @@ func goalScriptSpot(page []byte, src string) (at int, nonce string, present bool
 		return htm, nonce, present
 	}
 	return len(page), nonce, present
+}
+
+// endOfName reports whether c ends a tag name ("</body>", "</body >").
+func endOfName(c byte) bool {
+	return c == '>' || c == '/' || c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'
 }
 
 // nonceRe is what a CSP nonce may hold (base64 or base64url): nothing
