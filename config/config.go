@@ -51,6 +51,11 @@ type Config struct {
 	NATS NATS `yaml:"nats"`
 	// Rules says where rule files live.
 	Rules Rules `yaml:"rules"`
+	// BeaconPath is where pages report goals the HTML cannot show (a
+	// click, an add-to-cart over XHR): tailor answers POST BeaconPath
+	// itself and serves the goal script at BeaconPath + ".js"; neither
+	// reaches the origin. An absolute path; "" turns both off.
+	BeaconPath string `yaml:"beacon_path"`
 	// Privacy controls tracking for visitors who opt out.
 	Privacy Privacy `yaml:"privacy"`
 	// Debug exposes decisions for troubleshooting.
@@ -297,10 +302,14 @@ func Default() *Config {
 			EventsMaxBytes: 10 * GiB,
 			EventsQueue:    65536,
 		},
-		Rules:   Rules{Dir: "rules/", Watch: true},
-		Privacy: Privacy{RespectGPC: true},
+		Rules:      Rules{Dir: "rules/", Watch: true},
+		BeaconPath: DefaultBeaconPath,
+		Privacy:    Privacy{RespectGPC: true},
 	}
 }
+
+// DefaultBeaconPath is beacon_path unless tailor.yaml says otherwise.
+const DefaultBeaconPath = "/_tailor/goal"
 
 // DefaultJWT returns the JWT section as it is when tailor.yaml has a jwt:
 // section that sets nothing.

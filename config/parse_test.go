@@ -102,11 +102,12 @@ func TestEveryKeyIsParsed(t *testing.T) {
 			EventsMaxBytes: 2 * GiB,
 			EventsQueue:    4096,
 		},
-		Rules:   Rules{Dir: "personalization", Watch: false, Bucket: "tailor_rules"},
-		Privacy: Privacy{RespectGPC: false, ConsentCookie: "cookie_consent"},
-		Debug:   Debug{DecisionHeader: true},
-		Preview: Preview{Key: "preview-secret"},
-		Path:    "tailor.yaml",
+		Rules:      Rules{Dir: "personalization", Watch: false, Bucket: "tailor_rules"},
+		BeaconPath: "/shop/_goal",
+		Privacy:    Privacy{RespectGPC: false, ConsentCookie: "cookie_consent"},
+		Debug:      Debug{DecisionHeader: true},
+		Preview:    Preview{Key: "preview-secret"},
+		Path:       "tailor.yaml",
 	}
 	src0 := got.src
 	got.src = nil
@@ -138,6 +139,15 @@ func keyPaths(t reflect.Type, prefix string) []string {
 		}
 	}
 	return out
+}
+
+// A bad beacon_path is reported where it is written.
+func TestBeaconPathProblemIsAtItsPlace(t *testing.T) {
+	got := problems(t, "listen: \":8080\"\nbeacon_path: goal\n", env())
+	want := []string{`tailor.yaml:2:14: beacon_path: want an absolute path such as /_tailor/goal (or "" to turn the beacon off), not "goal"`}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("problems = %q, want %q", got, want)
+	}
 }
 
 // The acceptance test for `tailor check`: every problem, each at its place.
@@ -357,9 +367,12 @@ func TestEmptyValuesKeepDefaults(t *testing.T) {
 }
 
 func TestEmptyStringsAndListsReplaceDefaults(t *testing.T) {
-	c := mustParse(t, "nats: {data_dir: ''}\nidentity: {jwt: {algorithms: [ES384], keys: [k]}}\n", env())
+	c := mustParse(t, "nats: {data_dir: ''}\nidentity: {jwt: {algorithms: [ES384], keys: [k]}}\nbeacon_path: \"\"\n", env())
 	if c.NATS.DataDir != "" {
 		t.Errorf("nats.data_dir = %q, want empty", c.NATS.DataDir)
+	}
+	if c.BeaconPath != "" {
+		t.Errorf("beacon_path = %q, want empty (the beacon off)", c.BeaconPath)
 	}
 	if got := c.Identity.JWT.Algorithms; !reflect.DeepEqual(got, []string{"ES384"}) {
 		t.Errorf("identity.jwt.algorithms = %q, want [ES384] alone", got)

@@ -76,10 +76,39 @@ func (c *Config) Validate() error {
 		v.fail("rules.dir", "must not be empty")
 	}
 	v.rulesBucket()
+	v.beaconPath()
 	if s := c.Privacy.ConsentCookie; s != "" && !isToken(s) {
 		v.fail("privacy.consent_cookie", "%q is not a valid cookie name", s)
 	}
 	return v.errs.Err()
+}
+
+// beaconPath checks beacon_path: "" (off) or an absolute path, without
+// a query, a fragment, spaces or dot segments, that is a path fasthttp
+// would leave as written.
+func (v *validator) beaconPath() {
+	s := v.c.BeaconPath
+	if s == "" {
+		return
+	}
+	switch {
+	case !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//"):
+		v.fail("beacon_path", "want an absolute path such as /_tailor/goal (or \"\" to turn the beacon off), not %q", Truncate(s, 60))
+	case s == "/" || strings.HasSuffix(s, "/"):
+		v.fail("beacon_path", "want a path that names a resource, not a directory: %q", Truncate(s, 60))
+	case len(s) > 256:
+		v.fail("beacon_path", "want at most 256 bytes, not %d", len(s))
+	case strings.IndexFunc(s, func(r rune) bool { return !plainPathRune(r) }) >= 0 ||
+		strings.Contains(s, "/./") || strings.Contains(s, "/../") || strings.Contains(s, "//") ||
+		strings.HasSuffix(s, "/.") || strings.HasSuffix(s, "/.."):
+		v.fail("beacon_path", "want a plain path (letters, digits and / - _ . ~), not %q", Truncate(s, 60))
+	}
+}
+
+// plainPathRune reports whether r may be written in beacon_path: what a
+// URL path holds unescaped, and fasthttp leaves as written.
+func plainPathRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/-_.~", r)
 }
 
 // Upper bounds on durations. Beyond them a value is a typo (a unit

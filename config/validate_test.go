@@ -86,6 +86,11 @@ func TestValidateRejects(t *testing.T) {
 		{"rules bucket is the profiles'", func(c *Config) { c.NATS.Embedded = true; c.Rules.Bucket = "tailor_profiles" }, `rules.bucket: "tailor_profiles" is nats.bucket`},
 		{"rules bucket without data_dir", func(c *Config) { c.NATS.URL = "nats://a:4222"; c.NATS.DataDir = ""; c.Rules.Bucket = "tailor_rules" }, `rules.bucket: needs nats.data_dir`},
 		{"bad consent cookie", func(c *Config) { c.Privacy.ConsentCookie = "consent given" }, `privacy.consent_cookie: "consent given" is not a valid cookie name`},
+		{"relative beacon path", func(c *Config) { c.BeaconPath = "_tailor/goal" }, `beacon_path: want an absolute path such as /_tailor/goal (or "" to turn the beacon off), not "_tailor/goal"`},
+		{"beacon path as a URL", func(c *Config) { c.BeaconPath = "https://example.com/goal" }, `beacon_path: want an absolute path such as /_tailor/goal (or "" to turn the beacon off), not "https://example.com/goal"`},
+		{"beacon path as a directory", func(c *Config) { c.BeaconPath = "/_tailor/" }, `beacon_path: want a path that names a resource, not a directory: "/_tailor/"`},
+		{"beacon path with a query", func(c *Config) { c.BeaconPath = "/goal?x=1" }, `beacon_path: want a plain path (letters, digits and / - _ . ~), not "/goal?x=1"`},
+		{"beacon path with dot segments", func(c *Config) { c.BeaconPath = "/a/../goal" }, `beacon_path: want a plain path (letters, digits and / - _ . ~), not "/a/../goal"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

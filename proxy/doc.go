@@ -61,8 +61,16 @@
 // state cookie and the exposures together; conclude (events.go) publishes
 // the events and setVisitorCookies sends that same state.
 //
-// The metrics are declared in internal/metrics; the proxy counts into
-// them. The admin listener (health, readiness, metrics, the profiles API
+// The beacon (beacon.go) is tailor's own: POST beacon_path records a goal
+// the page reports (declared in the rules, same-site, from a visitor with
+// a valid id cookie, rate-limited per visitor and deduplicated by the
+// client's id, each in a bounded LRU), never forwarded; GET beacon_path.js
+// is the goal script, which respond adds before </body> of pages with
+// click goals (withGoalScript, as if the origin had sent it, before any
+// rule runs), with the page's CSP nonce.
+//
+// The metrics are declared in internal/metrics (the beacon's, in
+// beacon.go); the proxy counts into them. The admin listener (health, readiness, metrics, the profiles API
 // and the console) is package admin, which imports this one; proxy offers
 // it Ready, Registry (every metric, named tailor_*), Rules (the set serving
 // and when it loaded), RuleHits and MapCaseHits (the console's counts),

@@ -92,6 +92,7 @@ type Proxy struct {
 	profiles *cache.Profiles
 	source   ProfileSource // nil without a central store
 	events   EventSink     // nil: no events
+	beacon   *beacon       // nil without beacon_path (beacon.go)
 
 	now func() time.Time
 
@@ -182,6 +183,9 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		if p.cert, err = listen.NewCertificate(cfg, log.With("component", "tls"), reg); err != nil {
 			return nil, err
 		}
+	}
+	if p.beacon, err = newBeacon(cfg, reg); err != nil {
+		return nil, err
 	}
 	if err := p.LoadRules(); err != nil {
 		return nil, err
@@ -320,6 +324,11 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 
 	if reason := header.CheckFraming(ctx.Request.Header.RawHeaders()); reason != "" {
 		p.reject(ctx, fasthttp.StatusBadRequest, reason)
+		return
+	}
+
+	// Goal reports and the goal script are tailor's own (beacon.go).
+	if p.serveBeacon(ctx, start) {
 		return
 	}
 
@@ -464,6 +473,9 @@ func (p *Proxy) respond(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *r
 		out.SetConnectionClose()
 	}
 	html := isHTML2xx(resp)
+	if html {
+		resp = p.withGoalScript(ctx, resp, st) // a page with click goals (beacon.go)
+	}
 	if page != nil && html && resp.BodyStream() != nil {
 		p.personalize(ctx, resp, st, page, v)
 		return

@@ -18,6 +18,7 @@ type Set struct {
 	stages          []string
 	segments        []edgeSegment
 	journey         []journeyEntry
+	goals           []Goal // goals: declarations, in file order
 	halfLife        time.Duration
 	interests       []InterestRule
 	personas        []Persona

@@ -96,9 +96,13 @@ type InterestRule struct {
 	globs []match.Glob
 }
 
-// Goals returns the goals the journey declares, in file order, once each.
+// Goals returns the declared goals, in file order, once each: those of
+// goals: first, then those the journey names.
 func (s *Set) Goals() []string {
 	var out []string
+	for _, g := range s.goals {
+		out = append(out, g.Name)
+	}
 	for _, e := range s.journey {
 		if g := e.step.Goal; g != "" && !slices.Contains(out, g) {
 			out = append(out, g)

@@ -140,7 +140,7 @@ func unwrapPathError(err error) error {
 }
 
 // topKeys are the keys of a rule file.
-var topKeys = []string{"stages", "segments", "journey", "interests", "personas", "pages"}
+var topKeys = []string{"stages", "segments", "journey", "goals", "interests", "personas", "pages"}
 
 // loader compiles the files of one Set.
 type loader struct {
@@ -151,6 +151,7 @@ type loader struct {
 	stagesAt  string
 	personas  map[string]bool
 	segments  map[string]string           // name -> where declared
+	goals     map[string]string           // goals: name -> where declared
 	ids       map[string]string           // rule id -> where declared
 	fragments map[string][]byte           // fragment path -> bytes
 	sels      map[string]compiledSelector // selector text -> compiled
@@ -181,6 +182,7 @@ func load(src source, dir string) (*Set, error) {
 		set:       &Set{personaMinScore: defaultMinScore, combos: &combos{}},
 		personas:  map[string]bool{},
 		segments:  map[string]string{},
+		goals:     map[string]string{},
 		ids:       map[string]string{},
 		fragments: map[string][]byte{},
 		sels:      map[string]compiledSelector{},
@@ -237,6 +239,9 @@ func load(src source, dir string) (*Set, error) {
 		}
 		if e, ok := f.keys["journey"]; ok {
 			l.journey(f, e)
+		}
+		if e, ok := f.keys["goals"]; ok {
+			l.goalDecls(f, e)
 		}
 		if e, ok := f.keys["interests"]; ok {
 			l.interests(f, e)

@@ -186,6 +186,9 @@ func newBrowser(t *testing.T, chrome string) context.Context {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("hide-scrollbars", true),
+		// A person's browser: headless Chromium's own User-Agent says
+		// HeadlessChrome, a bot, which gets no cookies and no events.
+		chromedp.UserAgent(testkit.BrowserUA),
 	)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)

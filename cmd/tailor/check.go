@@ -20,7 +20,8 @@ import (
 // compares the caches with the machine's memory (preflight), and prints
 // every problem as file:line:col: message, and every warning (selectors
 // whose matching costs more as pages grow, an admin listener open to
-// other hosts without a token, visitor values written into scripts) as
+// other hosts without a token, visitor values written into scripts,
+// click goals with the beacon off) as
 // file:line:col: warning: message, which does not make it fail.
 func (m *Main) check(args []string) int {
 	var c commonFlags
@@ -65,6 +66,13 @@ func (m *Main) check(args []string) int {
 		return rcode
 	}
 	warnings := set.Warnings()
+	if cfg.BeaconPath == "" && set.HasClickGoals() {
+		// Not a rule's problem: the rules load, and their click goals
+		// wait for a beacon.
+		e := cfg.ErrorAt("beacon_path", `"" turns the beacon off, so the click goals of the rules are never reported: no page gets the goal script`)
+		e.Msg = "warning: " + e.Msg
+		fmt.Fprintln(m.Stderr, e)
+	}
 	pages, rules := int64(set.PageCount()), int64(set.RuleCount())
 	fmt.Fprintf(m.Stdout, "%s: ok (%d %s, %d %s", dir, pages, plural(pages, "page", "pages"), rules, plural(rules, "rule", "rules"))
 	if n := int64(len(warnings)); n > 0 {
