@@ -102,11 +102,12 @@ func TestEveryKeyIsParsed(t *testing.T) {
 			EventsMaxBytes: 2 * GiB,
 			EventsQueue:    4096,
 		},
-		Rules:   Rules{Dir: "personalization", Watch: false, Bucket: "tailor_rules"},
-		Privacy: Privacy{RespectGPC: false, ConsentCookie: "cookie_consent"},
-		Debug:   Debug{DecisionHeader: true},
-		Preview: Preview{Key: "preview-secret"},
-		Path:    "tailor.yaml",
+		Rules:       Rules{Dir: "personalization", Watch: false, Bucket: "tailor_rules"},
+		Experiments: Experiments{ExcludeBots: false},
+		Privacy:     Privacy{RespectGPC: false, ConsentCookie: "cookie_consent"},
+		Debug:       Debug{DecisionHeader: true},
+		Preview:     Preview{Key: "preview-secret"},
+		Path:        "tailor.yaml",
 	}
 	src0 := got.src
 	got.src = nil
@@ -270,6 +271,10 @@ func TestDecodeProblems(t *testing.T) {
 			[]string{`tailor.yaml:1:1: unknown key "frobnicate"`}},
 		{"key in another style", "identity:\n  cookie:\n    sameSite: lax\n",
 			[]string{`tailor.yaml:3:5: unknown key "sameSite" in identity.cookie (did you mean "same_site"?)`}},
+		{"unknown key in experiments", "experiments:\n  exclude_bot: false\n",
+			[]string{`tailor.yaml:2:3: unknown key "exclude_bot" in experiments (did you mean "exclude_bots"?)`}},
+		{"exclude_bots not a boolean", "experiments:\n  exclude_bots: sometimes\n",
+			[]string{`tailor.yaml:2:17: experiments.exclude_bots: invalid boolean "sometimes" (want true or false)`}},
 		{"duplicate key", "listen: ':1'\nadmin: {}\nlisten: ':2'\n",
 			[]string{`tailor.yaml:3:1: duplicate key "listen" (first written at line 1)`}},
 		{"mapping for a string", "listen: {port: 1}\n",
