@@ -435,6 +435,7 @@ func (p *Proxy) pageView(ctx *fasthttp.RequestCtx, st *ruleState, v *visit) (out
 		// The visitor as the rules see them, for the events: their
 		// segments and stage, and the experiments every page is in.
 		visitor, request := visitorOf(&ctx.Request, &v.id, profile, v.view, v.now, p.trustsClient(ctx))
+		v.asSeen(visitor, request)
 		if st.set != nil {
 			dec = st.set.Decide(nil, visitor, request)
 		} else {
@@ -445,9 +446,12 @@ func (p *Proxy) pageView(ctx *fasthttp.RequestCtx, st *ruleState, v *visit) (out
 }
 
 func (p *Proxy) countView(v *visit) {
-	if v.tracked {
+	switch {
+	case v.excludedBot:
+		p.m.Bots.Inc()
+	case v.tracked:
 		p.m.Tracked.Inc()
-	} else {
+	default:
 		p.m.OptedOut.Inc()
 	}
 }

@@ -122,8 +122,23 @@ func recordingOrigin(t *testing.T, line func(r *http.Request) string, h http.Han
 
 // client is a plain HTTP client that does not decompress, so bodies are
 // compared as they travelled.
+// client is a browser's HTTP client: a request that names no User-Agent
+// is sent with testkit.BrowserUA, since Go's own is a bot's, which
+// exclude_bots keeps out of tracking and experiments.
 func client() *http.Client {
-	return &http.Client{Transport: &http.Transport{DisableCompression: true}, Timeout: 30 * time.Second}
+	return &http.Client{Transport: browserTransport{&http.Transport{DisableCompression: true}}, Timeout: 30 * time.Second}
+}
+
+// browserTransport sends testkit.BrowserUA when a request has no
+// User-Agent header (an empty one sends none).
+type browserTransport struct{ http.RoundTripper }
+
+func (b browserTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if _, ok := r.Header["User-Agent"]; !ok {
+		r = r.Clone(r.Context())
+		r.Header.Set("User-Agent", testkit.BrowserUA)
+	}
+	return b.RoundTripper.RoundTrip(r)
 }
 
 func get(t *testing.T, url string, hdr ...string) (*http.Response, []byte) {
