@@ -126,19 +126,7 @@ func recordingOrigin(t *testing.T, line func(r *http.Request) string, h http.Han
 // is sent with testkit.BrowserUA, since Go's own is a bot's, which
 // exclude_bots keeps out of tracking and experiments.
 func client() *http.Client {
-	return &http.Client{Transport: browserTransport{&http.Transport{DisableCompression: true}}, Timeout: 30 * time.Second}
-}
-
-// browserTransport sends testkit.BrowserUA when a request has no
-// User-Agent header (an empty one sends none).
-type browserTransport struct{ http.RoundTripper }
-
-func (b browserTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if _, ok := r.Header["User-Agent"]; !ok {
-		r = r.Clone(r.Context())
-		r.Header.Set("User-Agent", testkit.BrowserUA)
-	}
-	return b.RoundTripper.RoundTrip(r)
+	return &http.Client{Transport: testkit.Browser(&http.Transport{DisableCompression: true}), Timeout: 30 * time.Second}
 }
 
 func get(t *testing.T, url string, hdr ...string) (*http.Response, []byte) {

@@ -45,6 +45,26 @@ import (
 // crawler lists, and bots are kept out of experiments.
 const BrowserUA = fixtures.BrowserUA
 
+// Browser wraps rt (nil: http.DefaultTransport) to send BrowserUA with
+// every request that names no User-Agent: an HTTP client of a test that
+// expects to be tracked. A request with an empty User-Agent sends none.
+func Browser(rt http.RoundTripper) http.RoundTripper {
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	return browserTransport{rt}
+}
+
+type browserTransport struct{ http.RoundTripper }
+
+func (b browserTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if _, ok := r.Header["User-Agent"]; !ok {
+		r = r.Clone(r.Context())
+		r.Header.Set("User-Agent", BrowserUA)
+	}
+	return b.RoundTripper.RoundTrip(r)
+}
+
 // JetStream starts a JetStream server on loopback, on port (-1: any),
 // keeping its files in dir ("" for a new temporary directory). A server
 // started again on the same dir and port finds its streams as they were.
