@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"unsafe"
+
 	"github.com/valyala/fasthttp"
 
 	"github.com/tailor-edge/tailor/rules"
@@ -18,7 +20,9 @@ import (
 // deviceOf classifies the request's User-Agent (rules.DeviceOf) and says
 // whether it is a bot that exclude_bots keeps out of experiments.
 func (p *Proxy) deviceOf(req *fasthttp.Request) (device string, excluded bool) {
-	device = rules.DeviceOf(string(req.Header.UserAgent()))
+	// DeviceOf keeps nothing of the string: no copy of the header.
+	ua := req.Header.UserAgent()
+	device = rules.DeviceOf(unsafe.String(unsafe.SliceData(ua), len(ua)))
 	return device, device == "bot" && p.cfg.Experiments.ExcludeBots
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/tailor-edge/tailor/cache"
 	"github.com/tailor-edge/tailor/config"
 	"github.com/tailor-edge/tailor/identity"
+	"github.com/tailor-edge/tailor/internal/bots"
 	"github.com/tailor-edge/tailor/internal/flush"
 	"github.com/tailor-edge/tailor/internal/header"
 	"github.com/tailor-edge/tailor/internal/listen"
@@ -126,6 +127,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		origin:  hc,
 		trusted: cfg.TrustedNets(),
 	}
+	bots.Default() // the crawler list, compiled now (some 8 ms) rather than in the first visitor's page view
 	maxOrigin := opts.MaxOriginConns
 	if maxOrigin <= 0 {
 		maxOrigin = defaultMaxOriginConns

@@ -20,6 +20,7 @@
 // browser's, 0.5 µs for Googlebot's; BenchmarkMatch) where one regular
 // expression of all the patterns takes some 2 ms (BenchmarkAlternation):
 // see Matcher. Only the first MaxLen bytes are read, so a hostile
-// User-Agent costs no more than a few ordinary ones, and no memory is
-// kept per User-Agent.
+// User-Agent costs no more than a few ordinary ones (1.5 µs for 1 KiB of
+// the literals the patterns look for), and no memory is kept per
+// User-Agent. Default is built once, in some 8 ms, and holds about 2 MB.
 package bots
