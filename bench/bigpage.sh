@@ -32,7 +32,7 @@ slow_origin_and_tailor -huge "$SIZE"
 rss() { awk '/^VmHWM/ {print $2/1024 " MiB peak"} /^VmRSS/ {print $2/1024 " MiB now"}' "/proc/$TPID/status" | paste -sd' '; }
 log "tailor before: $(rss)"
 for url in "http://127.0.0.1:$ORIGIN_PORT/huge" "http://127.0.0.1:$PROXY_PORT/huge"; do
-	out=$(curl -s -w '%{size_download} %{time_total}' -o >(tail -c 16384 >"$TMP/tail") "$url")
+	out=$(curl -s -A "$BENCH_UA" -w '%{size_download} %{time_total}' -o >(tail -c 16384 >"$TMP/tail") "$url")
 	sleep 0.2
 	read -r bytes secs <<<"$out"
 	printf '%-40s %12d bytes in %6.2f s (%6.0f MiB/s); ends %s\n' "$url" "$bytes" "$secs" \

@@ -324,7 +324,7 @@ log "origin nginx :$ORIGIN_PORT (pid ${PID_OF[origin]}), nginx proxy :$NGINX_POR
 # fetch TARGET FILE OUT: GET into OUT (headers in OUT.h); must be a 200.
 fetch() {
 	local got
-	got=$(curl -sS -D "$3.h" -o "$3" -w '%{http_code}' --max-time 10 "${URL_BASE[$1]}/$2") ||
+	got=$(curl -sS -A "$BENCH_UA" -D "$3.h" -o "$3" -w '%{http_code}' --max-time 10 "${URL_BASE[$1]}/$2") ||
 		die "$1 /$2: curl failed"
 	[[ $got == 200 ]] || die "$1 /$2: status $got, want 200"
 }

@@ -201,7 +201,7 @@ verify() {
 	local t f got
 	for t in "${TARGETS[@]}"; do
 		for f in "${FILES[@]}"; do
-			got=$(curl -sS -D "$TMP/check.head" -o "$TMP/check.$t.$f" -w '%{http_code}' --max-time 10 \
+			got=$(curl -sS -A "$BENCH_UA" -D "$TMP/check.head" -o "$TMP/check.$t.$f" -w '%{http_code}' --max-time 10 \
 				-H "Cookie: $COOKIE" "${URL_BASE[$t]}/$f") || die "$t /$f: curl failed"
 			[[ $got == 200 ]] || die "$t /$f: status $got, want 200"
 			if [[ $SCENARIO == interests && $t == tailor-on && $f == page.html ]]; then

@@ -23,6 +23,12 @@ OUT=${OUT:-}
 KEEP_TMP=${KEEP_TMP:-0}
 IDLE_WAIT=${IDLE_WAIT:-60}
 WRK_ARGS=() # extra wrk arguments (e.g. -H 'Cookie: …'), set by a script
+# BENCH_UA is the User-Agent of every request the benches send to a target
+# (wrk, and curl's checks): a desktop browser's. wrk sends none and curl
+# its own, which tailor takes for bots (experiments.exclude_bots: no
+# cookies, no events, every experiment's control): not the visitors a
+# bench means to measure.
+BENCH_UA='Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36'
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -468,7 +474,7 @@ run_wrk() {
 	# on; `wait` returns at once on a trapped signal. The `times` before and
 	# after give wrk's own CPU time: it is the only child reaped in between.
 	times >"$out.t0"
-	"${WRK_PIN[@]}" wrk -t1 -c"$CONNECTIONS" -d"$dur" --latency "${WRK_ARGS[@]}" "${URL_BASE[$t]}/$f" >"$out" 2>&1 &
+	"${WRK_PIN[@]}" wrk -t1 -c"$CONNECTIONS" -d"$dur" --latency -H "User-Agent: $BENCH_UA" "${WRK_ARGS[@]}" "${URL_BASE[$t]}/$f" >"$out" 2>&1 &
 	WRK_PID=$!
 	local rc=0
 	wait "$WRK_PID" || rc=$?

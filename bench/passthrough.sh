@@ -148,7 +148,7 @@ verify() { # every target must answer 200 with the exact bytes of each file
 	local t f got sum
 	for t in "${TARGETS[@]}"; do
 		for f in "${FILES[@]}"; do
-			got=$(curl -sS -o "$TMP/check.body" -w '%{http_code} %{size_download}' --max-time 10 "${URL_BASE[$t]}/$f") ||
+			got=$(curl -sS -A "$BENCH_UA" -o "$TMP/check.body" -w '%{http_code} %{size_download}' --max-time 10 "${URL_BASE[$t]}/$f") ||
 				die "$t /$f: curl failed"
 			[[ $got == "200 ${SIZE[$f]}" ]] || die "$t /$f: got status+bytes '$got', want '200 ${SIZE[$f]}'"
 			sum=$(sha256sum <"$TMP/check.body" | cut -d' ' -f1)

@@ -153,7 +153,7 @@ verify() {
 	for t in "${TARGETS[@]}"; do
 		for f in "${FILES[@]}"; do
 			for _ in 1 2 3; do # the profile target's first answer may come before its fill
-				got=$(curl -sS -D "$TMP/check.head" -o "$TMP/check.body" -w '%{http_code}' --max-time 10 \
+				got=$(curl -sS -A "$BENCH_UA" -D "$TMP/check.head" -o "$TMP/check.body" -w '%{http_code}' --max-time 10 \
 					-H "Cookie: $COOKIE" "${URL_BASE[$t]}/$f") || die "$t /$f: curl failed"
 				grep -qF "${WANT[$t/$f]}" "$TMP/check.body" && break
 				sleep 0.2

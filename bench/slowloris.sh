@@ -88,7 +88,7 @@ rss_mib() { awk '/^VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
 wrk_run() {
 	local name=$1 out=$TMP/wrk-$1-$RANDOM.txt t0 t1 reqs
 	t0=$(cpu_ticks "${PID_OF[tailor]}")
-	"${WRK_PIN[@]}" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "$URL" >"$out" 2>&1
+	"${WRK_PIN[@]}" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -H "User-Agent: $BENCH_UA" "$URL" >"$out" 2>&1
 	t1=$(cpu_ticks "${PID_OF[tailor]}")
 	reqs=$(awk '/requests in/ {print $1}' "$out")
 	awk -v n="$name" -v reqs="$reqs" -v ticks=$((t1 - t0)) -v hz="$CLK_TCK" '

@@ -43,7 +43,7 @@ YAML
 slow_origin_and_tailor
 
 # ttfb URL: seconds to the first byte of the response and to the end.
-ttfb() { curl -s -o "$TMP/body" -w '%{time_starttransfer} %{time_total}\n' "$1"; }
+ttfb() { curl -s -A "$BENCH_UA" -o "$TMP/body" -w '%{time_starttransfer} %{time_total}\n' "$1"; }
 
 report() { # report NAME URL
 	local i out first=() total=()

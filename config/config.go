@@ -51,6 +51,8 @@ type Config struct {
 	NATS NATS `yaml:"nats"`
 	// Rules says where rule files live.
 	Rules Rules `yaml:"rules"`
+	// Experiments says who takes part in experiments.
+	Experiments Experiments `yaml:"experiments"`
 	// BeaconPath is where pages report goals the HTML cannot show (a
 	// click, an add-to-cart over XHR): tailor answers POST BeaconPath
 	// itself and serves the goal script at BeaconPath + ".js"; neither
@@ -243,6 +245,16 @@ type Rules struct {
 	Bucket string `yaml:"bucket"`
 }
 
+// Experiments says who takes part in experiments.
+type Experiments struct {
+	// ExcludeBots gives visitors whose User-Agent is a bot's (device: bot:
+	// crawlers, previewers, monitors, headless browsers, HTTP libraries,
+	// an empty User-Agent) the control of every experiment, no identity
+	// cookies and no events. Off, bots are tracked like people and their
+	// events say "bot": true.
+	ExcludeBots bool `yaml:"exclude_bots"`
+}
+
 // Privacy controls tracking for visitors who opt out.
 type Privacy struct {
 	// RespectGPC treats Sec-GPC: 1 or DNT: 1 as an opt-out: no events, no
@@ -302,9 +314,10 @@ func Default() *Config {
 			EventsMaxBytes: 10 * GiB,
 			EventsQueue:    65536,
 		},
-		Rules:      Rules{Dir: "rules/", Watch: true},
-		BeaconPath: DefaultBeaconPath,
-		Privacy:    Privacy{RespectGPC: true},
+		Rules:       Rules{Dir: "rules/", Watch: true},
+		Experiments: Experiments{ExcludeBots: true},
+		Privacy:     Privacy{RespectGPC: true},
+		BeaconPath:  DefaultBeaconPath,
 	}
 }
 

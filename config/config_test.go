@@ -58,6 +58,7 @@ func TestDefaultsAreTheSpecsDefaults(t *testing.T) {
 		{"rules.dir", c.Rules.Dir, "rules/"},
 		{"rules.watch", c.Rules.Watch, true},
 		{"rules.bucket", c.Rules.Bucket, ""},
+		{"experiments.exclude_bots", c.Experiments.ExcludeBots, true},
 		{"beacon_path", c.BeaconPath, "/_tailor/goal"},
 		{"privacy.respect_gpc", c.Privacy.RespectGPC, true},
 		{"privacy.consent_cookie", c.Privacy.ConsentCookie, ""},

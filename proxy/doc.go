@@ -54,7 +54,8 @@
 // (visit.now, which token expiry, the journey, the rules and the events
 // all read), counts what it says in tailor_visitors_total and
 // tailor_jwt_rejected_total, and keeps what is about the request rather
-// than the visitor: the privacy signals (tracking) and reading the state
+// than the visitor: the privacy signals (tracking), the device and whether
+// it is a bot kept out of experiments (bots.go), and reading the state
 // cookie for the journey (journey.go). What a page view means is package
 // journey's, pure: journey.Next when the page is asked for, and, once
 // the page's fate is known, journey.View.Conclude, which gives the next

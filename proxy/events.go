@@ -53,6 +53,11 @@ func (p *Proxy) report(ctx *fasthttp.RequestCtx, v *visit, dec *rules.Decision, 
 		Segments:    dec.Segments,
 		Stage:       dec.Stage,
 		Persona:     dec.Persona,
+		Device:      v.device,
+		Country:     countryOf(ctx.Request.Header.RawHeaders(), p.trustsClient(ctx)),
+		UTMSource:   string(ctx.QueryArgs().Peek("utm_source")),
+		UTMCampaign: string(ctx.QueryArgs().Peek("utm_campaign")),
+		Bot:         v.device == "bot",
 	}
 	if base.Segments == nil {
 		base.Segments = []string{}

@@ -87,7 +87,7 @@ func TestExplainMatchesTheProxy(t *testing.T) {
 	})
 	rng := rand.New(rand.NewPCG(16, 100))
 	for i := range 100 {
-		var hdr []string
+		hdr := []string{"User-Agent", fixtures.BrowserUA} // a person: a bot would see every experiment's control
 		var cookies []string
 		// Every visitor has an id: one without gets a new one from each
 		// of the two, and experiments bucket by it. A visitor without a

@@ -88,8 +88,10 @@ func (p *Proxy) tracking(req *fasthttp.Request) bool {
 	return true
 }
 
-// visitorFor identifies the visitor of a request made at now.
+// visitorFor identifies the visitor of a request made at now. A bot
+// that experiments.exclude_bots keeps out is not tracked (bots.go).
 func (p *Proxy) visitorFor(req *fasthttp.Request, now time.Time) *visit {
-	tracked := p.tracking(req)
-	return &visit{now: now, id: p.identify(req, now, !tracked), tracked: tracked}
+	device, excluded := p.deviceOf(req)
+	tracked := !excluded && p.tracking(req)
+	return &visit{now: now, id: p.identify(req, now, !tracked), tracked: tracked, device: device, excludedBot: excluded}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tailor-edge/tailor/config"
 	"github.com/tailor-edge/tailor/identity"
+	"github.com/tailor-edge/tailor/internal/testkit"
 	natsync "github.com/tailor-edge/tailor/sync"
 )
 
@@ -111,6 +112,7 @@ func benchPageView(path, id, state string) *fasthttp.RequestCtx {
 	var req fasthttp.Request
 	req.SetRequestURI(path)
 	req.Header.SetHost("shop.example")
+	req.Header.SetUserAgent(testkit.BrowserUA) // a person: a bot is not tracked
 	if id != "" {
 		req.Header.SetCookie("tailor_id", id)
 		req.Header.SetCookie("tailor_state", state)

@@ -166,7 +166,9 @@ func (p *Proxy) decide(ctx *fasthttp.RequestCtx, st *ruleState, page *rules.Page
 func (p *Proxy) evaluate(set *rules.Set, req *fasthttp.Request, v *visit, trusted bool) (*rules.Visitor, *rules.Request) {
 	profile := p.await(v)
 	p.track(set, req, v, profile, journey.StepOf(set, string(req.URI().Path())))
-	return visitorOf(req, &v.id, profile, v.view, v.now, trusted)
+	visitor, request := visitorOf(req, &v.id, profile, v.view, v.now, trusted)
+	v.asSeen(visitor, request)
+	return visitor, request
 }
 
 // settle counts what became of a decision, once the page is served: the

@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/internal/testkit"
 )
 
 // benchBlogRules are bench/dynamic.sh's five always-on rewrites of the
@@ -77,6 +78,7 @@ func BenchmarkPersonalizeDynamicPage(b *testing.B) {
 			c := &fasthttp.HostClient{Addr: p}
 			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 			req.SetRequestURI("http://" + p + path)
+			req.Header.SetUserAgent(testkit.BrowserUA) // a person: a bot's page view is another path
 			b.ReportAllocs()
 			for b.Loop() {
 				if err := c.Do(req, resp); err != nil || resp.StatusCode() != 200 || len(resp.Body()) < 70000 {

@@ -45,8 +45,13 @@ type visit struct {
 	// failed. The journey then moves no stage on the edge's word alone.
 	unsure bool
 	// tracked is false for a visitor who opted out (GPC, DNT, no
-	// consent): no new cookies, no events.
+	// consent) and for an excluded bot: no new cookies, no events.
 	tracked bool
+	// device is rules.DeviceOf the User-Agent; excludedBot is true for a
+	// bot that experiments.exclude_bots keeps out of experiments
+	// (bots.go).
+	device      string
+	excludedBot bool
 	// view is what this page view did to the visitor's journey; nil
 	// until track runs, and for requests that are not page views.
 	view *journey.View

@@ -21,6 +21,7 @@ import (
 	"github.com/tailor-edge/tailor/cache"
 	"github.com/tailor-edge/tailor/config"
 	"github.com/tailor-edge/tailor/identity"
+	"github.com/tailor-edge/tailor/internal/bots"
 	"github.com/tailor-edge/tailor/internal/flush"
 	"github.com/tailor-edge/tailor/internal/header"
 	"github.com/tailor-edge/tailor/internal/listen"
@@ -127,6 +128,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		origin:  hc,
 		trusted: cfg.TrustedNets(),
 	}
+	bots.Default() // the crawler list, compiled now (some 8 ms) rather than in the first visitor's page view
 	maxOrigin := opts.MaxOriginConns
 	if maxOrigin <= 0 {
 		maxOrigin = defaultMaxOriginConns
@@ -444,6 +446,7 @@ func (p *Proxy) pageView(ctx *fasthttp.RequestCtx, st *ruleState, v *visit) (out
 		// The visitor as the rules see them, for the events: their
 		// segments and stage, and the experiments every page is in.
 		visitor, request := visitorOf(&ctx.Request, &v.id, profile, v.view, v.now, p.trustsClient(ctx))
+		v.asSeen(visitor, request)
 		if st.set != nil {
 			dec = st.set.Decide(nil, visitor, request)
 		} else {
@@ -454,9 +457,12 @@ func (p *Proxy) pageView(ctx *fasthttp.RequestCtx, st *ruleState, v *visit) (out
 }
 
 func (p *Proxy) countView(v *visit) {
-	if v.tracked {
+	switch {
+	case v.excludedBot:
+		p.m.Bots.Inc()
+	case v.tracked:
 		p.m.Tracked.Inc()
-	} else {
+	default:
 		p.m.OptedOut.Inc()
 	}
 }

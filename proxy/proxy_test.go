@@ -122,8 +122,11 @@ func recordingOrigin(t *testing.T, line func(r *http.Request) string, h http.Han
 
 // client is a plain HTTP client that does not decompress, so bodies are
 // compared as they travelled.
+// client is a browser's HTTP client: a request that names no User-Agent
+// is sent with testkit.BrowserUA, since Go's own is a bot's, which
+// exclude_bots keeps out of tracking and experiments.
 func client() *http.Client {
-	return &http.Client{Transport: &http.Transport{DisableCompression: true}, Timeout: 30 * time.Second}
+	return &http.Client{Transport: testkit.Browser(&http.Transport{DisableCompression: true}), Timeout: 30 * time.Second}
 }
 
 func get(t *testing.T, url string, hdr ...string) (*http.Response, []byte) {

@@ -65,16 +65,23 @@ func visitorOf(req *fasthttp.Request, id *visitorIdentity, profile *cache.Profil
 		UserAgent: string(rawHeader(raw, fasthttp.HeaderUserAgent)),
 		Time:      now,
 	}
+	r.Country = countryOf(raw, trusted)
+	return v, r
+}
+
+// countryOf is the visitor's country from the first of countryHeaders in
+// the raw header block, upper-cased; "" when none is set or the headers
+// are not trusted.
+func countryOf(raw []byte, trusted bool) string {
+	if !trusted {
+		return ""
+	}
 	for _, h := range countryHeaders {
-		if !trusted {
-			break
-		}
 		if c := rawHeader(raw, h); len(c) > 0 {
-			r.Country = string(bytes.ToUpper(c))
-			break
+			return string(bytes.ToUpper(c))
 		}
 	}
-	return v, r
+	return ""
 }
 
 // mergeSegments returns the union of a and b, a's order first, in a new

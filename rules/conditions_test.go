@@ -177,7 +177,12 @@ func TestDeviceOf(t *testing.T) {
 		{"facebookexternalhit/1.1", "bot"},
 		{"curl/8.5.0", "bot"},
 		{"Go-http-client/1.1", "bot"},
+		{"Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)", "bot"},
+		{"Mozilla/5.0 (compatible; YandexBot/3.0; +http://yandex.com/bots)", "bot"},
+		{"fasthttp", "bot"},
 		{"", "bot"},
+		{"Mozilla/5.0 (Linux; Android 14; SAMSUNG SM-S921B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/26.0 Chrome/122.0.0.0 Mobile Safari/537.36", "mobile"},
+		{"Mozilla/5.0 (Linux; Android 9; CUBOT KING KONG 3) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36", "mobile"},
 	}
 	for _, tt := range tests {
 		if got := DeviceOf(tt.ua); got != tt.want {

@@ -249,6 +249,9 @@ type evalCtx struct {
 
 func (c *evalCtx) device() string {
 	if c.dev == "" {
+		c.dev = c.r.Device
+	}
+	if c.dev == "" {
 		c.dev = DeviceOf(c.r.UserAgent)
 	}
 	return c.dev

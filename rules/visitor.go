@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tailor-edge/tailor/internal/bots"
 )
 
 // Visitor is who the rules decide for. The proxy builds it from the
@@ -68,6 +70,9 @@ type Request struct {
 	Language string
 	// UserAgent is the User-Agent header; see DeviceOf.
 	UserAgent string
+	// Device, when not "", is DeviceOf(UserAgent), which the caller
+	// computed already; Decide computes it otherwise.
+	Device string
 	// Time is when the request arrived: time windows are evaluated at it.
 	Time time.Time
 }
@@ -90,12 +95,13 @@ func (r *Request) cookie(name string) string {
 var Devices = []string{"mobile", "tablet", "desktop", "bot"}
 
 // DeviceOf classifies a User-Agent as "mobile", "tablet", "desktop" or
-// "bot". Crawlers, previewers, headless browsers and HTTP libraries (curl,
-// wget, python-requests, Go-http-client…) and an empty User-Agent are bots:
-// they are not people, so they get the origin's default blocks. An iPad
-// that asks for the desktop site (iPadOS does by default) is desktop.
+// "bot". Crawlers, previewers, monitors, headless browsers and HTTP
+// libraries (curl, python-requests, Go-http-client…: the list of package
+// bots) and an empty User-Agent are bots: they are not people, so they
+// get the origin's default blocks. An iPad that asks for the desktop site
+// (iPadOS does by default) is desktop.
 func DeviceOf(userAgent string) string {
-	if strings.TrimSpace(userAgent) == "" {
+	if strings.TrimSpace(userAgent) == "" || bots.Is(userAgent) {
 		return "bot"
 	}
 	// One pass over the User-Agent, in any case, trying only the tokens
@@ -115,9 +121,6 @@ func DeviceOf(userAgent string) string {
 				found |= t.kind
 			}
 		}
-		if found&uaBot != 0 {
-			return "bot"
-		}
 	}
 	switch {
 	case found&uaTablet != 0, found&uaAndroid != 0 && found&uaMobileWord == 0:
@@ -131,8 +134,7 @@ func DeviceOf(userAgent string) string {
 type uaKind uint8
 
 const (
-	uaBot uaKind = 1 << iota
-	uaTablet
+	uaTablet uaKind = 1 << iota
 	uaMobile
 	uaAndroid
 	uaMobileWord
@@ -145,11 +147,6 @@ type uaToken struct {
 
 // uaTokens are lower-case substrings of User-Agents and what they mean.
 var uaTokens = []uaToken{
-	{"bot", uaBot}, {"crawl", uaBot}, {"spider", uaBot}, {"slurp", uaBot}, {"mediapartners", uaBot},
-	{"facebookexternalhit", uaBot}, {"bingpreview", uaBot}, {"headlesschrome", uaBot}, {"lighthouse", uaBot},
-	{"pingdom", uaBot}, {"preview", uaBot}, {"curl/", uaBot}, {"wget/", uaBot}, {"python-requests", uaBot},
-	{"python-urllib", uaBot}, {"go-http-client", uaBot}, {"okhttp/", uaBot}, {"java/", uaBot}, {"libwww", uaBot},
-	{"httpclient", uaBot}, {"axios/", uaBot}, {"node-fetch", uaBot},
 	{"ipad", uaTablet}, {"tablet", uaTablet}, {"kindle", uaTablet}, {"silk/", uaTablet}, {"playbook", uaTablet},
 	{"nexus 7", uaTablet}, {"nexus 10", uaTablet}, {"sm-t", uaTablet},
 	{"mobi", uaMobile}, {"iphone", uaMobile}, {"ipod", uaMobile}, {"windows phone", uaMobile}, {"blackberry", uaMobile},

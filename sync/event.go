@@ -25,7 +25,7 @@ const EventSubjects = eventSubjectPrefix + ">"
 const eventSubjectPrefix = "tailor.events."
 
 // Event is one event as published: JSON (see AppendJSON), one per NATS
-// message, on the subject "tailor.events.<type>". The fields after Persona
+// message, on the subject "tailor.events.<type>". The fields after Bot
 // belong to one type each and are left empty on the others.
 type Event struct {
 	// ID is unique (see NewEventID); it is also the message's JetStream
@@ -46,6 +46,19 @@ type Event struct {
 	Segments []string `json:"segments"`
 	Stage    string   `json:"stage"`
 	Persona  string   `json:"persona"`
+	// Device is "mobile", "tablet", "desktop" or "bot", from the
+	// User-Agent (rules.DeviceOf); Country the visitor's ISO 3166-1
+	// alpha-2 code from a trusted proxy's header, "" when unknown.
+	Device  string `json:"device"`
+	Country string `json:"country"`
+	// UTMSource and UTMCampaign are the page URL's utm_source and
+	// utm_campaign query parameters, "" when absent: for breakdowns by
+	// campaign.
+	UTMSource   string `json:"utm_source"`
+	UTMCampaign string `json:"utm_campaign"`
+	// Bot is true for a bot's event (device "bot"), which only a proxy
+	// with experiments.exclude_bots off reports; written only when true.
+	Bot bool `json:"bot,omitempty"`
 
 	// Goal and Value are set on goal events. Value is written on every
 	// goal event, even when 0, and on no other unless it is not 0.
@@ -74,8 +87,8 @@ const eventTimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
 // with the fields in the order of the struct. Strings are escaped as
 // encoding/json escapes them: invalid UTF-8 becomes U+FFFD, and <, >, &,
 // U+2028 and U+2029 are escaped so that the JSON can be embedded in
-// HTML. An empty per-type string field is left out; a NaN or infinite
-// Value is written as 0. It does not allocate when dst has room.
+// HTML. An empty per-type string field is left out, and so is Bot when
+// false; a NaN or infinite Value is written as 0. It does not allocate when dst has room.
 func (e *Event) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `{"id":`...)
 	dst = appendJSONString(dst, e.ID)
@@ -104,6 +117,17 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 	dst = appendJSONString(dst, e.Stage)
 	dst = append(dst, `,"persona":`...)
 	dst = appendJSONString(dst, e.Persona)
+	dst = append(dst, `,"device":`...)
+	dst = appendJSONString(dst, e.Device)
+	dst = append(dst, `,"country":`...)
+	dst = appendJSONString(dst, e.Country)
+	dst = append(dst, `,"utm_source":`...)
+	dst = appendJSONString(dst, e.UTMSource)
+	dst = append(dst, `,"utm_campaign":`...)
+	dst = appendJSONString(dst, e.UTMCampaign)
+	if e.Bot {
+		dst = append(dst, `,"bot":true`...)
+	}
 	dst = appendOptional(dst, `,"goal":`, e.Goal)
 	if e.Type == EventGoal || e.Value != 0 {
 		dst = append(dst, `,"value":`...)

@@ -36,19 +36,21 @@ func TestEventJSONWritesOnlyTheFieldsOfItsType(t *testing.T) {
 		want string
 	}{
 		{Event{ID: "1", Type: EventPageview, Time: at},
-			`{"id":"1","type":"pageview","time":"2026-05-01T10:00:00.000000000Z","visitor":"","anonymous_id":"","url":"","path":"","referrer":"","segments":[],"stage":"","persona":""}`},
+			`{"id":"1","type":"pageview","time":"2026-05-01T10:00:00.000000000Z","visitor":"","anonymous_id":"","url":"","path":"","referrer":"","segments":[],"stage":"","persona":"","device":"","country":"","utm_source":"","utm_campaign":""}`},
 		{Event{ID: "2", Type: EventGoal, Time: at, Goal: "subscribe", Segments: []string{"vip", "mobile"}},
-			`{"id":"2","type":"goal","time":"2026-05-01T10:00:00.000000000Z","visitor":"","anonymous_id":"","url":"","path":"","referrer":"","segments":["vip","mobile"],"stage":"","persona":"","goal":"subscribe","value":0}`},
+			`{"id":"2","type":"goal","time":"2026-05-01T10:00:00.000000000Z","visitor":"","anonymous_id":"","url":"","path":"","referrer":"","segments":["vip","mobile"],"stage":"","persona":"","device":"","country":"","utm_source":"","utm_campaign":"","goal":"subscribe","value":0}`},
 		{Event{ID: "3", Type: EventGoal, Time: at.Add(1500 * time.Microsecond), Goal: "purchase", Value: 99.95},
-			`{"id":"3","type":"goal","time":"2026-05-01T10:00:00.001500000Z","visitor":"","anonymous_id":"","url":"","path":"","referrer":"","segments":[],"stage":"","persona":"","goal":"purchase","value":99.95}`},
+			`{"id":"3","type":"goal","time":"2026-05-01T10:00:00.001500000Z","visitor":"","anonymous_id":"","url":"","path":"","referrer":"","segments":[],"stage":"","persona":"","device":"","country":"","utm_source":"","utm_campaign":"","goal":"purchase","value":99.95}`},
 		{Event{ID: "4", Type: EventGoal, Time: at, Goal: "odd", Value: math.NaN()},
-			`{"id":"4","type":"goal","time":"2026-05-01T10:00:00.000000000Z","visitor":"","anonymous_id":"","url":"","path":"","referrer":"","segments":[],"stage":"","persona":"","goal":"odd","value":0}`},
+			`{"id":"4","type":"goal","time":"2026-05-01T10:00:00.000000000Z","visitor":"","anonymous_id":"","url":"","path":"","referrer":"","segments":[],"stage":"","persona":"","device":"","country":"","utm_source":"","utm_campaign":"","goal":"odd","value":0}`},
 		{Event{ID: "5", Type: EventStage, Time: at, StageFrom: "interest", StageTo: "intent", Stage: "intent"},
-			`{"id":"5","type":"stage","time":"2026-05-01T10:00:00.000000000Z","visitor":"","anonymous_id":"","url":"","path":"","referrer":"","segments":[],"stage":"intent","persona":"","stage_from":"interest","stage_to":"intent"}`},
+			`{"id":"5","type":"stage","time":"2026-05-01T10:00:00.000000000Z","visitor":"","anonymous_id":"","url":"","path":"","referrer":"","segments":[],"stage":"intent","persona":"","device":"","country":"","utm_source":"","utm_campaign":"","stage_from":"interest","stage_to":"intent"}`},
 		{Event{ID: "6", Type: EventExposure, Time: at, Experiment: "hero", Variant: "a"},
-			`{"id":"6","type":"exposure","time":"2026-05-01T10:00:00.000000000Z","visitor":"","anonymous_id":"","url":"","path":"","referrer":"","segments":[],"stage":"","persona":"","experiment":"hero","variant":"a"}`},
+			`{"id":"6","type":"exposure","time":"2026-05-01T10:00:00.000000000Z","visitor":"","anonymous_id":"","url":"","path":"","referrer":"","segments":[],"stage":"","persona":"","device":"","country":"","utm_source":"","utm_campaign":"","experiment":"hero","variant":"a"}`},
 		{Event{ID: "7", Type: EventIdentify, Time: at, Visitor: "v", ProfileID: "cust-1"},
-			`{"id":"7","type":"identify","time":"2026-05-01T10:00:00.000000000Z","visitor":"v","anonymous_id":"","url":"","path":"","referrer":"","segments":[],"stage":"","persona":"","profile_id":"cust-1"}`},
+			`{"id":"7","type":"identify","time":"2026-05-01T10:00:00.000000000Z","visitor":"v","anonymous_id":"","url":"","path":"","referrer":"","segments":[],"stage":"","persona":"","device":"","country":"","utm_source":"","utm_campaign":"","profile_id":"cust-1"}`},
+		{Event{ID: "8", Type: EventPageview, Time: at, Device: "bot", Country: "DE", UTMSource: "news", UTMCampaign: "spring", Bot: true},
+			`{"id":"8","type":"pageview","time":"2026-05-01T10:00:00.000000000Z","visitor":"","anonymous_id":"","url":"","path":"","referrer":"","segments":[],"stage":"","persona":"","device":"bot","country":"DE","utm_source":"news","utm_campaign":"spring","bot":true}`},
 	} {
 		if got := string(c.e.AppendJSON(nil)); got != c.want {
 			t.Errorf("AppendJSON(%s event) =\n%s\nwant\n%s", c.e.Type, got, c.want)
@@ -101,7 +103,8 @@ func FuzzEventJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, id, typ, visitor, url, seg1, seg2, goal, from, variant string, value float64, nanos int64) {
 		e := Event{ID: id, Type: typ, Time: time.Unix(0, nanos), Visitor: visitor, AnonymousID: visitor + id,
 			URL: url, Path: url, Referrer: seg2, Stage: from, Persona: seg1,
-			Goal: goal, Value: value, StageFrom: from, StageTo: goal, Experiment: seg1, Variant: variant, ProfileID: visitor}
+			Goal: goal, Value: value, StageFrom: from, StageTo: goal, Experiment: seg1, Variant: variant, ProfileID: visitor,
+			Device: typ, Country: seg2, UTMSource: url, UTMCampaign: variant, Bot: nanos%2 == 0}
 		if seg1 != "" || seg2 != "" {
 			e.Segments = []string{seg1, seg2}
 		}

@@ -120,6 +120,11 @@ func testEvent(i int) Event {
 		Referrer:    "https://search.example/?q=trail+shoes",
 		Stage:       "interest",
 		Persona:     "runner",
+		Device:      []string{"desktop", "mobile", "tablet", "bot"}[i%4],
+		Country:     []string{"DE", "", "FR"}[i%3],
+		UTMSource:   []string{"", "newsletter"}[i%2],
+		UTMCampaign: []string{"", "spring", "<sale>"}[i%3],
+		Bot:         i%4 == 3,
 	}
 	if i%3 != 0 {
 		e.Segments = []string{"vip", "mobile"}[:i%3]

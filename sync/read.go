@@ -220,6 +220,8 @@ func (d *EventDecoder) Decode(data []byte, e *Event) error {
 				}
 			case "value":
 				e.Value, _ = v.Float64()
+			case "bot":
+				e.Bot = v.Type() == fastjson.TypeTrue
 			}
 			return
 		}
@@ -248,6 +250,14 @@ func (d *EventDecoder) Decode(data []byte, e *Event) error {
 			e.Experiment = d.str(v.GetStringBytes())
 		case "variant":
 			e.Variant = d.str(v.GetStringBytes())
+		case "device":
+			e.Device = d.str(v.GetStringBytes())
+		case "country":
+			e.Country = d.str(v.GetStringBytes())
+		case "utm_source":
+			e.UTMSource = d.str(v.GetStringBytes())
+		case "utm_campaign":
+			e.UTMCampaign = d.str(v.GetStringBytes())
 		case "anonymous_id":
 			if d.Lean && e.Type == EventIdentify {
 				// The one a readout needs: it joins a login's two ids.

@@ -142,6 +142,10 @@ func TestDecodeEventRejectsWhatIsNoEvent(t *testing.T) {
 	if err := lean.Decode(full.AppendJSON(nil), &e); err != nil || e.URL != "" || e.ID != "" || e.AnonymousID != "" || e.Experiment != "hero-copy-test" || e.Visitor != full.Visitor {
 		t.Errorf("lean: %+v, %v", e, err)
 	}
+	// It keeps what breakdowns read: device, country, campaign, bot.
+	if e.Device != full.Device || e.Country != full.Country || e.UTMSource != full.UTMSource || e.UTMCampaign != full.UTMCampaign || e.Bot != full.Bot || !e.Bot {
+		t.Errorf("lean breakdown fields: %+v, want those of %+v", e, full)
+	}
 	// but for an identify event's anonymous id, which joins a login's ids.
 	ident := testEvent(4)
 	if err := lean.Decode(ident.AppendJSON(nil), &e); err != nil || e.Type != EventIdentify || e.AnonymousID != ident.AnonymousID || e.ProfileID != "" {

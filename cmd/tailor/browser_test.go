@@ -182,6 +182,10 @@ func newBrowser(t *testing.T, chrome string) context.Context {
 		chromedp.DisableGPU,
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1024, 900),
+		// Headless Chromium says "HeadlessChrome", a bot's mark, and
+		// bots see no experiment and keep no cookie: this one is a
+		// person's browser.
+		chromedp.UserAgent(testkit.BrowserUA),
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
@@ -256,7 +260,7 @@ func TestBrowserConsoleShowsMapsExperimentsAndAudience(t *testing.T) {
 	exposed, converted := map[string]int{}, map[string]int{}
 	for i := range 10 {
 		jar, _ := cookiejar.New(nil)
-		c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+		c := &http.Client{Jar: jar, Timeout: 10 * time.Second, Transport: testkit.Browser(nil)}
 		get := func(path string) *http.Response {
 			t.Helper()
 			resp, err := c.Get("http://" + listen + path)

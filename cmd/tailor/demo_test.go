@@ -75,7 +75,7 @@ func TestDemoServesSeededPersonas(t *testing.T) {
 
 	// A browser uses the persona switcher and walks the journey.
 	jar, _ := cookiejar.New(nil)
-	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second, Transport: testkit.Browser(nil)}
 	visit := func(path string) string {
 		t.Helper()
 		resp, err := browser.Get("http://" + listen + path)

@@ -299,11 +299,11 @@ func TestHEADOnRulesPageAnswersGETHeaders(t *testing.T) {
 	origin := newRawOrigin(t, map[string]string{"/": htmlResponse(greetingPage)})
 	rules := "pages:\n  - match: [\"/\"]\n    rules:\n      - id: greet\n        select: .greeting\n        text: A much longer greeting for every visitor\n"
 	addr := serveTailor(t, origin.ln.Addr().String(), "", rules)
-	getHead, body := rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: example.test\r\nConnection: close\r\n\r\n")
+	getHead, body := rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: example.test\r\nUser-Agent: "+testkit.BrowserUA+"\r\nConnection: close\r\n\r\n")
 	if !strings.Contains(body, "A much longer greeting") {
 		t.Fatalf("GET was not personalized: %q", body)
 	}
-	head, body := rawExchange(t, addr, "HEAD / HTTP/1.1\r\nHost: example.test\r\nConnection: close\r\n\r\n")
+	head, body := rawExchange(t, addr, "HEAD / HTTP/1.1\r\nHost: example.test\r\nUser-Agent: "+testkit.BrowserUA+"\r\nConnection: close\r\n\r\n")
 	if body != "" {
 		t.Errorf("HEAD answered a body: %q", body)
 	}

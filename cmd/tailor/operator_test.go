@@ -419,7 +419,7 @@ rules: { dir: rules }
 	logs := serveInBackground(t, cfg, admin)
 
 	// The visitor's id, from the cookie tailor gives them.
-	resp, err := http.Get("http://" + addr + "/")
+	resp, err := (&http.Client{Transport: testkit.Browser(nil)}).Get("http://" + addr + "/")
 	if err != nil {
 		t.Fatal(err)
 	}

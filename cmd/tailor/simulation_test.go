@@ -166,7 +166,7 @@ func TestReportReadsASimulatedExperiment(t *testing.T) {
 	type tally struct{ exposed, converted int }
 	var mu sync.Mutex
 	sim := map[string]*tally{"holdout": {}, "a": {}, "b": {}}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}, Timeout: 30 * time.Second}
+	client := &http.Client{Transport: testkit.Browser(&http.Transport{MaxIdleConnsPerHost: 16}), Timeout: 30 * time.Second}
 	visit := func(i int) error {
 		r := rand.New(rand.NewPCG(simSeed, uint64(i)+2))
 		var id [16]byte

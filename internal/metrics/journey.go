@@ -10,6 +10,7 @@ import (
 type Journey struct {
 	Tracked     prometheus.Counter // tailor_page_views_total{tracking="tracked"}
 	OptedOut    prometheus.Counter // tailor_page_views_total{tracking="opted_out"}
+	Bots        prometheus.Counter // tailor_page_views_total{tracking="bot"}
 	StateResets prometheus.Counter
 	// EventCounts are tailor_events_total{type, result} by event type: [0]
 	// queued, [1] dropped.
@@ -21,14 +22,15 @@ type Journey struct {
 const (
 	viewTracked  = "tracked"   // the visitor's state advanced; events reported
 	viewOptedOut = "opted_out" // GPC, DNT or no consent: nothing kept or reported
+	viewBot      = "bot"       // a bot, with experiments.exclude_bots: control, nothing kept or reported
 )
 
 var eventTypes = []string{natsync.EventPageview, natsync.EventGoal, natsync.EventStage, natsync.EventExposure, natsync.EventIdentify}
 
 func newJourney(reg prometheus.Registerer) Journey {
 	pageViews := newCounters("tailor_page_views_total",
-		"HTML page views (2xx GET), by tracking: tracked, or opted_out (GPC, DNT or no consent: no events, no new cookies).",
-		"tracking", viewTracked, viewOptedOut)
+		"HTML page views (2xx GET), by tracking: tracked, opted_out (GPC, DNT or no consent: no events, no new cookies), or bot (a crawler's User-Agent, with experiments.exclude_bots: every experiment's control, no events, no cookies).",
+		"tracking", viewTracked, viewOptedOut, viewBot)
 	events := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tailor_events_total",
 		Help: "Events reported by the proxy, by type and result: queued for publishing, or dropped (the queue was full).",
@@ -36,6 +38,7 @@ func newJourney(reg prometheus.Registerer) Journey {
 	m := Journey{
 		Tracked:  pageViews.of[viewTracked],
 		OptedOut: pageViews.of[viewOptedOut],
+		Bots:     pageViews.of[viewBot],
 		StateResets: counter("tailor_state_resets_total",
 			"Visitor state cookies that did not verify (tampered, another visitor's, or signed with a retired key) and were started afresh."),
 		EventCounts: make(map[string][2]prometheus.Counter, len(eventTypes)),

@@ -35,13 +35,35 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tailor-edge/tailor/internal/testkit/fixtures"
 )
 
 // BrowserUA is an ordinary desktop browser's User-Agent. Tests that
 // expect a visitor to be tracked (cookies, events, experiment variants)
 // send it: Go's own "Go-http-client" and fasthttp's agents are on the
 // crawler lists, and bots are kept out of experiments.
-const BrowserUA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+const BrowserUA = fixtures.BrowserUA
+
+// Browser wraps rt (nil: http.DefaultTransport) to send BrowserUA with
+// every request that names no User-Agent: an HTTP client of a test that
+// expects to be tracked. A request with an empty User-Agent sends none.
+func Browser(rt http.RoundTripper) http.RoundTripper {
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	return browserTransport{rt}
+}
+
+type browserTransport struct{ http.RoundTripper }
+
+func (b browserTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if _, ok := r.Header["User-Agent"]; !ok {
+		r = r.Clone(r.Context())
+		r.Header.Set("User-Agent", BrowserUA)
+	}
+	return b.RoundTripper.RoundTrip(r)
+}
 
 // JetStream starts a JetStream server on loopback, on port (-1: any),
 // keeping its files in dir ("" for a new temporary directory). A server
