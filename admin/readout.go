@@ -70,7 +70,8 @@ func Readout(ctx context.Context, r EventReader, stream string, set *rules.Set, 
 			return
 		}
 		re = report.Event{Type: e.Type, Time: e.Time, Visitor: e.Visitor, AnonymousID: e.AnonymousID, Segments: e.Segments, Stage: e.Stage,
-			Persona: e.Persona, Goal: e.Goal, Value: e.Value, Experiment: e.Experiment, Variant: e.Variant}
+			Persona: e.Persona, Goal: e.Goal, Value: e.Value, Experiment: e.Experiment, Variant: e.Variant,
+			Device: e.Device, Country: e.Country, UTMSource: e.UTMSource, UTMCampaign: e.UTMCampaign, Bot: e.Bot}
 		b.Add(&re)
 	})
 	res.Read = n

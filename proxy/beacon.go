@@ -319,7 +319,8 @@ func (p *Proxy) goalReport(ctx *fasthttp.RequestCtx, b *beacon) (result string) 
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
 	req := &ctx.Request
 	now := p.now()
-	if p.events == nil || !p.tracking(req) || rules.DeviceOf(string(rawHeader(req.Header.RawHeaders(), fasthttp.HeaderUserAgent))) == "bot" {
+	device, excludedBot := p.deviceOf(req)
+	if p.events == nil || !p.tracking(req) || excludedBot {
 		return beaconIgnored
 	}
 	id, ok := p.reportingVisitor(req, now)
@@ -334,7 +335,7 @@ func (p *Proxy) goalReport(ctx *fasthttp.RequestCtx, b *beacon) (result string) 
 	if r.ID != "" && !b.firstTime(id.AnonymousID, r.ID) {
 		return beaconDuplicate
 	}
-	e := p.goalEvent(ctx, set, id, now)
+	e := p.goalEvent(ctx, set, id, device, now)
 	e.Type, e.Goal, e.Value = natsync.EventGoal, goal.Name, value
 	p.publish(e)
 	return beaconAccepted
@@ -404,12 +405,13 @@ func (p *Proxy) reportingVisitor(req *fasthttp.Request, now time.Time) (id visit
 }
 
 // goalEvent is the event of a report, without its type and goal: the
-// page it came from (its Referer, when on this host) and the visitor as
-// the edge knows them now, from their cached profile and their state
-// cookie, without moving their journey.
-func (p *Proxy) goalEvent(ctx *fasthttp.RequestCtx, set *rules.Set, id visitorIdentity, now time.Time) *natsync.Event {
+// page it came from (its Referer, when on this host, whose query gives
+// the campaign) and the visitor as the edge knows them now, from their
+// cached profile and their state cookie, without moving their journey.
+func (p *Proxy) goalEvent(ctx *fasthttp.RequestCtx, set *rules.Set, id visitorIdentity, device string, now time.Time) *natsync.Event {
 	req := &ctx.Request
-	e := &natsync.Event{Time: now.UTC(), Visitor: id.Key(), AnonymousID: id.AnonymousID, Segments: []string{}}
+	e := &natsync.Event{Time: now.UTC(), Visitor: id.Key(), AnonymousID: id.AnonymousID, Segments: []string{},
+		Device: device, Country: countryOf(req.Header.RawHeaders(), p.trustsClient(ctx)), Bot: device == "bot"}
 	if ref := rawHeader(req.Header.RawHeaders(), fasthttp.HeaderReferer); len(ref) > 0 {
 		if u, err := url.Parse(string(ref)); err == nil && strings.EqualFold(stripDefaultPort(u.Host), stripDefaultPort(string(ctx.Host()))) {
 			u.Fragment, u.RawFragment = "", ""
@@ -417,9 +419,11 @@ func (p *Proxy) goalEvent(ctx *fasthttp.RequestCtx, set *rules.Set, id visitorId
 			if e.Path == "" {
 				e.Path = "/"
 			}
+			q := u.Query()
+			e.UTMSource, e.UTMCampaign = q.Get("utm_source"), q.Get("utm_campaign")
 		}
 	}
-	v := &visit{now: now, id: id, tracked: true}
+	v := &visit{now: now, id: id, tracked: true, device: device}
 	profile := p.peek(v, false)
 	prev, ok := identity.State{}, false
 	if c := req.Header.Cookie(p.signer.StateName()); len(c) > 0 {
@@ -431,6 +435,7 @@ func (p *Proxy) goalEvent(ctx *fasthttp.RequestCtx, set *rules.Set, id visitorId
 		return e
 	}
 	visitor, request := visitorOf(req, &v.id, profile, view, now, p.trustsClient(ctx))
+	v.asSeen(visitor, request)
 	if e.Path != "" {
 		request.Path = e.Path
 	}

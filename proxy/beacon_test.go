@@ -179,7 +179,7 @@ func TestBeaconRecordsADeclaredGoalOnce(t *testing.T) {
 	b := visitorAt(t, p.url)
 	anon := b.anonymousID()
 
-	if r := b.report("/products/shoe?color=red#reviews", `{"goal":"add_to_cart","value":49.5,"id":"c1"}`); r.StatusCode != 204 {
+	if r := b.report("/products/shoe?color=red&utm_source=mail&utm_campaign=spring#reviews", `{"goal":"add_to_cart","value":49.5,"id":"c1"}`); r.StatusCode != 204 {
 		t.Fatalf("a declared goal: status %d, want 204", r.StatusCode)
 	}
 	// The same report again (a retry): counted once.
@@ -199,8 +199,13 @@ func TestBeaconRecordsADeclaredGoalOnce(t *testing.T) {
 	page := eventsLanded(t, url, 5)[0] // pageview, exposure, 3 goals
 	e := got[0]
 	if e.Goal != "add_to_cart" || e.Value != 49.5 || e.Visitor != anon || e.AnonymousID != anon ||
-		e.URL != p.url+"/products/shoe?color=red" || e.Path != "/products/shoe" || e.ID == "" || e.Stage != page.Stage {
+		e.URL != p.url+"/products/shoe?color=red&utm_source=mail&utm_campaign=spring" || e.Path != "/products/shoe" || e.ID == "" || e.Stage != page.Stage {
 		t.Errorf("goal event = %+v; want add_to_cart=49.5 by %s on /products/shoe, stage %q", e, anon, page.Stage)
+	}
+	// The breakdowns' fields, as on page events: the campaign from the
+	// page that reported.
+	if e.Device != "desktop" || e.Bot || e.UTMSource != "mail" || e.UTMCampaign != "spring" {
+		t.Errorf("goal event device %q, bot %v, utm %q/%q; want desktop, false, mail/spring", e.Device, e.Bot, e.UTMSource, e.UTMCampaign)
 	}
 	if e.Segments == nil {
 		t.Error("the goal event's segments are null, want a list")
