@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/valyala/bytebufferpool"
@@ -16,6 +17,10 @@ import (
 	"github.com/tailor-edge/tailor/rules"
 )
 
+// ExplainUserAgent is the User-Agent of an explained request that names
+// none: an ordinary desktop browser's.
+const ExplainUserAgent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+
 // ExplainRequest says what to explain: a page of the origin, as seen by a
 // visitor with the given profile, headers and cookies.
 type ExplainRequest struct {
@@ -25,7 +30,10 @@ type ExplainRequest struct {
 	// Profile stands in for the visitor's profile; nil is an anonymous
 	// visitor.
 	Profile *cache.Profile
-	// Headers are extra request headers, in order.
+	// Headers are extra request headers, in order. Without a User-Agent
+	// the page is explained as a desktop browser sees it
+	// (ExplainUserAgent): no User-Agent at all is a bot's, which sees
+	// every experiment's control.
 	Headers [][2]string
 	// Cookies are "name=value" pairs.
 	Cookies []string
@@ -81,7 +89,12 @@ func (p *Proxy) Explain(er ExplainRequest) (*Explanation, error) {
 		req.Header.SetHostBytes(p.originHost)
 	}
 	req.Header.Set(fasthttp.HeaderAcceptEncoding, "gzip, br, zstd, deflate")
+	req.Header.Set(fasthttp.HeaderUserAgent, ExplainUserAgent)
 	for _, h := range er.Headers {
+		if strings.EqualFold(h[0], fasthttp.HeaderUserAgent) {
+			req.Header.Set(fasthttp.HeaderUserAgent, h[1])
+			continue
+		}
 		req.Header.Add(h[0], h[1])
 	}
 	for _, c := range er.Cookies {

@@ -87,7 +87,13 @@ func TestExplainMatchesTheProxy(t *testing.T) {
 	})
 	rng := rand.New(rand.NewPCG(16, 100))
 	for i := range 100 {
-		hdr := []string{"User-Agent", fixtures.BrowserUA} // a person: a bot would see every experiment's control
+		// A person: a bot would see every experiment's control. Every
+		// other visitor sends the browser explain assumes, and explain is
+		// asked without a User-Agent.
+		hdr := []string{"User-Agent", fixtures.BrowserUA}
+		if i%2 == 0 {
+			hdr[1] = ExplainUserAgent
+		}
 		var cookies []string
 		// Every visitor has an id: one without gets a new one from each
 		// of the two, and experiments bucket by it. A visitor without a
@@ -137,6 +143,9 @@ func TestExplainMatchesTheProxy(t *testing.T) {
 		var er ExplainRequest
 		er.URL = "/"
 		for j := 0; j+1 < len(hdr); j += 2 {
+			if i%2 == 0 && hdr[j] == "User-Agent" {
+				continue
+			}
 			er.Headers = append(er.Headers, [2]string{hdr[j], hdr[j+1]})
 		}
 		ex, err := p.Explain(er)
