@@ -188,17 +188,20 @@ type Outcome struct {
 }
 
 // Conclude is the outcome of a view whose page went out. exposures are
-// the decision's (nil when nothing is reported: no event sink, an
-// opted-out visitor); shown is false when the page went out as the origin
-// sent it although rules fired (fail open), so the visitor saw no
-// variant and only holdouts count. Each new exposure is recorded in the
-// state, which keeps the last identity.MaxExposed of them. view is not
-// changed.
-func (view *View) Conclude(exposures []rules.Exposure, shown bool) Outcome {
+// the decision's that were true on the page the visitor got (exposure
+// truth: the proxy keeps those whose change, or whose holdout's probe,
+// applied; nil when nothing is reported: no event sink, an opted-out
+// visitor, a page served as the origin sent it). Each is kept as the
+// visitor's variant (State.Keep), so that later views show it whatever
+// the lookup key or the weights; a new one is recorded in the state,
+// which keeps the last identity.MaxExposed of them, and reported. view is
+// not changed.
+func (view *View) Conclude(exposures []rules.Exposure) Outcome {
 	out := Outcome{State: view.State, Send: view.Changed}
 	for _, x := range exposures {
-		if !shown && x.Variant != rules.HoldoutVariant {
-			continue
+		if out.State.Keep(x.Experiment, x.Variant) {
+			out.State.LastSeen = view.now
+			out.Send = true
 		}
 		h := identity.ExposureHash(x.Experiment, x.Variant)
 		if slices.Contains(out.State.Exposed, h) {
