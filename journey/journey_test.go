@@ -132,3 +132,28 @@ func TestConcludeRecordsEachExposureOnce(t *testing.T) {
 		t.Errorf("%d exposures: %d kept in state, %d reported; want %d and %d", len(many), len(full.State.Exposed), len(full.Exposures), identity.MaxExposed, len(many))
 	}
 }
+
+// Conclude keeps each true exposure's variant in the state, and the next
+// visit (after 30 minutes) still has it, though its exposures are
+// reported again; meeting a kept experiment again changes no cookie.
+func TestConcludeKeepsVariantsAcrossVisits(t *testing.T) {
+	set := testSet(t)
+	now := time.Unix(1_800_000_000, 0)
+	first := Next(set, identity.State{}, false, Input{Path: "/", Now: now})
+	out := first.Conclude([]rules.Exposure{{Experiment: "hero", Variant: "b"}, {Experiment: "cta", Variant: rules.HoldoutVariant}})
+	if !out.State.Kept("hero", "b") || !out.State.Kept("cta", rules.HoldoutVariant) || first.State.Kept("hero", "b") {
+		t.Fatalf("first view: kept %v; the view's own state %v", out.State.Sticky, first.State.Sticky)
+	}
+	later := now.Add(10 * time.Second)
+	again := Next(set, out.State, true, Input{Path: "/", Now: later})
+	if o := again.Conclude([]rules.Exposure{{Experiment: "hero", Variant: "b"}}); o.Send || len(o.Exposures) != 0 {
+		t.Errorf("the same variant again in the visit: send %v, %d exposures; want no cookie, none", o.Send, len(o.Exposures))
+	}
+	next := Next(set, out.State, true, Input{Path: "/", Now: now.Add(31 * time.Minute)})
+	if next.State.Visits != 2 || !next.State.Kept("hero", "b") || len(next.State.Exposed) != 0 {
+		t.Errorf("next visit: visits %d, kept %v, exposed %v", next.State.Visits, next.State.Sticky, next.State.Exposed)
+	}
+	if o := next.Conclude([]rules.Exposure{{Experiment: "hero", Variant: "b"}}); len(o.Exposures) != 1 || !o.State.Kept("hero", "b") {
+		t.Errorf("next visit's exposure: %+v", o)
+	}
+}
