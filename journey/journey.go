@@ -2,7 +2,10 @@
 // journey (SPEC "Journeys"): their visit, the stage the rules move them to,
 // the goal and value reached, their interests and the nearest persona, and
 // the state the next cookie carries. It is pure: the proxy decodes the
-// cookie, calls Next, and sends what changed.
+// cookie, calls Next, and sends what changed. View.Conclude, once the
+// page's fate is known, records the exposures that were true on it: each
+// once per visit in the state, and each variant for good (State.Keep),
+// which the rules then show the visitor whatever their lookup key.
 package journey
 
 import (
