@@ -188,8 +188,13 @@ func (p *Proxy) evaluate(set *rules.Set, req *fasthttp.Request, v *visit, truste
 // decision's exposures that were true on the page (exposuresShown), read
 // before done goes back to its pool.
 func (p *Proxy) settle(ctx *fasthttp.RequestCtx, v *visit, dec *rules.Decision, done []bool, result string, served bool) []rules.Exposure {
-	out := p.settleMetrics(dec, outcome{done: done}, result, served && !ctx.IsHead())
+	view := served && !ctx.IsHead()
+	out := p.settleMetrics(dec, outcome{done: done}, result, view)
 	shown := exposuresShown(dec, &out)
+	if view && len(dec.Exposures) > 0 {
+		p.m.Exposures.Add("shown", float64(len(shown)))
+		p.m.Exposures.Add("hidden", float64(len(dec.Exposures)-len(shown)))
+	}
 	if p.cfg.Debug.DecisionHeader || v.preview != nil {
 		h := decisionHeader(dec, v.preview != nil, &out, shown)
 		if !out.changed && len(dec.Actions) > 0 {

@@ -305,6 +305,11 @@ func TestNoExposureWhenAnOuterChangeHidesTheBlock(t *testing.T) {
 			t.Errorf("visitor %s: exposures %v, want one, after the block was shown", b.anonymousID(), vs)
 		}
 	}
+	hidden := counterValue(t, sp.Registry(), "tailor_exposures_total", "result", "hidden")
+	shownN := counterValue(t, sp.Registry(), "tailor_exposures_total", "result", "shown")
+	if hidden != float64(n) || shownN != float64(n) {
+		t.Errorf("tailor_exposures_total: hidden %v, shown %v; want %d each", hidden, shownN, n)
+	}
 	t.Logf("%d VIPs hidden from the experiment (arms %v): no exposure until the block was on their page", n, arms)
 }
 
