@@ -293,6 +293,23 @@ func (o *outcome) actionEdit(i int) int {
 	return k
 }
 
+// ruleOfEdit returns the rule of edit k: a probe's, or an action's.
+func (o *outcome) ruleOfEdit(d *rules.Decision, k int) string {
+	before := 0 // probes before edit k
+	for j, pr := range o.probes {
+		switch at := pr.At + j; {
+		case at == k:
+			return pr.Rule
+		case at < k:
+			before++
+		}
+	}
+	if i := k - before; i >= 0 && i < len(d.Actions) {
+		return d.Actions[i].Rule
+	}
+	return ""
+}
+
 // pageEdits returns the edits that render a decision: its actions', with
 // its probes among them where they stand (rules.Probe.At), so that a
 // probe applies where the held-out change would have.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tailor-edge/tailor/cache"
 	"github.com/tailor-edge/tailor/config"
 	"github.com/tailor-edge/tailor/internal/testkit"
 	"github.com/tailor-edge/tailor/rules"
@@ -385,4 +386,44 @@ func TestDecisionHeaderShowsOnlyTrueExposures(t *testing.T) {
 	if h := req(false); !strings.Contains(h, "experiments=hero-copy-test:") {
 		t.Errorf("an ordinary visitor's decision header: %q", h)
 	}
+}
+
+// Explain says what the proxy would report: no exposure for Jane, whose
+// VIP hero hides the experiment's block; the held-out rules of a rule set
+// traced as such, the page the origin's.
+func TestExplainShowsOnlyTrueExposures(t *testing.T) {
+	_, edit := withRules(t, map[string]string{"exp.yaml": stickyRules(50, 50)})
+	p := startProxy(t, pageOrigin(t, stickyPage, nil), edit)
+	ex, err := p.Explain(ExplainRequest{URL: "/", Cookies: []string{"tier=vip"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ex.Decision.Exposures) != 0 || !strings.Contains(string(ex.Personalized), "VIP hero") {
+		t.Errorf("Jane's explanation: exposures %v", ex.Decision.Exposures)
+	}
+	ex, err = p.Explain(ExplainRequest{URL: "/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ex.Decision.Exposures) != 1 || ex.Decision.Exposures[0].Experiment != "hero-copy-test" {
+		t.Errorf("an ordinary visitor's explanation: exposures %v", ex.Decision.Exposures)
+	}
+	// Some visitor id in the rule set's holdout.
+	for i := range 100 {
+		ex, err = p.Explain(ExplainRequest{URL: "/shop", Profile: &cache.Profile{ID: fmt.Sprintf("cust-%d", i)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(ex.Personalized) != stickyPage {
+			continue
+		}
+		if r := ex.Decision.Trace[0].Reason; !strings.HasPrefix(r, "held out by experiment shop-personalization") {
+			t.Errorf("held-out rule's trace: %q", r)
+		}
+		if xs := ex.Decision.Exposures; len(xs) != 1 || xs[0].Variant != rules.HoldoutVariant {
+			t.Errorf("held-out visitor's exposures: %v", xs)
+		}
+		return
+	}
+	t.Error("no visitor in the rule set's 30% holdout among 100")
 }

@@ -63,6 +63,9 @@ func TestProbeReportsWhetherTheBlockReachedThePage(t *testing.T) {
 		if !slices.Equal(applied, tt.applied) {
 			t.Errorf("%s: applied = %v, want %v", tt.name, applied, tt.applied)
 		}
+		if tt.name == "the probe keeps a later content change off" && tpl.OverriddenBy(tt.edits, 1) != 0 {
+			t.Errorf("%s: OverriddenBy = %d, want the probe's 0", tt.name, tpl.OverriddenBy(tt.edits, 1))
+		}
 		if fc := tpl.FirstChange(tt.edits); tt.want == "" && fc != len(page) {
 			t.Errorf("%s: FirstChange = %d, want the page's length: probes change nothing", tt.name, fc)
 		}

@@ -393,7 +393,8 @@ func (t *Template) FirstChange(edits []Edit) int {
 
 // OverriddenBy returns the edit that made, in place of Sole content edit
 // edits[i], the content of an element edits[i]'s selector matched: the
-// earliest Sole content edit there, when it is not edits[i]. It returns -1
+// earliest Sole content edit (or Sole Probe, which holds the origin's
+// content) there, when it is not edits[i]. It returns -1
 // when there is none, or edits[i] is not a Sole content edit. It reads the
 // page once; it is for explaining a render, not for serving one.
 func (t *Template) OverriddenBy(edits []Edit, i int) int {
@@ -407,7 +408,7 @@ func (t *Template) OverriddenBy(edits []Edit, i int) int {
 			continue
 		}
 		for j := range edits[:i] {
-			if e := &edits[j]; e.Sole && e.Op <= Remove && r.applies(s, e) {
+			if e := &edits[j]; e.Sole && (e.Op <= Remove || e.Op == Probe) && r.applies(s, e) {
 				return j
 			}
 		}
