@@ -438,7 +438,9 @@ func (s *Set) Decide(p *Page, v *Visitor, r *Request) Decision {
 				d.Cases[j].Rule = ru.id
 			}
 			for j := ne; j < len(d.Exposures); j++ {
-				d.Exposures[j].Rule = ru.id
+				if d.Exposures[j].set == nil {
+					d.Exposures[j].Rule = ru.id
+				}
 			}
 			if held != nil {
 				// A holdout keeps the origin's block: it takes the

@@ -186,8 +186,8 @@ func TestRuleSetExperiment(t *testing.T) {
 	for _, x := range d.Exposures {
 		names = append(names, x.Experiment+":"+x.Variant)
 	}
-	if !slices.Equal(names, []string{"home-personalization:" + TreatedVariant, "test:a"}) {
-		t.Errorf("treated exposures %v", names)
+	if !slices.Equal(names, []string{"home-personalization:" + TreatedVariant, "test:a"}) || d.Exposures[0].Rule != "" || d.Exposures[1].Rule != "test" {
+		t.Errorf("treated exposures %v (rules %q, %q)", names, d.Exposures[0].Rule, d.Exposures[1].Rule)
 	}
 	// Sticky: a kept arm wins over the hash; control visitors are held.
 	if d := s.Decide(p, &Visitor{ID: held, Assigned: kept{"home-personalization": TreatedVariant}}, nil); len(d.Actions) != 3 {
