@@ -40,6 +40,7 @@ func FuzzDecodeState(f *testing.F) {
 	f.Add([]byte(s.EncodeState("id", &State{Visits: 2, LastSeen: 5, Stage: "intent", StageAt: 4, Engagement: 1.5})), "id", 3, "interest", 2.5, "running", 12.5)
 	f.Add([]byte(s.EncodeState("id", &State{Visits: 2, LastSeen: 5, Interests: []InterestScore{{"running", 15}, {"trail", 0.5}}, InterestsAt: 5})), "id", 3, "", 0.0, "", 0.0)
 	f.Add([]byte("s1.~~~~~."), "", 1, "", 0.0, "a:b", 1e300)
+	f.Add([]byte(s.EncodeState("id", &State{Visits: 1, LastSeen: 5, Sticky: []string{StickyEntry("hero", "a"), StickyEntry("cta", "holdout")}})), "id", 1, "", 0.0, "", 0.0)
 	f.Fuzz(func(t *testing.T, cookie []byte, anon string, visits int, stage string, eng float64, tag string, score float64) {
 		s.DecodeState(anon, cookie) // never panics
 		st := State{Visits: visits, LastSeen: 1, Stage: stage, StageAt: 2, Engagement: eng,

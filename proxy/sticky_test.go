@@ -3,8 +3,10 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -340,6 +342,22 @@ func TestRuleSetHoldoutSeesTheOrigin(t *testing.T) {
 		case i%2 == 0 && text(page, "cta") != "VIP offer", i%2 == 1 && text(page, "cta") != "Our picks":
 			t.Fatalf("visitor %d: the map's case is wrong: %s", i, page)
 		}
+		if arm == rules.HoldoutVariant && arms[arm] == 0 {
+			// The origin's bytes exactly, gzip included: the page was
+			// decoded and rendered for the probes only.
+			req, _ := http.NewRequest("GET", sp.testProxy.url+"/shop?enc=gzip", nil)
+			req.Header.Set("User-Agent", testkit.BrowserUA)
+			req.Header.Set("Accept-Encoding", "gzip")
+			resp, err := b.c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if want := encodeWith(t, "gzip", []byte(stickyPage)); !bytes.Equal(body, want) || resp.Header.Get("Content-Encoding") != "gzip" {
+				t.Errorf("holdout visitor, gzip: %d bytes (%q), want the origin's %d", len(body), resp.Header.Get("Content-Encoding"), len(want))
+			}
+		}
 		arms[arm]++
 		// Sticky too.
 		if _, again := b.get("/shop"); (again == stickyPage) != (arm == rules.HoldoutVariant) {
@@ -351,7 +369,7 @@ func TestRuleSetHoldoutSeesTheOrigin(t *testing.T) {
 	if arms[rules.HoldoutVariant] < 15 || arms[rules.HoldoutVariant] > 45 {
 		t.Errorf("30%% holdout: %v", arms)
 	}
-	got := exposures(t, sp.url, 300, "shop-personalization")
+	got := exposures(t, sp.url, 300+1, "shop-personalization") // and the gzip page view (exposed already)
 	for _, anon := range anons {
 		if vs := got[anon]; len(vs) != 1 || vs[0] != armOf[anon] {
 			t.Errorf("visitor %s in %s: exposures %v", anon, armOf[anon], vs)
