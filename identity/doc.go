@@ -14,7 +14,8 @@
 //     cookie: Verify says so and the proxy mints a fresh id. A forged
 //     cookie never selects another visitor.
 //   - the state cookie, "s1.<payload>.<mac>" (State: visit number,
-//     last seen, journey stage, engagement, exposures, interests), whose
+//     last seen, journey stage, engagement, exposures, interests, and the
+//     variant of each experiment fixed at the first exposure, Sticky), whose
 //     MAC also covers the anonymous id, so a state copied from another
 //     visitor does not verify. A state that does not verify, or that is
 //     not well formed, is no state: the visitor starts afresh.

@@ -56,6 +56,110 @@ type State struct {
 	// seconds), strongest first, at most MaxInterests.
 	Interests   []InterestScore
 	InterestsAt int64
+	// Sticky keeps the variant the visitor was assigned in each
+	// experiment at their first exposure (StickyEntry), oldest first, at
+	// most MaxSticky: unlike Exposed, it outlasts the visit, so that the
+	// visitor keeps their variant when they log in (the lookup key
+	// changes) or when the experiment's weights change.
+	Sticky []string
+}
+
+// MaxSticky bounds State.Sticky: the visitor's variants in the 32
+// experiments they met last. Past it the oldest is forgotten, and that
+// experiment buckets the visitor again should they meet it again.
+const MaxSticky = 32
+
+// stickyLen is the length of a StickyEntry: 30 bits of the experiment's
+// hash, then 24 of the (experiment, variant) pair's, in base64url.
+const stickyLen = 9
+
+// StickyEntry is what State.Sticky keeps of an assignment: 9 base64url
+// characters, the first 5 naming the experiment. Two experiments a
+// visitor keeps share the 5 with odds of about 5e-7; two variants of one
+// experiment the other 4, 1e-6. It is no secret (the MAC protects the
+// state), so FNV-1a does, without an allocation.
+func StickyEntry(experiment, variant string) string {
+	var b [stickyLen]byte
+	putStickyEntry(b[:], experiment, variant)
+	return string(b[:])
+}
+
+func putStickyEntry(b []byte, experiment, variant string) {
+	x := fnv1a(fnvOffset, experiment)
+	y := fnv1a(fnv1a(x*fnvPrime, "\x00"), variant)
+	x, y = mix(x), mix(y)
+	const enc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	for i := range 5 {
+		b[i] = enc[(x>>(6*i))&63]
+	}
+	for i := range 4 {
+		b[5+i] = enc[(y>>(6*i))&63]
+	}
+}
+
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+func fnv1a(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= fnvPrime
+	}
+	return h
+}
+
+// mix is the murmur3 finalizer: every output bit depends on every input bit.
+func mix(h uint64) uint64 {
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
+	return h
+}
+
+// Kept reports whether the state keeps variant as the visitor's in
+// experiment (rules.Assignments): Decide shows it while the experiment
+// still has it.
+func (st *State) Kept(experiment, variant string) bool {
+	if len(st.Sticky) == 0 {
+		return false
+	}
+	var b [stickyLen]byte
+	putStickyEntry(b[:], experiment, variant)
+	for _, e := range st.Sticky {
+		if e == string(b[:]) {
+			return true
+		}
+	}
+	return false
+}
+
+// Keep records variant as the visitor's in experiment, in place of any
+// other variant of it, as the newest entry (the oldest goes past
+// MaxSticky); one already kept stays where it is, so that a page view
+// meeting kept experiments changes nothing. It reports whether Sticky
+// changed. The slice is copied, so a state copied from another keeps its
+// list.
+func (st *State) Keep(experiment, variant string) bool {
+	e := StickyEntry(experiment, variant)
+	if slices.Contains(st.Sticky, e) {
+		return false
+	}
+	n := len(st.Sticky)
+	out := make([]string, 0, min(n+1, MaxSticky))
+	for _, old := range st.Sticky {
+		if old[:5] != e[:5] {
+			out = append(out, old)
+		}
+	}
+	if len(out) >= MaxSticky {
+		out = out[len(out)-MaxSticky+1:]
+	}
+	st.Sticky = append(out, e)
+	return true
 }
 
 // MaxExposed bounds State.Exposed; past it the oldest is forgotten
@@ -103,18 +207,36 @@ func (s *Signer) EncodeState(anon string, st *State) string {
 		}
 		b = append(b, h...)
 	}
-	if interests := writableInterests(st.Interests); len(interests) > 0 {
+	sticky := writableSticky(st.Sticky)
+	// The tenth field, the sticky assignments, follows the interests
+	// (empty when there are none).
+	stickyRoom := 0
+	if len(sticky) > 0 {
+		stickyRoom = 1 + len(sticky)*(stickyLen+1)
+	}
+	if interests := writableInterests(st.Interests); len(interests) > 0 || len(sticky) > 0 {
 		b = append(b, '~')
-		b = strconv.AppendInt(b, st.InterestsAt, 10)
+		if len(interests) > 0 {
+			b = strconv.AppendInt(b, st.InterestsAt, 10)
+		}
 		b = append(b, '~')
 		// The weakest go first when long tag names would overflow the
 		// cookie a visitor may send back.
 		mark := len(b)
 		for n := len(interests); n > 0; n-- {
 			b = appendInterests(b[:mark], interests[:n])
-			if len(b)+1+macLen <= stateMaxLen {
+			if len(b)+stickyRoom+1+macLen <= stateMaxLen {
 				break
 			}
+		}
+	}
+	if len(sticky) > 0 {
+		b = append(b, '~')
+		for i, e := range sticky {
+			if i > 0 {
+				b = append(b, '.')
+			}
+			b = append(b, e...)
 		}
 	}
 	payload := b[start:]
@@ -151,9 +273,11 @@ func (s *Signer) DecodeState(anon string, v []byte) (st State, ok bool) {
 		return st, false
 	}
 	// The eighth and ninth fields, the interests, are there only when the
-	// visitor has some (or empty, when a later version writes fields
-	// after them). Fields past the ninth are for later versions of
-	// the payload: a state written by a newer tailor still reads.
+	// visitor has some (or empty, when fields follow them); the tenth,
+	// the sticky assignments, only when the visitor has some. Fields past
+	// the tenth are for later versions of the payload: a state written
+	// by a newer tailor still reads, and one written before the sticky
+	// field reads without assignments.
 	visits, err1 := strconv.Atoi(f[0])
 	last, err2 := strconv.ParseInt(f[1], 10, 64)
 	at, err3 := strconv.ParseInt(f[3], 10, 64)
@@ -183,7 +307,36 @@ func (s *Signer) DecodeState(anon string, v []byte) (st State, ok bool) {
 		}
 		st.Interests, st.InterestsAt = interests, at
 	}
+	if len(f) > 9 && f[9] != "" {
+		st.Sticky = strings.Split(f[9], ".")
+		if len(st.Sticky) > MaxSticky {
+			return State{}, false
+		}
+		for _, e := range st.Sticky {
+			if len(e) != stickyLen || !isStateName(e) {
+				return State{}, false
+			}
+		}
+	}
 	return st, true
+}
+
+// writableSticky returns the entries DecodeState reads back, the newest
+// MaxSticky.
+func writableSticky(sticky []string) []string {
+	if len(sticky) > MaxSticky {
+		sticky = sticky[len(sticky)-MaxSticky:]
+	}
+	if !slices.ContainsFunc(sticky, func(e string) bool { return len(e) != stickyLen || !isStateName(e) }) {
+		return sticky
+	}
+	out := make([]string, 0, len(sticky))
+	for _, e := range sticky {
+		if len(e) == stickyLen && isStateName(e) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // isStateName reports whether s may stand in a state field as written:

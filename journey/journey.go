@@ -2,7 +2,10 @@
 // journey (SPEC "Journeys"): their visit, the stage the rules move them to,
 // the goal and value reached, their interests and the nearest persona, and
 // the state the next cookie carries. It is pure: the proxy decodes the
-// cookie, calls Next, and sends what changed.
+// cookie, calls Next, and sends what changed. View.Conclude, once the
+// page's fate is known, records the exposures that were true on it: each
+// once per visit in the state, and each variant for good (State.Keep),
+// which the rules then show the visitor whatever their lookup key.
 package journey
 
 import (
@@ -188,17 +191,20 @@ type Outcome struct {
 }
 
 // Conclude is the outcome of a view whose page went out. exposures are
-// the decision's (nil when nothing is reported: no event sink, an
-// opted-out visitor); shown is false when the page went out as the origin
-// sent it although rules fired (fail open), so the visitor saw no
-// variant and only holdouts count. Each new exposure is recorded in the
-// state, which keeps the last identity.MaxExposed of them. view is not
-// changed.
-func (view *View) Conclude(exposures []rules.Exposure, shown bool) Outcome {
+// the decision's that were true on the page the visitor got (exposure
+// truth: the proxy keeps those whose change, or whose holdout's probe,
+// applied; nil when nothing is reported: no event sink, an opted-out
+// visitor, a page served as the origin sent it). Each is kept as the
+// visitor's variant (State.Keep), so that later views show it whatever
+// the lookup key or the weights; a new one is recorded in the state,
+// which keeps the last identity.MaxExposed of them, and reported. view is
+// not changed.
+func (view *View) Conclude(exposures []rules.Exposure) Outcome {
 	out := Outcome{State: view.State, Send: view.Changed}
 	for _, x := range exposures {
-		if !shown && x.Variant != rules.HoldoutVariant {
-			continue
+		if out.State.Keep(x.Experiment, x.Variant) {
+			out.State.LastSeen = view.now
+			out.Send = true
 		}
 		h := identity.ExposureHash(x.Experiment, x.Variant)
 		if slices.Contains(out.State.Exposed, h) {

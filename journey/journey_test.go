@@ -84,8 +84,8 @@ func TestNext(t *testing.T) {
 // Conclude is pure too: it leaves the view as it was and gives the next
 // state and the exposures to report together. An exposure is reported
 // once per visit (the state remembers it, so the next view's Conclude
-// does not report it again); a page that went out unchanged (not shown)
-// exposes only holdouts; the state keeps the last identity.MaxExposed.
+// does not report it again); the state keeps the last
+// identity.MaxExposed, and each exposure's variant for good.
 func TestConcludeRecordsEachExposureOnce(t *testing.T) {
 	set := testSet(t)
 	now := time.Unix(1_800_000_000, 0)
@@ -93,29 +93,25 @@ func TestConcludeRecordsEachExposureOnce(t *testing.T) {
 	hero := rules.Exposure{Experiment: "hero", Variant: "b"}
 	held := rules.Exposure{Experiment: "cta", Variant: rules.HoldoutVariant}
 
-	out := first.Conclude([]rules.Exposure{hero, held}, true)
+	out := first.Conclude([]rules.Exposure{hero, held})
 	if len(out.Exposures) != 2 || !out.Send || len(out.State.Exposed) != 2 {
 		t.Fatalf("first view: %d exposures, send %v, %d in state; want 2, true, 2", len(out.Exposures), out.Send, len(out.State.Exposed))
 	}
 	if len(first.State.Exposed) != 0 {
 		t.Errorf("Conclude changed the view's state: %v", first.State.Exposed)
 	}
-	if again := first.Conclude([]rules.Exposure{hero, held}, true); len(again.Exposures) != 2 {
+	if again := first.Conclude([]rules.Exposure{hero, held}); len(again.Exposures) != 2 {
 		t.Errorf("a second Conclude of the same view gave %d exposures, want the same 2", len(again.Exposures))
 	}
 
 	// The next page view, ten seconds on, from the cookie out.State.
 	later := now.Add(10 * time.Second)
 	second := Next(set, out.State, true, Input{Path: "/", Now: later})
-	if next := second.Conclude([]rules.Exposure{hero, held}, true); len(next.Exposures) != 0 || next.Send {
+	if next := second.Conclude([]rules.Exposure{hero, held}); len(next.Exposures) != 0 || next.Send {
 		t.Errorf("second view: %d exposures, send %v; want none reported again and no cookie", len(next.Exposures), next.Send)
 	}
 
-	unshown := first.Conclude([]rules.Exposure{hero, held}, false)
-	if len(unshown.Exposures) != 1 || unshown.Exposures[0] != held {
-		t.Errorf("page not shown: exposures %v, want only the holdout %v", unshown.Exposures, held)
-	}
-	if got := first.Conclude(nil, true); got.Send != first.Changed || len(got.Exposures) != 0 || len(got.State.Exposed) != 0 {
+	if got := first.Conclude(nil); got.Send != first.Changed || len(got.Exposures) != 0 || len(got.State.Exposed) != 0 {
 		t.Errorf("nothing reported: %+v, want the view's state and Changed %v", got, first.Changed)
 	}
 
@@ -123,7 +119,7 @@ func TestConcludeRecordsEachExposureOnce(t *testing.T) {
 	// must send the cookie, with a fresh last-seen time.
 	quiet := Next(set, out.State, true, Input{Path: "/", Now: later})
 	x := rules.Exposure{Experiment: "footer", Variant: "a"}
-	q := quiet.Conclude([]rules.Exposure{x}, true)
+	q := quiet.Conclude([]rules.Exposure{x})
 	if !q.Send || q.State.LastSeen != later.Unix() || len(q.State.Exposed) != 3 {
 		t.Errorf("quiet view meeting %v: send %v, last seen %d, %d exposed; want true, %d, 3", x, q.Send, q.State.LastSeen, len(q.State.Exposed), later.Unix())
 	}
@@ -132,7 +128,32 @@ func TestConcludeRecordsEachExposureOnce(t *testing.T) {
 	for i := range many {
 		many[i] = rules.Exposure{Experiment: "e" + string(rune('a'+i)), Variant: "a"}
 	}
-	if full := first.Conclude(many, true); len(full.State.Exposed) != identity.MaxExposed || len(full.Exposures) != len(many) {
+	if full := first.Conclude(many); len(full.State.Exposed) != identity.MaxExposed || len(full.Exposures) != len(many) {
 		t.Errorf("%d exposures: %d kept in state, %d reported; want %d and %d", len(many), len(full.State.Exposed), len(full.Exposures), identity.MaxExposed, len(many))
+	}
+}
+
+// Conclude keeps each true exposure's variant in the state, and the next
+// visit (after 30 minutes) still has it, though its exposures are
+// reported again; meeting a kept experiment again changes no cookie.
+func TestConcludeKeepsVariantsAcrossVisits(t *testing.T) {
+	set := testSet(t)
+	now := time.Unix(1_800_000_000, 0)
+	first := Next(set, identity.State{}, false, Input{Path: "/", Now: now})
+	out := first.Conclude([]rules.Exposure{{Experiment: "hero", Variant: "b"}, {Experiment: "cta", Variant: rules.HoldoutVariant}})
+	if !out.State.Kept("hero", "b") || !out.State.Kept("cta", rules.HoldoutVariant) || first.State.Kept("hero", "b") {
+		t.Fatalf("first view: kept %v; the view's own state %v", out.State.Sticky, first.State.Sticky)
+	}
+	later := now.Add(10 * time.Second)
+	again := Next(set, out.State, true, Input{Path: "/", Now: later})
+	if o := again.Conclude([]rules.Exposure{{Experiment: "hero", Variant: "b"}}); o.Send || len(o.Exposures) != 0 {
+		t.Errorf("the same variant again in the visit: send %v, %d exposures; want no cookie, none", o.Send, len(o.Exposures))
+	}
+	next := Next(set, out.State, true, Input{Path: "/", Now: now.Add(31 * time.Minute)})
+	if next.State.Visits != 2 || !next.State.Kept("hero", "b") || len(next.State.Exposed) != 0 {
+		t.Errorf("next visit: visits %d, kept %v, exposed %v", next.State.Visits, next.State.Sticky, next.State.Exposed)
+	}
+	if o := next.Conclude([]rules.Exposure{{Experiment: "hero", Variant: "b"}}); len(o.Exposures) != 1 || !o.State.Kept("hero", "b") {
+		t.Errorf("next visit's exposure: %+v", o)
 	}
 }

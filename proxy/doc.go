@@ -60,7 +60,15 @@
 // journey's, pure: journey.Next when the page is asked for, and, once
 // the page's fate is known, journey.View.Conclude, which gives the next
 // state cookie and the exposures together; conclude (events.go) publishes
-// the events and setVisitorCookies sends that same state.
+// the events and setVisitorCookies sends that same state. The exposures
+// are those true on the page that went out (settle, exposuresShown in
+// personalize.go): an action of the exposure's rules applied, or, for a
+// holdout, a rewrite.Probe edit of them did (pageEdits places the
+// decision's probes among its actions). A page with probes only is
+// rendered for them, and the origin's bytes are served; pages with
+// exposures are never streamed, as the state cookie that keeps the
+// variant goes out with the headers. An opted-out visitor is decided as
+// rules.Visitor.Control: every experiment's control, on every request.
 //
 // The beacon (beacon.go) is tailor's own: POST beacon_path records a goal
 // the page reports (declared in the rules, same-site, from a visitor with

@@ -21,20 +21,25 @@ type EventSink interface {
 // is known: the visitor's next state and the events, computed together
 // from the view and the decision (journey.View.Conclude). It publishes
 // the events and returns the outcome, whose state setVisitorCookies
-// sends. dec is the visitor as the rules saw them; shown is false when
-// the page went out as the origin sent it although rules fired (fail
-// open): the visitor then saw no variant, and only holdouts are
-// exposures. A HEAD is no page view: it gets the page's headers, no new
+// sends. dec is the visitor as the rules saw them; shown are its
+// exposures that were true on the page that went out (settle): none when
+// it went out as the origin sent it although rules fired (fail open).
+// Each is kept as the visitor's variant from then on (with an event sink
+// or without). A HEAD is no page view: it gets the page's headers, no new
 // state and no events.
-func (p *Proxy) conclude(ctx *fasthttp.RequestCtx, v *visit, dec *rules.Decision, shown bool) journey.Outcome {
+func (p *Proxy) conclude(ctx *fasthttp.RequestCtx, v *visit, dec *rules.Decision, shown []rules.Exposure) journey.Outcome {
 	if v.view == nil || ctx.IsHead() {
 		return journey.Outcome{}
 	}
-	if p.events == nil || !v.tracked {
-		return v.view.Conclude(nil, shown)
+	if !v.tracked {
+		return v.view.Conclude(nil)
 	}
-	out := v.view.Conclude(dec.Exposures, shown)
-	p.report(ctx, v, dec, &out)
+	// The variants shown are kept with or without an event sink: the
+	// visitor sees the same one on their next page either way.
+	out := v.view.Conclude(shown)
+	if p.events != nil {
+		p.report(ctx, v, dec, &out)
+	}
 	return out
 }
 

@@ -170,14 +170,17 @@ func (p *Proxy) Explain(er ExplainRequest) (*Explanation, error) {
 	}
 	visitor, request := p.evaluate(st.set, req, v, true)
 	ex.Decision = st.set.Decide(page, visitor, request)
-	edits := editsOf(ex.Decision.Actions)
+	// Rendered as the proxy renders it: the actions, and the probes of
+	// held-out experiments among them.
+	edits := pageEdits(&ex.Decision)
+	out := outcome{probes: ex.Decision.Probes, changed: true}
 	for i, a := range ex.Decision.Actions {
 		if a.RawText == nil {
 			continue
 		}
 		rule, raw := a.Rule, a.RawText
 		seen := map[string]bool{}
-		edits[i].RawText = func(elem string) []byte {
+		edits[out.actionEdit(i)].RawText = func(elem string) []byte {
 			if !seen[elem] {
 				seen[elem] = true
 				ex.Warnings = append(ex.Warnings, fmt.Sprintf("rule %s writes visitor values into a <%s> (escaped as %s there); check that the page's code does not run or insert them as markup", rule, elem, map[string]string{"script": "JavaScript", "style": "CSS"}[elem]))
@@ -185,9 +188,11 @@ func (p *Proxy) Explain(er ExplainRequest) (*Explanation, error) {
 			return raw(elem)
 		}
 	}
-	applied := make([]bool, len(edits))
-	ex.Personalized = tpl.RenderApplied(nil, edits, applied)
-	overriddenOnPage(&ex.Decision, tpl, edits, applied)
+	out.done = make([]bool, len(edits))
+	ex.Personalized = tpl.RenderApplied(nil, edits, out.done)
+	overriddenOnPage(&ex.Decision, tpl, edits, &out)
+	// The exposures the proxy would report: those true on this page.
+	ex.Decision.Exposures = exposuresShown(&ex.Decision, &out)
 	return ex, nil
 }
 
@@ -196,9 +201,9 @@ func (p *Proxy) Explain(er ExplainRequest) (*Explanation, error) {
 // another selector made on an element both match (rewrite.Edit's Sole) is
 // overridden there, by that rule. A rule none of whose changes applied
 // anywhere then did not fire, as the proxy's header and hit counts say.
-func overriddenOnPage(d *rules.Decision, tpl *rewrite.Template, edits []rewrite.Edit, applied []bool) {
+func overriddenOnPage(d *rules.Decision, tpl *rewrite.Template, edits []rewrite.Edit, out *outcome) {
 	for i := range d.Actions {
-		by := tpl.OverriddenBy(edits, i)
+		by := tpl.OverriddenBy(edits, out.actionEdit(i))
 		if by < 0 {
 			continue
 		}
@@ -207,14 +212,14 @@ func overriddenOnPage(d *rules.Decision, tpl *rewrite.Template, edits []rewrite.
 		if tr == nil {
 			continue
 		}
-		o := rules.Override{Change: a.Change(), By: d.Actions[by].Rule}
+		o := rules.Override{Change: a.Change(), By: out.ruleOfEdit(d, by)}
 		tr.Overridden = append(tr.Overridden, o)
 		reason := o.Change + " overridden by rule " + o.By + " on an element both match"
 		if tr.Reason != "" {
 			reason = tr.Reason + "; " + reason
 		}
 		tr.Reason = reason
-		tr.Fired = ruleApplied(d, a.Rule, &outcome{done: applied, changed: true})
+		tr.Fired = ruleApplied(d, a.Rule, out)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/tailor-edge/tailor/internal/testkit"
 	"github.com/tailor-edge/tailor/internal/testkit/fixtures"
 	"github.com/tailor-edge/tailor/journey"
+	"github.com/tailor-edge/tailor/rules"
 )
 
 // journeyRules move visitors along a journey and show, on the home page,
@@ -210,7 +212,10 @@ func TestJourneyMovesTheStageForwardAndTheRulesSeeIt(t *testing.T) {
 
 func TestANewVisitStartsAfterThirtyMinutes(t *testing.T) {
 	_, p := startJourneyProxy(t, nil)
-	b, anon := newVisitor(t, p.url)
+	b := newBrowser(t, p.url)
+	b.header.Set("User-Agent", testkit.BrowserUA) // exposures are tracked
+	b.get("/")
+	anon := b.anonymousID()
 	now := time.Now().Unix()
 
 	// Five minutes since the last page: the same visit, its engagement kept.
@@ -221,14 +226,18 @@ func TestANewVisitStartsAfterThirtyMinutes(t *testing.T) {
 	}
 	// 31 minutes: the next visit, engagement starts again, the stage stays.
 	b.setCookie("tailor_state", p.signer.EncodeState(anon, &identity.State{Visits: 3, LastSeen: now - 31*60, Engagement: 100, Stage: "intent", StageAt: now - 3600,
-		Exposed: []string{identity.ExposureHash("hero-copy-test", "a")}}))
+		Exposed: []string{identity.ExposureHash("last-visits-test", "a")}}))
 	_, page = b.get("/")
 	if text(page, "visits") != "visit 4" || text(page, "eng") != "-" || text(page, "cta") != "Finish your order" {
 		t.Errorf("31 minutes later: visits %q, engagement %q, CTA %q; want visit 4, not engaged, intent", text(page, "visits"), text(page, "eng"), text(page, "cta"))
 	}
+	// The last visit's exposures are forgotten: the state holds this
+	// view's only (the hero experiment's variant, kept for good too).
+	variant := map[string]string{"Run further": "a", "Run faster": "b", "Run": rules.HoldoutVariant}[between(page, "<h1>", "</h1>")]
 	st, ok := p.signer.DecodeState(anon, []byte(b.cookie("tailor_state")))
-	if !ok || st.Visits != 4 || st.Engagement != 0 || st.LastSeen < now || len(st.Exposed) != 0 {
-		t.Errorf("state after the new visit = %+v (ok %v)", st, ok)
+	if !ok || st.Visits != 4 || st.Engagement != 0 || st.LastSeen < now || variant == "" ||
+		!slices.Equal(st.Exposed, []string{identity.ExposureHash("hero-copy-test", variant)}) || !st.Kept("hero-copy-test", variant) {
+		t.Errorf("state after the new visit = %+v (ok %v), shown %q", st, ok, variant)
 	}
 	// A goal adds its value to the visit's engagement.
 	b.get("/newsletter/ok")

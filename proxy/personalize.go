@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,15 +56,15 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	// origin sends it, never buffered, decoded or compiled.
 	dec, result := p.decide(ctx, st, page, v)
 	if result != "" {
-		p.settle(ctx, v, &dec, nil, result, true)
-		view := p.conclude(ctx, v, &dec, true)
+		shown := p.settle(ctx, v, &dec, nil, result, true)
+		view := p.conclude(ctx, v, &dec, shown)
 		p.passThrough(out, resp, stream, nil, v, &view)
 		markPersonalized(&out.Header, false)
 		markPreview(&out.Header, v) // again: markPersonalized made it private
 		return
 	}
 
-	edits := editsOf(dec.Actions)
+	edits := pageEdits(&dec)
 	key := p.pageKey(ctx, st)
 	if plan, ok := p.streamable(ctx, resp, page, key, &dec, v, edits); ok {
 		p.personalizeStreamed(ctx, resp, page, v, &dec, edits, key, plan, start)
@@ -72,8 +73,8 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 
 	cl := resp.Header.ContentLength()
 	if cl > limit {
-		p.settle(ctx, v, &dec, nil, rewriteTooLarge, true)
-		view := p.conclude(ctx, v, &dec, false)
+		shown := p.settle(ctx, v, &dec, nil, rewriteTooLarge, true)
+		view := p.conclude(ctx, v, &dec, shown)
 		p.passThrough(out, resp, stream, nil, v, &view)
 		return
 	}
@@ -99,8 +100,8 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	}
 	if n > int64(limit) {
 		// Chunked and larger than the limit: stream what we read, then the rest.
-		p.settle(ctx, v, &dec, nil, rewriteTooLarge, true)
-		view := p.conclude(ctx, v, &dec, false)
+		shown := p.settle(ctx, v, &dec, nil, rewriteTooLarge, true)
+		view := p.conclude(ctx, v, &dec, shown)
 		p.passThrough(out, resp, stream, raw, v, &view)
 		return
 	}
@@ -108,10 +109,10 @@ func (p *Proxy) personalize(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, s
 	resp.CloseBodyStream()
 
 	room := getApplied(len(edits))
-	body, done, result := p.rewriteBody(ctx, resp, key, page, edits, raw.B, *room)
-	p.settle(ctx, v, &dec, done, result, true)
+	body, done, result := p.rewriteBody(ctx, resp, key, page, edits, raw.B, *room, len(dec.Actions) == 0)
+	shown := p.settle(ctx, v, &dec, done, result, true)
 	appliedPool.Put(room)
-	view := p.conclude(ctx, v, &dec, body != nil)
+	view := p.conclude(ctx, v, &dec, shown)
 	p.m.RewriteTime.Observe(time.Since(start).Seconds())
 	header.CopyResponse(&out.Header, &resp.Header, false)
 	fasthttp.ReleaseResponse(resp)
@@ -150,9 +151,14 @@ func (p *Proxy) decide(ctx *fasthttp.RequestCtx, st *ruleState, page *rules.Page
 		if !ctx.IsHead() {
 			p.countView(v)
 		}
+		if !v.tracked {
+			// An opted-out visitor sees every experiment's control, on
+			// every request, and is counted in none.
+			visitor.Control = true
+		}
 	}
 	dec = st.set.Decide(page, visitor, request)
-	if len(dec.Actions) == 0 {
+	if len(dec.Actions) == 0 && len(dec.Probes) == 0 {
 		return dec, rewriteNoChange
 	}
 	return dec, ""
@@ -180,11 +186,19 @@ func (p *Proxy) evaluate(set *rules.Set, req *fasthttp.Request, v *visit, truste
 // the block whatever became of the rewrite. A HEAD, or a page not served
 // (served false: the origin broke off), is no page view: no rule or case
 // hit is counted for it. The decision header says the same, and why the
-// page was left as the origin sent it when rules applied.
-func (p *Proxy) settle(ctx *fasthttp.RequestCtx, v *visit, dec *rules.Decision, done []bool, result string, served bool) {
-	out := p.settleMetrics(dec, outcome{done: done}, result, served && !ctx.IsHead())
+// page was left as the origin sent it when rules applied. It returns the
+// decision's exposures that were true on the page (exposuresShown), read
+// before done goes back to its pool.
+func (p *Proxy) settle(ctx *fasthttp.RequestCtx, v *visit, dec *rules.Decision, done []bool, result string, served bool) []rules.Exposure {
+	view := served && !ctx.IsHead()
+	out := p.settleMetrics(dec, outcome{done: done}, result, view)
+	shown := exposuresShown(dec, &out)
+	if view && len(dec.Exposures) > 0 {
+		p.m.Exposures.Add("shown", float64(len(shown)))
+		p.m.Exposures.Add("hidden", float64(len(dec.Exposures)-len(shown)))
+	}
 	if p.cfg.Debug.DecisionHeader || v.preview != nil {
-		h := decisionHeader(dec, v.preview != nil, &out)
+		h := decisionHeader(dec, v.preview != nil, &out, shown)
 		if !out.changed && len(dec.Actions) > 0 {
 			h += "; unchanged=" + result
 		}
@@ -193,6 +207,44 @@ func (p *Proxy) settle(ctx *fasthttp.RequestCtx, v *visit, dec *rules.Decision, 
 		}
 		ctx.Response.Header.Set("X-Tailor-Decision", h)
 	}
+	return shown
+}
+
+// exposuresShown returns the decision's exposures that are true on the
+// page that went out (exposure truth, README "Experiments"): an action
+// of the exposure's rules applied (the variant's change is on the page),
+// or, for a holdout, a probe of them did (the block the experiment
+// targets reached the page, and no earlier change took it, as the
+// variant's change would have needed). It is the decision's own slice
+// when every exposure is true.
+func exposuresShown(dec *rules.Decision, out *outcome) []rules.Exposure {
+	shown := dec.Exposures
+	for k := range dec.Exposures {
+		if exposureTrue(dec, &dec.Exposures[k], out) {
+			if len(shown) < len(dec.Exposures) {
+				shown = append(shown, dec.Exposures[k])
+			}
+			continue
+		}
+		if len(shown) == len(dec.Exposures) {
+			shown = slices.Clip(dec.Exposures[:k:k])
+		}
+	}
+	return shown
+}
+
+func exposureTrue(dec *rules.Decision, x *rules.Exposure, out *outcome) bool {
+	for i := range dec.Actions {
+		if x.About(dec.Actions[i].Rule) && out.applied(i) {
+			return true
+		}
+	}
+	for j := range dec.Probes {
+		if x.About(dec.Probes[j].Rule) && out.probed(j) {
+			return true
+		}
+	}
+	return false
 }
 
 // outcome is what the renderer reported of a decision's edits (one per
@@ -202,18 +254,81 @@ type outcome struct {
 	done    []bool
 	seg     *rewrite.Segmenter
 	changed bool // settleMetrics: the page went out changed
+	// probes are the decision's, whose edits are among the actions'
+	// (pageEdits).
+	probes []rules.Probe
 }
 
 // applied reports whether action i's edit changed an element of the
 // page that went out.
 func (o *outcome) applied(i int) bool {
-	switch {
-	case !o.changed:
+	if !o.changed {
 		return false
-	case o.seg != nil:
-		return o.seg.Applied(i)
 	}
-	return i < len(o.done) && o.done[i]
+	return o.edit(o.actionEdit(i))
+}
+
+// probed reports whether probe j applied to the page that went out: the
+// block reached it. A probe changes no byte: it counts on a page that
+// went out unchanged too, once rendered.
+func (o *outcome) probed(j int) bool {
+	return j < len(o.probes) && o.edit(o.probes[j].At+j)
+}
+
+// edit reports whether the renderer applied edit k.
+func (o *outcome) edit(k int) bool {
+	if o.seg != nil {
+		return o.seg.Applied(k)
+	}
+	return k < len(o.done) && o.done[k]
+}
+
+// actionEdit is the index among the page's edits of action i's.
+func (o *outcome) actionEdit(i int) int {
+	k := i
+	for _, pr := range o.probes {
+		if pr.At > i {
+			break
+		}
+		k++
+	}
+	return k
+}
+
+// ruleOfEdit returns the rule of edit k: a probe's, or an action's.
+func (o *outcome) ruleOfEdit(d *rules.Decision, k int) string {
+	before := 0 // probes before edit k
+	for j, pr := range o.probes {
+		switch at := pr.At + j; {
+		case at == k:
+			return pr.Rule
+		case at < k:
+			before++
+		}
+	}
+	if i := k - before; i >= 0 && i < len(d.Actions) {
+		return d.Actions[i].Rule
+	}
+	return ""
+}
+
+// pageEdits returns the edits that render a decision: its actions', with
+// its probes among them where they stand (rules.Probe.At), so that a
+// probe applies where the held-out change would have.
+func pageEdits(dec *rules.Decision) []rewrite.Edit {
+	edits := editsOf(dec.Actions)
+	if len(dec.Probes) == 0 {
+		return edits
+	}
+	out := make([]rewrite.Edit, 0, len(edits)+len(dec.Probes))
+	k := 0
+	for _, pr := range dec.Probes {
+		at := min(max(pr.At, k), len(edits))
+		out = append(out, edits[k:at]...)
+		k = at
+		out = append(out, rewrite.Edit{Sel: pr.Sel, Op: rewrite.Probe, Sole: pr.Content})
+	}
+	return append(out, edits[k:]...)
 }
 
 // appliedBuf returns room to note, per edit, whether it applied: buf's
@@ -246,6 +361,7 @@ func getApplied(n int) *[]bool {
 // a page view only (view).
 func (p *Proxy) settleMetrics(dec *rules.Decision, out outcome, result string, view bool) outcome {
 	p.m.Rewrites.Inc(result)
+	out.probes = dec.Probes
 	out.changed = result == rewriteDone && out.done != nil
 	if out.seg != nil {
 		// Pieces that went out before a segmented rewrite gave up (too
@@ -287,8 +403,10 @@ func ruleApplied(dec *rules.Decision, id string, out *outcome) bool {
 // rewriteBody returns the personalized body, encoded for the visitor, or
 // nil to serve the origin's bytes, and, in room (one per edit), which
 // edits it applied (nil when it rendered nothing); result labels the
-// metric either way.
-func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, key string, page *rules.Page, edits []rewrite.Edit, raw []byte, room []bool) (body *bytebufferpool.ByteBuffer, done []bool, result string) {
+// metric either way. probesOnly says the edits are probes, which change
+// nothing: the page is rendered for what they report, and the origin's
+// bytes are served, as they are, encoding included.
+func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, key string, page *rules.Page, edits []rewrite.Edit, raw []byte, room []bool, probesOnly bool) (body *bytebufferpool.ByteBuffer, done []bool, result string) {
 	defer func() {
 		if r := recover(); r != nil {
 			p.log.Error("rewrite panicked; served the origin's page", "panic", r, "path", string(ctx.Path()))
@@ -319,6 +437,10 @@ func (p *Proxy) rewriteBody(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, k
 	}
 	rendered := getPageBuf(len(html) + len(html)/8)
 	rendered.B = tpl.RenderApplied(rendered.B[:0], edits, room)
+	if probesOnly {
+		putPageBuf(rendered)
+		return nil, room, rewriteNoChange
+	}
 
 	target := coding.Negotiate(ctx.Request.Header.Peek(fasthttp.HeaderAcceptEncoding), enc)
 	encoded := rendered
@@ -518,10 +640,10 @@ func varyHas(vary []byte, name string) bool {
 }
 
 // decisionHeader summarises a decision for X-Tailor-Decision: the rules
-// that fired (those with an action applied), the map cases and experiment
-// variants they chose, the stage and segments, and whether a preview link
+// that fired (those with an action applied), the map cases they chose,
+// the experiment variants shown (exposuresShown), the stage and segments, and whether a preview link
 // asked for it.
-func decisionHeader(d *rules.Decision, preview bool, out *outcome) string {
+func decisionHeader(d *rules.Decision, preview bool, out *outcome, shown []rules.Exposure) string {
 	var b strings.Builder
 	b.WriteString("rules=")
 	seen := map[string]bool{}
@@ -551,9 +673,9 @@ func decisionHeader(d *rules.Decision, preview bool, out *outcome) string {
 		maps++
 		fmt.Fprintf(&b, "%s:%s", c.Map, c.Case)
 	}
-	if len(d.Exposures) > 0 {
+	if len(shown) > 0 {
 		b.WriteString("; experiments=")
-		for i, e := range d.Exposures {
+		for i, e := range shown {
 			if i > 0 {
 				b.WriteByte(',')
 			}

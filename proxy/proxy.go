@@ -453,7 +453,7 @@ func (p *Proxy) pageView(ctx *fasthttp.RequestCtx, st *ruleState, v *visit) (out
 			dec = rules.Decision{Segments: visitor.Segments, Stage: visitor.Stage, Persona: visitor.Persona}
 		}
 	}
-	return p.conclude(ctx, v, &dec, true)
+	return p.conclude(ctx, v, &dec, nil)
 }
 
 func (p *Proxy) countView(v *visit) {

@@ -41,7 +41,8 @@ import (
 // decision header is off and the request is no preview (the header would
 // have to say whether rules fired), the decision has no experiment (an
 // exposure is recorded in the state cookie, sent with the headers, and
-// only when the variant is shown), and the origin's body is not encoded;
+// only when the variant's change, or the holdout's probe, is on the page:
+// known once it is rendered), and the origin's body is not encoded;
 // and only to HTTP/1.1 clients, which take a chunked body.
 
 // minStreamAhead is the least a prediction must let through early for a
@@ -61,7 +62,7 @@ type streamPlan struct {
 
 // streamable reports whether the page can be streamed (see above) and how.
 func (p *Proxy) streamable(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, page *rules.Page, key string, dec *rules.Decision, v *visit, edits []rewrite.Edit) (plan streamPlan, ok bool) {
-	if p.cfg.Debug.DecisionHeader || v.preview != nil || len(dec.Exposures) > 0 ||
+	if p.cfg.Debug.DecisionHeader || v.preview != nil || len(dec.Exposures) > 0 || len(dec.Probes) > 0 ||
 		ctx.IsHead() || !ctx.Request.Header.IsHTTP11() ||
 		coding.Parse(resp.Header.ContentEncoding()) != coding.Identity {
 		return plan, false
@@ -135,7 +136,7 @@ func (p *Proxy) personalizeStreamed(ctx *fasthttp.RequestCtx, resp *fasthttp.Res
 	out := &ctx.Response
 	// A decision with exposures is never streamed (streamable), so the
 	// outcome does not hang on whether the changes land.
-	view := p.conclude(ctx, v, dec, true)
+	view := p.conclude(ctx, v, dec, nil)
 	header.CopyResponse(&out.Header, &resp.Header, false)
 	markPersonalized(&out.Header, true)
 	p.setVisitorCookies(&out.Header, v, &view)

@@ -41,6 +41,9 @@ func visitorOf(req *fasthttp.Request, id *visitorIdentity, profile *cache.Profil
 		v.Visits, v.NewVisitor = view.State.Visits, view.State.Visits <= 1
 		v.Engagement, v.Stage = view.State.Engagement, view.Stage
 		v.Interests, v.TopInterest, v.Persona = view.Interests, view.TopInterest, view.Persona
+		// The variants their first exposures fixed: kept across a login
+		// and new weights.
+		v.Assigned = &view.State
 	}
 	if id != nil && len(id.TokenSegments) > 0 {
 		v.Segments = mergeSegments(v.Segments, id.TokenSegments)

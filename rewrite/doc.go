@@ -96,6 +96,15 @@
 // a <script> or <style> (any namespace) is JavaScript or CSS: there those
 // three write the Edit's RawText, when it has one, instead of its Value.
 //
+// A Probe edit writes nothing: it reports, through RenderApplied (and
+// Segmenter.Applied), whether an element its selector matched reached the
+// output, where a change of its kind would apply (with Sole, as a Sole
+// content edit: it holds the element's content as the origin's, and
+// later Sole content edits are kept off). Rendered with probes alone, a
+// page comes out byte for byte. The proxy probes the blocks an
+// experiment's holdout keeps, so that the holdout is counted by the test
+// its variants' changes pass.
+//
 // Where the source leaves end tags implied, Render writes them when an edit
 // needs them, so that added content lands where a reader expects it: After
 // on the first item of "<li>a<li>b" renders "<li>a</li>X<li>b"; Append on

@@ -20,12 +20,17 @@ const (
 	SetAttr                   // attribute Name is set to Value; an empty Value removes it
 	AddClass                  // class token Value is added to the class attribute, unless present
 	RemoveClass               // class token Value is removed from the class attribute
+	// Probe changes nothing: it reports (RenderApplied, Segmenter.Applied)
+	// whether an element its selector matched reached the output, and,
+	// with Sole, whether it took the element's content as a Sole content
+	// edit would (see Edit).
+	Probe
 )
 
 var opNames = [...]string{
 	Replace: "replace", Inner: "inner", Prepend: "prepend", Append: "append",
 	Before: "before", After: "after", Remove: "remove", SetAttr: "attr",
-	AddClass: "add_class", RemoveClass: "remove_class",
+	AddClass: "add_class", RemoveClass: "remove_class", Probe: "probe",
 }
 
 // String returns the op's name in rule files ("replace", "add_class", …).
@@ -56,6 +61,16 @@ func (o Op) String() string {
 // their selectors. The rules package's decisions need it: for one
 // element the first rule makes the content, though rules with different
 // selectors match it. Edits without Sole compose as Render says.
+//
+// A Probe writes nothing, ever: a page rendered with probes alone is the
+// page byte for byte. It applies where a change of its kind would: with
+// Sole, as a Sole content edit (to an element whose content edits apply,
+// where no earlier Sole content edit applies, and it then keeps later
+// Sole content edits off the element, whose content it holds as the
+// origin's); without, as a start-tag edit. Either way only to an element
+// not inside content another edit replaced or removed. It lets a caller
+// learn whether an experiment's block reached the page for a visitor who
+// sees the origin's, by the test the variant's change passes.
 type Edit struct {
 	Sel     int
 	Op      Op

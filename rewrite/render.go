@@ -64,7 +64,7 @@ func newRenderer(t *Template, dst []byte, edits []Edit) renderer {
 	r := renderer{t: t, dst: dst, edits: edits, open: -1, grp: -1}
 	for i := range edits {
 		ed := &edits[i]
-		if ed.Sel < 0 || ed.Sel >= t.nsel || ed.Op < Replace || ed.Op > RemoveClass {
+		if ed.Sel < 0 || ed.Sel >= t.nsel || ed.Op < Replace || ed.Op > Probe {
 			continue
 		}
 		if ed.Sel < 64 {
@@ -128,10 +128,15 @@ func (r *renderer) put(b []byte) {
 type actions struct {
 	over, inner, prepend, append, before, after int
 	startTag                                    bool
+	// probe is the Sole Probe that holds the element's content, or -1;
+	// tagProbe is set when a Probe without Sole applies. Neither writes:
+	// any does not count them.
+	probe    int
+	tagProbe bool
 }
 
 func (r *renderer) applies(s *span, ed *Edit) bool {
-	if ed.Sel < 0 || ed.Sel >= r.t.nsel || ed.Op < Replace || ed.Op > RemoveClass {
+	if ed.Sel < 0 || ed.Sel >= r.t.nsel || ed.Op < Replace || ed.Op > Probe {
 		return false
 	}
 	if ed.Sel < 64 {
@@ -146,7 +151,7 @@ func (r *renderer) applies(s *span, ed *Edit) bool {
 }
 
 func (r *renderer) resolve(s *span) (a actions) {
-	a = actions{-1, -1, -1, -1, -1, -1, false}
+	a = actions{-1, -1, -1, -1, -1, -1, false, -1, false}
 	if s.mask&r.mask == 0 && !r.wide {
 		return a
 	}
@@ -156,13 +161,19 @@ func (r *renderer) resolve(s *span) (a actions) {
 		if !r.applies(s, ed) {
 			continue
 		}
-		if ed.Sole && ed.Op <= Remove {
+		if ed.Sole && (ed.Op <= Remove || ed.Op == Probe) {
 			if sole {
 				continue
 			}
 			sole = true
 		}
 		switch ed.Op {
+		case Probe:
+			if ed.Sole {
+				a.probe = i
+			} else {
+				a.tagProbe = true
+			}
 		case Replace, Remove:
 			first(&a.over, i)
 		case Inner:
@@ -181,11 +192,26 @@ func (r *renderer) resolve(s *span) (a actions) {
 	}
 	switch {
 	case s.flags&fTagOnly != 0:
-		a = actions{-1, -1, -1, -1, -1, -1, a.startTag}
+		a = actions{-1, -1, -1, -1, -1, -1, a.startTag, -1, a.tagProbe}
 	case s.flags&fNoTag != 0:
-		a.startTag = false
+		a.startTag, a.tagProbe = false, false
 	}
 	return a
+}
+
+// markProbes notes the probes that apply to element s (see Probe).
+func (r *renderer) markProbes(s *span, a *actions) {
+	if a.probe >= 0 {
+		r.mark(a.probe)
+	}
+	if !a.tagProbe || r.done == nil {
+		return
+	}
+	for i := range r.edits {
+		if ed := &r.edits[i]; ed.Op == Probe && !ed.Sole && r.applies(s, ed) {
+			r.mark(i)
+		}
+	}
 }
 
 func first(slot *int, i int) {
@@ -220,6 +246,9 @@ func (r *renderer) element(i int32) {
 		r.open = t.elems[r.open].parent
 	}
 	a := r.resolve(s)
+	if a.probe >= 0 || a.tagProbe {
+		r.markProbes(s, &a)
+	}
 	if !a.any() {
 		return
 	}
@@ -364,7 +393,8 @@ func (t *Template) FirstChange(edits []Edit) int {
 
 // OverriddenBy returns the edit that made, in place of Sole content edit
 // edits[i], the content of an element edits[i]'s selector matched: the
-// earliest Sole content edit there, when it is not edits[i]. It returns -1
+// earliest Sole content edit (or Sole Probe, which holds the origin's
+// content) there, when it is not edits[i]. It returns -1
 // when there is none, or edits[i] is not a Sole content edit. It reads the
 // page once; it is for explaining a render, not for serving one.
 func (t *Template) OverriddenBy(edits []Edit, i int) int {
@@ -378,7 +408,7 @@ func (t *Template) OverriddenBy(edits []Edit, i int) int {
 			continue
 		}
 		for j := range edits[:i] {
-			if e := &edits[j]; e.Sole && e.Op <= Remove && r.applies(s, e) {
+			if e := &edits[j]; e.Sole && (e.Op <= Remove || e.Op == Probe) && r.applies(s, e) {
 				return j
 			}
 		}

@@ -82,14 +82,15 @@ func NewSegmenter(sels []cascadia.Matcher, edits []Edit) (*Segmenter, bool) {
 		applied: make([]bool, len(edits)), piece: make([]bool, len(edits)),
 	}
 	for _, e := range edits {
-		if e.Sel < 0 || e.Sel >= len(sels) || e.Op < Replace || e.Op > RemoveClass {
+		if e.Sel < 0 || e.Sel >= len(sels) || e.Op < Replace || e.Op > Probe {
 			continue
 		}
 		if sels[e.Sel] == nil || !Local(sels[e.Sel:e.Sel+1]) {
 			return nil, false
 		}
 		switch e.Op {
-		case SetAttr, AddClass, RemoveClass:
+		case SetAttr, AddClass, RemoveClass, Probe:
+			// A probe writes nothing: it may lie across a cut.
 		default:
 			s.content[e.Sel] = true
 		}

@@ -2,9 +2,11 @@ package rules
 
 import (
 	"net/url"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/tailor-edge/tailor/identity"
 	"github.com/tailor-edge/tailor/internal/testkit/fixtures"
 )
 
@@ -118,5 +120,36 @@ func BenchmarkDeviceOf(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		DeviceOf(iPhoneUA)
+	}
+}
+
+// BenchmarkDecideKeptVariant is BenchmarkDecideExamples for a visitor
+// whose state keeps their variants (identity.State, 32 entries): what
+// sticky assignment adds to a decision.
+func BenchmarkDecideKeptVariant(b *testing.B) {
+	s, err := Load("../examples/rules")
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := s.Match("/")
+	st := &identity.State{}
+	for i := range identity.MaxSticky - 1 {
+		st.Keep("other-"+strconv.Itoa(i), "a")
+	}
+	v := &Visitor{ID: "cust-42", Known: true, Segments: []string{"runner"}, Stage: "interest", Traits: map[string]any{"first_name": "Jane"}, Visits: 3}
+	r := &Request{Path: "/", UserAgent: firefox, Country: "FR", Language: "fr-FR", Time: time.Date(2026, 6, 2, 18, 0, 0, 0, time.UTC)}
+	// The variant the hash gives, kept: the same work but the look-up.
+	xs := s.Decide(p, v, r).Exposures
+	if len(xs) == 0 {
+		b.Fatal("no experiment on the page")
+	}
+	st.Keep(xs[0].Experiment, xs[0].Variant)
+	v.Assigned = st
+	if d := s.Decide(p, v, r); len(d.Exposures) == 0 || d.Exposures[0] != xs[0] {
+		b.Fatalf("exposures %v, want the kept %v", d.Exposures, xs[0])
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Decide(p, v, r)
 	}
 }

@@ -251,18 +251,18 @@ func mergePages(parts []*Page) *Page {
 	return m
 }
 
-// holdout records the changes that experiment x of rule ru (index i)
-// keeps the origin's for, in the visitor's holdout: every change x's
-// variants (and the maps within them) could make that no earlier rule
-// made. Only x's: when x is nested in a map's cell, the other cells'
+// holdout records the changes that held, experiment x of rule ru (index
+// i) or a rule held out by a rule-set experiment, keeps the origin's for,
+// in the visitor's holdout: every change x's variants (and the maps
+// within them), or the rule, could make that no earlier rule made. Only x's: when x is nested in a map's cell, the other cells'
 // changes are not the holdout's to keep, and a later rule may make them
 // for holdout and variant visitors alike, so that the arms differ by the
 // variant alone. It reports false, with the trace saying so,
 // when earlier rules made them all. A class name that is a template is
 // not known without a variant: the holdout leaves it to later rules.
-func holdout(ru *rule, x *experiment, i int, tk *taken, p *Page, tr *Trace) bool {
+// why starts the trace's reason.
+func holdout(ru *rule, held *choice, i int, tk *taken, p *Page, tr *Trace, why string) bool {
 	var free []change
-	held := choice{exp: x}
 	held.eachAction(func(a *action) {
 		a.each(func(m *action) bool {
 			ch, ok := m.staticChange(ru.sel)
@@ -281,7 +281,7 @@ func holdout(ru *rule, x *experiment, i int, tk *taken, p *Page, tr *Trace) bool
 		})
 	})
 	if len(free) == 0 && len(tr.Overridden) > 0 {
-		tr.Reason = "experiment holdout: " + overriddenReason(tr.Overridden)
+		tr.Reason = why + overriddenReason(tr.Overridden)
 		return false
 	}
 	for _, ch := range free {

@@ -201,7 +201,7 @@ pages:
 	if r := d.Trace[1].Reason; r != "content overridden by rule test" {
 		t.Errorf("after-test: %q, want overridden by the holdout", r)
 	}
-	if !reflect.DeepEqual(d.Exposures, []Exposure{{"test", HoldoutVariant}}) {
+	if !reflect.DeepEqual(d.Exposures, []Exposure{{Experiment: "test", Variant: HoldoutVariant, Rule: "test"}}) {
 		t.Errorf("Exposures = %v, want the holdout", d.Exposures)
 	}
 }

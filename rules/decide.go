@@ -165,6 +165,8 @@ type rule struct {
 	act *action
 	// choice is what the rule shows: its action, map or experiment.
 	choice choice
+	// set is the rule-set experiment the rule is in; nil for none.
+	set *ruleSet
 }
 
 // Decision is what the rules decided for one request.
@@ -179,8 +181,15 @@ type Decision struct {
 	// Persona is the visitor's nearest persona, "" for none.
 	Persona string
 	// Exposures are the experiments the visitor was bucketed into on
-	// this page, holdouts included.
+	// this page, holdouts included, whose arm would show on the page: a
+	// variant with a change for the visitor, a holdout whose variants
+	// would have one. Whether it did show is known once the page is
+	// rendered: see Exposure.About.
 	Exposures []Exposure
+	// Probes are the blocks held-out experiments keep as the origin's,
+	// among the actions: render each as a rewrite.Probe edit, which
+	// changes nothing but tells whether the block reached the page.
+	Probes []Probe
 	// Cases are the Digital Relevancy Map cases chosen, in rule order:
 	// those of maps nested in experiments and experiments nested in maps
 	// too, and an empty case's, which leaves the block.
@@ -193,8 +202,39 @@ type Decision struct {
 type Exposure struct {
 	// Experiment is the experiment rule's id.
 	Experiment string
-	// Variant is the variant's name, or HoldoutVariant.
+	// Variant is the variant's name, or HoldoutVariant; TreatedVariant
+	// for a rule-set experiment's visitors outside its holdout.
 	Variant string
+	// Rule is the id of the experiment's rule; "" for a rule-set
+	// experiment.
+	Rule string
+	// set is the rule-set experiment's.
+	set *ruleSet
+}
+
+// About reports whether the exposure is about the changes of rule id:
+// the exposure is true, and reported, only when an action or a probe of
+// such a rule applied to the page that went out (exposure truth, see
+// Decision.Exposures). That is the experiment's rule, or each rule of a
+// rule-set experiment.
+func (x *Exposure) About(id string) bool {
+	return x.Rule == id || x.set != nil && slices.Contains(x.set.rules, id)
+}
+
+// Probe stands where a held-out experiment's change would have gone: the
+// same selector, at the same place among the actions (it goes before
+// Actions[At]; At == len(Actions) after them all). Rendered as a
+// rewrite.Probe edit it writes nothing, and applies as the variant's
+// change would: to an element that reached the page (not inside content
+// an outer change replaced or removed) and, when Content, whose content
+// no earlier content change took. So the holdout and the variants are
+// counted by one test: the block the experiment targets reached the page,
+// and the arm's change (none for the holdout) was the one made there.
+type Probe struct {
+	Sel     int
+	At      int
+	Rule    string
+	Content bool
 }
 
 // MapChoice is the case a map chose.
@@ -382,6 +422,16 @@ func (s *Set) Decide(p *Page, v *Visitor, r *Request) Decision {
 		// unchoose takes back the map cases and exposures the rule's
 		// choice recorded, when none of its changes reach the page.
 		unchoose := func() { d.Cases, d.Exposures = d.Cases[:nc], d.Exposures[:ne] }
+		if rs := ru.set; rs != nil {
+			held, kept := rs.holds(c.v)
+			if held {
+				heldBySet(c, &d, ru, rs, i, &tk, p, tr, kept)
+				continue
+			}
+			if !c.v.Control && !hasExposure(&d, rs.name) {
+				d.Exposures = append(d.Exposures, Exposure{Experiment: rs.name, Variant: TreatedVariant, set: rs})
+			}
+		}
 		switch ru.kind {
 		case kindAction:
 			a, tr.Reason = ru.act, "matched"
@@ -391,12 +441,29 @@ func (s *Set) Decide(p *Page, v *Visitor, r *Request) Decision {
 			for j := nc; j < len(d.Cases); j++ {
 				d.Cases[j].Rule = ru.id
 			}
+			for j := ne; j < len(d.Exposures); j++ {
+				if d.Exposures[j].set == nil {
+					d.Exposures[j].Rule = ru.id
+				}
+			}
 			if held != nil {
 				// A holdout keeps the origin's block: it takes the
 				// changes the experiment's variants could make,
 				// unless earlier rules made them all.
-				if !holdout(ru, held, i, &tk, p, tr) {
+				heldChoice := choice{exp: held}
+				if !holdout(ru, &heldChoice, i, &tk, p, tr, "experiment holdout: ") {
 					unchoose()
+					continue
+				}
+				// The held exposure is the last one the choice recorded
+				// (none for a control visitor, who is counted in none).
+				if n := len(d.Exposures); n > ne && !held.shows(c, d.Exposures[n-1].Experiment) {
+					// No variant has a change for this visitor: a
+					// variant visitor like them would not be counted.
+					d.Exposures = d.Exposures[:n-1]
+				}
+				if len(d.Exposures) > ne {
+					d.Probes = append(d.Probes, Probe{Sel: ru.sel, At: len(d.Actions), Rule: ru.id, Content: contentChange(&heldChoice)})
 				}
 				continue
 			}
@@ -404,6 +471,8 @@ func (s *Set) Decide(p *Page, v *Visitor, r *Request) Decision {
 				for j := nc; j < len(d.Cases); j++ {
 					d.Cases[j].Empty = true
 				}
+				// Nothing shows: no exposure, as none would be true.
+				d.Exposures = d.Exposures[:ne]
 				continue
 			}
 		}
@@ -454,6 +523,62 @@ func (s *Set) Decide(p *Page, v *Visitor, r *Request) Decision {
 		tr.Fired = true
 	}
 	return d
+}
+
+// heldBySet keeps the origin's block for rule ru (index i) of a rule-set
+// experiment whose holdout the visitor is in: it takes the changes the
+// rule could make, unless earlier rules made them all, and, when the rule
+// has a change for this visitor (a map a case), probes the block and
+// reports the set's holdout exposure (once per decision).
+func heldBySet(c *evalCtx, d *Decision, ru *rule, rs *ruleSet, i int, tk *taken, p *Page, tr *Trace, kept bool) {
+	prefix := "held out by experiment " + rs.name
+	if kept {
+		prefix += " (kept since the first exposure)"
+	}
+	tr.Reason = prefix + ": the origin's block is kept"
+	if !holdout(ru, &ru.choice, i, tk, p, tr, prefix+": ") {
+		return
+	}
+	if c.v.Control {
+		return
+	}
+	shows := ru.kind == kindAction
+	if !shows {
+		var scratch Decision
+		a, held, _ := ru.choice.choose(c, ru.id, &scratch)
+		shows = a != nil || held != nil
+	}
+	if !shows {
+		return
+	}
+	d.Probes = append(d.Probes, Probe{Sel: ru.sel, At: len(d.Actions), Rule: ru.id, Content: contentChange(&ru.choice)})
+	if !hasExposure(d, rs.name) {
+		d.Exposures = append(d.Exposures, Exposure{Experiment: rs.name, Variant: HoldoutVariant, set: rs})
+	}
+}
+
+// hasExposure reports whether d reports experiment already.
+func hasExposure(d *Decision, experiment string) bool {
+	for i := range d.Exposures {
+		if d.Exposures[i].Experiment == experiment {
+			return true
+		}
+	}
+	return false
+}
+
+// contentChange reports whether ch could change a block's content (not
+// only its attributes or classes).
+func contentChange(ch *choice) bool {
+	content := false
+	ch.eachAction(func(a *action) {
+		switch a.op {
+		case SetAttr, AddClass, RemoveClass:
+		default:
+			content = true
+		}
+	})
+	return content
 }
 
 func joinSpace(list []string) string { return strings.Join(list, " ") }

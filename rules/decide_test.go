@@ -97,7 +97,7 @@ func TestDecide(t *testing.T) {
 			},
 			segments:  []string{"vip", "runner", "mobile", "vip-mobile"},
 			stage:     "intent",
-			exposures: []Exposure{{"test", "a"}},
+			exposures: []Exposure{{Experiment: "test", Variant: "a", Rule: "test"}},
 		},
 		{
 			name: "anonymous in the holdout",
@@ -120,7 +120,7 @@ func TestDecide(t *testing.T) {
 			},
 			segments:  []string{},
 			stage:     "awareness",
-			exposures: []Exposure{{"test", "holdout"}},
+			exposures: []Exposure{{Experiment: "test", Variant: "holdout", Rule: "test"}},
 		},
 	}
 	for _, tt := range tests {

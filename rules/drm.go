@@ -229,17 +229,21 @@ func (ch *choice) choose(c *evalCtx, id string, d *Decision) (a *action, held *e
 		if c.v.Control {
 			return nil, ch.exp, "experiment control: the origin's block is kept, nothing is counted"
 		}
-		va := ch.exp.bucket(id, c.v.ID)
+		va, kept := ch.exp.assign(id, c.v)
+		since := ""
+		if kept {
+			since = " (kept since the first exposure)"
+		}
 		if va == nil {
 			d.Exposures = append(d.Exposures, Exposure{Experiment: id, Variant: HoldoutVariant})
-			return nil, ch.exp, "experiment holdout: the origin's block is kept"
+			return nil, ch.exp, "experiment holdout" + since + ": the origin's block is kept"
 		}
 		d.Exposures = append(d.Exposures, Exposure{Experiment: id, Variant: va.name})
 		if va.act != nil {
-			return va.act, nil, va.reason
+			return va.act, nil, va.reason + since
 		}
 		a, held, inner := va.choose(c, id+"["+va.name+"]", d)
-		return a, held, va.reason + "; " + inner
+		return a, held, va.reason + since + "; " + inner
 	}
 	return nil, nil, "empty: the block is left"
 }

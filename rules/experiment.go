@@ -4,8 +4,15 @@ package rules
 // who see the origin's block, the control.
 const HoldoutVariant = "holdout"
 
-// Experiment describes an experiment rule, for readouts: the experiment's
-// id is its rule's id.
+// TreatedVariant is the variant name of a rule-set experiment's visitors
+// outside its holdout, who get the set's rules as usual.
+const TreatedVariant = "personalized"
+
+// Experiment describes an experiment, for readouts: an experiment rule,
+// whose id is its rule's id (with "[case]" or "[variant]" for one nested
+// in a map or a variant), or a rule-set experiment (a rule file's
+// experiments:), whose id is its name and whose one variant is
+// TreatedVariant.
 type Experiment struct {
 	ID string
 	// Holdout is the percentage of visitors held out.
@@ -42,6 +49,73 @@ type variant struct {
 	choice
 	// reason is the trace's when the variant fires.
 	reason string
+}
+
+// assign returns the visitor's variant in experiment id, nil for the
+// holdout: the one their first exposure fixed (v.Assigned) while x still
+// has it (the holdout while it holds visitors), else bucket's. kept says
+// it was the fixed one.
+func (x *experiment) assign(id string, v *Visitor) (va *variant, kept bool) {
+	if k := v.Assigned; k != nil {
+		if x.holdout > 0 && k.Kept(id, HoldoutVariant) {
+			return nil, true
+		}
+		for i := range x.variants {
+			if k.Kept(id, x.variants[i].name) {
+				return &x.variants[i], true
+			}
+		}
+	}
+	return x.bucket(id, v.ID), false
+}
+
+// shows reports whether a variant of x, id's, would change the block for
+// the visitor: one holding an action does; one holding a map only when
+// the map has a case with something for them (or an experiment of its
+// own). The holdout is counted only then, as a variant is only when its
+// change is on the page.
+func (x *experiment) shows(c *evalCtx, id string) bool {
+	for i := range x.variants {
+		if x.variants[i].act != nil {
+			return true
+		}
+	}
+	var scratch Decision
+	for i := range x.variants {
+		va := &x.variants[i]
+		if a, held, _ := va.choose(c, id+"["+va.name+"]", &scratch); a != nil || held != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// ruleSet is a rule-set experiment (a rule file's experiments:): one
+// holdout for several rules, which see the origin's blocks for all of
+// them.
+type ruleSet struct {
+	name    string
+	holdout float64
+	// rules are the ids of the set's rules, in the order written.
+	rules []string
+}
+
+// holds reports whether the visitor is in the set's holdout: every
+// control visitor; else the arm their first exposure fixed, else a hash
+// of (name, visitor id) as for any experiment.
+func (rs *ruleSet) holds(v *Visitor) (held, kept bool) {
+	if v.Control {
+		return true, false
+	}
+	if k := v.Assigned; k != nil {
+		if k.Kept(rs.name, HoldoutVariant) {
+			return true, true
+		}
+		if k.Kept(rs.name, TreatedVariant) {
+			return false, true
+		}
+	}
+	return unitHash(rs.name, v.ID) < rs.holdout/100, false
 }
 
 // bucket returns the variant for the visitor id: the same for the same

@@ -140,7 +140,7 @@ func unwrapPathError(err error) error {
 }
 
 // topKeys are the keys of a rule file.
-var topKeys = []string{"stages", "segments", "journey", "goals", "interests", "personas", "pages"}
+var topKeys = []string{"stages", "segments", "journey", "goals", "interests", "personas", "pages", "experiments"}
 
 // loader compiles the files of one Set.
 type loader struct {
@@ -153,6 +153,9 @@ type loader struct {
 	segments  map[string]string           // name -> where declared
 	goals     map[string]string           // goals: name -> where declared
 	ids       map[string]string           // rule id -> where declared
+	rules     map[string]*rule            // rule id -> the rule, once compiled
+	inSet     map[string]string           // rule id -> the rule-set experiment it is in
+	setsAt    map[string]string           // rule-set experiment name -> where declared
 	fragments map[string][]byte           // fragment path -> bytes
 	sels      map[string]compiledSelector // selector text -> compiled
 	exprs     map[string]compiledExpr     // if: source -> compiled
@@ -184,6 +187,9 @@ func load(src source, dir string) (*Set, error) {
 		segments:  map[string]string{},
 		goals:     map[string]string{},
 		ids:       map[string]string{},
+		rules:     map[string]*rule{},
+		inSet:     map[string]string{},
+		setsAt:    map[string]string{},
 		fragments: map[string][]byte{},
 		sels:      map[string]compiledSelector{},
 		exprs:     map[string]compiledExpr{},
@@ -248,6 +254,12 @@ func load(src source, dir string) (*Set, error) {
 		}
 		if e, ok := f.keys["pages"]; ok {
 			l.pages(f, e)
+		}
+	}
+	// Rule-set experiments name rules of any file.
+	for _, f := range files {
+		if e, ok := f.keys["experiments"]; ok {
+			l.ruleSets(f.fileReader, e)
 		}
 	}
 	if err := l.err(); err != nil {

@@ -126,7 +126,115 @@ func (l *loader) rule(f *fileReader, p *Page, n *yaml.Node) {
 		return
 	}
 	l.shadowed(f, p, r, act.first.key, whenNode != nil || ifNode != nil)
+	l.rules[r.id] = r
 	p.rules = append(p.rules, r)
+}
+
+var ruleSetKeys = []string{"holdout", "rules"}
+
+// ruleSets compiles a rule file's experiments: (SPEC "Rule files"):
+// NAME: {holdout: 10, rules: [id, ...]}, each a set of rules, anywhere in
+// the rule files, whose holdout sees the origin's blocks for all of them.
+// A rule is in one set at most, and a name is no rule's id.
+func (l *loader) ruleSets(f *fileReader, e entry) {
+	sets, ok := f.mapping(e.value, "experiments")
+	if !ok {
+		return
+	}
+	for _, se := range sets {
+		key := "experiments." + se.name
+		if !f.checkName(se.key, "experiments", se.name) {
+			continue
+		}
+		if at, ok := l.ids[se.name]; ok {
+			f.invalid(se.key, "experiments", "%q is the id of the rule at %s: an experiment's name and a rule's id name one experiment in events and readouts; choose another name", se.name, at)
+			continue
+		}
+		if at, ok := l.setsAt[se.name]; ok {
+			f.invalid(se.key, "experiments", "experiment %q is already declared at %s", se.name, at)
+			continue
+		}
+		l.setsAt[se.name] = where(f, se.key)
+		entries, ok := f.mapping(se.value, key)
+		if !ok {
+			continue
+		}
+		rs := &ruleSet{name: se.name, holdout: math.NaN()}
+		var rulesNode *yaml.Node
+		good := true
+		for _, re := range entries {
+			switch re.name {
+			case "holdout":
+				h, ok := f.number(re.value, key+".holdout")
+				switch {
+				case !ok:
+					good = false
+				case !(h > 0 && h < 100):
+					f.invalid(re.value, key+".holdout", "want a percentage above 0 and below 100 (the visitors who see the origin for every rule of the set), not %v", h)
+					good = false
+				default:
+					rs.holdout = h
+				}
+			case "rules":
+				rulesNode = re.value
+			default:
+				f.unknownKey(re, key, ruleSetKeys)
+				good = false
+			}
+		}
+		if math.IsNaN(rs.holdout) && good {
+			f.invalid(se.value, key, "a rule-set experiment needs holdout: the percentage of visitors who see the origin for all its rules")
+			good = false
+		}
+		if rulesNode == nil {
+			f.invalid(se.value, key, "a rule-set experiment needs rules: the ids of its rules (maps, experiments or plain rules)")
+			continue
+		}
+		items, ok := f.list(rulesNode, key+".rules")
+		if !ok {
+			continue
+		}
+		if len(items) == 0 {
+			f.invalid(rulesNode, key+".rules", "want at least one rule id")
+			continue
+		}
+		var members []*rule
+		for _, it := range items {
+			id, ok := f.str(it, key+".rules")
+			if !ok {
+				good = false
+				continue
+			}
+			if _, declared := l.ids[id]; !declared {
+				f.errorAt(it, ErrUndeclared, "%s.rules: no rule has id %q", key, truncate(id, 40))
+				good = false
+				continue
+			}
+			if other, ok := l.inSet[id]; ok {
+				if other == se.name {
+					f.invalid(it, key+".rules", "rule %q is listed twice", id)
+				} else {
+					f.invalid(it, key+".rules", "rule %q is already in experiment %q (%s): a rule is in one rule-set experiment at most", id, other, l.setsAt[other])
+				}
+				good = false
+				continue
+			}
+			l.inSet[id] = se.name
+			rs.rules = append(rs.rules, id)
+			// A rule that did not compile has its own error.
+			if r := l.rules[id]; r != nil {
+				members = append(members, r)
+			}
+		}
+		if !good {
+			continue
+		}
+		for _, r := range members {
+			r.set = rs
+		}
+		l.set.experiments = append(l.set.experiments, Experiment{ID: rs.name, Holdout: rs.holdout,
+			Variants: []Variant{{Name: TreatedVariant, Weight: 100}}})
+	}
 }
 
 // selector compiles the selector at n into page p's list, reusing an

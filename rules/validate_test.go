@@ -20,7 +20,7 @@ func TestValidationPositions(t *testing.T) {
 		t.Fatalf("LoadFS = %v, want config.Errors", err)
 	}
 	want := []string{
-		`invalid/bad.yaml:2:1: unknown key "colours" in rule file; want one of stages, segments, journey, goals, interests, personas, pages`,
+		`invalid/bad.yaml:2:1: unknown key "colours" in rule file; want one of stages, segments, journey, goals, interests, personas, pages, experiments`,
 		`invalid/bad.yaml:4:21: segments.mobile.device: unknown device "phone" (want mobile, tablet, desktop, bot)`,
 		`invalid/bad.yaml:5:17: segments.late.time: time window "Mon-Fry 22:00-06:00": unknown day "Fry" (want Mon, Tue, Wed, Thu, Fri, Sat, Sun, a range such as Mon-Fri, or daily)`,
 		`invalid/bad.yaml:6:19: segments.many.visits: invalid comparison "> = 2" (want an operator and a number: ">= 2", "< 10", "== 0", "!= 3")`,
@@ -107,7 +107,7 @@ func TestValidation(t *testing.T) {
 		name, src string
 		want      []string
 	}{
-		{"not a mapping", "- a\n", []string{"rules/a.yaml:1:1: a rule file is a mapping of stages, segments, journey, goals, interests, personas, pages, not a list"}},
+		{"not a mapping", "- a\n", []string{"rules/a.yaml:1:1: a rule file is a mapping of stages, segments, journey, goals, interests, personas, pages, experiments, not a list"}},
 		{"two documents", "pages: []\n---\npages: []\n", []string{"rules/a.yaml:2:1: a rule file holds one YAML document; a second one starts here"}},
 		{"duplicate key", "pages: []\npages: []\n", []string{`rules/a.yaml:2:1: duplicate key "pages" in rule file (first written at line 1)`}},
 		{"tab", "pages:\n\t- a\n", []string{"rules/a.yaml:2:1: invalid YAML: found character that cannot start any token"}},
@@ -154,7 +154,7 @@ func TestValidation(t *testing.T) {
 		{"persona with a negative weight", "personas: {a: {x: -1}}\n", []string{`rules/a.yaml:1:19: personas.a.x: a weight must not be negative`}},
 		{"persona min_score", "personas: {min_score: 2}\n", []string{`rules/a.yaml:1:23: personas.min_score: want a similarity from 0 to 1, not 2`}},
 		{"time window in Local", "segments: {a: {time: 'Mon Local'}}\n", []string{`rules/a.yaml:1:22: segments.a.time: time window "Mon Local": time zone "Local": name a zone such as Europe/Paris or UTC; the server's zone would make rules differ between machines`}},
-		{"alias cycle", "a: &a [*a]\n", []string{`rules/a.yaml:1:1: unknown key "a" in rule file; want one of stages, segments, journey, goals, interests, personas, pages`}},
+		{"alias cycle", "a: &a [*a]\n", []string{`rules/a.yaml:1:1: unknown key "a" in rule file; want one of stages, segments, journey, goals, interests, personas, pages, experiments`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -44,6 +44,19 @@ type Visitor struct {
 	// visitor who opted out of tracking. Decide buckets them into no
 	// variant and reports no exposure for them.
 	Control bool
+	// Assigned holds the variants the visitor was assigned at their
+	// first exposure to each experiment (the proxy's is the visitor's
+	// signed state); nil for none. While the experiment still has the
+	// variant, Decide shows it instead of bucketing the visitor: logging
+	// in (which changes ID) or new weights do not move a visitor.
+	Assigned Assignments
+}
+
+// Assignments are a visitor's kept variants (identity.State is one).
+type Assignments interface {
+	// Kept reports whether variant (or HoldoutVariant) is the visitor's
+	// in experiment.
+	Kept(experiment, variant string) bool
 }
 
 // Request holds the facts about one request that conditions test. The

@@ -16,6 +16,11 @@ type Journey struct {
 	// queued, [1] dropped.
 	EventCounts map[string][2]prometheus.Counter
 	Previews    Counters // by result: rendered, rejected
+	// Exposures are tailor_exposures_total{result}: the experiment arms
+	// decided on page views, shown (the arm's change, or the holdout's
+	// block, on the page: reported) or hidden (not: an outer change hid
+	// the block, or the page went out as the origin sent it).
+	Exposures Counters
 }
 
 // Labels of tailor_page_views_total.
@@ -45,11 +50,14 @@ func newJourney(reg prometheus.Registerer) Journey {
 		Previews: newCounters("tailor_previews_total",
 			"Requests with a tailor_preview link, by result: rendered, or rejected (bad signature, expired, or previews disabled).",
 			"result", "rendered", "rejected"),
+		Exposures: newCounters("tailor_exposures_total",
+			"Experiment arms decided on page views, by result: shown (on the page the visitor got; reported, once a visit) or hidden (an outer change hid the block, or the page was served as the origin sent it; not reported).",
+			"result", "shown", "hidden"),
 	}
 	for _, t := range eventTypes {
 		m.EventCounts[t] = [2]prometheus.Counter{events.WithLabelValues(t, "queued"), events.WithLabelValues(t, "dropped")}
 	}
-	reg.MustRegister(pageViews.vec, m.StateResets, events, m.Previews.vec)
+	reg.MustRegister(pageViews.vec, m.StateResets, events, m.Previews.vec, m.Exposures.vec)
 	return m
 }
 

@@ -56,3 +56,12 @@ func (c Counters) Inc(value string) {
 	}
 	c.vec.WithLabelValues(value).Inc()
 }
+
+// Add counts n of value.
+func (c Counters) Add(value string, n float64) {
+	if m, ok := c.of[value]; ok {
+		m.Add(n)
+		return
+	}
+	c.vec.WithLabelValues(value).Add(n)
+}
