@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/tailor-edge/tailor/config"
 	"github.com/tailor-edge/tailor/internal/testkit"
 	"github.com/tailor-edge/tailor/internal/testkit/fixtures"
@@ -35,16 +36,44 @@ import (
 	natsync "github.com/tailor-edge/tailor/sync"
 )
 
-// The experiment of the simulation, SPEC.md's: 10% held out, a and b
-// split evenly.
+// The rules of the simulation: SPEC.md's experiment (10% held out, a and
+// b split evenly), and a rule-set experiment holding 20% of visitors out
+// of the page's other personalization (a greeting for the logged-in and a
+// promotion for everyone); add_to_cart is reported by the page's script.
 const simRules = `stages: [awareness, interest, intent, purchase]
 journey:
   - { path: "/checkout/done", stage: purchase, goal: purchase, value: 100 }
+goals:
+  add_to_cart: { value: 5, max_value: 50 }
+experiments:
+  personalization: { holdout: 20, rules: [greet-known, promo] }
 pages:
   - match: ["/"]
     rules:
       - ` + fixtures.HeroExperiment + `
+      - { id: greet-known, when: { known: true }, select: ".greeting", text: "Welcome back" }
+      - { id: promo, select: ".promo", text: "Spring sale: 20% off" }
 `
+
+// simPage is the origin's home page, and simControl what a visitor who
+// sees the control of both experiments gets: the same bytes.
+const simPage = `<!doctype html><html><body><div id="hero"><h1>Gear</h1></div>` +
+	`<p class="greeting">Hello</p><p class="promo">Free shipping</p></body></html>`
+
+// simBots are the crawlers and tools among the simulated visitors.
+var simBots = []string{
+	"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+	"Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+	"Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)",
+	"facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+	"Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)",
+	"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0.0.0 Safari/537.36",
+	"curl/8.5.0",
+	"Mozilla/5.0+(compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)",
+}
+
+// simJWTKey signs the simulated logins.
+const simJWTKey = "simulation-jwt-key-0123456789abcdef"
 
 const simCookieKey = "simulation-cookie-key-0123456789abcdef"
 
@@ -98,9 +127,9 @@ func simNATS(t *testing.T, rulesDir, origin string) (cfgFile string, cfg *config
 	url := testkit.JetStream(t, "", -1).ClientURL()
 	cfgFile = filepath.Join(t.TempDir(), "tailor.yaml")
 	text := fmt.Sprintf("listen: %q\norigin: %q\nadmin: { listen: %q }\n"+
-		"identity: { cookie: { keys: [%q], secure: false } }\n"+
+		"identity: { cookie: { keys: [%q], secure: false }, jwt: { algorithms: [HS256], keys: [%q] } }\n"+
 		"nats: { url: %q, events_queue: 1048576 }\nrules: { dir: %q }\ndebug: { decision_header: true }\n",
-		freeAddr(t), origin, freeAddr(t), simCookieKey, url, rulesDir)
+		freeAddr(t), origin, freeAddr(t), simCookieKey, "hmac:"+simJWTKey, url, rulesDir)
 	if err := os.WriteFile(cfgFile, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -128,17 +157,44 @@ func simCookie(id []byte) string {
 	return "tailor_id=v1." + v + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
+// simDecision reads the arms a page view was shown from its
+// X-Tailor-Decision header: experiment id -> variant.
+func simDecision(h string) map[string]string {
+	out := map[string]string{}
+	_, list, ok := strings.Cut(h, "experiments=")
+	if !ok {
+		return out
+	}
+	list, _, _ = strings.Cut(list, ";")
+	for item := range strings.SplitSeq(list, ",") {
+		if id, v, ok := strings.Cut(item, ":"); ok {
+			out[id] = v
+		}
+	}
+	return out
+}
+
+// simTally is what the simulation knows of one arm of an experiment:
+// distinct visitors exposed, and those of them who reached each goal.
+type simTally struct{ exposed, purchase, cart int }
+
 // TestReportReadsASimulatedExperiment sends 50,000 visitors through the
-// real proxy onto an experiment with a 10% holdout and variants a and b:
-// those shown b buy 13% of the time, everyone else 10%. The events go to
-// two NATS servers: all of them to one, and to the other all but 15% of
-// b's exposures. tailor report, reading each, must count exactly what was
-// simulated, find b's uplift and not a's, and flag the broken split only
-// on the lossy copy.
+// real proxy onto two experiments: SPEC.md's, with a 10% holdout and
+// variants a and b, and a rule-set experiment holding 20% out of the
+// page's other personalization. Those shown b buy 13% of the time,
+// everyone else 10%; a fifth report add_to_cart from the page (the
+// beacon; some twice, as a retried beacon does); 30% log in after their
+// first page view, and their variants must not move; 4% are crawlers,
+// who must see the control, get no cookie and count nowhere. The events
+// go to two NATS servers: all of them to one, and to the other all but
+// 15% of b's exposures. tailor report, reading each, must count exactly
+// what was simulated, both by a full read and by its incremental fold,
+// find b's uplift and not a's, and flag the broken split only on the
+// lossy copy.
 func TestReportReadsASimulatedExperiment(t *testing.T) {
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
-		io.WriteString(w, `<!doctype html><html><body><div id="hero"><h1>Gear</h1></div></body></html>`)
+		io.WriteString(w, simPage)
 	}))
 	defer origin.Close()
 	rulesDir := t.TempDir()
@@ -161,68 +217,147 @@ func TestReportReadsASimulatedExperiment(t *testing.T) {
 	defer p.Shutdown(context.Background())
 	base := "http://" + ln.Addr().String()
 
-	// The simulation: each visitor's id and conversion come from their
-	// own seeded stream, so the outcome does not depend on scheduling.
-	type tally struct{ exposed, converted int }
+	// The simulation: each visitor's id, kind and conversions come from
+	// their own seeded stream, so the outcome does not depend on
+	// scheduling.
 	var mu sync.Mutex
-	sim := map[string]*tally{"holdout": {}, "a": {}, "b": {}}
-	client := &http.Client{Transport: testkit.Browser(&http.Transport{MaxIdleConnsPerHost: 16}), Timeout: 30 * time.Second}
+	sim := map[string]map[string]*simTally{
+		"hero-copy-test":  {"holdout": {}, "a": {}, "b": {}},
+		"personalization": {"holdout": {}, "personalized": {}},
+	}
+	var bots, logins, beacons, retried int
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}, Timeout: 30 * time.Second}
+	do := func(method, path, ua string, body io.Reader, header ...string) (*http.Response, string, error) {
+		req, _ := http.NewRequest(method, base+path, body)
+		req.Header.Set("User-Agent", ua)
+		for i := 0; i+1 < len(header); i += 2 {
+			if header[i+1] != "" {
+				req.Header.Set(header[i], header[i+1])
+			}
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, "", err
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(b), err
+	}
 	visit := func(i int) error {
 		r := rand.New(rand.NewPCG(simSeed, uint64(i)+2))
+		if r.Float64() < 0.04 {
+			// A crawler: the origin's page, no cookie, no event.
+			ua := simBots[r.IntN(len(simBots))]
+			resp, body, err := do("GET", "/", ua, nil)
+			if err != nil {
+				return err
+			}
+			if resp.StatusCode != 200 || body != simPage || len(resp.Cookies()) != 0 || len(simDecision(resp.Header.Get("X-Tailor-Decision"))) != 0 {
+				return fmt.Errorf("bot %q: %d, %d cookies, decision %q, body %q; want the origin's page and nothing else",
+					ua, resp.StatusCode, len(resp.Cookies()), resp.Header.Get("X-Tailor-Decision"), body)
+			}
+			mu.Lock()
+			bots++
+			mu.Unlock()
+			return nil
+		}
 		var id [16]byte
 		for j := range id {
 			id[j] = byte(r.UintN(256))
 		}
 		cookie := simCookie(id[:])
-		get := func(path, cookies string) (*http.Response, error) {
-			req, _ := http.NewRequest("GET", base+path, nil)
-			req.Header.Set("Cookie", cookies)
-			resp, err := client.Do(req)
-			if err != nil {
-				return nil, err
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				return nil, fmt.Errorf("GET %s: %d", path, resp.StatusCode)
-			}
-			return resp, nil
-		}
-		resp, err := get("/", cookie)
-		if err != nil {
-			return err
-		}
-		_, variant, ok := strings.Cut(resp.Header.Get("X-Tailor-Decision"), "experiments=hero-copy-test:")
-		if !ok {
-			return fmt.Errorf("no variant in %q", resp.Header.Get("X-Tailor-Decision"))
-		}
-		variant, _, _ = strings.Cut(variant, ";")
-		rate := 0.10
-		if variant == "b" {
-			rate = 0.13
-		}
-		converted := r.Float64() < rate
-		if converted {
-			state := ""
+		state := ""
+		keepState := func(resp *http.Response) {
 			for _, c := range resp.Cookies() {
 				if c.Name == "tailor_state" {
 					state = "; tailor_state=" + c.Value
 				}
 			}
-			if _, err := get("/checkout/done", cookie+state); err != nil {
+		}
+		auth := ""
+		get := func(path string) (*http.Response, error) {
+			resp, _, err := do("GET", path, testkit.BrowserUA, nil, "Cookie", cookie+state, "Authorization", auth)
+			if err != nil {
+				return nil, err
+			}
+			if resp.StatusCode != 200 {
+				return nil, fmt.Errorf("GET %s: %d", path, resp.StatusCode)
+			}
+			keepState(resp)
+			return resp, nil
+		}
+		resp, err := get("/")
+		if err != nil {
+			return err
+		}
+		arms := simDecision(resp.Header.Get("X-Tailor-Decision"))
+		if len(arms) != 2 {
+			return fmt.Errorf("arms %v from %q, want both experiments", arms, resp.Header.Get("X-Tailor-Decision"))
+		}
+		login := r.Float64() < 0.30
+		if login {
+			// Logging in changes the id experiments bucket by: the
+			// variants must not move.
+			tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+				"sub": fmt.Sprintf("cust-%d", i), "exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte(simJWTKey))
+			if err != nil {
 				return err
+			}
+			auth = "Bearer " + tok
+			resp, err := get("/")
+			if err != nil {
+				return err
+			}
+			// The greeting is the rule set's: shown to the personalized,
+			// held from the holdout.
+			h := resp.Header.Get("X-Tailor-Decision")
+			if greeted := strings.Contains(h, "greet-known"); greeted != (arms["personalization"] == "personalized") {
+				return fmt.Errorf("logged in, %s: decision %q", arms["personalization"], h)
+			}
+			for id, v := range simDecision(resp.Header.Get("X-Tailor-Decision")) {
+				if arms[id] != v {
+					return fmt.Errorf("visitor %d moved from %s to %s in %s at login", i, arms[id], v, id)
+				}
+			}
+		}
+		rate := 0.10
+		if arms["hero-copy-test"] == "b" {
+			rate = 0.13
+		}
+		purchase := r.Float64() < rate
+		if purchase {
+			if _, err := get("/checkout/done"); err != nil {
+				return err
+			}
+		}
+		cart, retry := r.Float64() < 0.20, r.Float64() < 0.5
+		if cart {
+			report := fmt.Sprintf(`{"goal":"add_to_cart","value":%d,"id":"sim-%d"}`, 1+r.IntN(50), i)
+			for range 1 + btoi(retry) {
+				resp, _, err := do("POST", "/_tailor/goal", testkit.BrowserUA, strings.NewReader(report),
+					"Cookie", cookie+state, "Authorization", auth, "Origin", base, "Content-Type", "text/plain;charset=UTF-8")
+				if err != nil {
+					return err
+				}
+				if resp.StatusCode != http.StatusNoContent {
+					return fmt.Errorf("beacon: %d", resp.StatusCode)
+				}
 			}
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		tl := sim[variant]
-		if tl == nil {
-			return fmt.Errorf("unknown variant %q", variant)
+		for x, v := range arms {
+			tl := sim[x][v]
+			if tl == nil {
+				return fmt.Errorf("unknown arm %s of %s", v, x)
+			}
+			tl.exposed++
+			tl.purchase += btoi(purchase)
+			tl.cart += btoi(cart)
 		}
-		tl.exposed++
-		if converted {
-			tl.converted++
-		}
+		logins += btoi(login)
+		beacons += btoi(cart)
+		retried += btoi(cart && retry)
 		return nil
 	}
 	start := time.Now()
@@ -244,7 +379,8 @@ func TestReportReadsASimulatedExperiment(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	t.Logf("%d visitors through the proxy in %v", simVisitors, time.Since(start).Round(time.Millisecond))
+	t.Logf("%d visitors through the proxy in %v: %d crawlers, %d logins, %d add_to_cart reports (%d sent twice)",
+		simVisitors, time.Since(start).Round(time.Millisecond), bots, logins, beacons, retried)
 	for _, pub := range []*natsync.Publisher{fullPub, lossyPub} {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		if err := pub.Close(ctx); err != nil {
@@ -256,64 +392,107 @@ func TestReportReadsASimulatedExperiment(t *testing.T) {
 		}
 	}
 
-	readout := func(cfgFile string) *report.Report {
+	readout := func(args ...string) *report.Report {
 		t.Helper()
 		start := time.Now()
-		code, out, stderr := run(t, context.Background(), "report", "--config", cfgFile, "--since", "1h", "--json")
+		code, out, stderr := run(t, context.Background(), append([]string{"report", "--json"}, args...)...)
 		if code != exitOK {
-			t.Fatalf("tailor report exit %d: %s", code, stderr)
+			t.Fatalf("tailor report %v exit %d: %s", args, code, stderr)
 		}
 		var r report.Report
 		if err := json.Unmarshal([]byte(out), &r); err != nil {
-			t.Fatalf("tailor report --json: %v\n%s", err, out)
+			t.Fatalf("tailor report %v --json: %v\n%s", args, err, out)
 		}
-		if len(r.Experiments) != 1 || r.Experiments[0].ID != "hero-copy-test" {
-			t.Fatalf("experiments: %+v", r.Experiments)
+		if len(r.Experiments) != 2 || r.Experiments[0].ID != "hero-copy-test" || r.Experiments[1].ID != "personalization" {
+			t.Fatalf("tailor report %v: experiments %+v", args, r.Experiments)
 		}
-		t.Logf("report read %d events in %v", r.Events, time.Since(start).Round(time.Millisecond))
+		t.Logf("tailor report %v: %d events in %v", args, r.Events, time.Since(start).Round(time.Millisecond))
 		return &r
 	}
-	variants := func(r *report.Report) map[string]report.VariantResult {
+	variants := func(x *report.ExperimentResult) map[string]report.VariantResult {
 		m := map[string]report.VariantResult{}
-		for _, v := range r.Experiments[0].Variants {
+		for _, v := range x.Variants {
 			m[v.Name] = v
 		}
 		return m
 	}
+	exact := func(name string, r *report.Report) {
+		t.Helper()
+		for _, x := range r.Experiments {
+			got := variants(&x)
+			for arm, want := range sim[x.ID] {
+				v := got[arm]
+				if v.Exposed != want.exposed || v.Goals["purchase"].Converted != want.purchase || v.Goals["add_to_cart"].Converted != want.cart {
+					t.Errorf("%s: %s %s: report counts %d exposed, %d purchase, %d add_to_cart; the simulation %+v",
+						name, x.ID, arm, v.Exposed, v.Goals["purchase"].Converted, v.Goals["add_to_cart"].Converted, *want)
+				}
+			}
+		}
+	}
 
-	full := readout(fullCfg)
+	full := readout("--config", fullCfg, "--since", "1h")
+	exact("full read", full)
+	for x, arms := range sim {
+		for arm, tl := range arms {
+			t.Logf("simulated %s %s: %+v", x, arm, *tl)
+		}
+	}
 	if code, out, stderr := run(t, context.Background(), "report", "--config", fullCfg, "--since", "1h"); code != exitOK {
 		t.Errorf("tailor report (text) exit %d: %s", code, stderr)
 	} else {
 		t.Logf("tailor report --since 1h:\n%s", out)
 	}
-	got := variants(full)
-	for name, want := range sim {
-		v := got[name]
-		if v.Exposed != want.exposed || v.Goals["purchase"].Converted != want.converted {
-			t.Errorf("%s: report counts %d exposed, %d converted; the simulation %d, %d",
-				name, v.Exposed, v.Goals["purchase"].Converted, want.exposed, want.converted)
-		}
-	}
-	t.Logf("simulated: holdout %+v, a %+v, b %+v", *sim["holdout"], *sim["a"], *sim["b"])
-	if u := got["b"].Goals["purchase"].Uplift; u == nil || u.CI[0] <= 0 {
+	hero := variants(&full.Experiments[0])
+	if u := hero["b"].Goals["purchase"].Uplift; u == nil || u.CI[0] <= 0 {
 		t.Errorf("b's uplift over the holdout = %+v, want an interval above 0", u)
 	}
-	if u := got["a"].Goals["purchase"].Uplift; u == nil || u.CI[0] > 0 || u.CI[1] < 0 {
+	if u := hero["a"].Goals["purchase"].Uplift; u == nil || u.CI[0] > 0 || u.CI[1] < 0 {
 		t.Errorf("a's uplift over the holdout = %+v, want an interval around 0", u)
 	}
-	if srm := full.Experiments[0].SRM; srm == nil || srm.Flag {
-		t.Errorf("the full events: SRM %+v, want no flag", srm)
+	for _, x := range full.Experiments {
+		if srm := x.SRM; srm == nil || srm.Flag {
+			t.Errorf("the full events: %s SRM %+v, want no flag", x.ID, srm)
+		}
+	}
+	// Crawlers left no event: every exposure came from a desktop browser.
+	byDevice := readout("--config", fullCfg, "--since", "1h", "--by", "device")
+	for _, x := range byDevice.Experiments {
+		if len(x.Groups) != 1 || x.Groups[0].Value != "desktop" {
+			t.Errorf("%s by device: %+v, want desktop alone", x.ID, x.Groups)
+		}
 	}
 
-	broken := readout(lossyCfg)
-	got = variants(broken)
-	if want := sim["b"].exposed - int(lossy.dropped.Load()); got["b"].Exposed != want || got["a"].Exposed != sim["a"].exposed {
-		t.Errorf("lossy events: b exposed %d, want %d; a %d, want %d", got["b"].Exposed, want, got["a"].Exposed, sim["a"].exposed)
+	// The incremental fold counts the same as the full read.
+	folded := readout("--config", fullCfg)
+	exact("incremental fold", folded)
+	if a, b := jsonOf(t, full.Experiments), jsonOf(t, folded.Experiments); a != b {
+		t.Errorf("the fold and the full read differ:\n%s\n%s", a, b)
+	}
+
+	broken := readout("--config", lossyCfg, "--since", "1h")
+	got := variants(&broken.Experiments[0])
+	if want := sim["hero-copy-test"]["b"].exposed - int(lossy.dropped.Load()); got["b"].Exposed != want || got["a"].Exposed != sim["hero-copy-test"]["a"].exposed {
+		t.Errorf("lossy events: b exposed %d, want %d; a %d, want %d", got["b"].Exposed, want, got["a"].Exposed, sim["hero-copy-test"]["a"].exposed)
 	}
 	if srm := broken.Experiments[0].SRM; srm == nil || !srm.Flag {
 		t.Errorf("15%% of b's exposures lost: SRM %+v, want the flag", srm)
 	} else {
 		t.Logf("lossy split flagged: chi² %.1f, p %.3g (dropped %d of b's exposures)", srm.ChiSquare, srm.P, lossy.dropped.Load())
 	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func jsonOf(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
