@@ -47,6 +47,14 @@ var consoleTmpl = template.Must(template.New("console.html").Funcs(template.Func
 	"thousands": func(n int) string { return report.Thousands(int64(n)) },
 	"count":     func(f float64) string { return report.Thousands(int64(f)) },
 	"signed":    func(f float64) string { return fmt.Sprintf("%+.2f", 100*f) },
+	"value":     func(f float64) string { return fmt.Sprintf("%.2f", f) },
+	"signedv":   func(f float64) string { return fmt.Sprintf("%+.2f", f) },
+	"group": func(s string) string {
+		if s == "" {
+			return "(none)"
+		}
+		return s
+	},
 	"hits": func(f float64) string {
 		if f == 1 {
 			return "1 hit"
@@ -182,8 +190,12 @@ type consoleView struct {
 	Pages              []consolePage
 	Readout            *report.Report
 	ReadoutNote        string
-	Experiments        []experimentView
-	Sizes              []sizeChart
+	// By is the breakdown shown (?by=device), "" for none; Dimensions
+	// the ones offered.
+	By          report.Dimension
+	Dimensions  []report.Dimension
+	Experiments []experimentView
+	Sizes       []sizeChart
 }
 
 // consolePage is one page of rules: its maps as grids, its other rules.
@@ -241,7 +253,10 @@ type ruleRow struct {
 
 type experimentView struct {
 	report.ExperimentResult
-	Goals []goalView
+	Goals  []goalView
+	Values []valueRow
+	// Breakdown is the readout per group of the breakdown asked for, per goal.
+	Breakdown []breakdownView
 }
 
 type goalView struct {
@@ -259,6 +274,8 @@ type goalRow struct {
 	CI        [2]float64
 	Uplift    *report.Uplift
 	Clear     bool // the uplift's interval excludes 0
+	SeqClear  bool // its always-valid interval does
+	Group     string
 }
 
 // sizeChart is one of the audience's charts; nil Bars when nothing was
@@ -277,10 +294,14 @@ func (a *Admin) view(r *http.Request) *consoleView {
 		v.RulesLoaded = loaded.UTC().Format("2006-01-02 15:04:05 MST")
 		v.Pages = a.consolePages(r, set, &v.PreviewNote)
 	}
-	v.Readout, v.ReadoutNote = a.consoleReadout(r.URL.Query().Has("refresh"))
+	v.Dimensions = report.Dimensions
+	by, badBy := consoleBy(r)
+	v.Readout, v.ReadoutNote = a.consoleReadout(r.URL.Query().Has("refresh"), by)
 	if v.Readout != nil {
+		v.By, v.ReadoutNote = by, v.ReadoutNote+badBy
 		for _, x := range v.Readout.Experiments {
-			v.Experiments = append(v.Experiments, experimentView{ExperimentResult: x, Goals: goalViews(x)})
+			v.Experiments = append(v.Experiments, experimentView{ExperimentResult: x, Goals: goalViews(x),
+				Values: valueRows(x.Variants), Breakdown: breakdownViews(x)})
 		}
 		var stages []string
 		if set != nil {
@@ -516,10 +537,7 @@ func goalViews(x report.ExperimentResult) []goalView {
 	for _, g := range x.GoalNames() {
 		gv := goalView{Goal: g}
 		for _, v := range x.Variants {
-			r := v.Goals[g]
-			row := goalRow{Baseline: v.Baseline, Variant: v.Name, Exposed: v.Exposed, Converted: r.Converted, Rate: r.Rate, CI: r.CI, Uplift: r.Uplift}
-			row.Clear = r.Uplift != nil && (r.Uplift.CI[0] > 0 || r.Uplift.CI[1] < 0)
-			gv.Rows = append(gv.Rows, row)
+			gv.Rows = append(gv.Rows, newGoalRow(v, g))
 		}
 		gv.Plot = newRatePlot(gv.Rows)
 		out = append(out, gv)

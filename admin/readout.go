@@ -34,6 +34,9 @@ const (
 // ReadoutResult is a readout and what reading it took.
 type ReadoutResult struct {
 	Report *report.Report
+	// Builder holds the fold Report was computed from: ReportBy gives
+	// the same readout broken down (tailor report --by, the console's ?by).
+	Builder *report.Builder
 	// Read is how many events were read; Bad how many of them could not
 	// be decoded (skipped), the first with FirstBad.
 	Read     uint64
@@ -78,7 +81,7 @@ func Readout(ctx context.Context, r EventReader, stream string, set *rules.Set, 
 	if err != nil {
 		return res, err
 	}
-	res.Report = b.Report(since)
+	res.Report, res.Builder = b.Report(since), b
 	return res, nil
 }
 
@@ -86,6 +89,10 @@ func Readout(ctx context.Context, r EventReader, stream string, set *rules.Set, 
 type readoutCache struct {
 	mu      sync.Mutex
 	readout *report.Report
+	// builder is what readout was computed from, read from since: the
+	// breakdowns (?by) are cut from it. nil when there were no events.
+	builder *report.Builder
+	since   time.Time
 	partial bool
 	err     error
 	at      time.Time
@@ -94,8 +101,9 @@ type readoutCache struct {
 
 // consoleReadout returns the readout of the last readoutWindow of events,
 // read again at most every readoutTTL, or readoutMinAge when refresh is
-// asked for (?refresh); a note says why there is none.
-func (a *Admin) consoleReadout(refresh bool) (*report.Report, string) {
+// asked for (?refresh), broken down by by when it is not ""; a note says
+// why there is none.
+func (a *Admin) consoleReadout(refresh bool, by report.Dimension) (*report.Report, string) {
 	if a.opts.Events == nil || a.cfg.NATS.EventsStream == "" {
 		return nil, "Events are off (no NATS, or nats.events_stream is empty): no experiment readout."
 	}
@@ -104,11 +112,16 @@ func (a *Admin) consoleReadout(refresh bool) (*report.Report, string) {
 	defer rc.mu.Unlock()
 	if age := time.Since(rc.at); rc.at.IsZero() || age > readoutTTL || refresh && age > readoutMinAge {
 		start := time.Now()
-		rc.readout, rc.partial, rc.err = a.readEvents(start.Add(-readoutWindow))
+		rc.since = start.Add(-readoutWindow)
+		rc.readout, rc.builder, rc.partial, rc.err = a.readEvents(rc.since)
 		rc.at, rc.took = time.Now(), time.Since(start)
 	}
 	if rc.err != nil {
 		return nil, "Could not read the events: " + rc.err.Error()
+	}
+	readout := rc.readout
+	if by != "" && rc.builder != nil {
+		readout = rc.builder.ReportBy(rc.since, by) // the builder is not shared: rc.mu is held
 	}
 	note := fmt.Sprintf("%s events of the last %d days, read %s ago in %s.",
 		report.Thousands(rc.readout.Events), int(readoutWindow.Hours()/24), time.Since(rc.at).Round(time.Second), rc.took.Round(time.Millisecond))
@@ -116,21 +129,21 @@ func (a *Admin) consoleReadout(refresh bool) (*report.Report, string) {
 		note = fmt.Sprintf("Partial: only the first %s events of the last %d days could be read in %s; tailor report reads them all.",
 			report.Thousands(rc.readout.Events), int(readoutWindow.Hours()/24), readoutTimeout)
 	}
-	return rc.readout, note
+	return readout, note
 }
 
 // readEvents reads the events stream since then into a readout, with the
 // experiments and goals of the rules serving now.
-func (a *Admin) readEvents(since time.Time) (*report.Report, bool, error) {
+func (a *Admin) readEvents(since time.Time) (*report.Report, *report.Builder, bool, error) {
 	set, _ := a.proxy.Rules()
 	ctx, cancel := context.WithTimeout(context.Background(), readoutTimeout)
 	defer cancel()
 	r, err := Readout(ctx, a.opts.Events, a.cfg.NATS.EventsStream, set, since, nil)
 	if errors.Is(err, natsync.ErrNoStream) {
-		return report.New(nil, nil).Report(since), false, nil // no events yet
+		return report.New(nil, nil).Report(since), nil, false, nil // no events yet
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
-	return r.Report, r.Partial, nil
+	return r.Report, r.Builder, r.Partial, nil
 }

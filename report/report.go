@@ -1,19 +1,12 @@
-// Package report turns tailor's events into readouts (SPEC "tailor
-// report"): per experiment and variant, the visitors exposed, the visitors
-// converting per goal after their exposure, conversion rates and the
-// uplift against the baseline with 95% intervals, engagement value per
-// visitor, and a sample-ratio-mismatch check against the configured
-// weights; then visitors per segment, stage and persona. Every count is of
-// distinct visitors. It is pure: events in, a Report out.
 package report
 
 import (
-	"math"
+	"cmp"
+	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"time"
-
-	"gonum.org/v1/gonum/stat"
-	"gonum.org/v1/gonum/stat/distuv"
 
 	"github.com/tailor-edge/tailor/rules"
 )
@@ -27,18 +20,11 @@ const (
 	typeIdentify = "identify"
 )
 
-// maxGoalsPerVisitor bounds the goals kept per visitor (the first ones):
-// a bot that reloads a goal page cannot grow the readout without end.
-const maxGoalsPerVisitor = 256
-
 // Holdout is the variant name of an experiment's holdout (control).
 const Holdout = "holdout"
 
 // SRMThreshold is the p-value under which a split is flagged as broken.
 const SRMThreshold = 0.001
-
-// z95 is the standard normal quantile of a two-sided 95% interval.
-var z95 = distuv.UnitNormal.Quantile(0.975)
 
 // Event is what a readout needs of one event.
 type Event struct {
@@ -55,6 +41,16 @@ type Event struct {
 	Value       float64
 	Experiment  string
 	Variant     string
+	// Device (mobile, tablet, desktop, bot) and Country are the request's
+	// as the proxy saw them; UTMSource and UTMCampaign its query's; Bot
+	// says a crawler's user agent made it (its device is then "bot"
+	// whatever Device says). Breakdowns group a visitor by those of their
+	// first exposure event.
+	Device      string
+	Country     string
+	UTMSource   string
+	UTMCampaign string
+	Bot         bool
 }
 
 // Experiment is an experiment as the rules configure it: the weights the
@@ -63,6 +59,40 @@ type Experiment = rules.Experiment
 
 // Variant is one configured arm.
 type Variant = rules.Variant
+
+// Dimension is what a breakdown groups an experiment's visitors by: what
+// their first exposure event to it said.
+type Dimension string
+
+// The dimensions of a breakdown (tailor report --by). A visitor counts in
+// each of their segments, or in the group "" when they had none; the
+// other dimensions put each visitor in one group ("" when unknown).
+const (
+	BySegment Dimension = "segment"
+	ByDevice  Dimension = "device"
+	ByStage   Dimension = "stage"
+	ByPersona Dimension = "persona"
+	ByCountry Dimension = "country"
+)
+
+// Dimensions lists the breakdowns, in the order they are offered.
+var Dimensions = []Dimension{BySegment, ByDevice, ByStage, ByPersona, ByCountry}
+
+// ErrDimension is returned by ParseDimension for a name it does not know.
+var ErrDimension = errors.New("unknown breakdown")
+
+// ParseDimension reads a breakdown's name: segment, device, stage,
+// persona or country.
+func ParseDimension(s string) (Dimension, error) {
+	if i := slices.Index(Dimensions, Dimension(s)); i >= 0 {
+		return Dimensions[i], nil
+	}
+	names := make([]string, len(Dimensions))
+	for i, d := range Dimensions {
+		names[i] = string(d)
+	}
+	return "", fmt.Errorf("%w %q: want one of %s", ErrDimension, s, strings.Join(names, ", "))
+}
 
 // Report is the readout, as `tailor report --json` prints it.
 type Report struct {
@@ -80,6 +110,19 @@ type ExperimentResult struct {
 	// SRM is nil when the experiment is not configured (any more): there
 	// are no weights to check against.
 	SRM      *SRM            `json:"srm"`
+	Variants []VariantResult `json:"variants"`
+	// By is the breakdown asked for (ReportBy), and Groups the readout of
+	// each of its groups, the largest first; both empty without one.
+	By     Dimension     `json:"by,omitempty"`
+	Groups []GroupResult `json:"groups,omitempty"`
+}
+
+// GroupResult is the readout of the visitors of one breakdown group: its
+// variants as the experiment's, without a sample-ratio check (the split
+// of a group can be skewed by the group itself: a variant that makes
+// visitors reach a stage sooner).
+type GroupResult struct {
+	Value    string          `json:"value"`
 	Variants []VariantResult `json:"variants"`
 }
 
@@ -105,8 +148,12 @@ type VariantResult struct {
 	Share    float64 `json:"share"`
 	Expected float64 `json:"expected"`
 	// ValuePerVisitor is the goal value reached after exposure, per
-	// exposed visitor.
+	// exposed visitor; ValueCI its 95% interval (nil under 2 visitors);
+	// ValueUplift its difference from the baseline's, with both
+	// intervals (nil on the baseline, and under 2 visitors either side).
 	ValuePerVisitor float64               `json:"value_per_visitor"`
+	ValueCI         *[2]float64           `json:"value_ci"`
+	ValueUplift     *Uplift               `json:"value_uplift"`
 	Goals           map[string]GoalResult `json:"goals"`
 }
 
@@ -119,6 +166,23 @@ type GoalResult struct {
 	// variant); nil on the baseline itself.
 	Uplift *Uplift `json:"uplift"`
 }
+
+// Uplift is a difference (of conversion rates, or of values per visitor)
+// from the baseline, with its 95% intervals.
+type Uplift struct {
+	Value float64 `json:"value"`
+	// CI is the fixed-horizon interval: valid when the readout is looked
+	// at once, at a sample size chosen in advance.
+	CI [2]float64 `json:"ci"`
+	// SeqCI is the always-valid (sequential) interval: valid however
+	// often the readout is looked at, and whenever it is stopped (see
+	// seqInterval). nil when the data have no variance yet.
+	SeqCI *[2]float64 `json:"seq_ci"`
+}
+
+// Excludes0 says the interval ci excludes 0: a difference unlikely to be
+// chance.
+func Excludes0(ci [2]float64) bool { return ci[0] > 0 || ci[1] < 0 }
 
 // GoalNames lists the goals the experiment's readout has, sorted.
 func (x *ExperimentResult) GoalNames() []string {
@@ -133,296 +197,54 @@ func (x *ExperimentResult) GoalNames() []string {
 	return goals
 }
 
-// Uplift is a difference of conversion rates with its 95% interval.
-type Uplift struct {
-	Value float64    `json:"value"`
-	CI    [2]float64 `json:"ci"`
-}
+// Report computes the readout of the events added so far. Its cost does
+// not depend on how many visitors or events there were: experiments ×
+// variants × goals.
+func (b *Builder) Report(since time.Time) *Report { return b.ReportBy(since, "") }
 
-// visitor is what the builder keeps of one visitor.
-type visitor struct {
-	// exposures: the first variant each experiment showed them, and when.
-	exposures []exposure
-	// goals reached, in event order.
-	goals []goalHit
-	// lastSeen is the time of their latest page view or stage event, and
-	// segments, stage and persona what it said.
-	lastSeen int64
-	segments []string
-	stage    string
-	persona  string
-}
-
-type exposure struct {
-	experiment, variant string
-	at                  int64
-}
-
-type goalHit struct {
-	goal  string
-	at    int64
-	value float64
-}
-
-// Builder accumulates events; it is not safe for concurrent use.
-type Builder struct {
-	experiments []Experiment
-	goals       []string
-	visitors    map[string]*visitor
-	// seen lists experiments and their variants in the order events
-	// first named them, for those not configured.
-	seen  map[string][]string
-	order []string
-	// alias maps an anonymous id that logged in to the visitor it became.
-	alias  map[string]string
-	events int64
-	intern map[string]string
-}
-
-// New returns a Builder for the configured experiments and the goals the
-// journey declares (goals seen in events are added to them).
-func New(experiments []Experiment, goals []string) *Builder {
-	return &Builder{
-		experiments: experiments,
-		goals:       slices.Clone(goals),
-		visitors:    map[string]*visitor{},
-		seen:        map[string][]string{},
-		alias:       map[string]string{},
-		intern:      map[string]string{},
-	}
-}
-
-// str returns s, shared with every equal string added before: a million
-// events name a few dozen segments.
-func (b *Builder) str(s string) string {
-	if v, ok := b.intern[s]; ok {
-		return v
-	}
-	if len(b.intern) < 1<<16 {
-		b.intern[s] = s
-	}
-	return s
-}
-
-// Add counts one event. Events should come in the order they were
-// published; a goal counts for an experiment when it is not earlier than
-// the visitor's exposure to it.
-func (b *Builder) Add(e *Event) {
-	b.events++
-	if e.Visitor == "" {
-		return
-	}
-	key := e.Visitor
-	if k, ok := b.alias[key]; ok {
-		key = k
-	}
-	if e.Type == typeIdentify {
-		b.identify(e.AnonymousID, key)
-		return
-	}
-	v := b.visitors[key]
-	if v == nil {
-		v = &visitor{}
-		b.visitors[key] = v
-	}
-	at := e.Time.UnixNano()
-	switch e.Type {
-	case typeExposure:
-		if e.Experiment == "" || e.Variant == "" {
-			return
-		}
-		for _, x := range v.exposures {
-			if x.experiment == e.Experiment {
-				return // the first variant a visitor saw is theirs
-			}
-		}
-		exp, variant := b.str(e.Experiment), b.str(e.Variant)
-		v.exposures = append(v.exposures, exposure{exp, variant, at})
-		if names, ok := b.seen[exp]; !ok {
-			b.order = append(b.order, exp)
-			b.seen[exp] = []string{variant}
-		} else if !slices.Contains(names, variant) {
-			b.seen[exp] = append(names, variant)
-		}
-	case typeGoal:
-		if e.Goal == "" {
-			return
-		}
-		g := b.str(e.Goal)
-		if !slices.Contains(b.goals, g) {
-			b.goals = append(b.goals, g)
-		}
-		value := e.Value
-		if math.IsNaN(value) || math.IsInf(value, 0) {
-			value = 0
-		}
-		if len(v.goals) < maxGoalsPerVisitor {
-			v.goals = append(v.goals, goalHit{g, at, value})
-		}
-	case typePageview, typeStage:
-		if at >= v.lastSeen {
-			v.lastSeen = at
-			v.stage, v.persona = b.str(e.Stage), b.str(e.Persona)
-			if !slices.Equal(v.segments, e.Segments) {
-				v.segments = make([]string, len(e.Segments))
-				for i, s := range e.Segments {
-					v.segments[i] = b.str(s)
-				}
-			}
-		}
-	}
-}
-
-// identify makes the anonymous visitor anon and the logged-in visitor
-// known one: what anon did before logging in (an exposure, a goal) is
-// known's, and so are anon's later events, counted once.
-func (b *Builder) identify(anon, known string) {
-	if anon == "" || anon == known {
-		return
-	}
-	if k, ok := b.alias[anon]; ok && k == known {
-		return
-	}
-	b.alias[anon] = known
-	from := b.visitors[anon]
-	if from == nil {
-		return
-	}
-	delete(b.visitors, anon)
-	to := b.visitors[known]
-	if to == nil {
-		b.visitors[known] = from
-		return
-	}
-	for _, x := range from.exposures {
-		i := slices.IndexFunc(to.exposures, func(y exposure) bool { return y.experiment == x.experiment })
-		switch {
-		case i < 0:
-			to.exposures = append(to.exposures, x)
-		case x.at < to.exposures[i].at:
-			to.exposures[i] = x // the first variant they saw, whoever they were then
-		}
-	}
-	for _, g := range from.goals {
-		if len(to.goals) < maxGoalsPerVisitor {
-			to.goals = append(to.goals, g)
-		}
-	}
-	if from.lastSeen > to.lastSeen {
-		to.lastSeen, to.segments, to.stage, to.persona = from.lastSeen, from.segments, from.stage, from.persona
-	}
-}
-
-// Events is how many events were added.
-func (b *Builder) Events() int64 { return b.events }
-
-// Report computes the readout of the events added so far.
-func (b *Builder) Report(since time.Time) *Report {
+// ReportBy is Report with each experiment broken down by, when by is not
+// "": the readout of each group of visitors; it costs experiments ×
+// variants × goals × groups.
+func (b *Builder) ReportBy(since time.Time, by Dimension) *Report {
 	r := &Report{Since: since.UTC(), Events: b.events,
-		Segments: map[string]int{}, Stages: map[string]int{}, Personas: map[string]int{}}
-
-	// tallies[experiment][variant]
-	type tally struct {
-		exposed   int
-		converted map[string]int
-		value     float64
-	}
-	tallies := map[string]map[string]*tally{}
-	for _, v := range b.visitors {
-		for _, s := range v.segments {
-			r.Segments[s]++
-		}
-		if v.lastSeen != 0 {
-			if v.stage != "" {
-				r.Stages[v.stage]++
-			}
-			if v.persona != "" {
-				r.Personas[v.persona]++
-			}
-		}
-		for _, x := range v.exposures {
-			byVariant := tallies[x.experiment]
-			if byVariant == nil {
-				byVariant = map[string]*tally{}
-				tallies[x.experiment] = byVariant
-			}
-			t := byVariant[x.variant]
-			if t == nil {
-				t = &tally{converted: map[string]int{}}
-				byVariant[x.variant] = t
-			}
-			t.exposed++
-			var converted []string
-			for _, g := range v.goals {
-				if g.at < x.at {
-					continue
-				}
-				t.value += g.value
-				if !slices.Contains(converted, g.goal) {
-					converted = append(converted, g.goal)
-					t.converted[g.goal]++
-				}
-			}
-		}
-	}
-
+		Segments: maps(b.sizes[0]), Stages: maps(b.sizes[1]), Personas: maps(b.sizes[2])}
+	dim := slices.Index(Dimensions, by)
 	for _, id := range b.experimentOrder() {
 		conf := b.config(id)
 		names := b.variantNames(id, conf)
-		res := ExperimentResult{ID: id, Variants: make([]VariantResult, 0, len(names))}
-		total := 0
-		for _, n := range names {
-			if t := tallies[id][n]; t != nil {
-				total += t.exposed
+		xt := b.tallies[id]
+		res := ExperimentResult{ID: id, Variants: b.variants(conf, names, xt.variants)}
+		if conf != nil && len(res.Variants) > 0 {
+			total := 0
+			for _, v := range res.Variants {
+				total += v.Exposed
 			}
-		}
-		for _, n := range names {
-			t := tallies[id][n]
-			if t == nil {
-				t = &tally{converted: map[string]int{}}
-			}
-			vr := VariantResult{Name: n, Exposed: t.exposed, Goals: map[string]GoalResult{}}
 			if total > 0 {
-				vr.Share = float64(t.exposed) / float64(total)
-			}
-			if conf != nil {
-				vr.Expected = expectedShare(conf, n)
-			}
-			if t.exposed > 0 {
-				vr.ValuePerVisitor = t.value / float64(t.exposed)
-			}
-			for _, g := range b.goals {
-				c := t.converted[g]
-				gr := GoalResult{Converted: c}
-				if t.exposed > 0 {
-					gr.Rate = float64(c) / float64(t.exposed)
-					gr.CI = wilson(c, t.exposed)
-				}
-				vr.Goals[g] = gr
-			}
-			res.Variants = append(res.Variants, vr)
-		}
-		// Uplift against the baseline: the holdout, else the first variant.
-		base := 0
-		if i := slices.IndexFunc(res.Variants, func(v VariantResult) bool { return v.Name == Holdout }); i >= 0 {
-			base = i
-		}
-		if len(res.Variants) > 0 {
-			res.Variants[base].Baseline = true
-			bv := res.Variants[base]
-			for i := range res.Variants {
-				if i == base {
-					continue
-				}
-				v := &res.Variants[i]
-				for g, gr := range v.Goals {
-					gr.Uplift = uplift(gr.Converted, v.Exposed, bv.Goals[g].Converted, bv.Exposed)
-					v.Goals[g] = gr
-				}
+				res.SRM = srm(res.Variants)
 			}
 		}
-		if conf != nil && total > 0 {
-			res.SRM = srm(res.Variants)
+		if dim >= 0 {
+			res.By = by
+			type sized struct {
+				value string
+				n     int64
+			}
+			var groups []sized
+			for value, byVariant := range xt.by[dim] {
+				var n int64
+				for _, t := range byVariant {
+					n += t.exposed
+				}
+				if n > 0 {
+					groups = append(groups, sized{value, n})
+				}
+			}
+			slices.SortFunc(groups, func(a, b sized) int {
+				return cmp.Or(cmp.Compare(b.n, a.n), strings.Compare(a.value, b.value))
+			})
+			for _, g := range groups {
+				res.Groups = append(res.Groups, GroupResult{Value: g.value, Variants: b.variants(conf, names, xt.by[dim][g.value])})
+			}
 		}
 		r.Experiments = append(r.Experiments, res)
 	}
@@ -432,12 +254,85 @@ func (b *Builder) Report(since time.Time) *Report {
 	return r
 }
 
+// maps copies a size count, without the sizes retracted to zero.
+func maps(m map[string]int) map[string]int {
+	out := make(map[string]int, len(m))
+	for k, n := range m {
+		if n != 0 {
+			out[k] = n
+		}
+	}
+	return out
+}
+
+// variants is the readout of an experiment's variants names from their
+// tallies: counts, rates, intervals, and uplifts against the baseline.
+func (b *Builder) variants(conf *Experiment, names []string, tallies map[string]*tally) []VariantResult {
+	out := make([]VariantResult, 0, len(names))
+	var total int64
+	for _, n := range names {
+		if t := tallies[n]; t != nil {
+			total += t.exposed
+		}
+	}
+	var none tally
+	stats := make([]valueStats, len(names))
+	for i, n := range names {
+		t := tallies[n]
+		if t == nil {
+			t = &none
+		}
+		vr := VariantResult{Name: n, Exposed: int(t.exposed), Goals: make(map[string]GoalResult, len(b.goals))}
+		if total > 0 {
+			vr.Share = float64(t.exposed) / float64(total)
+		}
+		if conf != nil {
+			vr.Expected = expectedShare(conf, n)
+		}
+		stats[i] = t.valueStats()
+		vr.ValuePerVisitor = stats[i].mean
+		vr.ValueCI = stats[i].ci()
+		for gi, g := range b.goals {
+			c := int(t.conversions(gi))
+			gr := GoalResult{Converted: c}
+			if t.exposed > 0 {
+				gr.Rate = float64(c) / float64(t.exposed)
+				gr.CI = wilson(c, int(t.exposed))
+			}
+			vr.Goals[g] = gr
+		}
+		out = append(out, vr)
+	}
+	// Uplift against the baseline: the holdout, else the first variant.
+	base := 0
+	if i := slices.IndexFunc(out, func(v VariantResult) bool { return v.Name == Holdout }); i >= 0 {
+		base = i
+	}
+	if len(out) == 0 {
+		return out
+	}
+	out[base].Baseline = true
+	bv := out[base]
+	for i := range out {
+		if i == base {
+			continue
+		}
+		v := &out[i]
+		for g, gr := range v.Goals {
+			gr.Uplift = uplift(gr.Converted, v.Exposed, bv.Goals[g].Converted, bv.Exposed)
+			v.Goals[g] = gr
+		}
+		v.ValueUplift = valueUplift(stats[i], stats[base])
+	}
+	return out
+}
+
 // experimentOrder lists the configured experiments that have exposures,
 // in configuration order, then the others in the order events named them.
 func (b *Builder) experimentOrder() []string {
 	var out []string
 	for _, x := range b.experiments {
-		if _, ok := b.seen[x.ID]; ok {
+		if _, ok := b.seen[x.ID]; ok && !slices.Contains(out, x.ID) {
 			out = append(out, x.ID)
 		}
 	}
@@ -469,7 +364,9 @@ func (b *Builder) variantNames(id string, conf *Experiment) []string {
 	}
 	if conf != nil {
 		for _, v := range conf.Variants {
-			out = append(out, v.Name)
+			if !slices.Contains(out, v.Name) {
+				out = append(out, v.Name)
+			}
 		}
 	}
 	for _, n := range seen {
@@ -492,71 +389,4 @@ func expectedShare(conf *Experiment, name string) float64 {
 		}
 	}
 	return 0
-}
-
-// srm tests the exposed counts of the configured variants against their
-// configured shares. A variant the configuration does not know is
-// expected at zero: any exposure to it flags the split.
-func srm(variants []VariantResult) *SRM {
-	var obs, exp []float64
-	var unknown []string
-	known := 0
-	for _, v := range variants {
-		if v.Expected == 0 {
-			if v.Exposed > 0 {
-				unknown = append(unknown, v.Name)
-			}
-			continue
-		}
-		known += v.Exposed
-		obs = append(obs, float64(v.Exposed))
-		exp = append(exp, v.Expected)
-	}
-	res := &SRM{P: 1, Unknown: unknown}
-	if len(obs) >= 2 && known > 0 {
-		for i := range exp {
-			exp[i] *= float64(known)
-		}
-		res.ChiSquare = stat.ChiSquare(obs, exp)
-		res.P = distuv.ChiSquared{K: float64(len(obs) - 1)}.Survival(res.ChiSquare)
-	}
-	if len(unknown) > 0 {
-		res.P = 0
-	}
-	res.Flag = res.P < SRMThreshold
-	return res
-}
-
-// wilson is the 95% Wilson score interval of k successes in n trials: it
-// stays inside [0, 1] and behaves at small counts, where the normal
-// approximation does not.
-func wilson(k, n int) [2]float64 {
-	p, nf, z2 := float64(k)/float64(n), float64(n), z95*z95
-	centre := (p + z2/(2*nf)) / (1 + z2/nf)
-	half := z95 / (1 + z2/nf) * math.Sqrt(p*(1-p)/nf+z2/(4*nf*nf))
-	lo, hi := math.Max(0, centre-half), math.Min(1, centre+half)
-	if k == 0 {
-		lo = 0 // not 3e-17 from rounding
-	}
-	if k == n {
-		hi = 1
-	}
-	return [2]float64{lo, hi}
-}
-
-// uplift is the difference of two conversion rates with its 95%
-// interval, by Newcombe's hybrid score method (the Wilson intervals of
-// both rates combined): unlike the plain normal approximation it stays
-// honest at small counts and at rates of 0 or 1, and agrees with it on
-// large samples. nil when either side has no visitors.
-func uplift(k1, n1, k0, n0 int) *Uplift {
-	if n1 == 0 || n0 == 0 {
-		return nil
-	}
-	p1, p0 := float64(k1)/float64(n1), float64(k0)/float64(n0)
-	w1, w0 := wilson(k1, n1), wilson(k0, n0)
-	d := p1 - p0
-	lo := d - math.Sqrt((p1-w1[0])*(p1-w1[0])+(w0[1]-p0)*(w0[1]-p0))
-	hi := d + math.Sqrt((w1[1]-p1)*(w1[1]-p1)+(p0-w0[0])*(p0-w0[0]))
-	return &Uplift{Value: d, CI: [2]float64{lo, hi}}
 }

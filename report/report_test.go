@@ -2,8 +2,10 @@ package report
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -195,5 +197,70 @@ func TestALoginJoinsTheVisitorsTwoIDs(t *testing.T) {
 	}
 	if r.Stages["purchase"] != 1 || len(r.Stages) != 1 {
 		t.Errorf("stages %v, want one visitor, last seen in purchase (cust-2 has no page view)", r.Stages)
+	}
+}
+
+func TestBreakdownGroupsByTheFirstExposure(t *testing.T) {
+	b := New([]Experiment{heroTest}, []string{"purchase"})
+	for _, e := range []Event{
+		// v1: mobile in DE, segments vip and runner, sees a and buys; a
+		// later exposure on desktop changes neither variant nor group.
+		{Type: "exposure", Time: at(0), Visitor: "v1", Experiment: "hero", Variant: "a", Device: "mobile", Country: "DE", Segments: []string{"vip", "runner"}, Stage: "interest"},
+		{Type: "exposure", Time: at(1), Visitor: "v1", Experiment: "hero", Variant: "a", Device: "desktop", Country: "FR"},
+		{Type: "goal", Time: at(2), Visitor: "v1", Goal: "purchase", Value: 50},
+		// v2: desktop, no segments, holdout.
+		{Type: "exposure", Time: at(0), Visitor: "v2", Experiment: "hero", Variant: "holdout", Device: "desktop", Stage: "awareness"},
+		// v3: a crawler that says it is a desktop.
+		{Type: "exposure", Time: at(0), Visitor: "v3", Experiment: "hero", Variant: "a", Device: "desktop", Bot: true},
+		// anon-4 on mobile sees b, then logs in as v4, seen before on
+		// desktop in a later: the first exposure (b, mobile) wins.
+		{Type: "exposure", Time: at(5), Visitor: "v4", Experiment: "hero", Variant: "a", Device: "desktop"},
+		{Type: "exposure", Time: at(3), Visitor: "anon-4", Experiment: "hero", Variant: "b", Device: "mobile", Segments: []string{"vip"}},
+		{Type: "identify", Time: at(6), Visitor: "v4", AnonymousID: "anon-4"},
+		{Type: "goal", Time: at(7), Visitor: "v4", Goal: "purchase", Value: 30},
+	} {
+		b.Add(&e)
+	}
+	groups := func(by Dimension) string {
+		t.Helper()
+		x := b.ReportBy(t0, by).Experiments[0]
+		if x.By != by {
+			t.Errorf("by = %q, want %q", x.By, by)
+		}
+		var out []string
+		for _, g := range x.Groups {
+			var vs []string
+			for _, v := range g.Variants {
+				if v.Exposed > 0 {
+					vs = append(vs, fmt.Sprintf("%s:%d/%d", v.Name, v.Goals["purchase"].Converted, v.Exposed))
+				}
+			}
+			out = append(out, fmt.Sprintf("%s=%v", g.Value, vs))
+		}
+		return fmt.Sprint(out)
+	}
+	for by, want := range map[Dimension]string{
+		ByDevice:  "[mobile=[a:1/1 b:1/1] bot=[a:0/1] desktop=[holdout:0/1]]",
+		BySegment: "[=[holdout:0/1 a:0/1] vip=[a:1/1 b:1/1] runner=[a:1/1]]",
+		ByCountry: "[=[holdout:0/1 a:0/1 b:1/1] DE=[a:1/1]]",
+		ByStage:   "[=[a:0/1 b:1/1] awareness=[holdout:0/1] interest=[a:1/1]]",
+	} {
+		if got := groups(by); got != want {
+			t.Errorf("by %s: %s, want %s", by, got, want)
+		}
+	}
+	// Groups have the experiment's variants, the baseline and uplifts.
+	x := b.ReportBy(t0, ByDevice).Experiments[0]
+	if g := x.Groups[0]; len(g.Variants) != 3 || !g.Variants[0].Baseline || g.Variants[1].Goals["purchase"].Uplift != nil {
+		t.Errorf("group %s: %+v, want holdout (baseline, no one exposed), a and b without an uplift", g.Value, g.Variants)
+	}
+	if r := b.Report(t0); r.Experiments[0].By != "" || r.Experiments[0].Groups != nil {
+		t.Errorf("a report without a breakdown has one: %+v", r.Experiments[0])
+	}
+	if _, err := ParseDimension("browser"); !errors.Is(err, ErrDimension) || !strings.Contains(err.Error(), "segment, device, stage, persona, country") {
+		t.Errorf("ParseDimension(browser) = %v", err)
+	}
+	if d, err := ParseDimension("country"); d != ByCountry || err != nil {
+		t.Errorf("ParseDimension(country) = %q, %v", d, err)
 	}
 }

@@ -29,8 +29,18 @@ func (m *Main) reportCmd(ctx context.Context, args []string) int {
 	fs := m.flagSet("report", &c)
 	sinceFlag := fs.String("since", "24h", "read events this far back (a duration: 90m, 24h, 14d) or from a time (2026-11-28T10:00:00Z)")
 	asJSON := fs.Bool("json", false, "print the readout as one JSON object")
+	byFlag := fs.String("by", "", "break each experiment down by the visitors' segment, device, stage, persona or country (as at their first exposure)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
+	}
+	var by report.Dimension
+	if *byFlag != "" {
+		d, err := report.ParseDimension(*byFlag)
+		if err != nil {
+			fmt.Fprintf(m.Stderr, "tailor report: --by: %v\n", err)
+			return exitUsage
+		}
+		by = d
 	}
 	log, err := c.logger(m.Stderr)
 	if err != nil {
@@ -91,6 +101,9 @@ func (m *Main) reportCmd(ctx context.Context, args []string) int {
 		fmt.Fprintf(m.Stderr, "tailor report: %d events could not be read and were skipped (the first: %v)\n", res.Bad, res.FirstBad)
 	}
 	r := res.Report
+	if by != "" {
+		r = res.Builder.ReportBy(since, by)
+	}
 	if *asJSON {
 		enc := json.NewEncoder(m.Stdout)
 		if err := enc.Encode(r); err != nil {
@@ -177,31 +190,20 @@ func writeReport(w io.Writer, r *report.Report, since string) {
 		if len(x.Variants) == 0 {
 			continue
 		}
-		base := x.Variants[0].Name
-		for _, v := range x.Variants {
-			if v.Baseline {
-				base = v.Name
-			}
-		}
+		base := baseline(x.Variants)
 		for _, g := range x.GoalNames() {
 			fmt.Fprintf(w, "  goal %s\n", g)
 			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintf(tw, "variant\tconverted\trate\t95%% interval\tuplift vs %s\t95%% interval\t\n", base)
+			fmt.Fprintf(tw, "variant\tconverted\trate\t95%% interval\tuplift vs %s\t95%% interval\talways valid\t\n", base)
 			for _, v := range x.Variants {
 				gr := v.Goals[g]
-				up, upCI := "-", "-"
-				if gr.Uplift != nil {
-					up = fmt.Sprintf("%+.2f pts", 100*gr.Uplift.Value)
-					upCI = fmt.Sprintf("[%+.2f, %+.2f]", 100*gr.Uplift.CI[0], 100*gr.Uplift.CI[1])
-					if gr.Uplift.CI[0] > 0 || gr.Uplift.CI[1] < 0 {
-						upCI += " *"
-					}
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t[%s, %s]\t%s\t%s\t\n", v.Name, report.Thousands(int64(gr.Converted)), pct(gr.Rate),
-					pct(gr.CI[0]), pct(gr.CI[1]), up, upCI)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t[%s, %s]\t%s\t\n", v.Name, report.Thousands(int64(gr.Converted)), pct(gr.Rate),
+					pct(gr.CI[0]), pct(gr.CI[1]), upliftCells(gr.Uplift, 100, " pts"))
 			}
 			tw.Flush()
 		}
+		writeValues(w, x.Variants, base)
+		writeBreakdown(w, x)
 	}
 	sizes := func(title string, m map[string]int) {
 		fmt.Fprintf(w, "\nvisitors by %s\n", title)
@@ -228,7 +230,100 @@ func writeReport(w io.Writer, r *report.Report, since string) {
 	sizes("stage (as last seen)", r.Stages)
 	sizes("segment (as last seen)", r.Segments)
 	sizes("persona (as last seen)", r.Personas)
-	fmt.Fprintln(w, "\n* the interval excludes 0: a difference unlikely to be chance")
+	fmt.Fprintln(w, "\n* the interval excludes 0: a difference unlikely to be chance. The 95% intervals hold when the")
+	fmt.Fprintln(w, "  readout is looked at once, at a size chosen in advance; the always-valid ones however often it is.")
+}
+
+// baseline names the variant the others' uplift is against.
+func baseline(variants []report.VariantResult) string {
+	for _, v := range variants {
+		if v.Baseline {
+			return v.Name
+		}
+	}
+	if len(variants) > 0 {
+		return variants[0].Name
+	}
+	return ""
+}
+
+// upliftCells writes an uplift's value and its two intervals as three
+// tab-separated cells, scaled (100 for points) and with a unit; a star
+// marks an interval that excludes 0.
+func upliftCells(u *report.Uplift, scale float64, unit string) string {
+	if u == nil {
+		return "-\t-\t-"
+	}
+	interval := func(ci [2]float64) string {
+		s := fmt.Sprintf("[%+.2f, %+.2f]", scale*ci[0], scale*ci[1])
+		if report.Excludes0(ci) {
+			s += " *"
+		}
+		return s
+	}
+	seq := "-"
+	if u.SeqCI != nil {
+		seq = interval(*u.SeqCI)
+	}
+	return fmt.Sprintf("%+.2f%s\t%s\t%s", scale*u.Value, unit, interval(u.CI), seq)
+}
+
+// writeValues prints the value per visitor of each variant with its
+// interval, and its difference from the baseline's.
+func writeValues(w io.Writer, variants []report.VariantResult, base string) {
+	fmt.Fprintln(w, "  value per visitor")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "variant\tvalue/visitor\t95%% interval\tvs %s\t95%% interval\talways valid\t\n", base)
+	for _, v := range variants {
+		ci := "-"
+		if v.ValueCI != nil {
+			ci = fmt.Sprintf("[%.2f, %.2f]", v.ValueCI[0], v.ValueCI[1])
+		}
+		fmt.Fprintf(tw, "%s\t%.2f\t%s\t%s\t\n", v.Name, v.ValuePerVisitor, ci, upliftCells(v.ValueUplift, 1, ""))
+	}
+	tw.Flush()
+}
+
+// writeBreakdown prints an experiment's readout per group of its
+// breakdown (--by): per goal, each group's variants with their rate and
+// uplift; then their value per visitor.
+func writeBreakdown(w io.Writer, x report.ExperimentResult) {
+	if x.By == "" {
+		return
+	}
+	group := func(v string) string {
+		if v == "" {
+			return "(none)"
+		}
+		return v
+	}
+	if len(x.Groups) == 0 {
+		fmt.Fprintf(w, "  by %s: no groups\n", x.By)
+		return
+	}
+	base := baseline(x.Variants)
+	for _, g := range x.GoalNames() {
+		fmt.Fprintf(w, "  goal %s by %s\n", g, x.By)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(tw, "%s\tvariant\texposed\tconverted\trate\tuplift vs %s\t95%% interval\talways valid\t\n", x.By, base)
+		for _, gr := range x.Groups {
+			for _, v := range gr.Variants {
+				r := v.Goals[g]
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", group(gr.Value), v.Name, report.Thousands(int64(v.Exposed)),
+					report.Thousands(int64(r.Converted)), pct(r.Rate), upliftCells(r.Uplift, 100, " pts"))
+			}
+		}
+		tw.Flush()
+	}
+	fmt.Fprintf(w, "  value per visitor by %s\n", x.By)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "%s\tvariant\tvalue/visitor\tvs %s\t95%% interval\talways valid\t\n", x.By, base)
+	for _, gr := range x.Groups {
+		for _, v := range gr.Variants {
+			fmt.Fprintf(tw, "%s\t%s\t%.2f\t%s\t\n", group(gr.Value), v.Name, v.ValuePerVisitor, upliftCells(v.ValueUplift, 1, ""))
+		}
+	}
+	tw.Flush()
 }
 
 // pct writes a fraction as a percentage.
