@@ -45,6 +45,14 @@ func TestConsoleBreaksAnExperimentDown(t *testing.T) {
 	if err := pub.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// The readout the console shows is the one the edges fold.
+	f, err := NewFolder(store, FolderOptions{Stream: "TAILOR_EVENTS", Bucket: "tailor_readouts"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.CatchUp(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
 	admin := startAdmin(t, func(c *config.Config, o *Options) {
 		withConsoleRules(t, c)
 		c.Admin.Token = "s3cret-token"

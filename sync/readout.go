@@ -136,8 +136,8 @@ type Readout struct {
 	// At is when it was published, Holder by whom.
 	At     time.Time `json:"at"`
 	Holder string    `json:"holder"`
-	// Data is the Fold's readout.
-	Data json.RawMessage `json:"readout"`
+	// Data is the Fold's readout (base64 in the JSON).
+	Data []byte `json:"readout"`
 }
 
 // Behind is how many events the readout lacks of a stream whose last
