@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -227,5 +228,95 @@ func TestReportFromTheFoldEqualsAFullRead(t *testing.T) {
 	done <- nil
 	if h, err := store.LeaseHolder(context.Background(), cfg.NATS.ReadoutsBucket, stream); h != "" || err != nil {
 		t.Errorf("lease held by %q (%v) after the edge stopped", h, err)
+	}
+}
+
+// TestEdgesFoldOneAtATimeAndPassTheLease runs two edges on one NATS:
+// one of them holds the readout lease and folds (tailor_readout_* on its
+// /metrics), never both; when it stops, the other takes over and folds
+// what comes next, and tailor report answers from its readout.
+func TestEdgesFoldOneAtATimeAndPassTheLease(t *testing.T) {
+	cfgFile, cfg, _, store := readoutFixture(t)
+	type edge struct {
+		admin string
+		stop  func()
+	}
+	var edges []edge
+	for range 2 {
+		admin := freeAddr(t)
+		path := writeFile(t, "edge.yaml", fmt.Sprintf("listen: %q\norigin: http://127.0.0.1:1\nadmin: { listen: %q }\nnats: { url: %q }\n",
+			freeAddr(t), admin, cfg.NATS.URL))
+		logs := &syncBuffer{}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan int, 1)
+		go func() { done <- NewMain(io.Discard, logs).Run(ctx, []string{"serve", "--config", path}) }()
+		stopped := false
+		stop := func() {
+			if !stopped {
+				stopped = true
+				cancel()
+				if code := <-done; code != exitOK {
+					t.Errorf("serve exit code = %d, want 0\n%s", code, logs.String())
+				}
+			}
+		}
+		t.Cleanup(stop)
+		waitReady(t, admin, 15*time.Second, logs.String)
+		edges = append(edges, edge{admin, stop})
+	}
+	stream := cfg.NATS.EventsStream
+	events := simulatedEvents(2, 400, time.Now().Add(-time.Hour))
+	publishAll(t, store, stream, events[:600])
+	caughtUp := func(n uint64) func() error {
+		return func() error {
+			ro, err := store.ReadReadout(context.Background(), cfg.NATS.ReadoutsBucket, stream)
+			if err != nil {
+				return err
+			}
+			if ro.Folded != n {
+				return fmt.Errorf("folded to %d, want %d", ro.Folded, n)
+			}
+			return nil
+		}
+	}
+	testkit.CheckFor(t, 20*time.Second, 10*time.Millisecond, caughtUp(600))
+	holding := func() []int {
+		var h []int
+		for i, e := range edges {
+			if metric(t, e.admin, "tailor_readout_lease_held") == 1 {
+				h = append(h, i)
+			}
+		}
+		return h
+	}
+	h := holding()
+	if len(h) != 1 {
+		t.Fatalf("edges holding the lease: %v; want one", h)
+	}
+	holder, other := edges[h[0]], edges[1-h[0]]
+	if n := metric(t, holder.admin, "tailor_readout_folded_events_total"); n != 600 {
+		t.Errorf("the holder folded %v events, want 600", n)
+	}
+	if n := metric(t, other.admin, "tailor_readout_folded_events_total"); n != 0 {
+		t.Errorf("the other edge folded %v events, want 0", n)
+	}
+	if lag := metric(t, holder.admin, "tailor_readout_lag_events"); lag != 0 {
+		t.Errorf("lag %v once caught up", lag)
+	}
+
+	// The holder stops: it stores its snapshot and gives the lease up;
+	// the other takes it and folds the rest, and only the rest.
+	holder.stop()
+	publishAll(t, store, stream, events[600:])
+	testkit.CheckFor(t, 20*time.Second, 10*time.Millisecond, caughtUp(uint64(len(events))))
+	if metric(t, other.admin, "tailor_readout_lease_held") != 1 {
+		t.Error("the remaining edge does not hold the lease")
+	}
+	if n := metric(t, other.admin, "tailor_readout_folded_events_total"); n != float64(len(events)-600) {
+		t.Errorf("the remaining edge folded %v events, want %d", n, len(events)-600)
+	}
+	_, stderr := reportJSON(t, cfgFile)
+	if !strings.Contains(stderr, "tailor serve") || !strings.Contains(stderr, "up to date") {
+		t.Errorf("tailor report: %q; want the edge's readout, up to date", stderr)
 	}
 }
