@@ -171,6 +171,8 @@ func (m *Main) aggregateReadout(ctx context.Context, store *natsync.Store, cfg *
 		}
 	}
 	folded := false
+	var foldedNow uint64 // events folded by this run
+	var foldTook time.Duration
 	if (ro == nil || ro.Behind(last) > 0) && holder == "" {
 		// No edge is folding: catch up here, from the last snapshot.
 		host, _ := os.Hostname()
@@ -181,7 +183,9 @@ func (m *Main) aggregateReadout(ctx context.Context, store *natsync.Store, cfg *
 			return fail(err)
 		}
 		bar := m.countBar("folding events")
+		foldStart := time.Now()
 		r, err := f.CatchUp(ctx, func(done, total uint64) {
+			foldedNow = done
 			if bar != nil {
 				bar.ChangeMax64(int64(total))
 				bar.Set64(int64(done))
@@ -201,6 +205,7 @@ func (m *Main) aggregateReadout(ctx context.Context, store *natsync.Store, cfg *
 			}
 			ro, agg, folded = r, a, true
 			last = max(last, r.Folded)
+			foldTook = time.Since(foldStart)
 		}
 	}
 	if ro == nil {
@@ -216,7 +221,8 @@ func (m *Main) aggregateReadout(ctx context.Context, store *natsync.Store, cfg *
 	}
 	how := fmt.Sprintf("folded by %s %s ago", ro.Holder, time.Since(ro.At).Round(time.Second))
 	if folded {
-		how = "folded here"
+		how = fmt.Sprintf("folded here (%s events caught up in %s, %s/s, snapshot stored)", report.Thousands(int64(foldedNow)),
+			foldTook.Round(time.Millisecond), report.Thousands(int64(float64(foldedNow)/max(foldTook.Seconds(), 1e-9))))
 	}
 	behind := "up to date"
 	if b := ro.Behind(last); b > 0 {
