@@ -61,8 +61,11 @@ const (
 
 	// readoutConsumer is the durable consumer's name on the events stream.
 	readoutConsumer = "tailor_readout"
-	// publishEvery is how often a folder puts its readout while folding.
-	publishEvery = time.Second
+	// publishEvery is how often a folder puts its readout while folding,
+	// and idleRepublish how often while nothing comes (its At says the
+	// folder is alive).
+	publishEvery  = time.Second
+	idleRepublish = 30 * time.Second
 	// consumerAckWait is longer than a snapshot takes: events are
 	// acknowledged only once the snapshot that holds them is stored.
 	// Those redelivered all the same are skipped by sequence.
@@ -426,7 +429,8 @@ func (f *Folder) Run(ctx context.Context) error {
 	for attempt := 0; ctx.Err() == nil; attempt++ {
 		err := f.term(ctx, 0, nil)
 		switch {
-		case err == nil, errors.Is(err, ErrLeaseHeld):
+		case err == nil, errors.Is(err, ErrLeaseHeld), errors.Is(err, ErrNoStream):
+			// Another folds, or no event has been published yet.
 			attempt = 0
 		case ctx.Err() != nil:
 		default:
@@ -437,7 +441,7 @@ func (f *Folder) Run(ctx context.Context) error {
 		// A lease given up by its holder is taken within a second or
 		// two; one whose holder died within its TTL.
 		d := f.o.LeaseTTL / 3
-		if err != nil && !errors.Is(err, ErrLeaseHeld) {
+		if err != nil && !errors.Is(err, ErrLeaseHeld) && !errors.Is(err, ErrNoStream) {
 			d = min(d, retryDelay(attempt)*4)
 		}
 		if !sleep(ctx, d/2+jitter(d/2)) {
@@ -648,6 +652,7 @@ func (t *term) run(ctx context.Context, st jetstream.Stream) error {
 	defer idle.Stop()
 	lastSnap := time.Now()
 	var published, idleSeen uint64
+	var publishedAt time.Time
 	for {
 		select {
 		case <-reached:
@@ -684,9 +689,9 @@ func (t *term) run(ctx context.Context, st jetstream.Stream) error {
 			t.mu.Lock()
 			seq, since := t.hdr.Seq, t.since
 			t.mu.Unlock()
-			if seq != published {
+			if seq != published || time.Since(publishedAt) >= idleRepublish {
 				t.publish(ctx)
-				published = seq
+				published, publishedAt = seq, time.Now()
 			}
 			if since >= f.o.SnapshotEvery || since > 0 && time.Since(lastSnap) >= f.o.SnapshotInterval {
 				if err := t.snapshot(ctx); err != nil {

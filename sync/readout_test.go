@@ -3,10 +3,12 @@
 package sync
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -322,5 +324,32 @@ func TestTwoFoldersNeverFoldAtOnceAndTheLeasePasses(t *testing.T) {
 	checkOnce(t, ids, want)
 	if r.Holder != other.Holder() {
 		t.Errorf("readout published by %q, want %q", r.Holder, other.Holder())
+	}
+}
+
+// The record of recent ids forgets those an hour older than the newest,
+// and survives a snapshot.
+func TestDedupeRecordIsBoundedAndSurvivesASnapshot(t *testing.T) {
+	var d dedupe
+	for i := range 5000 {
+		if d.seen(fmt.Sprint("id-", i), int64(i)*int64(time.Second)) {
+			t.Fatalf("id %d seen before it was", i)
+		}
+	}
+	// The newest is at 4999 s: ids of before 1399 s are forgotten.
+	if !d.seen("id-4000", 0) || !d.seen("id-1399", 0) || d.seen("id-1398", 0) {
+		t.Error("the record does not hold exactly the last hour")
+	}
+	if n := len(d.ids); n != 3601+1 { // and id-1398, just recorded again
+		t.Errorf("%d ids kept, want 3602", n)
+	}
+	var buf bytes.Buffer
+	d.writeTo(&buf)
+	var back dedupe
+	if err := back.readFrom(bufio.NewReader(&buf)); err != nil {
+		t.Fatal(err)
+	}
+	if len(back.ids) != len(d.ids) || !back.seen("id-4999", 0) || back.newest != d.newest {
+		t.Errorf("read back: %d ids, newest %d; want %d, %d", len(back.ids), back.newest, len(d.ids), d.newest)
 	}
 }
