@@ -56,7 +56,7 @@ const (
 	// DefaultSnapshotEvery and DefaultSnapshotInterval say how often a
 	// folder stores its snapshot: after that many events folded, or that
 	// long after the last when any event has been folded since.
-	DefaultSnapshotEvery    = 1_000_000
+	DefaultSnapshotEvery    = 5_000_000
 	DefaultSnapshotInterval = time.Minute
 
 	// readoutConsumer is the durable consumer's name on the events stream.
@@ -596,6 +596,11 @@ func (t *term) run(ctx context.Context, st jetstream.Stream) error {
 		AckWait:       consumerAckWait,
 		MaxAckPending: -1,
 		MaxDeliver:    -1,
+		// Its state (up to millions of events delivered and not yet
+		// acknowledged) is not written to disk over and over: a server
+		// restart loses it, and the folder then makes it again from its
+		// snapshot, as on every lease.
+		MemoryStorage: true,
 	}
 	if t.hdr.Seq > 0 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, t.hdr.Seq+1

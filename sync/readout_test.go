@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -352,4 +354,42 @@ func TestDedupeRecordIsBoundedAndSurvivesASnapshot(t *testing.T) {
 	if len(back.ids) != len(d.ids) || !back.seen("id-4999", 0) || back.newest != d.newest {
 		t.Errorf("read back: %d ids, newest %d; want %d, %d", len(back.ids), back.newest, len(d.ids), d.newest)
 	}
+}
+
+// countFold counts: the folder's own cost, without a readout's.
+type countFold struct{ n int }
+
+func (c *countFold) Add(*Event) { c.n++ }
+func (c *countFold) WriteTo(w io.Writer) (int64, error) {
+	n, err := fmt.Fprint(w, c.n)
+	return int64(n), err
+}
+func (c *countFold) Readout(time.Time) ([]byte, error) { return []byte(fmt.Sprint(c.n)), nil }
+
+// BenchmarkCatchUp folds a stream of 200,000 events from its start, as
+// tailor report does with no snapshot: the consumer, decoding and the
+// id record, against BenchmarkReadEvents's plain read. Reports events/s.
+func BenchmarkCatchUp(b *testing.B) {
+	srv := testkit.JetStream(b, b.TempDir(), -1)
+	n := 200_000
+	if v, err := strconv.Atoi(os.Getenv("CATCHUP_EVENTS")); err == nil {
+		n = v
+	}
+	fillStream(b, srv.ClientURL(), n)
+	s := openStore(b, srv.ClientURL())
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; b.Loop(); i++ {
+		f, err := s.Folder(FolderOptions{Stream: testStream, Bucket: fmt.Sprint("bench_", i),
+			New:  func() Fold { return &countFold{} },
+			Load: func(io.Reader) (Fold, error) { return &countFold{}, nil }})
+		if err != nil {
+			b.Fatal(err)
+		}
+		r, err := f.CatchUp(context.Background(), nil)
+		if err != nil || r.Events != uint64(n) {
+			b.Fatalf("%+v, %v", r, err)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/time.Since(start).Seconds(), "events/s")
 }
