@@ -428,6 +428,9 @@ func (s *Store) StreamLast(ctx context.Context, stream string) (uint64, error) {
 func (f *Folder) Run(ctx context.Context) error {
 	for attempt := 0; ctx.Err() == nil; attempt++ {
 		err := f.term(ctx, 0, nil)
+		if err != nil && !errors.Is(err, ErrLeaseHeld) && !errors.Is(err, ErrNoStream) {
+			f.kv = nil // the bucket may be gone: open it again
+		}
 		switch {
 		case err == nil, errors.Is(err, ErrLeaseHeld), errors.Is(err, ErrNoStream):
 			// Another folds, or no event has been published yet.
