@@ -171,14 +171,12 @@ type FolderStats struct {
 // Folder folds the events stream into a Fold while it holds the lease
 // (Run, CatchUp). Make it with Store.Folder.
 type Folder struct {
-	s    *Store
-	o    FolderOptions
-	log  *slog.Logger
-	kv   jetstream.KeyValue
-	obj  jetstream.ObjectStore
-	ttl  bool // the bucket takes per-key TTLs
-	once sync.Once
-	err  error
+	s   *Store
+	o   FolderOptions
+	log *slog.Logger
+	kv  jetstream.KeyValue
+	obj jetstream.ObjectStore
+	ttl bool // the bucket takes per-key TTLs
 
 	folded, skipped, seq, last, snapshots atomic.Uint64
 	holding                               atomic.Bool
@@ -555,6 +553,7 @@ type term struct {
 	since   uint64        // events folded since the last snapshot
 	start   uint64        // the sequence the term started after
 	target  uint64        // with once: the sequence to fold up to
+	stopped bool          // consuming has stopped: a late callback folds nothing
 }
 
 func (t *term) rev() uint64 {
@@ -649,7 +648,9 @@ func (t *term) run(ctx context.Context, st jetstream.Stream) error {
 		case <-cc.Closed():
 		case <-time.After(5 * time.Second):
 		}
-		t.mu.Lock() // a callback under way has finished
+		// A callback under way has finished once the lock is free.
+		t.mu.Lock()
+		t.stopped = true
 		t.mu.Unlock()
 	}
 	go t.keepLease(fctx, stop)
@@ -717,6 +718,9 @@ func (t *term) step(m jetstream.Msg) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	f := t.f
+	if t.stopped {
+		return false
+	}
 	meta, err := m.Metadata()
 	if err != nil {
 		return false
