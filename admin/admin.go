@@ -30,9 +30,10 @@ type Options struct {
 	// Profiles is the central store the profiles API reads and writes;
 	// nil answers 503 (no NATS configured).
 	Profiles ProfileStore
-	// Events reads the events stream back for the console's experiment
-	// readouts and audience sizes; nil shows none.
-	Events EventReader
+	// Events reads the readout the edges fold from the events stream,
+	// for the console's experiment readouts and audience sizes; nil
+	// shows none.
+	Events ReadoutReader
 }
 
 // Admin is the operator's listener: /healthz (the process is up), /readyz
@@ -42,11 +43,10 @@ type Options struct {
 // loopback by default. Wrong tokens are rate-limited per client address
 // (limit.go).
 type Admin struct {
-	cfg     *config.Config
-	proxy   *proxy.Proxy
-	opts    Options
-	log     *slog.Logger
-	readout readoutCache
+	cfg   *config.Config
+	proxy *proxy.Proxy
+	opts  Options
+	log   *slog.Logger
 	// sessionKey signs console logins; made at start, so a restart logs
 	// everyone out.
 	sessionKey [32]byte

@@ -45,6 +45,14 @@ func TestConsoleBreaksAnExperimentDown(t *testing.T) {
 	if err := pub.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// The readout the console shows is the one the edges fold.
+	f, err := NewFolder(store, FolderOptions{Stream: "TAILOR_EVENTS", Bucket: "tailor_readouts"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.CatchUp(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
 	admin := startAdmin(t, func(c *config.Config, o *Options) {
 		withConsoleRules(t, c)
 		c.Admin.Token = "s3cret-token"
@@ -65,6 +73,8 @@ func TestConsoleBreaksAnExperimentDown(t *testing.T) {
 		// b: 52 of 100 buy (a: 4): clear with both intervals.
 		`<tr data-variant="b"><td>b</td><td class="num exposed">100</td><td class="num converted">52</td>`,
 		`<td class="num seq clear">`,
+		// from the readout the edges fold, not a read of the stream
+		`events since`, `, folded `,
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the console lacks %s", want)

@@ -18,8 +18,9 @@
 //     there is no store or it cannot be reached, 502 when it failed.
 //   - GET / and POST /login: the console (console.go), the marketer's view
 //     of the running proxy: each page's Digital Relevancy Maps with live
-//     hit counts and signed preview links, experiment readouts of the last
-//     7 days of events (readout.go) with plots, and audience sizes.
+//     hit counts and signed preview links, the experiment readout the
+//     edges fold from the events stream (readout.go: read from its KV key
+//     on every view) with plots, and audience sizes.
 //     Server-rendered with html/template, the SVG plots included
 //     (charts.go, charts.html), no JavaScript, under a strict
 //     Content-Security-Policy.
@@ -48,5 +49,7 @@
 // Package admin imports proxy and reads it through its exported methods
 // (Ready, Registry, Rules, RuleHits, MapCaseHits); proxy knows nothing of
 // it. What the proxy does not hold, serve fills into Options: the profile
-// store, the events reader and the version.
+// store, the readout reader and the version. readout.go also makes the
+// readout folder (NewFolder: a report.Builder folded by a natsync.Folder)
+// that tailor serve runs and tailor report catches up with.
 package admin

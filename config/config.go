@@ -226,6 +226,15 @@ type NATS struct {
 	// (while NATS is slow or down); beyond it events are dropped and
 	// counted in tailor_events_total{result="dropped"}.
 	EventsQueue int `yaml:"events_queue"`
+	// ReadoutsBucket is the KV bucket (and the object store of the same
+	// name) where the experiment readouts folded from the events stream
+	// are kept, created when missing: tailor report and the console read
+	// them there.
+	ReadoutsBucket string `yaml:"readouts_bucket"`
+	// FoldReadouts makes this edge take its turn folding the events
+	// stream into the readouts: one edge at a time holds the lease, and
+	// another takes over when it stops. false leaves it to the others.
+	FoldReadouts bool `yaml:"fold_readouts"`
 }
 
 // Rules says where rule files live.
@@ -313,6 +322,8 @@ func Default() *Config {
 			EventsMaxAge:   30 * 24 * time.Hour,
 			EventsMaxBytes: 10 * GiB,
 			EventsQueue:    65536,
+			ReadoutsBucket: "tailor_readouts",
+			FoldReadouts:   true,
 		},
 		Rules:       Rules{Dir: "rules/", Watch: true},
 		Experiments: Experiments{ExcludeBots: true},

@@ -101,6 +101,7 @@ func TestEveryKeyIsParsed(t *testing.T) {
 			EventsMaxAge:   168 * time.Hour,
 			EventsMaxBytes: 2 * GiB,
 			EventsQueue:    4096,
+			ReadoutsBucket: "shop_readouts",
 		},
 		Rules:       Rules{Dir: "personalization", Watch: false, Bucket: "tailor_rules"},
 		Experiments: Experiments{ExcludeBots: false},

@@ -422,6 +422,11 @@ func (v *validator) nats() {
 	if n.EventsQueue < 1 || n.EventsQueue > 1<<24 {
 		v.fail("nats.events_queue", "want 1 to 16777216 events, not %d", n.EventsQueue)
 	}
+	if !isBucketName(n.ReadoutsBucket) {
+		v.fail("nats.readouts_bucket", "%q is not a valid bucket name (letters, digits, - and _)", n.ReadoutsBucket)
+	} else if n.ReadoutsBucket == n.Bucket {
+		v.fail("nats.readouts_bucket", "%q is the profile bucket: readouts need a bucket of their own", n.ReadoutsBucket)
+	}
 }
 
 // rulesBucket checks rules.bucket: a bucket name, reached over the NATS

@@ -17,6 +17,14 @@
 // created again is followed from its own first version. Beside each
 // version, a meta key holds its metadata alone, for the history.
 //
+// Readouts (readout.go): one Folder at a time, across every edge and the
+// CLI, holds a lease (a KV key with a per-key TTL, renewed by revision)
+// and folds the events stream, through a durable consumer, into a Fold it
+// snapshots to the object store before acknowledging the consumer
+// (AckAll); it publishes the Fold's readout to a KV key after each step,
+// which readers get in constant time (ReadReadout). Events are folded
+// once: by sequence after a snapshot, by id for late copies.
+//
 // It shares its name with the standard library's package: import it as
 // natsync where both are needed.
 package sync

@@ -168,6 +168,9 @@ type EventDecoder struct {
 	// referrer and profile_id stay empty, and anonymous_id but on
 	// identify events (when "type" comes first, as AppendJSON writes).
 	Lean bool
+	// ID keeps the id with Lean: a readout folder skips an event whose
+	// id it has folded.
+	ID bool
 
 	p    fastjson.Parser
 	strs map[string]string
@@ -262,6 +265,10 @@ func (d *EventDecoder) Decode(data []byte, e *Event) error {
 			if d.Lean && e.Type == EventIdentify {
 				// The one a readout needs: it joins a login's two ids.
 				e.AnonymousID = string(v.GetStringBytes())
+			}
+		case "id":
+			if d.Lean && d.ID {
+				e.ID = string(v.GetStringBytes())
 			}
 		}
 		if d.Lean {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"runtime/debug"
 	"slices"
@@ -27,7 +28,7 @@ import (
 func (m *Main) reportCmd(ctx context.Context, args []string) int {
 	var c commonFlags
 	fs := m.flagSet("report", &c)
-	sinceFlag := fs.String("since", "24h", "read events this far back (a duration: 90m, 24h, 14d) or from a time (2026-11-28T10:00:00Z)")
+	sinceFlag := fs.String("since", "", "read the events stream from this far back (a duration: 90m, 24h, 14d) or from a time (2026-11-28T10:00:00Z) instead of answering from the readout the edges fold of every event")
 	asJSON := fs.Bool("json", false, "print the readout as one JSON object")
 	byFlag := fs.String("by", "", "break each experiment down by the visitors' segment, device, stage, persona or country (as at their first exposure)")
 	if code, ok := parseFlags(fs, args); !ok {
@@ -47,10 +48,12 @@ func (m *Main) reportCmd(ctx context.Context, args []string) int {
 		fmt.Fprintf(m.Stderr, "tailor report: %v\n", err)
 		return exitUsage
 	}
-	since, err := parseSince(*sinceFlag, time.Now())
-	if err != nil {
-		fmt.Fprintf(m.Stderr, "tailor report: --since %q: %v\n", *sinceFlag, err)
-		return exitUsage
+	var since time.Time
+	if *sinceFlag != "" {
+		if since, err = parseSince(*sinceFlag, time.Now()); err != nil {
+			fmt.Fprintf(m.Stderr, "tailor report: --since %q: %v\n", *sinceFlag, err)
+			return exitUsage
+		}
 	}
 	cfg, code := m.loadConfig(c.config)
 	if code != exitOK {
@@ -75,6 +78,34 @@ func (m *Main) reportCmd(ctx context.Context, args []string) int {
 	}
 	defer store.Close()
 
+	var r *report.Report
+	if *sinceFlag == "" {
+		r, code = m.aggregateReadout(ctx, store, cfg, set, by, log)
+	} else {
+		r, code = m.fullReadout(ctx, store, cfg, set, since, by)
+	}
+	if r == nil {
+		return code
+	}
+	if *asJSON {
+		enc := json.NewEncoder(m.Stdout)
+		if err := enc.Encode(r); err != nil {
+			fmt.Fprintf(m.Stderr, "tailor report: %v\n", err)
+			return exitRuntime
+		}
+		return exitOK
+	}
+	label := *sinceFlag
+	if label == "" {
+		label = "every event folded"
+	}
+	writeReport(m.Stdout, r, label)
+	return exitOK
+}
+
+// fullReadout reads the events stream from since (--since) into a
+// readout, as the stream holds them now.
+func (m *Main) fullReadout(ctx context.Context, store *natsync.Store, cfg *config.Config, set *rules.Set, since time.Time, by report.Dimension) (*report.Report, int) {
 	bar := m.countBar("reading events")
 	progress := func(read, total uint64) {
 		if bar != nil {
@@ -90,32 +121,119 @@ func (m *Main) reportCmd(ctx context.Context, args []string) int {
 	switch {
 	case errors.Is(err, natsync.ErrNoStream):
 		fmt.Fprintf(m.Stderr, "tailor report: %v: no proxy has published events to this NATS yet\n", err)
-		return exitRuntime
+		return nil, exitRuntime
 	case err != nil:
 		fmt.Fprintf(m.Stderr, "tailor report: %v\n", err)
-		return exitRuntime
+		return nil, exitRuntime
 	}
 	n := res.Read
 	elapsed := time.Since(start)
 	if res.Bad > 0 {
 		fmt.Fprintf(m.Stderr, "tailor report: %d events could not be read and were skipped (the first: %v)\n", res.Bad, res.FirstBad)
 	}
-	r := res.Report
-	if by != "" {
-		r = res.Builder.ReportBy(since, by)
-	}
-	if *asJSON {
-		enc := json.NewEncoder(m.Stdout)
-		if err := enc.Encode(r); err != nil {
-			fmt.Fprintf(m.Stderr, "tailor report: %v\n", err)
-			return exitRuntime
-		}
-		return exitOK
-	}
-	writeReport(m.Stdout, r, *sinceFlag)
 	fmt.Fprintf(m.Stderr, "read %s events in %s (%s/s)\n", report.Thousands(int64(n)), elapsed.Round(time.Millisecond),
 		report.Thousands(int64(float64(n)/max(elapsed.Seconds(), 1e-9))))
-	return exitOK
+	if by != "" {
+		return res.Builder.ReportBy(since, by), exitOK
+	}
+	return res.Report, exitOK
+}
+
+// aggregateReadout answers from the readout the edges fold
+// (nats.readouts_bucket), in constant time; it says on stderr how far
+// behind the stream the readout is. When no folder holds the lease and
+// the readout is behind (or there is none), it takes the lease itself,
+// folds the rest of the stream from the last snapshot, stores a new one
+// and answers from that.
+func (m *Main) aggregateReadout(ctx context.Context, store *natsync.Store, cfg *config.Config, set *rules.Set, by report.Dimension, log *slog.Logger) (*report.Report, int) {
+	n := cfg.NATS
+	start := time.Now()
+	fail := func(err error) (*report.Report, int) {
+		if errors.Is(err, natsync.ErrNoStream) {
+			fmt.Fprintf(m.Stderr, "tailor report: %v: no proxy has published events to this NATS yet\n", err)
+		} else {
+			fmt.Fprintf(m.Stderr, "tailor report: %v\n", err)
+		}
+		return nil, exitRuntime
+	}
+	last, err := store.StreamLast(ctx, n.EventsStream)
+	if err != nil {
+		return fail(err)
+	}
+	ro, agg, err := admin.ReadAggregate(ctx, store, n.ReadoutsBucket, n.EventsStream)
+	if err != nil && !errors.Is(err, natsync.ErrNoReadout) {
+		return fail(err)
+	}
+	holder := ""
+	if ro == nil || ro.Behind(last) > 0 {
+		if holder, err = store.LeaseHolder(ctx, n.ReadoutsBucket, n.EventsStream); err != nil {
+			return fail(err)
+		}
+	}
+	folded := false
+	var foldedNow uint64 // events folded by this run
+	var foldTook time.Duration
+	if (ro == nil || ro.Behind(last) > 0) && holder == "" {
+		// No edge is folding: catch up here, from the last snapshot.
+		host, _ := os.Hostname()
+		f, err := admin.NewFolder(store, admin.FolderOptions{Stream: n.EventsStream, Bucket: n.ReadoutsBucket, Logger: log,
+			Holder: fmt.Sprintf("%s:%d (tailor report)", host, os.Getpid()),
+			Rules:  func() *rules.Set { return set }})
+		if err != nil {
+			return fail(err)
+		}
+		bar := m.countBar("folding events")
+		foldStart := time.Now()
+		r, err := f.CatchUp(ctx, func(done, total uint64) {
+			foldedNow = done
+			if bar != nil {
+				bar.ChangeMax64(int64(total))
+				bar.Set64(int64(done))
+			}
+		})
+		if bar != nil {
+			bar.Finish()
+		}
+		switch {
+		case errors.Is(err, natsync.ErrLeaseHeld): // an edge took it meanwhile: its readout follows
+		case err != nil:
+			return fail(err)
+		default:
+			a, err := admin.DecodeAggregate(r)
+			if err != nil {
+				return fail(err)
+			}
+			ro, agg, folded = r, a, true
+			last = max(last, r.Folded)
+			foldTook = time.Since(foldStart)
+		}
+	}
+	if ro == nil {
+		fmt.Fprintf(m.Stderr, "tailor report: no readout yet: %s is folding the events stream into the first one; try again in a moment\n", holder)
+		return nil, exitRuntime
+	}
+	r := agg.Report
+	if by != "" {
+		if r = agg.By[by]; r == nil {
+			fmt.Fprintf(m.Stderr, "tailor report: the readout has no breakdown by %s (folded by an older tailor?)\n", by)
+			return nil, exitRuntime
+		}
+	}
+	how := fmt.Sprintf("folded by %s %s ago", ro.Holder, time.Since(ro.At).Round(time.Second))
+	if folded {
+		how = fmt.Sprintf("folded here (%s events caught up in %s, %s/s, snapshot stored)", report.Thousands(int64(foldedNow)),
+			foldTook.Round(time.Millisecond), report.Thousands(int64(float64(foldedNow)/max(foldTook.Seconds(), 1e-9))))
+	}
+	behind := "up to date"
+	if b := ro.Behind(last); b > 0 {
+		behind = fmt.Sprintf("%s events behind the stream", report.Thousands(int64(b)))
+		if holder != "" {
+			behind += " (" + holder + " is folding them)"
+		}
+	}
+	fmt.Fprintf(m.Stderr, "readout of %s events to stream sequence %s, %s; %s; answered in %s\n",
+		report.Thousands(int64(ro.Events)), report.Thousands(int64(ro.Folded)), how, behind, time.Since(start).Round(time.Millisecond))
+	return r, exitOK
 }
 
 // parseSince reads --since: a duration back from now, or a time.

@@ -15,7 +15,9 @@ import (
 	"github.com/tailor-edge/tailor/admin"
 	"github.com/tailor-edge/tailor/cache"
 	"github.com/tailor-edge/tailor/config"
+	"github.com/tailor-edge/tailor/internal/metrics"
 	"github.com/tailor-edge/tailor/proxy"
+	"github.com/tailor-edge/tailor/rules"
 	natsync "github.com/tailor-edge/tailor/sync"
 	"github.com/tailor-edge/tailor/sync/embedded"
 )
@@ -52,7 +54,8 @@ func (m *Main) run(ctx context.Context, cfg *config.Config, log *slog.Logger) in
 	aopts := admin.Options{Logger: log, Version: Version}
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	var store *natsync.Store // nil without NATS
+	var store *natsync.Store  // nil without NATS
+	var reader *natsync.Store // the console's and the readout folder's connection; nil without events
 	if cfg.NATS.URL != "" || cfg.NATS.Embedded {
 		var profiles *cache.Profiles
 		var urls string
@@ -90,7 +93,7 @@ func (m *Main) run(ctx context.Context, cfg *config.Config, log *slog.Logger) in
 			// The console reads the events stream on a connection of its
 			// own: a read pulls tens of megabytes, which must not queue
 			// up in front of the profile lookups of visitors' requests.
-			reader, err := natsync.Open(wctx, natsync.Options{URL: urls, Creds: cfg.Resolve(cfg.NATS.Creds),
+			reader, err = natsync.Open(wctx, natsync.Options{URL: urls, Creds: cfg.Resolve(cfg.NATS.Creds),
 				Bucket: cfg.NATS.Bucket, Name: "tailor console " + Version, Logger: log})
 			if err != nil {
 				log.Error("open the console's events reader", "err", err)
@@ -114,6 +117,14 @@ func (m *Main) run(ctx context.Context, cfg *config.Config, log *slog.Logger) in
 	}
 	if cfg.Rules.Bucket != "" {
 		followRules(wctx, cfg, p, store, log)
+	}
+	if reader != nil && cfg.NATS.FoldReadouts {
+		stop, err := foldReadouts(wctx, cfg, p, reader, log)
+		if err != nil {
+			log.Error("start the readout folder", "err", err)
+			return exitRuntime
+		}
+		defer stop() // after the proxy has drained, before the reader closes
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -202,6 +213,43 @@ wait:
 	log.Info("stopped")
 	return code
 }
+
+// foldReadouts takes part in folding the events stream into the readouts
+// (nats.fold_readouts): one edge at a time, by lease; see
+// natsync.Folder. stop ends it, storing a snapshot and giving the lease
+// up, for at most readoutStopTimeout.
+func foldReadouts(ctx context.Context, cfg *config.Config, p *proxy.Proxy, reader *natsync.Store, log *slog.Logger) (stop func(), err error) {
+	host, _ := os.Hostname()
+	f, err := admin.NewFolder(reader, admin.FolderOptions{
+		Stream: cfg.NATS.EventsStream, Bucket: cfg.NATS.ReadoutsBucket, Logger: log,
+		Holder: fmt.Sprintf("%s:%d (tailor serve, admin %s)", host, os.Getpid(), cfg.Admin.Listen),
+		Rules: func() *rules.Set {
+			set, _ := p.Rules()
+			return set
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	metrics.Folder(p.Registry(), f)
+	fctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.Run(fctx)
+	}()
+	return func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(readoutStopTimeout):
+			log.Warn("the readout folder did not stop in time; its lease expires by itself", "waited", readoutStopTimeout)
+		}
+	}, nil
+}
+
+// readoutStopTimeout bounds storing the readout's snapshot on shutdown.
+const readoutStopTimeout = 30 * time.Second
 
 // eventsFlushTimeout bounds publishing the queued events on shutdown.
 const eventsFlushTimeout = 5 * time.Second
