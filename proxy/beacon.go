@@ -41,7 +41,7 @@ import (
 const (
 	beaconAccepted    = "accepted"     // a goal event was published
 	beaconDuplicate   = "duplicate"    // the same client id again: no second event
-	beaconRateLimited = "rate_limited" // 429
+	beaconRateLimited = "rate_limited" // over the visitor's allowance: dropped, 204
 	beaconForbidden   = "forbidden"    // cross-site: 403
 	beaconInvalid     = "invalid"      // 400, 405, 413, 415
 	beaconIgnored     = "ignored"      // 204 without an event: no valid cookie, opted out, a bot, no events
@@ -52,7 +52,7 @@ const (
 	// MaxBeaconBody is the largest report body; beyond it, 413.
 	MaxBeaconBody = 4 << 10
 	// beaconBurst reports may come at once from one visitor, and then
-	// beaconRate a second; beyond, 429.
+	// beaconRate a second; beyond, reports are dropped (still 204).
 	beaconBurst = 20
 	beaconRate  = 1.0
 	// beaconVisitors bounds the visitors whose token buckets are kept
@@ -117,7 +117,7 @@ func newBeacon(cfg *config.Config, reg prometheus.Registerer) (*beacon, error) {
 		script: cfg.BeaconPath + ".js",
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tailor_beacon_total",
-			Help: "Goal reports to beacon_path, by result: accepted, duplicate (the same client id again), rate_limited (429), forbidden (cross-site, 403), invalid (400, 405, 413, 415), ignored (no valid visitor cookie, opted out, a bot, or no events).",
+			Help: "Goal reports to beacon_path, by result: accepted, duplicate (the same client id again), rate_limited (over the visitor's allowance: dropped, answered 204), forbidden (cross-site, 403), invalid (400, 405, 413, 415), ignored (no valid visitor cookie, opted out, a bot, or no events).",
 		}, []string{"result"}),
 		scripts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tailor_goal_script_total",
@@ -328,8 +328,8 @@ func (p *Proxy) goalReport(ctx *fasthttp.RequestCtx, b *beacon) (result string) 
 		return beaconIgnored
 	}
 	if !b.allow(id.AnonymousID, now) {
-		ctx.SetStatusCode(fasthttp.StatusTooManyRequests)
-		resp.Header.Set(fasthttp.HeaderRetryAfter, "1")
+		// Dropped, and told 204 all the same: a 429 only a tracked
+		// visitor can get would tell a page who is tracked.
 		return beaconRateLimited
 	}
 	if r.ID != "" && !b.firstTime(id.AnonymousID, r.ID) {
