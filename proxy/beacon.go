@@ -543,12 +543,15 @@ func (p *Proxy) addGoalScript(resp *fasthttp.Response, raw []byte, goals []rules
 		}
 		plain = buf.B
 	}
-	at, nonce, present := goalScriptSpot(plain, p.beacon.script)
+	at, pageNonce, present := goalScriptSpot(plain, p.beacon.script)
 	if present {
 		return raw, scriptPresent
 	}
+	// The policy's nonce is the one the browser checks; a page's script
+	// may carry a stale one (a cached fragment), so it comes second.
+	nonce := cspNonce(&resp.Header)
 	if nonce == "" {
-		nonce = cspNonce(&resp.Header)
+		nonce = pageNonce
 	}
 	tag := goalScriptTag(p.beacon, goals, nonce)
 	out := make([]byte, 0, len(plain)+len(tag))

@@ -68,6 +68,10 @@ func beaconOrigin(t *testing.T) (string, *testkit.Lines) {
 		switch p := r.URL.Path; {
 		case p == "/":
 			io.WriteString(w, beaconHome)
+		case p == "/csp/nonced":
+			// A nonce in the header and another on the page's script.
+			h.Set("Content-Security-Policy", "default-src 'self'; script-src 'nonce-c5p+N0nce=' 'strict-dynamic'")
+			io.WriteString(w, beaconNonced)
 		case strings.HasPrefix(p, "/csp/"):
 			h.Set("Content-Security-Policy", "default-src 'self'; script-src 'nonce-c5p+N0nce=' 'strict-dynamic'")
 			io.WriteString(w, beaconProduct)
@@ -406,6 +410,9 @@ func TestGoalScriptIsAddedToPagesWithClickGoals(t *testing.T) {
 		{"/products/shoe", strings.Replace(strings.Replace(beaconProduct, "10 EUR", "9 EUR", 1), "</body>", goalTag("")+"</body>", 1)},
 		// The nonce of the page's CSP.
 		{"/csp/shoe", strings.Replace(beaconProduct, "</body>", goalTag(` nonce="c5p+N0nce="`)+"</body>", 1)},
+		// The CSP's nonce over the one of the page's script: the policy is
+		// what the browser enforces.
+		{"/csp/nonced", strings.Replace(beaconNonced, "</BODY>", goalTag(` nonce="c5p+N0nce="`)+"</BODY>", 1)},
 		// The nonce of the page's own script; the real </BODY>.
 		{"/nonce/x", strings.Replace(beaconNonced, "</BODY>", goalTag(` nonce="r4nd0m+/="`)+"</BODY>", 1)},
 		// No </body>: at the end.
@@ -468,8 +475,8 @@ func TestGoalScriptIsAddedToPagesWithClickGoals(t *testing.T) {
 		t.Errorf("POST goal.js: %v %v, want 405 with Allow: GET, HEAD", resp, err)
 	}
 	text := metricsText(t, p.Registry())
-	if !strings.Contains(text, `tailor_goal_script_total{result="added"} 5`) {
-		t.Error(`/metrics lacks tailor_goal_script_total{result="added"} 5`)
+	if !strings.Contains(text, `tailor_goal_script_total{result="added"} 6`) {
+		t.Error(`/metrics lacks tailor_goal_script_total{result="added"} 6`)
 	}
 }
 
