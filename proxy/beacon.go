@@ -447,6 +447,25 @@ func (p *Proxy) goalEvent(ctx *fasthttp.RequestCtx, set *rules.Set, id visitorId
 	return e
 }
 
+// goalPage reports whether the page asked for gets the goal script: the
+// beacon is on, the request is a GET or HEAD for a path with a click goal,
+// and the visitor's reports would count. A bot that exclude_bots keeps out
+// and a visitor who opted out report nothing: their page is the origin's,
+// streamed, its validators kept. A goal page is asked of the origin
+// whole (a HEAD as a GET, whose page gives the length; no Range) and
+// without the browser's If-None-Match or If-Modified-Since: a copy cached
+// before the goal existed has no tag, and the origin's 304 would keep it.
+func (p *Proxy) goalPage(ctx *fasthttp.RequestCtx, st *ruleState) bool {
+	if p.beacon == nil || st == nil || !(ctx.IsGet() || ctx.IsHead()) || !st.set.HasClickGoal(string(ctx.Path())) {
+		return false
+	}
+	req := &ctx.Request
+	if _, excluded := p.deviceOf(req); excluded {
+		return false
+	}
+	return p.tracking(req)
+}
+
 // withGoalScript returns the origin's response with the goal script's
 // tag added before </body> when the page has click goals (and the beacon
 // is on): the rest of the page byte for byte, in its content coding, with
@@ -456,7 +475,7 @@ func (p *Proxy) goalEvent(ctx *fasthttp.RequestCtx, set *rules.Set, id visitorId
 // large, an unknown coding), unchanged.
 func (p *Proxy) withGoalScript(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *ruleState) (out *fasthttp.Response) {
 	b := p.beacon
-	if b == nil || st == nil || ctx.IsHead() || resp.BodyStream() == nil {
+	if b == nil || st == nil || resp.BodyStream() == nil {
 		return resp
 	}
 	goals := st.set.ClickGoals(string(ctx.Path()))

@@ -65,6 +65,11 @@ func beaconOrigin(t *testing.T) (string, *testkit.Lines) {
 		h.Set("ETag", `"origin-etag"`)
 		h.Set("X-Origin", "yes")
 		h.Add("Set-Cookie", "session=abc; Path=/")
+		// A browser's cached copy: still fresh, as far as the origin knows.
+		if r.Header.Get("If-None-Match") == `"origin-etag"` || r.Header.Get("If-Modified-Since") != "" {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
 		switch p := r.URL.Path; {
 		case p == "/":
 			io.WriteString(w, beaconHome)
@@ -477,6 +482,67 @@ func TestGoalScriptIsAddedToPagesWithClickGoals(t *testing.T) {
 	text := metricsText(t, p.Registry())
 	if !strings.Contains(text, `tailor_goal_script_total{result="added"} 6`) {
 		t.Error(`/metrics lacks tailor_goal_script_total{result="added"} 6`)
+	}
+}
+
+// The goal script goes only to visitors whose reports count, and a page
+// that gets it is the same page on GET, HEAD and a revalidation.
+func TestGoalScriptOnlyWhereItCountsAndConsistently(t *testing.T) {
+	p, _, _ := startBeaconProxy(t, nil, nil)
+	do := func(method, path string, hdr ...string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, p.url+path, nil)
+		req.Header.Set("User-Agent", testkit.BrowserUA)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(body)
+	}
+	withTag := strings.Replace(beaconProduct, "</body>", goalTag(` nonce="c5p+N0nce="`)+"</body>", 1)
+
+	// A crawler and an opted-out visitor report nothing: /csp/x (a click
+	// goal, no rules) is the origin's, its ETag and length kept, and a
+	// cached copy revalidates as the origin says.
+	for _, who := range [][]string{
+		{"User-Agent", "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"},
+		{"Sec-GPC", "1"},
+	} {
+		resp, body := do("GET", "/csp/x", who...)
+		if body != beaconProduct || resp.Header.Get("ETag") != `"origin-etag"` || resp.ContentLength != int64(len(beaconProduct)) {
+			t.Errorf("GET /csp/x as %q: ETag %q, length %d:\n%s\nwant the origin's page", who, resp.Header.Get("ETag"), resp.ContentLength, body)
+		}
+		if resp, _ := do("GET", "/csp/x", append(who, "If-None-Match", `"origin-etag"`)...); resp.StatusCode != 304 {
+			t.Errorf("GET /csp/x as %q, If-None-Match the origin's ETag: %d, want the origin's 304", who, resp.StatusCode)
+		}
+	}
+
+	// A visitor: the page with the tag, on GET and, by its length, HEAD.
+	resp, body := do("GET", "/csp/x")
+	if body != withTag {
+		t.Fatalf("GET /csp/x:\n%s\nwant\n%s", body, withTag)
+	}
+	head, _ := do("HEAD", "/csp/x")
+	if head.StatusCode != 200 || head.ContentLength != int64(len(body)) || head.Header.Get("ETag") != "" {
+		t.Errorf("HEAD /csp/x: %d, length %d, ETag %q; want 200, %d as GET, no ETag", head.StatusCode, head.ContentLength, head.Header.Get("ETag"), len(body))
+	}
+	// A copy cached before the goal existed (with the origin's ETag or
+	// date) is not revalidated into a page without the tag.
+	for _, cond := range [][]string{{"If-None-Match", `"origin-etag"`}, {"If-Modified-Since", "Sat, 02 May 2026 10:00:00 GMT"}} {
+		if resp, body := do("GET", "/csp/x", cond...); resp.StatusCode != 200 || body != withTag {
+			t.Errorf("GET /csp/x with %s: %d\n%s\nwant 200 and the page with the tag", cond[0], resp.StatusCode, body)
+		}
+	}
+	if resp.Header.Get("ETag") != "" {
+		t.Errorf("GET /csp/x: ETag %q went out with a changed page", resp.Header.Get("ETag"))
+	}
+	if text := metricsText(t, p.Registry()); !strings.Contains(text, `tailor_goal_script_total{result="added"} 4`) {
+		t.Error(`/metrics lacks tailor_goal_script_total{result="added"} 4: the visitor's GET, HEAD and 2 revalidations alone`)
 	}
 }
 

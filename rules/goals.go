@@ -78,6 +78,21 @@ func (s *Set) ClickGoals(path string) []ClickGoal {
 	return out
 }
 
+// HasClickGoal reports whether the page at path has a click goal (what
+// ClickGoals would list, without listing it).
+func (s *Set) HasClickGoal(path string) bool {
+	if s == nil {
+		return false
+	}
+	for i := range s.goals {
+		g := &s.goals[i]
+		if len(g.Click) > 0 && (g.globs == nil || match.AnyGlob(g.globs, path)) {
+			return true
+		}
+	}
+	return false
+}
+
 // HasClickGoals reports whether any declared goal has click selectors.
 func (s *Set) HasClickGoals() bool {
 	return s != nil && slices.ContainsFunc(s.goals, func(g Goal) bool { return len(g.Click) > 0 })
