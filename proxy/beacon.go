@@ -41,7 +41,7 @@ import (
 const (
 	beaconAccepted    = "accepted"     // a goal event was published
 	beaconDuplicate   = "duplicate"    // the same client id again: no second event
-	beaconRateLimited = "rate_limited" // 429
+	beaconRateLimited = "rate_limited" // over the visitor's allowance: dropped, 204
 	beaconForbidden   = "forbidden"    // cross-site: 403
 	beaconInvalid     = "invalid"      // 400, 405, 413, 415
 	beaconIgnored     = "ignored"      // 204 without an event: no valid cookie, opted out, a bot, no events
@@ -52,7 +52,7 @@ const (
 	// MaxBeaconBody is the largest report body; beyond it, 413.
 	MaxBeaconBody = 4 << 10
 	// beaconBurst reports may come at once from one visitor, and then
-	// beaconRate a second; beyond, 429.
+	// beaconRate a second; beyond, reports are dropped (still 204).
 	beaconBurst = 20
 	beaconRate  = 1.0
 	// beaconVisitors bounds the visitors whose token buckets are kept
@@ -117,7 +117,7 @@ func newBeacon(cfg *config.Config, reg prometheus.Registerer) (*beacon, error) {
 		script: cfg.BeaconPath + ".js",
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tailor_beacon_total",
-			Help: "Goal reports to beacon_path, by result: accepted, duplicate (the same client id again), rate_limited (429), forbidden (cross-site, 403), invalid (400, 405, 413, 415), ignored (no valid visitor cookie, opted out, a bot, or no events).",
+			Help: "Goal reports to beacon_path, by result: accepted, duplicate (the same client id again), rate_limited (over the visitor's allowance: dropped, answered 204), forbidden (cross-site, 403), invalid (400, 405, 413, 415), ignored (no valid visitor cookie, opted out, a bot, or no events).",
 		}, []string{"result"}),
 		scripts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tailor_goal_script_total",
@@ -328,8 +328,8 @@ func (p *Proxy) goalReport(ctx *fasthttp.RequestCtx, b *beacon) (result string) 
 		return beaconIgnored
 	}
 	if !b.allow(id.AnonymousID, now) {
-		ctx.SetStatusCode(fasthttp.StatusTooManyRequests)
-		resp.Header.Set(fasthttp.HeaderRetryAfter, "1")
+		// Dropped, and told 204 all the same: a 429 only a tracked
+		// visitor can get would tell a page who is tracked.
 		return beaconRateLimited
 	}
 	if r.ID != "" && !b.firstTime(id.AnonymousID, r.ID) {
@@ -447,6 +447,25 @@ func (p *Proxy) goalEvent(ctx *fasthttp.RequestCtx, set *rules.Set, id visitorId
 	return e
 }
 
+// goalPage reports whether the page asked for gets the goal script: the
+// beacon is on, the request is a GET or HEAD for a path with a click goal,
+// and the visitor's reports would count. A bot that exclude_bots keeps out
+// and a visitor who opted out report nothing: their page is the origin's,
+// streamed, its validators kept. A goal page is asked of the origin
+// whole (a HEAD as a GET, whose page gives the length; no Range) and
+// without the browser's If-None-Match or If-Modified-Since: a copy cached
+// before the goal existed has no tag, and the origin's 304 would keep it.
+func (p *Proxy) goalPage(ctx *fasthttp.RequestCtx, st *ruleState) bool {
+	if p.beacon == nil || st == nil || !(ctx.IsGet() || ctx.IsHead()) || !st.set.HasClickGoal(string(ctx.Path())) {
+		return false
+	}
+	req := &ctx.Request
+	if _, excluded := p.deviceOf(req); excluded {
+		return false
+	}
+	return p.tracking(req)
+}
+
 // withGoalScript returns the origin's response with the goal script's
 // tag added before </body> when the page has click goals (and the beacon
 // is on): the rest of the page byte for byte, in its content coding, with
@@ -456,7 +475,7 @@ func (p *Proxy) goalEvent(ctx *fasthttp.RequestCtx, set *rules.Set, id visitorId
 // large, an unknown coding), unchanged.
 func (p *Proxy) withGoalScript(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *ruleState) (out *fasthttp.Response) {
 	b := p.beacon
-	if b == nil || st == nil || ctx.IsHead() || resp.BodyStream() == nil {
+	if b == nil || st == nil || resp.BodyStream() == nil {
 		return resp
 	}
 	goals := st.set.ClickGoals(string(ctx.Path()))
@@ -543,12 +562,15 @@ func (p *Proxy) addGoalScript(resp *fasthttp.Response, raw []byte, goals []rules
 		}
 		plain = buf.B
 	}
-	at, nonce, present := goalScriptSpot(plain, p.beacon.script)
+	at, pageNonce, present := goalScriptSpot(plain, p.beacon.script)
 	if present {
 		return raw, scriptPresent
 	}
+	// The policy's nonce is the one the browser checks; a page's script
+	// may carry a stale one (a cached fragment), so it comes second.
+	nonce := cspNonce(&resp.Header)
 	if nonce == "" {
-		nonce = cspNonce(&resp.Header)
+		nonce = pageNonce
 	}
 	tag := goalScriptTag(p.beacon, goals, nonce)
 	out := make([]byte, 0, len(plain)+len(tag))

@@ -65,9 +65,18 @@ func beaconOrigin(t *testing.T) (string, *testkit.Lines) {
 		h.Set("ETag", `"origin-etag"`)
 		h.Set("X-Origin", "yes")
 		h.Add("Set-Cookie", "session=abc; Path=/")
+		// A browser's cached copy: still fresh, as far as the origin knows.
+		if r.Header.Get("If-None-Match") == `"origin-etag"` || r.Header.Get("If-Modified-Since") != "" {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
 		switch p := r.URL.Path; {
 		case p == "/":
 			io.WriteString(w, beaconHome)
+		case p == "/csp/nonced":
+			// A nonce in the header and another on the page's script.
+			h.Set("Content-Security-Policy", "default-src 'self'; script-src 'nonce-c5p+N0nce=' 'strict-dynamic'")
+			io.WriteString(w, beaconNonced)
 		case strings.HasPrefix(p, "/csp/"):
 			h.Set("Content-Security-Policy", "default-src 'self'; script-src 'nonce-c5p+N0nce=' 'strict-dynamic'")
 			io.WriteString(w, beaconProduct)
@@ -190,9 +199,10 @@ func TestBeaconRecordsADeclaredGoalOnce(t *testing.T) {
 	if r := b.report("/", `{"goal":"signup"}`, "Content-Type", "application/json"); r.StatusCode != 204 {
 		t.Fatalf("signup: status %d, want 204", r.StatusCode)
 	}
-	// A journey goal may be reported too, up to its value.
-	if r := b.report("/", `{"goal":"purchase","value":100,"id":"c2"}`, "Origin", "", "Sec-Fetch-Site", ""); r.StatusCode != 204 {
-		t.Fatalf("a journey goal without Origin: status %d, want 204", r.StatusCode)
+	// Without Origin nor Sec-Fetch-Site (an older browser): the cookie
+	// is what lets it count.
+	if r := b.report("/", `{"goal":"add_to_cart","value":100,"id":"c2"}`, "Origin", "", "Sec-Fetch-Site", ""); r.StatusCode != 204 {
+		t.Fatalf("a report without Origin: status %d, want 204", r.StatusCode)
 	}
 
 	got := goalsLanded(t, url, 3)
@@ -213,8 +223,8 @@ func TestBeaconRecordsADeclaredGoalOnce(t *testing.T) {
 	if g := got[1]; g.Goal != "signup" || g.Value != 2 || g.Path != "/" {
 		t.Errorf("signup event = %+v, want the declared value 2 on /", g)
 	}
-	if g := got[2]; g.Goal != "purchase" || g.Value != 100 {
-		t.Errorf("purchase event = %+v, want 100", g)
+	if g := got[2]; g.Goal != "add_to_cart" || g.Value != 100 {
+		t.Errorf("third goal event = %+v, want add_to_cart=100", g)
 	}
 	for _, line := range asked.All() {
 		if strings.Contains(line, "_tailor") {
@@ -245,6 +255,8 @@ func TestBeaconRefusesWhatItMustNotCount(t *testing.T) {
 		{"another port", ok, []string{"Origin", strings.Replace(p.url, "127.0.0.1:", "127.0.0.1:1", 1)}, 403},
 		{"origin null", ok, []string{"Origin", "null"}, 403},
 		{"undeclared goal", `{"goal":"refund"}`, nil, 400},
+		// The journey's goal is the server's to confirm, by the page view.
+		{"a journey goal goals: does not declare", `{"goal":"purchase","value":100}`, nil, 400},
 		{"value above max_value", `{"goal":"add_to_cart","value":501}`, nil, 400},
 		{"negative value", `{"goal":"add_to_cart","value":-1}`, nil, 400},
 		{"value of a goal without max_value", `{"goal":"signup","value":3}`, nil, 400},
@@ -284,7 +296,7 @@ func TestBeaconRefusesWhatItMustNotCount(t *testing.T) {
 		}
 	}
 	text := metricsText(t, p.Registry())
-	for _, want := range []string{`tailor_beacon_total{result="forbidden"} 4`, `tailor_beacon_total{result="invalid"} 11`,
+	for _, want := range []string{`tailor_beacon_total{result="forbidden"} 4`, `tailor_beacon_total{result="invalid"} 12`,
 		`tailor_beacon_total{result="accepted"} 1`} {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %s", want)
@@ -356,9 +368,12 @@ func TestBeaconLimitsEachVisitorsRate(t *testing.T) {
 			t.Fatalf("report %d: %d, want 204 within the burst", i, s)
 		}
 	}
+	// One too many: dropped, but answered as any report is, so that a
+	// script cannot tell a tracked visitor (who has a limit) from an
+	// opted-out one or a bot (whose reports are all dropped).
 	r := b.report("/", `{"goal":"signup","id":"over"}`)
-	if r.StatusCode != 429 || r.Header.Get("Retry-After") == "" {
-		t.Fatalf("report %d: %d (Retry-After %q), want 429", beaconBurst, r.StatusCode, r.Header.Get("Retry-After"))
+	if r.StatusCode != 204 || r.Header.Get("Retry-After") != "" {
+		t.Fatalf("report %d: %d (Retry-After %q), want 204 as for anyone", beaconBurst, r.StatusCode, r.Header.Get("Retry-After"))
 	}
 	// Another visitor has their own allowance.
 	if s := send(other, 0); s != 204 {
@@ -370,10 +385,19 @@ func TestBeaconLimitsEachVisitorsRate(t *testing.T) {
 	if s := send(b, 100); s != 204 {
 		t.Errorf("a second later: %d, want 204", s)
 	}
-	if s := send(b, 101); s != 429 {
-		t.Errorf("and then: %d, want 429", s)
+	if s := send(b, 101); s != 204 {
+		t.Errorf("and then: %d, want 204", s)
 	}
-	goalsLanded(t, url, beaconBurst+2)
+	// Only the reports within the allowance were recorded.
+	mine := 0
+	for _, e := range goalsLanded(t, url, beaconBurst+2) {
+		if e.Visitor == b.anonymousID() {
+			mine++
+		}
+	}
+	if mine != beaconBurst+1 {
+		t.Errorf("%d goal events of the limited visitor, want %d", mine, beaconBurst+1)
+	}
 	if text := metricsText(t, p.Registry()); !strings.Contains(text, `tailor_beacon_total{result="rate_limited"} 2`) {
 		t.Error(`/metrics lacks tailor_beacon_total{result="rate_limited"} 2`)
 	}
@@ -391,6 +415,9 @@ func TestGoalScriptIsAddedToPagesWithClickGoals(t *testing.T) {
 		{"/products/shoe", strings.Replace(strings.Replace(beaconProduct, "10 EUR", "9 EUR", 1), "</body>", goalTag("")+"</body>", 1)},
 		// The nonce of the page's CSP.
 		{"/csp/shoe", strings.Replace(beaconProduct, "</body>", goalTag(` nonce="c5p+N0nce="`)+"</body>", 1)},
+		// The CSP's nonce over the one of the page's script: the policy is
+		// what the browser enforces.
+		{"/csp/nonced", strings.Replace(beaconNonced, "</BODY>", goalTag(` nonce="c5p+N0nce="`)+"</BODY>", 1)},
 		// The nonce of the page's own script; the real </BODY>.
 		{"/nonce/x", strings.Replace(beaconNonced, "</BODY>", goalTag(` nonce="r4nd0m+/="`)+"</BODY>", 1)},
 		// No </body>: at the end.
@@ -453,8 +480,69 @@ func TestGoalScriptIsAddedToPagesWithClickGoals(t *testing.T) {
 		t.Errorf("POST goal.js: %v %v, want 405 with Allow: GET, HEAD", resp, err)
 	}
 	text := metricsText(t, p.Registry())
-	if !strings.Contains(text, `tailor_goal_script_total{result="added"} 5`) {
-		t.Error(`/metrics lacks tailor_goal_script_total{result="added"} 5`)
+	if !strings.Contains(text, `tailor_goal_script_total{result="added"} 6`) {
+		t.Error(`/metrics lacks tailor_goal_script_total{result="added"} 6`)
+	}
+}
+
+// The goal script goes only to visitors whose reports count, and a page
+// that gets it is the same page on GET, HEAD and a revalidation.
+func TestGoalScriptOnlyWhereItCountsAndConsistently(t *testing.T) {
+	p, _, _ := startBeaconProxy(t, nil, nil)
+	do := func(method, path string, hdr ...string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, p.url+path, nil)
+		req.Header.Set("User-Agent", testkit.BrowserUA)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(body)
+	}
+	withTag := strings.Replace(beaconProduct, "</body>", goalTag(` nonce="c5p+N0nce="`)+"</body>", 1)
+
+	// A crawler and an opted-out visitor report nothing: /csp/x (a click
+	// goal, no rules) is the origin's, its ETag and length kept, and a
+	// cached copy revalidates as the origin says.
+	for _, who := range [][]string{
+		{"User-Agent", "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"},
+		{"Sec-GPC", "1"},
+	} {
+		resp, body := do("GET", "/csp/x", who...)
+		if body != beaconProduct || resp.Header.Get("ETag") != `"origin-etag"` || resp.ContentLength != int64(len(beaconProduct)) {
+			t.Errorf("GET /csp/x as %q: ETag %q, length %d:\n%s\nwant the origin's page", who, resp.Header.Get("ETag"), resp.ContentLength, body)
+		}
+		if resp, _ := do("GET", "/csp/x", append(who, "If-None-Match", `"origin-etag"`)...); resp.StatusCode != 304 {
+			t.Errorf("GET /csp/x as %q, If-None-Match the origin's ETag: %d, want the origin's 304", who, resp.StatusCode)
+		}
+	}
+
+	// A visitor: the page with the tag, on GET and, by its length, HEAD.
+	resp, body := do("GET", "/csp/x")
+	if body != withTag {
+		t.Fatalf("GET /csp/x:\n%s\nwant\n%s", body, withTag)
+	}
+	head, _ := do("HEAD", "/csp/x")
+	if head.StatusCode != 200 || head.ContentLength != int64(len(body)) || head.Header.Get("ETag") != "" {
+		t.Errorf("HEAD /csp/x: %d, length %d, ETag %q; want 200, %d as GET, no ETag", head.StatusCode, head.ContentLength, head.Header.Get("ETag"), len(body))
+	}
+	// A copy cached before the goal existed (with the origin's ETag or
+	// date) is not revalidated into a page without the tag.
+	for _, cond := range [][]string{{"If-None-Match", `"origin-etag"`}, {"If-Modified-Since", "Sat, 02 May 2026 10:00:00 GMT"}} {
+		if resp, body := do("GET", "/csp/x", cond...); resp.StatusCode != 200 || body != withTag {
+			t.Errorf("GET /csp/x with %s: %d\n%s\nwant 200 and the page with the tag", cond[0], resp.StatusCode, body)
+		}
+	}
+	if resp.Header.Get("ETag") != "" {
+		t.Errorf("GET /csp/x: ETag %q went out with a changed page", resp.Header.Get("ETag"))
+	}
+	if text := metricsText(t, p.Registry()); !strings.Contains(text, `tailor_goal_script_total{result="added"} 4`) {
+		t.Error(`/metrics lacks tailor_goal_script_total{result="added"} 4: the visitor's GET, HEAD and 2 revalidations alone`)
 	}
 }
 

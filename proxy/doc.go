@@ -71,12 +71,13 @@
 // rules.Visitor.Control: every experiment's control, on every request.
 //
 // The beacon (beacon.go) is tailor's own: POST beacon_path records a goal
-// the page reports (declared in the rules, same-site, from a visitor with
+// the page reports (declared under goals:, same-site, from a visitor with
 // a valid id cookie, rate-limited per visitor and deduplicated by the
-// client's id, each in a bounded LRU), never forwarded; GET beacon_path.js
-// is the goal script, which respond adds before </body> of pages with
-// click goals (withGoalScript, as if the origin had sent it, before any
-// rule runs), with the page's CSP nonce.
+// client's id, each in a bounded LRU; 204 whatever becomes of a valid
+// report), never forwarded; GET beacon_path.js is the goal script, which
+// respond adds before </body> of pages with click goals for visitors whose
+// reports count (goalPage, withGoalScript: as if the origin had sent it,
+// before any rule runs), with the CSP's nonce.
 //
 // The metrics are declared in internal/metrics (the beacon's, in
 // beacon.go); the proxy counts into them. The admin listener (health, readiness, metrics, the profiles API

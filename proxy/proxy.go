@@ -371,9 +371,13 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 		p.lookup(v, start)
 	}
 
+	// A page that gets the goal script is read whole, like one with rules,
+	// and asked for afresh (beacon.go).
+	goalPage := p.goalPage(ctx, st)
+
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
-	p.outboundHeaders(ctx, req, page != nil)
+	p.outboundHeaders(ctx, req, page != nil || goalPage, goalPage)
 
 	var prefetch *bytebufferpool.ByteBuffer
 	switch cl := ctx.Request.Header.ContentLength(); {
@@ -409,7 +413,7 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 		p.finish(ctx, start)
 		return
 	}
-	p.respond(ctx, resp, st, page, v)
+	p.respond(ctx, resp, st, page, v, goalPage)
 	p.finish(ctx, start)
 }
 
@@ -472,14 +476,15 @@ func (p *Proxy) countView(v *visit) {
 // changed: the rewrite engine plugs in here, for 2xx text/html answers to
 // a GET on a path with rules (page not nil, and v the visitor). Every 2xx
 // text/html answer identifies the visitor (a fresh cookie when theirs is
-// missing or forged). Everything else passes through, streamed.
-func (p *Proxy) respond(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *ruleState, page *rules.Page, v *visit) {
+// missing or forged); with goalPage it gets the goal script. Everything
+// else passes through, streamed.
+func (p *Proxy) respond(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, st *ruleState, page *rules.Page, v *visit, goalPage bool) {
 	out := &ctx.Response
 	if ctx.Request.Header.ConnectionClose() {
 		out.SetConnectionClose()
 	}
 	html := isHTML2xx(resp)
-	if html {
+	if html && goalPage {
 		resp = p.withGoalScript(ctx, resp, st) // a page with click goals (beacon.go)
 	}
 	if page != nil && html && resp.BodyStream() != nil {
@@ -514,9 +519,11 @@ func (p *Proxy) finish(ctx *fasthttp.RequestCtx, start time.Time) {
 // request line and headers exactly as they came (order, case, duplicates,
 // cookie bytes), minus hop-by-hop headers, plus X-Forwarded-*. On a path
 // with rules (wholePage), Range and If-Range are left out: a byte range of
-// the origin's page does not address the page the visitor will get. The
-// client's request itself is left as it came.
-func (p *Proxy) outboundHeaders(ctx *fasthttp.RequestCtx, req *fasthttp.Request, wholePage bool) {
+// the origin's page does not address the page the visitor will get; and a
+// HEAD is asked as a GET, whose page gives the answer's length.
+// Unconditional leaves the client's If-None-Match and If-Modified-Since
+// out. The client's request itself is left as it came.
+func (p *Proxy) outboundHeaders(ctx *fasthttp.RequestCtx, req *fasthttp.Request, wholePage, unconditional bool) {
 	in := &ctx.Request.Header
 	out := &req.Header
 	// Raw mode: fasthttp keeps every header as given and frames the body
@@ -537,6 +544,7 @@ func (p *Proxy) outboundHeaders(ctx *fasthttp.RequestCtx, req *fasthttp.Request,
 		Host:          p.originHost,
 		DefaultHost:   p.origin.Addr,
 		WholePage:     wholePage,
+		Unconditional: unconditional,
 		Underscores:   p.cfg.UnderscoresInHeaders,
 		PrivateCookie: ConsoleCookie,
 	}

@@ -122,6 +122,6 @@
 // proxy tracks: what a page view means (Journey), what interests it adds
 // (Interests, InterestHalfLife) and which persona a visitor's interests
 // are nearest to (NearestPersona); and which goals the browser may report
-// to the beacon (Goal: those of goals: and of the journey) and which click
-// goals the goal script reports on a page (ClickGoals).
+// to the beacon (Goal: those goals: declares, not the journey's alone)
+// and which click goals the goal script reports on a page (ClickGoals).
 package rules

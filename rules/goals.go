@@ -11,7 +11,9 @@ import (
 )
 
 // Goal is a goal the browser may report to the beacon (config
-// beacon_path): one declared under goals:, or named by a journey entry.
+// beacon_path): one declared under goals:. A goal the journey names is
+// confirmed by the page view the server sends; the browser may report it
+// too only when goals: declares it as well.
 type Goal struct {
 	// Name is the goal's name, as events carry it.
 	Name string
@@ -42,9 +44,10 @@ const maxGoals = 256
 
 var goalKeys = []string{"value", "max_value", "click", "path"}
 
-// Goal returns the declared goal name: a goals: entry, else the first
-// journey entry that names it (its value is both the default and the
-// most a page may send). ok is false for a goal nobody declared.
+// Goal returns the goal name as goals: declares it; ok is false for a
+// goal goals: does not declare. A journey's goal is not reportable by
+// this alone: anyone could post {"goal":"purchase"} and count a purchase
+// that no page view confirmed.
 func (s *Set) Goal(name string) (g Goal, ok bool) {
 	if s == nil {
 		return Goal{}, false
@@ -52,12 +55,6 @@ func (s *Set) Goal(name string) (g Goal, ok bool) {
 	for i := range s.goals {
 		if s.goals[i].Name == name {
 			return s.goals[i], true
-		}
-	}
-	for _, e := range s.journey {
-		if e.step.Goal == name {
-			v := max(e.step.Value, 0)
-			return Goal{Name: name, Value: v, MaxValue: v}, true
 		}
 	}
 	return Goal{}, false
@@ -79,6 +76,21 @@ func (s *Set) ClickGoals(path string) []ClickGoal {
 		out = append(out, ClickGoal{Goal: g.Name, Click: g.Click})
 	}
 	return out
+}
+
+// HasClickGoal reports whether the page at path has a click goal (what
+// ClickGoals would list, without listing it).
+func (s *Set) HasClickGoal(path string) bool {
+	if s == nil {
+		return false
+	}
+	for i := range s.goals {
+		g := &s.goals[i]
+		if len(g.Click) > 0 && (g.globs == nil || match.AnyGlob(g.globs, path)) {
+			return true
+		}
+	}
+	return false
 }
 
 // HasClickGoals reports whether any declared goal has click selectors.

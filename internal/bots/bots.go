@@ -260,12 +260,16 @@ func lowerAll(set []string) []string {
 	return out
 }
 
-// Patterns returns the patterns Default matches: the crawler list's,
-// then tailor's own (Extra).
+// Patterns returns the patterns Default matches: the crawler list's (as
+// Narrowed has them), then tailor's own (Extra).
 func Patterns() []string {
 	list := List()
 	out := make([]string, 0, len(list)+len(Extra))
 	for _, c := range list {
+		if n, ok := Narrowed[c.Pattern]; ok {
+			out = append(out, n)
+			continue
+		}
 		out = append(out, c.Pattern)
 	}
 	for _, e := range Extra {

@@ -9,12 +9,15 @@
 // User-Agents (instances). Extra adds tailor's own patterns where the
 // list lacks them or matches in one case only: the words unknown
 // crawlers use (bot, crawl, spider), HTTP libraries (curl, Go, fasthttp,
-// Java, axios…), browser automation, monitors and AI crawlers.
+// Java, axios…), browser automation, monitors and AI crawlers. Narrowed
+// replaces the few list patterns that match people's browsers too (an
+// app's fetcher and its in-app browser sharing a name).
 //
 // To refresh the list, run scripts/update-bots.sh: it fetches the latest
 // version with npm, replaces the JSON, writes the version here and runs
 // this package's tests, which check that every pattern compiles, matches
-// one of its own instances, and that no common browser is a bot.
+// one of its own instances, that every Narrowed key is still in the list,
+// and that no common browser, in-app ones included, is a bot.
 //
 // Matching costs one pass over the User-Agent (about 0.3 µs for a
 // browser's, 0.5 µs for Googlebot's; BenchmarkMatch) where one regular

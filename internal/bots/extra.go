@@ -9,9 +9,11 @@ var Extra = []Crawler{
 	{Pattern: `(?i)(?:^|[^u])bot|(?:^|[^c])ubot`, Instances: []string{"ExampleBot/1.0", "Mozilla/5.0 (compatible; robot)", "ubot/2"}},
 	{Pattern: `(?i)crawl|spider|slurp|scraper|mediapartners`, Instances: []string{"NewCrawler/0.1", "Spider-Man-Indexer", "Mediapartners-Google"}},
 	{Pattern: `(?i)preview|facebookexternalhit|headless|phantomjs|lighthouse|pingdom`, Instances: []string{"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/124.0.0.0 Safari/537.36", "Mozilla/5.0 (X11; Linux x86_64) Chrome/120 Safari/537.36 Chrome-Lighthouse", "PINGDOM.COM_BOT_VERSION_1.4"}},
-	// HTTP libraries and command-line tools, in any case.
-	{Pattern: `(?i)curl/|wget/|python-requests|python-urllib|python-httpx|python/|aiohttp|go-http-client|fasthttp|okhttp|java/|apache-httpclient|httpclient|libwww|axios/|node-fetch|undici|got \(|deno/|bun/|reqwest|guzzlehttp|ruby|faraday|httpie|postmanruntime|insomnia/|dart:io|dart/|winhttp|powershell|http_request2|lwp::`,
-		Instances: []string{"CURL/8.5.0", "Go-http-client/1.1", "fasthttp", "Java/17.0.2", "axios/1.6.8", "node-fetch/1.0 (+https://github.com/bitinn/node-fetch)", "undici", "PostmanRuntime/7.37.0", "Mozilla/5.0 (Windows NT; Windows NT 10.0; en-US) WindowsPowerShell/5.1.19041.3803", "Python/3.12 aiohttp/3.9.5", "Deno/1.43.1"}},
+	// HTTP libraries and command-line tools, in any case. Ruby's Net::HTTP
+	// sends "Ruby" alone; "ruby" elsewhere can be a phone's codename (the
+	// Redmi Note 12 Pro's, in Instagram's in-app browser).
+	{Pattern: `(?i)curl/|wget/|python-requests|python-urllib|python-httpx|python/|aiohttp|go-http-client|fasthttp|okhttp|java/|apache-httpclient|httpclient|libwww|axios/|node-fetch|undici|got \(|deno/|bun/|reqwest|guzzlehttp|^ruby|ruby/|faraday|httpie|postmanruntime|insomnia/|dart:io|dart/|winhttp|powershell|http_request2|lwp::`,
+		Instances: []string{"CURL/8.5.0", "Go-http-client/1.1", "fasthttp", "Java/17.0.2", "axios/1.6.8", "node-fetch/1.0 (+https://github.com/bitinn/node-fetch)", "undici", "PostmanRuntime/7.37.0", "Mozilla/5.0 (Windows NT; Windows NT 10.0; en-US) WindowsPowerShell/5.1.19041.3803", "Python/3.12 aiohttp/3.9.5", "Deno/1.43.1", "Ruby", "rest-client/2.1.0 (linux x86_64) ruby/3.2.2p53"}},
 	// Browser automation.
 	{Pattern: `(?i)puppeteer|playwright|selenium|webdriver|slimerjs|prerender|rendertron|splash|cypress|electron-headless`, Instances: []string{"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36 Prerender (+https://github.com/prerender/prerender)"}},
 	// Uptime and synthetic monitoring.

@@ -30,6 +30,10 @@ type Forward struct {
 	// WholePage leaves Range and If-Range out: a byte range of the
 	// origin's page does not address the page the visitor will get.
 	WholePage bool
+	// Unconditional leaves If-None-Match and If-Modified-Since out: the
+	// origin's validators do not say whether the copy a browser holds has
+	// what tailor adds to the page now (the goal script).
+	Unconditional bool
 	// Underscores forwards header names with an underscore
 	// (underscores_in_headers); otherwise they are dropped, and counted.
 	Underscores bool
@@ -75,6 +79,7 @@ func (f *Forward) Copy(dst *fasthttp.RequestHeader, raw []byte) (dropped int) {
 		case EqualFold(name, fasthttp.HeaderExpect):
 			// fasthttp answered 100-continue itself.
 		case f.WholePage && (EqualFold(name, fasthttp.HeaderRange) || EqualFold(name, fasthttp.HeaderIfRange)):
+		case f.Unconditional && (EqualFold(name, fasthttp.HeaderIfNoneMatch) || EqualFold(name, fasthttp.HeaderIfModifiedSince)):
 		case f.PrivateCookie != "" && EqualFold(name, fasthttp.HeaderCookie) && mentionsCookie(value, f.PrivateCookie):
 			if value = withoutCookie(value, f.PrivateCookie); len(value) > 0 {
 				dst.AddBytesKV(name, value)

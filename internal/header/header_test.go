@@ -114,7 +114,8 @@ func TestForwardCopy(t *testing.T) {
 	client := netip.MustParseAddr("192.0.2.7")
 	const raw = "GET / HTTP/1.1\r\nHost: shop.example:8080\r\nX_Under: 1\r\nRange: bytes=0-9\r\n" +
 		"Cookie: a=1; tailor_console=secret; b=2\r\nX-Forwarded-For: 6.6.6.6\r\nForwarded: for=6.6.6.6\r\n" +
-		"Connection: keep-alive, X-Private\r\nX-Private: 1\r\nExpect: 100-continue\r\nAccept: */*\r\n\r\n"
+		"Connection: keep-alive, X-Private\r\nX-Private: 1\r\nExpect: 100-continue\r\nAccept: */*\r\n" +
+		"if-none-match: \"e1\"\r\nIf-Modified-Since: Sat, 02 May 2026 10:00:00 GMT\r\n\r\n"
 	for _, tc := range []struct {
 		name    string
 		fwd     Forward
@@ -123,10 +124,11 @@ func TestForwardCopy(t *testing.T) {
 	}{
 		{"untrusted", Forward{Client: client, PrivateCookie: "tailor_console"},
 			"Host: shop.example:8080\r\nRange: bytes=0-9\r\nCookie: a=1; b=2\r\nAccept: */*\r\n" +
+				"if-none-match: \"e1\"\r\nIf-Modified-Since: Sat, 02 May 2026 10:00:00 GMT\r\n" +
 				"X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: http\r\n" +
 				"Forwarded: for=192.0.2.7;host=\"shop.example:8080\";proto=http\r\nX-Forwarded-Host: shop.example:8080\r\n", 1},
-		{"trusted, tls, origin host, whole page, underscores", Forward{Client: client, Trusted: true, TLS: true,
-			Host: []byte("internal"), WholePage: true, Underscores: true},
+		{"trusted, tls, origin host, whole page, unconditional, underscores", Forward{Client: client, Trusted: true, TLS: true,
+			Host: []byte("internal"), WholePage: true, Unconditional: true, Underscores: true},
 			"Host: internal\r\nX_Under: 1\r\nCookie: a=1; tailor_console=secret; b=2\r\nAccept: */*\r\n" +
 				"X-Forwarded-For: 6.6.6.6, 192.0.2.7\r\nX-Forwarded-Proto: https\r\n" +
 				"Forwarded: for=6.6.6.6, for=192.0.2.7;host=\"shop.example:8080\";proto=https\r\nX-Forwarded-Host: shop.example:8080\r\n", 0},
