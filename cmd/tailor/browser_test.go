@@ -255,8 +255,9 @@ func TestBrowserConsoleShowsMapsExperimentsAndAudience(t *testing.T) {
 	chrome, out := browserSetup(t)
 	listen, admin, _ := startDemo(t)
 
-	// Ten new visitors see the home page (and the headline experiment);
-	// the first three buy; the last two browse running shoes first.
+	// Ten new visitors see the home page: eight the headline experiment,
+	// the first three of whom buy; the last two browse running shoes
+	// first, and get the runner's hero instead.
 	exposed, converted := map[string]int{}, map[string]int{}
 	for i := range 10 {
 		jar, _ := cookiejar.New(nil)
@@ -279,7 +280,16 @@ func TestBrowserConsoleShowsMapsExperimentsAndAudience(t *testing.T) {
 				get(p)
 			}
 		}
-		_, variant, ok := strings.Cut(get("/").Header.Get("X-Tailor-Decision"), "experiments=hero-copy-test:")
+		decision := get("/").Header.Get("X-Tailor-Decision")
+		_, variant, ok := strings.Cut(decision, "experiments=hero-copy-test:")
+		if i >= 8 {
+			// The runner's hero replaces the block the experiment
+			// changes: no arm of it is on their page, so no exposure.
+			if ok || !strings.Contains(decision, "hero-runner") {
+				t.Fatalf("runner %d: decision %q, want hero-runner and no exposure to hero-copy-test", i, decision)
+			}
+			continue
+		}
 		if !ok {
 			t.Fatalf("visitor %d: no exposure to hero-copy-test", i)
 		}
