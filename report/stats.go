@@ -199,15 +199,17 @@ func (s valueStats) ci() *[2]float64 {
 }
 
 // valueUplift is the difference of the values per visitor of v and the
-// baseline base, with its fixed-horizon (normal, Welch's variance) and
-// always-valid (seqVariance's) intervals; nil under 2 visitors either
-// side.
+// baseline base, with its fixed-horizon (normal) and always-valid
+// intervals, both on seqVariance's variance; nil under 2 visitors either
+// side. (With Welch's variance alone the fixed-horizon interval, looked
+// at once, erred 7–20% of the time instead of 5% on A/A experiments of a
+// 10/90 or 5/95 split where 1% of visitors buy a skewed amount, for the
+// reason seqVariance gives.)
 func valueUplift(v, base valueStats) *Uplift {
 	if v.n < 2 || base.n < 2 {
 		return nil
 	}
 	d := v.mean - base.mean
-	half := z95 * math.Sqrt(v.variance/v.n+base.variance/base.n)
 	// The sample variance of both sides' visitors as one sample: within
 	// each side, plus between them.
 	n := v.n + base.n
@@ -215,6 +217,7 @@ func valueUplift(v, base valueStats) *Uplift {
 	pooled := ((v.n-1)*v.variance + (base.n-1)*base.variance +
 		v.n*(v.mean-mean)*(v.mean-mean) + base.n*(base.mean-mean)*(base.mean-mean)) / (n - 1)
 	sv := seqVariance(armStats{v.n, v.variance}, armStats{base.n, base.variance}, pooled)
+	half := z95 * math.Sqrt(sv)
 	return &Uplift{Value: d, CI: [2]float64{d - half, d + half}, SeqCI: seqInterval(d, sv, n)}
 }
 

@@ -270,7 +270,9 @@ func TestValuePerVisitorIntervals(t *testing.T) {
 // the test above does for conversions: 1,000 A/A experiments where 5% of
 // visitors buy, for a skewed amount (log-normal, median 50, mean 82),
 // looked at after every 1,000 visitors up to 20,000 on a 50/50 split;
-// and where 1% buy, on a 10/90 split, up to 50,000.
+// and where 1% buy, on a 10/90 split, up to 50,000. (The fixed-horizon
+// interval uses the same variance: on the unbalanced split it is
+// conservative at one look, and peeking takes it only to about 7%.)
 func TestValueIntervalCoverageUnderPeeking(t *testing.T) {
 	const runs = 1000
 	for i, c := range []simCase{
@@ -283,8 +285,31 @@ func TestValueIntervalCoverageUnderPeeking(t *testing.T) {
 		if seq > runs*5/100 {
 			t.Errorf("A/A, %s: the always-valid interval on value flagged %d of %d runs, want at most 5%%", c, seq, runs)
 		}
-		if fixed <= runs*10/100 {
+		if c.share == 0.5 && fixed <= runs*10/100 {
 			t.Errorf("A/A, %s: the fixed-horizon interval on value flagged only %d of %d peeked-at runs", c, fixed, runs)
+		}
+	}
+}
+
+// TestValueFixedIntervalAtOneLook: the fixed-horizon interval on value
+// per visitor, looked at once, errs about 5% of the time at most (6.5%:
+// 5% and three standard errors of the simulation's 2,000 runs) on A/A
+// experiments where 1% of visitors buy a skewed amount, balanced or not.
+// With Welch's variance alone it erred 7.3% (10/90) and 10.1% (5/95) at
+// 50,000 visitors, 20.1% on 5/95 at 10,000: a small side with fewer
+// buyers than expected also had a smaller variance.
+func TestValueFixedIntervalAtOneLook(t *testing.T) {
+	const runs = 2000
+	for i, c := range []simCase{
+		{share: 0.5, p0: 0.01, p1: 0.01, every: 50_000, visitors: 50_000},
+		{share: 0.1, p0: 0.01, p1: 0.01, every: 50_000, visitors: 50_000},
+		{share: 0.05, p0: 0.01, p1: 0.01, every: 10_000, visitors: 10_000},
+	} {
+		_, fixed := simValues(uint64(40+i), runs, c)
+		t.Logf("value per visitor, A/A, %s, one look, %d runs: the fixed-horizon interval excluded 0 in %d (%.1f%%)",
+			c, runs, fixed, 100*float64(fixed)/runs)
+		if fixed > runs*65/1000 {
+			t.Errorf("A/A, %s, one look: the fixed-horizon interval on value excluded 0 in %d of %d runs, want at most 6.5%%", c, fixed, runs)
 		}
 	}
 }
