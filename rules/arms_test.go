@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -75,6 +76,48 @@ func TestEveryArmIsCountedByOneTest(t *testing.T) {
 		d := s.Decide(s.Match("/"), &Visitor{ID: fmt.Sprintf("visitor-%d", i)}, nil)
 		if len(d.Exposures)+len(d.Probes) != 0 {
 			t.Fatalf("no arm has a change for visitor-%d: exposures %v, probes %+v", i, d.Exposures, d.Probes)
+		}
+	}
+}
+
+// Review of issue 18, item 2: in a rule-set experiment, a visitor in the
+// set's treated arm and in its rule's own holdout, with no case in the
+// rule's variant, was probed though the rule had nothing for them (the
+// held exposure's index was taken for the set's), and that probe alone
+// made the set's exposure true. Neither the rule nor the set is live for
+// them: no probe, no exposure. A VIP in the same arms is probed for both.
+func TestRuleSetProbesOnlyWhatHasAChange(t *testing.T) {
+	s := mustLoad(t, map[string]string{"a.yaml": `experiments:
+  hero-personalization: { holdout: 50, rules: [hero-test] }
+pages:
+  - match: ["/"]
+    rules:
+      - id: hero-test
+        select: "#hero h1"
+        experiment:
+          holdout: 50
+          variants:
+            a: { weight: 100, map: { by: segment, vip: { text: "Members first" } } }
+`})
+	p := s.Match("/")
+	set := &ruleSet{name: "hero-personalization", holdout: 50}
+	found := 0
+	for i := 0; found < 20; i++ {
+		id := fmt.Sprintf("visitor-%d", i)
+		if held, _ := set.holds(&Visitor{ID: id}); held || s.exps["hero-test"].bucket("hero-test", id) != nil {
+			continue // not treated by the set, or not in the rule's holdout
+		}
+		found++
+		if d := s.Decide(p, &Visitor{ID: id}, nil); len(d.Probes)+len(d.Exposures) != 0 {
+			t.Errorf("visitor %s, no case for them: probes %+v, exposures %v; want none", id, d.Probes, d.Exposures)
+		}
+		d := s.Decide(p, &Visitor{ID: id, Segments: []string{"vip"}}, nil)
+		want := []Probe{
+			{Sel: 0, At: 0, Rule: "hero-test", Content: true, Experiment: "hero-personalization", Peek: true},
+			{Sel: 0, At: 0, Rule: "hero-test", Content: true, Experiment: "hero-test"},
+		}
+		if !slices.Equal(d.Probes, want) || len(d.Exposures) != 2 || d.Exposures[0].Variant != TreatedVariant || d.Exposures[1].Variant != HoldoutVariant {
+			t.Errorf("VIP %s: probes %+v, exposures %v; want the set's (treated) and the rule's (holdout)", id, d.Probes, d.Exposures)
 		}
 	}
 }
