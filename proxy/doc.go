@@ -62,9 +62,9 @@
 // state cookie and the exposures together; conclude (events.go) publishes
 // the events and setVisitorCookies sends that same state. The exposures
 // are those true on the page that went out (settle, exposuresShown in
-// personalize.go): an action of the exposure's rules applied, or, for a
-// holdout, a rewrite.Probe edit of them did (pageEdits places the
-// decision's probes among its actions). A page with probes only is
+// personalize.go): a rewrite.Probe edit of the exposure's experiment
+// applied, in whichever arm (pageEdits places the decision's probes
+// among its actions). A page with probes only is
 // rendered for them, and the origin's bytes are served; pages with
 // exposures are never streamed, as the state cookie that keeps the
 // variant goes out with the headers. An opted-out visitor is decided as

@@ -211,12 +211,12 @@ func (p *Proxy) settle(ctx *fasthttp.RequestCtx, v *visit, dec *rules.Decision, 
 }
 
 // exposuresShown returns the decision's exposures that are true on the
-// page that went out (exposure truth, README "Experiments"): an action
-// of the exposure's rules applied (the variant's change is on the page),
-// or, for a holdout, a probe of them did (the block the experiment
-// targets reached the page, and no earlier change took it, as the
-// variant's change would have needed). It is the decision's own slice
-// when every exposure is true.
+// page that went out (exposure truth, README "Experiments"): a probe of
+// the experiment applied, whichever arm the visitor is in (a block the
+// experiment targets reached the page, and, where every change its arms
+// would make there for the visitor is to the content, no earlier change
+// took it; see rules.Probe). It is the decision's own slice when every
+// exposure is true.
 func exposuresShown(dec *rules.Decision, out *outcome) []rules.Exposure {
 	shown := dec.Exposures
 	for k := range dec.Exposures {
@@ -234,13 +234,8 @@ func exposuresShown(dec *rules.Decision, out *outcome) []rules.Exposure {
 }
 
 func exposureTrue(dec *rules.Decision, x *rules.Exposure, out *outcome) bool {
-	for i := range dec.Actions {
-		if x.About(dec.Actions[i].Rule) && out.applied(i) {
-			return true
-		}
-	}
 	for j := range dec.Probes {
-		if x.About(dec.Probes[j].Rule) && out.probed(j) {
+		if dec.Probes[j].Experiment == x.Experiment && out.probed(j) {
 			return true
 		}
 	}
@@ -326,7 +321,7 @@ func pageEdits(dec *rules.Decision) []rewrite.Edit {
 		at := min(max(pr.At, k), len(edits))
 		out = append(out, edits[k:at]...)
 		k = at
-		out = append(out, rewrite.Edit{Sel: pr.Sel, Op: rewrite.Probe, Sole: pr.Content})
+		out = append(out, rewrite.Edit{Sel: pr.Sel, Op: rewrite.Probe, Sole: pr.Content, Peek: pr.Peek})
 	}
 	return append(out, edits[k:]...)
 }

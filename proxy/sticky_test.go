@@ -84,17 +84,24 @@ type stickyProxy struct {
 // a proxy with stickyRules(a, b) whose clock the test moves.
 func startStickyProxy(t *testing.T, a, b int) *stickyProxy {
 	t.Helper()
+	return startRulesProxy(t, stickyRules(a, b), stickyPage)
+}
+
+// startRulesProxy is startStickyProxy with rule file src (exp.yaml) and
+// an origin serving page.
+func startRulesProxy(t *testing.T, src, page string) *stickyProxy {
+	t.Helper()
 	ns := testkit.JetStream(t, t.TempDir(), -1)
 	url := ns.ClientURL()
 	store, err := natsync.Open(context.Background(), natsync.Options{URL: url, Bucket: "tailor_profiles", Name: "sticky test"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, edit := withRules(t, map[string]string{"exp.yaml": stickyRules(a, b)})
+	dir, edit := withRules(t, map[string]string{"exp.yaml": src})
 	clock := &atomic.Int64{}
 	clock.Store(time.Now().UnixNano())
 	var pub *natsync.Publisher
-	p := startProxy(t, pageOrigin(t, stickyPage, nil), func(c *config.Config, opts *Options) {
+	p := startProxy(t, pageOrigin(t, page, nil), func(c *config.Config, opts *Options) {
 		edit(c, opts)
 		c.Rules.Watch = false
 		c.Identity.Cookie.Keys = []string{"cookie-key-0123456789abcdef0123456789"}
@@ -444,4 +451,58 @@ func TestExplainShowsOnlyTrueExposures(t *testing.T) {
 		return
 	}
 	t.Error("no visitor in the rule set's 30% holdout among 100")
+}
+
+// Example B through the proxy: an earlier rule sets the heading, the
+// experiment's a adds a class to it and b sets its text. Each visitor is
+// exposed, in their arm, as the experiment is live for them (a's class
+// is a change no earlier rule made) and its block is on their page: the
+// arms are counted in proportion to the split, none left out. (Counted
+// by different tests, a was 990 of 990, b 0 of 1031, the holdout 0 of
+// 979.)
+func TestEveryArmCountedThroughTheProxy(t *testing.T) {
+	sp := startRulesProxy(t, exampleB, stickyPage)
+	ref := armOfSet(loadArmsRules(t, exampleBArms))
+	const n = 1500
+	in := map[string]int{}
+	armOf := map[string]string{}
+	for i := range n {
+		b := sp.visitor(t)
+		_, page := b.get("/")
+		arm := ref(b.anonymousID())
+		// The arm's page: the earlier rule's heading, with a's class
+		// for a; b's text was the earlier rule's to make.
+		want := `<h1>Welcome back</h1>`
+		if arm == "a" {
+			want = `<h1 class="bold">Welcome back</h1>`
+		}
+		if !strings.Contains(page, want) {
+			t.Fatalf("visitor %d in %s: %s, want %s", i, arm, page, want)
+		}
+		in[arm]++
+		armOf[b.anonymousID()] = arm
+	}
+	shown := counterValue(t, sp.Registry(), "tailor_exposures_total", "result", "shown")
+	hidden := counterValue(t, sp.Registry(), "tailor_exposures_total", "result", "hidden")
+	// A page view per visitor, and an exposure per exposed visitor.
+	got := exposures(t, sp.url, n+int(shown), "hero-test")
+	exposed := map[string]int{}
+	for anon, vs := range got {
+		if len(vs) != 1 || vs[0] != armOf[anon] {
+			t.Errorf("visitor %s in %s: exposures %v", anon, armOf[anon], vs)
+		}
+		exposed[armOf[anon]]++
+	}
+	t.Logf("in the arms: %v; exposed: %v; tailor_exposures_total shown %v, hidden %v", in, exposed, shown, hidden)
+	for arm, share := range map[string]float64{rules.HoldoutVariant: 34, "a": 33, "b": 33} {
+		if exposed[arm] != in[arm] {
+			t.Errorf("arm %s: %d of %d visitors exposed, want all", arm, exposed[arm], in[arm])
+		}
+		if pct := 100 * float64(exposed[arm]) / n; pct < share-5 || pct > share+5 {
+			t.Errorf("arm %s: %.1f%% of the visitors exposed, want its share %.0f%% ± 5", arm, pct, share)
+		}
+	}
+	if shown != n || hidden != 0 {
+		t.Errorf("tailor_exposures_total: shown %v, hidden %v; want %d and 0", shown, hidden, n)
+	}
 }

@@ -41,9 +41,9 @@ import (
 // decision header is off and the request is no preview (the header would
 // have to say whether rules fired), the decision has no experiment (an
 // exposure is recorded in the state cookie, sent with the headers, and
-// only when the variant's change, or the holdout's probe, is on the page:
-// known once it is rendered), and the origin's body is not encoded;
-// and only to HTTP/1.1 clients, which take a chunked body.
+// only when the experiment's probe applied: known once it is rendered),
+// and the origin's body is not encoded; and only to HTTP/1.1 clients,
+// which take a chunked body.
 
 // minStreamAhead is the least a prediction must let through early for a
 // page to be streamed: below it, holding the page costs nothing worth

@@ -100,10 +100,11 @@
 // Segmenter.Applied), whether an element its selector matched reached the
 // output, where a change of its kind would apply (with Sole, as a Sole
 // content edit: it holds the element's content as the origin's, and
-// later Sole content edits are kept off). Rendered with probes alone, a
-// page comes out byte for byte. The proxy probes the blocks an
-// experiment's holdout keeps, so that the holdout is counted by the test
-// its variants' changes pass.
+// later Sole content edits are kept off; with Peek too, it only looks:
+// it applies where no earlier Sole content edit does, and holds nothing).
+// Rendered with probes alone, a page comes out byte for byte. The proxy
+// probes an experiment's block for the visitor in whichever arm, so that
+// every arm is counted by one test.
 //
 // Where the source leaves end tags implied, Render writes them when an edit
 // needs them, so that added content lands where a reader expects it: After

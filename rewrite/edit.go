@@ -71,6 +71,12 @@ func (o Op) String() string {
 // not inside content another edit replaced or removed. It lets a caller
 // learn whether an experiment's block reached the page for a visitor who
 // sees the origin's, by the test the variant's change passes.
+//
+// Peek, on a Sole Probe, makes it only look: it applies where the Sole
+// probe would, but holds nothing, so later Sole content edits apply as if
+// it were not there. It tells, for a visitor whose arm may change the
+// block or leave it to later edits, whether an earlier content edit took
+// the element, without changing what they get.
 type Edit struct {
 	Sel     int
 	Op      Op
@@ -78,6 +84,7 @@ type Edit struct {
 	Value   []byte
 	RawText func(elem string) []byte
 	Sole    bool
+	Peek    bool
 }
 
 // valueIn returns what e writes into the content of an element with

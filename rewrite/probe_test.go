@@ -46,6 +46,26 @@ func TestProbeReportsWhetherTheBlockReachedThePage(t *testing.T) {
 			{Sel: 2, Op: Inner, Value: []byte("Other"), Sole: true},
 			{Sel: 2, Op: SetAttr, Name: "data-x", Value: []byte("1")},
 		}, strings.Replace(page, "<h1>", `<h1 data-x="1">`, 1), []bool{true, false, true}},
+		{"a peek looks without holding", []Edit{
+			{Sel: 1, Op: Probe, Sole: true, Peek: true},
+			{Sel: 2, Op: Inner, Value: []byte("Other"), Sole: true},
+		}, strings.Replace(page, "Origin", "Other", 1), []bool{true, true}},
+		{"a peek after an earlier content change", []Edit{
+			{Sel: 2, Op: Inner, Value: []byte("Other"), Sole: true},
+			{Sel: 1, Op: Probe, Sole: true, Peek: true},
+			{Sel: 1, Op: Probe, Sole: true, Peek: true},
+		}, strings.Replace(page, "Origin", "Other", 1), []bool{true, false, false}},
+		{"a peek after a holding probe", []Edit{
+			{Sel: 2, Op: Probe, Sole: true},
+			{Sel: 1, Op: Probe, Sole: true, Peek: true},
+		}, "", []bool{true, false}},
+		{"peeks inside an outer replace", []Edit{
+			{Sel: 0, Op: Replace, Value: []byte("<div id=hero>VIP</div>"), Sole: true},
+			{Sel: 1, Op: Probe, Sole: true, Peek: true},
+		}, strings.Replace(page, "<div id=hero class=hero><h1>Origin</h1></div>", "<div id=hero>VIP</div>", 1), []bool{true, false}},
+		{"peeks alone, and one on an element that is not there", []Edit{
+			{Sel: 1, Op: Probe, Sole: true, Peek: true}, {Sel: 2, Op: Probe, Sole: true, Peek: true}, {Sel: 4, Op: Probe, Sole: true, Peek: true},
+		}, "", []bool{true, true, false}},
 		{"a start-tag probe beside a content change", []Edit{
 			{Sel: 2, Op: Inner, Value: []byte("Other"), Sole: true},
 			{Sel: 1, Op: Probe},
@@ -65,6 +85,9 @@ func TestProbeReportsWhetherTheBlockReachedThePage(t *testing.T) {
 		}
 		if tt.name == "the probe keeps a later content change off" && tpl.OverriddenBy(tt.edits, 1) != 0 {
 			t.Errorf("%s: OverriddenBy = %d, want the probe's 0", tt.name, tpl.OverriddenBy(tt.edits, 1))
+		}
+		if tt.name == "a peek looks without holding" && tpl.OverriddenBy(tt.edits, 1) != -1 {
+			t.Errorf("%s: OverriddenBy = %d, want -1: a peek holds nothing", tt.name, tpl.OverriddenBy(tt.edits, 1))
 		}
 		if fc := tpl.FirstChange(tt.edits); tt.want == "" && fc != len(page) {
 			t.Errorf("%s: FirstChange = %d, want the page's length: probes change nothing", tt.name, fc)

@@ -129,10 +129,11 @@ type actions struct {
 	over, inner, prepend, append, before, after int
 	startTag                                    bool
 	// probe is the Sole Probe that holds the element's content, or -1;
-	// tagProbe is set when a Probe without Sole applies. Neither writes:
-	// any does not count them.
+	// tagProbe is set when a Probe without Sole applies, peek when a Sole
+	// Peek probe does. None writes: any does not count them.
 	probe    int
 	tagProbe bool
+	peek     bool
 }
 
 func (r *renderer) applies(s *span, ed *Edit) bool {
@@ -151,7 +152,7 @@ func (r *renderer) applies(s *span, ed *Edit) bool {
 }
 
 func (r *renderer) resolve(s *span) (a actions) {
-	a = actions{-1, -1, -1, -1, -1, -1, false, -1, false}
+	a = actions{-1, -1, -1, -1, -1, -1, false, -1, false, false}
 	if s.mask&r.mask == 0 && !r.wide {
 		return a
 	}
@@ -159,6 +160,11 @@ func (r *renderer) resolve(s *span) (a actions) {
 	for i := range r.edits {
 		ed := &r.edits[i]
 		if !r.applies(s, ed) {
+			continue
+		}
+		if ed.Op == Probe && ed.Sole && ed.Peek {
+			// It looks for the content without holding it.
+			a.peek = a.peek || !sole
 			continue
 		}
 		if ed.Sole && (ed.Op <= Remove || ed.Op == Probe) {
@@ -192,7 +198,7 @@ func (r *renderer) resolve(s *span) (a actions) {
 	}
 	switch {
 	case s.flags&fTagOnly != 0:
-		a = actions{-1, -1, -1, -1, -1, -1, a.startTag, -1, a.tagProbe}
+		a = actions{-1, -1, -1, -1, -1, -1, a.startTag, -1, a.tagProbe, false}
 	case s.flags&fNoTag != 0:
 		a.startTag, a.tagProbe = false, false
 	}
@@ -204,12 +210,26 @@ func (r *renderer) markProbes(s *span, a *actions) {
 	if a.probe >= 0 {
 		r.mark(a.probe)
 	}
-	if !a.tagProbe || r.done == nil {
+	if !a.tagProbe && !a.peek || r.done == nil {
 		return
 	}
+	sole := false // an earlier Sole content edit applies to the element
 	for i := range r.edits {
-		if ed := &r.edits[i]; ed.Op == Probe && !ed.Sole && r.applies(s, ed) {
-			r.mark(i)
+		ed := &r.edits[i]
+		if !r.applies(s, ed) {
+			continue
+		}
+		switch {
+		case ed.Op == Probe && !ed.Sole:
+			if a.tagProbe {
+				r.mark(i)
+			}
+		case ed.Op == Probe && ed.Peek:
+			if a.peek && !sole {
+				r.mark(i)
+			}
+		case ed.Sole && (ed.Op <= Remove || ed.Op == Probe):
+			sole = true
 		}
 	}
 }
@@ -246,7 +266,7 @@ func (r *renderer) element(i int32) {
 		r.open = t.elems[r.open].parent
 	}
 	a := r.resolve(s)
-	if a.probe >= 0 || a.tagProbe {
+	if a.probe >= 0 || a.tagProbe || a.peek {
 		r.markProbes(s, &a)
 	}
 	if !a.any() {
@@ -408,7 +428,7 @@ func (t *Template) OverriddenBy(edits []Edit, i int) int {
 			continue
 		}
 		for j := range edits[:i] {
-			if e := &edits[j]; e.Sole && (e.Op <= Remove || e.Op == Probe) && r.applies(s, e) {
+			if e := &edits[j]; e.Sole && (e.Op <= Remove || e.Op == Probe && !e.Peek) && r.applies(s, e) {
 				return j
 			}
 		}

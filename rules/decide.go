@@ -29,7 +29,10 @@ type Set struct {
 	// combos holds the pages made for paths that several pages match.
 	combos      *combos
 	experiments []Experiment
-	warnings    config.Errors
+	// exps are the experiment rules' experiments (nested ones too), by
+	// id.
+	exps     map[string]*experiment
+	warnings config.Errors
 }
 
 // Warnings returns what tailor check warns about in rules that load:
@@ -181,14 +184,15 @@ type Decision struct {
 	// Persona is the visitor's nearest persona, "" for none.
 	Persona string
 	// Exposures are the experiments the visitor was bucketed into on
-	// this page, holdouts included, whose arm would show on the page: a
-	// variant with a change for the visitor, a holdout whose variants
-	// would have one. Whether it did show is known once the page is
-	// rendered: see Exposure.About.
+	// this page, holdouts included, that are live for them: some arm
+	// would make a change for this visitor that no earlier rule made
+	// (whichever arm they are in). Whether the exposure is true is known
+	// once the page is rendered: when a probe of the experiment applied
+	// (see Probe).
 	Exposures []Exposure
-	// Probes are the blocks held-out experiments keep as the origin's,
-	// among the actions: render each as a rewrite.Probe edit, which
-	// changes nothing but tells whether the block reached the page.
+	// Probes are the experiments' blocks, among the actions: render each
+	// as a rewrite.Probe edit, which changes nothing but tells whether
+	// the block reached the page.
 	Probes []Probe
 	// Cases are the Digital Relevancy Map cases chosen, in rule order:
 	// those of maps nested in experiments and experiments nested in maps
@@ -212,29 +216,34 @@ type Exposure struct {
 	set *ruleSet
 }
 
-// About reports whether the exposure is about the changes of rule id:
-// the exposure is true, and reported, only when an action or a probe of
-// such a rule applied to the page that went out (exposure truth, see
-// Decision.Exposures). That is the experiment's rule, or each rule of a
-// rule-set experiment.
-func (x *Exposure) About(id string) bool {
-	return x.Rule == id || x.set != nil && slices.Contains(x.set.rules, id)
-}
-
-// Probe stands where a held-out experiment's change would have gone: the
-// same selector, at the same place among the actions (it goes before
-// Actions[At]; At == len(Actions) after them all). Rendered as a
-// rewrite.Probe edit it writes nothing, and applies as the variant's
-// change would: to an element that reached the page (not inside content
-// an outer change replaced or removed) and, when Content, whose content
-// no earlier content change took. So the holdout and the variants are
-// counted by one test: the block the experiment targets reached the page,
-// and the arm's change (none for the holdout) was the one made there.
+// Probe stands where an experiment's change goes: the same selector, at
+// the same place among the actions (it goes before Actions[At]; At ==
+// len(Actions) after them all). Rendered as a rewrite.Probe edit it
+// writes nothing; it applies to an element that reached the page (not
+// inside content an outer change replaced or removed) and, when Content,
+// whose content no earlier content change took.
+//
+// A probe with an Experiment tells that experiment's exposure, and is
+// the one test for every arm of it (exposure truth): the visitor, in
+// whichever arm, is exposed when a probe of the experiment applied. It is
+// added, for every arm alike, where the experiment is live for the
+// visitor: for an experiment rule, when some arm of it would make a
+// change to the block for this visitor that no earlier rule made to the
+// selector; for a rule-set experiment, per rule of the set that would
+// make such a change for them (a map only when it has a case for them).
+// It is Content when every such change is to the content, which only the
+// page tells whether an earlier rule on another selector took. With Peek
+// it only looks, and keeps nothing from the visitor's arm or later rules;
+// a holdout's probe holds the block's content as the origin's instead
+// (a holdout whose probe does not touch the content gets one more probe,
+// without an Experiment, that only holds it).
 type Probe struct {
-	Sel     int
-	At      int
-	Rule    string
-	Content bool
+	Sel        int
+	At         int
+	Rule       string
+	Content    bool
+	Experiment string
+	Peek       bool
 }
 
 // MapChoice is the case a map chose.
@@ -418,20 +427,19 @@ func (s *Set) Decide(p *Page, v *Visitor, r *Request) Decision {
 			continue
 		}
 		var a *action
-		nc, ne := len(d.Cases), len(d.Exposures)
-		// unchoose takes back the map cases and exposures the rule's
-		// choice recorded, when none of its changes reach the page.
-		unchoose := func() { d.Cases, d.Exposures = d.Cases[:nc], d.Exposures[:ne] }
 		if rs := ru.set; rs != nil {
 			held, kept := rs.holds(c.v)
 			if held {
 				heldBySet(c, &d, ru, rs, i, &tk, p, tr, kept)
 				continue
 			}
-			if !c.v.Control && !hasExposure(&d, rs.name) {
-				d.Exposures = append(d.Exposures, Exposure{Experiment: rs.name, Variant: TreatedVariant, set: rs})
-			}
+			probeSet(c, &d, ru, rs, &tk, TreatedVariant)
 		}
+		nc, ne := len(d.Cases), len(d.Exposures)
+		// unchoose takes back the map cases the rule's choice recorded
+		// when none of its changes reach the page. Its exposures stay:
+		// their probes tell them, whichever arm the visitor is in.
+		unchoose := func() { d.Cases = d.Cases[:nc] }
 		switch ru.kind {
 		case kindAction:
 			a, tr.Reason = ru.act, "matched"
@@ -442,10 +450,11 @@ func (s *Set) Decide(p *Page, v *Visitor, r *Request) Decision {
 				d.Cases[j].Rule = ru.id
 			}
 			for j := ne; j < len(d.Exposures); j++ {
-				if d.Exposures[j].set == nil {
-					d.Exposures[j].Rule = ru.id
-				}
+				d.Exposures[j].Rule = ru.id
 			}
+			// Before the rule takes its changes: every arm is judged
+			// by what earlier rules took.
+			s.probeArms(c, &d, ru, ne, &tk)
 			if held != nil {
 				// A holdout keeps the origin's block: it takes the
 				// changes the experiment's variants could make,
@@ -455,15 +464,19 @@ func (s *Set) Decide(p *Page, v *Visitor, r *Request) Decision {
 					unchoose()
 					continue
 				}
-				// The held exposure is the last one the choice recorded
-				// (none for a control visitor, who is counted in none).
-				if n := len(d.Exposures); n > ne && !held.shows(c, d.Exposures[n-1].Experiment) {
-					// No variant has a change for this visitor: a
-					// variant visitor like them would not be counted.
-					d.Exposures = d.Exposures[:n-1]
-				}
-				if len(d.Exposures) > ne {
-					d.Probes = append(d.Probes, Probe{Sel: ru.sel, At: len(d.Actions), Rule: ru.id, Content: contentChange(&heldChoice)})
+				// The held experiment's exposure is the last the
+				// choice recorded (none for a control visitor, who
+				// is counted in none); while it is live, a probe
+				// holds the block's content as the origin's against
+				// later rules' content changes on other selectors.
+				if n := len(d.Exposures); n > ne && s.exps[d.Exposures[n-1].Experiment] == held && contentChange(&heldChoice) {
+					// Its own probe, the last, holds it when it is a
+					// content probe: it applies alike.
+					if k := len(d.Probes) - 1; d.Probes[k].Experiment == d.Exposures[n-1].Experiment && d.Probes[k].Content {
+						d.Probes[k].Peek = false
+					} else {
+						d.Probes = append(d.Probes, Probe{Sel: ru.sel, At: len(d.Actions), Rule: ru.id, Content: true})
+					}
 				}
 				continue
 			}
@@ -471,8 +484,6 @@ func (s *Set) Decide(p *Page, v *Visitor, r *Request) Decision {
 				for j := nc; j < len(d.Cases); j++ {
 					d.Cases[j].Empty = true
 				}
-				// Nothing shows: no exposure, as none would be true.
-				d.Exposures = d.Exposures[:ne]
 				continue
 			}
 		}
@@ -527,33 +538,131 @@ func (s *Set) Decide(p *Page, v *Visitor, r *Request) Decision {
 
 // heldBySet keeps the origin's block for rule ru (index i) of a rule-set
 // experiment whose holdout the visitor is in: it takes the changes the
-// rule could make, unless earlier rules made them all, and, when the rule
-// has a change for this visitor (a map a case), probes the block and
-// reports the set's holdout exposure (once per decision).
+// rule could make, unless earlier rules made them all, and probes the
+// block as probeSet does for the set's other arm, the probe holding the
+// block's content as the origin's.
 func heldBySet(c *evalCtx, d *Decision, ru *rule, rs *ruleSet, i int, tk *taken, p *Page, tr *Trace, kept bool) {
 	prefix := "held out by experiment " + rs.name
 	if kept {
 		prefix += " (kept since the first exposure)"
 	}
 	tr.Reason = prefix + ": the origin's block is kept"
-	if !holdout(ru, &ru.choice, i, tk, p, tr, prefix+": ") {
+	np := len(d.Probes)
+	probeSet(c, d, ru, rs, tk, HoldoutVariant) // before the holdout takes the changes
+	if !holdout(ru, &ru.choice, i, tk, p, tr, prefix+": ") || np == len(d.Probes) || !contentChange(&ru.choice) {
 		return
 	}
+	// A content probe holds the content itself; else one more does.
+	if pr := &d.Probes[np]; pr.Content {
+		pr.Peek = false
+	} else {
+		d.Probes = append(d.Probes, Probe{Sel: ru.sel, At: len(d.Actions), Rule: ru.id, Content: true})
+	}
+}
+
+// probeSet judges rule ru of rule-set experiment rs for a visitor in its
+// arm variant (the holdout, or TreatedVariant), by one test for both arms:
+// when the rule would make a change for the visitor (a map only when it
+// has a case for them; an experiment the visitor's arm of it) that no
+// earlier rule made (tk, before ru takes its own), the block is probed
+// where ru's changes go, and the visitor is reported in the set's arm
+// (once per decision). A control visitor is probed and reported in none.
+func probeSet(c *evalCtx, d *Decision, ru *rule, rs *ruleSet, tk *taken, variant string) {
 	if c.v.Control {
 		return
 	}
-	shows := ru.kind == kindAction
-	if !shows {
-		var scratch Decision
-		a, held, _ := ru.choice.choose(c, ru.id, &scratch)
-		shows = a != nil || held != nil
-	}
-	if !shows {
+	var v verdict
+	v.choice(c, &ru.choice, ru.id, ru.sel, tk)
+	if !v.live {
 		return
 	}
-	d.Probes = append(d.Probes, Probe{Sel: ru.sel, At: len(d.Actions), Rule: ru.id, Content: contentChange(&ru.choice)})
+	d.Probes = append(d.Probes, Probe{Sel: ru.sel, At: len(d.Actions), Rule: ru.id, Content: v.content(), Experiment: rs.name, Peek: true})
 	if !hasExposure(d, rs.name) {
-		d.Exposures = append(d.Exposures, Exposure{Experiment: rs.name, Variant: HoldoutVariant, set: rs})
+		d.Exposures = append(d.Exposures, Exposure{Experiment: rs.name, Variant: variant, set: rs})
+	}
+}
+
+// probeArms judges the exposures rule ru's choice recorded,
+// d.Exposures[from:], by one test for every arm: an experiment is live
+// for the visitor when some arm of it would make a change to the block
+// for them that no earlier rule made (tk, before ru takes its own). A
+// live experiment's exposure is kept and probed where ru's changes go,
+// the same probe whichever arm the visitor is in; the others are
+// dropped, in every arm alike.
+func (s *Set) probeArms(c *evalCtx, d *Decision, ru *rule, from int, tk *taken) {
+	kept := from
+	for j := from; j < len(d.Exposures); j++ {
+		x := d.Exposures[j]
+		xp := s.exps[x.Experiment]
+		if xp == nil {
+			continue
+		}
+		var v verdict
+		v.arms(c, xp, x.Experiment, ru.sel, tk)
+		if !v.live {
+			continue
+		}
+		d.Exposures[kept] = x
+		kept++
+		d.Probes = append(d.Probes, Probe{Sel: ru.sel, At: len(d.Actions), Rule: ru.id, Content: v.content(), Experiment: x.Experiment, Peek: true})
+	}
+	clear(d.Exposures[kept:])
+	d.Exposures = d.Exposures[:kept]
+}
+
+// verdict judges the changes an arm would make to the elements of one
+// selector for one visitor.
+type verdict struct {
+	// live: some change is not one an earlier rule made (taken).
+	live bool
+	// other: some such change is not to the content.
+	other bool
+}
+
+// content reports whether every change judged live is to the content,
+// which an earlier rule on another selector may yet take on the page: a
+// Sole probe tells. A class whose name is a template is never known to
+// be taken, and is not content.
+func (v *verdict) content() bool { return v.live && !v.other }
+
+// action judges the changes of a (and its further attr pairs) on sel.
+func (v *verdict) action(a *action, sel int, tk *taken) {
+	a.each(func(m *action) bool {
+		ch, ok := m.staticChange(sel)
+		if ok && tk.by(ch) > 0 {
+			return true
+		}
+		v.live = true
+		v.other = v.other || !ok || ch.kind != changeContent
+		return true
+	})
+}
+
+// choice judges what ch, id's, shows the visitor: its action; a map's
+// case for them (none when it has none); an experiment's arm for them,
+// and for its holdout what its variants show them.
+func (v *verdict) choice(c *evalCtx, ch *choice, id string, sel int, tk *taken) {
+	if ch.act != nil {
+		v.action(ch.act, sel, tk)
+		return
+	}
+	var scratch Decision
+	a, held, _ := ch.choose(c, id, &scratch)
+	if a != nil {
+		v.action(a, sel, tk)
+	}
+	// The held experiment's id is its exposure's, the last (a control
+	// visitor has none, and nothing to judge: they count in no arm).
+	if n := len(scratch.Exposures); held != nil && n > 0 {
+		v.arms(c, held, scratch.Exposures[n-1].Experiment, sel, tk)
+	}
+}
+
+// arms judges what each variant of x, id's, shows the visitor.
+func (v *verdict) arms(c *evalCtx, x *experiment, id string, sel int, tk *taken) {
+	for k := range x.variants {
+		va := &x.variants[k]
+		v.choice(c, &va.choice, id+"["+va.name+"]", sel, tk)
 	}
 }
 

@@ -65,20 +65,22 @@
 // not see (Trace.Overridden) and count a rule as fired only where its
 // change is on the page. An
 // experiment's holdout makes, by
-// keeping the origin's, the changes its variants would, and stands where
-// they would go as a Probe (Decision.Probes), which the proxy renders as
-// a rewrite.Probe edit.
+// keeping the origin's, the changes its variants would. Where an
+// experiment's change goes, a Probe (Decision.Probes) stands for the
+// visitor in whichever arm, which the proxy renders as a rewrite.Probe
+// edit.
 //
 // Experiments (experiment.go) bucket a visitor by a hash of (experiment
 // id, Visitor.ID), unless Visitor.Assigned keeps a variant the
 // experiment still has: the one the visitor's first exposure fixed, so
 // that a login (a new ID) or new weights move no one. A control visitor
 // (Visitor.Control: a bot, an opted-out visitor) sees every holdout and
-// is reported in none. Decision.Exposures holds the arms whose change,
-// or whose holdout's block, could reach the page; each names the rules
-// it is about (Exposure.About), and is true, for the proxy to report and
-// keep, only when an action or a probe of those rules applied to the
-// rendered page (exposure truth). A rule file's experiments: gives a set
+// is reported in none. Decision.Exposures holds the experiments that are
+// live for the visitor (some arm would make a change for them that no
+// earlier rule made), in the visitor's arm; each is true, for the proxy
+// to report and keep, only when a probe of its experiment applied to the
+// rendered page (exposure truth): one test for every arm, decided per
+// visitor whatever arm they are in. A rule file's experiments: gives a set
 // of rules (maps, experiments or plain rules, in any file) one holdout
 // (a ruleSet): held-out visitors get the origin's blocks for all of them
 // (their trace says "held out by experiment NAME"), the others the rules

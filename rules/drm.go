@@ -447,6 +447,10 @@ func (l *loader) choice(f *fileReader, ch *choice, id string, e entry, depth int
 			x.Variants = append(x.Variants, Variant{Name: v.name, Weight: v.weight})
 		}
 		l.set.experiments = append(l.set.experiments, x)
+		if l.set.exps == nil {
+			l.set.exps = map[string]*experiment{}
+		}
+		l.set.exps[id] = ch.exp
 		return true
 	}
 	ch.act = l.compileAction(f, e, "rule "+id)

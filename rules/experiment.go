@@ -69,27 +69,6 @@ func (x *experiment) assign(id string, v *Visitor) (va *variant, kept bool) {
 	return x.bucket(id, v.ID), false
 }
 
-// shows reports whether a variant of x, id's, would change the block for
-// the visitor: one holding an action does; one holding a map only when
-// the map has a case with something for them (or an experiment of its
-// own). The holdout is counted only then, as a variant is only when its
-// change is on the page.
-func (x *experiment) shows(c *evalCtx, id string) bool {
-	for i := range x.variants {
-		if x.variants[i].act != nil {
-			return true
-		}
-	}
-	var scratch Decision
-	for i := range x.variants {
-		va := &x.variants[i]
-		if a, held, _ := va.choose(c, id+"["+va.name+"]", &scratch); a != nil || held != nil {
-			return true
-		}
-	}
-	return false
-}
-
 // ruleSet is a rule-set experiment (a rule file's experiments:): one
 // holdout for several rules, which see the origin's blocks for all of
 // them.

@@ -110,14 +110,13 @@ func TestHoldoutProbesAndVariantsThatShowNothing(t *testing.T) {
 	// A VIP: the variant's change, or the holdout's probe between the
 	// first and the last rule's actions.
 	d := s.Decide(p, &Visitor{ID: held, Segments: []string{"vip"}}, nil)
-	if !slices.Equal(d.Probes, []Probe{{Sel: 1, At: 1, Rule: "test", Content: true}}) || len(d.Actions) != 2 || d.Exposures[0].Variant != HoldoutVariant {
+	if !slices.Equal(d.Probes, []Probe{{Sel: 1, At: 1, Rule: "test", Content: true, Experiment: "test"}}) || len(d.Actions) != 2 || d.Exposures[0].Variant != HoldoutVariant {
 		t.Errorf("VIP in the holdout: actions %v, probes %+v, exposures %v", d.Actions, d.Probes, d.Exposures)
 	}
-	if x := d.Exposures[0]; !x.About("test") || x.About("first") {
-		t.Errorf("the holdout's exposure is about the wrong rules")
-	}
+	// The variant visitor is probed alike, at the same place, by a probe
+	// that only looks (it keeps nothing from the variant's change).
 	d = s.Decide(p, &Visitor{ID: shown, Segments: []string{"vip"}}, nil)
-	if len(d.Probes) != 0 || len(d.Actions) != 3 || d.Exposures[0].Variant != "a" {
+	if !slices.Equal(d.Probes, []Probe{{Sel: 1, At: 1, Rule: "test", Content: true, Experiment: "test", Peek: true}}) || len(d.Actions) != 3 || d.Exposures[0].Variant != "a" {
 		t.Errorf("VIP shown a: actions %v, probes %+v, exposures %v", d.Actions, d.Probes, d.Exposures)
 	}
 	if d := s.Decide(p, &Visitor{ID: held, Segments: []string{"vip"}, Control: true}, nil); len(d.Probes)+len(d.Exposures) != 0 {
@@ -163,13 +162,10 @@ func TestRuleSetExperiment(t *testing.T) {
 	if len(d.Probes) != 3 || len(d.Exposures) != 1 || d.Exposures[0].Experiment != "home-personalization" || d.Exposures[0].Variant != HoldoutVariant {
 		t.Errorf("held out: probes %+v, exposures %v; want 3 probes and the set's holdout", d.Probes, d.Exposures)
 	}
-	for _, id := range []string{"greet", "cta", "test"} {
-		if !d.Exposures[0].About(id) {
-			t.Errorf("the set's exposure is not about %s", id)
+	for k, id := range []string{"greet", "cta", "test"} {
+		if pr := d.Probes[k]; pr.Rule != id || pr.Experiment != "home-personalization" || !pr.Content || pr.Peek {
+			t.Errorf("held out: probe %d = %+v, want %s's, holding the content, telling the set's exposure", k, pr, id)
 		}
-	}
-	if d.Exposures[0].About("other") {
-		t.Error("the set's exposure is about a rule outside it")
 	}
 	if r := d.Trace[0].Reason; r != "held out by experiment home-personalization: the origin's block is kept" {
 		t.Errorf("trace: %q", r)
@@ -179,7 +175,16 @@ func TestRuleSetExperiment(t *testing.T) {
 		t.Errorf("held out, no map case: probes %+v, want greet's and test's", d.Probes)
 	}
 	d = s.Decide(p, &Visitor{ID: treated, Segments: vip}, nil)
-	if len(d.Actions) != 4 || len(d.Probes) != 0 {
+	// The set's treated visitor: the rules' changes, a probe per rule of
+	// the set that tells the set's exposure, as for the holdout but only
+	// looking, and the one that tells test's (its variant a's).
+	wantProbes := []Probe{
+		{Sel: 0, At: 0, Rule: "greet", Content: true, Experiment: "home-personalization", Peek: true},
+		{Sel: 1, At: 1, Rule: "cta", Content: true, Experiment: "home-personalization", Peek: true},
+		{Sel: 2, At: 2, Rule: "test", Content: true, Experiment: "home-personalization", Peek: true},
+		{Sel: 2, At: 2, Rule: "test", Content: true, Experiment: "test", Peek: true},
+	}
+	if len(d.Actions) != 4 || !slices.Equal(d.Probes, wantProbes) {
 		t.Errorf("treated: actions %v, probes %v", d.Actions, d.Probes)
 	}
 	var names []string
