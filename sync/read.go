@@ -27,6 +27,23 @@ const readIdleCheck = time.Second
 // published to it.
 var ErrNoStream = errors.New("no events stream")
 
+// eventStream returns the events stream and what it holds now
+// (ErrNoStream when it does not exist).
+func (s *Store) eventStream(ctx context.Context, stream string) (jetstream.Stream, *jetstream.StreamInfo, error) {
+	st, err := s.js.Stream(ctx, stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, nil, fmt.Errorf("%w %q", ErrNoStream, stream)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("events stream %q: %w", stream, err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("events stream %q: %w", stream, err)
+	}
+	return st, info, nil
+}
+
 // ReadEvents reads the events stream from its first event at or after
 // since to its last event at the moment the read starts, in stream order,
 // and calls fn with each message's data (valid only during the call).
@@ -34,16 +51,9 @@ var ErrNoStream = errors.New("no events stream")
 // how many have been read, now and then. Nothing is acknowledged or
 // changed: the stream is read through an ordered consumer of its own.
 func (s *Store) ReadEvents(ctx context.Context, stream string, since time.Time, progress func(read, total uint64), fn func(data []byte)) (uint64, error) {
-	st, err := s.js.Stream(ctx, stream)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return 0, fmt.Errorf("%w %q", ErrNoStream, stream)
-	}
+	st, info, err := s.eventStream(ctx, stream)
 	if err != nil {
-		return 0, fmt.Errorf("events stream %q: %w", stream, err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("events stream %q: %w", stream, err)
+		return 0, err
 	}
 	if info.State.Msgs == 0 || !info.State.LastTime.IsZero() && info.State.LastTime.Before(since) {
 		return 0, nil

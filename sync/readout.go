@@ -405,16 +405,9 @@ func (s *Store) ReadReadout(ctx context.Context, bucket, stream string) (*Readou
 // StreamLast returns the last sequence of the events stream: how far a
 // readout should have folded.
 func (s *Store) StreamLast(ctx context.Context, stream string) (uint64, error) {
-	st, err := s.js.Stream(ctx, stream)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return 0, fmt.Errorf("%w %q", ErrNoStream, stream)
-	}
+	_, info, err := s.eventStream(ctx, stream)
 	if err != nil {
-		return 0, fmt.Errorf("events stream %q: %w", stream, err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("events stream %q: %w", stream, err)
+		return 0, err
 	}
 	return info.State.LastSeq, nil
 }
