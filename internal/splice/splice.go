@@ -34,17 +34,19 @@ const bufferSize = 32 << 10
 
 // Run relays head to the visitor, then splices visitor and origin until
 // both directions have ended, or idle passes with no byte either way, and
-// returns why the pair ended. toOrigin and toVisitor count the bytes each
-// way. origin is closed when Run returns; visitor, hijacked from fasthttp,
-// is closed by fasthttp then.
-func (ss *Set) Run(visitor, origin net.Conn, head []byte, idle time.Duration, toOrigin, toVisitor prometheus.Counter) string {
+// calls ended with why the pair ended, before CloseAll may return: what
+// ended counts is counted once Shutdown is done. toOrigin and toVisitor
+// count the bytes each way. origin is closed when Run returns; visitor,
+// hijacked from fasthttp, is closed by fasthttp then.
+func (ss *Set) Run(visitor, origin net.Conn, head []byte, idle time.Duration, toOrigin, toVisitor prometheus.Counter, ended func(reason string)) {
 	s := &pair{visitor: visitor, origin: origin, idle: idle}
 	defer origin.Close()
 	if !ss.add(s) {
 		s.end(ByShutdown)
-		return ByShutdown
+		ended(ByShutdown)
+		return
 	}
-	defer ss.remove(s)
+	defer ss.remove(s) // after ended: CloseAll waits for it
 	s.touch()
 	if _, err := visitor.Write(head); err != nil {
 		s.end(ByVisitor)
@@ -57,7 +59,7 @@ func (ss *Set) Run(visitor, origin net.Conn, head []byte, idle time.Duration, to
 		s.pipe(visitor, origin, toVisitor, ByOrigin, ByVisitor)
 		<-done
 	}
-	return s.reason()
+	ended(s.reason())
 }
 
 // isTimeout reports a deadline passed.

@@ -145,9 +145,10 @@ func (t *Tunnel) dial() (net.Conn, *listen.Conn, error) {
 func (t *Tunnel) splice(visitor, origin net.Conn, head []byte) {
 	m := t.Metrics
 	m.Open.Inc()
-	why := t.spliced.Run(visitor, origin, head, t.Idle, m.ToOrigin, m.ToVisitor)
-	m.Open.Dec()
-	m.Closes.Inc(why)
+	t.spliced.Run(visitor, origin, head, t.Idle, m.ToOrigin, m.ToVisitor, func(why string) {
+		m.Open.Dec()
+		m.Closes.Inc(why)
+	})
 }
 
 // CloseAll closes the spliced pairs open now and any opened from now on,
