@@ -94,6 +94,7 @@ type Proxy struct {
 	source   ProfileSource // nil without a central store
 	events   EventSink     // nil: no events
 	beacon   *beacon       // nil without beacon_path (beacon.go)
+	devices  *uaDevices    // the devices of recent User-Agents (bots.go)
 
 	now func() time.Time
 
@@ -127,6 +128,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		m:       metrics.New(reg, opts.Version, rewriteResults),
 		origin:  hc,
 		trusted: cfg.TrustedNets(),
+		devices: newUADevices(),
 	}
 	bots.Default() // the crawler list, compiled now (some 8 ms) rather than in the first visitor's page view
 	maxOrigin := opts.MaxOriginConns
