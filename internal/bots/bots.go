@@ -68,7 +68,7 @@ type Matcher struct {
 
 type pattern struct {
 	source string
-	re     *regexp.Regexp
+	re     *regexp.Regexp // nil when exact says it all
 	// exact, when not nil, is every string the pattern matches, anywhere
 	// and in their case: containing one of them is matching.
 	exact []string
@@ -103,10 +103,15 @@ func New(patterns []string) (*Matcher, error) {
 			continue
 		}
 		id := int32(len(m.patterns))
-		p := pattern{source: src, re: re}
+		p := pattern{source: src}
 		an := analyze(parsed)
 		if plain(parsed) && an.exactOK && !slices.Contains(an.exact, "") {
+			// The strings are all it takes: the compiled expression,
+			// most of a Matcher's memory, is not kept for the garbage
+			// collector to go through.
 			p.exact = an.exact
+		} else {
+			p.re = re
 		}
 		m.patterns = append(m.patterns, p)
 		req := an.required()
