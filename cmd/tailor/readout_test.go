@@ -82,9 +82,18 @@ func simulatedEvents(seed uint64, n int, start time.Time) []natsync.Event {
 	return out
 }
 
-// readoutFixture is a rules directory with the hero experiment, a config
-// naming a JetStream server, and a store on it.
+// readoutFixture is reportFixture with the hero experiment: 25% held
+// out, a and b split 34/66, and two journey goals.
 func readoutFixture(t *testing.T) (cfgFile string, cfg *config.Config, set *rules.Set, store *natsync.Store) {
+	t.Helper()
+	return reportFixture(t, "journey:\n  - { path: /done, goal: purchase, value: 100 }\n  - { path: /news, goal: subscribe, value: 20 }\npages:\n  - match: [\"/\"]\n    rules:\n"+
+		`      - { id: hero, select: h1, experiment: { holdout: 25, variants: { a: { weight: 34, text: A }, b: { weight: 66, text: B } } } }`+"\n")
+}
+
+// reportFixture is a rules directory holding one file of ruleText, a
+// config naming a new JetStream server and the rules, and a store on it:
+// what tailor report reads.
+func reportFixture(t *testing.T, ruleText string) (cfgFile string, cfg *config.Config, set *rules.Set, store *natsync.Store) {
 	t.Helper()
 	url := testkit.JetStream(t, "", -1).ClientURL()
 	dir := t.TempDir()
@@ -92,8 +101,6 @@ func readoutFixture(t *testing.T) (cfgFile string, cfg *config.Config, set *rule
 	if err := os.Mkdir(rulesDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	ruleText := "journey:\n  - { path: /done, goal: purchase, value: 100 }\n  - { path: /news, goal: subscribe, value: 20 }\npages:\n  - match: [\"/\"]\n    rules:\n" +
-		`      - { id: hero, select: h1, experiment: { holdout: 25, variants: { a: { weight: 34, text: A }, b: { weight: 66, text: B } } } }` + "\n"
 	cfgFile = filepath.Join(dir, "tailor.yaml")
 	for name, text := range map[string]string{
 		filepath.Join(rulesDir, "site.yaml"): ruleText,
@@ -103,14 +110,14 @@ func readoutFixture(t *testing.T) (cfgFile string, cfg *config.Config, set *rule
 			t.Fatal(err)
 		}
 	}
-	cfg, err := config.Load(cfgFile)
-	if err != nil {
+	var err error
+	if cfg, err = config.Load(cfgFile); err != nil {
 		t.Fatal(err)
 	}
 	if set, err = rules.Load(rulesDir); err != nil {
 		t.Fatal(err)
 	}
-	store, err = natsync.Open(context.Background(), natsync.Options{URL: cfg.NATS.URL, Bucket: cfg.NATS.Bucket, Name: "readout-test"})
+	store, err = natsync.Open(context.Background(), natsync.Options{URL: cfg.NATS.URL, Bucket: cfg.NATS.Bucket, Name: "report-test"})
 	if err != nil {
 		t.Fatal(err)
 	}

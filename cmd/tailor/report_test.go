@@ -4,14 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/tailor-edge/tailor/config"
-	"github.com/tailor-edge/tailor/internal/testkit"
 	"github.com/tailor-edge/tailor/report"
 	natsync "github.com/tailor-edge/tailor/sync"
 )
@@ -21,32 +17,8 @@ import (
 // readout by segment shows it with both intervals, in text and JSON, and
 // an unknown breakdown is a usage error.
 func TestReportBreaksDownBySegment(t *testing.T) {
-	url := testkit.JetStream(t, "", -1).ClientURL()
-	dir := t.TempDir()
-	rulesDir := filepath.Join(dir, "rules")
-	if err := os.Mkdir(rulesDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	rules := "journey:\n  - { path: /done, goal: purchase, value: 100 }\npages:\n  - match: [\"/\"]\n    rules:\n" +
-		`      - { id: hero, select: h1, experiment: { variants: { a: { weight: 50, text: A }, b: { weight: 50, text: B } } } }` + "\n"
-	cfgFile := filepath.Join(dir, "tailor.yaml")
-	for name, text := range map[string]string{
-		filepath.Join(rulesDir, "site.yaml"): rules,
-		cfgFile:                              fmt.Sprintf("origin: http://127.0.0.1:1\nnats: { url: %q }\nrules: { dir: %q }\n", url, rulesDir),
-	} {
-		if err := os.WriteFile(name, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cfg, err := config.Load(cfgFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := natsync.Open(context.Background(), natsync.Options{URL: cfg.NATS.URL, Bucket: cfg.NATS.Bucket, Name: "report-test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
+	cfgFile, cfg, _, store := reportFixture(t, "journey:\n  - { path: /done, goal: purchase, value: 100 }\npages:\n  - match: [\"/\"]\n    rules:\n"+
+		`      - { id: hero, select: h1, experiment: { variants: { a: { weight: 50, text: A }, b: { weight: 50, text: B } } } }`+"\n")
 	pub, err := store.Events(natsync.PublisherOptions{Stream: cfg.NATS.EventsStream, Queue: 10_000})
 	if err != nil {
 		t.Fatal(err)
