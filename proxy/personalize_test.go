@@ -20,6 +20,7 @@ import (
 
 	"github.com/tailor-edge/tailor/config"
 	"github.com/tailor-edge/tailor/internal/testkit"
+	"github.com/tailor-edge/tailor/internal/testkit/fixtures"
 )
 
 const shopPage = "\ufeff<!DOCTYPE html>\n<HTML lang=en><head><title>Shop</title>\n" +
@@ -598,5 +599,46 @@ func TestEditBeforeTheWatchStartsIsNotLost(t *testing.T) {
 	<-started
 	if _, body := get(t, p.url+"/"); !strings.Contains(string(body), ">Before the watch</p>") {
 		t.Errorf("an edit made before the watch started was lost: %q", between(string(body), "data-x=1>", "</p>"))
+	}
+}
+
+// A page with rules that went out unchanged keeps the origin's ETag, so
+// the browser revalidates with it. When the rules would now change the
+// page (the visitor became a VIP), the origin's 304 must not answer for
+// it: the visitor's validators are not sent to the origin on a path with
+// rules.
+func TestValidatorsOfAnUnchangedPageDoNotHideItsPersonalization(t *testing.T) {
+	const page = `<html><body><h1>Hello</h1></body></html>`
+	var conditional atomic.Int64
+	origin := startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("ETag", `"v1"`)
+		w.Header().Set("Last-Modified", "Sat, 02 May 2026 10:00:00 GMT")
+		w.Header().Set("Content-Type", "text/html")
+		if r.Header.Get("If-None-Match") != "" || r.Header.Get("If-Modified-Since") != "" {
+			conditional.Add(1)
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		io.WriteString(w, page)
+	}))
+	_, edit := withRules(t, map[string]string{"r.yaml": `pages:
+  - match: ["/"]
+    rules:
+      - { id: vip, when: { cookie: { tier: vip } }, select: h1, text: "Welcome back, VIP" }
+`})
+	p := startProxy(t, origin.URL, edit)
+
+	resp, body := get(t, p.url+"/", "User-Agent", fixtures.BrowserUA)
+	if resp.StatusCode != 200 || string(body) != page || resp.Header.Get("ETag") != `"v1"` {
+		t.Fatalf("first view: %d %q, ETag %q; want the origin's page and ETag", resp.StatusCode, body, resp.Header.Get("ETag"))
+	}
+	for _, cond := range [][]string{{"If-None-Match", `"v1"`}, {"If-Modified-Since", "Sat, 02 May 2026 10:00:00 GMT"}} {
+		resp, body = get(t, p.url+"/", "User-Agent", fixtures.BrowserUA, "Cookie", "tier=vip", cond[0], cond[1])
+		if resp.StatusCode != 200 || !strings.Contains(string(body), "Welcome back, VIP") {
+			t.Errorf("revalidated with %s as a VIP: %d %q; want 200 with the VIP's heading", cond[0], resp.StatusCode, body)
+		}
+	}
+	if n := conditional.Load(); n != 0 {
+		t.Errorf("the origin was asked conditionally %d times on a path with rules", n)
 	}
 }

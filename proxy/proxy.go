@@ -374,12 +374,15 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	}
 
 	// A page that gets the goal script is read whole, like one with rules,
-	// and asked for afresh (beacon.go).
+	// and asked for afresh (beacon.go). So is a page with rules: the
+	// visitor's validators came with a page the rules may now render
+	// otherwise (an unchanged page keeps the origin's ETag), and the
+	// origin's 304 would keep the old one.
 	goalPage := p.goalPage(ctx, st)
 
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
-	p.outboundHeaders(ctx, req, page != nil || goalPage, goalPage)
+	p.outboundHeaders(ctx, req, page != nil || goalPage, page != nil || goalPage)
 
 	var prefetch *bytebufferpool.ByteBuffer
 	switch cl := ctx.Request.Header.ContentLength(); {
