@@ -373,16 +373,16 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 		p.lookup(v, start)
 	}
 
-	// A page that gets the goal script is read whole, like one with rules,
-	// and asked for afresh (beacon.go). So is a page with rules: the
-	// visitor's validators came with a page the rules may now render
+	// A page that gets the goal script is read whole and asked for
+	// afresh, like one with rules (beacon.go, outboundHeaders): the
+	// visitor's validators came with a page tailor may now render
 	// otherwise (an unchanged page keeps the origin's ETag), and the
 	// origin's 304 would keep the old one.
 	goalPage := p.goalPage(ctx, st)
 
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
-	p.outboundHeaders(ctx, req, page != nil || goalPage, page != nil || goalPage)
+	p.outboundHeaders(ctx, req, page != nil || goalPage)
 
 	var prefetch *bytebufferpool.ByteBuffer
 	switch cl := ctx.Request.Header.ContentLength(); {
@@ -522,13 +522,12 @@ func (p *Proxy) finish(ctx *fasthttp.RequestCtx, start time.Time) {
 
 // outboundHeaders fills req with what the origin should see: the client's
 // request line and headers exactly as they came (order, case, duplicates,
-// cookie bytes), minus hop-by-hop headers, plus X-Forwarded-*. On a path
-// with rules (wholePage), Range and If-Range are left out: a byte range of
-// the origin's page does not address the page the visitor will get; and a
-// HEAD is asked as a GET, whose page gives the answer's length.
-// Unconditional leaves the client's If-None-Match and If-Modified-Since
-// out. The client's request itself is left as it came.
-func (p *Proxy) outboundHeaders(ctx *fasthttp.RequestCtx, req *fasthttp.Request, wholePage, unconditional bool) {
+// cookie bytes), minus hop-by-hop headers, plus X-Forwarded-*. For a page
+// tailor may change (wholePage: rules, the goal script), the origin's page
+// is asked whole and afresh (header.Forward.WholePage: no Range, If-Range
+// or validators), and a HEAD is asked as a GET, whose page gives the
+// answer's length. The client's request itself is left as it came.
+func (p *Proxy) outboundHeaders(ctx *fasthttp.RequestCtx, req *fasthttp.Request, wholePage bool) {
 	in := &ctx.Request.Header
 	out := &req.Header
 	// Raw mode: fasthttp keeps every header as given and frames the body
@@ -549,7 +548,6 @@ func (p *Proxy) outboundHeaders(ctx *fasthttp.RequestCtx, req *fasthttp.Request,
 		Host:          p.originHost,
 		DefaultHost:   p.origin.Addr,
 		WholePage:     wholePage,
-		Unconditional: unconditional,
 		Underscores:   p.cfg.UnderscoresInHeaders,
 		PrivateCookie: ConsoleCookie,
 	}

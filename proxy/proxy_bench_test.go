@@ -30,7 +30,7 @@ func BenchmarkOutboundHeaders(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		out.Reset()
-		p.outboundHeaders(ctx, out, false, false)
+		p.outboundHeaders(ctx, out, false)
 	}
 }
 
@@ -57,10 +57,10 @@ func TestOutboundHeadersDoNotAllocate(t *testing.T) {
 	}
 	p, ctx := outboundFixture(t)
 	out := fasthttp.AcquireRequest()
-	p.outboundHeaders(ctx, out, false, false) // warm the buffers
+	p.outboundHeaders(ctx, out, false) // warm the buffers
 	if n := testing.AllocsPerRun(100, func() {
 		out.Reset()
-		p.outboundHeaders(ctx, out, false, false)
+		p.outboundHeaders(ctx, out, false)
 	}); n != 0 {
 		t.Errorf("outboundHeaders allocates %.1f times per request, want 0", n)
 	}

@@ -16,7 +16,7 @@ import (
 func (p *Proxy) upgrade(ctx *fasthttp.RequestCtx, protocols []byte, start time.Time) {
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
-	p.outboundHeaders(ctx, req, false, false)
+	p.outboundHeaders(ctx, req, false)
 	resp, conn, err := p.tunnel.Open(ctx, req, protocols, start)
 	switch {
 	case err != nil:

@@ -27,13 +27,13 @@ type Forward struct {
 	// DefaultHost is the Host sent when the visitor sent none and Host is
 	// nil: the origin's address.
 	DefaultHost string
-	// WholePage leaves Range and If-Range out: a byte range of the
-	// origin's page does not address the page the visitor will get.
+	// WholePage asks for the origin's page whole and afresh, for a page
+	// tailor may change (rules, the goal script): Range and If-Range are
+	// left out, as a byte range of the origin's page does not address the
+	// page the visitor will get; and so are If-None-Match and
+	// If-Modified-Since, as the origin's validators do not say whether
+	// the copy a browser holds is the one tailor would render now.
 	WholePage bool
-	// Unconditional leaves If-None-Match and If-Modified-Since out: the
-	// origin's validators do not say whether the copy a browser holds has
-	// what tailor adds to the page now (the goal script).
-	Unconditional bool
 	// Underscores forwards header names with an underscore
 	// (underscores_in_headers); otherwise they are dropped, and counted.
 	Underscores bool
@@ -78,8 +78,8 @@ func (f *Forward) Copy(dst *fasthttp.RequestHeader, raw []byte) (dropped int) {
 			// fasthttp writes the length of the body it sends.
 		case EqualFold(name, fasthttp.HeaderExpect):
 			// fasthttp answered 100-continue itself.
-		case f.WholePage && (EqualFold(name, fasthttp.HeaderRange) || EqualFold(name, fasthttp.HeaderIfRange)):
-		case f.Unconditional && (EqualFold(name, fasthttp.HeaderIfNoneMatch) || EqualFold(name, fasthttp.HeaderIfModifiedSince)):
+		case f.WholePage && (EqualFold(name, fasthttp.HeaderRange) || EqualFold(name, fasthttp.HeaderIfRange) ||
+			EqualFold(name, fasthttp.HeaderIfNoneMatch) || EqualFold(name, fasthttp.HeaderIfModifiedSince)):
 		case f.PrivateCookie != "" && EqualFold(name, fasthttp.HeaderCookie) && mentionsCookie(value, f.PrivateCookie):
 			if value = withoutCookie(value, f.PrivateCookie); len(value) > 0 {
 				dst.AddBytesKV(name, value)

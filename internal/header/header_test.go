@@ -127,8 +127,8 @@ func TestForwardCopy(t *testing.T) {
 				"if-none-match: \"e1\"\r\nIf-Modified-Since: Sat, 02 May 2026 10:00:00 GMT\r\n" +
 				"X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: http\r\n" +
 				"Forwarded: for=192.0.2.7;host=\"shop.example:8080\";proto=http\r\nX-Forwarded-Host: shop.example:8080\r\n", 1},
-		{"trusted, tls, origin host, whole page, unconditional, underscores", Forward{Client: client, Trusted: true, TLS: true,
-			Host: []byte("internal"), WholePage: true, Unconditional: true, Underscores: true},
+		{"trusted, tls, origin host, whole page, underscores", Forward{Client: client, Trusted: true, TLS: true,
+			Host: []byte("internal"), WholePage: true, Underscores: true},
 			"Host: internal\r\nX_Under: 1\r\nCookie: a=1; tailor_console=secret; b=2\r\nAccept: */*\r\n" +
 				"X-Forwarded-For: 6.6.6.6, 192.0.2.7\r\nX-Forwarded-Proto: https\r\n" +
 				"Forwarded: for=6.6.6.6, for=192.0.2.7;host=\"shop.example:8080\";proto=https\r\nX-Forwarded-Host: shop.example:8080\r\n", 0},
