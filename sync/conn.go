@@ -181,16 +181,29 @@ func (s *Store) openBucket(ctx context.Context) {
 func (s *Store) ensureBucket(ctx context.Context) (jetstream.KeyValue, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	kv, err := s.js.KeyValue(ctx, s.bucket)
+	return s.keyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      s.bucket,
+		Description: "tailor: visitor profiles, the edge copy of the central customer store",
+		History:     1,
+	})
+}
+
+// keyValue opens the KV bucket c.Bucket, creating it as c says when it is
+// missing.
+func (s *Store) keyValue(ctx context.Context, c jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := s.js.KeyValue(ctx, c.Bucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = s.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:      s.bucket,
-			Description: "tailor: visitor profiles, the edge copy of the central customer store",
-			History:     1,
-		})
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			kv, err = s.js.KeyValue(ctx, s.bucket)
-		}
+		return s.createKeyValue(ctx, c)
+	}
+	return kv, err
+}
+
+// createKeyValue creates the KV bucket c.Bucket, or opens it when another
+// process created it meanwhile.
+func (s *Store) createKeyValue(ctx context.Context, c jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := s.js.CreateKeyValue(ctx, c)
+	if errors.Is(err, jetstream.ErrBucketExists) {
+		return s.js.KeyValue(ctx, c.Bucket)
 	}
 	return kv, err
 }

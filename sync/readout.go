@@ -241,20 +241,17 @@ func (f *Folder) open(ctx context.Context) error {
 	if f.kv != nil {
 		return nil
 	}
-	kv, err := f.s.js.KeyValue(ctx, f.o.Bucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = f.s.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:         f.o.Bucket,
-			Description:    "tailor: experiment readouts folded from the events stream, and the lease of the edge folding them",
-			History:        1,
-			LimitMarkerTTL: leaseMarkerTTL,
-		})
-		if errors.Is(err, jetstream.ErrLimitMarkerTTLNotSupported) {
-			kv, err = f.s.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: f.o.Bucket, History: 1})
-		}
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			kv, err = f.s.js.KeyValue(ctx, f.o.Bucket)
-		}
+	c := jetstream.KeyValueConfig{
+		Bucket:         f.o.Bucket,
+		Description:    "tailor: experiment readouts folded from the events stream, and the lease of the edge folding them",
+		History:        1,
+		LimitMarkerTTL: leaseMarkerTTL,
+	}
+	kv, err := f.s.keyValue(ctx, c)
+	if errors.Is(err, jetstream.ErrLimitMarkerTTLNotSupported) {
+		// An older server: the lease expires by its holder's clock.
+		c.LimitMarkerTTL = 0
+		kv, err = f.s.createKeyValue(ctx, c)
 	}
 	if err != nil {
 		return fmt.Errorf("open readouts bucket %q: %w", f.o.Bucket, err)
@@ -345,22 +342,12 @@ func (f *Folder) renew(ctx context.Context, rev uint64) (uint64, error) {
 // LeaseHolder returns who holds the readout lease of stream in bucket
 // ("" for no one).
 func (s *Store) LeaseHolder(ctx context.Context, bucket, stream string) (string, error) {
-	kv, err := s.js.KeyValue(ctx, bucketName(bucket))
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		return "", nil
-	}
-	if err != nil {
-		return "", err
-	}
-	e, err := kv.Get(ctx, leaseKey(stream))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return "", nil
-	}
-	if err != nil {
+	val, err := s.readoutValue(ctx, bucket, leaseKey(stream))
+	if val == nil || err != nil {
 		return "", err
 	}
 	var l lease
-	if json.Unmarshal(e.Value(), &l) != nil {
+	if json.Unmarshal(val, &l) != nil {
 		return "", nil
 	}
 	ttl := DefaultLeaseTTL
@@ -381,25 +368,38 @@ func bucketName(b string) string {
 // ErrNoReadout when there is none. One KV read, whatever the stream's
 // size.
 func (s *Store) ReadReadout(ctx context.Context, bucket, stream string) (*Readout, error) {
-	kv, err := s.js.KeyValue(ctx, bucketName(bucket))
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		return nil, ErrNoReadout
-	}
+	val, err := s.readoutValue(ctx, bucket, readoutKey(stream))
 	if err != nil {
 		return nil, fmt.Errorf("read the readout: %w", err)
 	}
-	e, err := kv.Get(ctx, readoutKey(stream))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
+	if val == nil {
 		return nil, ErrNoReadout
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read the readout: %w", err)
 	}
 	var r Readout
-	if err := json.Unmarshal(e.Value(), &r); err != nil {
+	if err := json.Unmarshal(val, &r); err != nil {
 		return nil, fmt.Errorf("read the readout: %w", err)
 	}
 	return &r, nil
+}
+
+// readoutValue returns key's value in the readouts bucket (bucket, ""
+// for the default): nil when the bucket or the key does not exist.
+func (s *Store) readoutValue(ctx context.Context, bucket, key string) ([]byte, error) {
+	kv, err := s.js.KeyValue(ctx, bucketName(bucket))
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	e, err := kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return e.Value(), nil
 }
 
 // StreamLast returns the last sequence of the events stream: how far a

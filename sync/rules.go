@@ -254,14 +254,11 @@ func (s *Store) CreateRuleBucket(ctx context.Context, name string) (*RuleBucket,
 	if !errors.Is(err, ErrNoBucket) {
 		return b, err
 	}
-	kv, err := s.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := s.createKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      name,
 		Description: "tailor: numbered versions of the rule files (tailor rules push)",
 		History:     1, // a version is never rewritten
 	})
-	if errors.Is(err, jetstream.ErrBucketExists) {
-		kv, err = s.js.KeyValue(ctx, name)
-	}
 	if err != nil {
 		return nil, fmt.Errorf("create rule bucket %q: %w", name, err)
 	}
