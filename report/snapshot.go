@@ -192,21 +192,14 @@ func (d *snapDecoder) fail(format string, args ...any) {
 	d.buf = nil
 }
 
-func (d *snapDecoder) uvarint() uint64 {
-	u, n := binary.Uvarint(d.buf)
-	if n <= 0 {
-		if d.err == nil {
-			d.err = errTruncated
-		}
-		d.buf = nil
-		return 0
-	}
-	d.buf = d.buf[n:]
-	return u
-}
+func (d *snapDecoder) uvarint() uint64 { return decodeVarint(d, binary.Uvarint) }
 
-func (d *snapDecoder) varint() int64 {
-	i, n := binary.Varint(d.buf)
+func (d *snapDecoder) varint() int64 { return decodeVarint(d, binary.Varint) }
+
+// decodeVarint reads one varint with read (binary.Uvarint or
+// binary.Varint); one that does not read ends the decoding.
+func decodeVarint[T uint64 | int64](d *snapDecoder, read func([]byte) (T, int)) T {
+	v, n := read(d.buf)
 	if n <= 0 {
 		if d.err == nil {
 			d.err = errTruncated
@@ -215,7 +208,7 @@ func (d *snapDecoder) varint() int64 {
 		return 0
 	}
 	d.buf = d.buf[n:]
-	return i
+	return v
 }
 
 // count reads a count of items, each at least one byte long: a corrupt
