@@ -515,9 +515,7 @@ func replaceBody(resp *fasthttp.Response, body io.Reader, size int, changed bool
 	out.Header.SetNoDefaultContentType(true)
 	out.SetBodyStream(body, size)
 	if changed {
-		for _, h := range []string{fasthttp.HeaderETag, fasthttp.HeaderLastModified, fasthttp.HeaderAcceptRanges, "Content-MD5"} {
-			header.Del(&out.Header, h)
-		}
+		dropOriginValidators(&out.Header)
 	}
 	if _, held := body.(*heldBody); !held {
 		fasthttp.ReleaseResponse(resp)

@@ -587,13 +587,7 @@ func (p *Proxy) passThrough(out *fasthttp.Response, resp *fasthttp.Response, str
 // from the body).
 func markPersonalized(h *fasthttp.ResponseHeader, changed bool) {
 	if changed {
-		// Validators of the origin's page do not describe this one; a
-		// conditional request would get the origin's 304 for a page the
-		// rules may now render differently.
-		header.Del(h, fasthttp.HeaderETag)
-		header.Del(h, fasthttp.HeaderLastModified)
-		// Byte ranges of the origin's page do not address this one.
-		header.Del(h, fasthttp.HeaderAcceptRanges)
+		dropOriginValidators(h)
 	}
 	header.Set(h, fasthttp.HeaderCacheControl, privateCacheControl(header.Peek(h, fasthttp.HeaderCacheControl)))
 	dropSharedCacheControls(h)
@@ -604,6 +598,17 @@ func markPersonalized(h *fasthttp.ResponseHeader, changed bool) {
 		} else {
 			header.Set(h, fasthttp.HeaderVary, string(vary)+", Cookie")
 		}
+	}
+}
+
+// dropOriginValidators removes what describes the origin's bytes from
+// the headers of a page tailor changed: its validators (a conditional
+// request would get the origin's 304 for a page tailor may now render
+// differently), its digest, and Accept-Ranges (byte ranges of the
+// origin's page do not address this one).
+func dropOriginValidators(h *fasthttp.ResponseHeader) {
+	for _, name := range []string{fasthttp.HeaderETag, fasthttp.HeaderLastModified, fasthttp.HeaderAcceptRanges, "Content-MD5"} {
+		header.Del(h, name)
 	}
 }
 
