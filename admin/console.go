@@ -296,7 +296,7 @@ func (a *Admin) view(r *http.Request) *consoleView {
 	}
 	v.Dimensions = report.Dimensions
 	by, badBy := consoleBy(r)
-	v.Readout, v.ReadoutNote = a.consoleReadout(r.URL.Query().Has("refresh"), by)
+	v.Readout, v.ReadoutNote = a.consoleReadout(by)
 	if v.Readout != nil {
 		v.By, v.ReadoutNote = by, v.ReadoutNote+badBy
 		for _, x := range v.Readout.Experiments {

@@ -82,9 +82,9 @@ func Readout(ctx context.Context, r EventReader, stream string, set *rules.Set, 
 // consoleReadout returns the readout the edges fold from the events
 // stream (nats.readouts_bucket), broken down by by when it is not "": one
 // read of a KV key, whatever the stream's size; a note says how far
-// behind the stream it is, or why there is none. refresh is for
-// compatibility: every view reads the latest.
-func (a *Admin) consoleReadout(_ bool, by report.Dimension) (*report.Report, string) {
+// behind the stream it is, or why there is none.
+// Every view reads the latest (the console's ?refresh link is a reload).
+func (a *Admin) consoleReadout(by report.Dimension) (*report.Report, string) {
 	if a.opts.Events == nil || a.cfg.NATS.EventsStream == "" {
 		return nil, "Events are off (no NATS, or nats.events_stream is empty): no experiment readout."
 	}
