@@ -118,13 +118,8 @@ func (m *Main) fullReadout(ctx context.Context, store *natsync.Store, cfg *confi
 	if bar != nil {
 		bar.Finish()
 	}
-	switch {
-	case errors.Is(err, natsync.ErrNoStream):
-		fmt.Fprintf(m.Stderr, "tailor report: %v: no proxy has published events to this NATS yet\n", err)
-		return nil, exitRuntime
-	case err != nil:
-		fmt.Fprintf(m.Stderr, "tailor report: %v\n", err)
-		return nil, exitRuntime
+	if err != nil {
+		return m.readoutFailed(err)
 	}
 	n := res.Read
 	elapsed := time.Since(start)
@@ -139,6 +134,16 @@ func (m *Main) fullReadout(ctx context.Context, store *natsync.Store, cfg *confi
 	return res.Report, exitOK
 }
 
+// readoutFailed says why there is no readout: exit 3.
+func (m *Main) readoutFailed(err error) (*report.Report, int) {
+	if errors.Is(err, natsync.ErrNoStream) {
+		fmt.Fprintf(m.Stderr, "tailor report: %v: no proxy has published events to this NATS yet\n", err)
+	} else {
+		fmt.Fprintf(m.Stderr, "tailor report: %v\n", err)
+	}
+	return nil, exitRuntime
+}
+
 // aggregateReadout answers from the readout the edges fold
 // (nats.readouts_bucket), in constant time; it says on stderr how far
 // behind the stream the readout is. When no folder holds the lease and
@@ -148,14 +153,7 @@ func (m *Main) fullReadout(ctx context.Context, store *natsync.Store, cfg *confi
 func (m *Main) aggregateReadout(ctx context.Context, store *natsync.Store, cfg *config.Config, set *rules.Set, by report.Dimension, log *slog.Logger) (*report.Report, int) {
 	n := cfg.NATS
 	start := time.Now()
-	fail := func(err error) (*report.Report, int) {
-		if errors.Is(err, natsync.ErrNoStream) {
-			fmt.Fprintf(m.Stderr, "tailor report: %v: no proxy has published events to this NATS yet\n", err)
-		} else {
-			fmt.Fprintf(m.Stderr, "tailor report: %v\n", err)
-		}
-		return nil, exitRuntime
-	}
+	fail := m.readoutFailed
 	last, err := store.StreamLast(ctx, n.EventsStream)
 	if err != nil {
 		return fail(err)
