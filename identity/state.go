@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/tailor-edge/tailor/internal/fnvmix"
 )
 
 // The visitor's state cookie (SPEC "Visitor identity") keeps what the edge
@@ -77,7 +79,7 @@ const stickyLen = 9
 // characters, the first 5 naming the experiment. Two experiments a
 // visitor keeps share the 5 with odds of about 5e-7; two variants of one
 // experiment the other 4, 1e-6. It is no secret (the MAC protects the
-// state), so FNV-1a does, without an allocation.
+// state), so fnvmix (FNV-1a) does, without an allocation.
 func StickyEntry(experiment, variant string) string {
 	var b [stickyLen]byte
 	putStickyEntry(b[:], experiment, variant)
@@ -85,9 +87,9 @@ func StickyEntry(experiment, variant string) string {
 }
 
 func putStickyEntry(b []byte, experiment, variant string) {
-	x := fnv1a(fnvOffset, experiment)
-	y := fnv1a(fnv1a(x*fnvPrime, "\x00"), variant)
-	x, y = mix(x), mix(y)
+	x := fnvmix.String(fnvmix.Offset, experiment)
+	y := fnvmix.String(fnvmix.String(x*fnvmix.Prime, "\x00"), variant)
+	x, y = fnvmix.Mix(x), fnvmix.Mix(y)
 	const enc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 	for i := range 5 {
 		b[i] = enc[(x>>(6*i))&63]
@@ -95,29 +97,6 @@ func putStickyEntry(b []byte, experiment, variant string) {
 	for i := range 4 {
 		b[5+i] = enc[(y>>(6*i))&63]
 	}
-}
-
-const (
-	fnvOffset = 14695981039346656037
-	fnvPrime  = 1099511628211
-)
-
-func fnv1a(h uint64, s string) uint64 {
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= fnvPrime
-	}
-	return h
-}
-
-// mix is the murmur3 finalizer: every output bit depends on every input bit.
-func mix(h uint64) uint64 {
-	h ^= h >> 33
-	h *= 0xff51afd7ed558ccd
-	h ^= h >> 33
-	h *= 0xc4ceb9fe1a85ec53
-	h ^= h >> 33
-	return h
 }
 
 // Kept reports whether the state keeps variant as the visitor's in

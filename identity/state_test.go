@@ -152,3 +152,13 @@ func TestStickyAssignments(t *testing.T) {
 		t.Error("a malformed sticky entry reads")
 	}
 }
+
+// The variants visitors keep in their cookies must read the same in
+// every version of tailor: StickyEntry is pinned.
+func TestStickyEntryIsPinned(t *testing.T) {
+	for _, tc := range [][3]string{{"hero-copy-test", "Qk3xZ", "uP3H-tAMz"}, {"", "", "mkSm6tZVm"}, {"personalization", "v1.abc", "r3w02ITvb"}} {
+		if got := StickyEntry(tc[0], tc[1]); got != tc[2] {
+			t.Errorf("StickyEntry(%q, %q) = %q, want %q", tc[0], tc[1], got, tc[2])
+		}
+	}
+}

@@ -1,5 +1,7 @@
 package rules
 
+import "github.com/tailor-edge/tailor/internal/fnvmix"
+
 // HoldoutVariant is the variant name of an experiment's holdout: visitors
 // who see the origin's block, the control.
 const HoldoutVariant = "holdout"
@@ -129,28 +131,11 @@ func (x *experiment) bucket(ruleID, visitorID string) *variant {
 	return &x.variants[last]
 }
 
-// unitHash maps (rule id, visitor id) to [0, 1): 64-bit FNV-1a over
-// ruleID, a NUL and visitorID, then the murmur3 finalizer, whose
-// avalanche makes up for FNV's weak mixing of the last bytes.
+// unitHash maps (rule id, visitor id) to [0, 1): fnvmix over ruleID, a
+// NUL and visitorID.
 func unitHash(ruleID, visitorID string) float64 {
-	const (
-		offset = 14695981039346656037
-		prime  = 1099511628211
-	)
-	h := uint64(offset)
-	for i := 0; i < len(ruleID); i++ {
-		h ^= uint64(ruleID[i])
-		h *= prime
-	}
-	h *= prime // the NUL separator: h ^= 0 is a no-op
-	for i := 0; i < len(visitorID); i++ {
-		h ^= uint64(visitorID[i])
-		h *= prime
-	}
-	h ^= h >> 33
-	h *= 0xff51afd7ed558ccd
-	h ^= h >> 33
-	h *= 0xc4ceb9fe1a85ec53
-	h ^= h >> 33
+	h := fnvmix.String(fnvmix.Offset, ruleID)
+	h *= fnvmix.Prime // the NUL separator: h ^= 0 is a no-op
+	h = fnvmix.Mix(fnvmix.String(h, visitorID))
 	return float64(h>>11) / (1 << 53)
 }

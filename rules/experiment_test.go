@@ -113,3 +113,20 @@ func TestExperiments(t *testing.T) {
 		t.Errorf("Experiments() = %s, want %s", got, want)
 	}
 }
+
+// A visitor's variant must not move between versions of tailor: the
+// bucketing hash is pinned.
+func TestUnitHashIsPinned(t *testing.T) {
+	for _, tc := range []struct {
+		rule, visitor string
+		want          float64
+	}{
+		{"hero-copy-test", "Qk3xZ", 0.7482675655722663},
+		{"", "", 0.722706486340339},
+		{"x", "cust-42", 0.4110535509391978},
+	} {
+		if got := unitHash(tc.rule, tc.visitor); got != tc.want {
+			t.Errorf("unitHash(%q, %q) = %v, want %v", tc.rule, tc.visitor, got, tc.want)
+		}
+	}
+}
