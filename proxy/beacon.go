@@ -394,12 +394,8 @@ func (p *Proxy) reportingVisitor(req *fasthttp.Request, now time.Time) (id visit
 	if id.AnonymousID, ok = p.signer.Verify(c); !ok {
 		return id, false
 	}
-	if p.jwt != nil {
-		if tok := p.jwt.Token(req); len(tok) > 0 {
-			if claims, reason := p.jwt.Verify(tok, now); reason == "" {
-				id.Subject, id.TokenSegments = claims.Subject, claims.Segments
-			}
-		}
+	if claims, reason, logged := p.login(req, now); logged && reason == "" {
+		id.Subject, id.TokenSegments = claims.Subject, claims.Segments
 	}
 	return id, true
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/tailor-edge/tailor/identity"
 	"github.com/tailor-edge/tailor/internal/metrics"
 )
 
@@ -56,18 +57,29 @@ func (p *Proxy) identify(req *fasthttp.Request, now time.Time, optOut bool) visi
 		}
 		p.m.Visitors.Inc(metrics.VisitorNew)
 	}
-	if p.jwt != nil {
-		if tok := p.jwt.Token(req); len(tok) > 0 {
-			claims, reason := p.jwt.Verify(tok, now)
-			if reason != "" {
-				p.m.JWTRejected.Inc(reason)
-			} else {
-				id.Subject, id.TokenSegments = claims.Subject, claims.Segments
-				p.m.Visitors.Inc(metrics.VisitorKnown)
-			}
+	if claims, reason, ok := p.login(req, now); ok {
+		if reason != "" {
+			p.m.JWTRejected.Inc(reason)
+		} else {
+			id.Subject, id.TokenSegments = claims.Subject, claims.Segments
+			p.m.Visitors.Inc(metrics.VisitorKnown)
 		}
 	}
 	return id
+}
+
+// login verifies the request's login token (identity.jwt): ok is false
+// without one; reason says why one did not verify ("" when it did).
+func (p *Proxy) login(req *fasthttp.Request, now time.Time) (claims identity.Claims, reason string, ok bool) {
+	if p.jwt == nil {
+		return claims, "", false
+	}
+	tok := p.jwt.Token(req)
+	if len(tok) == 0 {
+		return claims, "", false
+	}
+	claims, reason = p.jwt.Verify(tok, now)
+	return claims, reason, true
 }
 
 // tracking reports whether the visitor may be tracked: not when they ask
